@@ -1,0 +1,188 @@
+/* Configuration: one libconfig file parsed once into an immutable struct.
+ *
+ * Parsing is driven by the key tables in config.c (type, range, default, required, help), so
+ * every key is documented, range-checked and reported as `file:line: key: message`; unknown keys
+ * are errors. A reload parses a new struct, validates it and swaps it in whole; nothing edits a
+ * loaded configuration. */
+#ifndef AG_CONFIG_H
+#define AG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define AG_PHASES 3
+#define AG_DEFAULT_CONFIG "/etc/ampgate/ampgate.conf"
+
+/* A limit per phase; a phase with no limit holds 0 (meaning "not limited here"). */
+typedef double phase_a[AG_PHASES];
+
+struct cfg_circuit {
+	char *id;
+	char *parent;           /* "grid" or another circuit's id */
+	phase_a limit_a;
+	double limit_kw;        /* 0: no kW limit */
+	char *meter;            /* optional submeter device id */
+	int line;
+};
+
+struct cfg_grid {
+	char *meter;            /* device id of the grid-connection meter */
+	phase_a limit_a;
+	double limit_kw;
+};
+
+struct cfg_site {
+	char *name;
+	double voltage_v;
+	int control_period_ms;
+	double margin_a;
+	char *policy;
+	double fallback_a;
+	int meter_stale_ms;
+	struct cfg_grid grid;
+	struct cfg_circuit *circuits;
+	size_t n_circuits;
+};
+
+struct cfg_register {           /* `generic` driver register map entry */
+	char *name;
+	int address;
+	char *function;         /* "holding" | "input" */
+	char *type;             /* int16 uint16 int32 uint32 float32 */
+	char *word_order;       /* "big" | "little" */
+	double scale;
+	char *unit;
+	int line;
+};
+
+struct cfg_device {
+	char *id;
+	char *driver;
+	char *role;
+	char *modbus;           /* tcp://host:port or rtu:///dev/ttyX?baud=..&parity=.. */
+	int unit;
+	int poll_ms;
+	int timeout_ms;
+	int base;               /* sunspec: register base, -1 = discover */
+	struct cfg_register *registers;
+	size_t n_registers;
+	int line;
+};
+
+struct cfg_charger {
+	char *id;
+	char *circuit;
+	int phases;
+	char *rotation;
+	double min_a;
+	double max_a;
+	double fallback_a;      /* 0: site.fallback_a */
+	int priority;
+	char *password;         /* plain (hashed at load) or ... */
+	char *password_hash;    /* ... a hash made by `ampgatectl passwd` */
+	int line;
+};
+
+struct cfg_tls {
+	char *cert;
+	char *key;
+	char *ca;
+};
+
+struct cfg_ocpp {
+	char *listen;
+	char *path;
+	bool allow_unknown;
+	int security_profile;   /* 0 none (test benches only), 1 Basic, 2 TLS+Basic, 3 mutual TLS */
+	struct cfg_tls tls;
+	int call_timeout_s;
+	int max_frame_bytes;
+};
+
+struct cfg_upstream {
+	char *url;
+	int security_profile;
+	char *credentials;      /* "per-charger" | "forward" */
+	char *password;
+	struct cfg_tls tls;
+	bool verify_tls;
+	char *partition;        /* "autonomous" | "strict" */
+	int call_timeout_s;
+	int reconnect_min_ms;
+	int reconnect_max_ms;
+};
+
+struct cfg_user {
+	char *name;
+	char *password_hash;
+	char *role;             /* "viewer" | "manager" */
+	int line;
+};
+
+struct cfg_web {
+	char *listen;
+	struct cfg_tls tls;
+	char *assets;
+	struct cfg_user *users;
+	size_t n_users;
+};
+
+struct cfg_mqtt {
+	bool enabled;
+	char *host;
+	int port;
+	char *prefix;
+	char *username;
+	char *password;
+	bool tls;
+	char *ca;
+	bool discovery;
+};
+
+struct cfg_health {
+	bool heal;
+	int faulted_reset_s;
+	int reset_backoff_s;
+	int max_soft_resets;
+	int max_resets_per_day;
+	int silent_after_s;
+};
+
+struct cfg_storage {
+	char *path;
+	int retention_days;
+};
+
+struct ag_config {
+	char *file;
+	struct cfg_site site;
+	struct cfg_device *devices;
+	size_t n_devices;
+	struct cfg_charger *chargers;
+	size_t n_chargers;
+	struct cfg_ocpp ocpp;
+	struct cfg_upstream upstream;
+	struct cfg_web web;
+	struct cfg_mqtt mqtt;
+	struct cfg_health health;
+	struct cfg_storage storage;
+};
+
+/* Parse and validate `path`. Errors and warnings go to `errs` as `file:line: key: message`
+ * lines. Returns the configuration, or NULL (errno = EINVAL) when there was any error. */
+struct ag_config *config_load(const char *path, FILE *errs);
+void config_free(struct ag_config *cfg);
+
+/* Log, at notice level, every key whose value differs between `old` and `new` (a reload). */
+void config_log_diff(const struct ag_config *old_cfg, const struct ag_config *new_cfg);
+
+/* Print every key with its type, range, default and help text (`ampgated --keys`). */
+void config_print_keys(FILE *out);
+
+/* Lookups by id; NULL when absent. */
+const struct cfg_charger *config_charger(const struct ag_config *cfg, const char *id);
+const struct cfg_device *config_device(const struct ag_config *cfg, const char *id);
+const struct cfg_circuit *config_circuit(const struct ag_config *cfg, const char *id);
+
+#endif

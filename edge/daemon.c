@@ -1,0 +1,240 @@
+/* Daemon lifecycle: start modules in order, run the loop, reload on SIGHUP, stop on
+ * SIGTERM/SIGINT within 2 s, and keep systemd informed (READY, WATCHDOG from the loop itself,
+ * so a hung loop is restarted, STATUS, RELOADING, STOPPING). */
+#include "edge/daemon.h"
+#include "edge/log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+/* A module of the daemon. start/stop run in table order / reverse order; reload is offered the
+ * new configuration before it is swapped in and returns -errno to keep the old one. */
+struct module {
+	const char *name;
+	int (*start)(struct ag_daemon *d);
+	void (*stop)(struct ag_daemon *d);
+	int (*reload)(struct ag_daemon *d, const struct ag_config *new_cfg);
+};
+
+static int store_start(struct ag_daemon *d)
+{
+	d->store = store_open(d->cfg->storage.path);
+	return d->store ? 0 : -errno;
+}
+
+static void store_stop(struct ag_daemon *d)
+{
+	store_close(d->store);
+	d->store = NULL;
+}
+
+static int store_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
+{
+	if (strcmp(d->cfg->storage.path, new_cfg->storage.path) != 0)
+		log_msg(LL_WARN, "config: storage.path changed to %s; it takes effect at the next restart",
+			new_cfg->storage.path);
+	return 0;
+}
+
+static int lws_start(struct ag_daemon *d)
+{
+	struct lws_context_creation_info info;
+	void *loops[1] = { &d->loop };
+
+	memset(&info, 0, sizeof(info));
+	/* Vhosts (OCPP, web) are created by their modules; the context only brings the loop. */
+	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+		       LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.foreign_loops = loops;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.user = d;
+	d->lws = lws_create_context(&info);
+	if (!d->lws) {
+		log_msg(LL_ERROR, "cannot create the libwebsockets context (libuv event-lib plugin missing?)");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void lws_stop(struct ag_daemon *d)
+{
+	if (d->lws)
+		lws_context_destroy(d->lws);
+	d->lws = NULL;
+}
+
+static const struct module modules[] = {
+	{ .name = "store", .start = store_start, .stop = store_stop, .reload = store_reload },
+	{ .name = "lws", .start = lws_start, .stop = lws_stop },
+};
+#define N_MODULES (sizeof(modules) / sizeof(modules[0]))
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void notify_status(struct ag_daemon *d)
+{
+	sd_notifyf(0, "STATUS=site %s: %zu chargers, %zu devices configured", d->cfg->site.name, d->cfg->n_chargers,
+		   d->cfg->n_devices);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+	(void)t;
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct ag_daemon *d = h->data;
+
+	if (signum == SIGHUP) {
+		daemon_reload(d);
+		return;
+	}
+	log_msg(LL_NOTICE, "received %s, stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	daemon_stop(d, 0);
+}
+
+static void on_stop_guard(uv_timer_t *t)
+{
+	log_msg(LL_WARN, "shutdown is taking too long; leaving the loop");
+	uv_stop(t->loop);
+}
+
+int daemon_start(struct ag_daemon *d, struct ag_config *cfg)
+{
+	uint64_t wd_usec = 0;
+	int rc;
+
+	d->cfg = cfg;
+	if ((rc = uv_loop_init(&d->loop)) < 0) {
+		log_msg(LL_ERROR, "event loop: %s", uv_strerror(rc));
+		return rc;
+	}
+	uv_signal_t *sigs[] = { &d->sig_term, &d->sig_int, &d->sig_hup };
+	const int signums[] = { SIGTERM, SIGINT, SIGHUP };
+	for (size_t i = 0; i < 3; i++) {
+		uv_signal_init(&d->loop, sigs[i]);
+		sigs[i]->data = d;
+		uv_signal_start(sigs[i], on_signal, signums[i]);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	uv_timer_init(&d->loop, &d->watchdog);
+	uv_timer_init(&d->loop, &d->stop_guard);
+	for (d->started = 0; d->started < N_MODULES; d->started++) {
+		const struct module *m = &modules[d->started];
+		if ((rc = m->start(d)) < 0) {
+			log_msg(LL_ERROR, "cannot start %s: %s", m->name, strerror(-rc));
+			return rc;
+		}
+	}
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000)
+		uv_timer_start(&d->watchdog, on_watchdog, wd_usec / 2000, wd_usec / 2000);
+	store_event(d->store, LL_NOTICE, "start", NULL, "ampgated %s started on site %s (%zu chargers, %zu devices)",
+		    AG_VERSION, cfg->site.name, cfg->n_chargers, cfg->n_devices);
+	sd_notify(0, "READY=1");
+	notify_status(d);
+	return 0;
+}
+
+void daemon_stop(struct ag_daemon *d, int exit_code)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	d->exit_code = exit_code;
+	sd_notify(0, "STOPPING=1");
+	if (d->store)
+		store_event(d->store, LL_NOTICE, "stop", NULL, "ampgated stopping");
+	while (d->started > 0) {
+		const struct module *m = &modules[--d->started];
+		if (m->stop)
+			m->stop(d);
+	}
+	uv_timer_stop(&d->watchdog);
+	uv_close((uv_handle_t *)&d->watchdog, NULL);
+	uv_close((uv_handle_t *)&d->sig_term, NULL);
+	uv_close((uv_handle_t *)&d->sig_int, NULL);
+	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	/* The guard keeps the promise of stopping within 2 s even if a peer hangs a close. */
+	uv_timer_start(&d->stop_guard, on_stop_guard, 1500, 0);
+	uv_unref((uv_handle_t *)&d->stop_guard);
+}
+
+static struct ag_config *load_for_reload(const char *path)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *errs = open_memstream(&buf, &len);
+	struct ag_config *cfg;
+
+	if (!errs)
+		return NULL;
+	cfg = config_load(path, errs);
+	fclose(errs);
+	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+		log_msg(cfg ? LL_WARN : LL_ERROR, "config: %s", line);
+	free(buf);
+	return cfg;
+}
+
+void daemon_reload(struct ag_daemon *d)
+{
+	struct ag_config *next;
+
+	sd_notify(0, "RELOADING=1");
+	log_msg(LL_NOTICE, "reloading %s", d->cfg->file);
+	next = load_for_reload(d->cfg->file);
+	if (!next) {
+		store_event(d->store, LL_ERROR, "config", NULL,
+			    "reload of %s failed; still running on the previous configuration (fix the file, "
+			    "check it with ampgated --check, then reload again)",
+			    d->cfg->file);
+		sd_notify(0, "READY=1");
+		return;
+	}
+	for (size_t i = 0; i < d->started; i++) {
+		int rc = modules[i].reload ? modules[i].reload(d, next) : 0;
+		if (rc < 0) {
+			store_event(d->store, LL_ERROR, "config", NULL,
+				    "reload refused by %s (%s); still running on the previous configuration",
+				    modules[i].name, strerror(-rc));
+			config_free(next);
+			sd_notify(0, "READY=1");
+			return;
+		}
+	}
+	config_log_diff(d->cfg, next);
+	config_free(d->cfg);
+	d->cfg = next;
+	store_event(d->store, LL_NOTICE, "config", NULL, "configuration reloaded from %s", next->file);
+	sd_notify(0, "READY=1");
+	notify_status(d);
+}
+
+int daemon_run(struct ag_daemon *d)
+{
+	if (!d->stopping)
+		uv_run(&d->loop, UV_RUN_DEFAULT);
+	else
+		uv_run(&d->loop, UV_RUN_NOWAIT);
+	/* Modules closed their handles in daemon_stop; let the close callbacks run. */
+	uv_close((uv_handle_t *)&d->stop_guard, NULL);
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&d->loop) == UV_EBUSY)
+		log_msg(LL_DEBUG, "event loop closed with handles still open");
+	config_free(d->cfg);
+	d->cfg = NULL;
+	return d->exit_code;
+}

@@ -1,0 +1,97 @@
+/* Logging to stderr or the journal; see log.h. The level is process-wide configuration set
+ * once at start-up, the one piece of file-static state here. */
+#include "edge/log.h"
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum log_level min_level = LL_INFO;
+static bool to_journal;
+
+/* JOURNAL_STREAM is "dev:ino" of the journal socket; it only counts if it is our stderr. */
+static bool stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	struct stat st;
+	unsigned long dev, ino;
+
+	if (!js || sscanf(js, "%lu:%lu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return st.st_dev == (dev_t)dev && st.st_ino == (ino_t)ino;
+}
+
+void log_init(enum log_level level)
+{
+	min_level = level;
+	to_journal = stderr_is_journal();
+}
+
+enum log_level log_get_level(void)
+{
+	return min_level;
+}
+
+static const char *level_name(enum log_level level)
+{
+	switch (level) {
+	case LL_ERROR: return "error";
+	case LL_WARN: return "warning";
+	case LL_NOTICE: return "notice";
+	case LL_INFO: return "info";
+	default: return "debug";
+	}
+}
+
+void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+{
+	char line[2048];
+
+	if (level > min_level)
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (to_journal) {
+		fprintf(stderr, "<%d>%s\n", (int)level, line);
+		return;
+	}
+	struct timespec ts;
+	struct tm tm;
+	char stamp[32];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ld %s: %s\n", stamp, ts.tv_nsec / 1000000, level_name(level), line);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}
+
+static void lws_emit(int lws_level, const char *line)
+{
+	enum log_level level = lws_level == LLL_ERR ? LL_WARN : lws_level == LLL_WARN ? LL_INFO : LL_DEBUG;
+	size_t n = strlen(line);
+
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	log_msg(level, "lws: %.*s", (int)n, line);
+}
+
+void log_hook_lws(void)
+{
+	int mask = LLL_ERR | LLL_WARN;
+
+	if (min_level >= LL_DEBUG)
+		mask |= LLL_NOTICE;
+	lws_set_log_level(mask, lws_emit);
+}

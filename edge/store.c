@@ -1,0 +1,184 @@
+/* SQLite store; see store.h. Durability rule of the product: whatever is acknowledged to a peer
+ * is committed first, so the connection runs in WAL mode with synchronous=FULL (a commit survives
+ * power loss, not only a crash), and every write is a short transaction on the loop thread. */
+#include "edge/store.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *insert_event;
+	int version;
+};
+
+/* Numbered migrations: entry i takes the schema from version i to i + 1. Never edit a released
+ * entry; append a new one. */
+static const char *const migrations[] = {
+	/* 1: the audit log */
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY,"
+	"  time_ms INTEGER NOT NULL,"
+	"  severity TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  subject TEXT,"
+	"  message TEXT NOT NULL);"
+	"CREATE INDEX events_time ON events(time_ms);",
+};
+
+static int exec(struct store *st, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		log_msg(LL_ERROR, "database: %s", err ? err : sqlite3_errmsg(st->db));
+		sqlite3_free(err);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int migrate(struct store *st)
+{
+	const int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
+	sqlite3_stmt *q;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	st->version = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : 0;
+	sqlite3_finalize(q);
+	if (st->version > latest) {
+		log_msg(LL_ERROR, "database: schema version %d is newer than this ampgated knows (%d); "
+				  "install the newer version again or restore a backup",
+			st->version, latest);
+		return -EPROTO;
+	}
+	for (int v = st->version; v < latest; v++) {
+		char set_version[64];
+		snprintf(set_version, sizeof(set_version), "PRAGMA user_version = %d;", v + 1);
+		if (exec(st, "BEGIN IMMEDIATE;") < 0)
+			return -EIO;
+		if (exec(st, migrations[v]) < 0 || exec(st, set_version) < 0) {
+			exec(st, "ROLLBACK;");
+			log_msg(LL_ERROR, "database: migration to schema version %d failed", v + 1);
+			return -EIO;
+		}
+		if (exec(st, "COMMIT;") < 0)
+			return -EIO;
+		log_msg(LL_INFO, "database: schema migrated to version %d", v + 1);
+		st->version = v + 1;
+	}
+	return 0;
+}
+
+static void make_parent_dir(const char *path)
+{
+	char *copy = strdup(path);
+
+	if (!copy)
+		return;
+	const char *dir = dirname(copy);
+	if (strcmp(dir, ".") != 0 && mkdir(dir, 0750) == 0)
+		log_msg(LL_INFO, "database: created folder %s", dir);
+	free(copy);
+}
+
+struct store *store_open(const char *path)
+{
+	struct store *st = calloc(1, sizeof(*st));
+	int rc;
+
+	if (!st)
+		return NULL;
+	make_parent_dir(path);
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		log_msg(LL_ERROR, "database %s: cannot open: %s; check storage.path and the folder's owner", path,
+			st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	if (exec(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;") < 0 ||
+	    migrate(st) < 0)
+		goto fail;
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO events (time_ms, severity, kind, subject, message) VALUES (?, ?, ?, ?, ?)",
+			       -1, &st->insert_event, NULL) != SQLITE_OK) {
+		log_msg(LL_ERROR, "database: %s", sqlite3_errmsg(st->db));
+		goto fail;
+	}
+	return st;
+fail:
+	store_close(st);
+	errno = EIO;
+	return NULL;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	sqlite3_finalize(st->insert_event);
+	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
+		log_msg(LL_WARN, "database: close: %s", sqlite3_errmsg(st->db));
+	free(st);
+}
+
+static const char *severity_name(enum log_level level)
+{
+	switch (level) {
+	case LL_ERROR: return "error";
+	case LL_WARN: return "warning";
+	case LL_NOTICE: return "notice";
+	default: return "info";
+	}
+}
+
+int store_event(struct store *st, enum log_level severity, const char *kind, const char *subject, const char *fmt, ...)
+{
+	char message[1024];
+	struct timespec ts;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	if (subject)
+		log_msg(severity, "%s %s: %s", kind, subject, message);
+	else
+		log_msg(severity, "%s: %s", kind, message);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	sqlite3_reset(st->insert_event);
+	sqlite3_bind_int64(st->insert_event, 1, (sqlite3_int64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	sqlite3_bind_text(st->insert_event, 2, severity_name(severity), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st->insert_event, 3, kind, -1, SQLITE_TRANSIENT);
+	if (subject)
+		sqlite3_bind_text(st->insert_event, 4, subject, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st->insert_event, 4);
+	sqlite3_bind_text(st->insert_event, 5, message, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st->insert_event);
+	sqlite3_reset(st->insert_event);
+	if (rc != SQLITE_DONE) {
+		log_msg(LL_ERROR, "database: cannot write audit event: %s", sqlite3_errmsg(st->db));
+		return -EIO;
+	}
+	return 0;
+}
+
+sqlite3 *store_db(struct store *st)
+{
+	return st->db;
+}
+
+int store_schema_version(struct store *st)
+{
+	return st->version;
+}

@@ -1,0 +1,31 @@
+/* The store: one SQLite database (WAL mode) holding the audit log and, as later modules add
+ * them, sessions, the durable OCPP queue and history. Owned by the loop thread.
+ *
+ * Schema changes are numbered migrations in store.c, applied in order at open; the database's
+ * user_version records how far it has come. */
+#ifndef AG_STORE_H
+#define AG_STORE_H
+
+#include "edge/log.h"
+
+#include <sqlite3.h>
+
+struct store;
+
+/* Open (creating the file and its folder if needed) and migrate. NULL with errno on failure;
+ * the reason is logged. */
+struct store *store_open(const char *path);
+void store_close(struct store *st);
+
+/* Append to the audit log and log the same line. `kind` is a short word ("start", "config",
+ * "charger"), `subject` the charger/device id or NULL. Returns 0 or -EIO. */
+int store_event(struct store *st, enum log_level severity, const char *kind, const char *subject,
+		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* The connection, for modules that keep their own tables (created by migrations here). */
+sqlite3 *store_db(struct store *st);
+
+/* Schema version after migrations. */
+int store_schema_version(struct store *st);
+
+#endif
