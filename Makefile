@@ -76,7 +76,7 @@ integration: all tests/node_modules/.stamp
 check: unit integration
 
 # ---- deps: every Debian package the build and the tests use (idempotent) ----
-DEB_DEPS := build-essential pkg-config libwebsockets-dev libuv1-dev libmodbus-dev libmosquitto-dev \
+DEB_DEPS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmodbus-dev libmosquitto-dev \
             libsqlite3-dev libconfig-dev libjansson-dev libsystemd-dev libssl-dev libcmocka-dev \
             mosquitto mosquitto-clients sqlite3 systemd nodejs npm openssl
 deps:

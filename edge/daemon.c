@@ -3,6 +3,7 @@
  * so a hung loop is restarted, STATUS, RELOADING, STOPPING). */
 #include "edge/daemon.h"
 #include "edge/log.h"
+#include "edge/proxy.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -65,12 +66,14 @@ static void lws_stop(struct ag_daemon *d)
 {
 	if (d->lws)
 		lws_context_destroy(d->lws);
+	d->lws_closing = d->lws;
 	d->lws = NULL;
 }
 
 static const struct module modules[] = {
 	{ .name = "store", .start = store_start, .stop = store_stop, .reload = store_reload },
 	{ .name = "lws", .start = lws_start, .stop = lws_stop },
+	{ .name = "proxy", .start = proxy_start, .stop = proxy_stop, .reload = proxy_reload },
 };
 #define N_MODULES (sizeof(modules) / sizeof(modules[0]))
 
@@ -232,6 +235,13 @@ int daemon_run(struct ag_daemon *d)
 	/* Modules closed their handles in daemon_stop; let the close callbacks run. */
 	uv_close((uv_handle_t *)&d->stop_guard, NULL);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
+	/* libwebsockets 4.1 on a foreign loop: the first destroy (in lws_stop) only starts closing;
+	 * this second one, with the loop drained, frees the context. */
+	if (d->lws_closing)
+		lws_context_destroy(d->lws_closing);
+	d->lws_closing = NULL;
+	free(d->proxy_closing);
+	d->proxy_closing = NULL;
 	if (uv_loop_close(&d->loop) == UV_EBUSY)
 		log_msg(LL_DEBUG, "event loop closed with handles still open");
 	config_free(d->cfg);

@@ -17,8 +17,11 @@
 struct ag_daemon {
 	uv_loop_t loop;
 	struct lws_context *lws;
+	struct lws_context *lws_closing;  /* destroyed once more after the loop drains */
 	struct ag_config *cfg;          /* current configuration; replaced whole on reload */
 	struct store *store;
+	struct proxy *proxy;
+	struct proxy *proxy_closing;    /* freed once the loop has closed its handles */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t watchdog, stop_guard;
 	size_t started;                 /* modules started, for reverse-order stop */

@@ -30,6 +30,17 @@ static const char *const migrations[] = {
 	"  subject TEXT,"
 	"  message TEXT NOT NULL);"
 	"CREATE INDEX events_time ON events(time_ms);",
+	/* 2: charging sessions as seen through the proxy */
+	"CREATE TABLE transactions ("
+	"  charger_id TEXT NOT NULL,"
+	"  tx_id TEXT NOT NULL,"
+	"  connector INTEGER,"
+	"  id_token TEXT,"
+	"  start_ms INTEGER NOT NULL,"
+	"  start_wh REAL,"
+	"  stop_ms INTEGER,"
+	"  energy_wh REAL,"
+	"  PRIMARY KEY (charger_id, tx_id));",
 };
 
 static int exec(struct store *st, const char *sql)

@@ -1,0 +1,269 @@
+/* What the frames say about a charger; see charger-model.h. Tolerant by design: the payloads are
+ * the CSMS's to validate, so a field that is missing or of the wrong type is simply not learnt. */
+#include "edge/charger-model.h"
+#include "edge/daemon.h"
+#include "edge/log.h"
+#include "edge/profiles.h"
+#include "edge/proxy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void copy_str(char *out, size_t size, const json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	if (s)
+		snprintf(out, size, "%s", s);
+}
+
+static double number(const json_t *v)
+{
+	if (json_is_number(v))
+		return json_number_value(v);
+	if (json_is_string(v))
+		return strtod(json_string_value(v), NULL); /* 1.6 sends values as strings */
+	return 0;
+}
+
+static int phase_index(const char *phase)
+{
+	if (!phase)
+		return -1;
+	if (strncmp(phase, "L1", 2) == 0)
+		return 0;
+	if (strncmp(phase, "L2", 2) == 0)
+		return 1;
+	if (strncmp(phase, "L3", 2) == 0)
+		return 2;
+	return -1;
+}
+
+/* meterValue arrays of MeterValues, StopTransaction (transactionData) and TransactionEvent. */
+static void read_meter_values(struct charger *ch, const json_t *meter_values, struct transaction *tx)
+{
+	size_t i, j;
+	json_t *mv, *sv;
+
+	json_array_foreach(meter_values, i, mv)
+	{
+		json_array_foreach(json_object_get(mv, "sampledValue"), j, sv)
+		{
+			const char *measurand = json_string_value(json_object_get(sv, "measurand"));
+			int ph = phase_index(json_string_value(json_object_get(sv, "phase")));
+			double v = number(json_object_get(sv, "value"));
+			const char *unit = json_string_value(json_object_get(sv, "unit"));
+			if (!unit)
+				unit = json_string_value(json_object_get(json_object_get(sv, "unitOfMeasure"), "unit"));
+			bool kilo = unit && unit[0] == 'k';
+			if (!measurand || strcmp(measurand, "Energy.Active.Import.Register") == 0) {
+				ch->meter.energy_wh = kilo ? v * 1000 : v;
+				if (tx)
+					tx->energy_wh = ch->meter.energy_wh - tx->start_wh;
+			} else if (strcmp(measurand, "Current.Import") == 0 && ph >= 0) {
+				ch->meter.current_a[ph] = v;
+			} else if (strcmp(measurand, "Voltage") == 0 && ph >= 0) {
+				ch->meter.voltage_v[ph] = v;
+			} else if (strcmp(measurand, "Power.Active.Import") == 0 && ph < 0) {
+				ch->meter.power_w = kilo ? v * 1000 : v;
+			} else if (strcmp(measurand, "SoC") == 0) {
+				ch->meter.soc_pct = v;
+			}
+		}
+	}
+	ch->meter.at_ms = now_ms();
+}
+
+static struct transaction *tx_of(struct charger *ch, const json_t *id)
+{
+	char buf[40];
+
+	if (json_is_integer(id))
+		snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(id));
+	else if (json_is_string(id))
+		snprintf(buf, sizeof(buf), "%s", json_string_value(id));
+	else
+		return NULL;
+	return charger_tx(ch, buf, false);
+}
+
+static void status_notification(struct proxy *p, struct charger *ch, const json_t *pl)
+{
+	int id;
+	const char *status, *error = NULL;
+
+	if (ch->version == OCPP16) {
+		id = (int)json_integer_value(json_object_get(pl, "connectorId"));
+		status = json_string_value(json_object_get(pl, "status"));
+		error = json_string_value(json_object_get(pl, "errorCode"));
+	} else {
+		id = (int)(json_integer_value(json_object_get(pl, "evseId")) * 100 +
+			   json_integer_value(json_object_get(pl, "connectorId")));
+		status = json_string_value(json_object_get(pl, "connectorStatus"));
+	}
+	struct connector *c = charger_connector(ch, id);
+	if (!c || !status)
+		return;
+	if (strcmp(c->status, status) != 0)
+		store_event(p->d->store, strcmp(status, "Faulted") == 0 ? LL_WARN : LL_INFO, "status", ch->id,
+			    "connector %d: %s -> %s%s%s", id, c->status[0] ? c->status : "(unknown)", status,
+			    error && strcmp(error, "NoError") != 0 ? ", error " : "",
+			    error && strcmp(error, "NoError") != 0 ? error : "");
+	snprintf(c->status, sizeof(c->status), "%s", status);
+	snprintf(c->error_code, sizeof(c->error_code), "%s", error ? error : "");
+}
+
+static void transaction_event(struct proxy *p, struct charger *ch, const json_t *pl)
+{
+	const char *type = json_string_value(json_object_get(pl, "eventType"));
+	const char *id = json_string_value(json_object_get(json_object_get(pl, "transactionInfo"), "transactionId"));
+	struct transaction *tx;
+
+	if (!type || !id)
+		return;
+	tx = charger_tx(ch, id, strcmp(type, "Started") == 0);
+	if (!tx)
+		return;
+	if (strcmp(type, "Started") == 0) {
+		tx->connector = (int)json_integer_value(json_object_get(json_object_get(pl, "evse"), "id"));
+		copy_str(tx->id_token, sizeof(tx->id_token), json_object_get(json_object_get(pl, "idToken"), "idToken"));
+		read_meter_values(ch, json_object_get(pl, "meterValue"), NULL);
+		tx->start_wh = ch->meter.energy_wh;
+		charger_model_store_tx(p, ch, tx, false);
+		return;
+	}
+	read_meter_values(ch, json_object_get(pl, "meterValue"), tx);
+	if (strcmp(type, "Ended") == 0) {
+		charger_model_store_tx(p, ch, tx, true);
+		tx->active = false;
+	}
+}
+
+void charger_model_call(struct proxy *p, struct charger *ch, const struct ocpp_frame *f)
+{
+	const json_t *pl = f->payload;
+
+	if (strcmp(f->action, "BootNotification") == 0) {
+		const json_t *cs = ch->version == OCPP16 ? pl : json_object_get(pl, "chargingStation");
+		copy_str(ch->vendor, sizeof(ch->vendor), json_object_get(cs, ch->version == OCPP16 ? "chargePointVendor" : "vendorName"));
+		copy_str(ch->model, sizeof(ch->model), json_object_get(cs, ch->version == OCPP16 ? "chargePointModel" : "model"));
+		copy_str(ch->firmware, sizeof(ch->firmware), json_object_get(cs, "firmwareVersion"));
+		copy_str(ch->serial, sizeof(ch->serial),
+			 json_object_get(cs, ch->version == OCPP16 ? "chargePointSerialNumber" : "serialNumber"));
+	} else if (strcmp(f->action, "StatusNotification") == 0) {
+		status_notification(p, ch, pl);
+	} else if (strcmp(f->action, "MeterValues") == 0) {
+		read_meter_values(ch, json_object_get(pl, "meterValue"), tx_of(ch, json_object_get(pl, "transactionId")));
+	} else if (strcmp(f->action, "StopTransaction") == 0) {
+		struct transaction *tx = tx_of(ch, json_object_get(pl, "transactionId"));
+		if (tx) {
+			tx->energy_wh = number(json_object_get(pl, "meterStop")) - tx->start_wh;
+			charger_model_store_tx(p, ch, tx, true);
+			tx->active = false;
+		}
+	} else if (strcmp(f->action, "TransactionEvent") == 0) {
+		transaction_event(p, ch, pl);
+	}
+}
+
+/* A CSMS limit on the whole station: fold it in as an upper bound of the edge's own. */
+static void csms_profile(struct charger *ch, const json_t *pl)
+{
+	const json_t *prof = json_object_get(pl, ch->version == OCPP16 ? "csChargingProfiles" : "chargingProfile");
+	const json_t *sched = json_object_get(prof, "chargingSchedule");
+	const char *purpose = json_string_value(json_object_get(prof, "chargingProfilePurpose"));
+	int stack = (int)json_integer_value(json_object_get(prof, "stackLevel"));
+
+	if (json_is_array(sched))
+		sched = json_array_get(sched, 0);
+	if (!purpose)
+		return;
+	if (stack > ch->csms_max_stack)
+		ch->csms_max_stack = stack;
+	if (strcmp(purpose, "ChargePointMaxProfile") != 0 && strcmp(purpose, "ChargingStationMaxProfile") != 0)
+		return; /* Tx profiles bound the charger below the edge's station limit by themselves */
+	const char *unit = json_string_value(json_object_get(sched, "chargingRateUnit"));
+	double limit = number(json_object_get(json_array_get(json_object_get(sched, "chargingSchedulePeriod"), 0), "limit"));
+	if (unit && strcmp(unit, "W") == 0) {
+		int phases = ch->cfg ? ch->cfg->phases : 3;
+		limit = limit / (230.0 * phases);
+	}
+	if (limit > 0)
+		ch->csms_limit_a = limit;
+}
+
+void charger_model_csms_call(struct proxy *p, struct charger *ch, const struct ocpp_frame *f)
+{
+	(void)p;
+	if (strcmp(f->action, "SetChargingProfile") == 0)
+		csms_profile(ch, f->payload);
+}
+
+void charger_model_result(struct proxy *p, struct charger *ch, const struct call *call, const struct ocpp_frame *f)
+{
+	const json_t *res = f->type == OCPP_RESULT ? f->payload : NULL;
+
+	if (!res)
+		return;
+	if (strcmp(call->action, "BootNotification") == 0) {
+		const char *status = json_string_value(json_object_get(res, "status"));
+		json_int_t interval = json_integer_value(json_object_get(res, "interval"));
+		if (interval > 0)
+			ch->heartbeat_s = (int)interval;
+		if (status && strcmp(status, "Accepted") == 0 && !ch->booted) {
+			ch->booted = true;
+			store_event(p->d->store, LL_INFO, "charger", ch->id, "booted: %s %s, firmware %s", ch->vendor,
+				    ch->model, ch->firmware[0] ? ch->firmware : "?");
+		}
+	} else if (strcmp(call->action, "StartTransaction") == 0) {
+		json_int_t id = json_integer_value(json_object_get(res, "transactionId"));
+		char buf[40];
+		snprintf(buf, sizeof(buf), "%lld", (long long)id);
+		struct transaction *tx = charger_tx(ch, buf, true);
+		if (tx) {
+			tx->connector = (int)json_integer_value(json_object_get(call->payload, "connectorId"));
+			copy_str(tx->id_token, sizeof(tx->id_token), json_object_get(call->payload, "idTag"));
+			tx->start_wh = number(json_object_get(call->payload, "meterStart"));
+			charger_model_store_tx(p, ch, tx, false);
+		}
+	} else if (strcmp(call->action, "ClearChargingProfile") == 0 && call->origin == ORIGIN_CSMS) {
+		/* The CSMS may have cleared the edge's profiles too (a Clear with no filter clears all):
+		 * forget the CSMS's limit and put the edge's profiles back. */
+		ch->csms_limit_a = 0;
+		ch->base_installed = false;
+		ch->sent_limit_a = -1;
+		ch->profile_renew_ms = 0;
+	}
+}
+
+void charger_model_store_tx(struct proxy *p, struct charger *ch, const struct transaction *tx, bool ended)
+{
+	sqlite3 *db = store_db(p->d->store);
+	sqlite3_stmt *q;
+	const char *sql = ended ? "UPDATE transactions SET stop_ms = ?3, energy_wh = ?4 WHERE charger_id = ?1 AND tx_id = ?2"
+				: "INSERT OR REPLACE INTO transactions (charger_id, tx_id, connector, id_token, start_ms, "
+				  "start_wh) VALUES (?1, ?2, ?5, ?6, ?3, ?7)";
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
+		log_msg(LL_ERROR, "database: %s", sqlite3_errmsg(db));
+		return;
+	}
+	sqlite3_bind_text(q, 1, ch->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, tx->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, (sqlite3_int64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	sqlite3_bind_double(q, 4, tx->energy_wh);
+	if (!ended) {
+		sqlite3_bind_int(q, 5, tx->connector);
+		sqlite3_bind_text(q, 6, tx->id_token, -1, SQLITE_STATIC);
+		sqlite3_bind_double(q, 7, tx->start_wh);
+	}
+	if (sqlite3_step(q) != SQLITE_DONE)
+		log_msg(LL_ERROR, "database: cannot record transaction %s of charger %s: %s", tx->id, ch->id, sqlite3_errmsg(db));
+	sqlite3_finalize(q);
+	store_event(p->d->store, LL_INFO, "transaction", ch->id, "%s %s on connector %d%s", ended ? "ended" : "started",
+		    tx->id, tx->connector, ended ? "" : "");
+	if (ended)
+		log_msg(LL_INFO, "charger %s: transaction %s delivered %.2f kWh", ch->id, tx->id, tx->energy_wh / 1000.0);
+}

@@ -1,0 +1,18 @@
+/* Reading the frames that pass: what a charger's CALLs, the CSMS's CALLs and the answers to both
+ * say about the charger (boot data, connectors, transactions, meter values, the CSMS's limits).
+ * Transactions are written to the store before the answer that confirms them is forwarded. */
+#ifndef AG_CHARGER_MODEL_H
+#define AG_CHARGER_MODEL_H
+
+#include "edge/charger.h"
+
+struct proxy;
+
+void charger_model_call(struct proxy *p, struct charger *ch, const struct ocpp_frame *f);
+void charger_model_csms_call(struct proxy *p, struct charger *ch, const struct ocpp_frame *f);
+/* `call` is the request `f` answers (either direction). */
+void charger_model_result(struct proxy *p, struct charger *ch, const struct call *call, const struct ocpp_frame *f);
+/* Persist a transaction's start or end. */
+void charger_model_store_tx(struct proxy *p, struct charger *ch, const struct transaction *tx, bool ended);
+
+#endif

@@ -1,0 +1,99 @@
+/* Charger objects; see charger.h. Plain data and small accessors: what the frames mean is read
+ * in charger-model.c, what to do with them in proxy.c. */
+#include "edge/charger.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct charger *charger_new(const char *id, const struct cfg_charger *cfg)
+{
+	struct charger *ch = calloc(1, sizeof(*ch));
+
+	if (!ch)
+		return NULL;
+	snprintf(ch->id, sizeof(ch->id), "%s", id);
+	ch->cfg = cfg;
+	ch->pending = cfg == NULL;
+	ch->csms_max_stack = -1;
+	ch->sent_limit_a = -1;
+	ch->meter.soc_pct = -1;
+	ch->heartbeat_s = 300;
+	snprintf(ch->binding, sizeof(ch->binding), "not allocated yet");
+	return ch;
+}
+
+void call_clear(struct call *c)
+{
+	json_decref(c->payload);
+	free(c->text);
+	memset(c, 0, sizeof(*c));
+}
+
+void charger_reset_calls(struct charger *ch)
+{
+	call_clear(&ch->from_charger);
+	call_clear(&ch->to_charger);
+	while (ch->wait_head) {
+		struct call *c = ch->wait_head;
+		ch->wait_head = c->next;
+		call_clear(c);
+		free(c);
+	}
+	ch->wait_tail = NULL;
+}
+
+void charger_free(struct charger *ch)
+{
+	if (!ch)
+		return;
+	charger_reset_calls(ch);
+	ws_link_reset(&ch->down);
+	ws_link_reset(&ch->up);
+	free(ch);
+}
+
+bool charger_online(const struct charger *ch)
+{
+	return ch->down.wsi != NULL;
+}
+
+struct connector *charger_connector(struct charger *ch, int id)
+{
+	for (int i = 0; i < ch->n_connectors; i++)
+		if (ch->connectors[i].id == id)
+			return &ch->connectors[i];
+	if (ch->n_connectors == CHARGER_CONNECTORS)
+		return NULL;
+	struct connector *c = &ch->connectors[ch->n_connectors++];
+	memset(c, 0, sizeof(*c));
+	c->id = id;
+	return c;
+}
+
+struct transaction *charger_tx(struct charger *ch, const char *id, bool create)
+{
+	struct transaction *free_slot = NULL;
+
+	for (int i = 0; i < CHARGER_TX; i++) {
+		if (ch->tx[i].active && strcmp(ch->tx[i].id, id) == 0)
+			return &ch->tx[i];
+		if (!ch->tx[i].active && !free_slot)
+			free_slot = &ch->tx[i];
+	}
+	if (!create || !free_slot)
+		return NULL;
+	memset(free_slot, 0, sizeof(*free_slot));
+	free_slot->active = true;
+	snprintf(free_slot->id, sizeof(free_slot->id), "%s", id);
+	return free_slot;
+}
+
+int charger_active_tx(const struct charger *ch)
+{
+	int n = 0;
+
+	for (int i = 0; i < CHARGER_TX; i++)
+		n += ch->tx[i].active;
+	return n;
+}

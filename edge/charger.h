@@ -1,0 +1,124 @@
+/* A charging station as the edge knows it: its two WebSocket links (to the charger, to the
+ * CSMS), the calls in flight in each direction, and the state read from the frames that pass
+ * (boot data, connectors, transactions, meter values, the CSMS's limits, the edge's own limit).
+ *
+ * One struct per station id, created from the configuration at start (or when an unknown
+ * station is let in as pending) and kept across reconnects, so the model outlives a socket. */
+#ifndef AG_CHARGER_H
+#define AG_CHARGER_H
+
+#include "edge/config.h"
+#include "edge/ocpp-frame.h"
+#include "edge/ws-link.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CHARGER_CONNECTORS 8
+#define CHARGER_TX 4
+
+enum up_state { UP_NONE, UP_WAIT, UP_CONNECTING, UP_OPEN };
+enum call_origin { ORIGIN_CHARGER, ORIGIN_CSMS, ORIGIN_EDGE };
+
+struct charger;
+/* Result of an edge call: `result` is the CALLRESULT payload, or NULL on CALLERROR/timeout (then
+ * `error` names it). */
+typedef void (*edge_call_cb)(struct charger *ch, const char *action, const json_t *request,
+			     const json_t *result, const char *error);
+
+struct call {
+	bool active;
+	enum call_origin origin;
+	char id[OCPP_ID_MAX + 1];
+	char action[OCPP_ACTION_MAX + 1];
+	json_t *payload;        /* the request, owned */
+	char *text;             /* the original frame (forwarded byte for byte), owned */
+	uint64_t sent_ms;       /* 0: not sent yet */
+	edge_call_cb cb;        /* ORIGIN_EDGE */
+	struct call *next;      /* in the wait queue */
+};
+
+struct connector {
+	int id;                 /* 1.6 connectorId / 2.0.1 evseId*100+connectorId */
+	char status[24];
+	char error_code[40];
+};
+
+struct transaction {
+	bool active;
+	char id[40];            /* 1.6 integer as text, 2.0.1 transactionId */
+	int connector;
+	char id_token[40];
+	double start_wh;
+	double energy_wh;
+};
+
+struct meter_sample {
+	double current_a[3];
+	double voltage_v[3];
+	double power_w;
+	double energy_wh;
+	double soc_pct;         /* < 0: unknown */
+	uint64_t at_ms;         /* 0: never */
+};
+
+struct proxy;
+
+struct charger {
+	char id[49];
+	struct proxy *proxy;            /* the owner, for callbacks that get only the charger */
+	const struct cfg_charger *cfg;  /* NULL for an unknown station let in as pending */
+	bool pending;
+	enum ocpp_version version;
+	struct ws_link down;            /* to the charger */
+	struct ws_link up;              /* to the CSMS */
+	enum up_state up_state;
+	uint64_t up_retry_ms;
+	int up_attempts;
+	char auth_header[256];          /* what the charger sent (credentials = "forward") */
+
+	struct call from_charger;       /* the charger's CALL until its result comes back */
+	struct call to_charger;         /* the CSMS's or the edge's CALL until the charger answers */
+	struct call *wait_head;         /* calls waiting for to_charger to be free */
+	struct call *wait_tail;
+	uint32_t next_edge_id;
+
+	/* What was read from the frames. */
+	char vendor[64], model[64], firmware[64], serial[64];
+	bool booted;
+	int heartbeat_s;
+	uint64_t connected_ms, last_rx_ms;
+	struct connector connectors[CHARGER_CONNECTORS];
+	int n_connectors;
+	struct transaction tx[CHARGER_TX];
+	struct meter_sample meter;
+
+	/* Limits. */
+	double csms_limit_a;            /* the CSMS's lowest station-wide limit seen; 0 = none */
+	int csms_max_stack;             /* highest stack level the CSMS used; -1 = none */
+	double limit_a;                 /* the edge's allocation (the solver's output) */
+	char binding[48];               /* what bound limit_a */
+	double sent_limit_a;            /* what the charger last accepted; < 0 = nothing yet */
+	double pending_limit_a;         /* what the profile in flight carries */
+	bool profile_in_flight;
+	uint64_t profile_renew_ms;      /* when to renew the dynamic profile */
+	bool base_installed;
+	bool not_controllable;
+	int profile_failures;
+};
+
+struct charger *charger_new(const char *id, const struct cfg_charger *cfg);
+void charger_free(struct charger *ch);
+/* Forget the calls in flight and the links' buffers (the charger's socket closed). */
+void charger_reset_calls(struct charger *ch);
+void call_clear(struct call *c);
+
+bool charger_online(const struct charger *ch);
+/* The connector/EVSE entry for `id`, created on first sight (NULL when the table is full). */
+struct connector *charger_connector(struct charger *ch, int id);
+/* The running transaction with `id`, or a free slot for a new one when `create`. */
+struct transaction *charger_tx(struct charger *ch, const char *id, bool create);
+int charger_active_tx(const struct charger *ch);
+
+#endif

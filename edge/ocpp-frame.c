@@ -1,0 +1,156 @@
+/* OCPP-J frame parsing and serialisation; see ocpp-frame.h. The parser is the first thing a
+ * hostile charger reaches, so it checks cheap limits first (depth by a byte scan) and only then
+ * builds a JSON tree; it never trusts lengths or types it has not checked. */
+#include "edge/ocpp-frame.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int ocpp_json_depth(const char *text, size_t len, int limit)
+{
+	int depth = 0, max = 0;
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+			continue;
+		}
+		if (c == '"')
+			in_string = true;
+		else if (c == '[' || c == '{') {
+			if (++depth > max && (max = depth) > limit)
+				return max;
+		} else if (c == ']' || c == '}')
+			depth--;
+	}
+	return max;
+}
+
+static void set_id(struct ocpp_frame *f, const json_t *id)
+{
+	const char *s = json_string_value(id);
+
+	if (s && strlen(s) <= OCPP_ID_MAX)
+		snprintf(f->id, sizeof(f->id), "%s", s);
+	else
+		snprintf(f->id, sizeof(f->id), "-1");
+}
+
+enum ocpp_reject ocpp_frame_parse(const char *text, size_t len, struct ocpp_frame *f)
+{
+	json_error_t err;
+	json_t *root, *type;
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->id, sizeof(f->id), "-1");
+	if (ocpp_json_depth(text, len, OCPP_DEPTH_MAX) > OCPP_DEPTH_MAX)
+		return REJECT_TOO_DEEP;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+	if (!root)
+		return REJECT_NOT_JSON;
+	f->root = root;
+	if (!json_is_array(root) || json_array_size(root) < 3 || !json_is_integer(type = json_array_get(root, 0)))
+		return REJECT_NOT_RPC;
+	const json_t *id = json_array_get(root, 1);
+	set_id(f, id);
+	if (!json_is_string(id) || strlen(json_string_value(id)) == 0 || strlen(json_string_value(id)) > OCPP_ID_MAX)
+		return REJECT_NOT_RPC;
+	switch (json_integer_value(type)) {
+	case OCPP_CALL: {
+		f->type = OCPP_CALL;
+		const char *action = json_string_value(json_array_get(root, 2));
+		json_t *payload = json_array_get(root, 3);
+		if (json_array_size(root) != 4 || !action || !action[0] || strlen(action) > OCPP_ACTION_MAX ||
+		    !json_is_object(payload))
+			return REJECT_FORMAT;
+		snprintf(f->action, sizeof(f->action), "%s", action);
+		f->payload = payload;
+		return REJECT_NONE;
+	}
+	case OCPP_RESULT:
+		f->type = OCPP_RESULT;
+		if (json_array_size(root) != 3 || !json_is_object(json_array_get(root, 2)))
+			return REJECT_FORMAT;
+		f->payload = json_array_get(root, 2);
+		return REJECT_NONE;
+	case OCPP_ERROR: {
+		f->type = OCPP_ERROR;
+		const char *code = json_string_value(json_array_get(root, 2));
+		if (json_array_size(root) != 5 || !code || !json_is_string(json_array_get(root, 3)) ||
+		    !json_is_object(json_array_get(root, 4)))
+			return REJECT_FORMAT;
+		snprintf(f->error_code, sizeof(f->error_code), "%s", code);
+		return REJECT_NONE;
+	}
+	default:
+		return REJECT_BAD_TYPE;
+	}
+}
+
+void ocpp_frame_fini(struct ocpp_frame *f)
+{
+	json_decref(f->root);
+	f->root = NULL;
+	f->payload = NULL;
+}
+
+const char *ocpp_reject_code(enum ocpp_reject why, enum ocpp_version version)
+{
+	bool v16 = version == OCPP16;
+
+	switch (why) {
+	case REJECT_NOT_JSON:
+	case REJECT_NOT_RPC:
+		return v16 ? "FormationViolation" : "RpcFrameworkError";
+	case REJECT_BAD_TYPE:
+		return v16 ? "NotSupported" : "MessageTypeNotSupported";
+	case REJECT_FORMAT:
+	case REJECT_TOO_DEEP:
+		return v16 ? "FormationViolation" : "FormatViolation";
+	default:
+		return "GenericError";
+	}
+}
+
+static char *dump_array(json_t *arr)
+{
+	char *s = json_dumps(arr, JSON_COMPACT);
+
+	json_decref(arr);
+	return s;
+}
+
+char *ocpp_call_text(const char *id, const char *action, const json_t *payload)
+{
+	return dump_array(json_pack("[i, s, s, O]", OCPP_CALL, id, action, payload));
+}
+
+char *ocpp_result_text(const char *id, const json_t *payload)
+{
+	return dump_array(json_pack("[i, s, O]", OCPP_RESULT, id, payload));
+}
+
+char *ocpp_error_text(const char *id, const char *code, const char *description)
+{
+	return dump_array(json_pack("[i, s, s, s, {}]", OCPP_ERROR, id, code, description));
+}
+
+void ocpp_timestamp(char *out, size_t size, long long offset_s)
+{
+	struct timespec ts;
+	struct tm tm;
+	char base[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	time_t t = ts.tv_sec + (time_t)offset_s;
+	gmtime_r(&t, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, size, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+}

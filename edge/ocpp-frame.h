@@ -1,0 +1,61 @@
+/* OCPP-J frames: [2, id, action, payload] CALL, [3, id, payload] CALLRESULT,
+ * [4, id, code, description, details] CALLERROR (OCPP 2.0.1 Part 4 §4; OCPP-J 1.6 §4).
+ *
+ * The proxy forwards the original bytes; parsing is for reading what passes and for rejecting
+ * what must not pass. Limits (size, nesting depth, message id length) are checked before the
+ * JSON parser sees the text, so hostile input costs little. */
+#ifndef AG_OCPP_FRAME_H
+#define AG_OCPP_FRAME_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum ocpp_version { OCPP16 = 16, OCPP201 = 201 };
+
+enum ocpp_msg_type { OCPP_CALL = 2, OCPP_RESULT = 3, OCPP_ERROR = 4 };
+
+#define OCPP_ID_MAX 36          /* message id: at most 36 characters */
+#define OCPP_ACTION_MAX 64
+#define OCPP_DEPTH_MAX 24       /* deepest OCPP payload is ~8; anything far beyond is hostile */
+
+/* Why a frame was refused, mapped per version to the CALLERROR code the spec prescribes. */
+enum ocpp_reject {
+	REJECT_NONE = 0,
+	REJECT_NOT_JSON,        /* 1.6 FormationViolation, 2.0.1 RpcFrameworkError (id unreadable) */
+	REJECT_NOT_RPC,         /* not an array / id unreadable: RpcFrameworkError / FormationViolation */
+	REJECT_BAD_TYPE,        /* unknown message type: MessageTypeNotSupported / NotSupported */
+	REJECT_FORMAT,          /* CALL structure wrong (action, payload): FormatViolation / FormationViolation */
+	REJECT_TOO_DEEP,        /* nesting beyond OCPP_DEPTH_MAX: FormatViolation / FormationViolation */
+};
+
+struct ocpp_frame {
+	enum ocpp_msg_type type;
+	char id[OCPP_ID_MAX + 1];
+	char action[OCPP_ACTION_MAX + 1];       /* CALL only */
+	json_t *payload;                        /* CALL, RESULT: object; ERROR: NULL */
+	char error_code[48];                    /* ERROR only */
+	json_t *root;                           /* owns payload */
+};
+
+/* Parse `len` bytes. On success returns REJECT_NONE and fills `f` (free with ocpp_frame_fini).
+ * On refusal fills f->id with the message id if it could be read, else "-1", and f->type with
+ * the type if known (a refused RESULT/ERROR gets no answer). */
+enum ocpp_reject ocpp_frame_parse(const char *text, size_t len, struct ocpp_frame *f);
+void ocpp_frame_fini(struct ocpp_frame *f);
+
+/* The CALLERROR code for a refusal in `version`. */
+const char *ocpp_reject_code(enum ocpp_reject why, enum ocpp_version version);
+
+/* Serialise. Each returns a malloc'd NUL-terminated string (NULL on ENOMEM); payload is borrowed. */
+char *ocpp_call_text(const char *id, const char *action, const json_t *payload);
+char *ocpp_result_text(const char *id, const json_t *payload);
+char *ocpp_error_text(const char *id, const char *code, const char *description);
+
+/* Maximum JSON nesting depth of `text` (strings skipped); stops counting past `limit`. */
+int ocpp_json_depth(const char *text, size_t len, int limit);
+
+/* RFC 3339 UTC timestamp "2026-11-22T03:00:00.000Z" of the wall clock, for payloads. */
+void ocpp_timestamp(char *out, size_t size, long long offset_s);
+
+#endif

@@ -1,0 +1,12 @@
+/* Charger side of the proxy: the libwebsockets server chargers connect to at
+ * ws[s]://<ocpp.listen><ocpp.path>/<stationId>, with subprotocol ocpp1.6 or ocpp2.0.1 and the
+ * configured security profile (1 Basic, 2 TLS + Basic, 3 mutual TLS with the station id checked
+ * against the certificate's CN). */
+#ifndef AG_OCPP_SERVER_H
+#define AG_OCPP_SERVER_H
+
+struct proxy;
+
+int ocpp_server_start(struct proxy *p);
+
+#endif

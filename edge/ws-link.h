@@ -1,0 +1,42 @@
+/* One WebSocket connection's buffers, shared by the charger side (server) and the upstream side
+ * (client): an ordered send queue written one frame per WRITEABLE callback, reassembly of
+ * fragmented messages with a size limit, and a close requested from outside a callback.
+ * libwebsockets itself puts no bound on a message's size; this does. */
+#ifndef AG_WS_LINK_H
+#define AG_WS_LINK_H
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ws_msg;
+
+struct ws_link {
+	struct lws *wsi;                /* NULL when not connected */
+	struct ws_msg *head, *tail;
+	size_t queued;                  /* frames waiting */
+	char *rx;
+	size_t rx_len, rx_cap, rx_max;
+	bool rx_overflow;
+	int close_code;                 /* nonzero: close at the next WRITEABLE */
+	char close_reason[64];
+};
+
+void ws_link_init(struct ws_link *l, size_t rx_max);
+/* Drop queued frames and buffers; the link can be reused for the next connection. */
+void ws_link_reset(struct ws_link *l);
+
+/* Queue a copy of `text` and ask for WRITEABLE. 0 or -ENOTCONN / -ENOMEM. */
+int ws_link_send(struct ws_link *l, const char *text, size_t len);
+/* From the WRITEABLE callback: write one frame (or the close). Returns -1 to close the wsi. */
+int ws_link_writeable(struct ws_link *l);
+/* Close with `code` and `reason` at the next WRITEABLE (safe from outside a callback). */
+void ws_link_close(struct ws_link *l, int code, const char *reason);
+
+/* From the RECEIVE callback: append a fragment. Returns 1 when a whole message is in l->rx
+ * (NUL-terminated, l->rx_len bytes), 0 when more is to come, -1 when the message exceeds rx_max
+ * (close with 1009). Call ws_link_rx_done after handling a whole message. */
+int ws_link_rx(struct ws_link *l, struct lws *wsi, const void *in, size_t len);
+void ws_link_rx_done(struct ws_link *l);
+
+#endif

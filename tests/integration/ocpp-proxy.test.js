@@ -1,0 +1,180 @@
+// The OCPP proxy end to end: strict ocpp-rpc chargers -> ampgated -> strict ocpp-rpc CSMS, in
+// OCPP 1.6J and 2.0.1.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { Daemon, freePort, sql, tmpDir } from '../lib/daemon.js';
+import { bootPayload, connectStation, effectiveLimit, startCsms, TS, until } from '../lib/ocpp.js';
+
+const PW = { CP16: 'password-cp16-0001', CP201: 'password-cp201-001', CPX: 'password-cpx-00001' };
+
+function proxyConfig(dir, ocppPort, csmsUrl) {
+  const chargers = Object.entries(PW).map(([id, pw]) =>
+    `{ id = "${id}"; max_a = 32.0; password = "${pw}"; }`).join(',\n  ');
+  return `site = { name = "proxy-test"; fallback_a = 6.0; grid = { limit_a = [100.0, 100.0, 100.0]; }; };
+chargers = (
+  ${chargers}
+);
+ocpp = { listen = "127.0.0.1:${ocppPort}"; path = "/ocpp"; security_profile = 1; call_timeout_s = 5; };
+upstream = { url = "${csmsUrl}"; security_profile = 1; credentials = "per-charger"; call_timeout_s = 5;
+  reconnect_min_ms = 200; reconnect_max_ms = 1000; };
+web = { listen = "127.0.0.1:1"; };
+storage = { path = "${dir}/ampgate.db"; };
+`;
+}
+
+let csms, daemon, dir, edgeUrl;
+before(async () => {
+  dir = tmpDir();
+  csms = await startCsms({ passwords: PW });
+  const port = await freePort();
+  edgeUrl = `ws://127.0.0.1:${port}/ocpp`;
+  fs.writeFileSync(path.join(dir, 'a.conf'), proxyConfig(dir, port, csms.url));
+  daemon = new Daemon(path.join(dir, 'a.conf'));
+  await daemon.start();
+});
+after(async () => {
+  await daemon?.stop();
+  await csms?.close();
+});
+
+for (const [protocol, id] of [['ocpp1.6', 'CP16'], ['ocpp2.0.1', 'CP201']]) {
+  const v16 = protocol === 'ocpp1.6';
+  describe(`${protocol} through the edge`, () => {
+    let cp;
+    before(async () => { cp = await connectStation({ url: edgeUrl, id, protocol, password: PW[id] }); });
+    after(() => cp?.close({ force: true }));
+
+    test('boot, status, authorize, transaction and meter values reach the CSMS unchanged', async () => {
+      const boot = await cp.call('BootNotification', bootPayload(protocol));
+      assert.equal(boot.status, 'Accepted');
+      assert.deepEqual(csms.calls('BootNotification', id).at(-1).params, bootPayload(protocol));
+      assert.equal(csms.clients.get(id).protocol, protocol);
+
+      const status = v16 ? { connectorId: 1, errorCode: 'NoError', status: 'Preparing' }
+        : { timestamp: TS(), connectorStatus: 'Occupied', evseId: 1, connectorId: 1 };
+      await cp.call('StatusNotification', status);
+      assert.deepEqual(csms.calls('StatusNotification', id).at(-1).params, status);
+
+      const auth = v16 ? { idTag: 'BUS-042' } : { idToken: { idToken: 'BUS-042', type: 'ISO14443' } };
+      await cp.call('Authorize', auth);
+      assert.deepEqual(csms.calls('Authorize', id).at(-1).params, auth);
+
+      const meter = [{ timestamp: TS(), sampledValue: ['L1', 'L2', 'L3'].map((phase) => (v16
+        ? { value: '15.5', measurand: 'Current.Import', phase, unit: 'A' }
+        : { value: 15.5, measurand: 'Current.Import', phase, unitOfMeasure: { unit: 'A' } })) }];
+      if (v16) {
+        const start = { connectorId: 1, idTag: 'BUS-042', meterStart: 1000, timestamp: TS() };
+        const res = await cp.call('StartTransaction', start);
+        assert.deepEqual(csms.calls('StartTransaction', id).at(-1).params, start);
+        const mv = { connectorId: 1, transactionId: res.transactionId, meterValue: meter };
+        await cp.call('MeterValues', mv);
+        assert.deepEqual(csms.calls('MeterValues', id).at(-1).params, mv);
+        const stop = { transactionId: res.transactionId, meterStop: 13500, timestamp: TS() };
+        await cp.call('StopTransaction', stop);
+        assert.deepEqual(csms.calls('StopTransaction', id).at(-1).params, stop);
+        const row = sql(path.join(dir, 'ampgate.db'),
+          `SELECT id_token || ',' || energy_wh FROM transactions WHERE charger_id = '${id}' AND tx_id = '${res.transactionId}'`);
+        assert.equal(row, 'BUS-042,12500.0');
+      } else {
+        const ev = (eventType, seqNo, extra) => ({ eventType, timestamp: TS(), triggerReason: 'Authorized', seqNo,
+          transactionInfo: { transactionId: 'TX-201-1' }, ...extra });
+        const started = ev('Started', 0, { evse: { id: 1, connectorId: 1 }, idToken: { idToken: 'BUS-042', type: 'ISO14443' },
+          meterValue: [{ timestamp: TS(), sampledValue: [{ value: 1000, measurand: 'Energy.Active.Import.Register', unitOfMeasure: { unit: 'Wh' } }] }] });
+        await cp.call('TransactionEvent', started);
+        assert.deepEqual(csms.calls('TransactionEvent', id).at(-1).params, started);
+        const updated = ev('Updated', 1, { meterValue: meter });
+        await cp.call('TransactionEvent', updated);
+        const ended = ev('Ended', 2, { meterValue: [{ timestamp: TS(), sampledValue: [{ value: 13500, measurand: 'Energy.Active.Import.Register', unitOfMeasure: { unit: 'Wh' } }] }] });
+        await cp.call('TransactionEvent', ended);
+        assert.deepEqual(csms.calls('TransactionEvent', id).map((c) => c.params.eventType), ['Started', 'Updated', 'Ended']);
+        const row = sql(path.join(dir, 'ampgate.db'),
+          `SELECT id_token || ',' || energy_wh FROM transactions WHERE charger_id = '${id}' AND tx_id = 'TX-201-1'`);
+        assert.equal(row, 'BUS-042,12500.0');
+      }
+      assert.deepEqual(csms.failures, []);
+    });
+
+    test("the edge's own profiles reach the charger and never the CSMS", async () => {
+      const profiles = await until(() => cp.profiles.length >= 2 && cp.profiles, { what: 'edge profiles' });
+      const purpose = v16 ? 'ChargePointMaxProfile' : 'ChargingStationMaxProfile';
+      const get = (p) => (v16 ? p.csChargingProfiles : p.chargingProfile);
+      assert.equal(get(profiles[0]).chargingProfilePurpose, purpose);
+      assert.equal(get(profiles[0]).validTo, undefined, 'the base profile is permanent');
+      assert.ok(get(profiles[1]).validTo, 'the dynamic profile expires');
+      assert.ok(get(profiles[1]).stackLevel > get(profiles[0]).stackLevel);
+      assert.equal(effectiveLimit(profiles, protocol), 6, 'fallback current until the solver allocates');
+      assert.equal(cp.failures.length, 0);
+      const leaked = csms.frames.filter((f) => f.id === id && f.message.includes('ampgate-'));
+      assert.deepEqual(leaked, [], 'no edge call or its result reaches the CSMS');
+    });
+
+    test('CSMS calls reach the charger and their results come back', async () => {
+      const client = csms.clients.get(id);
+      assert.deepEqual(await client.call('Reset', v16 ? { type: 'Soft' } : { type: 'OnIdle' }), { status: 'Accepted' });
+      if (v16) {
+        const r = await client.call('GetConfiguration', { key: ['HeartbeatInterval'] });
+        assert.equal(r.configurationKey[0].value, '300');
+        assert.deepEqual(await client.call('RemoteStartTransaction', { idTag: 'BUS-7', connectorId: 1 }), { status: 'Accepted' });
+      } else {
+        const r = await client.call('GetVariables', { getVariableData: [{ component: { name: 'OCPPCommCtrlr' }, variable: { name: 'HeartbeatInterval' } }] });
+        assert.equal(r.getVariableResult[0].attributeValue, '300');
+      }
+      const seen = cp.received.map((r) => r.method);
+      assert.ok(seen.includes('Reset'));
+    });
+
+    test("a CSMS profile at stack level 5 and the edge's limit: the lower wins", async () => {
+      const client = csms.clients.get(id);
+      const csmsProfile = v16
+        ? { connectorId: 0, csChargingProfiles: { chargingProfileId: 77, stackLevel: 5, chargingProfilePurpose: 'ChargePointMaxProfile',
+          chargingProfileKind: 'Absolute', chargingSchedule: { chargingRateUnit: 'A', startSchedule: TS(), chargingSchedulePeriod: [{ startPeriod: 0, limit: 4.0 }] } } }
+        : { evseId: 0, chargingProfile: { id: 77, stackLevel: 5, chargingProfilePurpose: 'ChargingStationMaxProfile',
+          chargingProfileKind: 'Absolute', chargingSchedule: [{ id: 1, startSchedule: TS(), chargingRateUnit: 'A', chargingSchedulePeriod: [{ startPeriod: 0, limit: 4.0 }] }] } };
+      const n = cp.profiles.length;
+      assert.deepEqual(await client.call('SetChargingProfile', csmsProfile), { status: 'Accepted' });
+      await until(() => cp.profiles.length > n + 1, { what: "the edge's re-applied profile" });
+      const last = cp.profiles.at(-1);
+      const prof = v16 ? last.csChargingProfiles : last.chargingProfile;
+      assert.ok(prof.stackLevel > 5, `edge stack level ${prof.stackLevel} above the CSMS's 5`);
+      assert.equal(effectiveLimit(cp.profiles, protocol), 4);
+    });
+
+    test('malformed frames get the CALLERROR the spec prescribes and the connection survives', async () => {
+      const replies = [];
+      cp.on('message', ({ message, outbound }) => { if (!outbound) replies.push(JSON.parse(String(message))); });
+      const frames = ['not json{', '{"a":1}', '[2,"abc"]', '[7,"id-7",{}]', '[2,"id-8",42,{}]',
+        `[2,"${'x'.repeat(37)}","Heartbeat",{}]`, '['.repeat(50) + ']'.repeat(50)];
+      for (const f of frames) cp.sendRaw(f);
+      await until(() => replies.length >= frames.length, { what: 'CALLERRORs' });
+      const codes = replies.map((r) => [r[0], r[2]]);
+      const fv = v16 ? 'FormationViolation' : 'RpcFrameworkError';
+      assert.deepEqual(codes, [[4, fv], [4, fv], [4, fv], [4, v16 ? 'NotSupported' : 'MessageTypeNotSupported'],
+        [4, v16 ? 'FormationViolation' : 'FormatViolation'], [4, fv], [4, v16 ? 'FormationViolation' : 'FormatViolation']]);
+      assert.equal(replies[3][1], 'id-7');
+      const hb = await cp.call('Heartbeat', {});
+      assert.ok(hb.currentTime);
+    });
+  });
+}
+
+describe('charger authentication', () => {
+  const attempt = (id, { password, protocol = 'ocpp1.6' } = {}) => new Promise((resolve) => {
+    const headers = password ? { Authorization: 'Basic ' + Buffer.from(`${id}:${password}`).toString('base64') } : {};
+    const ws = new WebSocket(`${edgeUrl}/${id}`, protocol ? [protocol] : [], { headers });
+    ws.on('open', () => { ws.close(); resolve(101); });
+    ws.on('unexpected-response', (req, res) => resolve(res.statusCode));
+    ws.on('error', () => resolve('error'));
+  });
+  test('wrong password, no password, unknown id and wrong subprotocol are refused', async () => {
+    assert.equal(await attempt('CPX', { password: 'password-cpx-00001' }), 101);
+    assert.equal(await attempt('CPX', { password: 'password-cpx-WRONG' }), 401);
+    assert.equal(await attempt('CPX', {}), 401);
+    assert.equal(await attempt('NOBODY', { password: 'password-cpx-00001' }), 401);
+    assert.equal(await attempt('CPX', { password: 'password-cpx-00001', protocol: 'ocpp1.5' }), 400);
+    assert.equal(await attempt('CPX', { password: 'password-cpx-00001', protocol: null }), 400);
+    await until(() => /charger CPX .* refused: wrong user or password/.test(daemon.log), { what: 'the refusal in the log' });
+  });
+});
