@@ -178,3 +178,46 @@ describe('charger authentication', () => {
     await until(() => /charger CPX .* refused: wrong user or password/.test(daemon.log), { what: 'the refusal in the log' });
   });
 });
+
+describe('hostile input', () => {
+  test('10,000 malformed or hostile frames: each answered or closed, other chargers served, nothing unparseable upstream', async () => {
+    const bad = await connectStation({ url: edgeUrl, id: 'CPX', protocol: 'ocpp2.0.1', password: PW.CPX });
+    const good = await connectStation({ url: edgeUrl, id: 'CP16', protocol: 'ocpp1.6', password: PW.CP16 });
+    let errors = 0;
+    bad.on('message', ({ message, outbound }) => { if (!outbound && JSON.parse(String(message))[0] === 4) errors++; });
+    const kinds = [
+      () => 'not json{',
+      () => '[2, "x", "Heartbeat"',
+      () => JSON.stringify([2, 17, 'Heartbeat', {}]),
+      () => JSON.stringify([9, 'id', 'Heartbeat', {}]),
+      () => JSON.stringify([2, 'y'.repeat(100), 'Heartbeat', {}]),
+      () => '['.repeat(200) + ']'.repeat(200),
+      () => JSON.stringify([2, 'id', { not: 'a string' }, {}]),
+      () => JSON.stringify([2, 'id', 'Heartbeat', 'payload']),
+      () => JSON.stringify({ 2: 'id' }),
+      () => '"\\ud800"',
+    ];
+    const N = 10000;
+    const upstreamBefore = csms.frames.length;
+    let served = 0;
+    const heartbeats = (async () => {
+      while (served < 20) { await good.call('Heartbeat', {}); served++; }
+    })();
+    for (let i = 0; i < N; i++) {
+      bad.sendRaw(kinds[i % kinds.length]());
+      if (i % 500 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await until(() => errors >= N, { timeoutMs: 30000, what: `${N} CALLERRORs (got ${errors})` });
+    await heartbeats;
+    assert.equal(served, 20, 'the other charger was served throughout');
+    const upstream = csms.frames.slice(upstreamBefore);
+    for (const f of upstream) assert.doesNotThrow(() => JSON.parse(f.message), `unparseable frame reached the CSMS: ${f.message}`);
+    assert.ok(!upstream.some((f) => f.id === 'CPX'), 'no hostile frame was forwarded');
+    // An oversize frame closes the connection with 1009, and the daemon keeps serving.
+    const closed = new Promise((r) => bad.once('close', r));
+    bad.sendRaw('[2,"big","DataTransfer",{"vendorId":"' + 'z'.repeat(70000) + '"}]');
+    assert.equal((await closed).code, 1009);
+    assert.ok((await good.call('Heartbeat', {})).currentTime);
+    await good.close({ force: true });
+  });
+});

@@ -52,10 +52,10 @@ export function defaultAnswer(protocol, method, params) {
 }
 
 /** A strict charging station. `profiles` collects the SetChargingProfile requests it receives. */
-export async function connectStation({ url, id, protocol, password, handlers = {}, accept = true }) {
+export async function connectStation({ url, id, protocol, password, handlers = {}, accept = true, wsOpts }) {
   const cp = new RPCClient({
     endpoint: url, identity: id, protocols: [protocol], strictMode: true, password,
-    reconnect: false, callTimeoutMs: 5000, pingIntervalMs: 0,
+    reconnect: false, callTimeoutMs: 5000, pingIntervalMs: 0, wsOpts,
   });
   cp.profiles = [];
   cp.received = [];
