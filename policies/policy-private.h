@@ -1,0 +1,18 @@
+/* What the policies share inside policies/: the accessors the table in policy.c lists, and the
+ * least-laxity ordering that `deadline` and `cost` both use. */
+#ifndef AG_POLICY_PRIVATE_H
+#define AG_POLICY_PRIVATE_H
+
+#include "policies/policy.h"
+
+const struct policy_ops *policy_fair_ops(void);
+const struct policy_ops *policy_priority_ops(void);
+const struct policy_ops *policy_deadline_ops(void);
+const struct policy_ops *policy_cost_ops(void);
+
+/* Least laxity first: an EV that must charge at its cap without pause to make its departure
+ * (laxity <= 0) goes to class 0, everyone else to class 1, ranked by laxity. Sets d->cls and
+ * d->rank for charger i; returns 1 when the EV has a deadline, 0 when it has none. */
+int policy_by_laxity(const struct solver_input *in, int64_t now_ms, size_t i, struct policy_decision *d);
+
+#endif

@@ -1,0 +1,56 @@
+/* The policy table and what several policies share (energy need, laxity).
+ *
+ * Key design decision: policies are reached only through this const table of accessors, so
+ * adding one is one file plus one line here, and no policy object is an extern variable. */
+#include "policies/policy.h"
+#include "policies/policy-private.h"
+
+#include <stdint.h>
+#include <string.h>
+
+static const struct policy_ops *(*const table[])(void) = {
+	policy_fair_ops,
+	policy_priority_ops,
+	policy_deadline_ops,
+	policy_cost_ops,
+};
+
+const struct policy_ops *policy_at(size_t i)
+{
+	return i < sizeof(table) / sizeof(table[0]) ? table[i]() : NULL;
+}
+
+const struct policy_ops *policy_find(const char *name)
+{
+	const struct policy_ops *p;
+
+	for (size_t i = 0; name && (p = policy_at(i)); i++)
+		if (!strcmp(p->name, name))
+			return p;
+	return NULL;
+}
+
+int64_t policy_need_ms(const struct solver_input *in, const struct solver_charger *c)
+{
+	double power_w = solver_cap_a(in, c) * in->voltage_v * __builtin_popcount(solver_phase_mask(c));
+
+	if (!(c->energy_need_wh > 0) || !(power_w > 0))
+		return 0;
+	return (int64_t)(c->energy_need_wh / power_w * 3.6e6 + 0.5);
+}
+
+int64_t policy_laxity_ms(const struct solver_input *in, const struct solver_charger *c, int64_t now_ms)
+{
+	if (c->departure_ms <= 0 || !(c->energy_need_wh > 0))
+		return INT64_MAX;
+	return c->departure_ms - now_ms - policy_need_ms(in, c);
+}
+
+int policy_by_laxity(const struct solver_input *in, int64_t now_ms, size_t i, struct policy_decision *d)
+{
+	int64_t lax = policy_laxity_ms(in, &in->chargers[i], now_ms);
+
+	d->cls = lax <= 0 ? 0 : 1;
+	d->rank = (double)lax;
+	return lax == INT64_MAX ? 0 : 1;
+}

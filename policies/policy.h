@@ -1,0 +1,46 @@
+/* Allocation policies: who is served first and with what share when the site cannot give every
+ * EV all it wants.
+ *
+ * A policy is a `const struct policy_ops` whose `decide` is a pure function of the solver's
+ * input and now_ms: no I/O, no clock, no globals. It does not allocate current itself; it tells
+ * the solver, per charger, a class (classes are filled strictly in order: class 0 gets all it
+ * can before class 1 gets more than its minimum), a weight within the class (weighted max-min
+ * fair share), an admission rank (who keeps its minimum first when not everyone can) and
+ * whether to defer charging now (the `cost` policy). */
+#ifndef AG_POLICY_H
+#define AG_POLICY_H
+
+#include "edge/solver.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct policy_decision {
+	int cls;                        /* >= 0; 0 is filled first */
+	double weight;                  /* > 0; share within the class */
+	double rank;                    /* admission order within the class; lower first */
+	bool defer;                     /* do not charge now: "paused: price" */
+};
+
+struct policy_ops {
+	const char *name;
+	/* Decide for every charger of `in` (out has in->n_chargers entries, preset by the caller to
+	 * {cls 0, weight 1, rank 0, no defer}; entries of chargers without an EV are ignored).
+	 * Returns 0 or -EINVAL. */
+	int (*decide)(const struct solver_input *in, int64_t now_ms, struct policy_decision *out);
+};
+
+/* The policy called `name` ("fair", "priority", "deadline", "cost"), or NULL. */
+const struct policy_ops *policy_find(const char *name);
+/* Iterate over all policies (for `--keys` and config validation): NULL past the end. */
+const struct policy_ops *policy_at(size_t i);
+
+/* Time an EV needs at its cap (EV-limited phases and draw applied) to take its energy need, in
+ * ms; 0 when the need is unknown. */
+int64_t policy_need_ms(const struct solver_input *in, const struct solver_charger *c);
+/* Slack before the EV must charge at its cap without pause to meet its departure, in ms (may be
+ * negative); INT64_MAX when departure or need is unknown. */
+int64_t policy_laxity_ms(const struct solver_input *in, const struct solver_charger *c, int64_t now_ms);
+
+#endif
