@@ -4,6 +4,7 @@
 #include "edge/daemon.h"
 #include "edge/log.h"
 #include "edge/proxy.h"
+#include "edge/site.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -74,6 +75,7 @@ static const struct module modules[] = {
 	{ .name = "store", .start = store_start, .stop = store_stop, .reload = store_reload },
 	{ .name = "lws", .start = lws_start, .stop = lws_stop },
 	{ .name = "proxy", .start = proxy_start, .stop = proxy_stop, .reload = proxy_reload },
+	{ .name = "site", .start = site_start, .stop = site_stop, .reload = site_reload },
 };
 #define N_MODULES (sizeof(modules) / sizeof(modules[0]))
 

@@ -21,6 +21,7 @@ struct ag_daemon {
 	struct ag_config *cfg;          /* current configuration; replaced whole on reload */
 	struct store *store;
 	struct proxy *proxy;
+	struct site *site;
 	struct proxy *proxy_closing;    /* freed once the loop has closed its handles */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t watchdog, stop_guard;

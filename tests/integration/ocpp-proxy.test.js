@@ -105,7 +105,10 @@ for (const [protocol, id] of [['ocpp1.6', 'CP16'], ['ocpp2.0.1', 'CP201']]) {
       assert.equal(get(profiles[0]).validTo, undefined, 'the base profile is permanent');
       assert.ok(get(profiles[1]).validTo, 'the dynamic profile expires');
       assert.ok(get(profiles[1]).stackLevel > get(profiles[0]).stackLevel);
-      assert.equal(effectiveLimit(profiles, protocol), 6, 'fallback current until the solver allocates');
+      const limitOf = (p) => { const s = get(p).chargingSchedule; return (Array.isArray(s) ? s[0] : s).chargingSchedulePeriod[0].limit; };
+      assert.equal(limitOf(profiles[0]), 6, 'the base profile holds the fallback current');
+      const eff = effectiveLimit(profiles, protocol);
+      assert.ok(eff >= 6 && eff <= 32, `effective limit ${eff} A between fallback and max_a`);
       assert.equal(cp.failures.length, 0);
       const leaked = csms.frames.filter((f) => f.id === id && f.message.includes('ampgate-'));
       assert.deepEqual(leaked, [], 'no edge call or its result reaches the CSMS');

@@ -1,0 +1,75 @@
+// The solver at work in the daemon: chargers with EVs share a binding grid limit, each gets its
+// share as the edge's dynamic profile; a configured grid meter without readings is fail-safe.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Daemon, freePort, tmpDir } from '../lib/daemon.js';
+import { bootPayload, connectStation, effectiveLimit, TS, until } from '../lib/ocpp.js';
+
+const PW = 'solver-password-01';
+
+async function edge(dir, { meter = '' } = {}) {
+  const port = await freePort();
+  fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "solver"; margin_a = 2.0; fallback_a = 6.0;
+  grid = { ${meter} limit_a = [40.0, 40.0, 40.0]; };
+  circuits = ( { id = "feeder-a"; limit_a = [100.0, 100.0, 100.0]; } ); };
+${meter ? 'devices = ( { id = "grid"; driver = "sunspec"; role = "grid-meter"; modbus = "tcp://127.0.0.1:9"; } );' : ''}
+chargers = ( { id = "A"; circuit = "feeder-a"; password = "${PW}"; },
+             { id = "B"; circuit = "feeder-a"; password = "${PW}"; },
+             { id = "C"; circuit = "feeder-a"; password = "${PW}"; } );
+ocpp = { listen = "127.0.0.1:${port}"; };
+web = { listen = "127.0.0.1:1"; };
+storage = { path = "${dir}/a.db"; };
+`);
+  const d = new Daemon(path.join(dir, 'a.conf'));
+  await d.start();
+  return { d, url: `ws://127.0.0.1:${port}/ocpp` };
+}
+
+async function plugIn(url, id, protocol) {
+  const cp = await connectStation({ url, id, protocol, password: PW });
+  await cp.call('BootNotification', bootPayload(protocol));
+  await cp.call('StatusNotification', protocol === 'ocpp1.6'
+    ? { connectorId: 1, errorCode: 'NoError', status: 'Charging' }
+    : { timestamp: TS(), connectorStatus: 'Occupied', evseId: 1, connectorId: 1 });
+  return cp;
+}
+
+test('three EVs share a 40 A connection: (40 - 2 margin) / 3 each, bound by the grid', async () => {
+  const dir = tmpDir();
+  const { d, url } = await edge(dir);
+  try {
+    const cps = [await plugIn(url, 'A', 'ocpp1.6'), await plugIn(url, 'B', 'ocpp2.0.1'), await plugIn(url, 'C', 'ocpp1.6')];
+    const protos = ['ocpp1.6', 'ocpp2.0.1', 'ocpp1.6'];
+    for (const [i, cp] of cps.entries()) {
+      await until(() => cp.profiles.length >= 2 && Math.abs(effectiveLimit(cp.profiles, protos[i]) - 12.6) < 0.11,
+        { timeoutMs: 8000, what: `charger ${i} at 12.6 A` });
+    }
+    // One goes offline: it may still draw its 6 A fallback (its base profile), so the other two
+    // get (40 - 2 - 6) / 2 = 16 A each.
+    await cps[2].close({ force: true });
+    for (const [i, cp] of cps.slice(0, 2).entries()) {
+      await until(() => Math.abs(effectiveLimit(cp.profiles, protos[i]) - 16) < 0.11,
+        { timeoutMs: 8000, what: `charger ${i} raised` });
+    }
+    for (const cp of cps.slice(0, 2)) await cp.close({ force: true });
+  } finally {
+    await d.stop();
+  }
+});
+
+test('a configured grid meter without readings keeps every charger at its fallback current', async () => {
+  const dir = tmpDir();
+  const { d, url } = await edge(dir, { meter: 'meter = "grid";' });
+  try {
+    const cp = await plugIn(url, 'A', 'ocpp2.0.1');
+    await until(() => cp.profiles.length >= 2, { what: 'profiles' });
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(effectiveLimit(cp.profiles, 'ocpp2.0.1'), 6);
+    assert.match(d.log, /grid meter "grid" has no reading yet/);
+    await cp.close({ force: true });
+  } finally {
+    await d.stop();
+  }
+});
