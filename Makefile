@@ -60,7 +60,12 @@ $(BUILD)/unit/%: tests/unit/%.c $(SAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(WARN) -O1 -g $(SAN) -o $@ $< \
 	  $(filter-out $(patsubst %.c,$(BUILD)/san/%.o,$(shell grep -ho '^#include "[a-z_/-]*\.c"' $< | cut -d'"' -f2)),$(SAN_OBJ)) \
-	  $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
+	  $(LDLIBS_ALL) $(TEST_LIBS) $(shell pkg-config --libs cmocka)
+
+# Tests that check the solver against GLPK's LP optimum (tests/lib/maxmin-glpk.c) link GLPK;
+# nothing else does.
+GLPK_UNIT := $(BUILD)/unit/test_solver_prop
+$(GLPK_UNIT): TEST_LIBS := -lglpk
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; (cd tests/unit && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ../../$$t); done
@@ -78,7 +83,7 @@ check: unit integration
 # ---- deps: every Debian package the build and the tests use (idempotent) ----
 DEB_DEPS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmodbus-dev libmosquitto-dev \
             libsqlite3-dev libconfig-dev libjansson-dev libsystemd-dev libssl-dev libcmocka-dev \
-            mosquitto mosquitto-clients sqlite3 systemd nodejs npm openssl
+            mosquitto mosquitto-clients sqlite3 systemd nodejs npm openssl libglpk-dev glpk-utils
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEB_DEPS) \
