@@ -7,6 +7,7 @@
 #define AG_DAEMON_H
 
 #include "edge/config.h"
+#include "edge/devices.h"
 #include "edge/store.h"
 
 #include <libwebsockets.h>
@@ -19,6 +20,7 @@ struct ag_daemon {
 	struct lws_context *lws;
 	struct ag_config *cfg;          /* current configuration; replaced whole on reload */
 	struct store *store;
+	struct devices *devices;        /* Modbus devices: latest readings, stale flags, hooks */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t watchdog, stop_guard;
 	size_t started;                 /* modules started, for reverse-order stop */
