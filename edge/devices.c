@@ -425,7 +425,9 @@ static void on_stale_timer(uv_timer_t *t)
 		if (e->stale || !devices_stale(ds, e->id, now))
 			continue;
 		e->stale = true;
-		if (e->latest.at_ms && e->latest.changed_ms + (uint64_t)ds->stale_ms < now &&
+		if (!e->latest.at_ms)
+			log_msg(LL_WARN, "device %s has not answered since start; treating it as unknown", e->id);
+		else if (e->latest.changed_ms + (uint64_t)ds->stale_ms < now &&
 		    e->latest.at_ms + (uint64_t)ds->stale_ms >= now)
 			log_msg(LL_WARN, "device %s: values have not changed for %d ms (frozen meter or gateway?); "
 				"treating them as stale", e->id, ds->stale_ms);
