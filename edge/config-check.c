@@ -3,6 +3,7 @@
  * Runs only when every key parsed, so fields hold valid values of their types. */
 #include "edge/config-private.h"
 #include "edge/net-addr.h"
+#include "drivers/driver.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,9 +45,10 @@ static void check_devices(const struct ag_config *cfg, const config_t *root, str
 			cfg_error(r, line_of(root, d->line, "devices.[%zu].modbus", i), key,
 				  "\"%s\" is not tcp://host:port or rtu:///dev/ttyX?baud=9600&parity=N", d->modbus);
 		}
-		if (strcmp(d->driver, "generic") == 0 && d->n_registers == 0) {
-			snprintf(key, sizeof(key), "devices[%zu].registers", i);
-			cfg_error(r, d->line, key, "driver \"generic\" needs a register map");
+		char why[256];
+		if (driver_check_config(d, why, sizeof(why)) < 0) {
+			snprintf(key, sizeof(key), "devices[%zu].driver", i);
+			cfg_error(r, d->line, key, "device %s: %s", d->id, why);
 		}
 	}
 }

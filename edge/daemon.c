@@ -71,9 +71,27 @@ static void lws_stop(struct ag_daemon *d)
 	d->lws = NULL;
 }
 
+static int devices_start(struct ag_daemon *d)
+{
+	d->devices = devices_new(&d->loop, d->cfg);
+	return d->devices ? 0 : -errno;
+}
+
+static void devices_stop(struct ag_daemon *d)
+{
+	devices_free(d->devices);
+	d->devices = NULL;
+}
+
+static int devices_reload_module(struct ag_daemon *d, const struct ag_config *new_cfg)
+{
+	return devices_reload(d->devices, new_cfg);
+}
+
 static const struct module modules[] = {
 	{ .name = "store", .start = store_start, .stop = store_stop, .reload = store_reload },
 	{ .name = "lws", .start = lws_start, .stop = lws_stop },
+	{ .name = "devices", .start = devices_start, .stop = devices_stop, .reload = devices_reload_module },
 	{ .name = "proxy", .start = proxy_start, .stop = proxy_stop, .reload = proxy_reload },
 	{ .name = "site", .start = site_start, .stop = site_stop, .reload = site_reload },
 };

@@ -7,6 +7,7 @@
 #define AG_DAEMON_H
 
 #include "edge/config.h"
+#include "edge/devices.h"
 #include "edge/store.h"
 
 #include <libwebsockets.h>
@@ -20,6 +21,7 @@ struct ag_daemon {
 	struct lws_context *lws_closing;  /* destroyed once more after the loop drains */
 	struct ag_config *cfg;          /* current configuration; replaced whole on reload */
 	struct store *store;
+	struct devices *devices;        /* Modbus devices: latest readings, stale flags, hooks */
 	struct proxy *proxy;
 	struct site *site;
 	struct proxy *proxy_closing;    /* freed once the loop has closed its handles */
