@@ -70,39 +70,40 @@ static void test_lookup(void **state)
 	assert_null(policy_find(NULL));
 }
 
-/* Two priority-1 EVs and one priority-2 EV. */
+/* Two priority-1 EVs and one priority-2 EV, as a table: policy, grid limit, each charger's max and
+ * priority, and what each must get. */
 static void test_priority(void **state)
 {
-	struct scene sc;
+	static const struct {
+		const char *policy;
+		double grid_a;
+		struct { double max_a; int prio; double limit_a; const char *binding; } c[3];
+	} cases[] = {
+		/* 48 A: class 1 takes its max (16 A each); class 2 gets the other 16 A. */
+		{ "priority", 50, { { 16, 1, 16, "charger max" }, { 16, 1, 16, "charger max" },
+				    { 32, 2, 16, "grid L1" } } },
+		/* 28 A: class 2 keeps its 6 A minimum, class 1 shares the other 22 A. */
+		{ "priority", 30, { { 16, 1, 11, "grid L1" }, { 16, 1, 11, "grid L1" },
+				    { 32, 2, 6, "grid L1" } } },
+		/* 12 A: two minimums fit; the priority-2 EV pauses, whatever its index. */
+		{ "priority", 14, { { 32, 2, 0, "paused: rotation" }, { 16, 1, 6, "grid L1" },
+				    { 16, 1, 6, "grid L1" } } },
+		/* `fair` ignores priorities: 28 A in three equal shares. */
+		{ "fair", 30, { { 16, 1, 28.0 / 3, "grid L1" }, { 16, 1, 28.0 / 3, "grid L1" },
+				{ 32, 2, 28.0 / 3, "grid L1" } } },
+	};
 
 	(void)state;
-	/* 48 A: class 1 takes its max (16 A each); class 2 gets the other 16 A. */
-	scene_init(&sc, 50, 3, "priority");
-	sc.ch[0] = ev(16, 1), sc.ch[1] = ev(16, 1), sc.ch[2] = ev(32, 2);
-	solve(&sc, NOW);
-	expect(&sc.out[0], 16, "charger max");
-	expect(&sc.out[1], 16, "charger max");
-	expect(&sc.out[2], 16, "grid L1");
-	/* 28 A: class 2 keeps its 6 A minimum, class 1 shares the other 22 A. */
-	scene_init(&sc, 30, 3, "priority");
-	sc.ch[0] = ev(16, 1), sc.ch[1] = ev(16, 1), sc.ch[2] = ev(32, 2);
-	solve(&sc, NOW);
-	expect(&sc.out[0], 11, "grid L1");
-	expect(&sc.out[1], 11, "grid L1");
-	expect(&sc.out[2], 6, "grid L1");
-	/* 12 A: two minimums fit; the priority-2 EV pauses, whatever its index. */
-	scene_init(&sc, 14, 3, "priority");
-	sc.ch[0] = ev(32, 2), sc.ch[1] = ev(16, 1), sc.ch[2] = ev(16, 1);
-	solve(&sc, NOW);
-	expect(&sc.out[0], 0, "paused: rotation");
-	expect(&sc.out[1], 6, "grid L1");
-	expect(&sc.out[2], 6, "grid L1");
-	/* `fair` ignores priorities: at 48 A the answer happens to be the same max-min share. */
-	scene_init(&sc, 50, 3, "fair");
-	sc.ch[0] = ev(16, 1), sc.ch[1] = ev(16, 1), sc.ch[2] = ev(32, 2);
-	solve(&sc, NOW);
-	expect(&sc.out[0], 16, "charger max");
-	expect(&sc.out[2], 16, "grid L1");
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct scene sc;
+
+		scene_init(&sc, cases[k].grid_a, 3, cases[k].policy);
+		for (int i = 0; i < 3; i++)
+			sc.ch[i] = ev(cases[k].c[i].max_a, cases[k].c[i].prio);
+		solve(&sc, NOW);
+		for (int i = 0; i < 3; i++)
+			expect(&sc.out[i], cases[k].c[i].limit_a, cases[k].c[i].binding);
+	}
 }
 
 /* 32 A three-phase = 22.08 kW. An EV needing 23 kWh within the hour has no laxity left. */
