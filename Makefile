@@ -1,5 +1,6 @@
 # Ampgate — one non-recursive Makefile. `make` builds the three binaries into build/;
-# `make deps` installs what the build and the tests need; `make check` runs every test.
+# `make deps` installs what the build and the tests need; `make check` runs every test; `make bench`
+# runs the benchmarks (tables on stdout, JSON in build/bench/).
 VERSION    := $(shell cat VERSION)
 PREFIX     ?= /usr
 SYSCONFDIR ?= /etc
