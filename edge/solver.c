@@ -473,7 +473,8 @@ static int check_input(const struct solver *s, const struct solver_input *in, in
 		const struct solver_charger *c = &in->chargers[i];
 		unsigned m = 0;
 
-		if (c->node < 0 || (size_t)c->node >= in->n_nodes || (c->phases != 1 && c->phases != 3))
+		if (c->node < 0 || (size_t)c->node >= in->n_nodes || (c->phases != 1 && c->phases != 3) ||
+		    !(c->min_a >= 0) || isnan(c->max_a))
 			return -EINVAL;
 		for (int p = 0; p < c->phases; p++) {
 			if (c->rotation[p] >= SOLVER_PHASES || (m >> c->rotation[p] & 1u))
