@@ -1,5 +1,6 @@
 # Ampgate — one non-recursive Makefile. `make` builds the three binaries into build/;
-# `make deps` installs what the build and the tests need; `make check` runs every test.
+# `make deps` installs what the build and the tests need; `make check` runs every test; `make bench`
+# runs the benchmarks (tables on stdout, JSON in build/bench/).
 VERSION    := $(shell cat VERSION)
 PREFIX     ?= /usr
 SYSCONFDIR ?= /etc
@@ -70,6 +71,19 @@ $(GLPK_UNIT): TEST_LIBS := -lglpk
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; (cd tests/unit && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ../../$$t); done
 
+# ---- benchmarks: every tests/bench/bench_*.c, built -O2 without sanitizers; each prints a table
+# and writes build/bench/<name>.json (bench_solver -> solver.json) ----
+BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/bench_*.c))
+
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libampgate.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(WARN) -O2 -g -o $@ $< $(BUILD)/libampgate.a $(LDLIBS_ALL) $(BENCH_LIBS)
+
+$(BUILD)/bench/bench_solver: BENCH_LIBS := -lglpk
+
+bench: $(BENCH_BIN)
+	@set -e; for b in $(BENCH_BIN); do echo "== $$b"; $$b $(BUILD)/bench/$$(basename $$b | sed 's/^bench_//').json; done
+
 # ---- integration tests: the real daemon against real peers (Node's test runner, npm lockfile) ----
 tests/node_modules/.stamp: tests/package.json tests/package-lock.json
 	cd tests && npm ci --no-audit --no-fund
@@ -110,4 +124,4 @@ clean:
 # Keep objects make considers intermediate (the sanitizer builds).
 .SECONDARY:
 
-.PHONY: all unit integration check deps demo install clean
+.PHONY: all unit integration check bench deps demo install clean

@@ -154,26 +154,39 @@ static int skey_less(const struct skey *a, const struct skey *b)
 
 static void skey_sort(struct skey *a, struct skey *tmp, size_t n)
 {
+	enum { RUN = 16 };
+	struct skey *src = a, *dst = tmp, *swap;
 	size_t i, sorted = 1;
 
 	for (i = 1; i < n && sorted; i++)
 		sorted = !skey_less(&a[i], &a[i - 1]);
 	if (sorted)
 		return;
-	for (size_t w = 1; w < n; w *= 2) {
+	for (size_t lo = 0; lo < n; lo += RUN)          /* insertion-sorted runs ... */
+		for (i = lo + 1; i < n && i < lo + RUN; i++) {
+			struct skey k = a[i];
+			size_t j = i;
+
+			for (; j > lo && skey_less(&k, &a[j - 1]); j--)
+				a[j] = a[j - 1];
+			a[j] = k;
+		}
+	for (size_t w = RUN; w < n; w *= 2) {          /* ... merged between two buffers */
 		for (size_t lo = 0; lo < n; lo += 2 * w) {
 			size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
 			size_t l = lo, r = mid, o = lo;
 
 			while (l < mid && r < hi)
-				tmp[o++] = skey_less(&a[r], &a[l]) ? a[r++] : a[l++];
+				dst[o++] = skey_less(&src[r], &src[l]) ? src[r++] : src[l++];
 			while (l < mid)
-				tmp[o++] = a[l++];
+				dst[o++] = src[l++];
 			while (r < hi)
-				tmp[o++] = a[r++];
+				dst[o++] = src[r++];
 		}
-		memcpy(a, tmp, n * sizeof(*a));
+		swap = src, src = dst, dst = swap;
 	}
+	if (src != a)
+		memcpy(a, src, n * sizeof(*a));
 }
 
 /* ---- the constraint heap: min by (key, index); keys of live entries are lower bounds ---- */
@@ -354,14 +367,19 @@ static enum solver_bind cap_bind(const struct solver_charger *ch, double cap)
 static void fill_class(struct solver *s, const struct solver_input *in, int cls)
 {
 	size_t ne = 0, e = 0, n = in->n_chargers;
-	double t = 0;
+	double t;
 
 	s->heap_n = 0;
 	s->n_dirty = 0;
+	/* Start at the lowest floor: those whose minimum is that level rise from the start. */
+	t = HUGE_VAL;
+	for (size_t i = 0; i < n; i++)
+		if (s->st[i] == ST_PENDING && s->dec[i].cls == cls)
+			t = fmin(t, in->chargers[i].min_a / s->dec[i].weight);
 	for (size_t i = 0; i < n; i++) {
 		const struct solver_charger *ch = &in->chargers[i];
 		double w = s->dec[i].weight;
-		int c = (int)i;
+		int c = (int)i, rising;
 
 		if (s->st[i] != ST_PENDING || s->dec[i].cls != cls)
 			continue;
@@ -371,8 +389,9 @@ static void fill_class(struct solver *s, const struct solver_input *in, int cls)
 			set_bind(&s->res[i], cap_bind(ch, s->cap[i]), -1);
 			continue;
 		}
-		s->st[i] = ch->min_a > 0 ? ST_FLOORED : ST_RISING;
-		if (s->st[i] == ST_FLOORED)
+		rising = ch->min_a / w <= t + LEVEL_EPS;
+		s->st[i] = rising ? ST_RISING : ST_FLOORED;
+		if (!rising)
 			s->keys[ne++] = (struct skey){ { ch->min_a / w, EV_UNFLOOR, 0 }, (uint32_t)i };
 		s->keys[ne++] = (struct skey){ { s->cap[i] / w, EV_CAP, 0 }, (uint32_t)i };
 		PATH_FOR_EACH(s, in, c, k, coef, {
@@ -380,14 +399,15 @@ static void fill_class(struct solver *s, const struct solver_input *in, int cls)
 				s->hpos[k] = (int)s->heap_n;
 				s->heap[s->heap_n++] = k;
 			}
-			if (s->st[i] == ST_RISING) {
+			if (rising) {
 				s->nrise[k]++;
 				s->slope[k] += w * coef;
+				s->fixed[k] -= ch->min_a * coef;
 			}
 		})
 	}
 	for (size_t i = 0; i < s->heap_n; i++)
-		s->key[s->heap[i]] = level_of(s, s->heap[i], 0);
+		s->key[s->heap[i]] = level_of(s, s->heap[i], t);
 	for (size_t i = s->heap_n / 2; i-- > 0;)
 		heap_down(s, i);
 	skey_sort(s->keys, s->tmp, ne);
@@ -453,7 +473,8 @@ static int check_input(const struct solver *s, const struct solver_input *in, in
 		const struct solver_charger *c = &in->chargers[i];
 		unsigned m = 0;
 
-		if (c->node < 0 || (size_t)c->node >= in->n_nodes || (c->phases != 1 && c->phases != 3))
+		if (c->node < 0 || (size_t)c->node >= in->n_nodes || (c->phases != 1 && c->phases != 3) ||
+		    !(c->min_a >= 0) || isnan(c->max_a))
 			return -EINVAL;
 		for (int p = 0; p < c->phases; p++) {
 			if (c->rotation[p] >= SOLVER_PHASES || (m >> c->rotation[p] & 1u))
@@ -626,13 +647,15 @@ static void admit(struct solver *s, const struct solver_input *in, const struct 
 		if (s->st[i] != ST_PENDING)
 			continue;
 		PATH_FOR_EACH(s, in, (int)i, k, coef, { s->fixed[k] += in->chargers[i].min_a * coef; })
-		s->keys[nc++] = admit_key(in, rot ? &rot[i] : NULL, &s->dec[i], now_ms, (uint32_t)i);
 	}
 	for (size_t k = 0; k < mk && all_fit; k++)
 		all_fit = s->fixed[k] <= s->head[k] + LEVEL_EPS * (1.0 + fabs(s->head[k]));
 	if (all_fit)
 		return;
 	memset(s->fixed, 0, mk * sizeof(double));
+	for (size_t i = 0; i < n; i++)
+		if (s->st[i] == ST_PENDING)
+			s->keys[nc++] = admit_key(in, rot ? &rot[i] : NULL, &s->dec[i], now_ms, (uint32_t)i);
 	skey_sort(s->keys, s->tmp, nc);
 	for (size_t q = 0; q < nc; q++) {
 		int c = (int)s->keys[q].idx, k;

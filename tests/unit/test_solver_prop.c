@@ -4,7 +4,8 @@
  * For every site: no node-phase or kW limit is exceeded, every charger gets 0 or at least its
  * minimum and never more than its cap, and, where admission paused nobody, the allocation equals
  * the weighted max-min fair optimum that GLPK computes level by level (tests/lib/maxmin-glpk.c)
- * within 0.1 A. AG_PROP_SITES sets the number of sites (100,000 by default: about 5 s under
+ * within 0.1 A. Each site is solved again under every shipped policy with random rotation state
+ * and deadlines, where the limits and minimums must still hold. AG_PROP_SITES sets the number of sites (100,000 by default: about 5 s under
  * ASan), AG_PROP_SEED the first seed; a failure names the seed that reproduces it. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -119,6 +120,50 @@ static void random_site(uint64_t seed, struct site *st)
 	};
 }
 
+/* Limits hold and every charger is at 0 or within [min, cap]; 0 or fails the test. */
+static void check_feasible(uint64_t seed, const struct site *st, const struct solver_result *out,
+			   double *limit)
+{
+	for (size_t i = 0; i < st->in.n_chargers; i++) {
+		const struct solver_charger *c = &st->ch[i];
+
+		limit[i] = out[i].limit_a;
+		if (c->link != SOLVER_ONLINE || !limit[i])
+			continue;
+		if (limit[i] < c->min_a - 1e-9 || limit[i] > mm_cap(&st->in, c) + 1e-9)
+			fail_msg("seed %llu: charger %zu at %.4f A outside [%.1f, %.4f] (%s)",
+				 (unsigned long long)seed, i, limit[i], c->min_a, mm_cap(&st->in, c),
+				 out[i].binding);
+	}
+	if (mm_worst_excess(&st->in, limit) > 1e-6)
+		fail_msg("seed %llu: a limit is exceeded by %.6f A (%s)", (unsigned long long)seed,
+			 mm_worst_excess(&st->in, limit), st->in.policy->name);
+}
+
+/* The shipped policies, with random rotation state and deadlines: classes, admission order and
+ * deferral change who gets what, never whether the limits hold. */
+static void check_policies(struct solver *s, uint64_t seed, struct site *st)
+{
+	uint64_t r = seed ^ 0xA5A5A5A5ULL;
+	struct solver_rotation rot[MAX_CHARGERS];
+	struct solver_result out[MAX_CHARGERS];
+	double limit[MAX_CHARGERS];
+	const int64_t now = 10 * 3600 * 1000;
+
+	for (size_t i = 0; i < st->in.n_chargers; i++) {
+		rot[i].waiting_since_ms = pick(&r, 2) ? 0 : now - pick(&r, 1200) * 1000;
+		rot[i].running_since_ms = rot[i].waiting_since_ms ? 0 : now - pick(&r, 1200) * 1000;
+		st->ch[i].departure_ms = pick(&r, 2) ? 0 : now + pick(&r, 8 * 3600) * 1000;
+		st->ch[i].energy_need_wh = uni(&r, 0, 60000);
+	}
+	st->in.max_wait_ms = 600 * 1000;
+	st->in.min_run_ms = 120 * 1000;
+	st->in.policy = policy_at(seed % 4);
+	if (solver_run(s, &st->in, rot, now, out))
+		fail_msg("seed %llu: solver_run failed (%s)", (unsigned long long)seed, st->in.policy->name);
+	check_feasible(seed, st, out, limit);
+}
+
 static void test_random_sites(void **state)
 {
 	const char *env_n = getenv("AG_PROP_SITES"), *env_seed = getenv("AG_PROP_SEED");
@@ -141,25 +186,18 @@ static void test_random_sites(void **state)
 		random_site(seed, &st);
 		if (solver_run(s, &st.in, NULL, 1, out))
 			fail_msg("seed %llu: solver_run failed", (unsigned long long)seed);
+		check_feasible(seed, &st, out, limit);
 		for (size_t i = 0; i < st.in.n_chargers; i++) {
 			const struct solver_charger *c = &st.ch[i];
 
-			limit[i] = out[i].limit_a;
 			w[i] = c->priority;
 			admitted[i] = c->link == SOLVER_ONLINE && c->ev && c->max_a > 0 && c->max_a >= c->min_a;
 			paused |= out[i].bind == BIND_PAUSED_ROTATION || out[i].bind == BIND_PAUSED_NODE;
-			if (c->link != SOLVER_ONLINE || !limit[i])
-				continue;
-			if (limit[i] < c->min_a - 1e-9 || limit[i] > mm_cap(&st.in, c) + 1e-9)
-				fail_msg("seed %llu: charger %zu at %.4f A outside [%.1f, %.4f] (%s)",
-					 (unsigned long long)seed, i, limit[i], c->min_a, mm_cap(&st.in, c),
-					 out[i].binding);
 		}
-		if (mm_worst_excess(&st.in, limit) > 1e-6)
-			fail_msg("seed %llu: a limit is exceeded by %.6f A", (unsigned long long)seed,
-				 mm_worst_excess(&st.in, limit));
-		if (paused)
+		if (paused) {
+			check_policies(s, seed, &st);
 			continue;
+		}
 		assert_int_equal(mm_build(&st.in, admitted, w, &p), 0);
 		if (mm_solve_glpk(&p, x))
 			fail_msg("seed %llu: GLPK found no optimum", (unsigned long long)seed);
@@ -175,6 +213,7 @@ static void test_random_sites(void **state)
 		}
 		mm_free(&p);
 		compared++;
+		check_policies(s, seed, &st);
 	}
 	solver_free(s);
 	printf("%ld sites, %ld compared with GLPK (admission paused nobody), largest difference %.2g A\n",

@@ -1,0 +1,235 @@
+/* Policy scenarios: the same solver, different answers to "who first and how much", each with
+ * the limit and binding constraint worked out by hand. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <string.h>
+
+#include "edge/solver.h"
+#include "policies/policy.h"
+
+#define NOW 1000000
+#define HOUR_MS (3600 * 1000)
+#define MIN_MS (60 * 1000)
+
+static struct solver_charger ev(double max_a, int priority)
+{
+	return (struct solver_charger){ .id = "cp", .node = 0, .phases = 3, .rotation = { 0, 1, 2 },
+					.min_a = 6, .max_a = max_a, .link = SOLVER_ONLINE, .ev = true,
+					.priority = priority };
+}
+
+struct scene {
+	struct solver_node grid;
+	struct solver_charger ch[4];
+	struct solver_result out[4];
+	struct solver_input in;
+};
+
+/* A grid of `limit_a` per phase (margin 2 A) and n chargers under `policy`. */
+static void scene_init(struct scene *sc, double limit_a, size_t n, const char *policy)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->grid = (struct solver_node){ .id = "grid", .parent = -1, .limit_a = { limit_a, limit_a, limit_a } };
+	sc->in = (struct solver_input){ .nodes = &sc->grid, .n_nodes = 1, .chargers = sc->ch,
+					.n_chargers = n, .voltage_v = 230, .margin_a = 2, .fallback_a = 6,
+					.policy = policy_find(policy) };
+	assert_non_null(sc->in.policy);
+}
+
+static void solve(struct scene *sc, int64_t now_ms)
+{
+	struct solver *s = solver_new(1, sc->in.n_chargers);
+
+	assert_non_null(s);
+	assert_int_equal(solver_run(s, &sc->in, NULL, now_ms, sc->out), 0);
+	solver_free(s);
+}
+
+static void expect(const struct solver_result *r, double limit_a, const char *binding)
+{
+	if (fabs(r->limit_a - limit_a) > 1e-3 || strcmp(r->binding, binding))
+		fail_msg("got %.4f A \"%s\", want %.4f A \"%s\"", r->limit_a, r->binding, limit_a, binding);
+}
+
+static void test_lookup(void **state)
+{
+	static const char *const names[] = { "fair", "priority", "deadline", "cost" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; policy_at(i); i++)
+		assert_string_equal(policy_at(i)->name, names[i]);
+	assert_int_equal(i, 4);
+	for (i = 0; i < 4; i++)
+		assert_ptr_equal(policy_find(names[i]), policy_at(i));
+	assert_null(policy_find("cheapest"));
+	assert_null(policy_find(NULL));
+}
+
+/* Two priority-1 EVs and one priority-2 EV, as a table: policy, grid limit, each charger's max and
+ * priority, and what each must get. */
+static void test_priority(void **state)
+{
+	static const struct {
+		const char *policy;
+		double grid_a;
+		struct { double max_a; int prio; double limit_a; const char *binding; } c[3];
+	} cases[] = {
+		/* 48 A: class 1 takes its max (16 A each); class 2 gets the other 16 A. */
+		{ "priority", 50, { { 16, 1, 16, "charger max" }, { 16, 1, 16, "charger max" },
+				    { 32, 2, 16, "grid L1" } } },
+		/* 28 A: class 2 keeps its 6 A minimum, class 1 shares the other 22 A. */
+		{ "priority", 30, { { 16, 1, 11, "grid L1" }, { 16, 1, 11, "grid L1" },
+				    { 32, 2, 6, "grid L1" } } },
+		/* 12 A: two minimums fit; the priority-2 EV pauses, whatever its index. */
+		{ "priority", 14, { { 32, 2, 0, "paused: rotation" }, { 16, 1, 6, "grid L1" },
+				    { 16, 1, 6, "grid L1" } } },
+		/* `fair` ignores priorities: 28 A in three equal shares. */
+		{ "fair", 30, { { 16, 1, 28.0 / 3, "grid L1" }, { 16, 1, 28.0 / 3, "grid L1" },
+				{ 32, 2, 28.0 / 3, "grid L1" } } },
+	};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct scene sc;
+
+		scene_init(&sc, cases[k].grid_a, 3, cases[k].policy);
+		for (int i = 0; i < 3; i++)
+			sc.ch[i] = ev(cases[k].c[i].max_a, cases[k].c[i].prio);
+		solve(&sc, NOW);
+		for (int i = 0; i < 3; i++)
+			expect(&sc.out[i], cases[k].c[i].limit_a, cases[k].c[i].binding);
+	}
+}
+
+/* 32 A three-phase = 22.08 kW. An EV needing 23 kWh within the hour has no laxity left. */
+static void test_deadline(void **state)
+{
+	struct scene sc;
+
+	(void)state;
+	scene_init(&sc, 50, 2, "deadline");
+	sc.ch[0] = ev(32, 1), sc.ch[1] = ev(32, 1);
+	sc.ch[1].departure_ms = NOW + HOUR_MS;
+	sc.ch[1].energy_need_wh = 23000;
+	assert_true(policy_laxity_ms(&sc.in, &sc.ch[1], NOW) < 0);
+	assert_int_equal(policy_need_ms(&sc.in, &sc.ch[1]), (int64_t)(23000.0 / 22080 * 3.6e6 + 0.5));
+	solve(&sc, NOW);
+	expect(&sc.out[1], 32, "charger max");          /* urgent class first */
+	expect(&sc.out[0], 16, "grid L1");              /* 48 - 32 */
+	/* With slack, both share fairly. */
+	sc.ch[1].energy_need_wh = 5000;
+	solve(&sc, NOW);
+	expect(&sc.out[0], 24, "grid L1");
+	expect(&sc.out[1], 24, "grid L1");
+	/* Room for two minimums among three: least laxity first, no deadline last. */
+	scene_init(&sc, 14, 3, "deadline");
+	sc.ch[0] = ev(32, 1), sc.ch[1] = ev(32, 1), sc.ch[2] = ev(32, 1);
+	sc.ch[1].departure_ms = NOW + 8 * HOUR_MS, sc.ch[1].energy_need_wh = 10000;
+	sc.ch[2].departure_ms = NOW + 2 * HOUR_MS, sc.ch[2].energy_need_wh = 10000;
+	solve(&sc, NOW);
+	expect(&sc.out[0], 0, "paused: rotation");
+	expect(&sc.out[1], 6, "grid L1");
+	expect(&sc.out[2], 6, "grid L1");
+}
+
+/* A single-phase car (EV-limited at 16 A on L1) needs three times as long as the charger's
+ * rating suggests. */
+static void test_need_single_phase_car(void **state)
+{
+	struct scene sc;
+
+	(void)state;
+	scene_init(&sc, 50, 1, "deadline");
+	sc.ch[0] = ev(32, 1);
+	sc.ch[0].ev_limited = true;
+	sc.ch[0].draw_a[0] = 16;
+	sc.ch[0].energy_need_wh = 3680;         /* 16 A x 230 V = 3.68 kW: one hour */
+	assert_int_equal(policy_need_ms(&sc.in, &sc.ch[0]), HOUR_MS);
+	sc.ch[0].energy_need_wh = 0;
+	assert_int_equal(policy_need_ms(&sc.in, &sc.ch[0]), 0);
+	assert_true(policy_laxity_ms(&sc.in, &sc.ch[0], NOW) == INT64_MAX);
+}
+
+/* Prices: 0.30 until NOW + 1 h, 0.10 until NOW + 3 h, then 0.30. EV 0 leaves at NOW + 4 h
+ * needing 11.04 kWh (half an hour at 22.08 kW); EV 1 has no departure; EV 2 leaves at NOW + 1.5 h
+ * needing the same (only 0.5 h of cheap time before it leaves: not enough with the 1.25 safety). */
+static void test_cost(void **state)
+{
+	static const struct price_slot prices[] = {
+		{ NOW - HOUR_MS, 0.30 }, { NOW + HOUR_MS, 0.10 }, { NOW + 3 * HOUR_MS, 0.30 },
+	};
+	struct scene sc;
+	double charged_wh = 0, expensive_wh = 0;
+
+	(void)state;
+	scene_init(&sc, 100, 3, "cost");
+	sc.in.prices = prices;
+	sc.in.n_prices = 3;
+	sc.ch[0] = ev(32, 1), sc.ch[1] = ev(32, 1), sc.ch[2] = ev(32, 1);
+	sc.ch[0].departure_ms = NOW + 4 * HOUR_MS, sc.ch[0].energy_need_wh = 11040;
+	sc.ch[2].departure_ms = NOW + HOUR_MS + 30 * MIN_MS, sc.ch[2].energy_need_wh = 11040;
+	solve(&sc, NOW);
+	expect(&sc.out[0], 0, "paused: price");
+	expect(&sc.out[1], 32, "charger max");
+	expect(&sc.out[2], 32, "charger max");
+	/* Run EV 0 alone minute by minute: it charges only in the cheap window and is full before
+	 * it leaves. */
+	sc.in.n_chargers = 1;
+	for (int64_t now = NOW; now < sc.ch[0].departure_ms && sc.ch[0].energy_need_wh > 0; now += MIN_MS) {
+		double wh;
+
+		solve(&sc, now);
+		wh = fmin(sc.out[0].limit_a * 230 * 3 / 60, sc.ch[0].energy_need_wh);
+		sc.ch[0].energy_need_wh -= wh;
+		charged_wh += wh;
+		if (now < NOW + HOUR_MS || now >= NOW + 3 * HOUR_MS)
+			expensive_wh += wh;
+	}
+	assert_true(fabs(charged_wh - 11040) < 1e-6);
+	assert_true(expensive_wh == 0);
+	/* Equal prices never defer. */
+	sc.in.n_prices = 1;
+	sc.ch[0].energy_need_wh = 11040;
+	solve(&sc, NOW);
+	expect(&sc.out[0], 32, "charger max");
+}
+
+/* Not enough cheap time: an EV that would miss its departure by waiting charges at the expensive
+ * price, and one without laxity goes first. */
+static void test_cost_keeps_deadline(void **state)
+{
+	static const struct price_slot prices[] = { { 0, 0.50 }, { NOW + 10 * MIN_MS, 0.05 } };
+	struct scene sc;
+
+	(void)state;
+	scene_init(&sc, 100, 1, "cost");
+	sc.in.prices = prices;
+	sc.in.n_prices = 2;
+	sc.ch[0] = ev(32, 1);
+	sc.ch[0].departure_ms = NOW + HOUR_MS;
+	sc.ch[0].energy_need_wh = 22080 * 0.75;         /* 45 min of the 50 cheap: 1.25 x 45 > 50 */
+	solve(&sc, NOW);
+	expect(&sc.out[0], 32, "charger max");
+	sc.ch[0].energy_need_wh = 22080 * 0.5;          /* 30 min: 1.25 x 30 <= 50, so wait */
+	solve(&sc, NOW);
+	expect(&sc.out[0], 0, "paused: price");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lookup),
+		cmocka_unit_test(test_priority),
+		cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_need_single_phase_car),
+		cmocka_unit_test(test_cost),
+		cmocka_unit_test(test_cost_keeps_deadline),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
