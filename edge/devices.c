@@ -378,8 +378,13 @@ static void take_mail(struct devices *ds, struct dev_entry *e, const struct mail
 			log_msg(LL_DEBUG, "device %s: setpoint applied", e->id);
 	}
 	if (m->ok) {
-		if (e->last_err)
-			log_msg(LL_NOTICE, "device %s answers again", e->id);
+		if (e->last_err || e->latest.at_ms == 0) {
+			/* The installer's confirmation, in the journal: it answered, and this is what it read. */
+			char seen[240];
+			reading_format(&m->r, e->role, seen, sizeof(seen));
+			log_msg(LL_NOTICE, "device %s %s: %s%s", e->id, e->last_err ? "answers again" : "answered", seen,
+				m->r.quality == RQ_PARTIAL ? " (some quantities not implemented)" : "");
+		}
 		e->last_err = 0;
 		e->latest = m->r;
 		if (e->stale && !devices_stale(ds, e->id, now_ms())) {
