@@ -37,10 +37,11 @@ struct ss_state {
 
 static const uint16_t bases[] = { 40000, 0, 50000 };
 
-/* The device answered with a Modbus exception (it is there, the registers are not). */
+/* The device answered that these registers do not exist: try the next base. Any other
+ * exception (server failure, busy) is the device's problem, not "no SunSpec here". */
 static bool is_exception(int rc)
 {
-	return -rc >= EMBXILFUN && -rc <= EMBXNACK;
+	return rc == -EMBXILADD || rc == -EMBXILFUN;
 }
 
 static int read_block(const struct reg_io *io, uint16_t addr, uint16_t n, uint16_t *out)
