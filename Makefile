@@ -97,7 +97,8 @@ check: unit integration
 # ---- deps: every Debian package the build and the tests use (idempotent) ----
 DEB_DEPS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmodbus-dev libmosquitto-dev \
             libsqlite3-dev libconfig-dev libjansson-dev libsystemd-dev libssl-dev libcmocka-dev \
-            mosquitto mosquitto-clients sqlite3 systemd nodejs npm openssl libglpk-dev glpk-utils
+            mosquitto mosquitto-clients sqlite3 systemd nodejs npm openssl libglpk-dev glpk-utils \
+            python3-pymodbus python3-serial-asyncio socat mbpoll
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEB_DEPS) \
@@ -105,9 +106,11 @@ deps:
 	@command -v node >/dev/null && command -v npm >/dev/null || { echo "deps: node and npm are needed for the integration tests" >&2; exit 1; }
 
 # ---- demo: the daemon on the demo configuration, state under build/demo ----
+# The demo's meter and battery are `ampgate-sim modbus` on 127.0.0.1:15020, stopped with the demo.
 demo: all
 	@mkdir -p $(BUILD)/demo
-	./$(BUILD)/ampgated -c etc/demo.conf
+	./$(BUILD)/ampgate-sim modbus --listen 127.0.0.1:15020 --quiet & sim=$$!; \
+	trap 'kill $$sim' EXIT INT TERM; ./$(BUILD)/ampgated -c etc/demo.conf
 
 # ---- install ----
 install: all

@@ -73,6 +73,33 @@ bool reading_same_values(const struct device_reading *a, const struct device_rea
 	return true;
 }
 
+static const char *num(char *buf, size_t len, double v, int decimals)
+{
+	if (isnan(v))
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.*f", decimals, v);
+	return buf;
+}
+
+void reading_format(const struct device_reading *r, enum device_role role, char *buf, size_t len)
+{
+	char a[6][24], p[32], x[3][32];
+
+	if (role == ROLE_BATTERY) {
+		snprintf(buf, len, "SoC %s %%, power %s W, max charge %s W, max discharge %s W",
+			 num(x[0], sizeof(x[0]), r->soc_pct, 1), num(p, sizeof(p), r->power_w, 0),
+			 num(x[1], sizeof(x[1]), r->max_charge_w, 0), num(x[2], sizeof(x[2]), r->max_discharge_w, 0));
+		return;
+	}
+	for (int ph = 0; ph < 3; ph++) {
+		num(a[ph], sizeof(a[ph]), r->current_a[ph], 2);
+		num(a[3 + ph], sizeof(a[3 + ph]), r->voltage_v[ph], 1);
+	}
+	snprintf(buf, len, "L1 %s A, L2 %s A, L3 %s A, %s/%s/%s V, power %s W", a[0], a[1], a[2], a[3], a[4], a[5],
+		 num(p, sizeof(p), r->power_w, 0));
+}
+
 const struct driver_ops *driver_at(size_t i)
 {
 	return i < sizeof(drivers_table) / sizeof(drivers_table[0]) ? drivers_table[i] : NULL;

@@ -55,6 +55,11 @@ void reading_clear(struct device_reading *r);
 /* True when the measured quantities of `a` and `b` are identical (NAN equals NAN). */
 bool reading_same_values(const struct device_reading *a, const struct device_reading *b);
 
+/* The role's quantities in words, for logs and `ampgatectl devices`:
+ * "L1 12.34 A, L2 5.67 A, L3 -0.89 A, 230.1/229.8/231.0 V, power 5120 W" or
+ * "SoC 78.9 %, power -2500 W, max charge 12000 W, max discharge 15000 W"; "-" = not provided. */
+void reading_format(const struct device_reading *r, enum device_role role, char *buf, size_t len);
+
 /* The quantities by name, as the `generic` driver's `registers[].name` and tools spell them. */
 struct reading_field {
 	const char *name;

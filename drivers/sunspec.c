@@ -37,10 +37,11 @@ struct ss_state {
 
 static const uint16_t bases[] = { 40000, 0, 50000 };
 
-/* The device answered with a Modbus exception (it is there, the registers are not). */
+/* The device answered that these registers do not exist: try the next base. Any other
+ * exception (server failure, busy) is the device's problem, not "no SunSpec here". */
 static bool is_exception(int rc)
 {
-	return -rc >= EMBXILFUN && -rc <= EMBXNACK;
+	return rc == -EMBXILADD || rc == -EMBXILFUN;
 }
 
 static int read_block(const struct reg_io *io, uint16_t addr, uint16_t n, uint16_t *out)
@@ -178,9 +179,12 @@ static void decode_phases(const uint16_t *regs, size_t n, const struct ss_model 
 	r->frequency_hz = sunspec_get(regs, n, m, "Hz");
 }
 
-static int poll_meter(const struct ss_state *s, const struct reg_io *io, struct device_reading *r)
+/* Meters and inverters: per-phase currents and voltages, power, frequency, energy counters
+ * (an inverter's WH is what it produced, so it counts as export). */
+static int poll_ac(const struct ss_state *s, const struct reg_io *io, const uint16_t *ids, size_t n_ids,
+		   struct device_reading *r)
 {
-	const struct ss_found *f = find_model(s, meter_ids, sizeof(meter_ids) / 2);
+	const struct ss_found *f = find_model(s, ids, n_ids);
 	const struct ss_model *m = sunspec_model_find(f->id);
 	uint16_t regs[MAX_BLOCK];
 	size_t n;
@@ -189,23 +193,12 @@ static int poll_meter(const struct ss_state *s, const struct reg_io *io, struct 
 	if ((rc = read_model(io, f, m, regs, &n)) < 0)
 		return rc;
 	decode_phases(regs, n, m, r);
-	r->import_wh = sunspec_get(regs, n, m, "TotWhImp");
-	r->export_wh = sunspec_get(regs, n, m, "TotWhExp");
-	return 0;
-}
-
-static int poll_inverter(const struct ss_state *s, const struct reg_io *io, struct device_reading *r)
-{
-	const struct ss_found *f = find_model(s, inverter_ids, sizeof(inverter_ids) / 2);
-	const struct ss_model *m = sunspec_model_find(f->id);
-	uint16_t regs[MAX_BLOCK];
-	size_t n;
-	int rc;
-
-	if ((rc = read_model(io, f, m, regs, &n)) < 0)
-		return rc;
-	decode_phases(regs, n, m, r);
-	r->export_wh = sunspec_get(regs, n, m, "WH");
+	if (sunspec_point(m, "WH")) {
+		r->export_wh = sunspec_get(regs, n, m, "WH");
+	} else {
+		r->import_wh = sunspec_get(regs, n, m, "TotWhImp");
+		r->export_wh = sunspec_get(regs, n, m, "TotWhExp");
+	}
 	return 0;
 }
 
@@ -261,8 +254,8 @@ static int ss_poll(struct drv_dev *dev, const struct reg_io *io, uint64_t now_ms
 		return rc;
 	switch (dev->role) {
 	case ROLE_GRID_METER:
-	case ROLE_SUBMETER: rc = poll_meter(s, io, r); break;
-	case ROLE_PV: rc = poll_inverter(s, io, r); break;
+	case ROLE_SUBMETER: rc = poll_ac(s, io, meter_ids, sizeof(meter_ids) / 2, r); break;
+	case ROLE_PV: rc = poll_ac(s, io, inverter_ids, sizeof(inverter_ids) / 2, r); break;
 	case ROLE_BATTERY: rc = poll_battery(s, io, r); break;
 	default: rc = -EINVAL; break;
 	}

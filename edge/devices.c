@@ -106,6 +106,7 @@ struct devices {
 	size_t n_buses;
 	struct sub subs[MAX_SUBS];
 	int closing;                    /* handles still closing in devices_free */
+	uint64_t started_ms;            /* never-answered devices are reported after stale_ms */
 };
 
 /* ---- configuration copies ---- */
@@ -378,8 +379,13 @@ static void take_mail(struct devices *ds, struct dev_entry *e, const struct mail
 			log_msg(LL_DEBUG, "device %s: setpoint applied", e->id);
 	}
 	if (m->ok) {
-		if (e->last_err)
-			log_msg(LL_NOTICE, "device %s answers again", e->id);
+		if (e->last_err || e->latest.at_ms == 0) {
+			/* The installer's confirmation, in the journal: it answered, and this is what it read. */
+			char seen[240];
+			reading_format(&m->r, e->role, seen, sizeof(seen));
+			log_msg(LL_NOTICE, "device %s %s: %s%s", e->id, e->last_err ? "answers again" : "answered", seen,
+				m->r.quality == RQ_PARTIAL ? " (some quantities not implemented)" : "");
+		}
 		e->last_err = 0;
 		e->latest = m->r;
 		if (e->stale && !devices_stale(ds, e->id, now_ms())) {
@@ -422,7 +428,8 @@ static void on_stale_timer(uv_timer_t *t)
 
 	for (size_t i = 0; i < ds->n_devs; i++) {
 		struct dev_entry *e = &ds->devs[i];
-		if (e->stale || !devices_stale(ds, e->id, now))
+		if (e->stale || !devices_stale(ds, e->id, now) ||
+		    (!e->latest.at_ms && now < ds->started_ms + (uint64_t)ds->stale_ms))
 			continue;
 		e->stale = true;
 		if (!e->latest.at_ms)
@@ -628,6 +635,7 @@ struct devices *devices_new(uv_loop_t *loop, const struct ag_config *cfg)
 		return NULL;
 	ds->loop = loop;
 	ds->stale_ms = cfg->site.meter_stale_ms;
+	ds->started_ms = now_ms();
 	uv_async_init(loop, &ds->wake, on_wake);
 	ds->wake.data = ds;
 	uv_timer_init(loop, &ds->stale_timer);
@@ -705,6 +713,7 @@ int devices_reload(struct devices *ds, const struct ag_config *cfg)
 	n_old = ds->n_devs;
 	ds->devs = NULL;
 	ds->n_devs = 0;
+	ds->started_ms = now_ms();
 	rc = start_buses(ds, cfg);
 	for (size_t i = 0; i < ds->n_devs; i++)
 		for (size_t j = 0; j < n_old; j++)

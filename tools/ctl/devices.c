@@ -12,33 +12,8 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-static void fmt_num(char *buf, size_t len, double v, const char *unit)
-{
-	if (isnan(v))
-		snprintf(buf, len, "-");
-	else
-		snprintf(buf, len, "%.1f%s", v, unit);
-}
-
-static void what_it_read(const struct drv_dev *dev, const struct device_reading *r, char *buf, size_t len)
-{
-	char a[3][24], p[32], soc[24], ch[32], dis[32];
-
-	for (int ph = 0; ph < 3; ph++)
-		fmt_num(a[ph], sizeof(a[ph]), r->current_a[ph], "");
-	fmt_num(p, sizeof(p), r->power_w, " W");
-	fmt_num(soc, sizeof(soc), r->soc_pct, " %");
-	fmt_num(ch, sizeof(ch), r->max_charge_w, " W");
-	fmt_num(dis, sizeof(dis), r->max_discharge_w, " W");
-	if (dev->role == ROLE_BATTERY)
-		snprintf(buf, len, "SoC %s, power %s, max charge %s, max discharge %s", soc, p, ch, dis);
-	else
-		snprintf(buf, len, "L1 %s A, L2 %s A, L3 %s A, power %s", a[0], a[1], a[2], p);
-}
 
 /* Probe one device and print its row. Returns 0 when it answered. */
 static int probe_one(const struct cfg_device *c, bool verbose)
@@ -48,7 +23,7 @@ static int probe_one(const struct cfg_device *c, bool verbose)
 	struct mbio mio = { .unit = c->unit, .timeout_ms = c->timeout_ms };
 	struct reg_io io;
 	struct device_reading r;
-	char addr[300], seen[200], desc[200] = "", hint[400];
+	char addr[300], seen[240], desc[200] = "", hint[400];
 	int rc;
 
 	modbus_addr_parse(c->modbus, &a);
@@ -69,7 +44,7 @@ static int probe_one(const struct cfg_device *c, bool verbose)
 	if (rc == 0)
 		rc = dev.ops->poll(&dev, &io, now_ms(), &r);
 	if (rc == 0) {
-		what_it_read(&dev, &r, seen, sizeof(seen));
+		reading_format(&r, dev.role, seen, sizeof(seen));
 		dev.ops->describe(&dev, desc, sizeof(desc));
 		printf("%-12s %-8s %-28s %4d  %-4s %s%s\n", c->id, c->driver, addr, c->unit, "yes", seen,
 		       r.quality == RQ_PARTIAL ? " (some quantities not implemented)" : "");
