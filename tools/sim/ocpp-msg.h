@@ -1,0 +1,50 @@
+/* OCPP-J framing and the small things both protocol versions share: message frames, RFC 3339
+ * timestamps. A frame is [2,id,action,payload] (CALL), [3,id,payload] (CALLRESULT) or
+ * [4,id,code,description,details] (CALLERROR). */
+#ifndef AG_SIM_OCPP_MSG_H
+#define AG_SIM_OCPP_MSG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum ocpp_type { OCPP_CALL = 2, OCPP_RESULT = 3, OCPP_ERROR = 4 };
+
+struct ocpp_frame {
+	enum ocpp_type type;
+	const char *id;         /* borrowed from root */
+	const char *action;     /* CALL only */
+	const char *err_code;   /* CALLERROR only */
+	json_t *payload;        /* borrowed from root; params, result or error details */
+	json_t *root;           /* owned: json_decref when done */
+};
+
+/* Parse one text frame. 0 or -EINVAL (then nothing to free). */
+int ocpp_frame_parse(const char *buf, size_t len, struct ocpp_frame *f);
+/* Serialize; the caller frees the string. `payload` is borrowed. NULL on out of memory. */
+char *ocpp_frame_call(const char *id, const char *action, json_t *payload);
+char *ocpp_frame_result(const char *id, json_t *payload);
+char *ocpp_frame_error(const char *id, const char *code, const char *description);
+
+/* One reading of a station's meter, and its sampledValue list: Current.Import per phase,
+ * Voltage per phase, Power.Active.Import per phase and total, Energy.Active.Import.Register and
+ * SoC (with an EV). 1.6 puts values as strings with `unit`, 2.0.1 as numbers with
+ * `unitOfMeasure`. `context` may be NULL. Returns a new reference. */
+struct meter_sample {
+	double current_a[3], voltage_v, power_w[3], power_total_w, energy_wh, soc_pct;
+	int phases;
+	bool has_ev;
+};
+json_t *ocpp_sampled_values(const struct meter_sample *m, bool v201, const char *context);
+/* [{timestamp, sampledValue}] for a meterValue field. */
+json_t *ocpp_meter_value(const struct meter_sample *m, bool v201, const char *context, int64_t wall);
+
+/* Wall-clock epoch milliseconds (timestamps in messages; timers use the monotonic now_ms). */
+int64_t wall_ms(void);
+/* "2024-05-01T12:00:00.123Z" into buf (>= 32 bytes). */
+void ocpp_time_format(int64_t epoch_ms, char *buf, size_t size);
+/* RFC 3339 date-time, any offset, optional fraction. 0 or -EINVAL. */
+int ocpp_time_parse(const char *s, int64_t *epoch_ms);
+
+#endif
