@@ -12,7 +12,7 @@ export const PROTOCOLS = ['ocpp1.6', 'ocpp2.0.1'];
  * record), `calls` (action -> count), `failures` (validation failures and bad messages),
  * `waitFor(pred, ms)` and `close()`.
  */
-export async function startCsms({ password, heartbeatS = 2, onBoot } = {}) {
+export async function startCsms({ password, heartbeatS = 2, onBoot, port = 0 } = {}) {
   const server = new RPCServer({ protocols: PROTOCOLS, strictMode: true, pingIntervalMs: 0, callTimeoutMs: 5000 });
   const csms = { stations: new Map(), calls: {}, failures: [], rejectedUpgrades: 0, txSeq: 1 };
   const waiters = new Set();
@@ -91,7 +91,7 @@ export async function startCsms({ password, heartbeatS = 2, onBoot } = {}) {
     changed();
   });
 
-  const http = await server.listen(0, '127.0.0.1');
+  const http = await server.listen(port, '127.0.0.1');
   csms.port = http.address().port;
   csms.url = `ws://127.0.0.1:${csms.port}/ocpp`;
   /** Resolve once pred() is truthy (checked on every event); reject after `ms`. */
