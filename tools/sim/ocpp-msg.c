@@ -177,3 +177,15 @@ json_t *ocpp_meter_value(const struct meter_sample *m, bool v201, const char *co
 	ocpp_time_format(wall, ts, sizeof(ts));
 	return json_pack("[{ssso}]", "timestamp", ts, "sampledValue", ocpp_sampled_values(m, v201, context));
 }
+
+json_t *ocpp_status(const char *status)
+{
+	return json_pack("{ss}", "status", status);
+}
+
+int ocpp_int_or(json_t *o, const char *key, int dflt)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) ? (int)json_integer_value(v) : dflt;
+}

@@ -40,6 +40,11 @@ json_t *ocpp_sampled_values(const struct meter_sample *m, bool v201, const char 
 /* [{timestamp, sampledValue}] for a meterValue field. */
 json_t *ocpp_meter_value(const struct meter_sample *m, bool v201, const char *context, int64_t wall);
 
+/* {"status": status}, the answer most CSMS calls take (new reference). */
+json_t *ocpp_status(const char *status);
+/* An integer member, or `dflt` when it is absent or not an integer. */
+int ocpp_int_or(json_t *o, const char *key, int dflt);
+
 /* Wall-clock epoch milliseconds (timestamps in messages; timers use the monotonic now_ms). */
 int64_t wall_ms(void);
 /* "2024-05-01T12:00:00.123Z" into buf (>= 32 bytes). */

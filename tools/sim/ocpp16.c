@@ -113,11 +113,6 @@ static void on_result(struct station *st, const struct intent *in, json_t *paylo
 	}
 }
 
-static json_t *status_reply(const char *status)
-{
-	return json_pack("{ss}", "status", status);
-}
-
 static json_t *set_profile(struct station *st, json_t *p)
 {
 	struct charging_profile cp;
@@ -125,33 +120,26 @@ static json_t *set_profile(struct station *st, json_t *p)
 
 	if (connector > 1 || profile_parse_16(json_object_get(p, "csChargingProfiles"), connector, wall_ms(), &cp) < 0 ||
 	    (cp.purpose == PP_STATION_MAX && connector != 0) || station_profile_set(st, &cp) < 0)
-		return status_reply("Rejected");
-	return status_reply("Accepted");
-}
-
-static int int_or(json_t *p, const char *key, int dflt)
-{
-	json_t *v = json_object_get(p, key);
-
-	return json_is_integer(v) ? (int)json_integer_value(v) : dflt;
+		return ocpp_status("Rejected");
+	return ocpp_status("Accepted");
 }
 
 static json_t *clear_profile(struct station *st, json_t *p)
 {
 	const char *purpose = json_string_value(json_object_get(p, "chargingProfilePurpose"));
-	int n = station_profile_clear(st, int_or(p, "id", -1), int_or(p, "connectorId", -1),
-				      purpose ? profile_purpose_parse(purpose) : -1, int_or(p, "stackLevel", -1));
+	int n = station_profile_clear(st, ocpp_int_or(p, "id", -1), ocpp_int_or(p, "connectorId", -1),
+				      purpose ? profile_purpose_parse(purpose) : -1, ocpp_int_or(p, "stackLevel", -1));
 
-	return status_reply(n > 0 ? "Accepted" : "Unknown");
+	return ocpp_status(n > 0 ? "Accepted" : "Unknown");
 }
 
 static json_t *trigger(struct station *st, json_t *p)
 {
 	const char *what = json_string_value(json_object_get(p, "requestedMessage"));
-	int connector = int_or(p, "connectorId", -1);
+	int connector = ocpp_int_or(p, "connectorId", -1);
 
 	if (connector > 1)
-		return status_reply("Rejected");
+		return ocpp_status("Rejected");
 	if (is(what, "BootNotification"))
 		station_enqueue(st, IK_BOOT, 0);
 	else if (is(what, "Heartbeat"))
@@ -164,8 +152,8 @@ static json_t *trigger(struct station *st, json_t *p)
 		if (connector != 0)
 			station_enqueue(st, IK_STATUS, 1);
 	} else
-		return status_reply("NotImplemented");
-	return status_reply("Accepted");
+		return ocpp_status("NotImplemented");
+	return ocpp_status("Accepted");
 }
 
 static json_t *get_configuration(struct station *st, json_t *p)
@@ -207,11 +195,11 @@ static json_t *change_configuration(struct station *st, json_t *p)
 	const char *value = json_string_value(json_object_get(p, "value"));
 
 	if (!v || !value)
-		return status_reply("NotSupported");
+		return ocpp_status("NotSupported");
 	if (sim_var_set(v, &st->vars, value) < 0)
-		return status_reply("Rejected");
+		return ocpp_status("Rejected");
 	station_vars_changed(st);
-	return status_reply("Accepted");
+	return ocpp_status("Accepted");
 }
 
 static json_t *on_call(struct station *st, const char *action, json_t *p, const char **err)
@@ -224,19 +212,19 @@ static json_t *on_call(struct station *st, const char *action, json_t *p, const 
 		return clear_profile(st, p);
 	if (!strcmp(action, "Reset")) {
 		station_reset(st, is(json_string_value(json_object_get(p, "type")), "Hard"), false);
-		return status_reply("Accepted");
+		return ocpp_status("Accepted");
 	}
 	if (!strcmp(action, "TriggerMessage"))
 		return trigger(st, p);
 	if (!strcmp(action, "RemoteStartTransaction")) {
 		const char *tag = json_string_value(json_object_get(p, "idTag"));
-		if (int_or(p, "connectorId", 1) != 1 || !tag || station_remote_start(st, tag, -1) < 0)
-			return status_reply("Rejected");
-		return status_reply("Accepted");
+		if (ocpp_int_or(p, "connectorId", 1) != 1 || !tag || station_remote_start(st, tag, -1) < 0)
+			return ocpp_status("Rejected");
+		return ocpp_status("Accepted");
 	}
 	if (!strcmp(action, "RemoteStopTransaction")) {
-		snprintf(tx, sizeof(tx), "%d", int_or(p, "transactionId", -1));
-		return status_reply(station_remote_stop(st, tx) < 0 ? "Rejected" : "Accepted");
+		snprintf(tx, sizeof(tx), "%d", ocpp_int_or(p, "transactionId", -1));
+		return ocpp_status(station_remote_stop(st, tx) < 0 ? "Rejected" : "Accepted");
 	}
 	if (!strcmp(action, "GetConfiguration"))
 		return get_configuration(st, p);

@@ -161,49 +161,37 @@ static void on_result(struct station *st, const struct intent *in, json_t *paylo
 	}
 }
 
-static json_t *status_reply(const char *status)
-{
-	return json_pack("{ss}", "status", status);
-}
-
-static int int_or(json_t *p, const char *key, int dflt)
-{
-	json_t *v = json_object_get(p, key);
-
-	return json_is_integer(v) ? (int)json_integer_value(v) : dflt;
-}
-
 static json_t *set_profile(struct station *st, json_t *p)
 {
 	struct charging_profile cp;
-	int evse = int_or(p, "evseId", 0);
+	int evse = ocpp_int_or(p, "evseId", 0);
 
 	if (evse > 1 || profile_parse_201(json_object_get(p, "chargingProfile"), evse, wall_ms(), &cp) < 0 ||
 	    (cp.purpose == PP_STATION_MAX && evse != 0) || station_profile_set(st, &cp) < 0)
-		return status_reply("Rejected");
-	return status_reply("Accepted");
+		return ocpp_status("Rejected");
+	return ocpp_status("Accepted");
 }
 
 static json_t *clear_profile(struct station *st, json_t *p)
 {
 	json_t *c = json_object_get(p, "chargingProfileCriteria");
 	const char *purpose = json_string_value(json_object_get(c, "chargingProfilePurpose"));
-	int n = station_profile_clear(st, int_or(p, "chargingProfileId", -1), int_or(c, "evseId", -1),
-				      purpose ? profile_purpose_parse(purpose) : -1, int_or(c, "stackLevel", -1));
+	int n = station_profile_clear(st, ocpp_int_or(p, "chargingProfileId", -1), ocpp_int_or(c, "evseId", -1),
+				      purpose ? profile_purpose_parse(purpose) : -1, ocpp_int_or(c, "stackLevel", -1));
 
-	return status_reply(n > 0 ? "Accepted" : "Unknown");
+	return ocpp_status(n > 0 ? "Accepted" : "Unknown");
 }
 
 static json_t *trigger(struct station *st, json_t *p)
 {
 	const char *what = json_string_value(json_object_get(p, "requestedMessage"));
-	int evse = int_or(json_object_get(p, "evse"), "id", -1);
+	int evse = ocpp_int_or(json_object_get(p, "evse"), "id", -1);
 
 	if (evse > 1)
-		return status_reply("Rejected");
+		return ocpp_status("Rejected");
 	if (is(what, "BootNotification")) {
 		if (st->booted)
-			return status_reply("Rejected");        /* F06.FR.17 */
+			return ocpp_status("Rejected");        /* F06.FR.17 */
 		station_enqueue(st, IK_BOOT, 0);
 	} else if (is(what, "Heartbeat"))
 		station_enqueue(st, IK_HEARTBEAT, 0);
@@ -212,8 +200,8 @@ static json_t *trigger(struct station *st, json_t *p)
 	else if (is(what, "StatusNotification"))
 		station_enqueue(st, IK_STATUS, 1);
 	else
-		return status_reply("NotImplemented");
-	return status_reply("Accepted");
+		return ocpp_status("NotImplemented");
+	return ocpp_status("Accepted");
 }
 
 /* The status of one get/set item; *v is the variable when "Accepted" is possible. */
@@ -285,11 +273,11 @@ static json_t *request_start(struct station *st, json_t *p)
 	const char *tag = json_string_value(json_object_get(tok, "idToken"));
 	const char *type = json_string_value(json_object_get(tok, "type"));
 
-	if (int_or(p, "evseId", 1) != 1 || !tag || strlen(tag) >= sizeof(st->id_tag) ||
-	    station_remote_start(st, tag, int_or(p, "remoteStartId", 0)) < 0)
-		return status_reply("Rejected");
+	if (ocpp_int_or(p, "evseId", 1) != 1 || !tag || strlen(tag) >= sizeof(st->id_tag) ||
+	    station_remote_start(st, tag, ocpp_int_or(p, "remoteStartId", 0)) < 0)
+		return ocpp_status("Rejected");
 	snprintf(st->id_token_type, sizeof(st->id_token_type), "%s", type ? type : "Central");
-	return status_reply("Accepted");
+	return ocpp_status("Accepted");
 }
 
 static json_t *on_call(struct station *st, const char *action, json_t *p, const char **err)
@@ -299,9 +287,9 @@ static json_t *on_call(struct station *st, const char *action, json_t *p, const 
 	if (!strcmp(action, "ClearChargingProfile"))
 		return clear_profile(st, p);
 	if (!strcmp(action, "Reset")) {
-		if (int_or(p, "evseId", 0) != 0)
-			return status_reply("Rejected");
-		return status_reply(station_reset(st, false, is(json_string_value(json_object_get(p, "type")), "OnIdle"))
+		if (ocpp_int_or(p, "evseId", 0) != 0)
+			return ocpp_status("Rejected");
+		return ocpp_status(station_reset(st, false, is(json_string_value(json_object_get(p, "type")), "OnIdle"))
 					    ? "Scheduled" : "Accepted");
 	}
 	if (!strcmp(action, "TriggerMessage"))
@@ -310,7 +298,7 @@ static json_t *on_call(struct station *st, const char *action, json_t *p, const 
 		return request_start(st, p);
 	if (!strcmp(action, "RequestStopTransaction")) {
 		const char *tx = json_string_value(json_object_get(p, "transactionId"));
-		return status_reply(!tx || station_remote_stop(st, tx) < 0 ? "Rejected" : "Accepted");
+		return ocpp_status(!tx || station_remote_stop(st, tx) < 0 ? "Rejected" : "Accepted");
 	}
 	if (!strcmp(action, "GetVariables"))
 		return get_variables(st, p);

@@ -227,17 +227,22 @@ int station_remote_start(struct station *st, const char *id_tag, int remote_star
 	return 0;
 }
 
+/* The running transaction's id as the CSMS names it ("" before 1.6's CSMS has named it). */
+static const char *tx_id_text(const struct station *st, char *buf, size_t size)
+{
+	if (st->dialect != ocpp16_dialect())
+		return st->tx_id201;
+	if (st->tx_id16 < 0)
+		return "";
+	snprintf(buf, size, "%d", st->tx_id16);
+	return buf;
+}
+
 int station_remote_stop(struct station *st, const char *tx_id)
 {
-	char mine[40];
+	char mine[24];
 
-	if (st->tx != TX_ACTIVE)
-		return -ENOENT;
-	if (st->dialect == ocpp16_dialect())
-		snprintf(mine, sizeof(mine), "%d", st->tx_id16);
-	else
-		snprintf(mine, sizeof(mine), "%s", st->tx_id201);
-	if (strcmp(mine, tx_id) != 0)
+	if (st->tx != TX_ACTIVE || strcmp(tx_id_text(st, mine, sizeof(mine)), tx_id) != 0)
 		return -ENOENT;
 	station_tx_stop(st, SR_REMOTE);
 	return 0;
@@ -256,20 +261,13 @@ bool station_reset(struct station *st, bool hard, bool on_idle)
 
 int station_profile_set(struct station *st, const struct charging_profile *p)
 {
-	char mine[40];
+	char mine[24];
 
 	if (st->role_refuse)
 		return -EPERM;
-	if (p->purpose == PP_TX) {
-		if (st->tx != TX_ACTIVE)
-			return -EINVAL;
-		if (st->dialect == ocpp16_dialect())
-			snprintf(mine, sizeof(mine), "%d", st->tx_id16);
-		else
-			snprintf(mine, sizeof(mine), "%s", st->tx_id201);
-		if (p->tx_id[0] && strcmp(p->tx_id, mine) != 0)
-			return -EINVAL;
-	}
+	if (p->purpose == PP_TX &&
+	    (st->tx != TX_ACTIVE || (p->tx_id[0] && strcmp(p->tx_id, tx_id_text(st, mine, sizeof(mine))) != 0)))
+		return -EINVAL;
 	return profile_set_add(&st->profiles, p);
 }
 
@@ -311,9 +309,9 @@ static void step_power(struct station *st, uint64_t now)
 {
 	const struct fleet_opts *o = fleet_opts(st->fleet);
 	double dt_s = (double)(now - st->last_step_ms) / 1000.0;
+	char tx_buf[24];
 	double target = profile_set_limit_a(&st->profiles, wall_ms(), st->tx == TX_ACTIVE ? st->tx_start_wall_ms : 0,
-					    st->dialect == ocpp16_dialect() ? "" : st->tx_id201, st->voltage_v,
-					    st->ev.phases);
+					    tx_id_text(st, tx_buf, sizeof(tx_buf)), st->voltage_v, st->ev.phases);
 	double amps;
 
 	st->last_step_ms = now;
