@@ -335,10 +335,10 @@ static int fleet_setup(struct fleet *f)
 
 static void fleet_teardown(struct fleet *f)
 {
-	if (f->ctx) {
-		lws_context_destroy(f->ctx);    /* closes every station's socket */
-		f->ctx = NULL;
-	}
+	/* On a foreign loop lws only starts its destruction here (closes every station's socket
+	 * and its uv handles); once the loop has run those closes, a second call frees it. */
+	if (f->ctx)
+		lws_context_destroy(f->ctx);
 	if (f->handles_up) {
 		uv_close((uv_handle_t *)&f->tick, NULL);
 		uv_close((uv_handle_t *)&f->second, NULL);
@@ -346,6 +346,9 @@ static void fleet_teardown(struct fleet *f)
 		uv_close((uv_handle_t *)&f->sig_term, NULL);
 	}
 	uv_run(&f->loop, UV_RUN_DEFAULT);
+	if (f->ctx)
+		lws_context_destroy(f->ctx);
+	f->ctx = NULL;
 	uv_loop_close(&f->loop);
 	for (int i = 0; f->st && i < f->o.count; i++)
 		station_fini(&f->st[i]);
