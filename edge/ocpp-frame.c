@@ -119,9 +119,11 @@ const char *ocpp_reject_code(enum ocpp_reject why, enum ocpp_version version)
 	}
 }
 
+/* Reals with 10 significant digits: 16.1 goes out as 16.1, not 16.100000000000001 (the 1.6
+ * schemas check multipleOf 0.1 on limits). */
 static char *dump_array(json_t *arr)
 {
-	char *s = json_dumps(arr, JSON_COMPACT);
+	char *s = arr ? json_dumps(arr, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
 
 	json_decref(arr);
 	return s;

@@ -1,0 +1,128 @@
+/* Meter value payloads and timestamps of the simulated stations. */
+#include "tools/sim/ocpp-msg.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void ocpp_time_format(int64_t epoch_ms, char *buf, size_t size)
+{
+	time_t t = (time_t)(epoch_ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(epoch_ms % 1000));
+}
+
+int ocpp_time_parse(const char *s, int64_t *epoch_ms)
+{
+	struct tm tm;
+	int n = 0, frac_ms = 0, off_min = 0;
+	const char *p;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		   &tm.tm_min, &tm.tm_sec, &n) != 6 || n < 19)
+		return -EINVAL;
+	p = s + n;
+	if (*p == '.') {
+		int digits = 0;
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (digits < 3)
+				frac_ms = frac_ms * 10 + (*p - '0');
+		for (; digits < 3; digits++)
+			frac_ms *= 10;
+	}
+	if (*p == '+' || *p == '-') {
+		int hh, mm;
+		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+			return -EINVAL;
+		off_min = (hh * 60 + mm) * (*p == '-' ? -1 : 1);
+	} else if (*p != 'Z' && *p != 'z' && *p != '\0') {
+		return -EINVAL;
+	}
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*epoch_ms = ((int64_t)timegm(&tm) - off_min * 60) * 1000 + frac_ms;
+	return 0;
+}
+
+static double round1(double x)
+{
+	return round(x * 10.0) / 10.0;
+}
+
+/* One sampledValue; `phase` and `location` may be NULL. */
+static json_t *sampled(double value, bool v201, const char *measurand, const char *phase, const char *unit,
+		       const char *context, const char *location)
+{
+	json_t *o = json_object();
+
+	if (v201) {
+		json_object_set_new(o, "value", json_real(round1(value)));
+		json_object_set_new(o, "unitOfMeasure", json_pack("{ss}", "unit", unit));
+	} else {
+		char text[32];
+		snprintf(text, sizeof(text), "%.1f", value);
+		json_object_set_new(o, "value", json_string(text));
+		json_object_set_new(o, "unit", json_string(unit));
+	}
+	json_object_set_new(o, "measurand", json_string(measurand));
+	if (phase)
+		json_object_set_new(o, "phase", json_string(phase));
+	if (context)
+		json_object_set_new(o, "context", json_string(context));
+	if (location)
+		json_object_set_new(o, "location", json_string(location));
+	return o;
+}
+
+json_t *ocpp_sampled_values(const struct meter_sample *m, bool v201, const char *context)
+{
+	static const char *const phase[3] = { "L1", "L2", "L3" }, *const phase_n[3] = { "L1-N", "L2-N", "L3-N" };
+	json_t *a = json_array();
+
+	for (int i = 0; i < 3; i++)
+		json_array_append_new(a, sampled(m->current_a[i], v201, "Current.Import", phase[i], "A", context, "Outlet"));
+	for (int i = 0; i < 3; i++)
+		json_array_append_new(a, sampled(m->voltage_v, v201, "Voltage", phase_n[i], "V", context, "Outlet"));
+	for (int i = 0; i < 3; i++)
+		json_array_append_new(a, sampled(m->power_w[i], v201, "Power.Active.Import", phase[i], "W", context, "Outlet"));
+	json_array_append_new(a, sampled(m->power_total_w, v201, "Power.Active.Import", NULL, "W", context, "Outlet"));
+	json_array_append_new(a, sampled(m->energy_wh, v201, "Energy.Active.Import.Register", NULL, "Wh", context, "Outlet"));
+	if (m->has_ev)
+		json_array_append_new(a, sampled(m->soc_pct, v201, "SoC", NULL, "Percent", context, "EV"));
+	return a;
+}
+
+json_t *ocpp_meter_value(const struct meter_sample *m, bool v201, const char *context, int64_t wall)
+{
+	char ts[40];
+
+	ocpp_time_format(wall, ts, sizeof(ts));
+	return json_pack("[{ssso}]", "timestamp", ts, "sampledValue", ocpp_sampled_values(m, v201, context));
+}
+
+json_t *ocpp_status(const char *status)
+{
+	return json_pack("{ss}", "status", status);
+}
+
+int ocpp_int_or(json_t *o, const char *key, int dflt)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) ? (int)json_integer_value(v) : dflt;
+}

@@ -1,0 +1,38 @@
+/* What the simulated stations of both protocol versions share beyond the frames themselves
+ * (edge/ocpp-frame.h): meter value payloads, status answers, RFC 3339 timestamps. */
+#ifndef AG_SIM_OCPP_MSG_H
+#define AG_SIM_OCPP_MSG_H
+
+#include "edge/ocpp-frame.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One reading of a station's meter, and its sampledValue list: Current.Import per phase,
+ * Voltage per phase, Power.Active.Import per phase and total, Energy.Active.Import.Register and
+ * SoC (with an EV). 1.6 puts values as strings with `unit`, 2.0.1 as numbers with
+ * `unitOfMeasure`. `context` may be NULL. Returns a new reference. */
+struct meter_sample {
+	double current_a[3], voltage_v, power_w[3], power_total_w, energy_wh, soc_pct;
+	int phases;
+	bool has_ev;
+};
+json_t *ocpp_sampled_values(const struct meter_sample *m, bool v201, const char *context);
+/* [{timestamp, sampledValue}] for a meterValue field. */
+json_t *ocpp_meter_value(const struct meter_sample *m, bool v201, const char *context, int64_t wall);
+
+/* {"status": status}, the answer most CSMS calls take (new reference). */
+json_t *ocpp_status(const char *status);
+/* An integer member, or `dflt` when it is absent or not an integer. */
+int ocpp_int_or(json_t *o, const char *key, int dflt);
+
+/* Wall-clock epoch milliseconds (timestamps in messages; timers use the monotonic now_ms). */
+int64_t wall_ms(void);
+/* "2024-05-01T12:00:00.123Z" into buf (>= 32 bytes). */
+void ocpp_time_format(int64_t epoch_ms, char *buf, size_t size);
+/* RFC 3339 date-time, any offset, optional fraction. 0 or -EINVAL. */
+int ocpp_time_parse(const char *s, int64_t *epoch_ms);
+
+#endif
