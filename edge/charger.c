@@ -19,6 +19,7 @@ struct charger *charger_new(const char *id, const struct cfg_charger *cfg)
 	ch->sent_limit_a = -1;
 	ch->meter.soc_pct = -1;
 	ch->heartbeat_s = 300;
+	ch->priority_override = -1;
 	snprintf(ch->binding, sizeof(ch->binding), "not allocated yet");
 	return ch;
 }
@@ -56,6 +57,22 @@ void charger_free(struct charger *ch)
 bool charger_online(const struct charger *ch)
 {
 	return ch->down.wsi != NULL;
+}
+
+enum charger_link charger_link(const struct charger *ch, uint64_t now_ms, int silent_after_s)
+{
+	uint64_t quiet_ms = (uint64_t)(silent_after_s > 0 ? silent_after_s : 2 * ch->heartbeat_s) * 1000;
+
+	if (!charger_online(ch))
+		return LINK_OFFLINE;
+	return now_ms > ch->last_rx_ms + quiet_ms ? LINK_SILENT : LINK_ONLINE;
+}
+
+const char *charger_link_name(enum charger_link l)
+{
+	static const char *const names[] = { "offline", "silent", "online" };
+
+	return names[l];
 }
 
 struct connector *charger_connector(struct charger *ch, int id)

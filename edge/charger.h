@@ -106,6 +106,7 @@ struct charger {
 	bool base_installed;
 	bool not_controllable;
 	int profile_failures;
+	int priority_override;          /* a site manager's priority until restart; -1 = none */
 };
 
 struct charger *charger_new(const char *id, const struct cfg_charger *cfg);
@@ -115,6 +116,12 @@ void charger_reset_calls(struct charger *ch);
 void call_clear(struct call *c);
 
 bool charger_online(const struct charger *ch);
+
+/* How the charger talks (DESIGN.md): offline (socket closed), silent (socket open, nothing heard
+ * for `silent_after_s`, or for twice its heartbeat interval when that is 0), else online. */
+enum charger_link { LINK_OFFLINE, LINK_SILENT, LINK_ONLINE };
+enum charger_link charger_link(const struct charger *ch, uint64_t now_ms, int silent_after_s);
+const char *charger_link_name(enum charger_link l);
 /* The connector/EVSE entry for `id`, created on first sight (NULL when the table is full). */
 struct connector *charger_connector(struct charger *ch, int id);
 /* The running transaction with `id`, or a free slot for a new one when `create`. */

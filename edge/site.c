@@ -1,9 +1,13 @@
 /* Site controller; see site.h. The solver is pure; everything it needs is gathered here, on the
- * loop thread, from the configuration and the charger objects. A grid meter that is configured
- * but has no fresh reading makes the whole site fall back to safe currents (the solver's
- * meter_stale), never to nominal limits. */
+ * loop thread, from the configuration, the meters and the charger objects.
+ *
+ * Non-EV load at a metered node is what its meter measures minus what the chargers below it
+ * report drawing (their OCPP meter values). A configured meter (grid or circuit) without a fresh
+ * reading makes the whole site fall back to safe currents (the solver's meter_stale), never to
+ * nominal limits: a node we cannot see is a node we cannot keep under its fuse. */
 #include "edge/site.h"
 #include "edge/daemon.h"
+#include "edge/devices.h"
 #include "edge/log.h"
 #include "edge/profiles.h"
 #include "edge/proxy.h"
@@ -11,8 +15,15 @@
 #include "policies/policy.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+struct subscriber {
+	site_cb cb;
+	void *arg;
+};
 
 struct site {
 	struct ag_daemon *d;
@@ -24,7 +35,11 @@ struct site {
 	struct solver_rotation *rot;
 	struct solver_result *out;
 	size_t cap;
-	uint64_t solves;
+	const char **meters;            /* per node: its meter's device id, or NULL */
+	struct site_status status;
+	bool was_fallback;
+	uv_idle_t soon;
+	struct subscriber subs[SITE_SUBSCRIBERS];
 };
 
 /* Nodes parents first: the grid, then circuits whose parent is already placed. */
@@ -35,8 +50,15 @@ static int build_nodes(struct site *s, const struct ag_config *cfg)
 
 	if (!nodes)
 		return -ENOMEM;
+	const char **meters = calloc(n, sizeof(*meters));
+
+	if (!meters) {
+		free(nodes);
+		return -ENOMEM;
+	}
 	nodes[0] = (struct solver_node){ .id = "grid", .parent = -1, .limit_kw = cfg->site.grid.limit_kw };
 	memcpy(nodes[0].limit_a, cfg->site.grid.limit_a, sizeof(nodes[0].limit_a));
+	meters[0] = cfg->site.grid.meter;
 	size_t placed = 1;
 	while (placed < n) {
 		size_t before = placed;
@@ -53,15 +75,19 @@ static int build_nodes(struct site *s, const struct ag_config *cfg)
 				continue;
 			nodes[placed] = (struct solver_node){ .id = c->id, .parent = parent, .limit_kw = c->limit_kw };
 			memcpy(nodes[placed].limit_a, c->limit_a, sizeof(c->limit_a));
+			meters[placed] = c->meter;
 			placed++;
 		}
 		if (placed == before) { /* config_check rules out cycles; be safe anyway */
 			free(nodes);
+			free(meters);
 			return -EINVAL;
 		}
 	}
 	free(s->nodes);
+	free(s->meters);
 	s->nodes = nodes;
+	s->meters = meters;
 	s->n_nodes = n;
 	return 0;
 }
@@ -104,10 +130,87 @@ static void describe(struct site *s, const struct charger *ch, struct solver_cha
 		c->max_a = ch->csms_limit_a;
 	c->fallback_a = cfg ? cfg->fallback_a : 0;
 	memcpy(c->draw_a, ch->meter.current_a, sizeof(c->draw_a));
-	c->link = !charger_online(ch) ? SOLVER_OFFLINE : ch->not_controllable ? SOLVER_UNCONTROLLED : SOLVER_ONLINE;
-	c->ev = charger_online(ch) && ev_present(ch);
-	c->priority = cfg ? 10 - cfg->priority : 9;
+	enum charger_link link = charger_link(ch, now_ms(), s->d->cfg->health.silent_after_s);
+	c->link = link == LINK_OFFLINE ? SOLVER_OFFLINE : link == LINK_SILENT ? SOLVER_SILENT :
+		  ch->not_controllable ? SOLVER_UNCONTROLLED : SOLVER_ONLINE;
+	c->ev = link != LINK_OFFLINE && ev_present(ch);
+	c->priority = 10 - site_priority(ch);
 }
+
+int site_priority(const struct charger *ch)
+{
+	return ch->priority_override >= 0 ? ch->priority_override : ch->cfg ? ch->cfg->priority : 1;
+}
+
+static bool below(const struct site *s, int node, int ancestor)
+{
+	for (; node >= 0; node = s->nodes[node].parent)
+		if (node == ancestor)
+			return true;
+	return false;
+}
+
+/* Fill the metered nodes' non-EV load; false (and why) when a configured meter is not fresh.
+ * The chargers' draw is what they last reported; a negative difference (PV export, or meter
+ * values that lag) counts as 0, so solar never raises the import allowed at a node. */
+static bool measure(struct site *s, struct solver_node *nodes, size_t n_ch)
+{
+	struct ag_daemon *d = s->d;
+	struct site_status *st = &s->status;
+	uint64_t now = now_ms();
+
+	memset(st->ev_a, 0, sizeof(st->ev_a));
+	for (size_t i = 0; i < n_ch; i++)
+		for (int k = 0; k < s->in[i].phases; k++)
+			st->ev_a[s->in[i].rotation[k]] += s->in[i].draw_a[k];
+	memcpy(st->grid_a, st->ev_a, sizeof(st->grid_a));
+	st->grid_measured = false;
+	for (size_t n = 0; n < s->n_nodes; n++) {
+		const char *m = s->meters[n];
+		if (!m)
+			continue;
+		const struct device_reading *r = d->devices ? devices_latest(d->devices, m) : NULL;
+		if (!r || devices_stale(d->devices, m, now)) {
+			snprintf(st->fallback_why, sizeof(st->fallback_why), "%s meter \"%s\" %s",
+				 n ? "circuit" : "grid", m, r && r->at_ms ? "stale" : "has no reading yet");
+			return false;
+		}
+		for (int p = 0; p < AG_PHASES; p++) {
+			double ev = 0;
+			for (size_t i = 0; i < n_ch; i++)
+				for (int k = 0; k < s->in[i].phases; k++)
+					if (s->in[i].rotation[k] == p && below(s, s->in[i].node, (int)n))
+						ev += s->in[i].draw_a[k];
+			double amps = isfinite(r->current_a[p]) ? r->current_a[p] : 0;
+			nodes[n].non_ev_a[p] = fmax(0, amps - ev);
+			if (n == 0)
+				st->grid_a[p] = amps;
+		}
+		st->grid_measured |= n == 0;
+	}
+	return true;
+}
+
+/* The grid limit in force: the configured one, lowered by a site manager's override. */
+static void apply_override(struct site *s, uint64_t now)
+{
+	struct site_status *st = &s->status;
+
+	if (st->override_a > 0 && now >= st->override_until_ms) {
+		log_msg(LL_NOTICE, "site: temporary limit of %.1f A (%s) expired; back to the configured limit",
+			st->override_a, st->override_by);
+		st->override_a = 0;
+	}
+	for (int p = 0; p < AG_PHASES; p++) {
+		double lim = s->d->cfg->site.grid.limit_a[p];
+		if (st->override_a > 0 && (lim <= 0 || st->override_a < lim))
+			lim = st->override_a;
+		s->nodes[0].limit_a[p] = lim;
+		st->limit_a[p] = lim;
+	}
+}
+
+static void report_fallback(struct site *s, bool fallback);
 
 static void solve(struct site *s)
 {
@@ -133,6 +236,9 @@ static void solve(struct site *s)
 	}
 	for (size_t i = 0; i < p->n_chargers; i++)
 		describe(s, p->chargers[i], &s->in[i]);
+	uint64_t now = now_ms();
+	apply_override(s, now);
+	bool fresh = measure(s, s->nodes, p->n_chargers);
 	struct solver_input in = {
 		.nodes = s->nodes,
 		.n_nodes = s->n_nodes,
@@ -142,29 +248,142 @@ static void solve(struct site *s)
 		.margin_a = cfg->site.margin_a,
 		.fallback_a = cfg->site.fallback_a,
 		.ev_slack_a = 2.0,
-		/* No device layer reading yet: a configured grid meter has no fresh value. */
-		.meter_stale = cfg->site.grid.meter != NULL,
+		.meter_stale = !fresh,
 		.policy = policy_find(cfg->site.policy),
 		.max_wait_ms = 15 * 60 * 1000,
 		.min_run_ms = 5 * 60 * 1000,
 	};
-	int rc = solver_run(s->solver, &in, s->rot, (int64_t)now_ms(), s->out);
+	int rc = solver_run(s->solver, &in, s->rot, (int64_t)now, s->out);
 	if (rc < 0) {
 		log_msg(LL_ERROR, "solver: %s; chargers keep their last limits", strerror(-rc));
 		return;
 	}
-	s->solves++;
+	report_fallback(s, !fresh);
+	memset(s->status.allocated_a, 0, sizeof(s->status.allocated_a));
 	for (size_t i = 0; i < p->n_chargers; i++) {
 		struct charger *ch = p->chargers[i];
 		if (strcmp(ch->binding, s->out[i].binding) != 0 || ch->limit_a != s->out[i].limit_a)
 			log_msg(LL_DEBUG, "charger %s: %.1f A (%s)", ch->id, s->out[i].limit_a, s->out[i].binding);
 		profiles_set_limit(p, ch, s->out[i].limit_a, s->out[i].binding);
+		for (int k = 0; k < s->in[i].phases; k++)
+			s->status.allocated_a[s->in[i].rotation[k]] += s->out[i].limit_a;
 	}
+	s->status.solves++;
+	s->status.solved_ms = now;
+	for (size_t i = 0; i < SITE_SUBSCRIBERS; i++)
+		if (s->subs[i].cb)
+			s->subs[i].cb(s->subs[i].arg, d);
+}
+
+/* Say once when the site enters and leaves its fallback, in words for the site manager. */
+static void report_fallback(struct site *s, bool fallback)
+{
+	struct site_status *st = &s->status;
+
+	st->fallback = fallback;
+	if (fallback == s->was_fallback)
+		return;
+	s->was_fallback = fallback;
+	if (fallback)
+		store_event(s->d->store, LL_WARN, "site.fallback", "grid",
+			    "%s: every charger held at its fallback current until it reads again", st->fallback_why);
+	else
+		store_event(s->d->store, LL_NOTICE, "site.normal", "grid",
+			    "meters read again: chargers back under load management");
+	if (!fallback)
+		st->fallback_why[0] = '\0';
 }
 
 static void on_timer(uv_timer_t *t)
 {
 	solve(t->data);
+}
+
+static void on_soon(uv_idle_t *h)
+{
+	uv_idle_stop(h);
+	solve(h->data);
+}
+
+void site_solve_soon(struct ag_daemon *d)
+{
+	if (d->site)
+		uv_idle_start(&d->site->soon, on_soon);
+}
+
+/* A meter reading arrived or went stale: solve now rather than at the end of the period, so an
+ * overload is answered within one poll. */
+static void on_device(void *arg, const char *id, enum devices_event ev, const struct device_reading *r)
+{
+	struct site *s = arg;
+
+	(void)id;
+	(void)ev;
+	(void)r;
+	uv_idle_start(&s->soon, on_soon);
+}
+
+const struct site_status *site_status(const struct ag_daemon *d)
+{
+	return d->site ? &d->site->status : NULL;
+}
+
+int site_override_limit(struct ag_daemon *d, double limit_a, int duration_s, const char *who)
+{
+	struct site *s = d->site;
+	struct site_status *st;
+
+	if (!s)
+		return -ENODEV;
+	st = &s->status;
+	if (!isfinite(limit_a) || (limit_a > 0 && (duration_s < 1 || duration_s > 86400)))
+		return -EINVAL;
+	if (limit_a <= 0) {
+		if (st->override_a > 0)
+			store_event(d->store, LL_NOTICE, "site.override", "grid",
+				    "temporary limit cleared by %s; back to the configured limit", who);
+		st->override_a = 0;
+	} else {
+		st->override_a = limit_a;
+		st->override_until_ms = now_ms() + (uint64_t)duration_s * 1000;
+		snprintf(st->override_by, sizeof(st->override_by), "%s", who);
+		store_event(d->store, LL_NOTICE, "site.override", "grid",
+			    "grid limited to %.1f A per phase for %d s by %s", limit_a, duration_s, who);
+	}
+	site_solve_soon(d);
+	return 0;
+}
+
+int site_set_priority(struct ag_daemon *d, const char *charger_id, int priority, const char *who)
+{
+	struct charger *ch = d->proxy ? proxy_find(d->proxy, charger_id) : NULL;
+
+	if (!ch)
+		return -ENOENT;
+	if (priority < -1 || priority > 9)
+		return -EINVAL;
+	ch->priority_override = priority;
+	store_event(d->store, LL_NOTICE, "charger.priority", ch->id, "priority set to %d by %s",
+		    site_priority(ch), who);
+	site_solve_soon(d);
+	return 0;
+}
+
+int site_subscribe(struct ag_daemon *d, site_cb cb, void *arg)
+{
+	for (size_t i = 0; d->site && i < SITE_SUBSCRIBERS; i++)
+		if (!d->site->subs[i].cb) {
+			d->site->subs[i] = (struct subscriber){ cb, arg };
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+void site_unsubscribe(struct ag_daemon *d, site_cb cb, void *arg)
+{
+	for (size_t i = 0; d->site && i < SITE_SUBSCRIBERS; i++)
+		if (d->site->subs[i].cb == cb && d->site->subs[i].arg == arg)
+			d->site->subs[i] = (struct subscriber){ 0 };
 }
 
 int site_start(struct ag_daemon *d)
@@ -183,6 +402,10 @@ int site_start(struct ag_daemon *d)
 			d->cfg->site.grid.meter);
 	uv_timer_init(&d->loop, &s->timer);
 	s->timer.data = s;
+	uv_idle_init(&d->loop, &s->soon);
+	s->soon.data = s;
+	if (d->devices)
+		devices_subscribe(d->devices, on_device, s);
 	uv_timer_start(&s->timer, on_timer, 0, (uint64_t)d->cfg->site.control_period_ms);
 	return 0;
 }
@@ -193,6 +416,7 @@ static void free_site(uv_handle_t *h)
 
 	solver_free(s->solver);
 	free(s->nodes);
+	free(s->meters);
 	free(s->in);
 	free(s->rot);
 	free(s->out);
@@ -205,7 +429,11 @@ void site_stop(struct ag_daemon *d)
 
 	if (!s)
 		return;
+	if (d->devices)
+		devices_unsubscribe(d->devices, on_device, s);
 	uv_timer_stop(&s->timer);
+	uv_idle_stop(&s->soon);
+	uv_close((uv_handle_t *)&s->soon, NULL);
 	uv_close((uv_handle_t *)&s->timer, free_site);
 	d->site = NULL;
 }
@@ -220,6 +448,8 @@ int site_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
 	if ((rc = build_nodes(s, new_cfg)) < 0)
 		return rc;
 	s->cap = 0; /* the tree may have grown: size the solver's scratch again at the next solve */
+	for (size_t i = 0; d->proxy && i < d->proxy->n_chargers; i++)
+		d->proxy->chargers[i]->priority_override = -1; /* the new file says what it wants */
 	uv_timer_set_repeat(&s->timer, (uint64_t)new_cfg->site.control_period_ms);
 	return 0;
 }

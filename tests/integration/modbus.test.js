@@ -4,45 +4,12 @@
 // them; faults (timeouts, exception codes, garbled answers, frozen meters) must be reported in
 // words, turn readings stale within site.meter_stale_ms, and never stop the daemon from
 // answering signals or stopping within 2 s.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AMPGATECTL, AMPGATE_SIM, Daemon, ROOT, freePort, runSync, siteConfig, tmpDir } from '../lib/daemon.js';
-
-const PEER = path.join(ROOT, 'tests/peers/modbus_peer.py');
-const started = [];
-after(() => {
-  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
-});
-
-/** Spawn a helper process; resolve with { proc, out } once its output matches `re`. */
-function startHelper(cmd, args, re, timeoutMs = 8000) {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    started.push(proc);
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${cmd} not ready:\n${out}`)), timeoutMs);
-    const onData = (d) => {
-      out += d.toString();
-      const m = out.match(re);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ proc, out, match: m });
-      }
-    };
-    proc.stdout.on('data', onData);
-    proc.stderr.on('data', onData);
-    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${cmd} exited ${code}:\n${out}`)); });
-  });
-}
-
-async function pymodbusTcp(extra = []) {
-  const port = await freePort();
-  const h = await startHelper('/usr/bin/python3', [PEER, '--tcp', String(port), ...extra], /ready/);
-  return { ...h, port };
-}
+import { PEER, pymodbusTcp, startHelper } from '../lib/peers.js';
 
 /** A pseudo-terminal pair: the peer opens `peer`, the daemon `edge`. */
 async function ptyPair(dir) {

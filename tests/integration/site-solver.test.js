@@ -6,15 +6,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Daemon, freePort, tmpDir } from '../lib/daemon.js';
 import { bootPayload, connectStation, effectiveLimit, TS, until } from '../lib/ocpp.js';
+import { pymodbusTcp } from '../lib/peers.js';
 
 const PW = 'solver-password-01';
 
-async function edge(dir, { meter = '' } = {}) {
+async function edge(dir, { meter = '', modbus = 'tcp://127.0.0.1:9' } = {}) {
   const port = await freePort();
-  fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "solver"; margin_a = 2.0; fallback_a = 6.0;
+  fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "solver"; margin_a = 2.0; fallback_a = 6.0; control_period_ms = 1000;
   grid = { ${meter} limit_a = [40.0, 40.0, 40.0]; };
   circuits = ( { id = "feeder-a"; limit_a = [100.0, 100.0, 100.0]; } ); };
-${meter ? 'devices = ( { id = "grid"; driver = "sunspec"; role = "grid-meter"; modbus = "tcp://127.0.0.1:9"; } );' : ''}
+${meter ? `devices = ( { id = "grid"; driver = "sunspec"; role = "grid-meter"; modbus = "${modbus}"; poll_ms = 200; } );` : ''}
 chargers = ( { id = "A"; circuit = "feeder-a"; password = "${PW}"; },
              { id = "B"; circuit = "feeder-a"; password = "${PW}"; },
              { id = "C"; circuit = "feeder-a"; password = "${PW}"; } );
@@ -71,5 +72,47 @@ test('a configured grid meter without readings keeps every charger at its fallba
     await cp.close({ force: true });
   } finally {
     await d.stop();
+  }
+});
+
+test('the building load steps up: every charger gets its lower share within a control period, no phase above the limit', async () => {
+  const dir = tmpDir();
+  const amps = path.join(dir, 'amps');
+  fs.writeFileSync(amps, '10 10 10');
+  const peer = await pymodbusTcp(['--amps-file', amps]);
+  const { d, url } = await edge(dir, { meter: 'meter = "grid";', modbus: `tcp://127.0.0.1:${peer.port}` });
+  const protos = ['ocpp1.6', 'ocpp2.0.1', 'ocpp1.6'];
+  const cps = [];
+  try {
+    for (const [i, id] of ['A', 'B', 'C'].entries()) cps.push(await plugIn(url, id, protos[i]));
+    const limits = () => cps.map((cp, i) => effectiveLimit(cp.profiles, protos[i]));
+    // 40 A - 2 A margin - 10 A building = 28 A for three EVs: 9.33 A, sent rounded down to 9.3 A.
+    await until(() => limits().every((l) => Math.abs(l - 9.3) < 0.11), { timeoutMs: 8000, what: `9.3 A each` });
+    assert.match(d.log, /meters read again|grid meter "grid" has no reading yet/);
+
+    fs.writeFileSync(amps, '20 17 19'); // building load up: L1 is the binding phase now
+    const t0 = Date.now();
+    // (40 - 2 - 20) / 3 = 6.0 A each on the tightest phase.
+    await until(() => limits().every((l) => Math.abs(l - 6) < 0.11), { timeoutMs: 5000, what: `6 A each` });
+    const reactMs = Date.now() - t0;
+    assert.ok(reactMs < 2500, `lower limits reached every charger ${reactMs} ms after the step`);
+    for (let p = 0; p < 3; p++) {
+      const building = [20, 17, 19][p];
+      assert.ok(building + limits().reduce((a, b) => a + b, 0) <= 40 - 2 + 1e-9, `phase L${p + 1} within 38 A`);
+    }
+
+    fs.writeFileSync(amps, '24 24 24'); // 14 A left: no room for three 6 A minimums, two share it
+    await until(() => limits().filter((l) => l === 0).length === 1, { timeoutMs: 5000, what: `one paused` });
+    assert.deepEqual(limits().filter((l) => l > 0), [7, 7]);
+
+    fs.writeFileSync(amps, '35 35 35'); // 3 A left: below any minimum, every charger pauses
+    await until(() => limits().every((l) => l === 0), { timeoutMs: 5000, what: `all paused` });
+  } catch (e) {
+    console.log(d.log.split('\n').slice(-30).join('\n'));
+    throw e;
+  } finally {
+    for (const cp of cps) await cp.close({ force: true });
+    await d.stop();
+    peer.proc.kill('SIGTERM');
   }
 });

@@ -7,7 +7,9 @@ known register contents for the integration tests:
   unit 3  Eastron SDM630: float32 input registers, high word first
 
 Values are fixed (a frozen meter, as far as the daemon can tell) unless --moving, which makes
-the meter's energy counter and L1 voltage move every 100 ms. Units not listed get a gateway
+the meter's energy counter and L1 voltage move every 100 ms. With --amps-file FILE the meter's
+phase currents follow the file ("L1 L2 L3" in amps, re-read every 100 ms): a test steps the
+building load by rewriting it. Units not listed get a gateway
 exception, or no answer at all with --ignore-missing (a timeout). Prints "ready" when serving.
 
   modbus_peer.py --tcp PORT [--moving] [--ignore-missing]
@@ -101,16 +103,28 @@ def build_context():
     return ModbusServerContext(slaves={1: meter, 2: battery, 3: sdm}, single=False)
 
 
-async def move(ctx):
+def read_amps(path):
+    try:
+        with open(path) as f:
+            amps = [float(x) for x in f.read().split()]
+        return amps if len(amps) == 3 else None
+    except (OSError, ValueError):
+        return None
+
+
+async def move(ctx, amps_file):
     """Make the meter look alive: energy counter and L1 voltage change every 100 ms."""
     n = 0
-    imp = 40000 + 2 + 68 + 46
-    volt = 40000 + 2 + 68 + 8
+    meter = 40000 + 2 + 68
     while True:
         await asyncio.sleep(0.1)
         n += 1
-        ctx[1].setValues(3, imp, acc32(987654 + n))
-        ctx[1].setValues(3, volt, [2301 + (n % 3)])
+        ctx[1].setValues(3, meter + 46, acc32(987654 + n))
+        ctx[1].setValues(3, meter + 8, [2301 + (n % 3)])
+        amps = read_amps(amps_file) if amps_file else None
+        if amps:  # A_SF is -2: registers hold centiamps
+            centi = [round(a * 100) for a in amps]
+            ctx[1].setValues(3, meter + 2, [s16(sum(centi))] + [s16(c) for c in centi])
 
 
 async def main():
@@ -120,11 +134,12 @@ async def main():
     ap.add_argument("--baud", type=int, default=9600)
     ap.add_argument("--moving", action="store_true")
     ap.add_argument("--ignore-missing", action="store_true")
+    ap.add_argument("--amps-file")
     a = ap.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
     ctx = build_context()
-    if a.moving:
-        asyncio.get_running_loop().create_task(move(ctx))
+    if a.moving or a.amps_file:
+        asyncio.get_running_loop().create_task(move(ctx, a.amps_file))
     if a.tcp:
         server = await StartAsyncTcpServer(context=ctx, address=("127.0.0.1", a.tcp), defer_start=True,
                                            ignore_missing_slaves=a.ignore_missing, allow_reuse_address=True)

@@ -1,0 +1,172 @@
+/* Site state as JSON; see state.h. Numbers keep their units in their names (`_a`, `_w`, `_wh`,
+ * `_pct`, `_s`) because they reach people and other programs unchanged; a quantity that is not
+ * known is null, never 0. */
+#include "edge/state.h"
+#include "edge/charger.h"
+#include "edge/daemon.h"
+#include "edge/devices.h"
+#include "edge/profiles.h"
+#include "edge/proxy.h"
+#include "edge/site.h"
+
+#include <math.h>
+
+static json_t *number(double v)
+{
+	return isfinite(v) ? json_real(round(v * 100) / 100) : json_null();
+}
+
+static json_t *phases(const double v[AG_PHASES])
+{
+	return json_pack("[o, o, o]", number(v[0]), number(v[1]), number(v[2]));
+}
+
+static bool charging(const struct charger *ch)
+{
+	return charger_online(ch) && charger_active_tx(ch) > 0;
+}
+
+static json_t *uplink(struct ag_daemon *d)
+{
+	size_t up = 0, online = 0;
+
+	for (size_t i = 0; d->proxy && i < d->proxy->n_chargers; i++) {
+		const struct charger *ch = d->proxy->chargers[i];
+		online += charger_online(ch);
+		up += charger_online(ch) && ch->up_state == UP_OPEN;
+	}
+	return json_pack("{s:b, s:s, s:I}", "configured", d->cfg->upstream.url != NULL,
+			 "partition_mode", d->cfg->upstream.partition, "connected", (json_int_t)up);
+}
+
+json_t *state_site(struct ag_daemon *d)
+{
+	const struct site_status *st = site_status(d);
+	static const struct site_status none;
+	size_t n = d->proxy ? d->proxy->n_chargers : 0, online = 0, busy = 0;
+	json_t *override = json_null();
+
+	if (!st)
+		st = &none;
+	for (size_t i = 0; i < n; i++) {
+		online += charger_online(d->proxy->chargers[i]);
+		busy += charging(d->proxy->chargers[i]);
+	}
+	if (st->override_a > 0) {
+		uint64_t now = now_ms();
+		override = json_pack("{s:o, s:I, s:s}", "limit_a", number(st->override_a), "remaining_s",
+				     (json_int_t)(st->override_until_ms > now ? (st->override_until_ms - now + 999) / 1000 : 0),
+				     "by", st->override_by);
+	}
+	return json_pack("{s:s, s:s, s:s, s:s?, s:o, s:{s:o, s:o, s:b, s:o, s:o, s:o, s:o}, s:{s:I, s:I, s:I}, s:I}",
+			 "name", d->cfg->site.name, "policy", d->cfg->site.policy,
+			 "mode", st->fallback ? "fallback" : "normal",
+			 "fallback_why", st->fallback ? st->fallback_why : NULL,
+			 "uplink", uplink(d),
+			 "grid", "limit_a", phases(st->limit_a), "current_a", phases(st->grid_a),
+			 "measured", st->grid_measured, "ev_a", phases(st->ev_a), "allocated_a", phases(st->allocated_a),
+			 "limit_kw", number(d->cfg->site.grid.limit_kw), "override", override,
+			 "chargers", "configured", (json_int_t)n, "online", (json_int_t)online, "charging", (json_int_t)busy,
+			 "solves", (json_int_t)st->solves);
+}
+
+static json_t *connectors(const struct charger *ch)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; a && i < ch->n_connectors; i++)
+		json_array_append_new(a, json_pack("{s:i, s:s, s:s}", "id", ch->connectors[i].id,
+						   "status", ch->connectors[i].status,
+						   "error_code", ch->connectors[i].error_code));
+	return a;
+}
+
+static json_t *transactions(const struct charger *ch)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; a && i < CHARGER_TX; i++) {
+		const struct transaction *t = &ch->tx[i];
+		if (!t->active)
+			continue;
+		json_array_append_new(a, json_pack("{s:s, s:i, s:s, s:o}", "id", t->id, "connector", t->connector,
+						   "id_token", t->id_token,
+						   "energy_wh", number(t->energy_wh - t->start_wh)));
+	}
+	return a;
+}
+
+static json_t *meter(const struct charger *ch)
+{
+	const struct meter_sample *m = &ch->meter;
+
+	if (!m->at_ms)
+		return json_null();
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I}", "current_a", phases(m->current_a),
+			 "voltage_v", phases(m->voltage_v), "power_w", number(m->power_w),
+			 "energy_wh", number(m->energy_wh), "soc_pct", m->soc_pct >= 0 ? number(m->soc_pct) : json_null(),
+			 "age_s", (json_int_t)((now_ms() - m->at_ms) / 1000));
+}
+
+json_t *state_charger(struct ag_daemon *d, const struct charger *ch)
+{
+	const struct cfg_charger *c = ch->cfg;
+	enum charger_link link = charger_link(ch, now_ms(), d->cfg->health.silent_after_s);
+
+	return json_pack("{s:s, s:s, s:b, s:s, s:s, s:i, s:o, s:o, s:{s:s, s:s, s:s, s:s}, s:o, s:o, s:o,"
+			 " s:{s:o, s:s, s:o, s:o, s:o, s:o, s:b}, s:i}",
+			 "id", ch->id, "link", charger_link_name(link), "pending", ch->pending,
+			 "protocol", ch->version == OCPP201 ? "ocpp2.0.1" : ch->version == OCPP16 ? "ocpp1.6" : "",
+			 "circuit", c ? c->circuit : "grid", "phases", c ? c->phases : 3,
+			 "min_a", number(c ? c->min_a : 0), "max_a", number(c ? c->max_a : 0),
+			 "boot", "vendor", ch->vendor, "model", ch->model, "firmware", ch->firmware, "serial", ch->serial,
+			 "connectors", connectors(ch), "transactions", transactions(ch), "meter", meter(ch),
+			 "limit", "limit_a", number(ch->limit_a), "binding", ch->binding,
+			 "sent_a", ch->sent_limit_a >= 0 ? number(ch->sent_limit_a) : json_null(),
+			 "csms_limit_a", ch->csms_limit_a > 0 ? number(ch->csms_limit_a) : json_null(),
+			 "fallback_a", number(d->proxy ? profiles_fallback_a(d->proxy, ch) : 0),
+			 "upstream", json_string(ch->up_state == UP_OPEN ? "connected" : d->cfg->upstream.url ? "down" : "none"),
+			 "controllable", !ch->not_controllable,
+			 "priority", site_priority(ch));
+}
+
+json_t *state_chargers(struct ag_daemon *d)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && d->proxy && i < d->proxy->n_chargers; i++)
+		json_array_append_new(a, state_charger(d, d->proxy->chargers[i]));
+	return a;
+}
+
+static json_t *reading(const struct device_reading *r)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && reading_field_at(i); i++) {
+		const struct reading_field *f = reading_field_at(i);
+		double v = *(const double *)((const char *)r + f->offset);
+		if (isfinite(v))
+			json_object_set_new(o, f->name, number(v));
+	}
+	return o;
+}
+
+json_t *state_devices(struct ag_daemon *d)
+{
+	json_t *a = json_array();
+	uint64_t now = now_ms();
+
+	for (size_t i = 0; a && d->devices && i < devices_count(d->devices); i++) {
+		const char *id = devices_id(d->devices, i);
+		const struct cfg_device *c = config_device(d->cfg, id);
+		const struct device_reading *r = devices_latest(d->devices, id);
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:s, s:o, s:o}", "id", id,
+						   "role", c ? c->role : "", "driver", c ? c->driver : "",
+						   "stale", devices_stale(d->devices, id, now),
+						   "found", devices_describe(d->devices, id),
+						   "age_s", r && r->at_ms ? json_integer((json_int_t)((now - r->at_ms) / 1000)) : json_null(),
+						   "reading", r && r->at_ms ? reading(r) : json_null()));
+	}
+	return a;
+}
