@@ -107,10 +107,19 @@ deps:
 
 # ---- demo: the daemon on the demo configuration, state under build/demo ----
 # The demo's meter and battery are `ampgate-sim modbus` on 127.0.0.1:15020, stopped with the demo.
+# The demo depot (etc/demo.conf): a simulated SunSpec grid meter and battery over Modbus whose
+# grid current includes the EVs' draw, forty simulated chargers with EVs, and the daemon between
+# them. The 250 A connection binds: the log's "site:" lines show it shared. Ctrl-C stops all.
 demo: all
 	@mkdir -p $(BUILD)/demo
-	./$(BUILD)/ampgate-sim modbus --listen 127.0.0.1:15020 --quiet & sim=$$!; \
-	trap 'kill $$sim' EXIT INT TERM; ./$(BUILD)/ampgated -c etc/demo.conf
+	@echo '{"current_a":[0,0,0]}' > $(BUILD)/demo/draw.json
+	@./$(BUILD)/ampgate-sim modbus --listen 127.0.0.1:15020 --ev-draw $(BUILD)/demo/draw.json --quiet & m=$$!; \
+	./$(BUILD)/ampgated -c etc/demo.conf & d=$$!; \
+	trap 'kill $$m $$d $$f 2>/dev/null; wait' EXIT INT TERM; sleep 1; \
+	./$(BUILD)/ampgate-sim chargers --url ws://127.0.0.1:8887/ocpp --count 40 --protocol mix \
+	    --id-template 'DEPOT%02d' --password-template 'demo-password-%02d' --ev-at-start 0.9 \
+	    --meter-interval-s 5 --reaction-delay-ms 1000 --summary-s 30 \
+	    --draw-out $(BUILD)/demo/draw.json $(DEMO_ARGS) & f=$$!; wait $$f
 
 # ---- install ----
 install: all

@@ -106,6 +106,7 @@ struct charger {
 	bool base_installed;
 	bool not_controllable;
 	int profile_failures;
+	int setup_state;                /* charger-setup.c: meter values asked for on this connection */
 	int priority_override;          /* a site manager's priority until restart; -1 = none */
 };
 

@@ -123,6 +123,8 @@ static const struct cfg_key ocpp_keys[] = {
 	KGROUP(struct cfg_ocpp, tls, 0, tls_keys, "server TLS (profiles 2 and 3)"),
 	KINT(struct cfg_ocpp, call_timeout_s, 1, 600, 30, "s", "how long a call waits for its result"),
 	KINT(struct cfg_ocpp, max_frame_bytes, 1024, 1048576, 65536, "bytes", "largest frame accepted"),
+	KINT(struct cfg_ocpp, meter_interval_s, 0, 3600, 10, "s",
+	     "meter value interval asked of every charger (current, power, energy, SoC); 0 = leave as set"),
 	END
 };
 

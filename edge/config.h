@@ -98,6 +98,7 @@ struct cfg_ocpp {
 	struct cfg_tls tls;
 	int call_timeout_s;
 	int max_frame_bytes;
+	int meter_interval_s;   /* asked of every charger after boot; 0 = leave chargers as they are */
 };
 
 struct cfg_upstream {

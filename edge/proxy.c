@@ -12,6 +12,7 @@
 #include "edge/net-addr.h"
 #include "edge/ocpp-server.h"
 #include "edge/ocpp-upstream.h"
+#include "edge/charger-setup.h"
 #include "edge/profiles.h"
 
 #include <errno.h>
@@ -269,6 +270,7 @@ void proxy_charger_closed(struct proxy *p, struct charger *ch)
 	ch->down.wsi = NULL;
 	ch->booted = false;
 	ch->base_installed = false;
+	ch->setup_state = 0;
 	ch->profile_in_flight = false;
 	ch->profile_failures = 0;
 	ch->sent_limit_a = -1;
@@ -334,6 +336,7 @@ static void on_tick(uv_timer_t *t)
 			pump(p, ch);
 		}
 		profiles_tick(p, ch, now);
+		charger_setup_tick(p, ch);
 	}
 }
 

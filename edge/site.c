@@ -36,8 +36,11 @@ struct site {
 	struct solver_result *out;
 	size_t cap;
 	const char **meters;            /* per node: its meter's device id, or NULL */
+	size_t *bind_count;             /* per node and phase: chargers it binds (summary line) */
 	struct site_status status;
 	bool was_fallback;
+	uint64_t summary_ms;            /* when the last summary line was logged */
+	char summary_binding[SOLVER_BINDING_LEN];
 	uv_idle_t soon;
 	struct subscriber subs[SITE_SUBSCRIBERS];
 };
@@ -51,9 +54,12 @@ static int build_nodes(struct site *s, const struct ag_config *cfg)
 	if (!nodes)
 		return -ENOMEM;
 	const char **meters = calloc(n, sizeof(*meters));
+	size_t *bind_count = calloc(n * 4, sizeof(*bind_count));
 
-	if (!meters) {
+	if (!meters || !bind_count) {
 		free(nodes);
+		free(meters);
+		free(bind_count);
 		return -ENOMEM;
 	}
 	nodes[0] = (struct solver_node){ .id = "grid", .parent = -1, .limit_kw = cfg->site.grid.limit_kw };
@@ -81,13 +87,16 @@ static int build_nodes(struct site *s, const struct ag_config *cfg)
 		if (placed == before) { /* config_check rules out cycles; be safe anyway */
 			free(nodes);
 			free(meters);
+			free(bind_count);
 			return -EINVAL;
 		}
 	}
 	free(s->nodes);
 	free(s->meters);
+	free(s->bind_count);
 	s->nodes = nodes;
 	s->meters = meters;
+	s->bind_count = bind_count;
 	s->n_nodes = n;
 	return 0;
 }
@@ -211,6 +220,7 @@ static void apply_override(struct site *s, uint64_t now)
 }
 
 static void report_fallback(struct site *s, bool fallback);
+static void summarize(struct site *s, size_t n);
 
 static void solve(struct site *s)
 {
@@ -270,9 +280,50 @@ static void solve(struct site *s)
 	}
 	s->status.solves++;
 	s->status.solved_ms = now;
+	summarize(s, p->n_chargers);
 	for (size_t i = 0; i < SITE_SUBSCRIBERS; i++)
 		if (s->subs[i].cb)
 			s->subs[i].cb(s->subs[i].arg, d);
+}
+
+/* One line for the site manager's log: how the site stands and what limits the chargers, every
+ * SITE_SUMMARY_S, and when the constraint binding most chargers changes (at most every 10 s). */
+#define SITE_SUMMARY_S 300
+static void summarize(struct site *s, size_t n)
+{
+	const struct site_status *st = &s->status;
+	const char *top = "no EV";
+	size_t top_n = 0, with_ev = 0;
+	double top_a = 0;
+	uint64_t now = st->solved_ms;
+
+	/* Count chargers per binding node-phase (slot node * 4 + phase + 1; phase -1 is kW). */
+	memset(s->bind_count, 0, s->n_nodes * 4 * sizeof(*s->bind_count));
+	for (size_t i = 0; i < n; i++) {
+		with_ev += s->in[i].ev;
+		if (s->out[i].bind != BIND_NODE)
+			continue;
+		size_t slot = (size_t)s->out[i].node * 4 + (size_t)(s->out[i].phase + 1);
+		if (++s->bind_count[slot] > top_n) {
+			top_n = s->bind_count[slot];
+			top = s->out[i].binding;
+			top_a = s->out[i].limit_a;
+		}
+	}
+	bool changed = strcmp(top, s->summary_binding) != 0;
+	if (!(changed && now >= s->summary_ms + 10000) && now < s->summary_ms + SITE_SUMMARY_S * 1000)
+		return;
+	s->summary_ms = now;
+	snprintf(s->summary_binding, sizeof(s->summary_binding), "%s", top);
+	char bound[160] = "no limit binds";
+	if (st->fallback)
+		snprintf(bound, sizeof(bound), "fallback: %s", st->fallback_why);
+	else if (top_n)
+		snprintf(bound, sizeof(bound), "bound by %s: %zu chargers at %.1f A", top, top_n, top_a);
+	log_msg(LL_INFO, "site: %zu chargers, %zu with an EV; grid %s%.0f/%.0f/%.0f A of %.0f/%.0f/%.0f A, "
+		"EVs %.0f/%.0f/%.0f A; %s", n, with_ev, st->grid_measured ? "" : "(no meter) ", st->grid_a[0],
+		st->grid_a[1], st->grid_a[2], st->limit_a[0], st->limit_a[1], st->limit_a[2], st->ev_a[0], st->ev_a[1],
+		st->ev_a[2], bound);
 }
 
 /* Say once when the site enters and leaves its fallback, in words for the site manager. */
@@ -417,6 +468,7 @@ static void free_site(uv_handle_t *h)
 	solver_free(s->solver);
 	free(s->nodes);
 	free(s->meters);
+	free(s->bind_count);
 	free(s->in);
 	free(s->rot);
 	free(s->out);

@@ -70,8 +70,10 @@ export async function connectStation({ url, id, protocol, password, handlers = {
     }
     switch (method) {
       case 'Reset': case 'RemoteStartTransaction': case 'RequestStartTransaction': case 'ChangeConfiguration':
-      case 'ClearChargingProfile': case 'TriggerMessage': case 'SetVariables':
+      case 'ClearChargingProfile': case 'TriggerMessage':
         return { status: 'Accepted' };
+      case 'SetVariables':
+        return { setVariableResult: params.setVariableData.map((s) => ({ attributeStatus: 'Accepted', component: s.component, variable: s.variable })) };
       case 'GetConfiguration':
         return { configurationKey: [{ key: 'HeartbeatInterval', readonly: false, value: '300' }] };
       case 'GetVariables':
