@@ -81,8 +81,9 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libampgate.a
 
 $(BUILD)/bench/bench_solver: BENCH_LIBS := -lglpk
 
-bench: $(BENCH_BIN)
+bench: $(BENCH_BIN) all tests/node_modules/.stamp
 	@set -e; for b in $(BENCH_BIN); do echo "== $$b"; $$b $(BUILD)/bench/$$(basename $$b | sed 's/^bench_//').json; done
+	@echo "== overload to wire (tests/bench/overload.js)"; cd tests && node bench/overload.js ../$(BUILD)/bench/overload.json
 
 # ---- integration tests: the real daemon against real peers (Node's test runner, npm lockfile) ----
 tests/node_modules/.stamp: tests/package.json tests/package-lock.json

@@ -39,6 +39,7 @@ struct site {
 	size_t *bind_count;             /* per node and phase: chargers it binds (summary line) */
 	struct site_status status;
 	bool was_fallback;
+	bool overloaded;                /* a metered node-phase read above its limit */
 	uint64_t summary_ms;            /* when the last summary line was logged */
 	char summary_binding[SOLVER_BINDING_LEN];
 	uv_idle_t soon;
@@ -174,6 +175,7 @@ static bool measure(struct site *s, struct solver_node *nodes, size_t n_ch)
 			st->ev_a[s->in[i].rotation[k]] += s->in[i].draw_a[k];
 	memcpy(st->grid_a, st->ev_a, sizeof(st->grid_a));
 	st->grid_measured = false;
+	bool overloaded = false;
 	for (size_t n = 0; n < s->n_nodes; n++) {
 		const char *m = s->meters[n];
 		if (!m)
@@ -192,11 +194,16 @@ static bool measure(struct site *s, struct solver_node *nodes, size_t n_ch)
 						ev += s->in[i].draw_a[k];
 			double amps = isfinite(r->current_a[p]) ? r->current_a[p] : 0;
 			nodes[n].non_ev_a[p] = fmax(0, amps - ev);
+			if (nodes[n].limit_a[p] > 0 && amps > nodes[n].limit_a[p] && !overloaded && !s->overloaded)
+				log_msg(LL_WARN, "site: %s L%d reads %.1f A, above its %.1f A limit: lowering chargers now",
+					nodes[n].id, p + 1, amps, nodes[n].limit_a[p]);
+			overloaded |= nodes[n].limit_a[p] > 0 && amps > nodes[n].limit_a[p];
 			if (n == 0)
 				st->grid_a[p] = amps;
 		}
 		st->grid_measured |= n == 0;
 	}
+	s->overloaded = overloaded;
 	return true;
 }
 
