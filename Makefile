@@ -1,6 +1,6 @@
 # Ampgate — one non-recursive Makefile. `make` builds the three binaries into build/;
 # `make deps` installs what the build and the tests need; `make check` runs every test; `make bench`
-# runs the benchmarks (tables on stdout, JSON in build/bench/).
+# runs the benchmarks (tables on stdout, JSON in build/bench/); `make check-long` the long partition suite.
 VERSION    := $(shell cat VERSION)
 PREFIX     ?= /usr
 SYSCONFDIR ?= /etc
@@ -94,6 +94,10 @@ integration: all tests/node_modules/.stamp
 
 check: unit integration
 
+# The longer partition suite: at least 50 kill -9 of ampgated during partition and replay.
+check-long: all tests/node_modules/.stamp
+	cd tests && AMPGATE_LONG=1 node --test --test-concurrency=1 integration/partition.test.js
+
 # ---- deps: every Debian package the build and the tests use (idempotent) ----
 DEB_DEPS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmodbus-dev libmosquitto-dev \
             libsqlite3-dev libconfig-dev libjansson-dev libsystemd-dev libssl-dev libcmocka-dev \
@@ -127,4 +131,4 @@ clean:
 # Keep objects make considers intermediate (the sanitizer builds).
 .SECONDARY:
 
-.PHONY: all unit integration check bench deps demo install clean
+.PHONY: all unit integration check check-long bench deps demo install clean
