@@ -72,7 +72,8 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; (cd tests/unit && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ../../$$t); done
 
 # ---- benchmarks: every tests/bench/bench_*.c, built -O2 without sanitizers; each prints a table
-# and writes build/bench/<name>.json (bench_solver -> solver.json) ----
+# and writes build/bench/<name>.json (bench_solver -> solver.json). The partition replay bench
+# drives the real daemon with node peers: tests/bench/replay.bench.js -> replay.json ----
 BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/bench_*.c))
 
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libampgate.a
@@ -81,8 +82,9 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libampgate.a
 
 $(BUILD)/bench/bench_solver: BENCH_LIBS := -lglpk
 
-bench: $(BENCH_BIN)
+bench: $(BENCH_BIN) all tests/node_modules/.stamp
 	@set -e; for b in $(BENCH_BIN); do echo "== $$b"; $$b $(BUILD)/bench/$$(basename $$b | sed 's/^bench_//').json; done
+	@echo "== tests/bench/replay.bench.js"; cd tests && node bench/replay.bench.js ../$(BUILD)/bench/replay.json
 
 # ---- integration tests: the real daemon against real peers (Node's test runner, npm lockfile) ----
 tests/node_modules/.stamp: tests/package.json tests/package-lock.json

@@ -447,7 +447,7 @@ describe('kill -9 during partition and replay', () => {
   let site;
   after(async () => { await site?.stop(); });
   const kills = LONG ? 56 : 6;
-  test(`${kills} kills of ampgated at random moments: the CSMS still gets every transaction once, in order`, { timeout: LONG ? 900000 : 120000 }, async () => {
+  test(`${kills} kills of ampgated at random moments: the CSMS still gets every transaction once, in order`, { timeout: LONG ? 900000 : 120000 }, async (t) => {
     site = await Site.start();
     const stations = [new Station({ url: site.edgeUrl, id: 'CP16', protocol: 'ocpp1.6' }),
       new Station({ url: site.edgeUrl, id: 'CP201', protocol: 'ocpp2.0.1' })];
@@ -505,6 +505,8 @@ describe('kill -9 during partition and replay', () => {
     const resent = stations.reduce((n, st) => n + site.csms.dups(st.id).length, 0);
     const total = stations.reduce((n, st) => n + site.csms.logical(st.id).length, 0);
     assert.ok(resent <= 3 * kills, `at-least-once: ${resent} re-sent deliveries of ${total} for ${kills} kills`);
+    const again = stations.flatMap((st) => site.csms.dups(st.id).map((c) => c.method));
+    t.diagnostic(`${kills} kills: ${stations.map((st) => `${st.id} ${st.txs.length} transactions`).join(', ')}; ${total} messages, ${resent} delivered again after a kill (${again.join(', ')})`);
     assert.ok(stations.every((st) => st.txs.length >= 3), 'several transactions per charger');
     await Promise.all(stations.map((st) => st.close()));
   });
