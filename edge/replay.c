@@ -437,7 +437,7 @@ static void replay_refused(struct proxy *p, struct charger *ch, struct replay_ch
 		outbox_refused(p->replay->ob, rp->inflight_seq, false, why);
 		log_msg(LL_WARN, "charger %s: the CSMS refused the replayed %s queued at %s (%s); trying again", ch->id,
 			rp->inflight_action, clock_text(rp->inflight_queued_ms, at, sizeof(at)), f->error_code);
-		rp->retry_ms = now_ms() + ((uint64_t)RETRY_BASE_MS << (attempts - 1));
+		rp->retry_ms = now_ms() + ((uint64_t)RETRY_BASE_MS << (attempts < 8 ? attempts - 1 : 7));
 		inflight_clear(rp);
 	}
 	replay_pump(p, ch);
