@@ -1,6 +1,6 @@
 # Ampgate — one non-recursive Makefile. `make` builds the three binaries into build/;
 # `make deps` installs what the build and the tests need; `make check` runs every test; `make bench`
-# runs the benchmarks (tables on stdout, JSON in build/bench/).
+# runs the benchmarks (tables on stdout, JSON in build/bench/); `make check-long` the long partition suite.
 VERSION    := $(shell cat VERSION)
 PREFIX     ?= /usr
 SYSCONFDIR ?= /etc
@@ -72,7 +72,9 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; (cd tests/unit && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ../../$$t); done
 
 # ---- benchmarks: every tests/bench/bench_*.c, built -O2 without sanitizers; each prints a table
-# and writes build/bench/<name>.json (bench_solver -> solver.json) ----
+# and writes build/bench/<name>.json (bench_solver -> solver.json). The partition replay bench
+# drives the real daemon with node peers: tests/bench/replay.bench.js -> replay.json ----
+NODE_BENCH := $(wildcard tests/bench/*.bench.js)
 BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/bench_*.c))
 
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libampgate.a
@@ -83,7 +85,8 @@ $(BUILD)/bench/bench_solver: BENCH_LIBS := -lglpk
 
 bench: $(BENCH_BIN) all tests/node_modules/.stamp
 	@set -e; for b in $(BENCH_BIN); do echo "== $$b"; $$b $(BUILD)/bench/$$(basename $$b | sed 's/^bench_//').json; done
-	@echo "== overload to wire (tests/bench/overload.js)"; cd tests && node bench/overload.js ../$(BUILD)/bench/overload.json
+	@set -e; for b in $(NODE_BENCH); do n=$$(basename $$b .bench.js); echo "== $$b"; \
+	    (cd tests && node bench/$$n.bench.js ../$(BUILD)/bench/$$n.json); done
 
 # ---- integration tests: the real daemon against real peers (Node's test runner, npm lockfile) ----
 tests/node_modules/.stamp: tests/package.json tests/package-lock.json
@@ -94,6 +97,10 @@ integration: all tests/node_modules/.stamp
 	cd tests && node --test --test-concurrency=1 integration/
 
 check: unit integration
+
+# The longer partition suite: at least 50 kill -9 of ampgated during partition and replay.
+check-long: all tests/node_modules/.stamp
+	cd tests && AMPGATE_LONG=1 node --test --test-concurrency=1 integration/partition.test.js
 
 # ---- deps: every Debian package the build and the tests use (idempotent) ----
 DEB_DEPS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmodbus-dev libmosquitto-dev \
@@ -137,4 +144,4 @@ clean:
 # Keep objects make considers intermediate (the sanitizer builds).
 .SECONDARY:
 
-.PHONY: all unit integration check bench deps demo install clean
+.PHONY: all unit integration check check-long bench deps demo install clean

@@ -8,6 +8,7 @@
 #include "edge/daemon.h"
 #include "edge/log.h"
 #include "edge/proxy.h"
+#include "edge/replay.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,13 @@ void proxy_answer_locally(struct proxy *p, struct charger *ch, const struct ocpp
 	res = answer_common(ch, f, now, &error);
 	if (!res && !error)
 		res = ch->version == OCPP16 ? answer16(f, &error) : answer201(f, &error);
+	/* Durable before the acknowledgement leaves: what the edge acknowledges for the CSMS is in
+	 * the outbox first, or the charger gets an error and sends it again. */
+	if (res && replay_queue(p, ch, f, res) < 0) {
+		json_decref(res);
+		res = NULL;
+		error = "InternalError";
+	}
 	if (res) {
 		struct ocpp_frame answer = { .type = OCPP_RESULT, .payload = res };
 		snprintf(answer.id, sizeof(answer.id), "%s", f->id);
@@ -96,7 +104,9 @@ void proxy_answer_locally(struct proxy *p, struct charger *ch, const struct ocpp
 			log_msg(LL_NOTICE, "charger %s: %s accepted by the edge (no CSMS answer)", ch->id, f->action);
 	} else {
 		text = ocpp_error_text(f->id, error, ch->pending ? "station is pending acceptance by a site manager"
-								 : "not handled by the edge while the CSMS is unreachable");
+						     : strcmp(error, "InternalError") == 0
+							     ? "the edge cannot store this message now; send it again"
+							     : "not handled by the edge while the CSMS is unreachable");
 	}
 	if (text && ws_link_send(&ch->down, text, strlen(text)) == 0)
 		p->frames_out++;

@@ -34,6 +34,7 @@ static const char *const reg_types[] = { "int16", "uint16", "int32", "uint32", "
 static const char *const word_orders[] = { "big", "little", NULL };
 static const char *const credentials[] = { "per-charger", "forward", NULL };
 static const char *const partitions[] = { "autonomous", "strict", NULL };
+static const char *const replay_rejected[] = { "stop", "keep", NULL };
 static const char *const user_roles[] = { "viewer", "manager", NULL };
 
 static const struct cfg_key grid_keys[] = {
@@ -138,6 +139,10 @@ static const struct cfg_key upstream_keys[] = {
 	KGROUP(struct cfg_upstream, tls, 0, tls_keys, "client TLS: CA to verify the CSMS, cert/key for profile 3"),
 	KBOOL(struct cfg_upstream, verify_tls, 1, "verify the CSMS's certificate"),
 	KENUM(struct cfg_upstream, partition, 0, partitions, "autonomous", "behaviour while the CSMS is unreachable"),
+	KENUM(struct cfg_upstream, replay_rejected, 0, replay_rejected, "stop",
+	      "a session started offline whose id token the CSMS refuses on replay: stop it, or keep charging"),
+	KINT(struct cfg_upstream, replay_attempts, 1, 100, 3, NULL,
+	     "tries of a replayed message the CSMS answers with an error before it is parked"),
 	KINT(struct cfg_upstream, call_timeout_s, 1, 600, 30, "s", "how long a call to the CSMS waits"),
 	KINT(struct cfg_upstream, reconnect_min_ms, 100, 600000, 1000, "ms", "first reconnect delay"),
 	KINT(struct cfg_upstream, reconnect_max_ms, 100, 3600000, 60000, "ms", "largest reconnect delay"),

@@ -109,6 +109,8 @@ struct cfg_upstream {
 	struct cfg_tls tls;
 	bool verify_tls;
 	char *partition;        /* "autonomous" | "strict" */
+	char *replay_rejected;  /* "stop" | "keep": a session whose id token the CSMS refuses on replay */
+	int replay_attempts;    /* CALLERRORs before a replayed message is parked */
 	int call_timeout_s;
 	int reconnect_min_ms;
 	int reconnect_max_ms;

@@ -41,6 +41,28 @@ static const char *const migrations[] = {
 	"  stop_ms INTEGER,"
 	"  energy_wh REAL,"
 	"  PRIMARY KEY (charger_id, tx_id));",
+	/* 3: the durable outbox (partition): what the edge acknowledged on the CSMS's behalf, per
+	 * charger in seq order until the CSMS acknowledges it (then the row is deleted), or parked
+	 * (state 1) when the CSMS refused it; and the 1.6 provisional transaction ids the edge handed
+	 * out, with the CSMS's id once the replayed StartTransaction was answered. */
+	"CREATE TABLE outbox ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  charger_id TEXT NOT NULL,"
+	"  msg_id TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  payload TEXT NOT NULL,"
+	"  queued_ms INTEGER NOT NULL,"
+	"  collapse_key TEXT,"
+	"  provisional INTEGER,"
+	"  state INTEGER NOT NULL DEFAULT 0,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  note TEXT);"
+	"CREATE INDEX outbox_charger ON outbox(charger_id, state, seq);"
+	"CREATE TABLE tx_map ("
+	"  charger_id TEXT NOT NULL,"
+	"  provisional INTEGER NOT NULL,"
+	"  csms_id INTEGER,"
+	"  PRIMARY KEY (charger_id, provisional));",
 };
 
 static int exec(struct store *st, const char *sql)

@@ -5,7 +5,7 @@
 // Chargers are strict ocpp-rpc clients in this process, so the figure includes the frames'
 // trip through the kernel and their schema validation here, and errs on the slow side.
 //
-//   node bench/overload.js [OUT.json]     (from tests/, after `make`; `make bench` runs it)
+//   node bench/overload.bench.js [OUT.json]     (from tests/, after `make`; `make bench` runs it)
 import fs from 'node:fs';
 import path from 'node:path';
 import { Daemon, freePort, tmpDir } from '../lib/daemon.js';
