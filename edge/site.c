@@ -7,8 +7,8 @@
 #include "edge/log.h"
 #include "edge/profiles.h"
 #include "edge/proxy.h"
+#include "edge/site-model.h"
 #include "edge/solver.h"
-#include "policies/policy.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -27,50 +27,17 @@ struct site {
 	uint64_t solves;
 };
 
-/* Nodes parents first: the grid, then circuits whose parent is already placed. */
 static int build_nodes(struct site *s, const struct ag_config *cfg)
 {
-	size_t n = cfg->site.n_circuits + 1;
-	struct solver_node *nodes = calloc(n, sizeof(*nodes));
+	struct solver_node *nodes;
+	size_t n;
+	int rc = site_model_nodes(cfg, &nodes, &n);
 
-	if (!nodes)
-		return -ENOMEM;
-	nodes[0] = (struct solver_node){ .id = "grid", .parent = -1, .limit_kw = cfg->site.grid.limit_kw };
-	memcpy(nodes[0].limit_a, cfg->site.grid.limit_a, sizeof(nodes[0].limit_a));
-	size_t placed = 1;
-	while (placed < n) {
-		size_t before = placed;
-		for (size_t i = 0; i < cfg->site.n_circuits; i++) {
-			const struct cfg_circuit *c = &cfg->site.circuits[i];
-			bool done = false;
-			int parent = -1;
-			for (size_t j = 0; j < placed; j++) {
-				done |= strcmp(nodes[j].id, c->id) == 0;
-				if (strcmp(nodes[j].id, c->parent) == 0)
-					parent = (int)j;
-			}
-			if (done || parent < 0)
-				continue;
-			nodes[placed] = (struct solver_node){ .id = c->id, .parent = parent, .limit_kw = c->limit_kw };
-			memcpy(nodes[placed].limit_a, c->limit_a, sizeof(c->limit_a));
-			placed++;
-		}
-		if (placed == before) { /* config_check rules out cycles; be safe anyway */
-			free(nodes);
-			return -EINVAL;
-		}
-	}
+	if (rc < 0)
+		return rc;
 	free(s->nodes);
 	s->nodes = nodes;
 	s->n_nodes = n;
-	return 0;
-}
-
-static int node_index(const struct site *s, const char *id)
-{
-	for (size_t i = 0; i < s->n_nodes; i++)
-		if (strcmp(s->nodes[i].id, id) == 0)
-			return (int)i;
 	return 0;
 }
 
@@ -89,24 +56,13 @@ static bool ev_present(const struct charger *ch)
 
 static void describe(struct site *s, const struct charger *ch, struct solver_charger *c)
 {
-	const struct cfg_charger *cfg = ch->cfg;
-	const char *rot = cfg ? cfg->rotation : "L1L2L3";
-
-	memset(c, 0, sizeof(*c));
+	site_model_charger(s->nodes, s->n_nodes, ch->cfg, c);
 	c->id = ch->id;
-	c->node = cfg ? node_index(s, cfg->circuit) : 0;
-	c->phases = cfg ? cfg->phases : 3;
-	for (int i = 0; i < c->phases && rot[2 * i]; i++)
-		c->rotation[i] = (unsigned char)(rot[2 * i + 1] - '1');
-	c->min_a = cfg ? cfg->min_a : 6;
-	c->max_a = cfg ? cfg->max_a : 16;
 	if (ch->csms_limit_a > 0 && ch->csms_limit_a < c->max_a)
 		c->max_a = ch->csms_limit_a;
-	c->fallback_a = cfg ? cfg->fallback_a : 0;
 	memcpy(c->draw_a, ch->meter.current_a, sizeof(c->draw_a));
 	c->link = !charger_online(ch) ? SOLVER_OFFLINE : ch->not_controllable ? SOLVER_UNCONTROLLED : SOLVER_ONLINE;
 	c->ev = charger_online(ch) && ev_present(ch);
-	c->priority = cfg ? 10 - cfg->priority : 9;
 }
 
 static void solve(struct site *s)
@@ -133,21 +89,13 @@ static void solve(struct site *s)
 	}
 	for (size_t i = 0; i < p->n_chargers; i++)
 		describe(s, p->chargers[i], &s->in[i]);
-	struct solver_input in = {
-		.nodes = s->nodes,
-		.n_nodes = s->n_nodes,
-		.chargers = s->in,
-		.n_chargers = p->n_chargers,
-		.voltage_v = cfg->site.voltage_v,
-		.margin_a = cfg->site.margin_a,
-		.fallback_a = cfg->site.fallback_a,
-		.ev_slack_a = 2.0,
-		/* No device layer reading yet: a configured grid meter has no fresh value. */
-		.meter_stale = cfg->site.grid.meter != NULL,
-		.policy = policy_find(cfg->site.policy),
-		.max_wait_ms = 15 * 60 * 1000,
-		.min_run_ms = 5 * 60 * 1000,
-	};
+	struct solver_input in = site_model_input(cfg);
+	in.nodes = s->nodes;
+	in.n_nodes = s->n_nodes;
+	in.chargers = s->in;
+	in.n_chargers = p->n_chargers;
+	/* No device layer reading yet: a configured grid meter has no fresh value. */
+	in.meter_stale = cfg->site.grid.meter != NULL;
 	int rc = solver_run(s->solver, &in, s->rot, (int64_t)now_ms(), s->out);
 	if (rc < 0) {
 		log_msg(LL_ERROR, "solver: %s; chargers keep their last limits", strerror(-rc));
