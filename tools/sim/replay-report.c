@@ -224,7 +224,7 @@ int replay_write_sessions_csv(const char *path, const struct replay_input *in, c
 int replay_write_svg(const char *path, const struct replay_result *r, size_t n)
 {
 	static const char *const colour[] = { "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e" };
-	const double w = 960, h = 360, x0 = 60, y0 = 20, pw = w - x0 - 20, ph = h - y0 - 40;
+	const double w = 960, x0 = 60, y0 = 20, pw = w - x0 - 20, ph = 300, h = y0 + ph + 36 + 14.0 * (double)n;
 	double limit = 0, top = 1, hours = (double)(r[0].end_ms - r[0].start_ms) / 3.6e6;
 	FILE *f = fopen(path, "w");
 
@@ -255,8 +255,8 @@ int replay_write_svg(const char *path, const struct replay_result *r, size_t n)
 		for (size_t k = 0; k < r[i].n_curve; k++)
 			fprintf(f, "%.1f,%.1f ", x0 + pw * (double)k / (double)(r[i].n_curve > 1 ? r[i].n_curve - 1 : 1),
 				y0 + ph - ph * r[i].curve_a[k] / top);
-		fprintf(f, "\"/>\n<text x=\"%.0f\" y=\"%.0f\" fill=\"%s\">grid load (highest phase), %s</text>\n",
-			x0 + pw - 260, y0 + 14 + 14.0 * (double)i, colour[i % 4], r[i].policy);
+		fprintf(f, "\"/>\n<text x=\"%.0f\" y=\"%.0f\" fill=\"%s\">grid load (highest phase), %s</text>\n", x0,
+			y0 + ph + 34 + 14.0 * (double)i, colour[i % 4], r[i].policy);
 	}
 	fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"#888\"/>\n</svg>\n",
 		x0, y0, pw, ph);
