@@ -11,8 +11,8 @@
 #include "edge/log.h"
 #include "edge/profiles.h"
 #include "edge/proxy.h"
+#include "edge/site-model.h"
 #include "edge/solver.h"
-#include "policies/policy.h"
 
 #include <errno.h>
 #include <math.h>
@@ -46,67 +46,35 @@ struct site {
 	struct subscriber subs[SITE_SUBSCRIBERS];
 };
 
-/* Nodes parents first: the grid, then circuits whose parent is already placed. */
+/* The limit tree from the configuration (site-model.c), and each node's meter. */
 static int build_nodes(struct site *s, const struct ag_config *cfg)
 {
-	size_t n = cfg->site.n_circuits + 1;
-	struct solver_node *nodes = calloc(n, sizeof(*nodes));
+	struct solver_node *nodes;
+	size_t n;
+	int rc = site_model_nodes(cfg, &nodes, &n);
 
-	if (!nodes)
-		return -ENOMEM;
+	if (rc < 0)
+		return rc;
 	const char **meters = calloc(n, sizeof(*meters));
 	size_t *bind_count = calloc(n * 4, sizeof(*bind_count));
-
 	if (!meters || !bind_count) {
 		free(nodes);
 		free(meters);
 		free(bind_count);
 		return -ENOMEM;
 	}
-	nodes[0] = (struct solver_node){ .id = "grid", .parent = -1, .limit_kw = cfg->site.grid.limit_kw };
-	memcpy(nodes[0].limit_a, cfg->site.grid.limit_a, sizeof(nodes[0].limit_a));
 	meters[0] = cfg->site.grid.meter;
-	size_t placed = 1;
-	while (placed < n) {
-		size_t before = placed;
-		for (size_t i = 0; i < cfg->site.n_circuits; i++) {
-			const struct cfg_circuit *c = &cfg->site.circuits[i];
-			bool done = false;
-			int parent = -1;
-			for (size_t j = 0; j < placed; j++) {
-				done |= strcmp(nodes[j].id, c->id) == 0;
-				if (strcmp(nodes[j].id, c->parent) == 0)
-					parent = (int)j;
-			}
-			if (done || parent < 0)
-				continue;
-			nodes[placed] = (struct solver_node){ .id = c->id, .parent = parent, .limit_kw = c->limit_kw };
-			memcpy(nodes[placed].limit_a, c->limit_a, sizeof(c->limit_a));
-			meters[placed] = c->meter;
-			placed++;
-		}
-		if (placed == before) { /* config_check rules out cycles; be safe anyway */
-			free(nodes);
-			free(meters);
-			free(bind_count);
-			return -EINVAL;
-		}
+	for (size_t i = 1; i < n; i++) {
+		const struct cfg_circuit *c = config_circuit(cfg, nodes[i].id);
+		meters[i] = c ? c->meter : NULL;
 	}
 	free(s->nodes);
 	free(s->meters);
 	free(s->bind_count);
 	s->nodes = nodes;
+	s->n_nodes = n;
 	s->meters = meters;
 	s->bind_count = bind_count;
-	s->n_nodes = n;
-	return 0;
-}
-
-static int node_index(const struct site *s, const char *id)
-{
-	for (size_t i = 0; i < s->n_nodes; i++)
-		if (strcmp(s->nodes[i].id, id) == 0)
-			return (int)i;
 	return 0;
 }
 
@@ -125,26 +93,16 @@ static bool ev_present(const struct charger *ch)
 
 static void describe(struct site *s, const struct charger *ch, struct solver_charger *c)
 {
-	const struct cfg_charger *cfg = ch->cfg;
-	const char *rot = cfg ? cfg->rotation : "L1L2L3";
-
-	memset(c, 0, sizeof(*c));
+	site_model_charger(s->nodes, s->n_nodes, ch->cfg, c);
 	c->id = ch->id;
-	c->node = cfg ? node_index(s, cfg->circuit) : 0;
-	c->phases = cfg ? cfg->phases : 3;
-	for (int i = 0; i < c->phases && rot[2 * i]; i++)
-		c->rotation[i] = (unsigned char)(rot[2 * i + 1] - '1');
-	c->min_a = cfg ? cfg->min_a : 6;
-	c->max_a = cfg ? cfg->max_a : 16;
 	if (ch->csms_limit_a > 0 && ch->csms_limit_a < c->max_a)
 		c->max_a = ch->csms_limit_a;
-	c->fallback_a = cfg ? cfg->fallback_a : 0;
 	memcpy(c->draw_a, ch->meter.current_a, sizeof(c->draw_a));
 	enum charger_link link = charger_link(ch, now_ms(), s->d->cfg->health.silent_after_s);
 	c->link = link == LINK_OFFLINE ? SOLVER_OFFLINE : link == LINK_SILENT ? SOLVER_SILENT :
 		  ch->not_controllable ? SOLVER_UNCONTROLLED : SOLVER_ONLINE;
 	c->ev = link != LINK_OFFLINE && ev_present(ch);
-	c->priority = 10 - site_priority(ch);
+	c->priority = site_model_class(site_priority(ch));
 }
 
 int site_priority(const struct charger *ch)
@@ -256,20 +214,12 @@ static void solve(struct site *s)
 	uint64_t now = now_ms();
 	apply_override(s, now);
 	bool fresh = measure(s, s->nodes, p->n_chargers);
-	struct solver_input in = {
-		.nodes = s->nodes,
-		.n_nodes = s->n_nodes,
-		.chargers = s->in,
-		.n_chargers = p->n_chargers,
-		.voltage_v = cfg->site.voltage_v,
-		.margin_a = cfg->site.margin_a,
-		.fallback_a = cfg->site.fallback_a,
-		.ev_slack_a = 2.0,
-		.meter_stale = !fresh,
-		.policy = policy_find(cfg->site.policy),
-		.max_wait_ms = 15 * 60 * 1000,
-		.min_run_ms = 5 * 60 * 1000,
-	};
+	struct solver_input in = site_model_input(cfg);
+	in.nodes = s->nodes;
+	in.n_nodes = s->n_nodes;
+	in.chargers = s->in;
+	in.n_chargers = p->n_chargers;
+	in.meter_stale = !fresh;
 	int rc = solver_run(s->solver, &in, s->rot, (int64_t)now, s->out);
 	if (rc < 0) {
 		log_msg(LL_ERROR, "solver: %s; chargers keep their last limits", strerror(-rc));
