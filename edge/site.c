@@ -91,6 +91,32 @@ static bool ev_present(const struct charger *ch)
 	return false;
 }
 
+/* An EV that takes clearly less than it was given (tapering near full, a small on-board charger,
+ * a single-phase car on a 3-phase charger) is capped at its draw plus the slack, so the rest goes
+ * to others. Only on a fresh meter value, only while it still draws about its minimum (a car
+ * drawing nothing keeps its allocation: it may start again at any moment), and never during a
+ * 30 s probe every 5 minutes, staggered by charger, when it is offered its full share again to
+ * see whether it takes more. */
+#define EV_PROBE_PERIOD_S 300
+#define EV_PROBE_S 30
+static bool ev_limited(const struct site *s, const struct charger *ch, const struct solver_charger *c)
+{
+	int interval_s = s->d->cfg->ocpp.meter_interval_s;
+	uint64_t now = now_ms(), fresh_ms = 3000 * (uint64_t)(interval_s > 10 ? interval_s : 10);
+	double draw = 0;
+	unsigned stagger = 0;
+
+	if (!c->ev || ch->sent_limit_a <= 0 || !ch->meter.at_ms || now > ch->meter.at_ms + fresh_ms)
+		return false;
+	for (int i = 0; i < c->phases; i++)
+		draw = fmax(draw, ch->meter.current_a[i]);
+	for (const char *p = ch->id; *p; p++)
+		stagger = stagger * 31 + (unsigned char)*p;
+	if ((now / 1000 + stagger) % EV_PROBE_PERIOD_S < EV_PROBE_S)
+		return false;
+	return draw >= c->min_a - SITE_EV_SLACK_A && draw < ch->sent_limit_a - 2 * SITE_EV_SLACK_A;
+}
+
 static void describe(struct site *s, const struct charger *ch, struct solver_charger *c)
 {
 	site_model_charger(s->nodes, s->n_nodes, ch->cfg, c);
@@ -103,6 +129,7 @@ static void describe(struct site *s, const struct charger *ch, struct solver_cha
 		  ch->not_controllable ? SOLVER_UNCONTROLLED : SOLVER_ONLINE;
 	c->ev = link != LINK_OFFLINE && ev_present(ch);
 	c->priority = site_model_class(site_priority(ch));
+	c->ev_limited = ev_limited(s, ch, c);
 }
 
 int site_priority(const struct charger *ch)

@@ -117,3 +117,48 @@ test('the building load steps up: every charger gets its lower share within a co
     peer.proc.kill('SIGTERM');
   }
 });
+
+// The daemon's probe window for an EV-limited charger (edge/site.c ev_limited): 30 s of every
+// 300 s, staggered by a hash of the charger id. The test picks an id whose window is not near.
+function probeFarAway(ids, horizonS = 25) {
+  const stagger = (id) => [...id].reduce((h, c) => (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0, 0);
+  const up = Math.floor(Number(process.hrtime.bigint() / 1000000000n));
+  return ids.find((id) => {
+    for (let t = 0; t <= horizonS; t++) if ((up + t + stagger(id)) % 300 < 30) return false;
+    return true;
+  });
+}
+
+test('an EV drawing less than it is given is capped at its draw plus 2 A; the rest goes to the other', async () => {
+  const dir = tmpDir();
+  const port = await freePort();
+  const ids = ['EA', 'EB', 'EC'];
+  fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "evlim"; margin_a = 2.0; grid = { limit_a = [40.0, 40.0, 40.0]; }; };
+chargers = ( ${[...ids, 'FULL'].map((id) => `{ id = "${id}"; password = "${PW}"; }`).join(', ')} );
+ocpp = { listen = "127.0.0.1:${port}"; };
+web = { listen = "127.0.0.1:1"; };
+storage = { path = "${dir}/a.db"; };
+`);
+  const d = new Daemon(path.join(dir, 'a.conf'));
+  await d.start();
+  const url = `ws://127.0.0.1:${port}/ocpp`;
+  const slow = probeFarAway(ids);
+  assert.ok(slow, 'an id outside its probe window');
+  const cps = [];
+  try {
+    const a = await plugIn(url, slow, 'ocpp1.6');
+    const b = await plugIn(url, 'FULL', 'ocpp2.0.1');
+    cps.push(a, b);
+    // The two ids not used are offline and counted at their 6 A fallback: (40 - 2 - 12) / 2 = 13 A.
+    await until(() => Math.abs(effectiveLimit(a.profiles, 'ocpp1.6') - 13) < 0.11 &&
+      Math.abs(effectiveLimit(b.profiles, 'ocpp2.0.1') - 13) < 0.11, { what: '13 A each' });
+    const amps = (v) => ['L1', 'L2', 'L3'].map((phase) => ({ value: String(v), measurand: 'Current.Import', phase, unit: 'A' }));
+    await a.call('MeterValues', { connectorId: 1, meterValue: [{ timestamp: TS(), sampledValue: amps(8) }] });
+    // 8 A drawn + 2 A slack = 10 A for the slow car; 26 - 10 = 16 A for the other.
+    await until(() => Math.abs(effectiveLimit(a.profiles, 'ocpp1.6') - 10) < 0.11 &&
+      Math.abs(effectiveLimit(b.profiles, 'ocpp2.0.1') - 16) < 0.11, { timeoutMs: 6000, what: '10 A and 16 A' });
+  } finally {
+    for (const cp of cps) await cp.close({ force: true });
+    await d.stop();
+  }
+});
