@@ -10,15 +10,13 @@ import { pymodbusTcp } from '../lib/peers.js';
 
 const PW = 'solver-password-01';
 
-async function edge(dir, { meter = '', modbus = 'tcp://127.0.0.1:9' } = {}) {
+async function edge(dir, { meter = '', modbus = 'tcp://127.0.0.1:9', ids = ['A', 'B', 'C'] } = {}) {
   const port = await freePort();
   fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "solver"; margin_a = 2.0; fallback_a = 6.0; control_period_ms = 1000;
   grid = { ${meter} limit_a = [40.0, 40.0, 40.0]; };
   circuits = ( { id = "feeder-a"; limit_a = [100.0, 100.0, 100.0]; } ); };
 ${meter ? `devices = ( { id = "grid"; driver = "sunspec"; role = "grid-meter"; modbus = "${modbus}"; poll_ms = 200; } );` : ''}
-chargers = ( { id = "A"; circuit = "feeder-a"; password = "${PW}"; },
-             { id = "B"; circuit = "feeder-a"; password = "${PW}"; },
-             { id = "C"; circuit = "feeder-a"; password = "${PW}"; } );
+chargers = ( ${ids.map((id) => `{ id = "${id}"; circuit = "feeder-a"; password = "${PW}"; }`).join(',\n             ')} );
 ocpp = { listen = "127.0.0.1:${port}"; };
 web = { listen = "127.0.0.1:1"; };
 storage = { path = "${dir}/a.db"; };
@@ -131,17 +129,8 @@ function probeFarAway(ids, horizonS = 25) {
 
 test('an EV drawing less than it is given is capped at its draw plus 2 A; the rest goes to the other', async () => {
   const dir = tmpDir();
-  const port = await freePort();
   const ids = ['EA', 'EB', 'EC'];
-  fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "evlim"; margin_a = 2.0; grid = { limit_a = [40.0, 40.0, 40.0]; }; };
-chargers = ( ${[...ids, 'FULL'].map((id) => `{ id = "${id}"; password = "${PW}"; }`).join(', ')} );
-ocpp = { listen = "127.0.0.1:${port}"; };
-web = { listen = "127.0.0.1:1"; };
-storage = { path = "${dir}/a.db"; };
-`);
-  const d = new Daemon(path.join(dir, 'a.conf'));
-  await d.start();
-  const url = `ws://127.0.0.1:${port}/ocpp`;
+  const { d, url } = await edge(dir, { ids: [...ids, 'FULL'] });
   const slow = probeFarAway(ids);
   assert.ok(slow, 'an id outside its probe window');
   const cps = [];
