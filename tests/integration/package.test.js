@@ -1,8 +1,9 @@
 // The Debian package, installed the way the README's install section says, in a throwaway Debian 12
 // root the test makes with debootstrap (the base root is cached in build/debroot/): files, owners,
 // the conffile and its stat override, the enabled unit and its sandbox score, the packaged daemon
-// running there as user ampgate against the packaged Modbus simulator, an upgrade from the
-// previous build that keeps an edited configuration and the database, remove, and purge.
+// running there as user ampgate against the packaged Modbus simulator, a backup of the database,
+// an upgrade from the previous build that keeps an edited configuration and the database, remove,
+// and purge.
 //
 // A root without a running systemd cannot `systemctl` or `journalctl`: for those README lines the
 // test stands in (it starts ExecStart= as the unit's User=/Group=/SupplementaryGroups=/UMask=
@@ -163,7 +164,7 @@ describe('Debian package in a throwaway Debian 12 root', { skip: SKIP, timeout: 
   };
   const groupId = (name) => Number(fs.readFileSync(path.join(root, 'etc/group'), 'utf8')
     .match(new RegExp(`^${name}:[^:]*:(\\d+):`, 'm'))?.[1]);
-  const events = () => sql(path.join(root, 'var/lib/ampgate/ampgate.db'),
+  const events = (db = 'var/lib/ampgate/ampgate.db') => sql(path.join(root, db),
     "SELECT group_concat(kind, ',') FROM (SELECT kind FROM events ORDER BY id)");
   const only = (deb) => {      // the box's folder holds just this package
     for (const f of fs.readdirSync(path.join(root, 'root')).filter((x) => x.endsWith('.deb'))) {
@@ -349,7 +350,13 @@ describe('Debian package in a throwaway Debian 12 root', { skip: SKIP, timeout: 
     assert.equal(events(), 'start,stop');
   });
 
-  it('upgrade to the current build as the README says keeps the edited configuration and the database', async (t) => {
+  it('backup, then upgrade to the current build as the README says: edited configuration and database kept', async (t) => {
+    ok(inRoot(readme('apt-get install sqlite3'), { input: 'y\n' }), 'apt-get install sqlite3');
+    ok(inRoot(readme('sqlite3 /var/lib/ampgate/ampgate.db ".backup /root/ampgate-backup.db"')), 'backup');
+    const backup = path.join(root, 'root/ampgate-backup.db');
+    assert.equal(sql(backup, 'PRAGMA integrity_check'), 'ok');
+    assert.equal(events('root/ampgate-backup.db'), 'start,stop');
+
     only(path.join(debs, 'cur', `ampgate_${CUR}_${ARCH}.deb`));
     ok(inRoot(readme('apt-get install ./ampgate_*.deb'), { input: 'y\n' }), 'apt-get install (upgrade)');
     assert.equal(inRoot("dpkg-query -W -f='${Version}' ampgate").stdout, CUR);
