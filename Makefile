@@ -106,7 +106,8 @@ check-long: all tests/node_modules/.stamp
 DEB_DEPS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmodbus-dev libmosquitto-dev \
             libsqlite3-dev libconfig-dev libjansson-dev libsystemd-dev libssl-dev libcmocka-dev \
             mosquitto mosquitto-clients sqlite3 systemd nodejs npm openssl libglpk-dev glpk-utils \
-            python3-pymodbus python3-serial-asyncio socat mbpoll
+            python3-pymodbus python3-serial-asyncio socat mbpoll \
+            dpkg-dev debhelper help2man lintian debootstrap
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEB_DEPS) \
@@ -114,7 +115,6 @@ deps:
 	@command -v node >/dev/null && command -v npm >/dev/null || { echo "deps: node and npm are needed for the integration tests" >&2; exit 1; }
 
 # ---- demo: the daemon on the demo configuration, state under build/demo ----
-# The demo's meter and battery are `ampgate-sim modbus` on 127.0.0.1:15020, stopped with the demo.
 # The demo depot (etc/demo.conf): a simulated SunSpec grid meter and battery over Modbus whose
 # grid current includes the EVs' draw, forty simulated chargers with EVs, and the daemon between
 # them. The 250 A connection binds: the log's "site:" lines show it shared. Ctrl-C stops all.
@@ -130,13 +130,35 @@ demo: all
 	    --draw-out $(BUILD)/demo/draw.json $(DEMO_ARGS) & f=$$!; wait $$f
 
 # ---- install ----
+# SYSTEMDUNITDIR: Debian 12 keeps units in /lib/systemd/system (the package passes it).
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/ampgate \
-	           $(DESTDIR)$(PREFIX)/lib/systemd/system
+	           $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(PREFIX)/share/ampgate
 	install -m 0755 $(BUILD)/ampgated $(DESTDIR)$(PREFIX)/sbin/ampgated
 	install -m 0755 $(BUILD)/ampgatectl $(BUILD)/ampgate-sim $(DESTDIR)$(PREFIX)/bin/
 	install -m 0640 etc/ampgate.conf $(DESTDIR)$(SYSCONFDIR)/ampgate/ampgate.conf
-	sed 's|/usr/sbin/ampgated|$(PREFIX)/sbin/ampgated|' systemd/ampgated.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/ampgated.service
+	sed 's|/usr/sbin/ampgated|$(PREFIX)/sbin/ampgated|' systemd/ampgated.service > $(DESTDIR)$(SYSTEMDUNITDIR)/ampgated.service
+
+# ---- deb: build/deb/ampgate_<version>_<arch>.deb and ampgate-sim_..., with Debian's own tools
+# (dpkg-buildpackage + debhelper, packaging/debian/) from a copy of the tree in build/deb/src.
+# DEB_VERSION=X-Y builds that version instead of the changelog's (a local entry is added to the
+# copy's changelog); otherwise the changelog's upstream version must be the one in VERSION.
+DEB_VERSION ?=
+deb:
+	@set -e; chv=$$(dpkg-parsechangelog -l packaging/debian/changelog -S Version); \
+	if [ -z "$(DEB_VERSION)" ] && [ "$${chv%-*}" != "$(VERSION)" ]; then \
+	  echo "deb: VERSION is $(VERSION) but packaging/debian/changelog is at $$chv: add a changelog entry" >&2; exit 1; fi
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/src
+	tar -c --exclude=./$(BUILD) --exclude=./.git --exclude=./tests/node_modules . | tar -x -C $(BUILD)/deb/src
+	rm -rf $(BUILD)/deb/src/debian && cp -a packaging/debian $(BUILD)/deb/src/debian
+	@if [ -n "$(DEB_VERSION)" ]; then \
+	  { printf 'ampgate (%s) UNRELEASED; urgency=medium\n\n  * Local build.\n\n -- %s  %s\n\n' \
+	      "$(DEB_VERSION)" "$$(dpkg-parsechangelog -l packaging/debian/changelog -S Maintainer)" "$$(date -R)"; \
+	    cat packaging/debian/changelog; } > $(BUILD)/deb/src/debian/changelog; fi
+	cd $(BUILD)/deb/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	  DEB_BUILD_OPTIONS="parallel=$$(nproc) $(DEB_BUILD_OPTIONS)" dpkg-buildpackage -us -uc -b
+	@ls -1 $(BUILD)/deb/*.deb
 
 clean:
 	rm -rf $(BUILD)
@@ -144,4 +166,4 @@ clean:
 # Keep objects make considers intermediate (the sanitizer builds).
 .SECONDARY:
 
-.PHONY: all unit integration check check-long bench deps demo install clean
+.PHONY: all unit integration check check-long bench deps demo install deb clean
