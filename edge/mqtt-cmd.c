@@ -126,7 +126,7 @@ static void answer(struct mqtt *m, const char *topic, json_t *req_id, const char
 	json_decref(a);
 	snprintf(result, sizeof(result), "%s/result", topic);
 	if (payload)
-		mqtt_publish(m, result, payload, false);
+		mqtt_publish(m, result, payload, 1, false);
 	free(payload);
 }
 

@@ -31,6 +31,7 @@ struct mqtt {
 	uv_timer_t publish;             /* the rate limit's deferred publish */
 	uv_getaddrinfo_t resolve;
 	bool resolving;
+	bool active;                    /* enabled and not stopped: keep (re)connecting */
 	bool connected;                 /* CONNACK accepted */
 	bool down_logged;               /* "broker unreachable" said once until it is back */
 	bool lost;                      /* set by libmosquitto's disconnect callback */
@@ -51,8 +52,11 @@ struct mqtt {
 	char expires[32];
 };
 
-/* mqtt.c: publish (QoS 1) if connected; a failed publish marks the connection lost. 0 or -errno. */
-int mqtt_publish(struct mqtt *m, const char *topic, const char *payload, bool retain);
+/* mqtt.c: publish if connected; a failed publish marks the connection lost. 0 or -errno.
+ * QoS: 1 for what must not be missed and is rare (status, discovery, command answers); 0 for the
+ * state topics, which TCP delivers while connected and which are all sent again on a reconnect,
+ * so a slow broker never makes libmosquitto hold a growing queue of superseded state. */
+int mqtt_publish(struct mqtt *m, const char *topic, const char *payload, int qos, bool retain);
 
 /* mqtt-state.c */
 /* Publish every state topic whose payload changed since it was last sent, or all when `force`. */

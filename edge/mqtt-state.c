@@ -68,7 +68,7 @@ static const char *topic_id(const struct mqtt_sent *s)
 static void retire(struct mqtt *m, struct mqtt_sent *s, bool still_there)
 {
 	if (s->topic && !still_there)
-		mqtt_publish(m, s->topic, "", true);
+		mqtt_publish(m, s->topic, "", 1, true);
 	sent_free(s);
 }
 
@@ -84,7 +84,7 @@ static void send_json(struct mqtt *m, struct mqtt_sent *s, const char *topic, js
 		free(payload);
 		return;
 	}
-	if (mqtt_publish(m, topic, payload, true) < 0) {
+	if (mqtt_publish(m, topic, payload, 0, true) < 0) {
 		free(payload);
 		return;
 	}
@@ -217,7 +217,7 @@ static void discover(struct mqtt *m, const char *component, const char *node, co
 	payload = json_dumps(cfg, JSON_COMPACT);
 	json_decref(cfg);
 	if (payload)
-		mqtt_publish(m, topic, payload, true);
+		mqtt_publish(m, topic, payload, 1, true);
 	free(payload);
 }
 

@@ -23,6 +23,7 @@
 #include <string.h>
 
 static void connect_now(struct mqtt *m);
+static int client_new(struct mqtt *m);
 static void on_poll(uv_poll_t *h, int status, int events);
 
 /* Why a libmosquitto call failed, in words, with errno read at once. */
@@ -43,13 +44,18 @@ static void arm(struct mqtt *m)
 		uv_poll_start(m->poll, UV_READABLE | (mosquitto_want_write(m->mosq) ? UV_WRITABLE : 0), on_poll);
 }
 
+static void on_retry(uv_timer_t *t)
+{
+	connect_now(t->data);
+}
+
 static void schedule_retry(struct mqtt *m)
 {
 	const unsigned max_s = (unsigned)m->d->cfg->mqtt.reconnect_max_s;
 
 	if (uv_is_active((uv_handle_t *)&m->retry) || m->resolving)
 		return;
-	uv_timer_start(&m->retry, (uv_timer_cb)connect_now, (uint64_t)m->backoff_s * 1000, 0);
+	uv_timer_start(&m->retry, on_retry, (uint64_t)m->backoff_s * 1000, 0);
 	m->backoff_s = m->backoff_s * 2 > max_s ? max_s : m->backoff_s * 2;
 }
 
@@ -92,13 +98,13 @@ static void settle(struct mqtt *m, int rc, int err)
 	drop(m, m->refused[0] ? m->refused : rc != MOSQ_ERR_SUCCESS ? why(rc, err) : "connection closed");
 }
 
-int mqtt_publish(struct mqtt *m, const char *topic, const char *payload, bool retain)
+int mqtt_publish(struct mqtt *m, const char *topic, const char *payload, int qos, bool retain)
 {
 	int rc;
 
 	if (!m->connected || m->lost)
 		return -ENOTCONN;
-	rc = mosquitto_publish(m->mosq, NULL, topic, (int)strlen(payload), payload, 1, retain);
+	rc = mosquitto_publish(m->mosq, NULL, topic, (int)strlen(payload), payload, qos, retain);
 	if (rc == MOSQ_ERR_SUCCESS)
 		return 0;
 	log_msg(LL_DEBUG, "mqtt: publish on %s: %s", topic, mosquitto_strerror(rc));
@@ -197,7 +203,7 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc)
 	m->down_logged = false;
 	m->ever_connected = true;
 	mqtt_cmd_subscribe(m);
-	mqtt_publish(m, m->status_topic, "online", true);
+	mqtt_publish(m, m->status_topic, "online", 1, true);
 	if (c->discovery)
 		mqtt_publish_discovery(m);
 	mqtt_state_reset(m);
@@ -225,6 +231,12 @@ static void start_session(struct mqtt *m, const char *addr)
 	const struct cfg_mqtt *c = &m->d->cfg->mqtt;
 	int rc, err;
 
+	/* A new client for every attempt: libmosquitto would otherwise resend the QoS 1 state left
+	 * in flight by the lost connection after our fresh one, and a stale value would be retained. */
+	if (client_new(m) < 0) {
+		drop(m, "cannot set up the MQTT client");
+		return;
+	}
 	m->lost = false;
 	m->refused[0] = '\0';
 	errno = 0;
@@ -260,7 +272,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	char addr[INET6_ADDRSTRLEN] = "";
 
 	m->resolving = false;
-	if (m->stopping || !m->mosq) {
+	if (m->stopping || !m->active) {
 		uv_freeaddrinfo(res);
 		maybe_free(m); /* stopping: mqtt_stop may have left the context to us */
 		return;
@@ -294,18 +306,18 @@ static void connect_now(struct mqtt *m)
 	m->resolving = true;
 }
 
-/* A libmosquitto client for the current configuration (will, credentials, TLS). */
-static int session_new(struct mqtt *m)
+/* A libmosquitto client for the current configuration (will, credentials, TLS), replacing the
+ * previous one (whose socket nobody polls any more). */
+static int client_new(struct mqtt *m)
 {
 	const struct ag_config *cfg = m->d->cfg;
 	const struct cfg_mqtt *c = &cfg->mqtt;
 	char id[80];
 	int rc = MOSQ_ERR_SUCCESS;
 
-	snprintf(m->base, sizeof(m->base), "%s/%s", c->prefix, cfg->site.name);
-	snprintf(m->status_topic, sizeof(m->status_topic), "%s/status", m->base);
+	if (m->mosq)
+		mosquitto_destroy(m->mosq);
 	snprintf(id, sizeof(id), "ampgate-%s", cfg->site.name);
-	m->tls = c->tls;
 	m->mosq = mosquitto_new(c->client_id ? c->client_id : id, true, m);
 	if (!m->mosq)
 		return -ENOMEM;
@@ -327,17 +339,17 @@ static int session_new(struct mqtt *m)
 		m->mosq = NULL;
 		return -EINVAL;
 	}
-	m->backoff_s = 1;
 	return 0;
 }
 
 /* Close the session without waiting: "offline" and DISCONNECT go out if the socket takes them. */
 static void session_end(struct mqtt *m)
 {
+	m->active = false;
 	if (!m->mosq)
 		return;
 	if (m->connected && !m->lost) {
-		mqtt_publish(m, m->status_topic, "offline", true);
+		mqtt_publish(m, m->status_topic, "offline", 1, true);
 		mosquitto_disconnect(m->mosq);
 	}
 	if (m->poll) {
@@ -355,12 +367,18 @@ static void session_end(struct mqtt *m)
 
 static int session_begin(struct mqtt *m)
 {
+	const struct ag_config *cfg = m->d->cfg;
 	int rc;
 
-	if (!m->d->cfg->mqtt.enabled)
+	if (!cfg->mqtt.enabled)
 		return 0;
-	if ((rc = session_new(m)) < 0)
+	snprintf(m->base, sizeof(m->base), "%s/%s", cfg->mqtt.prefix, cfg->site.name);
+	snprintf(m->status_topic, sizeof(m->status_topic), "%s/status", m->base);
+	m->tls = cfg->mqtt.tls;
+	m->backoff_s = 1;
+	if ((rc = client_new(m)) < 0) /* the settings are usable: say so now, not at every retry */
 		return rc;
+	m->active = true;
 	mqtt_state_reset(m);
 	connect_now(m);
 	return 0;
