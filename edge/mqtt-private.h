@@ -39,7 +39,7 @@ struct mqtt {
 	bool rediscover;                /* a reload: discovery again at the next publish */
 	bool stopping;
 	int closing;                    /* handles still closing after mqtt_stop */
-	char refused[160];              /* the broker's CONNACK refusal, in words */
+	char refused[200];              /* the broker's CONNACK refusal, in words */
 	unsigned backoff_s;
 	uint64_t published_ms;          /* last publish cycle */
 	uint64_t refreshed_ms;          /* last full refresh */

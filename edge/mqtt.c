@@ -35,6 +35,8 @@ static const char *why(int rc, int err)
 		return "the broker stopped answering (keepalive)";
 	if (rc == MOSQ_ERR_CONN_REFUSED)
 		return "the broker refused the connection";
+	if (rc == MOSQ_ERR_TLS)
+		return "TLS failed: is the broker's certificate signed by mqtt.ca and issued for mqtt.host?";
 	return mosquitto_strerror(rc);
 }
 
@@ -77,7 +79,7 @@ static void drop(struct mqtt *m, const char *reason)
 			    "lost the MQTT broker %s:%d (%s); reconnecting in the background, load management "
 			    "is not affected", c->host, c->port, reason);
 	else if (!m->down_logged)
-		log_msg(LL_WARN, "mqtt: cannot reach the broker %s:%d (%s); retrying every %d s at most in the "
+		log_msg(LL_WARN, "mqtt: no connection to the broker %s:%d (%s); retrying every %d s at most in the "
 			"background, load management is not affected", c->host, c->port, reason, c->reconnect_max_s);
 	else
 		log_msg(LL_DEBUG, "mqtt: broker %s:%d still unreachable (%s)", c->host, c->port, reason);
@@ -188,8 +190,15 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc)
 
 	(void)mosq;
 	if (rc != 0) {
-		snprintf(m->refused, sizeof(m->refused), "%s%s", mosquitto_connack_string(rc),
-			 rc == 4 || rc == 5 ? ": check mqtt.username and mqtt.password, and the broker's password file" : "");
+		static const char *const words[] = {
+			[1] = "it does not accept MQTT 3.1.1",
+			[2] = "it rejected the client id (mqtt.client_id)",
+			[3] = "it is not available",
+			[4] = "bad user name or password: check mqtt.username and mqtt.password against the broker's password file",
+			[5] = "not authorised: check mqtt.username and mqtt.password against the broker's password file",
+		};
+		snprintf(m->refused, sizeof(m->refused), "it refused us: %s",
+			 rc > 0 && rc <= 5 ? words[rc] : mosquitto_connack_string(rc));
 		return; /* libmosquitto closes the socket when loop_read returns */
 	}
 	m->connected = true;
