@@ -28,8 +28,10 @@ topic read ${BASE}/cmd/charger/+/priority
 topic write ${BASE}/cmd/limit/result
 topic write ${BASE}/cmd/charger/+/priority/result
 topic write homeassistant/#
+topic write moved/${SITE}/#
 
 user manager
+topic read moved/${SITE}/#
 topic read ${BASE}/#
 topic read homeassistant/#
 topic write ${BASE}/cmd/#
@@ -295,7 +297,7 @@ test(`broker down for ${LONG ? 'a minute' : '12 s'}: load management goes on, th
     const shared = [cps.A.limit(), cps.B.limit(), cps.C.limit()];
     await sleep(Math.max(0, outageMs - (Date.now() - t0)));
     assert.ok([cps.A, cps.B, cps.C].every((cp) => cp.limit() > 0), `still under load management: ${shared}`);
-    assert.equal((d.log.match(/lost the MQTT broker|cannot reach the broker/g) || []).length, 1, 'the outage is logged once');
+    assert.equal((d.log.match(/lost the MQTT broker|no connection to the broker/g) || []).length, 1, 'the outage is logged once');
 
     await broker.start(); // a fresh broker on the same port: nothing retained until the daemon republishes
     await d.waitForLog(/mqtt: connected to the MQTT broker 127\.0\.0\.1:\d+ as ampgate; state republished/, 10000);
@@ -308,6 +310,21 @@ test(`broker down for ${LONG ? 'a minute' : '12 s'}: load management goes on, th
     const s = JSON.parse((await m.waitFor(`${BASE}/site`, (x) => x.retain)).text);
     assert.equal(s.chargers.online, 3);
     await m.waitFor(`${BASE}/device/grid`, (x) => x.retain);
+  });
+});
+
+test('a reload that moves the prefix says offline on the old topics and online on the new', async () => {
+  await withSite(async ({ d, client, dir }) => {
+    const m = await client({ user: 'manager' });
+    await m.subscribeAsync([`${BASE}/status`, `moved/${SITE}/#`], { qos: 1 });
+    await m.waitFor(`${BASE}/status`, (x) => x.text === 'online');
+    const conf = path.join(dir, 'a.conf');
+    fs.writeFileSync(conf, fs.readFileSync(conf, 'utf8').replace('prefix = "ampgate";', 'prefix = "moved";'));
+    d.signal('SIGHUP');
+    await d.waitForLog(/config: mqtt\.prefix: "ampgate" -> "moved"/);
+    await m.waitFor(`${BASE}/status`, (x) => x.text === 'offline');
+    await m.waitFor(`moved/${SITE}/status`, (x) => x.text === 'online');
+    assert.equal(JSON.parse((await m.waitFor(`moved/${SITE}/charger/A`)).text).limit.limit_a, 32);
   });
 });
 
@@ -329,7 +346,7 @@ test('TLS: the daemon verifies the broker against mqtt.ca; a broker it cannot ve
 
     fs.mkdirSync(path.join(dir, 'b'));
     e = await edge(path.join(dir, 'b'), broker, { tlsCa: g('ca.crt') });
-    await e.d.waitForLog(/mqtt: cannot reach the broker 127\.0\.0\.1:\d+ \(.*\); retrying/, 8000);
+    await e.d.waitForLog(/mqtt: no connection to the broker 127\.0\.0\.1:\d+ \(.*\); retrying/, 8000);
     await sleep(1500);
     assert.doesNotMatch(e.d.log, /mqtt: connected/);
     assert.equal(e.d.exited, null, 'the daemon runs on without MQTT');
