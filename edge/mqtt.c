@@ -130,22 +130,6 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	settle(m, rc, errno);
 }
 
-static void on_misc(uv_timer_t *t)
-{
-	struct mqtt *m = t->data;
-	uint64_t now = now_ms();
-
-	if (!m->poll)
-		return;
-	settle(m, mosquitto_loop_misc(m->mosq), errno);
-	/* A site without chargers never solves: refresh on our own clock too. */
-	if (m->connected && now - m->refreshed_ms >= (uint64_t)m->d->cfg->mqtt.refresh_s * 1000) {
-		mqtt_publish_state(m, true);
-		m->published_ms = m->refreshed_ms = now;
-		settle(m, MOSQ_ERR_SUCCESS, 0);
-	}
-}
-
 static void publish_due(struct mqtt *m)
 {
 	uint64_t now = now_ms();
@@ -159,6 +143,18 @@ static void publish_due(struct mqtt *m)
 	if (force)
 		m->refreshed_ms = now;
 	settle(m, MOSQ_ERR_SUCCESS, 0);
+}
+
+static void on_misc(uv_timer_t *t)
+{
+	struct mqtt *m = t->data;
+
+	if (!m->poll)
+		return;
+	settle(m, mosquitto_loop_misc(m->mosq), errno);
+	/* A site without chargers never solves: refresh on our own clock too. */
+	if (m->connected && now_ms() - m->refreshed_ms >= (uint64_t)m->d->cfg->mqtt.refresh_s * 1000)
+		publish_due(m);
 }
 
 static void on_publish_timer(uv_timer_t *t)
