@@ -176,6 +176,13 @@ static const struct cfg_key mqtt_keys[] = {
 	KBOOL(struct cfg_mqtt, tls, 0, "connect with TLS"),
 	KSTR(struct cfg_mqtt, ca, 0, NULL, "CA file for the broker's certificate"),
 	KBOOL(struct cfg_mqtt, discovery, 1, "publish Home Assistant discovery"),
+	KSTR(struct cfg_mqtt, discovery_prefix, 0, "homeassistant", "Home Assistant's discovery topic prefix"),
+	{ .name = "client_id", .type = CT_STRING, .offset = offsetof(struct cfg_mqtt, client_id), .min = 1, .max = 64,
+	  .help = "MQTT client id, unique on the broker; unset = \"ampgate-<site.name>\"" },
+	KINT(struct cfg_mqtt, keepalive_s, 5, 3600, 30, "s", "keepalive; the broker publishes the last will after 1.5x this"),
+	KINT(struct cfg_mqtt, publish_ms, 100, 600000, 1000, "ms", "a state topic is published at most this often"),
+	KINT(struct cfg_mqtt, refresh_s, 10, 86400, 300, "s", "every retained topic again, changed or not"),
+	KINT(struct cfg_mqtt, reconnect_max_s, 1, 3600, 30, "s", "reconnect delay doubles from 1 s up to this"),
 	END
 };
 

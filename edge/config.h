@@ -141,6 +141,12 @@ struct cfg_mqtt {
 	bool tls;
 	char *ca;
 	bool discovery;
+	char *discovery_prefix;
+	char *client_id;        /* NULL: "ampgate-<site.name>" */
+	int keepalive_s;
+	int publish_ms;         /* a topic is published at most this often */
+	int refresh_s;          /* every retained topic again, changed or not */
+	int reconnect_max_s;    /* reconnect backoff doubles from 1 s up to this */
 };
 
 struct cfg_health {
@@ -179,6 +185,9 @@ void config_free(struct ag_config *cfg);
 
 /* Log, at notice level, every key whose value differs between `old` and `new` (a reload). */
 void config_log_diff(const struct ag_config *old_cfg, const struct ag_config *new_cfg);
+
+/* True when every key of the top-level group `group` ("mqtt", "web") has the same value in both. */
+bool config_group_equal(const struct ag_config *a, const struct ag_config *b, const char *group);
 
 /* Print every key with its type, range, default and help text (`ampgated --keys`). */
 void config_print_keys(FILE *out);

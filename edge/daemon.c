@@ -3,6 +3,7 @@
  * so a hung loop is restarted, STATUS, RELOADING, STOPPING). */
 #include "edge/daemon.h"
 #include "edge/log.h"
+#include "edge/mqtt.h"
 #include "edge/proxy.h"
 #include "edge/site.h"
 
@@ -94,6 +95,7 @@ static const struct module modules[] = {
 	{ .name = "devices", .start = devices_start, .stop = devices_stop, .reload = devices_reload_module },
 	{ .name = "proxy", .start = proxy_start, .stop = proxy_stop, .reload = proxy_reload },
 	{ .name = "site", .start = site_start, .stop = site_stop, .reload = site_reload },
+	{ .name = "mqtt", .start = mqtt_start, .stop = mqtt_stop, .reload = mqtt_reload },
 };
 #define N_MODULES (sizeof(modules) / sizeof(modules[0]))
 
