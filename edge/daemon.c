@@ -5,6 +5,7 @@
 #include "edge/log.h"
 #include "edge/proxy.h"
 #include "edge/site.h"
+#include "edge/web.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -94,6 +95,7 @@ static const struct module modules[] = {
 	{ .name = "devices", .start = devices_start, .stop = devices_stop, .reload = devices_reload_module },
 	{ .name = "proxy", .start = proxy_start, .stop = proxy_stop, .reload = proxy_reload },
 	{ .name = "site", .start = site_start, .stop = site_stop, .reload = site_reload },
+	{ .name = "web", .start = web_start, .stop = web_stop, .reload = web_reload },
 };
 #define N_MODULES (sizeof(modules) / sizeof(modules[0]))
 
