@@ -194,19 +194,21 @@ static bool is_api(const char *uri)
 	return strncmp(uri, "/api/", 5) == 0;
 }
 
-/* /metrics: from the box itself (Prometheus or a scraper on the edge), with the bearer token
- * of web.metrics_token, or with a session. */
+/* /metrics: with a session, or with the bearer token of web.metrics_token; without a token
+ * configured, also to a scraper on the edge itself (loopback), never to the network. */
 static int metrics(struct web_req *r)
 {
 	const char *token = web.d->cfg->web.metrics_token;
-	char auth[256] = "";
-	bool ok = r->session || web_peer_is_loopback(r->peer);
+	char auth[320] = "";
+	bool ok = r->session || (!token && web_peer_is_loopback(r->peer));
 
 	if (!ok && token && lws_hdr_copy(r->wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
 	    strncmp(auth, "Bearer ", 7) == 0 && strlen(auth + 7) == strlen(token))
 		ok = CRYPTO_memcmp(auth + 7, token, strlen(token)) == 0;
 	if (!ok)
-		return web_error(r, 401, "metrics need the bearer token of web.metrics_token, a login, or a request from the edge itself");
+		return web_error(r, 401, token ? "metrics need the bearer token of web.metrics_token (or a login)"
+					       : "metrics are served to the edge itself; set web.metrics_token to scrape "
+						 "from another host");
 	size_t len = 0;
 	char *text = web_metrics(&web, &len);
 	if (!text)
