@@ -115,7 +115,7 @@ json_t *web_session_json(const struct web_session *s)
 
 static struct web_fail *fail_slot(struct web *w, const char *key, bool create, uint64_t now)
 {
-	struct web_fail *oldest = &w->fails[0];
+	struct web_fail *victim = NULL;
 
 	for (size_t i = 0; i < WEB_FAIL_SLOTS; i++) {
 		struct web_fail *f = &w->fails[i];
@@ -124,16 +124,19 @@ static struct web_fail *fail_slot(struct web *w, const char *key, bool create, u
 				f->count = 0, f->first_ms = now;
 			return f;
 		}
-		if (!f->key[0] || f->first_ms < oldest->first_ms)
-			oldest = f;
+		/* Room for a new key: a free slot, else the oldest record that holds no lock now (an
+		 * attacker spraying addresses must not be able to push a lock out), else the oldest. */
+		bool free_now = !f->key[0] || f->locked_until_ms <= now;
+		bool victim_free = victim && (!victim->key[0] || victim->locked_until_ms <= now);
+		if (!victim || (free_now && !victim_free) || (free_now == victim_free && f->first_ms < victim->first_ms))
+			victim = f;
 	}
 	if (!create)
 		return NULL;
-	/* Full: the oldest record makes room (one that is locked now is young enough to stay). */
-	memset(oldest, 0, sizeof(*oldest));
-	snprintf(oldest->key, sizeof(oldest->key), "%s", key);
-	oldest->first_ms = now;
-	return oldest;
+	memset(victim, 0, sizeof(*victim));
+	snprintf(victim->key, sizeof(victim->key), "%s", key);
+	victim->first_ms = now;
+	return victim;
 }
 
 /* Seconds left on a lock, 0 when not locked. */

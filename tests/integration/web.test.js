@@ -5,11 +5,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import parsePrometheus from 'parse-prometheus-text-format';
 import WebSocket from 'ws';
 import { AMPGATECTL, Daemon, ROOT, freePort, runSync, tmpDir } from '../lib/daemon.js';
+import { makeCerts } from '../lib/certs.js';
 import { bootPayload, connectStation, effectiveLimit, TS, until, sleep } from '../lib/ocpp.js';
 
 const PW = 'bus-password-00001';
@@ -340,6 +342,45 @@ test('the page: log in, see the chargers, change a priority and see the allocati
     await ctx.close();
   }
   for (const f of ['overview.png', 'chargers.png']) assert.ok(fs.statSync(path.join(SHOTS, f)).size > 10000, f);
+});
+
+test('HTTPS when web.tls is set: the session cookie is Secure and the Origin must be https', async () => {
+  const tdir = tmpDir('ampgate-webtls-');
+  const f = makeCerts(tdir);
+  const port = await freePort();
+  fs.writeFileSync(path.join(tdir, 'tls.conf'), `site = { name = "tls-depot"; grid = { limit_a = [100.0, 100.0, 100.0]; }; };
+ocpp = { listen = "127.0.0.1:${await freePort()}"; };
+web = { listen = "127.0.0.1:${port}"; assets = "${path.join(ROOT, 'web')}"; tls = { cert = "${f('server.crt')}"; key = "${f('server.key')}"; };
+  users = ( { name = "manager"; password_hash = "${hash(USERS.manager)}"; role = "manager"; } ); };
+storage = { path = "${tdir}/ampgate.db"; };
+`);
+  const td = new Daemon(path.join(tdir, 'tls.conf'));
+  await td.start();
+  const ca = fs.readFileSync(f('ca.crt'));
+  const req = (method, p, { body, headers = {} } = {}) => new Promise((resolve, reject) => {
+    const r = https.request({ host: '127.0.0.1', port, path: p, method, ca, headers: { 'Content-Type': 'application/json', ...headers } }, (res) => {
+      let data = '';
+      res.on('data', (c) => { data += c; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: data ? JSON.parse(data) : null }));
+    });
+    r.on('error', reject);
+    r.end(body ? JSON.stringify(body) : undefined);
+  });
+  try {
+    const r = await req('POST', '/api/v1/login', { body: { name: 'manager', password: USERS.manager } });
+    assert.equal(r.status, 200);
+    const cookie = r.headers['set-cookie'][0];
+    assert.match(cookie, /; HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/);
+    const auth = { Cookie: cookie.split(';')[0], 'X-CSRF-Token': r.body.csrf_token };
+    assert.equal((await req('GET', '/api/v1/site', { headers: auth })).body.name, 'tls-depot');
+    const plain = await req('POST', '/api/v1/site/limit', { body: { limit_a: 50, duration_s: 60 }, headers: { ...auth, Origin: `http://127.0.0.1:${port}` } });
+    assert.equal(plain.status, 403, 'an http:// origin is not this https page');
+    const own = await req('POST', '/api/v1/site/limit', { body: { limit_a: 50, duration_s: 60 }, headers: { ...auth, Origin: `https://127.0.0.1:${port}` } });
+    assert.equal(own.status, 200);
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/api/v1/site`), 'no plain HTTP on the TLS port');
+  } finally {
+    await td.stop();
+  }
 });
 
 // Last: the lock covers this test's address too, so nothing may log in after it.
