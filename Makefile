@@ -106,7 +106,7 @@ check-long: all tests/node_modules/.stamp
 DEB_DEPS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmodbus-dev libmosquitto-dev \
             libsqlite3-dev libconfig-dev libjansson-dev libsystemd-dev libssl-dev libcmocka-dev \
             mosquitto mosquitto-clients sqlite3 systemd nodejs npm openssl libglpk-dev glpk-utils \
-            python3-pymodbus python3-serial-asyncio socat mbpoll \
+            python3-pymodbus python3-serial-asyncio socat mbpoll chromium \
             dpkg-dev debhelper help2man lintian debootstrap
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -138,6 +138,8 @@ install: all
 	install -m 0755 $(BUILD)/ampgated $(DESTDIR)$(PREFIX)/sbin/ampgated
 	install -m 0755 $(BUILD)/ampgatectl $(BUILD)/ampgate-sim $(DESTDIR)$(PREFIX)/bin/
 	install -m 0640 etc/ampgate.conf $(DESTDIR)$(SYSCONFDIR)/ampgate/ampgate.conf
+	install -d $(DESTDIR)$(PREFIX)/share/ampgate/web
+	install -m 0644 web/*.html web/*.js web/*.css web/*.svg $(DESTDIR)$(PREFIX)/share/ampgate/web/
 	sed 's|/usr/sbin/ampgated|$(PREFIX)/sbin/ampgated|' systemd/ampgated.service > $(DESTDIR)$(SYSTEMDUNITDIR)/ampgated.service
 
 # ---- deb: build/deb/ampgate_<version>_<arch>.deb and ampgate-sim_..., with Debian's own tools

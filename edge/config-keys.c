@@ -162,6 +162,9 @@ static const struct cfg_key web_keys[] = {
 	KGROUP(struct cfg_web, tls, 0, tls_keys, "HTTPS certificate and key; unset = HTTP"),
 	KSTR(struct cfg_web, assets, 0, "/usr/share/ampgate/web", "folder of the page's files"),
 	KLIST(struct cfg_web, users, n_users, struct cfg_user, user_keys, 100, "web users"),
+	{ .name = "metrics_token", .type = CT_STRING, .offset = offsetof(struct cfg_web, metrics_token),
+	  .flags = CK_SECRET, .min = 16, .max = 256,
+	  .help = "bearer token for /metrics from other hosts (unset: only from the edge itself or with a login)" },
 	END
 };
 

@@ -127,6 +127,7 @@ struct cfg_web {
 	char *listen;
 	struct cfg_tls tls;
 	char *assets;
+	char *metrics_token;    /* bearer token for /metrics from other hosts; NULL = loopback only */
 	struct cfg_user *users;
 	size_t n_users;
 };

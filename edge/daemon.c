@@ -6,6 +6,7 @@
 #include "edge/mqtt.h"
 #include "edge/proxy.h"
 #include "edge/site.h"
+#include "edge/web.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -96,6 +97,7 @@ static const struct module modules[] = {
 	{ .name = "proxy", .start = proxy_start, .stop = proxy_stop, .reload = proxy_reload },
 	{ .name = "site", .start = site_start, .stop = site_stop, .reload = site_reload },
 	{ .name = "mqtt", .start = mqtt_start, .stop = mqtt_stop, .reload = mqtt_reload },
+	{ .name = "web", .start = web_start, .stop = web_stop, .reload = web_reload },
 };
 #define N_MODULES (sizeof(modules) / sizeof(modules[0]))
 
