@@ -6,6 +6,7 @@
  * stations' own deadlines (heartbeat, meter values, reaction delay, reconnect) are plain
  * timestamps they compare on the tick. */
 #include "tools/sim/fleet.h"
+#include "tools/sim/sim.h"
 #include "tools/sim/station.h"
 #include "edge/daemon.h"
 #include "edge/log.h"
@@ -127,18 +128,13 @@ static void totals(const struct fleet *f, struct fleet_totals *t)
 
 static void write_draw(const struct fleet *f, const struct fleet_totals *t)
 {
-	char tmp[4096], ts[40];
-	FILE *fp;
+	char ts[40];
 	json_t *j;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", f->o.draw_out) >= (int)sizeof(tmp))
-		return;
 	ocpp_time_format(wall_ms(), ts, sizeof(ts));
 	j = json_pack("{sss[fff]sfsisi}", "timestamp", ts, "current_a", t->grid_a[0], t->grid_a[1], t->grid_a[2],
 		      "power_w", t->power_w, "charging", t->charging, "stations", f->o.count);
-	fp = fopen(tmp, "w");
-	if (!fp || json_dumpf(j, fp, JSON_COMPACT | JSON_REAL_PRECISION(8)) < 0 || fclose(fp) != 0 ||
-	    rename(tmp, f->o.draw_out) < 0)
+	if (sim_json_write_atomic(f->o.draw_out, j, JSON_COMPACT | JSON_REAL_PRECISION(8)) < 0)
 		log_msg(LL_WARN, "fleet: cannot write %s: %s", f->o.draw_out, strerror(errno));
 	json_decref(j);
 }

@@ -14,6 +14,7 @@ static int chargers(int argc, char **argv)
 static const struct cli_command commands[] = {
 	{ "modbus", sim_modbus_main, "serve simulated SunSpec and SDM630 devices over Modbus TCP" },
 	{ "chargers", chargers, "run a fleet of simulated OCPP 1.6J/2.0.1 charging stations" },
+	{ "csms", sim_csms_main, "a loopback CSMS answering every station's calls (tests, benchmarks)" },
 };
 
 int main(int argc, char **argv)
