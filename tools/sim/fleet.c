@@ -21,8 +21,6 @@
 #include <sys/resource.h>
 #include <uv.h>
 
-#define TICK_MS 50
-
 struct fleet {
 	struct fleet_opts o;
 	uv_loop_t loop;
@@ -38,7 +36,7 @@ struct fleet {
 	int booted_once, arrivals, arrivals_missed;
 	double peak_kw, energy_at_start_wh;
 	int exit_code;
-	bool handles_up, stopping;
+	bool handles_up, stopping, warm;
 };
 
 const struct fleet_opts *fleet_opts(const struct fleet *f)
@@ -164,6 +162,11 @@ static void on_second(uv_timer_t *t)
 	struct fleet_totals tot;
 	uint64_t now = now_ms();
 
+	if (!f->warm && now - f->start_ms >= 1000ULL * (uint64_t)f->o.warmup_s) {
+		if (f->o.warmup_s)
+			stats_drop_samples(f->stats);
+		f->warm = true;
+	}
 	totals(f, &tot);
 	if (tot.power_w / 1000.0 > f->peak_kw)
 		f->peak_kw = tot.power_w / 1000.0;
@@ -321,7 +324,7 @@ static int fleet_setup(struct fleet *f)
 	uv_signal_init(&f->loop, &f->sig_term);
 	f->tick.data = f->second.data = f->sig_int.data = f->sig_term.data = f;
 	f->handles_up = true;
-	uv_timer_start(&f->tick, on_tick, 0, TICK_MS);
+	uv_timer_start(&f->tick, on_tick, 0, (uint64_t)f->o.tick_ms);
 	uv_timer_start(&f->second, on_second, 1000, 1000);
 	uv_signal_start(&f->sig_int, on_signal, SIGINT);
 	uv_signal_start(&f->sig_term, on_signal, SIGTERM);
