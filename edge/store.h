@@ -17,6 +17,14 @@ struct store;
 struct store *store_open(const char *path);
 void store_close(struct store *st);
 
+/* Audit events are group-committed: the first event opens a transaction and store_commit() ends
+ * it. The daemon commits once per turn of its loop, before the loop waits for I/O, and frames
+ * are only written after that wait, so an event is on disk before any answer it led to leaves;
+ * one fsync then covers a burst (a reconnect storm is thousands of events). A module whose rows
+ * must be durable at once (sessions) calls store_commit() itself after writing them, and one
+ * that opens its own transaction calls it first. 0 or -EIO. */
+int store_commit(struct store *st);
+
 /* Append to the audit log and log the same line. `kind` is a short word ("start", "config",
  * "charger"), `subject` the charger/device id or NULL. Returns 0 or -EIO. */
 int store_event(struct store *st, enum log_level severity, const char *kind, const char *subject,
