@@ -81,8 +81,11 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libampgate.a
 
 $(BUILD)/bench/bench_solver: BENCH_LIBS := -lglpk
 
-bench: $(BENCH_BIN)
+# tests/bench/proxy.mjs drives the real daemon, the fleet simulator and the loopback CSMS
+# (1,000 stations: latency through the edge, CPU, RSS, reconnect storm, restart): build/bench/proxy.json.
+bench: $(BENCH_BIN) all
 	@set -e; for b in $(BENCH_BIN); do echo "== $$b"; $$b $(BUILD)/bench/$$(basename $$b | sed 's/^bench_//').json; done
+	@echo "== tests/bench/proxy.mjs"; node tests/bench/proxy.mjs $(BUILD)/bench/proxy.json
 
 # ---- integration tests: the real daemon against real peers (Node's test runner, npm lockfile) ----
 tests/node_modules/.stamp: tests/package.json tests/package-lock.json
