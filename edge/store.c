@@ -203,6 +203,8 @@ int store_event(struct store *st, enum log_level severity, const char *kind, con
 
 sqlite3 *store_db(struct store *st)
 {
+	/* Whoever asks for the connection may BEGIN its own transaction: end the batch first. */
+	store_commit(st);
 	return st->db;
 }
 
