@@ -83,6 +83,8 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libampgate.a
 
 $(BUILD)/bench/bench_solver: BENCH_LIBS := -lglpk
 
+# Node benches (tests/bench/*.bench.js) drive the real daemon with real peers: overload to wire,
+# partition replay, the proxy under 1,000 stations (latency, CPU, RSS, reconnect storm, restart).
 bench: $(BENCH_BIN) all tests/node_modules/.stamp
 	@set -e; for b in $(BENCH_BIN); do echo "== $$b"; $$b $(BUILD)/bench/$$(basename $$b | sed 's/^bench_//').json; done
 	@set -e; for b in $(NODE_BENCH); do n=$$(basename $$b .bench.js); echo "== $$b"; \

@@ -265,6 +265,7 @@ void charger_model_store_tx(struct proxy *p, struct charger *ch, const struct tr
 	sqlite3_finalize(q);
 	store_event(p->d->store, LL_INFO, "transaction", ch->id, "%s %s on connector %d%s", ended ? "ended" : "started",
 		    tx->id, tx->connector, ended ? "" : "");
+	store_commit(p->d->store);      /* a session is durable before the answer that made it leaves */
 	if (ended)
 		log_msg(LL_INFO, "charger %s: transaction %s delivered %.2f kWh", ch->id, tx->id, tx->energy_wh / 1000.0);
 }

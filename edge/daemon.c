@@ -25,14 +25,29 @@ struct module {
 	int (*reload)(struct ag_daemon *d, const struct ag_config *new_cfg);
 };
 
+static void on_store_commit(uv_prepare_t *h)
+{
+	struct ag_daemon *d = h->data;
+
+	if (d->store)
+		store_commit(d->store);
+}
+
 static int store_start(struct ag_daemon *d)
 {
 	d->store = store_open(d->cfg->storage.path);
-	return d->store ? 0 : -errno;
+	if (!d->store)
+		return -errno;
+	uv_prepare_init(&d->loop, &d->store_commit);
+	d->store_commit.data = d;
+	uv_prepare_start(&d->store_commit, on_store_commit);
+	return 0;
 }
 
 static void store_stop(struct ag_daemon *d)
 {
+	uv_prepare_stop(&d->store_commit);
+	uv_close((uv_handle_t *)&d->store_commit, NULL);
 	store_close(d->store);
 	d->store = NULL;
 }

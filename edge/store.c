@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *insert_event;
 	int version;
+	bool batch_open;        /* audit events written since the last commit */
 };
 
 /* Numbered migrations: entry i takes the schema from version i to i + 1. Never edit a released
@@ -153,10 +155,20 @@ fail:
 	return NULL;
 }
 
+int store_commit(struct store *st)
+{
+	if (!st->batch_open)
+		return 0;
+	st->batch_open = false;
+	return exec(st, "COMMIT;");
+}
+
 void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	if (st->db)
+		store_commit(st);
 	sqlite3_finalize(st->insert_event);
 	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
 		log_msg(LL_WARN, "database: close: %s", sqlite3_errmsg(st->db));
@@ -188,6 +200,11 @@ int store_event(struct store *st, enum log_level severity, const char *kind, con
 	else
 		log_msg(severity, "%s: %s", kind, message);
 	clock_gettime(CLOCK_REALTIME, &ts);
+	if (!st->batch_open && sqlite3_get_autocommit(st->db)) {
+		if (exec(st, "BEGIN;") < 0)
+			return -EIO;
+		st->batch_open = true;
+	}
 	sqlite3_reset(st->insert_event);
 	sqlite3_bind_int64(st->insert_event, 1, (sqlite3_int64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 	sqlite3_bind_text(st->insert_event, 2, severity_name(severity), -1, SQLITE_STATIC);
@@ -208,6 +225,8 @@ int store_event(struct store *st, enum log_level severity, const char *kind, con
 
 sqlite3 *store_db(struct store *st)
 {
+	/* Whoever asks for the connection may BEGIN its own transaction: end the batch first. */
+	store_commit(st);
 	return st->db;
 }
 

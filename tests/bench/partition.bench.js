@@ -8,7 +8,7 @@
 // 100 clients in this process. ocpp-rpc alone manages about 1,300-1,500 msg/s on the 2-core
 // machine (schema validation and promise bookkeeping per call), below the target, so the replay
 // runs against the bare `ws` peer (about 6,000-7,000 msg/s alone); both figures are in the JSON.
-// Usage: node bench/replay.bench.js OUT.json [messages] [chargers]
+// Usage: node bench/partition.bench.js OUT.json [messages] [chargers]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,7 +16,7 @@ import rpc from 'ocpp-rpc';
 import WebSocket, { WebSocketServer } from 'ws';
 import { Daemon, ROOT, freePort, sql } from '../lib/daemon.js';
 
-const OUT = process.argv[2] ?? path.join(ROOT, 'build/bench/replay.json');
+const OUT = process.argv[2] ?? path.join(ROOT, 'build/bench/partition.json');
 const MESSAGES = Number(process.argv[3] ?? 100000);
 const CHARGERS = Number(process.argv[4] ?? 100);
 const TARGET = 2000;
