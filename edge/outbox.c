@@ -44,6 +44,7 @@ static const char *const sql[S_N] = {
 };
 
 struct outbox {
+	struct store *st;
 	sqlite3 *db;
 	sqlite3_stmt *q[S_N];
 };
@@ -70,6 +71,7 @@ struct outbox *outbox_open(struct store *st)
 
 	if (!ob)
 		return NULL;
+	ob->st = st;
 	ob->db = store_db(st);
 	for (int i = 0; i < S_N; i++)
 		if (sqlite3_prepare_v2(ob->db, sql[i], -1, &ob->q[i], NULL) != SQLITE_OK) {
@@ -92,6 +94,10 @@ void outbox_close(struct outbox *ob)
 
 int outbox_begin(struct outbox *ob)
 {
+	/* The store batches audit events in a transaction of its own until the end of the loop
+	 * turn; end it first (store.h) so this one can begin. */
+	if (store_commit(ob->st) < 0)
+		return -EIO;
 	return run(ob, S_BEGIN, "begin");
 }
 
