@@ -120,13 +120,19 @@ deps:
 # The demo depot (etc/demo.conf): a simulated SunSpec grid meter and battery over Modbus whose
 # grid current includes the EVs' draw, forty simulated chargers with EVs, and the daemon between
 # them. The 250 A connection binds: the log's "site:" lines show it shared. Ctrl-C stops all.
+# DEMO_OCPP_PORT, DEMO_WEB_PORT and DEMO_MODBUS_PORT move it off the default ports.
+DEMO_OCPP_PORT ?= 8887
+DEMO_WEB_PORT ?= 8080
+DEMO_MODBUS_PORT ?= 15020
 demo: all
 	@mkdir -p $(BUILD)/demo
 	@echo '{"current_a":[0,0,0]}' > $(BUILD)/demo/draw.json
-	@./$(BUILD)/ampgate-sim modbus --listen 127.0.0.1:15020 --ev-draw $(BUILD)/demo/draw.json --quiet & m=$$!; \
-	./$(BUILD)/ampgated -c etc/demo.conf & d=$$!; \
+	@sed -e 's/127.0.0.1:8887/127.0.0.1:$(DEMO_OCPP_PORT)/; s/127.0.0.1:8080/127.0.0.1:$(DEMO_WEB_PORT)/' \
+	     -e 's/127.0.0.1:15020/127.0.0.1:$(DEMO_MODBUS_PORT)/' etc/demo.conf > $(BUILD)/demo/demo.conf
+	@./$(BUILD)/ampgate-sim modbus --listen 127.0.0.1:$(DEMO_MODBUS_PORT) --ev-draw $(BUILD)/demo/draw.json --quiet & m=$$!; \
+	./$(BUILD)/ampgated -c $(BUILD)/demo/demo.conf & d=$$!; \
 	trap 'kill $$m $$d $$f 2>/dev/null; wait' EXIT INT TERM; sleep 1; \
-	./$(BUILD)/ampgate-sim chargers --url ws://127.0.0.1:8887/ocpp --count 40 --protocol mix \
+	./$(BUILD)/ampgate-sim chargers --url ws://127.0.0.1:$(DEMO_OCPP_PORT)/ocpp --count 40 --protocol mix \
 	    --id-template 'DEPOT%02d' --password-template 'demo-password-%02d' --ev-at-start 0.9 \
 	    --meter-interval-s 5 --reaction-delay-ms 1000 --summary-s 30 \
 	    --draw-out $(BUILD)/demo/draw.json $(DEMO_ARGS) & f=$$!; wait $$f

@@ -4,10 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { ROOT } from '../lib/daemon.js';
+import { ROOT, freePort } from '../lib/daemon.js';
 
 test('make demo: forty chargers share a binding grid limit', { timeout: 90000 }, async () => {
-  const proc = spawn('make', ['-s', '-C', ROOT, 'demo', 'DEMO_ARGS=--duration-s 25'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Free ports, so a demo or a daemon already running on this machine cannot get in the way.
+  const ports = [`DEMO_OCPP_PORT=${await freePort()}`, `DEMO_WEB_PORT=${await freePort()}`, `DEMO_MODBUS_PORT=${await freePort()}`];
+  const proc = spawn('make', ['-s', '-C', ROOT, 'demo', 'DEMO_ARGS=--duration-s 25', ...ports], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout.on('data', (d) => { out += d; });
   proc.stderr.on('data', (d) => { out += d; });
