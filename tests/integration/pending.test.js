@@ -7,12 +7,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
-import { AMPGATECTL, AMPGATED, Daemon, freePort, runSync, tmpDir } from '../lib/daemon.js';
+import { AMPGATECTL, AMPGATED, Daemon, ROOT, freePort, runSync, tmpDir } from '../lib/daemon.js';
 import { bootPayload, connectStation, effectiveLimit, startCsms, until } from '../lib/ocpp.js';
 
 const USERS = { manager: 'manager-pass-1', viewer: 'viewer-pass-1' };
 const PW = 'bus-password-00001';
+const SHOTS = path.join(ROOT, 'build/screenshots');
+const CHROMIUM = { executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] };
 let csms, d, dir, conf, base, edgeUrl, ocppPort, webPort, hashes;
 const open = [];
 
@@ -29,7 +32,7 @@ ocpp = { listen = "127.0.0.1:${ocppPort}"; path = "/ocpp"; security_profile = ${
   allow_unknown = ${allowUnknown}; unknown_max_a = 12.0; ${extraOcpp} };
 upstream = { url = "${csms.url}"; security_profile = 1; credentials = "per-charger"; call_timeout_s = 5;
   reconnect_min_ms = 200; reconnect_max_ms = 1000; };
-web = { listen = "127.0.0.1:${webPort}";
+web = { listen = "127.0.0.1:${webPort}"; assets = "${path.join(ROOT, 'web')}";
   users = ( { name = "manager"; password_hash = "${hashes.manager}"; role = "manager"; },
             { name = "viewer"; password_hash = "${hashes.viewer}"; role = "viewer"; } ); };
 storage = { path = "${dir}/ampgate.db"; };
@@ -158,7 +161,7 @@ test('a viewer cannot accept, nor a manager without the CSRF token', async () =>
 
 test('a manager accepts: it boots Accepted through to the CSMS and gets the edge\'s profiles', async () => {
   const manager = await login('manager');
-  for (const [id, protocol] of [['NEW16', 'ocpp1.6'], ['NEW201', 'ocpp2.0.1']]) {
+  for (const [id, protocol] of [['NEW16', 'ocpp1.6']]) {
     const cp = open.find((c) => c.identity === id);
     const r = await api(`/api/v1/pending/${id}/accept`, { ...manager, method: 'POST' });
     assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -176,8 +179,8 @@ test('a manager accepts: it boots Accepted through to the CSMS and gets the edge
   }
   assert.equal(csms.failures.length, 0);
   const { body } = await api('/api/v1/pending', { cookie: manager.cookie });
-  assert.deepEqual(body.pending.map((s) => s.id), ['ROGUE']);
-  assert.deepEqual(body.accepted.map((s) => s.id).sort(), ['NEW16', 'NEW201']);
+  assert.deepEqual(body.pending.map((s) => s.id).sort(), ['NEW201', 'ROGUE']);
+  assert.deepEqual(body.accepted.map((s) => s.id), ['NEW16']);
   const entry = body.accepted.find((s) => s.id === 'NEW16');
   assert.equal(entry.accepted_by, 'web:manager');
   assert.match(entry.config, /^\{ id = "NEW16"; circuit = "grid"; phases = 3; rotation = "L1L2L3"; min_a = 6\.0; max_a = 12\.0; priority = 1; password = "[A-Za-z0-9]{20}"; \},$/);
@@ -189,6 +192,37 @@ test('a manager accepts: it boots Accepted through to the CSMS and gets the edge
   const events = await api('/api/v1/events?limit=50', { cookie: manager.cookie });
   assert.ok(events.body.some((e) => e.kind === 'charger.accepted' && e.subject === 'NEW16' &&
     /new station accepted by web:manager \(Ampgate-Test DC-150, serial SN-NEW16, from 127\.0\.0\.1\).*no password/.test(e.message)));
+});
+
+test('the chargers page: a manager sees the new stations, accepts one, and is shown the lines to paste', async () => {
+  const browser = await chromium.launch(CHROMIUM);
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 950 } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${base}/login.html`);
+    await page.fill('#name', 'manager');
+    await page.fill('#password', USERS.manager);
+    await page.click('#login-button');
+    await page.waitForURL(`${base}/`);
+    await page.goto(`${base}/#chargers`);
+    await page.waitForSelector('#pending-table tr[data-id="NEW201"] button.accept');
+    assert.match(await page.textContent('#pending-table tr[data-id="NEW201"]'), /Ampgate-Test DC-150.*SN-NEW201.*127\.0\.0\.1/);
+    assert.match(await page.textContent('#new-stations'), /connects without a password/);
+    await page.click('#pending-table tr[data-id="NEW201"] button.accept');
+    await page.waitForFunction(() => /id = "NEW201"/.test(document.querySelector('#accepted-config').textContent));
+    assert.match(await page.textContent('#accepted-config'), /\{ id = "NEW16";.*# NEW16: accepted by web:manager/);
+    fs.mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: path.join(SHOTS, 'new-stations.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+  const cp = open.find((c) => c.identity === 'NEW201');
+  await until(() => cp.reboots.length > 0, { what: 'NEW201 boots again' });
+  assert.equal(cp.reboots[0].status, 'Accepted');
+  assert.equal(csms.calls('BootNotification', 'NEW201').length, 1);
+  await until(() => cp.profiles.length > 0 && effectiveLimit(cp.profiles, 'ocpp2.0.1') <= 12, { what: 'NEW201 profile' });
 });
 
 test('a rejected station is closed and refused when it connects again', async () => {
