@@ -110,6 +110,11 @@ struct charger {
 	int profile_failures;
 	int setup_state;                /* charger-setup.c: meter values asked for on this connection */
 	int priority_override;          /* a site manager's priority until restart; -1 = none */
+
+	/* A station not in the configuration (pending.c). */
+	char peer[64];                  /* the address it connected from */
+	int64_t first_seen_ms;          /* wall clock of its first connection; 0 = configured */
+	struct cfg_charger accepted_cfg;/* its default wiring once a manager accepted it */
 };
 
 struct charger *charger_new(const char *id, const struct cfg_charger *cfg);

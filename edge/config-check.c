@@ -178,6 +178,26 @@ static void check_tls(struct cfg_report *r, int line, const char *group, const s
 		cfg_error(r, line, key, "security profile 3 needs tls.ca to verify client certificates");
 }
 
+/* An unknown station has no password in the configuration. In profile 3 its client certificate,
+ * signed by ocpp.tls.ca with the station id as CN, identifies it; in profile 2 the installer chose
+ * "every charger proves itself with a password over TLS", which a pending station cannot keep. */
+static void check_allow_unknown(const struct ag_config *cfg, const config_t *root, struct cfg_report *r)
+{
+	int line = line_at(root, 0, "ocpp.allow_unknown");
+
+	if (!cfg->ocpp.allow_unknown)
+		return;
+	if (cfg->ocpp.security_profile == 2)
+		cfg_error(r, line, "ocpp.allow_unknown",
+			  "not with security_profile 2: an unknown station has no password to prove itself with; add "
+			  "it to chargers with a password, or use security_profile 3 (its client certificate names it)");
+	else if (cfg->ocpp.security_profile < 2)
+		cfg_warn(r, line, "ocpp.allow_unknown",
+			 "unknown stations connect without a password (security_profile %d); one a manager accepts "
+			 "keeps connecting without one until it has its own entry in chargers",
+			 cfg->ocpp.security_profile);
+}
+
 static void check_endpoints(const struct ag_config *cfg, const config_t *root, struct cfg_report *r)
 {
 	struct host_port hp;
@@ -190,6 +210,7 @@ static void check_endpoints(const struct ag_config *cfg, const config_t *root, s
 			  cfg->web.listen);
 	if (cfg->ocpp.security_profile >= 2)
 		check_tls(r, line_at(root, 0, "ocpp"), "ocpp", &cfg->ocpp.tls, cfg->ocpp.security_profile == 3);
+	check_allow_unknown(cfg, root, r);
 	if (cfg->upstream.url) {
 		struct ws_url u;
 		int line = line_at(root, 0, "upstream.url");

@@ -119,7 +119,9 @@ static const struct cfg_key tls_keys[] = {
 static const struct cfg_key ocpp_keys[] = {
 	KSTR(struct cfg_ocpp, listen, 0, "0.0.0.0:8887", "address:port chargers connect to"),
 	KSTR(struct cfg_ocpp, path, 0, "/ocpp", "URL path before the station id"),
-	KBOOL(struct cfg_ocpp, allow_unknown, 0, "accept unknown station ids as pending"),
+	KBOOL(struct cfg_ocpp, allow_unknown, 0, "hold unknown station ids as pending for a site manager to accept"),
+	KDBL(struct cfg_ocpp, unknown_max_a, 6, 1000, 16, "A",
+	     "highest current of a station a manager accepted, until it has its own entry in chargers"),
 	KINT(struct cfg_ocpp, security_profile, 0, 3, 1, NULL, "0 none (bench only), 1 Basic, 2 TLS+Basic, 3 mutual TLS"),
 	KGROUP(struct cfg_ocpp, tls, 0, tls_keys, "server TLS (profiles 2 and 3)"),
 	KINT(struct cfg_ocpp, call_timeout_s, 1, 600, 30, "s", "how long a call waits for its result"),

@@ -94,6 +94,7 @@ struct cfg_ocpp {
 	char *listen;
 	char *path;
 	bool allow_unknown;
+	double unknown_max_a;   /* an accepted unknown station's max_a until it has its own entry */
 	int security_profile;   /* 0 none (test benches only), 1 Basic, 2 TLS+Basic, 3 mutual TLS */
 	struct cfg_tls tls;
 	int call_timeout_s;

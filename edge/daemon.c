@@ -124,6 +124,14 @@ uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void notify_status(struct ag_daemon *d)
 {
 	sd_notifyf(0, "STATUS=site %s: %zu chargers, %zu devices configured", d->cfg->site.name, d->cfg->n_chargers,

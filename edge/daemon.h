@@ -45,5 +45,7 @@ void daemon_reload(struct ag_daemon *d);
 
 /* Monotonic milliseconds, the clock of every timer and timeout. */
 uint64_t now_ms(void);
+/* Wall-clock milliseconds since the epoch, for what people read (audit, first seen). */
+int64_t wall_ms(void);
 
 #endif

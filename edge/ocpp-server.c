@@ -8,6 +8,7 @@
 #include "edge/log.h"
 #include "edge/net-addr.h"
 #include "edge/passwd.h"
+#include "edge/pending.h"
 #include "edge/proxy.h"
 
 #include <openssl/crypto.h>
@@ -93,12 +94,10 @@ static int confirm_upgrade(struct proxy *p, struct lws *wsi)
 		return refuse(wsi, 400, "subprotocol ocpp1.6 or ocpp2.0.1 required\n");
 	}
 	const struct cfg_charger *c = config_charger(cfg, id);
-	if (!c && !cfg->ocpp.allow_unknown) {
-		log_msg(LL_WARN, "charger %s (%s) refused: unknown station id (add it to chargers in the configuration, or "
-				 "set ocpp.allow_unknown to hold unknown stations as pending)",
-			id, peer);
-		return refuse(wsi, 401, "unknown station\n");
-	}
+	const char *why;
+	int status;
+	if (!c && (status = pending_admit(p, id, peer, &why)) != 0)
+		return refuse(wsi, status, why);
 	if (cfg->ocpp.security_profile == 3) {
 		union lws_tls_cert_info_results ci;
 		if (lws_tls_peer_cert_info(wsi, LWS_TLS_CERT_INFO_COMMON_NAME, &ci, sizeof(ci.ns.name)) ||
@@ -145,7 +144,10 @@ static void established(struct proxy *p, struct lws *wsi, struct pss *pss)
 	const char *id;
 	struct charger *ch;
 
+	char peer[64] = "";
+
 	lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
 	id = ocpp_station_id(uri, p->d->cfg->ocpp.path);
 	ch = id ? proxy_find(p, id) : NULL;
 	if (!ch && id && p->d->cfg->ocpp.allow_unknown)
@@ -162,6 +164,7 @@ static void established(struct proxy *p, struct lws *wsi, struct pss *pss)
 		lws_set_timeout(old, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
 	}
 	pss->ch = ch;
+	pending_seen(ch, peer);
 	ch->version = lws_get_protocol(wsi)->id == 16 ? OCPP16 : OCPP201;
 	ch->down.wsi = wsi;
 	if (lws_hdr_copy(wsi, ch->auth_header, sizeof(ch->auth_header), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)

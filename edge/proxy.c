@@ -12,6 +12,7 @@
 #include "edge/net-addr.h"
 #include "edge/ocpp-server.h"
 #include "edge/ocpp-upstream.h"
+#include "edge/pending.h"
 #include "edge/charger-setup.h"
 #include "edge/profiles.h"
 #include "edge/replay.h"
@@ -35,7 +36,7 @@ struct charger *proxy_find(struct proxy *p, const char *id)
 	return NULL;
 }
 
-static struct charger *add_charger(struct proxy *p, const char *id, const struct cfg_charger *cfg)
+struct charger *proxy_add(struct proxy *p, const char *id, const struct cfg_charger *cfg)
 {
 	struct charger *ch;
 
@@ -61,12 +62,31 @@ static struct charger *add_charger(struct proxy *p, const char *id, const struct
 
 struct charger *proxy_add_pending(struct proxy *p, const char *id)
 {
-	struct charger *ch = add_charger(p, id, NULL);
+	struct charger *ch = proxy_add(p, id, NULL);
 
 	if (ch)
 		store_event(p->d->store, LL_WARN, "charger", id,
 			    "unknown station connected; held as pending until a site manager accepts it");
 	return ch;
+}
+
+void proxy_del(struct proxy *p, struct charger *ch)
+{
+	if (ch->down.wsi) {
+		struct lws *wsi = ch->down.wsi;
+		void **pss = lws_wsi_user(wsi);
+		proxy_charger_closed(p, ch);
+		if (pss)
+			*pss = NULL;
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	}
+	for (size_t i = 0; i < p->n_chargers; i++)
+		if (p->chargers[i] == ch) {
+			memmove(&p->chargers[i], &p->chargers[i + 1], (p->n_chargers - i - 1) * sizeof(*p->chargers));
+			p->n_chargers--;
+			break;
+		}
+	charger_free(ch);
 }
 
 static void send_down(struct proxy *p, struct charger *ch, const char *text, size_t len)
@@ -378,8 +398,10 @@ int proxy_start(struct ag_daemon *d)
 	p->d = d;
 	d->proxy = p;
 	for (size_t i = 0; i < d->cfg->n_chargers; i++)
-		if (!add_charger(p, d->cfg->chargers[i].id, &d->cfg->chargers[i]))
+		if (!proxy_add(p, d->cfg->chargers[i].id, &d->cfg->chargers[i]))
 			return -ENOMEM;
+	if ((rc = pending_load(p)) < 0)
+		return rc;
 	if (d->cfg->upstream.url) {
 		struct ws_url u;
 		if (ws_url_parse(d->cfg->upstream.url, &u) < 0)
@@ -444,7 +466,9 @@ int proxy_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
 	if (d->proxy)
 		for (size_t i = 0; i < d->proxy->n_chargers; i++) {
 			struct charger *ch = d->proxy->chargers[i];
-			if (ch->cfg)
+			if (ch->cfg == &ch->accepted_cfg && !config_charger(new_cfg, ch->id))
+				ch->cfg = pending_default_cfg(ch, new_cfg);
+			else if (ch->cfg)
 				ch->cfg = config_charger(new_cfg, ch->id);
 			if (!ch->cfg && !ch->pending)
 				ch->pending = true;

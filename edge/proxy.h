@@ -35,6 +35,11 @@ void proxy_stop(struct ag_daemon *d);
 int proxy_reload(struct ag_daemon *d, const struct ag_config *new_cfg);
 
 struct charger *proxy_find(struct proxy *p, const char *id);
+/* A station's entry (`cfg` NULL: pending); NULL on ENOMEM. */
+struct charger *proxy_add(struct proxy *p, const char *id, const struct cfg_charger *cfg);
+/* Forget a station the edge holds no state for elsewhere (a pending one): its socket is
+ * killed and `ch` freed. */
+void proxy_del(struct proxy *p, struct charger *ch);
 /* A pending (unknown, allow_unknown) station's entry, created on first sight. */
 struct charger *proxy_add_pending(struct proxy *p, const char *id);
 

@@ -65,6 +65,19 @@ static const char *const migrations[] = {
 	"  provisional INTEGER NOT NULL,"
 	"  csms_id INTEGER,"
 	"  PRIMARY KEY (charger_id, provisional));",
+	/* 4: a site manager's decision on a station that was not in the configuration (pending.c):
+	 * accepted ones are let in as chargers with default wiring across restarts, rejected ones
+	 * are refused at connect. What it sent at boot is kept for the page and the audit, and the
+	 * password suggested for its own entry in the configuration file. */
+	"CREATE TABLE stations ("
+	"  id TEXT PRIMARY KEY,"
+	"  decision TEXT NOT NULL CHECK (decision IN ('accepted', 'rejected')),"
+	"  vendor TEXT, model TEXT, serial TEXT, firmware TEXT,"
+	"  address TEXT,"
+	"  first_seen_ms INTEGER,"
+	"  decided_ms INTEGER NOT NULL,"
+	"  decided_by TEXT NOT NULL,"
+	"  new_password TEXT);",
 };
 
 static int exec(struct store *st, const char *sql)

@@ -85,6 +85,8 @@ static int get(struct web *w, struct web_req *r)
 		return web_reply_json(r, 200, events(w, r->wsi));
 	if (strcmp(u, "/api/v1/history") == 0)
 		return web_reply_json(r, 200, web_history_json(w));
+	if (strncmp(u, "/api/v1/pending", 15) == 0)
+		return web_pending_get(w, r);
 	if (charger_path(u, id, sizeof(id), &rest) && !*rest) {
 		struct charger *ch = d->proxy ? proxy_find(d->proxy, id) : NULL;
 		if (!ch)
@@ -139,6 +141,8 @@ static int post(struct web *w, struct web_req *r)
 	bool priority = charger_path(u, id, sizeof(id), &rest) && strcmp(rest, "/priority") == 0;
 	bool limit = strcmp(u, "/api/v1/site/limit") == 0;
 
+	if (strncmp(u, "/api/v1/pending/", 16) == 0)
+		return web_pending_post(w, r);
 	if (!priority && !limit)
 		return web_error(r, 404, "there is no API %s that takes changes", u);
 	if (r->session->role != ROLE_MANAGER)

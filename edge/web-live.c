@@ -17,14 +17,6 @@
 
 #define PUSH_MS 1000
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sample(struct web *w, int64_t t_ms)
 {
 	const struct site_status *st = site_status(w->d);

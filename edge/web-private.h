@@ -130,6 +130,10 @@ const char *web_role_name(enum web_role role);
 /* ---- web-api.c: /api/v1/... with a session. */
 int web_api(struct web *w, struct web_req *r);
 
+/* ---- web-pending.c: /api/v1/pending (GET) and /api/v1/pending/<id>/accept|reject (POST). */
+int web_pending_get(struct web *w, struct web_req *r);
+int web_pending_post(struct web *w, struct web_req *r);
+
 /* ---- web-live.c */
 int web_live_start(struct web *w);
 void web_live_stop(struct web *w);

@@ -8,14 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void ocpp_time_format(int64_t epoch_ms, char *buf, size_t size)
 {
 	time_t t = (time_t)(epoch_ms / 1000);

@@ -3,6 +3,7 @@
 #ifndef AG_SIM_OCPP_MSG_H
 #define AG_SIM_OCPP_MSG_H
 
+#include "edge/daemon.h"
 #include "edge/ocpp-frame.h"
 
 #include <jansson.h>
@@ -28,8 +29,7 @@ json_t *ocpp_status(const char *status);
 /* An integer member, or `dflt` when it is absent or not an integer. */
 int ocpp_int_or(json_t *o, const char *key, int dflt);
 
-/* Wall-clock epoch milliseconds (timestamps in messages; timers use the monotonic now_ms). */
-int64_t wall_ms(void);
+/* wall_ms(), wall-clock epoch milliseconds for timestamps in messages, is edge/daemon.h's. */
 /* "2024-05-01T12:00:00.123Z" into buf (>= 32 bytes). */
 void ocpp_time_format(int64_t epoch_ms, char *buf, size_t size);
 /* RFC 3339 date-time, any offset, optional fraction. 0 or -EINVAL. */
