@@ -63,6 +63,14 @@ struct meter_sample {
 	uint64_t at_ms;         /* 0: never */
 };
 
+/* An EV's departure time and energy need for the session in progress, as one source gave it
+ * (charger-needs.c). */
+struct needs {
+	int64_t departure_wall_ms;      /* epoch ms; 0 = not given */
+	double energy_wh;               /* what was asked for; < 0 = not given */
+	double delivered_wh;            /* what the session had delivered when it was given */
+};
+
 struct proxy;
 struct replay_ch;
 
@@ -110,6 +118,12 @@ struct charger {
 	int profile_failures;
 	int setup_state;                /* charger-setup.c: meter values asked for on this connection */
 	int priority_override;          /* a site manager's priority until restart; -1 = none */
+	/* Departure and energy need of the session in progress: what the EV said (2.0.1
+	 * NotifyEVChargingNeeds) and what a site manager set; the manager's values win. Per charger,
+	 * not per EVSE (most chargers have one); both end with the session. */
+	struct needs ev_needs;
+	struct needs mgr_needs;
+	int needs_evse;                 /* the EVSE the EV's needs came for; 0 = unknown */
 };
 
 struct charger *charger_new(const char *id, const struct cfg_charger *cfg);
