@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { AMPGATECTL, Daemon, freePort, runSync, tmpDir } from '../lib/daemon.js';
+import { chromium } from 'playwright-core';
+import { AMPGATECTL, Daemon, ROOT, freePort, runSync, tmpDir } from '../lib/daemon.js';
 import { startBroker } from '../lib/mosquitto.js';
 import { bootPayload, connectStation, effectiveLimit, TS, until } from '../lib/ocpp.js';
 
@@ -41,7 +42,7 @@ async function edge(dir, { mqttPort = 0 } = {}) {
   control_period_ms = 500; grid = { limit_a = [40.0, 40.0, 40.0]; }; };
 chargers = ( ${Object.keys(PROTOS).map((id) => `{ id = "${id}"; password = "${PW}"; }`).join(', ')} );
 ocpp = { listen = "127.0.0.1:${ocppPort}"; };
-web = { listen = "127.0.0.1:${webPort}";
+web = { listen = "127.0.0.1:${webPort}"; assets = "${path.join(ROOT, 'web')}";
   users = ( { name = "manager"; password_hash = "${hash(USERS.manager)}"; role = "manager"; },
             { name = "viewer"; password_hash = "${hash(USERS.viewer)}"; role = "viewer"; } ); };
 storage = { path = "${dir}/a.db"; };
@@ -248,5 +249,54 @@ test('MQTT cmd/charger/<id>/needs sets a session\'s needs and answers on /result
     for (const cp of Object.values(cps)) await cp.close({ force: true }).catch(() => {});
     await d.stop();
     await broker.stop();
+  }
+});
+
+test('the chargers page: a manager sets a bus\'s departure and energy need and sees the allocation move', async () => {
+  const dir = tmpDir('ampgate-needs-page-');
+  const { d, url, base } = await edge(dir);
+  const shots = path.join(ROOT, 'build/screenshots');
+  fs.mkdirSync(shots, { recursive: true });
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  let cps = {};
+  try {
+    cps = await plugInBoth(url);
+    await allocation(cps, 19, 19, 'no needs: fair');
+    const page = await browser.newPage({ viewport: { width: 1500, height: 800 } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${base}/login.html`);
+    await page.fill('#name', 'manager');
+    await page.fill('#password', USERS.manager);
+    await page.click('#login-button');
+    await page.waitForURL(`${base}/`);
+    await page.click('nav a[data-tab=chargers]');
+    const row = '#chargers-table tr[data-id="BUS16"]';
+    await page.waitForSelector(`${row} .needs-form`);
+    assert.equal(await page.textContent(`${row} .needs-text`), '–');
+    // An hour from now in the browser's local time, as the datetime-local field takes it.
+    const local = await page.evaluate(() => { const t = new Date(Date.now() + 3600e3); t.setSeconds(0, 0);
+      return new Date(t - t.getTimezoneOffset() * 60e3).toISOString().slice(0, 16); });
+    await page.fill(`${row} .needs-departure`, local);
+    await page.fill(`${row} .needs-kwh`, '60');
+    await page.click(`${row} .needs-form button[type=submit]`);
+    await page.waitForFunction((r) => /60\.0 kWh to go \(set by a manager\)/.test(document.querySelector(`${r} .needs-text`).textContent), row);
+    await allocation(cps, 6, 32, 'needs set on the page');
+    assert.match(await page.textContent(`${row} .needs-text`), /^leaves .+ · 60\.0 kWh to go \(set by a manager\)$/);
+    await page.waitForFunction((r) => parseFloat(document.querySelector(`${r} td.limit`).textContent) === 32, row);
+    await page.screenshot({ path: path.join(shots, 'chargers-needs.png'), fullPage: true });
+
+    await page.click(`${row} .needs-clear`);
+    await page.waitForFunction((r) => document.querySelector(`${r} .needs-text`).textContent === '–', row);
+    await allocation(cps, 19, 19, 'needs cleared on the page');
+    assert.deepEqual(errors, [], 'no script errors on the page');
+  } catch (e) {
+    console.log(d.log.split('\n').slice(-40).join('\n'));
+    throw e;
+  } finally {
+    await browser.close();
+    for (const cp of Object.values(cps)) await cp.close({ force: true }).catch(() => {});
+    await d.stop();
   }
 });
