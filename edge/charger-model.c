@@ -1,10 +1,12 @@
 /* What the frames say about a charger; see charger-model.h. Tolerant by design: the payloads are
  * the CSMS's to validate, so a field that is missing or of the wrong type is simply not learnt. */
 #include "edge/charger-model.h"
+#include "edge/charger-needs.h"
 #include "edge/daemon.h"
 #include "edge/log.h"
 #include "edge/profiles.h"
 #include "edge/proxy.h"
+#include "edge/site.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -114,6 +116,32 @@ static void status_notification(struct proxy *p, struct charger *ch, const json_
 	snprintf(c->error_code, sizeof(c->error_code), "%s", error ? error : "");
 }
 
+/* A transaction ended: with no other running on the charger, its departure and energy need end
+ * too (they were for that session). */
+static void tx_ended(struct proxy *p, struct charger *ch, struct transaction *tx)
+{
+	charger_model_store_tx(p, ch, tx, true);
+	tx->active = false;
+	if (!charger_active_tx(ch) && needs_end(ch)) {
+		store_event(p->d->store, LL_INFO, "charger.needs", ch->id,
+			    "departure and energy need cleared: transaction %s ended", tx->id);
+		site_solve_soon(p->d);
+	}
+}
+
+/* NotifyEVChargingNeeds (2.0.1): the EV's departure and energy need, for the deadline policies. */
+static void ev_charging_needs(struct proxy *p, struct charger *ch, const json_t *pl)
+{
+	char what[96];
+
+	needs_from_ev(ch, pl);
+	needs_describe(&ch->ev_needs, what, sizeof(what));
+	store_event(p->d->store, LL_INFO, "charger.needs", ch->id, "EV on EVSE %d asks for %s%s", ch->needs_evse, what,
+		    ch->mgr_needs.departure_wall_ms || ch->mgr_needs.energy_wh >= 0 ?
+		    " (a site manager's values still win)" : "");
+	site_solve_soon(p->d);
+}
+
 static void transaction_event(struct proxy *p, struct charger *ch, const json_t *pl)
 {
 	const char *type = json_string_value(json_object_get(pl, "eventType"));
@@ -134,10 +162,8 @@ static void transaction_event(struct proxy *p, struct charger *ch, const json_t 
 		return;
 	}
 	read_meter_values(ch, json_object_get(pl, "meterValue"), tx);
-	if (strcmp(type, "Ended") == 0) {
-		charger_model_store_tx(p, ch, tx, true);
-		tx->active = false;
-	}
+	if (strcmp(type, "Ended") == 0)
+		tx_ended(p, ch, tx);
 }
 
 void charger_model_call(struct proxy *p, struct charger *ch, const struct ocpp_frame *f)
@@ -159,11 +185,12 @@ void charger_model_call(struct proxy *p, struct charger *ch, const struct ocpp_f
 		struct transaction *tx = tx_of(ch, json_object_get(pl, "transactionId"));
 		if (tx) {
 			tx->energy_wh = number(json_object_get(pl, "meterStop")) - tx->start_wh;
-			charger_model_store_tx(p, ch, tx, true);
-			tx->active = false;
+			tx_ended(p, ch, tx);
 		}
 	} else if (strcmp(f->action, "TransactionEvent") == 0) {
 		transaction_event(p, ch, pl);
+	} else if (strcmp(f->action, "NotifyEVChargingNeeds") == 0 && ch->version == OCPP201) {
+		ev_charging_needs(p, ch, pl);
 	}
 }
 

@@ -20,6 +20,8 @@ struct charger *charger_new(const char *id, const struct cfg_charger *cfg)
 	ch->meter.soc_pct = -1;
 	ch->heartbeat_s = 300;
 	ch->priority_override = -1;
+	ch->ev_needs.energy_wh = -1;
+	ch->mgr_needs.energy_wh = -1;
 	snprintf(ch->binding, sizeof(ch->binding), "not allocated yet");
 	return ch;
 }

@@ -63,6 +63,14 @@ struct meter_sample {
 	uint64_t at_ms;         /* 0: never */
 };
 
+/* An EV's departure time and energy need for the session in progress, as one source gave it
+ * (charger-needs.c). */
+struct needs {
+	int64_t departure_wall_ms;      /* epoch ms; 0 = not given */
+	double energy_wh;               /* what was asked for; < 0 = not given */
+	double delivered_wh;            /* what the session had delivered when it was given */
+};
+
 struct proxy;
 struct replay_ch;
 
@@ -115,6 +123,12 @@ struct charger {
 	char peer[64];                  /* the address it connected from */
 	int64_t first_seen_ms;          /* wall clock of its first connection; 0 = configured */
 	struct cfg_charger accepted_cfg;/* its default wiring once a manager accepted it */
+	/* Departure and energy need of the session in progress: what the EV said (2.0.1
+	 * NotifyEVChargingNeeds) and what a site manager set; the manager's values win. Per charger,
+	 * not per EVSE (most chargers have one); both end with the session. */
+	struct needs ev_needs;
+	struct needs mgr_needs;
+	int needs_evse;                 /* the EVSE the EV's needs came for; 0 = unknown */
 };
 
 struct charger *charger_new(const char *id, const struct cfg_charger *cfg);

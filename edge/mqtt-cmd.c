@@ -1,4 +1,5 @@
-/* Commands in over MQTT: a temporary site limit and a charger's priority. Each is validated in
+/* Commands in over MQTT: a temporary site limit, a charger's priority and the departure and
+ * energy need of its session. Each is validated in
  * full before anything changes, applied through the site module (which audits it), and answered
  * on "<command topic>/result" with {"ok":true} or {"ok":false,"error":"..."}; a refusal is
  * audited here. An optional "id" in the command comes back in the answer, to pair them.
@@ -11,6 +12,7 @@
  * Who may command is the broker's business (its ACL): MQTT tells us nothing trustworthy about
  * the sender, so the audit names the channel ("mqtt"). */
 #include "edge/mqtt-private.h"
+#include "edge/charger-needs.h"
 #include "edge/daemon.h"
 #include "edge/log.h"
 #include "edge/site.h"
@@ -25,7 +27,7 @@
 
 void mqtt_cmd_subscribe(struct mqtt *m)
 {
-	static const char *const subs[] = { "cmd/limit", "cmd/charger/+/priority" };
+	static const char *const subs[] = { "cmd/limit", "cmd/charger/+/priority", "cmd/charger/+/needs" };
 	char topic[700];
 
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
@@ -110,6 +112,39 @@ static int cmd_priority(struct mqtt *m, const char *id, json_t *o, char *err, si
 	return rc < 0 ? -1 : 0;
 }
 
+/* {"departure": RFC 3339 | null, "energy_kwh": kWh | null} for charger `id`'s session. */
+static int cmd_needs(struct mqtt *m, const char *id, json_t *o, char *err, size_t size)
+{
+	static const char *const keys[] = { "departure", "energy_kwh", "id", NULL };
+	struct needs n;
+	int rc;
+
+	if (!known_keys(o, keys, err, size) || needs_parse(o, &n, err, size) < 0)
+		return -1;
+	rc = site_set_needs(m->d, id, &n, "mqtt");
+	if (rc == -ENOENT)
+		snprintf(err, size, "no charger \"%s\" on this site", id);
+	else if (rc == -ESRCH)
+		snprintf(err, size, "charger %s has no charging session: departure and energy need are set for the "
+			 "session in progress", id);
+	else if (rc < 0)
+		snprintf(err, size, "%s", strerror(-rc));
+	return rc < 0 ? -1 : 0;
+}
+
+/* "charger/<id>/<verb>" with one non-empty id segment (under 64 bytes): the id into `id`. */
+static bool charger_cmd(const char *rel, const char *verb, char id[64])
+{
+	const char *s = rel + strlen("charger/"), *slash;
+
+	if (strncmp(rel, "charger/", strlen("charger/")) != 0 || !(slash = strchr(s, '/')) || slash == s ||
+	    slash - s >= 64 || strcmp(slash + 1, verb) != 0)
+		return false;
+	memcpy(id, s, (size_t)(slash - s));
+	id[slash - s] = '\0';
+	return true;
+}
+
 static void answer(struct mqtt *m, const char *topic, json_t *req_id, const char *error)
 {
 	char result[1024];
@@ -156,9 +191,10 @@ void mqtt_cmd_handle(struct mqtt *m, const struct mosquitto_message *msg)
 	if (!err[0]) {
 		if (strcmp(rel, "limit") == 0)
 			rc = cmd_limit(m, o, err, sizeof(err));
-		else if (sscanf(rel, "charger/%63[^/]/priority", id) == 1 &&
-			 strlen(rel) == strlen("charger//priority") + strlen(id))
+		else if (charger_cmd(rel, "priority", id))
 			rc = cmd_priority(m, id, o, err, sizeof(err));
+		else if (charger_cmd(rel, "needs", id))
+			rc = cmd_needs(m, id, o, err, sizeof(err));
 		else
 			snprintf(err, sizeof(err), "unknown command");
 	}

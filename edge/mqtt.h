@@ -8,6 +8,7 @@
  *   device/<id>                  one entry of state_devices() (retained)
  *   cmd/limit                    {"limit_a": 60, "duration_s": 300} | {"clear": true}
  *   cmd/charger/<id>/priority    {"priority": 5} | {"priority": null}
+ *   cmd/charger/<id>/needs       {"departure": "2026-11-22T17:30:00+01:00" | null, "energy_kwh": 30 | null}
  *   cmd/.../result               {"ok": true} | {"ok": false, "error": "..."} (not retained)
  * and Home Assistant discovery under homeassistant/ when mqtt.discovery.
  *

@@ -33,8 +33,10 @@ static json_t *answer201(const char *a, const json_t *payload)
 	if (is(a, "StatusNotification") || is(a, "MeterValues") || is(a, "NotifyEvent") || is(a, "NotifyReport") ||
 	    is(a, "SecurityEventNotification") || is(a, "FirmwareStatusNotification") ||
 	    is(a, "LogStatusNotification") || is(a, "NotifyMonitoringReport") || is(a, "NotifyChargingLimit") ||
-	    is(a, "NotifyEVChargingNeeds") || is(a, "ReportChargingProfiles"))
+	    is(a, "ReportChargingProfiles"))
 		return json_object();
+	if (is(a, "NotifyEVChargingNeeds")) /* the edge reads the needs (charger-needs.c) */
+		return json_pack("{s:s}", "status", "Accepted");
 	return NULL;
 }
 

@@ -6,6 +6,7 @@
  * reading makes the whole site fall back to safe currents (the solver's meter_stale), never to
  * nominal limits: a node we cannot see is a node we cannot keep under its fuse. */
 #include "edge/site.h"
+#include "edge/charger-needs.h"
 #include "edge/daemon.h"
 #include "edge/devices.h"
 #include "edge/log.h"
@@ -130,6 +131,10 @@ static void describe(struct site *s, const struct charger *ch, struct solver_cha
 	c->ev = link != LINK_OFFLINE && ev_present(ch);
 	c->priority = site_model_class(site_priority(ch));
 	c->ev_limited = ev_limited(s, ch, c);
+	struct needs_now nn;
+	needs_now(ch, &nn);
+	c->departure_ms = needs_departure_mono_ms(&nn, now_ms());
+	c->energy_need_wh = nn.need_wh > 0 ? nn.need_wh : 0;
 }
 
 int site_priority(const struct charger *ch)
@@ -400,6 +405,23 @@ int site_set_priority(struct ag_daemon *d, const char *charger_id, int priority,
 	ch->priority_override = priority;
 	store_event(d->store, LL_NOTICE, "charger.priority", ch->id, "priority set to %d by %s",
 		    site_priority(ch), who);
+	site_solve_soon(d);
+	return 0;
+}
+
+int site_set_needs(struct ag_daemon *d, const char *charger_id, const struct needs *n, const char *who)
+{
+	struct charger *ch = d->proxy ? proxy_find(d->proxy, charger_id) : NULL;
+	char what[96];
+
+	if (!ch)
+		return -ENOENT;
+	if (!charger_active_tx(ch))
+		return -ESRCH;
+	needs_set_manager(ch, n);
+	needs_describe(n, what, sizeof(what));
+	store_event(d->store, LL_NOTICE, "charger.needs", ch->id, "%s set by %s for this session%s", what, who,
+		    n->departure_wall_ms || n->energy_wh >= 0 ? "" : " (the EV's own values apply, if any)");
 	site_solve_soon(d);
 	return 0;
 }

@@ -4,7 +4,8 @@
  * bound it. A daemon module.
  *
  * It also holds what a site manager may change at run time (a temporary site limit, a charger's
- * priority) and tells subscribers (web page, MQTT) after every solve. */
+ * priority, a session's departure and energy need) and tells subscribers (web page, MQTT) after
+ * every solve. */
 #ifndef AG_SITE_H
 #define AG_SITE_H
 
@@ -52,6 +53,12 @@ int site_override_limit(struct ag_daemon *d, double limit_a, int duration_s, con
 int site_set_priority(struct ag_daemon *d, const char *charger_id, int priority, const char *who);
 /* The priority in force for a charger (the override, else the configured one). */
 int site_priority(const struct charger *ch);
+
+/* A site manager's departure and energy need (charger-needs.h needs_parse) for the charger's
+ * session in progress; they win over the EV's and end with the session. 0, -ENOENT (no such
+ * charger), -ESRCH (no transaction running on it). */
+struct needs;
+int site_set_needs(struct ag_daemon *d, const char *charger_id, const struct needs *n, const char *who);
 
 /* Called on the loop thread after every solve. At most SITE_SUBSCRIBERS. 0 or -ENOSPC. */
 #define SITE_SUBSCRIBERS 8

@@ -3,6 +3,7 @@
  * known is null, never 0. */
 #include "edge/state.h"
 #include "edge/charger.h"
+#include "edge/charger-needs.h"
 #include "edge/daemon.h"
 #include "edge/devices.h"
 #include "edge/profiles.h"
@@ -108,12 +109,24 @@ static json_t *meter(const struct charger *ch)
 			 "age_s", (json_int_t)((now_ms() - m->at_ms) / 1000));
 }
 
+/* The session's departure, energy still needed and who said so (the manager's values win). */
+static json_t *needs(const struct charger *ch)
+{
+	struct needs_now n;
+	char when[40];
+
+	needs_now(ch, &n);
+	if (n.departure_wall_ms)
+		ocpp_time_format(n.departure_wall_ms, when, sizeof(when));
+	return json_pack("{s:s?, s:o, s:s?}", "departure", n.departure_wall_ms ? when : NULL,
+			 "energy_need_kwh", n.need_wh >= 0 ? number(n.need_wh / 1000) : json_null(), "needs_from", n.from);
+}
+
 json_t *state_charger(struct ag_daemon *d, const struct charger *ch)
 {
 	const struct cfg_charger *c = ch->cfg;
 	enum charger_link link = charger_link(ch, now_ms(), d->cfg->health.silent_after_s);
-
-	return json_pack("{s:s, s:s, s:b, s:s, s:s, s:i, s:o, s:o, s:{s:s, s:s, s:s, s:s}, s:o, s:o, s:o,"
+	json_t *o = json_pack("{s:s, s:s, s:b, s:s, s:s, s:i, s:o, s:o, s:{s:s, s:s, s:s, s:s}, s:o, s:o, s:o,"
 			 " s:{s:o, s:s, s:o, s:o, s:o, s:o, s:b}, s:i}",
 			 "id", ch->id, "link", charger_link_name(link), "pending", ch->pending,
 			 "protocol", ch->version == OCPP201 ? "ocpp2.0.1" : ch->version == OCPP16 ? "ocpp1.6" : "",
@@ -128,6 +141,10 @@ json_t *state_charger(struct ag_daemon *d, const struct charger *ch)
 			 "upstream", json_string(ch->up_state == UP_OPEN ? "connected" : d->cfg->upstream.url ? "down" : "none"),
 			 "controllable", !ch->not_controllable,
 			 "priority", site_priority(ch));
+
+	if (o)
+		json_object_update_new(o, needs(ch));
+	return o;
 }
 
 json_t *state_chargers(struct ag_daemon *d)

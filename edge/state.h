@@ -13,7 +13,9 @@ struct charger;
  *  "grid": {"limit_a", "current_a", "measured", "ev_a", "allocated_a", "override": {...}|null},
  *  "chargers": {"configured", "online", "charging"}, "solves"} — new reference, NULL on ENOMEM. */
 json_t *state_site(struct ag_daemon *d);
-/* One charger: link, boot data, connectors, transactions, meter, limits, priority. */
+/* One charger: link, boot data, connectors, transactions, meter, limits, priority, and the
+ * session's needs: "departure" (RFC 3339), "energy_need_kwh" (still to charge) and "needs_from"
+ * ("ev" | "manager"), each null when unknown. */
 json_t *state_charger(struct ag_daemon *d, const struct charger *ch);
 /* Every charger, in configuration order. */
 json_t *state_chargers(struct ag_daemon *d);

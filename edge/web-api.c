@@ -2,6 +2,7 @@
  * changes, the CSRF token). Reads are the JSON of state.c, the same the page, MQTT and /metrics
  * show; changes go through the site controller (site.h), which audits them. A viewer may read
  * everything and change nothing. */
+#include "edge/charger-needs.h"
 #include "edge/log.h"
 #include "edge/proxy.h"
 #include "edge/site.h"
@@ -93,7 +94,8 @@ static int get(struct web *w, struct web_req *r)
 			return web_error(r, 404, "there is no charger %s on this site", id);
 		return web_reply_json(r, 200, state_charger(d, ch));
 	}
-	if (strcmp(u, "/api/v1/site/limit") == 0 || (charger_path(u, id, sizeof(id), &rest) && strcmp(rest, "/priority") == 0))
+	if (strcmp(u, "/api/v1/site/limit") == 0 ||
+	    (charger_path(u, id, sizeof(id), &rest) && (strcmp(rest, "/priority") == 0 || strcmp(rest, "/needs") == 0)))
 		return web_error(r, 405, "%s takes changes (POST); read the site or the charger instead", u);
 	return web_error(r, 404, "there is no API %s", u);
 }
@@ -118,6 +120,25 @@ static int set_priority(struct web *w, struct web_req *r, const char *id, json_t
 	return web_reply_json(r, 200, state_charger(w->d, proxy_find(w->d->proxy, id)));
 }
 
+/* {"departure": RFC 3339 | null, "energy_kwh": kWh | null} for the session in progress. */
+static int set_needs(struct web *w, struct web_req *r, const char *id, json_t *body, const char *who)
+{
+	struct needs n;
+	char err[200];
+
+	if (needs_parse(body, &n, err, sizeof(err)) < 0)
+		return web_error(r, 400, "%s", err);
+	int rc = site_set_needs(w->d, id, &n, who);
+	if (rc == -ENOENT)
+		return web_error(r, 404, "there is no charger %s on this site", id);
+	if (rc == -ESRCH)
+		return web_error(r, 409, "charger %s has no charging session: departure and energy need are set for the "
+					 "session in progress, once the vehicle has started charging", id);
+	if (rc < 0)
+		return web_error(r, 400, "needs not changed: %s", strerror(-rc));
+	return web_reply_json(r, 200, state_charger(w->d, proxy_find(w->d->proxy, id)));
+}
+
 static int set_limit(struct web *w, struct web_req *r, json_t *body, const char *who)
 {
 	json_t *lim = json_object_get(body, "limit_a"), *dur = json_object_get(body, "duration_s");
@@ -138,23 +159,26 @@ static int post(struct web *w, struct web_req *r)
 {
 	const char *u = r->uri, *rest;
 	char id[64], who[80];
-	bool priority = charger_path(u, id, sizeof(id), &rest) && strcmp(rest, "/priority") == 0;
+	bool on_charger = charger_path(u, id, sizeof(id), &rest);
+	bool priority = on_charger && strcmp(rest, "/priority") == 0;
+	bool needs = on_charger && strcmp(rest, "/needs") == 0;
 	bool limit = strcmp(u, "/api/v1/site/limit") == 0;
 
 	if (strncmp(u, "/api/v1/pending/", 16) == 0)
 		return web_pending_post(w, r);
-	if (!priority && !limit)
+	if (!priority && !needs && !limit)
 		return web_error(r, 404, "there is no API %s that takes changes", u);
 	if (r->session->role != ROLE_MANAGER)
-		return web_error(r, 403, "%s is a viewer: only a manager may change priorities or the site limit",
-				 r->session->user);
+		return web_error(r, 403, "%s is a viewer: only a manager may change priorities, departures and energy "
+					 "needs, or the site limit", r->session->user);
 	json_t *body = r->body ? json_loadb(r->body, r->body_len, 0, NULL) : NULL;
 	if (!json_is_object(body)) {
 		json_decref(body);
 		return web_error(r, 400, "send a JSON object");
 	}
 	snprintf(who, sizeof(who), "web:%s", r->session->user);
-	int rc = priority ? set_priority(w, r, id, body, who) : set_limit(w, r, body, who);
+	int rc = priority ? set_priority(w, r, id, body, who) : needs ? set_needs(w, r, id, body, who) :
+		 set_limit(w, r, body, who);
 	json_decref(body);
 	return rc;
 }

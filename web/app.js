@@ -1,6 +1,7 @@
 // The site manager's page: overview (mode, uplink, grid per phase, live chart), chargers (with
-// the reason behind every limit, priority for managers), devices and events. Plain JS, no build
-// step; data from /api/v1 and the live WebSocket. Changes carry the session's CSRF token.
+// the reason behind every limit; priority and a session's departure and energy need for
+// managers), devices and events. Plain JS, no build step; data from /api/v1 and the live
+// WebSocket. Changes carry the session's CSRF token.
 'use strict';
 
 const $ = (sel) => document.querySelector(sel);
@@ -187,7 +188,7 @@ function chargerRow(ch) {
   if (tr) return tr;
   tr = document.createElement('tr');
   tr.dataset.id = ch.id;
-  for (const c of ['id', 'link', 'status', 'limit num', 'why', 'draw num', 'energy num', 'priority']) cell(tr, c);
+  for (const c of ['id', 'link', 'status', 'limit num', 'why', 'draw num', 'energy num', 'priority', 'needs']) cell(tr, c);
   const p = tr.querySelector('.priority');
   if (state.session && state.session.can_change) {
     const sel = document.createElement('select');
@@ -197,8 +198,53 @@ function chargerRow(ch) {
     sel.addEventListener('change', () => setPriority(ch.id, Number(sel.value), sel));
     p.appendChild(sel);
   }
+  const n = tr.querySelector('.needs');
+  n.appendChild(document.createElement('span')).className = 'needs-text';
+  if (state.session && state.session.can_change) n.appendChild(needsForm(ch.id));
   tbody.appendChild(tr);
   return tr;
+}
+
+// A manager's departure and energy need for the session in progress: they win over the EV's and
+// end with the session. Clear sends nulls (the EV's own values apply again, if it gave any).
+function needsForm(id) {
+  const form = document.createElement('form');
+  form.className = 'needs-form';
+  form.innerHTML = '<input class="needs-departure" type="datetime-local" required>' +
+    '<input class="needs-kwh" type="number" min="0.1" max="1000" step="0.1" placeholder="kWh" required>' +
+    '<button type="submit">Set</button> <button type="button" class="needs-clear">Clear</button>';
+  form.querySelector('.needs-departure').setAttribute('aria-label', `departure of the vehicle on ${id}`);
+  form.querySelector('.needs-kwh').setAttribute('aria-label', `energy the vehicle on ${id} still needs, kWh`);
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const departure = new Date(form.querySelector('.needs-departure').value).toISOString();
+    setNeeds(id, { departure, energy_kwh: Number(form.querySelector('.needs-kwh').value) }, form);
+  });
+  form.querySelector('.needs-clear').addEventListener('click', () => setNeeds(id, { departure: null, energy_kwh: null }, form));
+  return form;
+}
+
+async function setNeeds(id, body, form) {
+  const msg = $('#chargers-msg');
+  msg.hidden = true;
+  for (const el of form.elements) el.disabled = true;
+  try {
+    const ch = await api(`/api/v1/chargers/${encodeURIComponent(id)}/needs`, body);
+    state.chargers = state.chargers.map((c) => (c.id === id ? ch : c));
+    renderChargers();
+  } catch (e) {
+    msg.textContent = `Departure and energy need of ${id} not changed: ${e.message}`;
+    msg.hidden = false;
+  } finally {
+    for (const el of form.elements) el.disabled = false;
+  }
+}
+
+function needsText(ch) {
+  if (!ch.needs_from) return '–';
+  const when = ch.departure ? `leaves ${new Date(ch.departure).toLocaleString([], { weekday: 'short', hour: '2-digit', minute: '2-digit' })}` : 'no departure';
+  const kwh = ch.energy_need_kwh === null ? 'need unknown' : `${ch.energy_need_kwh.toFixed(1)} kWh to go`;
+  return `${when} · ${kwh} (${ch.needs_from === 'ev' ? 'from the EV' : 'set by a manager'})`;
 }
 
 async function setPriority(id, priority, sel) {
@@ -235,6 +281,7 @@ function renderChargers() {
     const sel = tr.querySelector('select');
     if (sel && document.activeElement !== sel && !sel.disabled) sel.value = String(ch.priority);
     if (!sel) text(tr.querySelector('.priority'), String(ch.priority));
+    text(tr.querySelector('.needs-text'), needsText(ch));
   }
 }
 

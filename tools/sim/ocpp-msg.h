@@ -1,5 +1,5 @@
 /* What the simulated stations of both protocol versions share beyond the frames themselves
- * (edge/ocpp-frame.h): meter value payloads, status answers, RFC 3339 timestamps. */
+ * (edge/ocpp-frame.h): meter value payloads, status answers, the wall clock. */
 #ifndef AG_SIM_OCPP_MSG_H
 #define AG_SIM_OCPP_MSG_H
 
@@ -29,10 +29,7 @@ json_t *ocpp_status(const char *status);
 /* An integer member, or `dflt` when it is absent or not an integer. */
 int ocpp_int_or(json_t *o, const char *key, int dflt);
 
-/* wall_ms(), wall-clock epoch milliseconds for timestamps in messages, is edge/daemon.h's. */
-/* "2024-05-01T12:00:00.123Z" into buf (>= 32 bytes). */
-void ocpp_time_format(int64_t epoch_ms, char *buf, size_t size);
-/* RFC 3339 date-time, any offset, optional fraction. 0 or -EINVAL. */
-int ocpp_time_parse(const char *s, int64_t *epoch_ms);
+/* wall_ms(), wall-clock epoch milliseconds for timestamps in messages, is edge/daemon.h's;
+ * RFC 3339 timestamps (ocpp_time_format / ocpp_time_parse) are edge/ocpp-frame.h's. */
 
 #endif

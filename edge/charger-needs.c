@@ -1,0 +1,138 @@
+/* Departure and energy need of a charger's session; see charger-needs.h.
+ *
+ * Key design decision: an energy need is stored as asked for, together with what the session had
+ * delivered at that moment, and what is still needed is computed when asked (asked for minus
+ * delivered since). So it follows the meter values without anyone updating it, and a need that
+ * was met reads 0, not a stale number. Departures are kept on the wall clock (that is what people
+ * and EVs give) and turned into the solver's monotonic clock only at solve time. */
+#include "edge/charger-needs.h"
+#include "edge/ocpp-frame.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t wall_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What the charger's running session(s) have delivered so far. */
+static double session_wh(const struct charger *ch)
+{
+	double wh = 0;
+
+	for (int i = 0; i < CHARGER_TX; i++)
+		if (ch->tx[i].active && ch->tx[i].energy_wh > 0)
+			wh += ch->tx[i].energy_wh;
+	return wh;
+}
+
+static void clear(struct needs *n)
+{
+	n->departure_wall_ms = 0;
+	n->energy_wh = -1;
+	n->delivered_wh = 0;
+}
+
+int needs_parse(const json_t *body, struct needs *out, char *err, size_t size)
+{
+	const json_t *dep = json_object_get(body, "departure"), *kwh = json_object_get(body, "energy_kwh");
+
+	clear(out);
+	if (json_is_string(dep)) {
+		if (ocpp_time_parse(json_string_value(dep), &out->departure_wall_ms) < 0) {
+			snprintf(err, size, "departure \"%s\" is not a time: send RFC 3339, e.g. 2026-11-22T17:30:00+01:00, "
+				 "or null", json_string_value(dep));
+			return -EINVAL;
+		}
+		if (out->departure_wall_ms <= wall_now_ms()) {
+			snprintf(err, size, "departure %s is in the past: send when the vehicle leaves, or null",
+				 json_string_value(dep));
+			return -EINVAL;
+		}
+	} else if (dep && !json_is_null(dep)) {
+		snprintf(err, size, "departure must be an RFC 3339 time such as 2026-11-22T17:30:00+01:00, or null");
+		return -EINVAL;
+	}
+	if (json_is_number(kwh) && json_number_value(kwh) > 0 && json_number_value(kwh) <= NEEDS_MAX_KWH) {
+		out->energy_wh = json_number_value(kwh) * 1000;
+	} else if (kwh && !json_is_null(kwh)) {
+		snprintf(err, size, "energy_kwh must be the energy the vehicle still needs in kWh, above 0 and at most "
+			 "%.0f, or null", NEEDS_MAX_KWH);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void needs_from_ev(struct charger *ch, const json_t *payload)
+{
+	const json_t *cn = json_object_get(payload, "chargingNeeds");
+	const json_t *ac = json_object_get(cn, "acChargingParameters"), *dc = json_object_get(cn, "dcChargingParameters");
+	const json_t *amount = json_object_get(ac ? ac : dc, "energyAmount");
+	const char *dep = json_string_value(json_object_get(cn, "departureTime"));
+
+	clear(&ch->ev_needs);
+	if (dep && ocpp_time_parse(dep, &ch->ev_needs.departure_wall_ms) < 0)
+		ch->ev_needs.departure_wall_ms = 0;
+	if (json_is_number(amount) && json_number_value(amount) > 0)
+		ch->ev_needs.energy_wh = json_number_value(amount);
+	ch->ev_needs.delivered_wh = session_wh(ch);
+	ch->needs_evse = (int)json_integer_value(json_object_get(payload, "evseId"));
+}
+
+void needs_set_manager(struct charger *ch, const struct needs *n)
+{
+	ch->mgr_needs = *n;
+	ch->mgr_needs.delivered_wh = session_wh(ch);
+}
+
+bool needs_end(struct charger *ch)
+{
+	bool known = ch->ev_needs.departure_wall_ms || ch->ev_needs.energy_wh >= 0 ||
+		     ch->mgr_needs.departure_wall_ms || ch->mgr_needs.energy_wh >= 0;
+
+	clear(&ch->ev_needs);
+	clear(&ch->mgr_needs);
+	ch->needs_evse = 0;
+	return known;
+}
+
+void needs_now(const struct charger *ch, struct needs_now *out)
+{
+	const struct needs *m = &ch->mgr_needs, *ev = &ch->ev_needs;
+	const struct needs *e = m->energy_wh >= 0 ? m : ev->energy_wh >= 0 ? ev : NULL;
+
+	out->departure_wall_ms = m->departure_wall_ms ? m->departure_wall_ms : ev->departure_wall_ms;
+	out->need_wh = e ? fmax(0, e->energy_wh - (session_wh(ch) - e->delivered_wh)) : -1;
+	out->from = m->departure_wall_ms || m->energy_wh >= 0 ? "manager" :
+		    ev->departure_wall_ms || ev->energy_wh >= 0 ? "ev" : NULL;
+}
+
+int64_t needs_departure_mono_ms(const struct needs_now *n, uint64_t now_ms)
+{
+	int64_t left_ms;
+
+	if (!n->departure_wall_ms)
+		return 0;
+	left_ms = n->departure_wall_ms - wall_now_ms();
+	return (int64_t)now_ms + (left_ms > 0 ? left_ms : 0);
+}
+
+void needs_describe(const struct needs *n, char *buf, size_t size)
+{
+	char when[40] = "no departure", kwh[40] = "no energy need";
+
+	if (n->departure_wall_ms) {
+		memcpy(when, "departure ", 10);
+		ocpp_time_format(n->departure_wall_ms, when + 10, sizeof(when) - 10);
+	}
+	if (n->energy_wh >= 0)
+		snprintf(kwh, sizeof(kwh), "%.1f kWh", n->energy_wh / 1000);
+	snprintf(buf, size, "%s, %s", when, kwh);
+}
