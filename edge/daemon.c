@@ -2,6 +2,7 @@
  * SIGTERM/SIGINT within 2 s, and keep systemd informed (READY, WATCHDOG from the loop itself,
  * so a hung loop is restarted, STATUS, RELOADING, STOPPING). */
 #include "edge/daemon.h"
+#include "edge/health.h"
 #include "edge/log.h"
 #include "edge/proxy.h"
 #include "edge/site.h"
@@ -94,6 +95,7 @@ static const struct module modules[] = {
 	{ .name = "devices", .start = devices_start, .stop = devices_stop, .reload = devices_reload_module },
 	{ .name = "proxy", .start = proxy_start, .stop = proxy_stop, .reload = proxy_reload },
 	{ .name = "site", .start = site_start, .stop = site_stop, .reload = site_reload },
+	{ .name = "health", .start = health_start, .stop = health_stop, .reload = health_reload },
 };
 #define N_MODULES (sizeof(modules) / sizeof(modules[0]))
 

@@ -3,6 +3,7 @@
  * builds a JSON tree; it never trusts lengths or types it has not checked. */
 #include "edge/ocpp-frame.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,4 +156,47 @@ void ocpp_timestamp(char *out, size_t size, long long offset_s)
 	gmtime_r(&t, &tm);
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(out, size, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+}
+
+void ocpp_time_format(int64_t epoch_ms, char *buf, size_t size)
+{
+	time_t t = (time_t)(epoch_ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(epoch_ms % 1000));
+}
+
+int ocpp_time_parse(const char *s, int64_t *epoch_ms)
+{
+	struct tm tm;
+	int n = 0, frac_ms = 0, off_min = 0;
+	const char *p;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		   &tm.tm_min, &tm.tm_sec, &n) != 6 || n < 19)
+		return -EINVAL;
+	p = s + n;
+	if (*p == '.') {
+		int digits = 0;
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (digits < 3)
+				frac_ms = frac_ms * 10 + (*p - '0');
+		for (; digits < 3; digits++)
+			frac_ms *= 10;
+	}
+	if (*p == '+' || *p == '-') {
+		int hh, mm;
+		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+			return -EINVAL;
+		off_min = (hh * 60 + mm) * (*p == '-' ? -1 : 1);
+	} else if (*p != 'Z' && *p != 'z' && *p != '\0') {
+		return -EINVAL;
+	}
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*epoch_ms = ((int64_t)timegm(&tm) - off_min * 60) * 1000 + frac_ms;
+	return 0;
 }

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum ocpp_version { OCPP16 = 16, OCPP201 = 201 };
 
@@ -57,5 +58,9 @@ int ocpp_json_depth(const char *text, size_t len, int limit);
 
 /* RFC 3339 UTC timestamp "2026-11-22T03:00:00.000Z" of the wall clock, for payloads. */
 void ocpp_timestamp(char *out, size_t size, long long offset_s);
+/* "2024-05-01T12:00:00.123Z" of `epoch_ms` into buf (>= 32 bytes). */
+void ocpp_time_format(int64_t epoch_ms, char *buf, size_t size);
+/* RFC 3339 date-time, any offset, optional fraction. 0 or -EINVAL. */
+int ocpp_time_parse(const char *s, int64_t *epoch_ms);
 
 #endif

@@ -41,6 +41,31 @@ static const char *const migrations[] = {
 	"  stop_ms INTEGER,"
 	"  energy_wh REAL,"
 	"  PRIMARY KEY (charger_id, tx_id));",
+	/* 3: reserved for the partition branch's durable outbox (merge: replace this entry). */
+	"SELECT 1;",
+	/* 4: charger health. health_states: one row per stretch of time a charger spent in one
+	 * state (wall-clock ms; the open row's end_ms is brought forward every few seconds, so a
+	 * crash loses at most that much); time while ampgated was not running is in no row.
+	 * health_actions: what the edge did to heal a charger, the charger's answer and whether
+	 * it healed (NULL until known). */
+	"CREATE TABLE health_states ("
+	"  charger_id TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  detail TEXT,"
+	"  start_ms INTEGER NOT NULL,"
+	"  end_ms INTEGER NOT NULL,"
+	"  open INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX health_states_charger ON health_states(charger_id, start_ms);"
+	"CREATE INDEX health_states_end ON health_states(end_ms);"
+	"CREATE TABLE health_actions ("
+	"  id INTEGER PRIMARY KEY,"
+	"  time_ms INTEGER NOT NULL,"
+	"  charger_id TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  detail TEXT,"
+	"  answer TEXT,"
+	"  healed INTEGER);"
+	"CREATE INDEX health_actions_charger ON health_actions(charger_id, time_ms);",
 };
 
 static int exec(struct store *st, const char *sql)
@@ -187,6 +212,11 @@ int store_event(struct store *st, enum log_level severity, const char *kind, con
 sqlite3 *store_db(struct store *st)
 {
 	return st->db;
+}
+
+int store_exec(struct store *st, const char *sql)
+{
+	return exec(st, sql);
 }
 
 int store_schema_version(struct store *st)

@@ -30,9 +30,6 @@ int ocpp_int_or(json_t *o, const char *key, int dflt);
 
 /* Wall-clock epoch milliseconds (timestamps in messages; timers use the monotonic now_ms). */
 int64_t wall_ms(void);
-/* "2024-05-01T12:00:00.123Z" into buf (>= 32 bytes). */
-void ocpp_time_format(int64_t epoch_ms, char *buf, size_t size);
-/* RFC 3339 date-time, any offset, optional fraction. 0 or -EINVAL. */
-int ocpp_time_parse(const char *s, int64_t *epoch_ms);
+/* RFC 3339 timestamps: ocpp_time_format / ocpp_time_parse in edge/ocpp-frame.h. */
 
 #endif
