@@ -224,11 +224,16 @@ static void alert(struct health *h, struct hc *hc, int resets_today)
 	else
 		snprintf(tried, sizeof(tried), "%d soft reset%s", hc->soft_done, hc->soft_done == 1 ? "" : "s");
 	add_action(h, ch, "technician", codes);
-	if (resets_today >= 0)
+	if (resets_today >= 0 && (hc->soft_done || hc->hard_done))
 		store_event(h->d->store, LL_ERROR, "health", ch->id,
 			    "charger %s is still Faulted (%s) after %s; it had %d remote resets in the last 24 h, the most "
 			    "health.max_resets_per_day allows: send a technician",
 			    ch->id, codes, tried, resets_today);
+	else if (resets_today >= 0)
+		store_event(h->d->store, LL_ERROR, "health", ch->id,
+			    "charger %s is Faulted (%s); it had %d remote resets in the last 24 h, the most "
+			    "health.max_resets_per_day allows: send a technician",
+			    ch->id, codes, resets_today);
 	else
 		store_event(h->d->store, LL_ERROR, "health", ch->id, "charger %s is still Faulted (%s) after %s: send a technician",
 			    ch->id, codes, tried);

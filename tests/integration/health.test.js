@@ -259,3 +259,257 @@ describe('remote healing', () => {
     });
   });
 });
+
+describe('the daily cap', () => {
+  test('never more than max_resets_per_day resets in 24 h, counted across a restart', async () => {
+    const dir = tmpDir();
+    const db = path.join(dir, 'ampgate.db');
+    const port = await freePort();
+    const url = `ws://127.0.0.1:${port}/ocpp`;
+    const ids = PROTOCOLS.map(([, s]) => `CAP${s}`);
+    const conf = path.join(dir, 'a.conf');
+    fs.writeFileSync(conf, config(dir, port, { ids,
+      health: 'heal = true; faulted_reset_s = 1; reset_backoff_s = 1; max_soft_resets = 2; max_resets_per_day = 2; silent_after_s = 3;' }));
+    const faultedStation = async (protocol, id) => {
+      const cp = await station(url, protocol, id, { fresh: () => faulted(protocol) });
+      await cp.call('StatusNotification', faulted(protocol));
+      return cp;
+    };
+    let daemon = new Daemon(conf);
+    await daemon.start();
+    try {
+      const cps = await Promise.all(PROTOCOLS.map(([p, s]) => faultedStation(p, `CAP${s}`)));
+      for (const [i, id] of ids.entries()) {
+        const alert = await until(() => healthEvents(db, id, '%send a technician%'), { timeoutMs: 15000, stepMs: 100, what: `${id}: cap alert` });
+        assert.match(alert, new RegExp(`charger ${id} is still Faulted \\(.*\\) after 2 soft resets; it had 2 remote resets in the last 24 h, the most health.max_resets_per_day allows: send a technician`));
+        assert.deepEqual(cps[i].edgeCalls.filter((c) => c.method === 'Reset').map((c) => c.params.type),
+          v16(PROTOCOLS[i][0]) ? ['Soft', 'Soft'] : ['OnIdle', 'OnIdle'], `${id}: no hard reset beyond the cap`);
+      }
+      cps.forEach((cp) => cp.close({ force: true }));
+      await daemon.stop();
+
+      // A restart does not give the charger a fresh allowance.
+      daemon = new Daemon(conf);
+      await daemon.start();
+      const again = await Promise.all(PROTOCOLS.map(([p, s]) => faultedStation(p, `CAP${s}`)));
+      for (const id of ids) {
+        await until(() => healthEvents(db, id, '%send a technician%').split('\n').length === 2, { timeoutMs: 10000, what: `${id}: second cap alert` });
+      }
+      await sleep(1500);
+      for (const cp of again) {
+        assert.deepEqual(cp.edgeCalls.filter((c) => c.method === 'Reset'), [], 'no reset after the restart: the cap is reached');
+        cp.close({ force: true });
+      }
+    } finally {
+      await daemon.stop();
+    }
+  });
+});
+
+/** Run `ampgatectl report ... --json`, return the parsed document (asserting exit 0). */
+function report(args) {
+  const r = runSync(AMPGATECTL, ['report', ...args, '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+const at = (ms) => `@${(ms / 1000).toFixed(3)}`;
+const STATES = ['available', 'charging', 'occupied', 'faulted', 'unavailable', 'silent', 'offline'];
+const USABLE = ['available', 'charging', 'occupied'];
+
+function assertFigures(got, want, tolS, what) {
+  for (const s of STATES) {
+    assert.ok(Math.abs(got.seconds[s] - want[s]) <= (tolS[s] ?? tolS.default),
+      `${what}: ${s} ${got.seconds[s]} s, expected ${want[s].toFixed(3)} s`);
+  }
+  const observed = STATES.reduce((a, s) => a + want[s], 0);
+  const usable = USABLE.reduce((a, s) => a + want[s], 0);
+  assert.ok(Math.abs(got.availability_pct - (100 * usable) / observed) < 1.5, `${what}: availability ${got.availability_pct}`);
+  assert.ok(Math.abs(got.utilisation_pct - (100 * (want.charging + want.occupied)) / observed) < 1.5, `${what}: utilisation ${got.utilisation_pct}`);
+}
+
+describe('availability and utilisation', () => {
+  let dir, conf, url;
+  const ids = PROTOCOLS.map(([, s]) => `DAY${s}`);
+  before(async () => {
+    dir = tmpDir();
+    const port = await freePort();
+    url = `ws://127.0.0.1:${port}/ocpp`;
+    conf = path.join(dir, 'a.conf');
+    // No CSMS (the edge answers at once) and no healing: the script decides every state.
+    fs.writeFileSync(conf, config(dir, port, { ids, health: 'heal = false; silent_after_s = 2;' }));
+  });
+
+  // One charger's scripted stretch: the marks are when its frames left it.
+  async function scriptedDay(protocol, id) {
+    const cp = await station(url, protocol, id);
+    const send = async (action, params) => {
+      await cp.call(action, params);
+      return cp.sent.filter((c) => c.action === action).at(-1).at;
+    };
+    const tx = (eventType, seqNo, extra) => ({ eventType, timestamp: TS(), triggerReason: 'Authorized', seqNo,
+      transactionInfo: { transactionId: `TX-${id}` }, ...extra });
+    const m = {};
+    m.A = await send('StatusNotification', status(protocol, 'Available'));
+    await sleep(2000);
+    if (v16(protocol)) {
+      m.C = await send('StatusNotification', status(protocol, 'Charging'));
+    } else {
+      m.C = await send('TransactionEvent', tx('Started', 0, { evse: { id: 1, connectorId: 1 }, idToken: { idToken: 'BUS-9', type: 'ISO14443' } }));
+      await send('StatusNotification', status(protocol, 'Occupied'));
+    }
+    await sleep(3000);
+    m.O = v16(protocol) ? await send('StatusNotification', status(protocol, 'SuspendedEV')) : await send('TransactionEvent', tx('Ended', 1, {}));
+    await sleep(1000);
+    m.F = await send('StatusNotification', faulted(protocol));
+    await sleep(2000);
+    cp.mute(); // from its last frame on it says nothing: unavailable, then silent 2 s later
+    m.U = await send('StatusNotification', status(protocol, 'Unavailable'));
+    await sleep(2000 + 1500);
+    m.X = Date.now();
+    await cp.close({ force: true });
+    return m;
+  }
+
+  test('a scripted day: seconds in each state, to the second, across a restart, from ampgatectl report', async () => {
+    let daemon = new Daemon(conf);
+    await daemon.start();
+    const marks = await Promise.all(PROTOCOLS.map(([p, s]) => scriptedDay(p, `DAY${s}`)));
+    await sleep(1500);
+    const E = Date.now();
+    await daemon.stop();
+
+    const want = marks.map((m) => ({
+      available: (m.C - m.A) / 1000, charging: (m.O - m.C) / 1000, occupied: (m.F - m.O) / 1000,
+      faulted: (m.U - m.F) / 1000, unavailable: 2, silent: (m.X - m.U - 2000) / 1000, offline: (E - m.X) / 1000,
+    }));
+    const A = Math.min(...marks.map((m) => m.A));
+    for (const [i, id] of ids.entries()) {
+      const doc = report(['-c', conf, '--from', at(marks[i].A), '--to', at(E)]);
+      const got = doc.chargers.find((c) => c.id === id);
+      assertFigures(got, want[i], { default: 0.3 }, `${id} first run`);
+      assert.equal(got.faults, 1);
+      assert.equal(got.soft_resets + got.hard_resets + got.disconnects + got.technician_alerts, 0, 'heal = false: no action');
+      assert.equal(got.sessions, v16(PROTOCOLS[i][0]) ? 0 : 1);
+    }
+
+    // The figures survive a restart: a second run adds to the same history; the time ampgated
+    // was down is in no state.
+    await sleep(1000); // ampgated is down for a second at least
+    daemon = new Daemon(conf);
+    const S = Date.now();
+    await daemon.start();
+    const S2 = Date.now();
+    const second = await Promise.all(PROTOCOLS.map(async ([p, s]) => {
+      const R = Date.now();
+      const cp = await station(url, p, `DAY${s}`);
+      await cp.call('StatusNotification', status(p, 'Available'));
+      return { R, cp };
+    }));
+    await sleep(1500);
+    const E2 = Date.now();
+    await daemon.stop();
+    second.forEach(({ cp }) => cp.close({ force: true }));
+    for (const [i, id] of ids.entries()) {
+      const { R } = second[i];
+      const w = { ...want[i], available: want[i].available + (E2 - R) / 1000, offline: want[i].offline + (R - S) / 1000 };
+      const doc = report(['-c', conf, '--from', at(marks[i].A), '--to', at(E2)]);
+      const got = doc.chargers.find((c) => c.id === id);
+      assertFigures(got, w, { default: 0.3, offline: 0.3 + (S2 - S) / 1000 }, `${id} across the restart`);
+      assert.ok(got.observed_s < (E2 - marks[i].A) / 1000 - 0.7, 'the second ampgated was down is not observed');
+      assert.equal(got.faults, 1);
+    }
+    // The table and the CSV carry the same chargers.
+    const csv = path.join(dir, 'report.csv');
+    const r = runSync(AMPGATECTL, ['report', '-c', conf, '--from', at(A), '--to', at(E2), '--csv', csv]);
+    assert.equal(r.status, 0, r.stderr);
+    for (const id of ids) assert.match(r.stdout, new RegExp(`^${id} `, 'm'));
+    const rows = fs.readFileSync(csv, 'utf8').trim().split('\n');
+    assert.equal(rows[0].split(',')[0], 'charger');
+    assert.deepEqual(rows.slice(1).map((l) => l.split(',')[0]), ids);
+  });
+
+  test('ampgatectl report on a generated history gives the figures computed here from the same rows', () => {
+    const db = path.join(dir, 'ampgate.db'); // made by the daemon of the test above
+    let seed = 20261122;
+    const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+    const pick = (a) => a[Math.floor(rnd() * a.length)];
+    const day = 86400000;
+    const base = Math.floor(Date.now() / day) * day - 3 * day; // midnight UTC three days ago
+    const gen = ['GEN1', 'GEN2', 'GEN3'];
+    const rows = [], actions = [], sessions = [];
+    for (const id of gen) {
+      let t = base - 2 * 3600000 + Math.floor(rnd() * 600000);
+      while (t < base + 26 * 3600000) {
+        const len = 1000 + Math.floor(rnd() * 2 * 3600000);
+        const state = pick([...STATES, 'available', 'charging', 'faulted']);
+        rows.push({ id, state, start: t, end: t + len });
+        t += len + (rnd() < 0.1 ? Math.floor(rnd() * 1800000) : 0); // now and then ampgated was down
+      }
+      for (let k = 0; k < 12; k++) {
+        actions.push({ id, time: base - 3600000 + Math.floor(rnd() * 26 * 3600000),
+          action: pick(['soft reset', 'hard reset', 'disconnect', 'technician']), healed: pick([0, 1, null]) });
+        sessions.push({ id, tx: `T${k}`, start: base - 3600000 + Math.floor(rnd() * 26 * 3600000), wh: Math.floor(rnd() * 80000) });
+      }
+    }
+    const q = (v) => (v === null ? 'NULL' : typeof v === 'number' ? v : `'${v}'`);
+    sql(db, ['BEGIN;',
+      ...rows.map((r) => `INSERT INTO health_states (charger_id, state, detail, start_ms, end_ms, open) VALUES (${q(r.id)}, ${q(r.state)}, NULL, ${r.start}, ${r.end}, 0);`),
+      ...actions.map((a) => `INSERT INTO health_actions (time_ms, charger_id, action, healed) VALUES (${a.time}, ${q(a.id)}, ${q(a.action)}, ${q(a.healed)});`),
+      ...sessions.map((s) => `INSERT INTO transactions (charger_id, tx_id, connector, start_ms, energy_wh) VALUES (${q(s.id)}, ${q(s.tx)}, 1, ${s.start}, ${s.wh});`),
+      'COMMIT;'].join('\n'));
+
+    const expected = (id, from, to) => {
+      const mine = rows.filter((r) => r.id === id).sort((a, b) => a.start - b.start);
+      const seconds = Object.fromEntries(STATES.map((s) => [s, 0]));
+      let faults = 0;
+      mine.forEach((r, i) => {
+        const a = Math.max(r.start, from), b = Math.min(r.end, to);
+        if (b > a) seconds[r.state] += (b - a) / 1000;
+        if (r.state === 'faulted' && r.start >= from && r.start < to && (i === 0 || mine[i - 1].state !== 'faulted')) faults++;
+      });
+      const acts = actions.filter((a) => a.id === id && a.time >= from && a.time < to);
+      const count = (name) => acts.filter((a) => a.action === name).length;
+      const tx = sessions.filter((s) => s.id === id && s.start >= from && s.start < to);
+      const observed = STATES.reduce((a, s) => a + seconds[s], 0);
+      return { seconds, observed, faults, soft: count('soft reset'), hard: count('hard reset'),
+        healed: acts.filter((a) => (a.action === 'soft reset' || a.action === 'hard reset') && a.healed === 1).length,
+        disconnects: count('disconnect'), technician: count('technician'), sessions: tx.length,
+        kwh: tx.reduce((a, s) => a + s.wh, 0) / 1000,
+        availability: (100 * USABLE.reduce((a, s) => a + seconds[s], 0)) / observed,
+        utilisation: (100 * (seconds.charging + seconds.occupied)) / observed };
+    };
+    const windows = [
+      [new Date(base).toISOString(), new Date(base + day).toISOString(), base, base + day],
+      [at(base + 5 * 3600000 + 123), at(base + 17 * 3600000 + 456), base + 5 * 3600000 + 123, base + 17 * 3600000 + 456],
+    ];
+    for (const [fromArg, toArg, from, to] of windows) {
+      const doc = report(['--db', db, '--from', fromArg, '--to', toArg]);
+      assert.equal(doc.from_ms, from);
+      assert.equal(doc.to_ms, to);
+      for (const id of gen) {
+        const got = doc.chargers.find((c) => c.id === id);
+        const want = expected(id, from, to);
+        assert.ok(got, `${id} in the report`);
+        for (const s of STATES) assert.ok(Math.abs(got.seconds[s] - want.seconds[s]) < 0.0005, `${id} ${s}: ${got.seconds[s]} vs ${want.seconds[s]}`);
+        assert.ok(Math.abs(got.observed_s - want.observed) < 0.001);
+        assert.ok(Math.abs(got.availability_pct - want.availability) < 1e-6, `${id} availability`);
+        assert.ok(Math.abs(got.utilisation_pct - want.utilisation) < 1e-6, `${id} utilisation`);
+        assert.deepEqual([got.faults, got.soft_resets, got.hard_resets, got.healed, got.disconnects, got.technician_alerts, got.sessions],
+          [want.faults, want.soft, want.hard, want.healed, want.disconnects, want.technician, want.sessions], `${id} counts`);
+        assert.ok(Math.abs(got.energy_kwh - want.kwh) < 1e-6);
+      }
+      assert.ok(!doc.chargers.some((c) => c.id.startsWith('DAY')), 'chargers with no history in the window are not listed');
+    }
+
+    // Bad input: a clear error and a usage exit code; a missing database is named.
+    let r = runSync(AMPGATECTL, ['report', '--db', db, '--from', 'yesterday-ish']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--from "yesterday-ish" is not a date or time/);
+    r = runSync(AMPGATECTL, ['report', '--db', db, '--from', '2026-01-02', '--to', '2026-01-01']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--from must be before --to/);
+    r = runSync(AMPGATECTL, ['report', '--db', path.join(dir, 'nothing-here.db')]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /cannot open the database .*nothing-here\.db/);
+  });
+});
