@@ -293,7 +293,9 @@ describe('the daily cap', () => {
       await daemon.start();
       const again = await Promise.all(PROTOCOLS.map(([p, s]) => faultedStation(p, `CAP${s}`)));
       for (const id of ids) {
-        await until(() => healthEvents(db, id, '%send a technician%').split('\n').length === 2, { timeoutMs: 10000, what: `${id}: second cap alert` });
+        const alerts = await until(() => { const a = healthEvents(db, id, '%send a technician%').split('\n'); return a.length === 2 && a; },
+          { timeoutMs: 10000, what: `${id}: second cap alert` });
+        assert.match(alerts[1], new RegExp(`charger ${id} is Faulted \\(.*\\); it had 2 remote resets in the last 24 h`));
       }
       await sleep(1500);
       for (const cp of again) {
