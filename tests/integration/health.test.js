@@ -162,7 +162,7 @@ function noEdgeCallReachedTheCsms(csms, ids) {
 }
 
 describe('remote healing', () => {
-  const names = ['FLT', 'TX', 'HEAL', 'SIL', 'PFLT', 'PSIL'];
+  const names = ['FLT', 'TX', 'HEAL', 'CR', 'SIL', 'PFLT', 'PSIL'];
   const ids = names.flatMap((n) => PROTOCOLS.map(([, s]) => `${n}${s}`));
   let csms, daemon, dir, db, url;
   before(async () => {
@@ -239,9 +239,32 @@ describe('remote healing', () => {
     }));
   });
 
+  test("a Reset from the CSMS passes through and starts the edge's ladder afresh", async () => {
+    await Promise.all(PROTOCOLS.map(async ([protocol, s]) => {
+      const id = `CR${s}`;
+      const cp = await station(url, protocol, id, { fresh: () => faulted(protocol) });
+      try {
+        await cp.call('StatusNotification', faulted(protocol));
+        await until(() => cp.edgeCalls.some((c) => c.method === 'Reset'), { what: `${id}: the edge's first reset` });
+        const csmsType = v16(protocol) ? 'Hard' : 'Immediate';
+        assert.deepEqual(await csms.clients.get(id).call('Reset', { type: csmsType }), { status: 'Accepted' });
+        const tCsms = Date.now();
+        await until(() => healthEvents(db, id, '%healing ladder starts again%'), { what: `${id}: ladder restarted` });
+        const second = await until(() => cp.edgeCalls.filter((c) => c.method === 'TriggerMessage')[1], { what: `${id}: a new confirmation` });
+        assert.ok(second.at - tCsms >= 900, `${id}: the fresh ladder waits faulted_reset_s again`);
+        await until(() => cp.edgeCalls.filter((c) => c.method === 'Reset').length >= 3, { what: `${id}: soft reset 1 again` });
+        const soft = v16(protocol) ? 'Soft' : 'OnIdle';
+        assert.deepEqual(cp.edgeCalls.filter((c) => c.method === 'Reset').slice(0, 3).map((c) => c.params.type), [soft, csmsType, soft]);
+        assert.equal(healthEvents(db, id, '%soft reset 1 of 2%').split('\n').length, 2);
+      } finally {
+        cp.close({ force: true });
+      }
+    }));
+  });
+
   test('a socket that stays open but stops answering is closed; the charger is healthy again when it comes back', async () => {
     await Promise.all(PROTOCOLS.map(([p, s]) => silent(db, url, p, `SIL${s}`)));
-    noEdgeCallReachedTheCsms(csms, ['FLT16', 'FLT201', 'TX16', 'TX201', 'HEAL16', 'HEAL201', 'SIL16', 'SIL201']);
+    noEdgeCallReachedTheCsms(csms, ['FLT16', 'FLT201', 'TX16', 'TX201', 'HEAL16', 'HEAL201', 'CR16', 'CR201', 'SIL16', 'SIL201']);
   });
 
   describe('during a partition (CSMS unreachable)', () => {
