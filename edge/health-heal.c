@@ -283,6 +283,13 @@ static void ladder(struct health *h, struct hc *hc, enum charger_link link, uint
 		return;
 	}
 	hc->in_fault = true;
+	if (ch->connected_ms != hc->ladder_conn_ms) {
+		/* A new connection (it rebooted, or the link dropped): the statuses the edge holds may
+		 * be stale, so the wait and the confirmation start again; what was tried stays. */
+		hc->ladder_conn_ms = ch->connected_ms;
+		hc->fault_since_ms = 0;
+		hc->confirmed = hc->awaiting_status = false;
+	}
 	if (charger_active_tx(ch) > 0) {
 		hc->fault_since_ms = 0; /* never during a transaction; the wait starts again after it */
 		return;

@@ -19,9 +19,12 @@ struct hc {
 	enum health_state state;        /* HS_N until first seen */
 	uint64_t since_ms;              /* monotonic start of the current state */
 	char detail[160];
+	uint64_t seen_rx_ms, seen_conn_ms, seen_call_ms; /* what the last scan saw (change detection) */
+	bool seen_online;
 
 	/* The ladder. */
 	bool in_fault;                  /* a connector was faulted at the last scan */
+	uint64_t ladder_conn_ms;        /* the connection the ladder last looked at */
 	uint64_t fault_since_ms;        /* faulted with no transaction since (monotonic); 0 = not */
 	bool confirmed;                 /* TriggerMessage StatusNotification answered */
 	bool awaiting_status;           /* ... and its fresh status not heard yet */

@@ -219,7 +219,27 @@ static void prune(struct health *h, uint64_t now)
 	h->pruned_ms = now;
 }
 
-static void scan(struct health *h)
+/* Whether anything a state depends on may have changed since the last scan: a frame from the
+ * charger, a new or closed connection, a new call to it (a CSMS Reset must be seen while it is
+ * in flight). Time-driven changes are left to the tick. */
+static bool changed(struct hc *hc)
+{
+	const struct charger *ch = hc->ch;
+	bool online = charger_online(ch);
+
+	if (ch->last_rx_ms == hc->seen_rx_ms && ch->connected_ms == hc->seen_conn_ms &&
+	    ch->to_charger.sent_ms == hc->seen_call_ms && online == hc->seen_online)
+		return false;
+	hc->seen_rx_ms = ch->last_rx_ms;
+	hc->seen_conn_ms = ch->connected_ms;
+	hc->seen_call_ms = ch->to_charger.sent_ms;
+	hc->seen_online = online;
+	return true;
+}
+
+/* Every charger on the tick; after other turns of the loop only those that changed, so a busy
+ * site with many chargers does not pay a full scan per frame. */
+static void scan(struct health *h, bool all)
 {
 	const struct ag_config *cfg = h->d->cfg;
 	uint64_t now = now_ms();
@@ -229,8 +249,17 @@ static void scan(struct health *h)
 	for (size_t i = 0; i < h->n; i++) {
 		struct hc *hc = &h->hc[i];
 		struct charger *ch = hc->ch;
-		if (!ch->cfg)
-			continue; /* a pending station is not the site's yet */
+		if (!changed(hc) && !all)
+			continue;
+		if (!ch->cfg) { /* a pending station is not the site's (or no longer: reload) */
+			if (hc->state != HS_N) {
+				sqlite3_bind_int64(h->close_row, 1, health_wall_ms(h, now));
+				sqlite3_bind_text(h->close_row, 2, ch->id, -1, SQLITE_STATIC);
+				health_step(h, h->close_row, "close a health row");
+				hc->state = HS_N;
+			}
+			continue;
+		}
 		enum charger_link link = charger_link(ch, now, cfg->health.silent_after_s);
 		enum health_state s = health_classify(ch, link, detail, sizeof(detail));
 		if (s != hc->state || strcmp(detail, hc->detail) != 0) {
@@ -252,12 +281,12 @@ static void scan(struct health *h)
 
 static void on_check(uv_check_t *c)
 {
-	scan(c->data);
+	scan(c->data, false);
 }
 
 static void on_tick(uv_timer_t *t)
 {
-	scan(t->data);
+	scan(t->data, true);
 }
 
 static int prepare(struct health *h, sqlite3_stmt **q, const char *sql)
@@ -317,7 +346,7 @@ int health_start(struct ag_daemon *d)
 	h->tick.data = h->check.data = h;
 	h->flushed_ms = h->mono0;
 	prune(h, h->mono0);
-	scan(h);
+	scan(h, true);
 	uv_timer_start(&h->tick, on_tick, TICK_MS, TICK_MS);
 	uv_check_start(&h->check, on_check);
 	return 0;
