@@ -69,6 +69,9 @@ struct hc *health_entry(struct health *h, const struct charger *ch);
 
 /* The first connector that is faulted (status Faulted, an error code, a 2.0.1 Problem). */
 const struct connector *health_fault(const struct charger *ch);
+/* What it is faulted with, for grouping: the OCPP errorCode, else the vendor's code, else
+ * "Faulted". */
+const char *health_fault_code(const struct connector *c);
 /* "GroundFailure, vendor code E42" (empty when the charger gave no code). */
 void health_fault_codes(const struct connector *c, char *out, size_t size);
 /* "connector 1", "EVSE 1 connector 2", "the station". */

@@ -41,6 +41,34 @@ int health_report_check(sqlite3 *db)
 	return n == 3 ? 0 : -ENOENT;
 }
 
+static void count_code(struct health_figures *f, const char *code)
+{
+	int i;
+
+	if (!code || !code[0])
+		code = "Faulted";
+	for (i = 0; i < f->n_codes; i++)
+		if (strcmp(f->by_code[i].code, code) == 0)
+			break;
+	if (i == f->n_codes) {
+		if (f->n_codes == HEALTH_CODES) {
+			i = HEALTH_CODES - 1; /* the last slot gathers the rest */
+			snprintf(f->by_code[i].code, sizeof(f->by_code[i].code), "other");
+		} else {
+			snprintf(f->by_code[i].code, sizeof(f->by_code[i].code), "%s", code);
+			f->n_codes++;
+		}
+	}
+	f->by_code[i].n++;
+}
+
+static int by_count(const void *a, const void *b)
+{
+	const struct health_code *x = a, *y = b;
+
+	return x->n != y->n ? y->n - x->n : strcmp(x->code, y->code);
+}
+
 /* Time per state, and faults: a faulted stretch starting in the window after one that was not
  * faulted (a new error code, or a restart in the middle of a fault, is not a new fault). */
 static int states(sqlite3 *db, const char *id, int64_t from, int64_t to, struct health_figures *f)
@@ -49,7 +77,7 @@ static int states(sqlite3 *db, const char *id, int64_t from, int64_t to, struct 
 	int rc;
 
 	if (window_query(db, &q,
-			 "SELECT state, start_ms, end_ms, prev FROM (SELECT state, start_ms, end_ms, "
+			 "SELECT state, start_ms, end_ms, prev, code FROM (SELECT state, start_ms, end_ms, code, "
 			 "lag(state) OVER (ORDER BY start_ms) AS prev FROM health_states WHERE charger_id = ?1) "
 			 "WHERE end_ms > ?2 AND start_ms < ?3",
 			 id, from, to) < 0)
@@ -65,10 +93,13 @@ static int states(sqlite3 *db, const char *id, int64_t from, int64_t to, struct 
 			f->ms[s] += b - a;
 			f->observed_ms += b - a;
 		}
-		if (s == HS_FAULTED && start >= from && (!prev || strcmp(prev, "faulted") != 0))
+		if (s == HS_FAULTED && start >= from && (!prev || strcmp(prev, "faulted") != 0)) {
 			f->faults++;
+			count_code(f, (const char *)sqlite3_column_text(q, 4));
+		}
 	}
 	sqlite3_finalize(q);
+	qsort(f->by_code, (size_t)f->n_codes, sizeof(f->by_code[0]), by_count);
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 

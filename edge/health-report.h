@@ -11,11 +11,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define HEALTH_CODES 8
+
+struct health_code {
+	char code[40];                  /* OCPP errorCode, else the vendor's code, else "Faulted" */
+	int n;
+};
+
 struct health_figures {
 	char charger_id[49];
 	int64_t ms[HS_N];               /* time in each state within the window */
 	int64_t observed_ms;            /* their sum: time the edge was running and saw the charger */
 	int faults;                     /* times it entered the faulted state within the window */
+	struct health_code by_code[HEALTH_CODES]; /* faults by code, most first; the rest in "other" */
+	int n_codes;
 	int soft_resets, hard_resets;
 	int healed;                     /* resets after which it recovered */
 	int disconnects;                /* silent sockets the edge closed */

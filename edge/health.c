@@ -58,6 +58,13 @@ void health_connector_name(const struct charger *ch, int id, char *out, size_t s
 		snprintf(out, size, "connector %d", id);
 }
 
+const char *health_fault_code(const struct connector *c)
+{
+	if (c->error_code[0] && strcmp(c->error_code, "NoError") != 0)
+		return c->error_code;
+	return c->vendor_error[0] ? c->vendor_error : "Faulted";
+}
+
 void health_fault_codes(const struct connector *c, char *out, size_t size)
 {
 	bool code = c->error_code[0] && strcmp(c->error_code, "NoError") != 0;
@@ -160,6 +167,9 @@ static void record(struct health *h, struct hc *hc, enum health_state s, const c
 	if (detail[0])
 		sqlite3_bind_text(h->insert_row, 3, detail, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(h->insert_row, 4, t);
+	const struct connector *f = s == HS_FAULTED ? health_fault(hc->ch) : NULL;
+	if (f)
+		sqlite3_bind_text(h->insert_row, 5, health_fault_code(f), -1, SQLITE_TRANSIENT);
 	health_step(h, h->insert_row, "record a health state");
 	store_exec(h->d->store, "COMMIT;");
 }
@@ -323,7 +333,8 @@ int health_start(struct ag_daemon *d)
 	h->mono0 = now_ms();
 	if (prepare(h, &h->close_row, "UPDATE health_states SET end_ms = ?1, open = 0 WHERE charger_id = ?2 AND open = 1") ||
 	    prepare(h, &h->insert_row,
-		    "INSERT INTO health_states (charger_id, state, detail, start_ms, end_ms, open) VALUES (?1, ?2, ?3, ?4, ?4, 1)") ||
+		    "INSERT INTO health_states (charger_id, state, detail, start_ms, end_ms, open, code) "
+		    "VALUES (?1, ?2, ?3, ?4, ?4, 1, ?5)") ||
 	    prepare(h, &h->flush, "UPDATE health_states SET end_ms = ?1 WHERE open = 1") ||
 	    prepare(h, &h->prune_rows, "DELETE FROM health_states WHERE end_ms < ?1 AND open = 0") ||
 	    prepare(h, &h->prune_actions, "DELETE FROM health_actions WHERE time_ms < ?1") ||

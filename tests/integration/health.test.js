@@ -413,6 +413,7 @@ describe('availability and utilisation', () => {
       const got = doc.chargers.find((c) => c.id === id);
       assertFigures(got, want[i], { default: 0.3 }, `${id} first run`);
       assert.equal(got.faults, 1);
+      assert.deepEqual(got.faults_by_code, v16(PROTOCOLS[i][0]) ? { GroundFailure: 1 } : { Faulted: 1 });
       assert.equal(got.soft_resets + got.hard_resets + got.disconnects + got.technician_alerts, 0, 'heal = false: no action');
       assert.equal(got.sessions, v16(PROTOCOLS[i][0]) ? 0 : 1);
     }
@@ -448,6 +449,7 @@ describe('availability and utilisation', () => {
     const r = runSync(AMPGATECTL, ['report', '-c', conf, '--from', at(A), '--to', at(E2), '--csv', csv]);
     assert.equal(r.status, 0, r.stderr);
     for (const id of ids) assert.match(r.stdout, new RegExp(`^${id} `, 'm'));
+    assert.match(r.stdout, /^Faults by code:\n  DAY16: GroundFailure 1\n  DAY201: Faulted 1$/m);
     const rows = fs.readFileSync(csv, 'utf8').trim().split('\n');
     assert.equal(rows[0].split(',')[0], 'charger');
     assert.deepEqual(rows.slice(1).map((l) => l.split(',')[0]), ids);
@@ -467,7 +469,8 @@ describe('availability and utilisation', () => {
       while (t < base + 26 * 3600000) {
         const len = 1000 + Math.floor(rnd() * 2 * 3600000);
         const state = pick([...STATES, 'available', 'charging', 'faulted']);
-        rows.push({ id, state, start: t, end: t + len });
+        const code = state === 'faulted' ? pick(['GroundFailure', 'OverVoltage', 'E-17', null]) : null;
+        rows.push({ id, state, code, start: t, end: t + len });
         t += len + (rnd() < 0.1 ? Math.floor(rnd() * 1800000) : 0); // now and then ampgated was down
       }
       for (let k = 0; k < 12; k++) {
@@ -478,7 +481,7 @@ describe('availability and utilisation', () => {
     }
     const q = (v) => (v === null ? 'NULL' : typeof v === 'number' ? v : `'${v}'`);
     sql(db, ['BEGIN;',
-      ...rows.map((r) => `INSERT INTO health_states (charger_id, state, detail, start_ms, end_ms, open) VALUES (${q(r.id)}, ${q(r.state)}, NULL, ${r.start}, ${r.end}, 0);`),
+      ...rows.map((r) => `INSERT INTO health_states (charger_id, state, code, start_ms, end_ms, open) VALUES (${q(r.id)}, ${q(r.state)}, ${q(r.code)}, ${r.start}, ${r.end}, 0);`),
       ...actions.map((a) => `INSERT INTO health_actions (time_ms, charger_id, action, healed) VALUES (${a.time}, ${q(a.id)}, ${q(a.action)}, ${q(a.healed)});`),
       ...sessions.map((s) => `INSERT INTO transactions (charger_id, tx_id, connector, start_ms, energy_wh) VALUES (${q(s.id)}, ${q(s.tx)}, 1, ${s.start}, ${s.wh});`),
       'COMMIT;'].join('\n'));
@@ -487,16 +490,20 @@ describe('availability and utilisation', () => {
       const mine = rows.filter((r) => r.id === id).sort((a, b) => a.start - b.start);
       const seconds = Object.fromEntries(STATES.map((s) => [s, 0]));
       let faults = 0;
+      const byCode = {};
       mine.forEach((r, i) => {
         const a = Math.max(r.start, from), b = Math.min(r.end, to);
         if (b > a) seconds[r.state] += (b - a) / 1000;
-        if (r.state === 'faulted' && r.start >= from && r.start < to && (i === 0 || mine[i - 1].state !== 'faulted')) faults++;
+        if (r.state === 'faulted' && r.start >= from && r.start < to && (i === 0 || mine[i - 1].state !== 'faulted')) {
+          faults++;
+          byCode[r.code ?? 'Faulted'] = (byCode[r.code ?? 'Faulted'] ?? 0) + 1;
+        }
       });
       const acts = actions.filter((a) => a.id === id && a.time >= from && a.time < to);
       const count = (name) => acts.filter((a) => a.action === name).length;
       const tx = sessions.filter((s) => s.id === id && s.start >= from && s.start < to);
       const observed = STATES.reduce((a, s) => a + seconds[s], 0);
-      return { seconds, observed, faults, soft: count('soft reset'), hard: count('hard reset'),
+      return { seconds, observed, faults, byCode, soft: count('soft reset'), hard: count('hard reset'),
         healed: acts.filter((a) => (a.action === 'soft reset' || a.action === 'hard reset') && a.healed === 1).length,
         disconnects: count('disconnect'), technician: count('technician'), sessions: tx.length,
         kwh: tx.reduce((a, s) => a + s.wh, 0) / 1000,
@@ -522,6 +529,7 @@ describe('availability and utilisation', () => {
         assert.deepEqual([got.faults, got.soft_resets, got.hard_resets, got.healed, got.disconnects, got.technician_alerts, got.sessions],
           [want.faults, want.soft, want.hard, want.healed, want.disconnects, want.technician, want.sessions], `${id} counts`);
         assert.ok(Math.abs(got.energy_kwh - want.kwh) < 1e-6);
+        assert.deepEqual(got.faults_by_code, want.byCode, `${id} faults by code`);
       }
       assert.ok(!doc.chargers.some((c) => c.id.startsWith('DAY')), 'chargers with no history in the window are not listed');
     }

@@ -104,13 +104,13 @@ static void test_classify_201(void **state)
 	charger_free(ch);
 }
 
-static void row(sqlite3 *db, const char *id, const char *state, long long start, long long end)
+static void row(sqlite3 *db, const char *id, const char *state, long long start, long long end, const char *code)
 {
 	char sql[256];
 
 	snprintf(sql, sizeof(sql),
-		 "INSERT INTO health_states (charger_id, state, start_ms, end_ms) VALUES ('%s', '%s', %lld, %lld)", id,
-		 state, start, end);
+		 "INSERT INTO health_states (charger_id, state, start_ms, end_ms, code) VALUES ('%s', '%s', %lld, %lld, %s%s%s)",
+		 id, state, start, end, code ? "'" : "", code ? code : "NULL", code ? "'" : "");
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 }
 
@@ -126,14 +126,14 @@ static void test_report(void **state)
 	assert_non_null(st);
 	db = store_db(st);
 	assert_int_equal(health_report_check(db), 0);
-	row(db, "A", "available", 0, 10000);
-	row(db, "A", "faulted", 10000, 15000);  /* a fault ... */
-	row(db, "A", "faulted", 15000, 20000);  /* ... whose error code changed: still one */
+	row(db, "A", "available", 0, 10000, NULL);
+	row(db, "A", "faulted", 10000, 15000, "OverVoltage");     /* a fault ... */
+	row(db, "A", "faulted", 15000, 20000, "HighTemperature"); /* ... whose error code changed: still one */
 	/* 20000..25000: ampgated not running */
-	row(db, "A", "faulted", 25000, 30000);  /* the same fault after a restart */
-	row(db, "A", "charging", 30000, 40000);
-	row(db, "A", "faulted", 40000, 45000);  /* a second fault */
-	row(db, "B", "offline", 0, 100000);
+	row(db, "A", "faulted", 25000, 30000, "OverVoltage");     /* the same fault after a restart */
+	row(db, "A", "charging", 30000, 40000, NULL);
+	row(db, "A", "faulted", 40000, 45000, NULL);              /* a second fault, no code given */
+	row(db, "B", "offline", 0, 100000, NULL);
 	assert_int_equal(sqlite3_exec(db,
 				      "INSERT INTO health_actions (time_ms, charger_id, action, healed) VALUES "
 				      "(11000, 'A', 'soft reset', 0), (12000, 'A', 'hard reset', 1), (99000, 'A', 'disconnect', NULL);"
@@ -148,6 +148,10 @@ static void test_report(void **state)
 	assert_int_equal(f.ms[HS_CHARGING], 10000);
 	assert_int_equal(f.observed_ms, 32000); /* the 5 s down are in no state */
 	assert_int_equal(f.faults, 2);
+	assert_int_equal(f.n_codes, 2);
+	assert_string_equal(f.by_code[0].code, "Faulted"); /* equal counts: by name */
+	assert_int_equal(f.by_code[0].n, 1);
+	assert_string_equal(f.by_code[1].code, "OverVoltage");
 	assert_int_equal(f.soft_resets, 1);
 	assert_int_equal(f.hard_resets, 1);
 	assert_int_equal(f.healed, 1);

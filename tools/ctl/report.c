@@ -82,11 +82,16 @@ static json_t *figures_json(const struct health_figures *f)
 	json_t *secs = json_object();
 	double a = health_availability_pct(f), u = health_utilisation_pct(f);
 
+	json_t *codes = json_object();
+
 	for (int s = 0; s < HS_N; s++)
 		json_object_set_new(secs, health_state_name((enum health_state)s), json_real((double)f->ms[s] / 1000.0));
-	return json_pack("{s:s, s:f, s:o, s:o, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f}", "id", f->charger_id,
+	for (int i = 0; i < f->n_codes; i++)
+		json_object_set_new(codes, f->by_code[i].code, json_integer(f->by_code[i].n));
+	return json_pack("{s:s, s:f, s:o, s:o, s:o, s:i, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:f}", "id", f->charger_id,
 			 "observed_s", (double)f->observed_ms / 1000.0, "availability_pct", a < 0 ? json_null() : json_real(a),
 			 "utilisation_pct", u < 0 ? json_null() : json_real(u), "seconds", secs, "faults", f->faults,
+			 "faults_by_code", codes,
 			 "soft_resets", f->soft_resets, "hard_resets", f->hard_resets, "healed", f->healed, "disconnects",
 			 f->disconnects, "technician_alerts", f->technician, "sessions", f->sessions, "energy_kwh",
 			 f->energy_wh / 1000.0);
@@ -213,10 +218,24 @@ static int charger_list(sqlite3 *db, const struct ag_config *cfg, const struct r
 	return 0;
 }
 
+/* "  CP007: GroundFailure 2, HighTemperature 1" */
+static void codes_line(FILE *out, const struct health_figures *f)
+{
+	if (!out || !f->n_codes)
+		return;
+	fprintf(out, "  %s:", f->charger_id);
+	for (int i = 0; i < f->n_codes; i++)
+		fprintf(out, "%s %s %d", i ? "," : "", f->by_code[i].code, f->by_code[i].n);
+	fprintf(out, "\n");
+}
+
 static int emit(sqlite3 *db, const struct report_args *a, char (*ids)[49], size_t n, FILE *csv)
 {
-	char from[40], to[40];
+	char from[40], to[40], *notes = NULL;
+	size_t notes_len = 0;
+	FILE *nf = a->json ? NULL : open_memstream(&notes, &notes_len);
 	json_t *list = json_array();
+	int rc = 0;
 
 	ocpp_time_format(a->from, from, sizeof(from));
 	ocpp_time_format(a->to, to, sizeof(to));
@@ -234,17 +253,25 @@ static int emit(sqlite3 *db, const struct report_args *a, char (*ids)[49], size_
 		struct health_figures f;
 		if (health_report_charger(db, ids[i], a->from, a->to, &f) < 0) {
 			fprintf(stderr, "report: database: %s\n", sqlite3_errmsg(db));
-			json_decref(list);
-			return 1;
+			rc = 1;
+			break;
 		}
 		if (a->json)
 			json_array_append_new(list, figures_json(&f));
 		else
 			print_row(&f);
+		codes_line(nf, &f);
 		if (csv)
 			csv_row(csv, &f);
 	}
-	if (a->json) {
+	if (nf)
+		fclose(nf);
+	if (rc == 0 && notes_len)
+		printf("Faults by code:\n%s", notes);
+	free(notes);
+	if (rc) {
+		json_decref(list);
+	} else if (a->json) {
 		json_t *doc = json_pack("{s:I, s:I, s:s, s:s, s:o}", "from_ms", (json_int_t)a->from, "to_ms", (json_int_t)a->to,
 					"from", from, "to", to, "chargers", list);
 		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
@@ -253,7 +280,7 @@ static int emit(sqlite3 *db, const struct report_args *a, char (*ids)[49], size_
 	} else {
 		json_decref(list);
 	}
-	return 0;
+	return rc;
 }
 
 int ctl_report_main(int argc, char **argv)
