@@ -20,6 +20,7 @@
 #define TICK_MS 200
 #define FLUSH_MS 5000                   /* the open row's end_ms is this fresh, at worst */
 #define PRUNE_MS (3600 * 1000)
+#define CLOCK_STEP_MS 2000              /* a wall-clock change this large is a step, not drift */
 
 static const char *const state_names[HS_N] = {
 	[HS_AVAILABLE] = "available", [HS_CHARGING] = "charging",       [HS_OCCUPIED] = "occupied",
@@ -145,14 +146,35 @@ int health_step(struct health *h, sqlite3_stmt *q, const char *what)
 	return 0;
 }
 
+static void flush(struct health *h, uint64_t now)
+{
+	sqlite3_bind_int64(h->flush, 1, health_wall_ms(h, now));
+	health_step(h, h->flush, "bring the health history up to date");
+	h->flushed_ms = now;
+}
+
+/* Insert the open row of the charger's current state starting at wall-clock `t`. */
+static void open_row(struct health *h, const struct hc *hc, int64_t t)
+{
+	const struct connector *f = hc->state == HS_FAULTED ? health_fault(hc->ch) : NULL;
+
+	sqlite3_bind_text(h->insert_row, 1, hc->ch->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(h->insert_row, 2, health_state_name(hc->state), -1, SQLITE_STATIC);
+	if (hc->detail[0])
+		sqlite3_bind_text(h->insert_row, 3, hc->detail, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(h->insert_row, 4, t);
+	if (f)
+		sqlite3_bind_text(h->insert_row, 5, health_fault_code(f), -1, SQLITE_TRANSIENT);
+	health_step(h, h->insert_row, "record a health state");
+}
+
 /* Close the charger's open row at `at` and open one for its new state, in one transaction. */
 static void record(struct health *h, struct hc *hc, enum health_state s, const char *detail, uint64_t at)
 {
 	int64_t t = health_wall_ms(h, at);
-	const char *id = hc->ch->id;
 
 	if (hc->state != HS_N)
-		log_msg(s == HS_FAULTED || s == HS_SILENT ? LL_NOTICE : LL_INFO, "charger %s: %s -> %s%s%s", id,
+		log_msg(s == HS_FAULTED || s == HS_SILENT ? LL_NOTICE : LL_INFO, "charger %s: %s -> %s%s%s", hc->ch->id,
 			health_state_name(hc->state), health_state_name(s), detail[0] ? " " : "", detail);
 	hc->state = s;
 	hc->since_ms = at;
@@ -160,17 +182,40 @@ static void record(struct health *h, struct hc *hc, enum health_state s, const c
 	if (store_exec(h->d->store, "BEGIN IMMEDIATE;") < 0)
 		return;
 	sqlite3_bind_int64(h->close_row, 1, t);
-	sqlite3_bind_text(h->close_row, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(h->close_row, 2, hc->ch->id, -1, SQLITE_STATIC);
 	health_step(h, h->close_row, "close a health row");
-	sqlite3_bind_text(h->insert_row, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(h->insert_row, 2, health_state_name(s), -1, SQLITE_STATIC);
-	if (detail[0])
-		sqlite3_bind_text(h->insert_row, 3, detail, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(h->insert_row, 4, t);
-	const struct connector *f = s == HS_FAULTED ? health_fault(hc->ch) : NULL;
-	if (f)
-		sqlite3_bind_text(h->insert_row, 5, health_fault_code(f), -1, SQLITE_TRANSIENT);
-	health_step(h, h->insert_row, "record a health state");
+	open_row(h, hc, t);
+	store_exec(h->d->store, "COMMIT;");
+}
+
+static int64_t realtime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The wall clock was set (NTP after a boot without a real-time clock, an operator): every open
+ * stretch ends on the old reckoning and goes on from the new one, so none spans the jump. */
+static void follow_wall_clock(struct health *h, uint64_t now)
+{
+	int64_t real = realtime_ms(), drift = real - health_wall_ms(h, now);
+
+	if (drift > -CLOCK_STEP_MS && drift < CLOCK_STEP_MS)
+		return;
+	log_msg(LL_NOTICE, "health: the wall clock moved by %+.1f s; the history goes on from the new time",
+		(double)drift / 1000.0);
+	flush(h, now);
+	store_exec(h->d->store, "BEGIN IMMEDIATE; UPDATE health_states SET open = 0 WHERE open = 1;");
+	h->wall0 = real;
+	h->mono0 = now;
+	for (size_t i = 0; i < h->n; i++) {
+		if (h->hc[i].state == HS_N)
+			continue;
+		h->hc[i].since_ms = now;
+		open_row(h, &h->hc[i], real);
+	}
 	store_exec(h->d->store, "COMMIT;");
 }
 
@@ -211,13 +256,6 @@ enum health_state health_of(const struct ag_daemon *d, const struct charger *ch)
 	return hc && hc->state != HS_N ? hc->state : HS_OFFLINE;
 }
 
-static void flush(struct health *h, uint64_t now)
-{
-	sqlite3_bind_int64(h->flush, 1, health_wall_ms(h, now));
-	health_step(h, h->flush, "bring the health history up to date");
-	h->flushed_ms = now;
-}
-
 static void prune(struct health *h, uint64_t now)
 {
 	int64_t keep = (int64_t)h->d->cfg->storage.retention_days * HEALTH_DAY_MS;
@@ -256,6 +294,8 @@ static void scan(struct health *h, bool all)
 	char detail[sizeof(h->hc[0].detail)];
 
 	sync_chargers(h);
+	if (all)
+		follow_wall_clock(h, now);
 	for (size_t i = 0; i < h->n; i++) {
 		struct hc *hc = &h->hc[i];
 		struct charger *ch = hc->ch;
@@ -322,14 +362,12 @@ static void finalize_all(struct health *h)
 int health_start(struct ag_daemon *d)
 {
 	struct health *h = calloc(1, sizeof(*h));
-	struct timespec ts;
 
 	if (!h)
 		return -ENOMEM;
 	h->d = d;
 	h->db = store_db(d->store);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	h->wall0 = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	h->wall0 = realtime_ms();
 	h->mono0 = now_ms();
 	if (prepare(h, &h->close_row, "UPDATE health_states SET end_ms = ?1, open = 0 WHERE charger_id = ?2 AND open = 1") ||
 	    prepare(h, &h->insert_row,

@@ -1,19 +1,22 @@
 /* Charger health: which state a charger is in from its connectors, transactions and link (both
  * OCPP versions), the fault words of the audit log, and the report's arithmetic on stored rows
  * (clipping to the window, faults counted once across error-code changes and restarts, what is
- * not observed, actions and sessions). */
+ * not observed, actions and sessions), and the module's history on a bare daemon. Includes
+ * health.c to reach its statics. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "edge/charger.h"
-#include "edge/health-private.h"
+#include "edge/health.c" /* reaches follow_wall_clock */
 #include "edge/health-report.h"
+#include "edge/proxy.h"
 #include "edge/store.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static struct charger *charger(enum ocpp_version v)
 {
@@ -181,12 +184,78 @@ static void test_report(void **state)
 	store_close(st);
 }
 
+static long long q1(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *q;
+	long long v = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
+/* The module on a bare daemon (no sockets): a charger that never connected is offline from the
+ * start; a stop closes its stretch; a wall-clock step splits the open stretches. */
+static void test_module_history(void **state)
+{
+	struct ag_daemon d;
+	struct ag_config cfg;
+	struct cfg_charger cc = { .id = "CP1", .phases = 3, .max_a = 32 };
+	struct proxy p;
+	struct charger *ch = charger_new("CP1", &cc);
+	struct charger *list[1] = { ch };
+	struct timespec ts;
+	(void)state;
+
+	memset(&d, 0, sizeof(d));
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&p, 0, sizeof(p));
+	cfg.storage.retention_days = 90;
+	p.d = &d;
+	p.chargers = list;
+	p.n_chargers = 1;
+	ch->proxy = &p;
+	d.cfg = &cfg;
+	d.proxy = &p;
+	assert_int_equal(uv_loop_init(&d.loop), 0);
+	d.store = store_open(":memory:");
+	assert_non_null(d.store);
+	sqlite3 *db = store_db(d.store);
+
+	assert_int_equal(health_start(&d), 0);
+	assert_int_equal(health_of(&d, ch), HS_OFFLINE);
+	assert_int_equal(q1(db, "SELECT count(*) FROM health_states WHERE charger_id = 'CP1' AND state = 'offline' AND open = 1"), 1);
+
+	/* Small drift is left alone; a step of an hour splits the stretch at the old reckoning. */
+	struct health *h = d.health;
+	follow_wall_clock(h, now_ms());
+	assert_int_equal(q1(db, "SELECT count(*) FROM health_states"), 1);
+	h->wall0 += 3600 * 1000;
+	follow_wall_clock(h, now_ms());
+	clock_gettime(CLOCK_REALTIME, &ts);
+	long long real = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	assert_int_equal(q1(db, "SELECT count(*) FROM health_states"), 2);
+	assert_true(q1(db, "SELECT end_ms FROM health_states WHERE open = 0") - real > 3500 * 1000);
+	long long start = q1(db, "SELECT start_ms FROM health_states WHERE open = 1 AND state = 'offline'");
+	assert_true(llabs(start - real) < 1000);
+
+	health_stop(&d);
+	assert_int_equal(q1(db, "SELECT count(*) FROM health_states WHERE open = 1"), 0);
+	uv_run(&d.loop, UV_RUN_DEFAULT); /* the handles' close callbacks free the module */
+	assert_int_equal(uv_loop_close(&d.loop), 0);
+	store_close(d.store);
+	charger_free(ch);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classify_16),
 		cmocka_unit_test(test_classify_201),
 		cmocka_unit_test(test_report),
+		cmocka_unit_test(test_module_history),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
