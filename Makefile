@@ -1,6 +1,6 @@
 # Ampgate — one non-recursive Makefile. `make` builds the three binaries into build/;
 # `make deps` installs what the build and the tests need; `make check` runs every test; `make bench`
-# runs the benchmarks (tables on stdout, JSON in build/bench/).
+# runs the benchmarks (tables on stdout, JSON in build/bench/); `make check-long` the long partition suite.
 VERSION    := $(shell cat VERSION)
 PREFIX     ?= /usr
 SYSCONFDIR ?= /etc
@@ -72,7 +72,9 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; (cd tests/unit && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ../../$$t); done
 
 # ---- benchmarks: every tests/bench/bench_*.c, built -O2 without sanitizers; each prints a table
-# and writes build/bench/<name>.json (bench_solver -> solver.json) ----
+# and writes build/bench/<name>.json (bench_solver -> solver.json). The partition replay bench
+# drives the real daemon with node peers: tests/bench/replay.bench.js -> replay.json ----
+NODE_BENCH := $(wildcard tests/bench/*.bench.js)
 BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/bench_*.c))
 
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libampgate.a
@@ -81,8 +83,12 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libampgate.a
 
 $(BUILD)/bench/bench_solver: BENCH_LIBS := -lglpk
 
-bench: $(BENCH_BIN)
+# Node benches (tests/bench/*.bench.js) drive the real daemon with real peers: overload to wire,
+# partition replay, the proxy under 1,000 stations (latency, CPU, RSS, reconnect storm, restart).
+bench: $(BENCH_BIN) all tests/node_modules/.stamp
 	@set -e; for b in $(BENCH_BIN); do echo "== $$b"; $$b $(BUILD)/bench/$$(basename $$b | sed 's/^bench_//').json; done
+	@set -e; for b in $(NODE_BENCH); do n=$$(basename $$b .bench.js); echo "== $$b"; \
+	    (cd tests && node bench/$$n.bench.js ../$(BUILD)/bench/$$n.json); done
 
 # ---- integration tests: the real daemon against real peers (Node's test runner, npm lockfile) ----
 tests/node_modules/.stamp: tests/package.json tests/package-lock.json
@@ -94,11 +100,16 @@ integration: all tests/node_modules/.stamp
 
 check: unit integration
 
+# The longer partition suite: at least 50 kill -9 of ampgated during partition and replay.
+check-long: all tests/node_modules/.stamp
+	cd tests && AMPGATE_LONG=1 node --test --test-concurrency=1 integration/partition.test.js
+
 # ---- deps: every Debian package the build and the tests use (idempotent) ----
 DEB_DEPS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmodbus-dev libmosquitto-dev \
             libsqlite3-dev libconfig-dev libjansson-dev libsystemd-dev libssl-dev libcmocka-dev \
             mosquitto mosquitto-clients sqlite3 systemd nodejs npm openssl libglpk-dev glpk-utils \
-            python3-pymodbus python3-serial-asyncio socat mbpoll
+            python3-pymodbus python3-serial-asyncio socat mbpoll chromium \
+            dpkg-dev debhelper help2man lintian debootstrap
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEB_DEPS) \
@@ -106,20 +117,52 @@ deps:
 	@command -v node >/dev/null && command -v npm >/dev/null || { echo "deps: node and npm are needed for the integration tests" >&2; exit 1; }
 
 # ---- demo: the daemon on the demo configuration, state under build/demo ----
-# The demo's meter and battery are `ampgate-sim modbus` on 127.0.0.1:15020, stopped with the demo.
+# The demo depot (etc/demo.conf): a simulated SunSpec grid meter and battery over Modbus whose
+# grid current includes the EVs' draw, forty simulated chargers with EVs, and the daemon between
+# them. The 250 A connection binds: the log's "site:" lines show it shared. Ctrl-C stops all.
 demo: all
 	@mkdir -p $(BUILD)/demo
-	./$(BUILD)/ampgate-sim modbus --listen 127.0.0.1:15020 --quiet & sim=$$!; \
-	trap 'kill $$sim' EXIT INT TERM; ./$(BUILD)/ampgated -c etc/demo.conf
+	@echo '{"current_a":[0,0,0]}' > $(BUILD)/demo/draw.json
+	@./$(BUILD)/ampgate-sim modbus --listen 127.0.0.1:15020 --ev-draw $(BUILD)/demo/draw.json --quiet & m=$$!; \
+	./$(BUILD)/ampgated -c etc/demo.conf & d=$$!; \
+	trap 'kill $$m $$d $$f 2>/dev/null; wait' EXIT INT TERM; sleep 1; \
+	./$(BUILD)/ampgate-sim chargers --url ws://127.0.0.1:8887/ocpp --count 40 --protocol mix \
+	    --id-template 'DEPOT%02d' --password-template 'demo-password-%02d' --ev-at-start 0.9 \
+	    --meter-interval-s 5 --reaction-delay-ms 1000 --summary-s 30 \
+	    --draw-out $(BUILD)/demo/draw.json $(DEMO_ARGS) & f=$$!; wait $$f
 
 # ---- install ----
+# SYSTEMDUNITDIR: Debian 12 keeps units in /lib/systemd/system (the package passes it).
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/ampgate \
-	           $(DESTDIR)$(PREFIX)/lib/systemd/system
+	           $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(PREFIX)/share/ampgate
 	install -m 0755 $(BUILD)/ampgated $(DESTDIR)$(PREFIX)/sbin/ampgated
 	install -m 0755 $(BUILD)/ampgatectl $(BUILD)/ampgate-sim $(DESTDIR)$(PREFIX)/bin/
 	install -m 0640 etc/ampgate.conf $(DESTDIR)$(SYSCONFDIR)/ampgate/ampgate.conf
-	sed 's|/usr/sbin/ampgated|$(PREFIX)/sbin/ampgated|' systemd/ampgated.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/ampgated.service
+	install -d $(DESTDIR)$(PREFIX)/share/ampgate/web
+	install -m 0644 web/*.html web/*.js web/*.css web/*.svg $(DESTDIR)$(PREFIX)/share/ampgate/web/
+	sed 's|/usr/sbin/ampgated|$(PREFIX)/sbin/ampgated|' systemd/ampgated.service > $(DESTDIR)$(SYSTEMDUNITDIR)/ampgated.service
+
+# ---- deb: build/deb/ampgate_<version>_<arch>.deb and ampgate-sim_..., with Debian's own tools
+# (dpkg-buildpackage + debhelper, packaging/debian/) from a copy of the tree in build/deb/src.
+# DEB_VERSION=X-Y builds that version instead of the changelog's (a local entry is added to the
+# copy's changelog); otherwise the changelog's upstream version must be the one in VERSION.
+DEB_VERSION ?=
+deb:
+	@set -e; chv=$$(dpkg-parsechangelog -l packaging/debian/changelog -S Version); \
+	if [ -z "$(DEB_VERSION)" ] && [ "$${chv%-*}" != "$(VERSION)" ]; then \
+	  echo "deb: VERSION is $(VERSION) but packaging/debian/changelog is at $$chv: add a changelog entry" >&2; exit 1; fi
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/src
+	tar -c --exclude=./$(BUILD) --exclude=./.git --exclude=./tests/node_modules . | tar -x -C $(BUILD)/deb/src
+	rm -rf $(BUILD)/deb/src/debian && cp -a packaging/debian $(BUILD)/deb/src/debian
+	@if [ -n "$(DEB_VERSION)" ]; then \
+	  { printf 'ampgate (%s) UNRELEASED; urgency=medium\n\n  * Local build.\n\n -- %s  %s\n\n' \
+	      "$(DEB_VERSION)" "$$(dpkg-parsechangelog -l packaging/debian/changelog -S Maintainer)" "$$(date -R)"; \
+	    cat packaging/debian/changelog; } > $(BUILD)/deb/src/debian/changelog; fi
+	cd $(BUILD)/deb/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	  DEB_BUILD_OPTIONS="parallel=$$(nproc) $(DEB_BUILD_OPTIONS)" dpkg-buildpackage -us -uc -b
+	@ls -1 $(BUILD)/deb/*.deb
 
 clean:
 	rm -rf $(BUILD)
@@ -127,4 +170,4 @@ clean:
 # Keep objects make considers intermediate (the sanitizer builds).
 .SECONDARY:
 
-.PHONY: all unit integration check bench deps demo install clean
+.PHONY: all unit integration check check-long bench deps demo install deb clean

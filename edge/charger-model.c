@@ -6,6 +6,7 @@
 #include "edge/profiles.h"
 #include "edge/proxy.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -298,6 +299,41 @@ void charger_model_store_tx(struct proxy *p, struct charger *ch, const struct tr
 	sqlite3_finalize(q);
 	store_event(p->d->store, LL_INFO, "transaction", ch->id, "%s %s on connector %d%s", ended ? "ended" : "started",
 		    tx->id, tx->connector, ended ? "" : "");
+	store_commit(p->d->store);      /* a session is durable before the answer that made it leaves */
 	if (ended)
 		log_msg(LL_INFO, "charger %s: transaction %s delivered %.2f kWh", ch->id, tx->id, tx->energy_wh / 1000.0);
+}
+
+int charger_model_load(struct proxy *p)
+{
+	sqlite3 *db = store_db(p->d->store);
+	sqlite3_stmt *q;
+	int n = 0, rc;
+
+	/* Newest first, so that a charger's CHARGER_TX slots hold its latest sessions. */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT charger_id, tx_id, connector, coalesce(id_token, ''), coalesce(start_wh, 0) "
+			       "FROM transactions WHERE stop_ms IS NULL ORDER BY start_ms DESC",
+			       -1, &q, NULL) != SQLITE_OK) {
+		log_msg(LL_ERROR, "database: %s", sqlite3_errmsg(db));
+		return -EIO;
+	}
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct charger *ch = proxy_find(p, (const char *)sqlite3_column_text(q, 0));
+		struct transaction *tx = ch ? charger_tx(ch, (const char *)sqlite3_column_text(q, 1), true) : NULL;
+		if (!tx)
+			continue;
+		tx->connector = sqlite3_column_int(q, 2);
+		snprintf(tx->id_token, sizeof(tx->id_token), "%s", (const char *)sqlite3_column_text(q, 3));
+		tx->start_wh = sqlite3_column_double(q, 4);
+		n++;
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		log_msg(LL_ERROR, "database: cannot read open transactions: %s", sqlite3_errmsg(db));
+		return -EIO;
+	}
+	if (n)
+		log_msg(LL_INFO, "%d charging session%s still open from before the restart", n, n == 1 ? "" : "s");
+	return 0;
 }

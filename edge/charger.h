@@ -66,6 +66,7 @@ struct meter_sample {
 };
 
 struct proxy;
+struct replay_ch;
 
 struct charger {
 	char id[49];
@@ -85,6 +86,7 @@ struct charger {
 	struct call *wait_head;         /* calls waiting for to_charger to be free */
 	struct call *wait_tail;
 	uint32_t next_edge_id;
+	struct replay_ch *rp;           /* outbox and replay state (replay.c); NULL when never queued */
 
 	/* What was read from the frames. */
 	char vendor[64], model[64], firmware[64], serial[64];
@@ -108,6 +110,7 @@ struct charger {
 	bool base_installed;
 	bool not_controllable;
 	int profile_failures;
+	int setup_state;                /* charger-setup.c: meter values asked for on this connection */
 	int priority_override;          /* a site manager's priority until restart; -1 = none */
 };
 

@@ -6,6 +6,7 @@
 #include "drivers/driver.h"
 
 #include <stdarg.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -215,10 +216,53 @@ static void check_endpoints(const struct ag_config *cfg, const config_t *root, s
 			}
 }
 
+/* A name that becomes one level of an MQTT topic: no '/', and no wildcards. */
+static void check_topic_level(struct cfg_report *r, int line, const char *key, const char *what, const char *v)
+{
+	if (strpbrk(v, "/+#"))
+		cfg_error(r, line, key, "%s \"%s\" cannot be used in MQTT topics (it holds '/', '+' or '#'); "
+			  "rename it or set mqtt.enabled = false", what, v);
+}
+
+static void check_mqtt(const struct ag_config *cfg, const config_t *root, struct cfg_report *r)
+{
+	const struct cfg_mqtt *m = &cfg->mqtt;
+	int line = line_at(root, 0, "mqtt");
+
+	if (!m->enabled)
+		return;
+	if (m->username && !m->password)
+		cfg_error(r, line_at(root, line, "mqtt.username"), "mqtt.password",
+			  "mqtt.username \"%s\" is set but no password; give the broker password too", m->username);
+	if (m->password && !m->username)
+		cfg_error(r, line_at(root, line, "mqtt.password"), "mqtt.username",
+			  "a password without a user name; set mqtt.username");
+	if (m->ca && access(m->ca, R_OK) < 0)
+		cfg_error(r, line_at(root, line, "mqtt.ca"), "mqtt.ca",
+			  "cannot read the CA file \"%s\" (the broker's certificate is verified against it)", m->ca);
+	if (m->ca && !m->tls)
+		cfg_warn(r, line_at(root, line, "mqtt.ca"), "mqtt.ca", "ignored: mqtt.tls is false");
+	if (strpbrk(m->prefix, "+#") || m->prefix[0] == '/' || m->prefix[strlen(m->prefix) - 1] == '/')
+		cfg_error(r, line_at(root, line, "mqtt.prefix"), "mqtt.prefix",
+			  "\"%s\" cannot hold '+' or '#', nor start or end with '/'", m->prefix);
+	check_topic_level(r, line_at(root, 0, "site.name"), "site.name", "site name", cfg->site.name);
+	for (size_t i = 0; i < cfg->n_chargers; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "chargers[%zu].id", i);
+		check_topic_level(r, cfg->chargers[i].line, key, "charger id", cfg->chargers[i].id);
+	}
+	for (size_t i = 0; i < cfg->n_devices; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "devices[%zu].id", i);
+		check_topic_level(r, cfg->devices[i].line, key, "device id", cfg->devices[i].id);
+	}
+}
+
 void config_check(const struct ag_config *cfg, const config_t *root, struct cfg_report *r)
 {
 	check_devices(cfg, root, r);
 	check_circuits(cfg, root, r);
 	check_chargers(cfg, root, r);
 	check_endpoints(cfg, root, r);
+	check_mqtt(cfg, root, r);
 }

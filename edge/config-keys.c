@@ -34,6 +34,7 @@ static const char *const reg_types[] = { "int16", "uint16", "int32", "uint32", "
 static const char *const word_orders[] = { "big", "little", NULL };
 static const char *const credentials[] = { "per-charger", "forward", NULL };
 static const char *const partitions[] = { "autonomous", "strict", NULL };
+static const char *const replay_rejected[] = { "stop", "keep", NULL };
 static const char *const user_roles[] = { "viewer", "manager", NULL };
 
 static const struct cfg_key grid_keys[] = {
@@ -123,6 +124,8 @@ static const struct cfg_key ocpp_keys[] = {
 	KGROUP(struct cfg_ocpp, tls, 0, tls_keys, "server TLS (profiles 2 and 3)"),
 	KINT(struct cfg_ocpp, call_timeout_s, 1, 600, 30, "s", "how long a call waits for its result"),
 	KINT(struct cfg_ocpp, max_frame_bytes, 1024, 1048576, 65536, "bytes", "largest frame accepted"),
+	KINT(struct cfg_ocpp, meter_interval_s, 0, 3600, 10, "s",
+	     "meter value interval asked of every charger (current, power, energy, SoC); 0 = leave as set"),
 	END
 };
 
@@ -136,6 +139,10 @@ static const struct cfg_key upstream_keys[] = {
 	KGROUP(struct cfg_upstream, tls, 0, tls_keys, "client TLS: CA to verify the CSMS, cert/key for profile 3"),
 	KBOOL(struct cfg_upstream, verify_tls, 1, "verify the CSMS's certificate"),
 	KENUM(struct cfg_upstream, partition, 0, partitions, "autonomous", "behaviour while the CSMS is unreachable"),
+	KENUM(struct cfg_upstream, replay_rejected, 0, replay_rejected, "stop",
+	      "a session started offline whose id token the CSMS refuses on replay: stop it, or keep charging"),
+	KINT(struct cfg_upstream, replay_attempts, 1, 100, 3, NULL,
+	     "tries of a replayed message the CSMS answers with an error before it is parked"),
 	KINT(struct cfg_upstream, call_timeout_s, 1, 600, 30, "s", "how long a call to the CSMS waits"),
 	KINT(struct cfg_upstream, reconnect_min_ms, 100, 600000, 1000, "ms", "first reconnect delay"),
 	KINT(struct cfg_upstream, reconnect_max_ms, 100, 3600000, 60000, "ms", "largest reconnect delay"),
@@ -155,6 +162,9 @@ static const struct cfg_key web_keys[] = {
 	KGROUP(struct cfg_web, tls, 0, tls_keys, "HTTPS certificate and key; unset = HTTP"),
 	KSTR(struct cfg_web, assets, 0, "/usr/share/ampgate/web", "folder of the page's files"),
 	KLIST(struct cfg_web, users, n_users, struct cfg_user, user_keys, 100, "web users"),
+	{ .name = "metrics_token", .type = CT_STRING, .offset = offsetof(struct cfg_web, metrics_token),
+	  .flags = CK_SECRET, .min = 16, .max = 256,
+	  .help = "bearer token for /metrics from other hosts (unset: only from the edge itself or with a login)" },
 	END
 };
 
@@ -169,6 +179,13 @@ static const struct cfg_key mqtt_keys[] = {
 	KBOOL(struct cfg_mqtt, tls, 0, "connect with TLS"),
 	KSTR(struct cfg_mqtt, ca, 0, NULL, "CA file for the broker's certificate"),
 	KBOOL(struct cfg_mqtt, discovery, 1, "publish Home Assistant discovery"),
+	KSTR(struct cfg_mqtt, discovery_prefix, 0, "homeassistant", "Home Assistant's discovery topic prefix"),
+	{ .name = "client_id", .type = CT_STRING, .offset = offsetof(struct cfg_mqtt, client_id), .min = 1, .max = 64,
+	  .help = "MQTT client id, unique on the broker; unset = \"ampgate-<site.name>\"" },
+	KINT(struct cfg_mqtt, keepalive_s, 5, 3600, 30, "s", "keepalive; the broker publishes the last will after 1.5x this"),
+	KINT(struct cfg_mqtt, publish_ms, 100, 600000, 1000, "ms", "a state topic is published at most this often"),
+	KINT(struct cfg_mqtt, refresh_s, 10, 86400, 300, "s", "every retained topic again, changed or not"),
+	KINT(struct cfg_mqtt, reconnect_max_s, 1, 3600, 30, "s", "reconnect delay doubles from 1 s up to this"),
 	END
 };
 

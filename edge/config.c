@@ -411,44 +411,73 @@ static void format_value(const struct cfg_key *k, const void *base, char *out, s
 	}
 }
 
-static void diff_table(const struct cfg_key *table, const void *a, const void *b, const char *parent)
+/* Walk two configurations' keys below `table`; call `changed` for every leaf whose value
+ * differs (a list whose length differs is one change, named by the list's path). */
+typedef void (*diff_cb)(void *arg, const struct cfg_key *k, const char *path, const char *va, const char *vb);
+
+static void diff_table(const struct cfg_key *table, const void *a, const void *b, const char *parent,
+		       diff_cb changed, void *arg)
 {
 	char path[256], va[256], vb[256];
 
 	for (const struct cfg_key *k = table; k->name; k++) {
 		path_join(path, sizeof(path), parent, k->name);
 		if (k->type == CT_GROUP) {
-			diff_table(k->sub, CFIELD(a, k->offset, char), CFIELD(b, k->offset, char), path);
+			diff_table(k->sub, CFIELD(a, k->offset, char), CFIELD(b, k->offset, char), path, changed, arg);
 			continue;
 		}
 		if (k->type == CT_LIST) {
 			size_t na = *CFIELD(a, k->count_offset, size_t), nb = *CFIELD(b, k->count_offset, size_t);
 			const char *ea = *CFIELD(a, k->offset, char *), *eb = *CFIELD(b, k->offset, char *);
 			if (na != nb) {
-				log_msg(LL_NOTICE, "config: %s: %zu -> %zu entries", path, na, nb);
+				snprintf(va, sizeof(va), "%zu entries", na);
+				snprintf(vb, sizeof(vb), "%zu entries", nb);
+				changed(arg, k, path, va, vb);
 				continue;
 			}
 			for (size_t i = 0; i < na; i++) {
 				char epath[300];
 				snprintf(epath, sizeof(epath), "%s[%zu]", path, i);
-				diff_table(k->sub, ea + i * k->elem_size, eb + i * k->elem_size, epath);
+				diff_table(k->sub, ea + i * k->elem_size, eb + i * k->elem_size, epath, changed, arg);
 			}
 			continue;
 		}
 		format_value(k, a, va, sizeof(va));
 		format_value(k, b, vb, sizeof(vb));
-		if (strcmp(va, vb) == 0)
-			continue;
-		if (k->flags & CK_SECRET)
-			log_msg(LL_NOTICE, "config: %s changed", path);
-		else
-			log_msg(LL_NOTICE, "config: %s: %s -> %s", path, va, vb);
+		if (strcmp(va, vb) != 0)
+			changed(arg, k, path, va, vb);
 	}
+}
+
+static void log_change(void *arg, const struct cfg_key *k, const char *path, const char *va, const char *vb)
+{
+	(void)arg;
+	if (k->flags & CK_SECRET)
+		log_msg(LL_NOTICE, "config: %s changed", path);
+	else
+		log_msg(LL_NOTICE, "config: %s: %s -> %s", path, va, vb);
 }
 
 void config_log_diff(const struct ag_config *old_cfg, const struct ag_config *new_cfg)
 {
-	diff_table(config_root_keys(), old_cfg, new_cfg, "");
+	diff_table(config_root_keys(), old_cfg, new_cfg, "", log_change, NULL);
+}
+
+static void count_change(void *arg, const struct cfg_key *k, const char *path, const char *va, const char *vb)
+{
+	(void)k, (void)path, (void)va, (void)vb;
+	++*(int *)arg;
+}
+
+bool config_group_equal(const struct ag_config *a, const struct ag_config *b, const char *group)
+{
+	const struct cfg_key *k = find_key(config_root_keys(), group);
+	int n = 0;
+
+	if (!k || k->type != CT_GROUP)
+		return false;
+	diff_table(k->sub, CFIELD(a, k->offset, char), CFIELD(b, k->offset, char), group, count_change, &n);
+	return n == 0;
 }
 
 static void print_table(FILE *out, const struct cfg_key *table, const char *parent)

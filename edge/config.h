@@ -98,6 +98,7 @@ struct cfg_ocpp {
 	struct cfg_tls tls;
 	int call_timeout_s;
 	int max_frame_bytes;
+	int meter_interval_s;   /* asked of every charger after boot; 0 = leave chargers as they are */
 };
 
 struct cfg_upstream {
@@ -108,6 +109,8 @@ struct cfg_upstream {
 	struct cfg_tls tls;
 	bool verify_tls;
 	char *partition;        /* "autonomous" | "strict" */
+	char *replay_rejected;  /* "stop" | "keep": a session whose id token the CSMS refuses on replay */
+	int replay_attempts;    /* CALLERRORs before a replayed message is parked */
 	int call_timeout_s;
 	int reconnect_min_ms;
 	int reconnect_max_ms;
@@ -124,6 +127,7 @@ struct cfg_web {
 	char *listen;
 	struct cfg_tls tls;
 	char *assets;
+	char *metrics_token;    /* bearer token for /metrics from other hosts; NULL = loopback only */
 	struct cfg_user *users;
 	size_t n_users;
 };
@@ -138,6 +142,12 @@ struct cfg_mqtt {
 	bool tls;
 	char *ca;
 	bool discovery;
+	char *discovery_prefix;
+	char *client_id;        /* NULL: "ampgate-<site.name>" */
+	int keepalive_s;
+	int publish_ms;         /* a topic is published at most this often */
+	int refresh_s;          /* every retained topic again, changed or not */
+	int reconnect_max_s;    /* reconnect backoff doubles from 1 s up to this */
 };
 
 struct cfg_health {
@@ -176,6 +186,9 @@ void config_free(struct ag_config *cfg);
 
 /* Log, at notice level, every key whose value differs between `old` and `new` (a reload). */
 void config_log_diff(const struct ag_config *old_cfg, const struct ag_config *new_cfg);
+
+/* True when every key of the top-level group `group` ("mqtt", "web") has the same value in both. */
+bool config_group_equal(const struct ag_config *a, const struct ag_config *b, const char *group);
 
 /* Print every key with its type, range, default and help text (`ampgated --keys`). */
 void config_print_keys(FILE *out);

@@ -4,8 +4,10 @@
 #include "edge/daemon.h"
 #include "edge/health.h"
 #include "edge/log.h"
+#include "edge/mqtt.h"
 #include "edge/proxy.h"
 #include "edge/site.h"
+#include "edge/web.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -24,14 +26,29 @@ struct module {
 	int (*reload)(struct ag_daemon *d, const struct ag_config *new_cfg);
 };
 
+static void on_store_commit(uv_prepare_t *h)
+{
+	struct ag_daemon *d = h->data;
+
+	if (d->store)
+		store_commit(d->store);
+}
+
 static int store_start(struct ag_daemon *d)
 {
 	d->store = store_open(d->cfg->storage.path);
-	return d->store ? 0 : -errno;
+	if (!d->store)
+		return -errno;
+	uv_prepare_init(&d->loop, &d->store_commit);
+	d->store_commit.data = d;
+	uv_prepare_start(&d->store_commit, on_store_commit);
+	return 0;
 }
 
 static void store_stop(struct ag_daemon *d)
 {
+	uv_prepare_stop(&d->store_commit);
+	uv_close((uv_handle_t *)&d->store_commit, NULL);
 	store_close(d->store);
 	d->store = NULL;
 }
@@ -96,6 +113,8 @@ static const struct module modules[] = {
 	{ .name = "proxy", .start = proxy_start, .stop = proxy_stop, .reload = proxy_reload },
 	{ .name = "site", .start = site_start, .stop = site_stop, .reload = site_reload },
 	{ .name = "health", .start = health_start, .stop = health_stop, .reload = health_reload },
+	{ .name = "mqtt", .start = mqtt_start, .stop = mqtt_stop, .reload = mqtt_reload },
+	{ .name = "web", .start = web_start, .stop = web_stop, .reload = web_reload },
 };
 #define N_MODULES (sizeof(modules) / sizeof(modules[0]))
 

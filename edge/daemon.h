@@ -25,9 +25,11 @@ struct ag_daemon {
 	struct proxy *proxy;
 	struct site *site;
 	struct health *health;          /* charger health and remote healing */
+	struct mqtt *mqtt;
 	struct proxy *proxy_closing;    /* freed once the loop has closed its handles */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t watchdog, stop_guard;
+	uv_prepare_t store_commit;      /* commits the store's batch before the loop waits */
 	size_t started;                 /* modules started, for reverse-order stop */
 	bool stopping;
 	int exit_code;

@@ -179,6 +179,7 @@ static void record(struct health *h, struct hc *hc, enum health_state s, const c
 	hc->state = s;
 	hc->since_ms = at;
 	snprintf(hc->detail, sizeof(hc->detail), "%s", detail);
+	store_commit(h->d->store); /* the audit batch first: this is a transaction of its own */
 	if (store_exec(h->d->store, "BEGIN IMMEDIATE;") < 0)
 		return;
 	sqlite3_bind_int64(h->close_row, 1, t);
@@ -207,6 +208,7 @@ static void follow_wall_clock(struct health *h, uint64_t now)
 	log_msg(LL_NOTICE, "health: the wall clock moved by %+.1f s; the history goes on from the new time",
 		(double)drift / 1000.0);
 	flush(h, now);
+	store_commit(h->d->store);
 	store_exec(h->d->store, "BEGIN IMMEDIATE; UPDATE health_states SET open = 0 WHERE open = 1;");
 	h->wall0 = real;
 	h->mono0 = now;

@@ -17,8 +17,7 @@ struct pss {
 	struct charger *ch;
 };
 
-/* The station id from "/<ocpp.path>/<id>", or NULL. */
-static const char *station_id(const char *uri, const char *path)
+const char *ocpp_station_id(const char *uri, const char *path)
 {
 	size_t pl = strlen(path);
 
@@ -83,7 +82,7 @@ static int confirm_upgrade(struct proxy *p, struct lws *wsi)
 	lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
 	lws_hdr_copy(wsi, protos, sizeof(protos), WSI_TOKEN_PROTOCOL);
 	lws_get_peer_simple(wsi, peer, sizeof(peer));
-	if (!(id = station_id(uri, cfg->ocpp.path))) {
+	if (!(id = ocpp_station_id(uri, cfg->ocpp.path))) {
 		log_msg(LL_WARN, "OCPP connection from %s refused: URL %s is not %s/<station id>", peer, uri,
 			cfg->ocpp.path);
 		return refuse(wsi, 404, "expected <ocpp.path>/<station id>\n");
@@ -147,7 +146,7 @@ static void established(struct proxy *p, struct lws *wsi, struct pss *pss)
 	struct charger *ch;
 
 	lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
-	id = station_id(uri, p->d->cfg->ocpp.path);
+	id = ocpp_station_id(uri, p->d->cfg->ocpp.path);
 	ch = id ? proxy_find(p, id) : NULL;
 	if (!ch && id && p->d->cfg->ocpp.allow_unknown)
 		ch = proxy_add_pending(p, id);

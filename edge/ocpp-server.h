@@ -8,5 +8,9 @@
 struct proxy;
 
 int ocpp_server_start(struct proxy *p);
+/* The station id in a request URI "<path>/<id>" (path with or without a trailing slash), or NULL
+ * when the URI is not under `path` or the id is empty, longer than 48 or holds / ? # % or space.
+ * Points into `uri`. */
+const char *ocpp_station_id(const char *uri, const char *path);
 
 #endif

@@ -32,6 +32,20 @@ static void upstream_auth(const struct proxy *p, const struct charger *ch, char 
 		basic_auth_encode(ch->id, pass, out, size);
 }
 
+/* lws reports TLS failures as "connect SSL err 1: error:00000001:lib(0)::reason(1)"; say what
+ * the installer should check instead. */
+static const char *connect_error(const struct proxy *p, const char *in)
+{
+	if (!in)
+		return "connection failed";
+	if (strstr(in, "SSL") || strstr(in, "certificate"))
+		return p->d->cfg->upstream.tls.ca ? "TLS handshake failed: is the CSMS certificate signed by upstream.tls.ca, "
+						    "and for this host name?"
+						  : "TLS handshake failed: is the CSMS certificate trusted by the system CAs? "
+						    "(upstream.tls.ca names another CA file)";
+	return in;
+}
+
 static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	struct charger *ch = lws_get_opaque_user_data(wsi);
@@ -88,10 +102,7 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 			lws_set_opaque_user_data(wsi, NULL);
 			ch->up.wsi = NULL;
 			ws_link_reset(&ch->up);
-			proxy_upstream_closed(p, ch,
-					      reason == LWS_CALLBACK_CLIENT_CLOSED ? "closed"
-					      : in				   ? (const char *)in
-										   : "connection failed");
+			proxy_upstream_closed(p, ch, reason == LWS_CALLBACK_CLIENT_CLOSED ? "closed" : connect_error(p, in));
 		}
 		return 0;
 	default:

@@ -1,5 +1,5 @@
-/* Edge charging profiles; see profiles.h. Decreases go out on the next tick; increases wait for
- * the deadband; a charger that refuses three times in a row is "not controllable" and the
+/* Edge charging profiles; see profiles.h. Decreases go out at once; increases wait for the
+ * deadband and the next tick; a charger that refuses three times in a row is "not controllable" and the
  * solver must assume it draws its maximum. */
 #include "edge/profiles.h"
 #include "edge/daemon.h"
@@ -76,6 +76,8 @@ static void on_profile_result(struct charger *ch, const char *action, const json
 			ch->base_installed = true;
 		else
 			ch->sent_limit_a = ch->pending_limit_a;
+		if (profiles_target_a(ch) < ch->sent_limit_a)
+			profiles_tick(p, ch, now_ms()); /* a decrease came while this one was on its way */
 		return;
 	}
 	ch->profile_failures++;
@@ -93,11 +95,14 @@ static void on_profile_result(struct charger *ch, const char *action, const json
 
 void profiles_set_limit(struct proxy *p, struct charger *ch, double limit_a, const char *binding)
 {
-	(void)p;
 	ch->limit_a = limit_a;
 	snprintf(ch->binding, sizeof(ch->binding), "%s", binding);
-	if (profiles_target_a(ch) < ch->sent_limit_a)
-		ch->profile_renew_ms = 0; /* decreases go out now */
+	if (profiles_target_a(ch) < ch->sent_limit_a) {
+		/* Decreases go out now, not at the next tick: an overload is answered on the wire
+		 * within the same turn of the loop as the meter reading that showed it. */
+		ch->profile_renew_ms = 0;
+		profiles_tick(p, ch, now_ms());
+	}
 }
 
 void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now)

@@ -12,7 +12,9 @@
 #include "edge/net-addr.h"
 #include "edge/ocpp-server.h"
 #include "edge/ocpp-upstream.h"
+#include "edge/charger-setup.h"
 #include "edge/profiles.h"
+#include "edge/replay.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -174,13 +176,17 @@ static void charger_call(struct proxy *p, struct charger *ch, struct ocpp_frame 
 	ch->from_charger.payload = json_incref(f->payload);
 	ch->from_charger.sent_ms = now_ms();
 	charger_model_call(p, ch, f);
-	if (ch->pending || ch->up_state == UP_NONE) {
+	/* Known down (waiting to reconnect), or a backlog to deliver first: the edge answers, and
+	 * what it acknowledges is queued behind the backlog (replay.c). */
+	if (ch->pending || ch->up_state == UP_NONE || ch->up_state == UP_WAIT || replay_backlog(ch)) {
 		proxy_answer_locally(p, ch, f);
 		return;
 	}
-	ch->from_charger.text = strndup(text, len);
-	if (ch->up_state == UP_OPEN)
-		send_up(p, ch, text, len);
+	/* A 1.6 transaction started offline goes on under the CSMS's id. */
+	char *rewritten = replay_rewrite_up(ch, f);
+	ch->from_charger.text = rewritten ? rewritten : strndup(text, len);
+	if (ch->up_state == UP_OPEN && ch->from_charger.text)
+		send_up(p, ch, ch->from_charger.text, strlen(ch->from_charger.text));
 	/* Otherwise held until the uplink opens, or answered by the edge when it does not in time. */
 }
 
@@ -235,15 +241,21 @@ void proxy_from_csms(struct proxy *p, struct charger *ch, const char *text, size
 			snprintf(c->id, sizeof(c->id), "%s", f.id);
 			snprintf(c->action, sizeof(c->action), "%s", f.action);
 			c->payload = json_incref(f.payload);
-			c->text = strndup(text, len);
+			c->text = replay_rewrite_down(ch, &f);
+			if (!c->text)
+				c->text = strndup(text, len);
 			charger_model_csms_call(p, ch, &f);
 			enqueue(p, ch, c);
 		}
+	} else if (replay_from_csms(p, ch, &f)) {
+		/* the answer to a replayed message: the charger had its answer from the edge */
 	} else if (ch->from_charger.active && strcmp(ch->from_charger.id, f.id) == 0) {
 		/* Durable first: what the CSMS's answer makes true is stored before the charger sees it. */
 		charger_model_result(p, ch, &ch->from_charger, &f);
+		replay_live_result(p, ch, &ch->from_charger, &f);
 		send_down(p, ch, text, len);
 		call_clear(&ch->from_charger);
+		replay_pump(p, ch);
 	} else {
 		log_msg(LL_DEBUG, "charger %s: CSMS answer to unknown message id %s dropped", ch->id, f.id);
 	}
@@ -264,11 +276,13 @@ void proxy_charger_connected(struct proxy *p, struct charger *ch)
 void proxy_charger_closed(struct proxy *p, struct charger *ch)
 {
 	ocpp_upstream_drop(p, ch);
+	replay_link_down(ch);
 	charger_reset_calls(ch);
 	ws_link_reset(&ch->down);
 	ch->down.wsi = NULL;
 	ch->booted = false;
 	ch->base_installed = false;
+	ch->setup_state = 0;
 	ch->profile_in_flight = false;
 	ch->profile_failures = 0;
 	ch->sent_limit_a = -1;
@@ -280,8 +294,21 @@ void proxy_upstream_opened(struct proxy *p, struct charger *ch)
 	ch->up_state = UP_OPEN;
 	ch->up_attempts = 0;
 	log_msg(LL_INFO, "charger %s: uplink to the CSMS open", ch->id);
-	if (ch->from_charger.active && ch->from_charger.text)
+	/* A held call goes first unless a backlog must (then the edge answers it at its timeout). */
+	if (ch->from_charger.active && ch->from_charger.text && !replay_backlog(ch))
 		send_up(p, ch, ch->from_charger.text, strlen(ch->from_charger.text));
+	replay_pump(p, ch);
+}
+
+/* The charger's call held for (or sent to) the CSMS gets the edge's answer instead. */
+static void answer_held(struct proxy *p, struct charger *ch)
+{
+	struct call *fc = &ch->from_charger;
+	struct ocpp_frame f = { .type = OCPP_CALL, .payload = fc->payload };
+
+	snprintf(f.id, sizeof(f.id), "%s", fc->id);
+	snprintf(f.action, sizeof(f.action), "%s", fc->action);
+	proxy_answer_locally(p, ch, &f);
 }
 
 void proxy_upstream_closed(struct proxy *p, struct charger *ch, const char *why)
@@ -290,7 +317,12 @@ void proxy_upstream_closed(struct proxy *p, struct charger *ch, const char *why)
 
 	if (!charger_online(ch) || ch->up_state == UP_NONE)
 		return;
+	replay_link_down(ch);
 	ocpp_upstream_backoff(p, ch, now_ms());
+	/* No CSMS to answer a call held or in flight: the edge does, now (it is queued, and sent
+	 * again on replay if the CSMS did get it: at least once, never lost). */
+	if (ch->from_charger.active && ch->from_charger.text)
+		answer_held(p, ch);
 	log_msg(was_open ? LL_WARN : LL_INFO, "charger %s: uplink to the CSMS %s (%s); retrying in %.1f s", ch->id,
 		was_open ? "lost" : "not reachable", why, (double)(ch->up_retry_ms - now_ms()) / 1000.0);
 	if (strcmp(p->d->cfg->upstream.partition, "strict") == 0) {
@@ -319,11 +351,8 @@ static void on_tick(uv_timer_t *t)
 		if (fc->active && fc->text && now - fc->sent_ms > wait) {
 			/* The CSMS did not answer (or is not there): answer as it would, so the
 			 * charger keeps working. */
-			struct ocpp_frame f = { .type = OCPP_CALL, .payload = fc->payload };
-			snprintf(f.id, sizeof(f.id), "%s", fc->id);
-			snprintf(f.action, sizeof(f.action), "%s", fc->action);
 			log_msg(LL_NOTICE, "charger %s: no answer from the CSMS to %s; the edge answers", ch->id, fc->action);
-			proxy_answer_locally(p, ch, &f);
+			answer_held(p, ch);
 		}
 		struct call *tc = &ch->to_charger;
 		if (tc->active && now - tc->sent_ms > charger_timeout) {
@@ -333,7 +362,9 @@ static void on_tick(uv_timer_t *t)
 			call_clear(tc);
 			pump(p, ch);
 		}
+		replay_tick(p, ch, now);
 		profiles_tick(p, ch, now);
+		charger_setup_tick(p, ch);
 	}
 }
 
@@ -360,6 +391,9 @@ int proxy_start(struct ag_daemon *d)
 	} else {
 		log_msg(LL_NOTICE, "upstream.url is not set: the edge answers chargers itself (no CSMS)");
 	}
+	/* The outbox and the open transactions of the previous run, before any charger is let in. */
+	if ((rc = replay_start(p)) < 0 || (rc = charger_model_load(p)) < 0)
+		return rc;
 	if ((rc = ocpp_server_start(p)) < 0 || (rc = ocpp_upstream_start(p)) < 0)
 		return rc;
 	uv_timer_init(&d->loop, &p->tick);
@@ -376,6 +410,7 @@ void proxy_stop(struct ag_daemon *d)
 		return;
 	uv_timer_stop(&p->tick);
 	uv_close((uv_handle_t *)&p->tick, NULL);
+	replay_stop(p);
 	/* The sockets close after this (with the lws context); detach them from the chargers first. */
 	for (size_t i = 0; i < p->n_chargers; i++) {
 		struct charger *ch = p->chargers[i];

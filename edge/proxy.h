@@ -13,6 +13,7 @@
 #include <uv.h>
 
 struct ag_daemon;
+struct replay;
 
 struct proxy {
 	struct ag_daemon *d;
@@ -26,6 +27,7 @@ struct proxy {
 	int upstream_port;
 	bool upstream_tls;
 	uint64_t frames_in, frames_out, rejected;
+	struct replay *replay;          /* the outbox and its replay (replay.c) */
 };
 
 int proxy_start(struct ag_daemon *d);

@@ -11,8 +11,8 @@
 #include "edge/log.h"
 #include "edge/profiles.h"
 #include "edge/proxy.h"
+#include "edge/site-model.h"
 #include "edge/solver.h"
-#include "policies/policy.h"
 
 #include <errno.h>
 #include <math.h>
@@ -36,67 +36,45 @@ struct site {
 	struct solver_result *out;
 	size_t cap;
 	const char **meters;            /* per node: its meter's device id, or NULL */
+	size_t *bind_count;             /* per node and phase: chargers it binds (summary line) */
 	struct site_status status;
 	bool was_fallback;
+	bool overloaded;                /* a metered node-phase read above its limit */
+	uint64_t summary_ms;            /* when the last summary line was logged */
+	char summary_binding[SOLVER_BINDING_LEN];
 	uv_idle_t soon;
 	struct subscriber subs[SITE_SUBSCRIBERS];
 };
 
-/* Nodes parents first: the grid, then circuits whose parent is already placed. */
+/* The limit tree from the configuration (site-model.c), and each node's meter. */
 static int build_nodes(struct site *s, const struct ag_config *cfg)
 {
-	size_t n = cfg->site.n_circuits + 1;
-	struct solver_node *nodes = calloc(n, sizeof(*nodes));
+	struct solver_node *nodes;
+	size_t n;
+	int rc = site_model_nodes(cfg, &nodes, &n);
 
-	if (!nodes)
-		return -ENOMEM;
+	if (rc < 0)
+		return rc;
 	const char **meters = calloc(n, sizeof(*meters));
-
-	if (!meters) {
+	size_t *bind_count = calloc(n * 4, sizeof(*bind_count));
+	if (!meters || !bind_count) {
 		free(nodes);
+		free(meters);
+		free(bind_count);
 		return -ENOMEM;
 	}
-	nodes[0] = (struct solver_node){ .id = "grid", .parent = -1, .limit_kw = cfg->site.grid.limit_kw };
-	memcpy(nodes[0].limit_a, cfg->site.grid.limit_a, sizeof(nodes[0].limit_a));
 	meters[0] = cfg->site.grid.meter;
-	size_t placed = 1;
-	while (placed < n) {
-		size_t before = placed;
-		for (size_t i = 0; i < cfg->site.n_circuits; i++) {
-			const struct cfg_circuit *c = &cfg->site.circuits[i];
-			bool done = false;
-			int parent = -1;
-			for (size_t j = 0; j < placed; j++) {
-				done |= strcmp(nodes[j].id, c->id) == 0;
-				if (strcmp(nodes[j].id, c->parent) == 0)
-					parent = (int)j;
-			}
-			if (done || parent < 0)
-				continue;
-			nodes[placed] = (struct solver_node){ .id = c->id, .parent = parent, .limit_kw = c->limit_kw };
-			memcpy(nodes[placed].limit_a, c->limit_a, sizeof(c->limit_a));
-			meters[placed] = c->meter;
-			placed++;
-		}
-		if (placed == before) { /* config_check rules out cycles; be safe anyway */
-			free(nodes);
-			free(meters);
-			return -EINVAL;
-		}
+	for (size_t i = 1; i < n; i++) {
+		const struct cfg_circuit *c = config_circuit(cfg, nodes[i].id);
+		meters[i] = c ? c->meter : NULL;
 	}
 	free(s->nodes);
 	free(s->meters);
+	free(s->bind_count);
 	s->nodes = nodes;
-	s->meters = meters;
 	s->n_nodes = n;
-	return 0;
-}
-
-static int node_index(const struct site *s, const char *id)
-{
-	for (size_t i = 0; i < s->n_nodes; i++)
-		if (strcmp(s->nodes[i].id, id) == 0)
-			return (int)i;
+	s->meters = meters;
+	s->bind_count = bind_count;
 	return 0;
 }
 
@@ -113,28 +91,45 @@ static bool ev_present(const struct charger *ch)
 	return false;
 }
 
+/* An EV that takes clearly less than it was given (tapering near full, a small on-board charger,
+ * a single-phase car on a 3-phase charger) is capped at its draw plus the slack, so the rest goes
+ * to others. Only on a fresh meter value, only while it still draws about its minimum (a car
+ * drawing nothing keeps its allocation: it may start again at any moment), and never during a
+ * 30 s probe every 5 minutes, staggered by charger, when it is offered its full share again to
+ * see whether it takes more. */
+#define EV_PROBE_PERIOD_S 300
+#define EV_PROBE_S 30
+static bool ev_limited(const struct site *s, const struct charger *ch, const struct solver_charger *c)
+{
+	int interval_s = s->d->cfg->ocpp.meter_interval_s;
+	uint64_t now = now_ms(), fresh_ms = 3000 * (uint64_t)(interval_s > 10 ? interval_s : 10);
+	double draw = 0;
+	unsigned stagger = 0;
+
+	if (!c->ev || ch->sent_limit_a <= 0 || !ch->meter.at_ms || now > ch->meter.at_ms + fresh_ms)
+		return false;
+	for (int i = 0; i < c->phases; i++)
+		draw = fmax(draw, ch->meter.current_a[i]);
+	for (const char *p = ch->id; *p; p++)
+		stagger = stagger * 31 + (unsigned char)*p;
+	if ((now / 1000 + stagger) % EV_PROBE_PERIOD_S < EV_PROBE_S)
+		return false;
+	return draw >= c->min_a - SITE_EV_SLACK_A && draw < ch->sent_limit_a - 2 * SITE_EV_SLACK_A;
+}
+
 static void describe(struct site *s, const struct charger *ch, struct solver_charger *c)
 {
-	const struct cfg_charger *cfg = ch->cfg;
-	const char *rot = cfg ? cfg->rotation : "L1L2L3";
-
-	memset(c, 0, sizeof(*c));
+	site_model_charger(s->nodes, s->n_nodes, ch->cfg, c);
 	c->id = ch->id;
-	c->node = cfg ? node_index(s, cfg->circuit) : 0;
-	c->phases = cfg ? cfg->phases : 3;
-	for (int i = 0; i < c->phases && rot[2 * i]; i++)
-		c->rotation[i] = (unsigned char)(rot[2 * i + 1] - '1');
-	c->min_a = cfg ? cfg->min_a : 6;
-	c->max_a = cfg ? cfg->max_a : 16;
 	if (ch->csms_limit_a > 0 && ch->csms_limit_a < c->max_a)
 		c->max_a = ch->csms_limit_a;
-	c->fallback_a = cfg ? cfg->fallback_a : 0;
 	memcpy(c->draw_a, ch->meter.current_a, sizeof(c->draw_a));
 	enum charger_link link = charger_link(ch, now_ms(), s->d->cfg->health.silent_after_s);
 	c->link = link == LINK_OFFLINE ? SOLVER_OFFLINE : link == LINK_SILENT ? SOLVER_SILENT :
 		  ch->not_controllable ? SOLVER_UNCONTROLLED : SOLVER_ONLINE;
 	c->ev = link != LINK_OFFLINE && ev_present(ch);
-	c->priority = 10 - site_priority(ch);
+	c->priority = site_model_class(site_priority(ch));
+	c->ev_limited = ev_limited(s, ch, c);
 }
 
 int site_priority(const struct charger *ch)
@@ -165,6 +160,7 @@ static bool measure(struct site *s, struct solver_node *nodes, size_t n_ch)
 			st->ev_a[s->in[i].rotation[k]] += s->in[i].draw_a[k];
 	memcpy(st->grid_a, st->ev_a, sizeof(st->grid_a));
 	st->grid_measured = false;
+	bool overloaded = false;
 	for (size_t n = 0; n < s->n_nodes; n++) {
 		const char *m = s->meters[n];
 		if (!m)
@@ -183,11 +179,16 @@ static bool measure(struct site *s, struct solver_node *nodes, size_t n_ch)
 						ev += s->in[i].draw_a[k];
 			double amps = isfinite(r->current_a[p]) ? r->current_a[p] : 0;
 			nodes[n].non_ev_a[p] = fmax(0, amps - ev);
+			if (nodes[n].limit_a[p] > 0 && amps > nodes[n].limit_a[p] && !overloaded && !s->overloaded)
+				log_msg(LL_WARN, "site: %s L%d reads %.1f A, above its %.1f A limit: lowering chargers now",
+					nodes[n].id, p + 1, amps, nodes[n].limit_a[p]);
+			overloaded |= nodes[n].limit_a[p] > 0 && amps > nodes[n].limit_a[p];
 			if (n == 0)
 				st->grid_a[p] = amps;
 		}
 		st->grid_measured |= n == 0;
 	}
+	s->overloaded = overloaded;
 	return true;
 }
 
@@ -211,6 +212,7 @@ static void apply_override(struct site *s, uint64_t now)
 }
 
 static void report_fallback(struct site *s, bool fallback);
+static void summarize(struct site *s, size_t n);
 
 static void solve(struct site *s)
 {
@@ -239,20 +241,12 @@ static void solve(struct site *s)
 	uint64_t now = now_ms();
 	apply_override(s, now);
 	bool fresh = measure(s, s->nodes, p->n_chargers);
-	struct solver_input in = {
-		.nodes = s->nodes,
-		.n_nodes = s->n_nodes,
-		.chargers = s->in,
-		.n_chargers = p->n_chargers,
-		.voltage_v = cfg->site.voltage_v,
-		.margin_a = cfg->site.margin_a,
-		.fallback_a = cfg->site.fallback_a,
-		.ev_slack_a = 2.0,
-		.meter_stale = !fresh,
-		.policy = policy_find(cfg->site.policy),
-		.max_wait_ms = 15 * 60 * 1000,
-		.min_run_ms = 5 * 60 * 1000,
-	};
+	struct solver_input in = site_model_input(cfg);
+	in.nodes = s->nodes;
+	in.n_nodes = s->n_nodes;
+	in.chargers = s->in;
+	in.n_chargers = p->n_chargers;
+	in.meter_stale = !fresh;
 	int rc = solver_run(s->solver, &in, s->rot, (int64_t)now, s->out);
 	if (rc < 0) {
 		log_msg(LL_ERROR, "solver: %s; chargers keep their last limits", strerror(-rc));
@@ -270,9 +264,50 @@ static void solve(struct site *s)
 	}
 	s->status.solves++;
 	s->status.solved_ms = now;
+	summarize(s, p->n_chargers);
 	for (size_t i = 0; i < SITE_SUBSCRIBERS; i++)
 		if (s->subs[i].cb)
 			s->subs[i].cb(s->subs[i].arg, d);
+}
+
+/* One line for the site manager's log: how the site stands and what limits the chargers, every
+ * SITE_SUMMARY_S, and when the constraint binding most chargers changes (at most every 10 s). */
+#define SITE_SUMMARY_S 300
+static void summarize(struct site *s, size_t n)
+{
+	const struct site_status *st = &s->status;
+	const char *top = "no EV";
+	size_t top_n = 0, with_ev = 0;
+	double top_a = 0;
+	uint64_t now = st->solved_ms;
+
+	/* Count chargers per binding node-phase (slot node * 4 + phase + 1; phase -1 is kW). */
+	memset(s->bind_count, 0, s->n_nodes * 4 * sizeof(*s->bind_count));
+	for (size_t i = 0; i < n; i++) {
+		with_ev += s->in[i].ev;
+		if (s->out[i].bind != BIND_NODE)
+			continue;
+		size_t slot = (size_t)s->out[i].node * 4 + (size_t)(s->out[i].phase + 1);
+		if (++s->bind_count[slot] > top_n) {
+			top_n = s->bind_count[slot];
+			top = s->out[i].binding;
+			top_a = s->out[i].limit_a;
+		}
+	}
+	bool changed = strcmp(top, s->summary_binding) != 0;
+	if (!(changed && now >= s->summary_ms + 10000) && now < s->summary_ms + SITE_SUMMARY_S * 1000)
+		return;
+	s->summary_ms = now;
+	snprintf(s->summary_binding, sizeof(s->summary_binding), "%s", top);
+	char bound[160] = "no limit binds";
+	if (st->fallback)
+		snprintf(bound, sizeof(bound), "fallback: %s", st->fallback_why);
+	else if (top_n)
+		snprintf(bound, sizeof(bound), "bound by %s: %zu chargers at %.1f A", top, top_n, top_a);
+	log_msg(LL_INFO, "site: %zu chargers, %zu with an EV; grid %s%.0f/%.0f/%.0f A of %.0f/%.0f/%.0f A, "
+		"EVs %.0f/%.0f/%.0f A; %s", n, with_ev, st->grid_measured ? "" : "(no meter) ", st->grid_a[0],
+		st->grid_a[1], st->grid_a[2], st->limit_a[0], st->limit_a[1], st->limit_a[2], st->ev_a[0], st->ev_a[1],
+		st->ev_a[2], bound);
 }
 
 /* Say once when the site enters and leaves its fallback, in words for the site manager. */
@@ -417,6 +452,7 @@ static void free_site(uv_handle_t *h)
 	solver_free(s->solver);
 	free(s->nodes);
 	free(s->meters);
+	free(s->bind_count);
 	free(s->in);
 	free(s->rot);
 	free(s->out);

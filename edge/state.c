@@ -91,7 +91,7 @@ static json_t *transactions(const struct charger *ch)
 			continue;
 		json_array_append_new(a, json_pack("{s:s, s:i, s:s, s:o}", "id", t->id, "connector", t->connector,
 						   "id_token", t->id_token,
-						   "energy_wh", number(t->energy_wh - t->start_wh)));
+						   "energy_wh", number(t->energy_wh)));
 	}
 	return a;
 }

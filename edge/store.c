@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *insert_event;
 	int version;
+	bool batch_open;        /* audit events written since the last commit */
 };
 
 /* Numbered migrations: entry i takes the schema from version i to i + 1. Never edit a released
@@ -41,8 +43,28 @@ static const char *const migrations[] = {
 	"  stop_ms INTEGER,"
 	"  energy_wh REAL,"
 	"  PRIMARY KEY (charger_id, tx_id));",
-	/* 3: reserved for the partition branch's durable outbox (merge: replace this entry). */
-	"SELECT 1;",
+	/* 3: the durable outbox (partition): what the edge acknowledged on the CSMS's behalf, per
+	 * charger in seq order until the CSMS acknowledges it (then the row is deleted), or parked
+	 * (state 1) when the CSMS refused it; and the 1.6 provisional transaction ids the edge handed
+	 * out, with the CSMS's id once the replayed StartTransaction was answered. */
+	"CREATE TABLE outbox ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  charger_id TEXT NOT NULL,"
+	"  msg_id TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  payload TEXT NOT NULL,"
+	"  queued_ms INTEGER NOT NULL,"
+	"  collapse_key TEXT,"
+	"  provisional INTEGER,"
+	"  state INTEGER NOT NULL DEFAULT 0,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  note TEXT);"
+	"CREATE INDEX outbox_charger ON outbox(charger_id, state, seq);"
+	"CREATE TABLE tx_map ("
+	"  charger_id TEXT NOT NULL,"
+	"  provisional INTEGER NOT NULL,"
+	"  csms_id INTEGER,"
+	"  PRIMARY KEY (charger_id, provisional));",
 	/* 4: charger health. health_states: one row per stretch of time a charger spent in one
 	 * state (wall-clock ms; the open row's end_ms is brought forward every few seconds, so a
 	 * crash loses at most that much); time while ampgated was not running is in no row. code:
@@ -158,10 +180,20 @@ fail:
 	return NULL;
 }
 
+int store_commit(struct store *st)
+{
+	if (!st->batch_open)
+		return 0;
+	st->batch_open = false;
+	return exec(st, "COMMIT;");
+}
+
 void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	if (st->db)
+		store_commit(st);
 	sqlite3_finalize(st->insert_event);
 	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
 		log_msg(LL_WARN, "database: close: %s", sqlite3_errmsg(st->db));
@@ -193,6 +225,11 @@ int store_event(struct store *st, enum log_level severity, const char *kind, con
 	else
 		log_msg(severity, "%s: %s", kind, message);
 	clock_gettime(CLOCK_REALTIME, &ts);
+	if (!st->batch_open && sqlite3_get_autocommit(st->db)) {
+		if (exec(st, "BEGIN;") < 0)
+			return -EIO;
+		st->batch_open = true;
+	}
 	sqlite3_reset(st->insert_event);
 	sqlite3_bind_int64(st->insert_event, 1, (sqlite3_int64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 	sqlite3_bind_text(st->insert_event, 2, severity_name(severity), -1, SQLITE_STATIC);
@@ -213,6 +250,8 @@ int store_event(struct store *st, enum log_level severity, const char *kind, con
 
 sqlite3 *store_db(struct store *st)
 {
+	/* Whoever asks for the connection may BEGIN its own transaction: end the batch first. */
+	store_commit(st);
 	return st->db;
 }
 

@@ -114,6 +114,25 @@ for (const [protocol, id] of [['ocpp1.6', 'CP16'], ['ocpp2.0.1', 'CP201']]) {
       assert.deepEqual(leaked, [], 'no edge call or its result reaches the CSMS');
     });
 
+    test('the edge asks the charger for the meter values the solver needs, never via the CSMS', async () => {
+      const asked = await until(() => {
+        const r = cp.received.filter((m) => m.method === (v16 ? 'ChangeConfiguration' : 'SetVariables'));
+        return r.length >= (v16 ? 2 : 1) && r;
+      }, { what: 'meter value settings' });
+      if (v16) {
+        assert.deepEqual(asked.map((m) => m.params.key), ['MeterValuesSampledData', 'MeterValueSampleInterval']);
+        assert.match(asked[0].params.value, /^Current\.Import,Power\.Active\.Import,Energy\.Active\.Import\.Register/);
+        assert.equal(asked[1].params.value, '10');
+      } else {
+        const data = asked[0].params.setVariableData;
+        assert.deepEqual(data.map((d) => [d.component.name, d.variable.name]),
+          [['SampledDataCtrlr', 'TxUpdatedMeasurands'], ['SampledDataCtrlr', 'TxUpdatedInterval']]);
+        assert.equal(data[1].attributeValue, '10');
+      }
+      assert.equal(cp.failures.length, 0, 'the settings pass the strict schema');
+      assert.equal(csms.calls(v16 ? 'ChangeConfiguration' : 'SetVariables', id).length, 0);
+    });
+
     test('CSMS calls reach the charger and their results come back', async () => {
       const client = csms.clients.get(id);
       assert.deepEqual(await client.call('Reset', v16 ? { type: 'Soft' } : { type: 'OnIdle' }), { status: 'Accepted' });
@@ -171,6 +190,22 @@ describe('charger authentication', () => {
     ws.on('unexpected-response', (req, res) => resolve(res.statusCode));
     ws.on('error', () => resolve('error'));
   });
+  test('a charger that refuses SoC is asked again without it, once', async () => {
+    const cp = await connectStation({ url: edgeUrl, id: 'CPX', protocol: 'ocpp1.6', password: PW.CPX, handlers: {
+      ChangeConfiguration: (p) => ({ status: p.value.includes('SoC') ? 'Rejected' : 'Accepted' }),
+    } });
+    try {
+      await cp.call('BootNotification', bootPayload('ocpp1.6'));
+      const sampled = () => cp.received.filter((m) => m.method === 'ChangeConfiguration' && m.params.key === 'MeterValuesSampledData');
+      await until(() => sampled().length >= 2, { what: 'second MeterValuesSampledData' });
+      assert.ok(!sampled()[1].params.value.includes('SoC'));
+      await new Promise((r) => setTimeout(r, 700));
+      assert.equal(sampled().length, 2, 'asked twice, not more');
+    } finally {
+      await cp.close({ force: true });
+    }
+  });
+
   test('wrong password, no password, unknown id and wrong subprotocol are refused', async () => {
     assert.equal(await attempt('CPX', { password: 'password-cpx-00001' }), 101);
     assert.equal(await attempt('CPX', { password: 'password-cpx-WRONG' }), 401);

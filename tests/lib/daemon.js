@@ -46,10 +46,13 @@ ${extra}
 }
 
 export class Daemon {
-  constructor(configPath, { args = [], env = {} } = {}) {
+  /** `command`: the whole argv to run instead of build/ampgated -c FILE (e.g. a packaged daemon
+   *  inside a chroot); readiness and stopping work the same. */
+  constructor(configPath, { args = [], env = {}, command = null } = {}) {
     this.configPath = configPath;
     this.args = args;
     this.env = env;
+    this.command = command ?? [AMPGATED, '-c', configPath, ...args];
     this.log = '';
     this.exited = null;
     this.waiters = [];
@@ -57,7 +60,7 @@ export class Daemon {
 
   /** Start and resolve once the daemon logs that it started (rejects on early exit/timeout). */
   start(timeoutMs = 5000) {
-    this.proc = spawn(AMPGATED, ['-c', this.configPath, ...this.args], {
+    this.proc = spawn(this.command[0], this.command.slice(1), {
       env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

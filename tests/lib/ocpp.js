@@ -1,13 +1,18 @@
 // OCPP peers for the integration tests, built on ocpp-rpc in strict schema mode: a CSMS that
 // records every call it receives, and charging stations.
+import https from 'node:https';
 import rpc from 'ocpp-rpc';
 
 const { RPCServer, RPCClient } = rpc;
 export const PROTOCOLS = ['ocpp1.6', 'ocpp2.0.1'];
 export const TS = () => new Date().toISOString();
 
-/** A strict CSMS on 127.0.0.1. `passwords` maps station id -> expected Basic password (or null). */
-export async function startCsms({ passwords = null, handlers = {} } = {}) {
+/**
+ * A strict CSMS on 127.0.0.1. `passwords` maps station id -> expected Basic password (or null).
+ * `tls` ({ cert, key, ca, requestCert }) serves wss:// instead; with requestCert a client
+ * certificate signed by `ca` is required and its CN recorded in csms.clientCerts.
+ */
+export async function startCsms({ passwords = null, handlers = {}, tls = null } = {}) {
   const server = new RPCServer({ protocols: PROTOCOLS, strictMode: true, pingIntervalMs: 0, callTimeoutMs: 5000 });
   const csms = { server, clients: new Map(), received: [], frames: [], failures: [], connects: [] };
   server.auth((accept, reject, handshake) => {
@@ -30,10 +35,23 @@ export async function startCsms({ passwords = null, handlers = {} } = {}) {
       return defaultAnswer(client.protocol, method, params);
     });
   });
-  const http = await server.listen(0, '127.0.0.1');
-  csms.port = http.address().port;
-  csms.url = `ws://127.0.0.1:${csms.port}/csms`;
-  csms.close = () => server.close({ force: true });
+  if (tls) {
+    csms.clientCerts = [];
+    const web = https.createServer({ ...tls, rejectUnauthorized: !!tls.requestCert });
+    web.on('upgrade', (req, socket, head) => {
+      if (tls.requestCert) csms.clientCerts.push(socket.getPeerCertificate()?.subject?.CN);
+      server.handleUpgrade(req, socket, head);
+    });
+    await new Promise((resolve) => web.listen(0, '127.0.0.1', resolve));
+    csms.port = web.address().port;
+    csms.url = `wss://127.0.0.1:${csms.port}/csms`;
+    csms.close = async () => { await server.close({ force: true }); web.closeAllConnections?.(); web.close(); };
+  } else {
+    const http = await server.listen(0, '127.0.0.1');
+    csms.port = http.address().port;
+    csms.url = `ws://127.0.0.1:${csms.port}/csms`;
+    csms.close = () => server.close({ force: true });
+  }
   csms.calls = (method, id) => csms.received.filter((r) => r.method === method && (!id || r.id === id));
   return csms;
 }
@@ -70,8 +88,10 @@ export async function connectStation({ url, id, protocol, password, handlers = {
     }
     switch (method) {
       case 'Reset': case 'RemoteStartTransaction': case 'RequestStartTransaction': case 'ChangeConfiguration':
-      case 'ClearChargingProfile': case 'TriggerMessage': case 'SetVariables':
+      case 'ClearChargingProfile': case 'TriggerMessage':
         return { status: 'Accepted' };
+      case 'SetVariables':
+        return { setVariableResult: params.setVariableData.map((s) => ({ attributeStatus: 'Accepted', component: s.component, variable: s.variable })) };
       case 'GetConfiguration':
         return { configurationKey: [{ key: 'HeartbeatInterval', readonly: false, value: '300' }] };
       case 'GetVariables':

@@ -122,9 +122,10 @@ async def move(ctx, amps_file):
         ctx[1].setValues(3, meter + 46, acc32(987654 + n))
         ctx[1].setValues(3, meter + 8, [2301 + (n % 3)])
         amps = read_amps(amps_file) if amps_file else None
-        if amps:  # A_SF is -2: registers hold centiamps
-            centi = [round(a * 100) for a in amps]
-            ctx[1].setValues(3, meter + 2, [s16(sum(centi))] + [s16(c) for c in centi])
+        if amps:  # the scale factor A_SF follows the size, as real meters' fixed ones differ
+            sf = -2 if max(abs(a) for a in amps) * 3 < 327 else -1 if max(abs(a) for a in amps) * 3 < 3276 else 0
+            regs = [round(a * 10 ** -sf) for a in amps]
+            ctx[1].setValues(3, meter + 2, [s16(sum(regs))] + [s16(r) for r in regs] + [s16(sf)])
 
 
 async def main():

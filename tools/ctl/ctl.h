@@ -4,6 +4,7 @@
 #define AG_TOOLS_CTL_H
 
 int ctl_devices_main(int argc, char **argv);
+int ctl_passwd_main(int argc, char **argv);
 int ctl_report_main(int argc, char **argv);
 
 #endif

@@ -33,12 +33,15 @@ static void usage(FILE *out)
 		"  --refuse-profiles K       K stations answer SetChargingProfile with Rejected\n"
 		"  --malformed K             K stations send a bad frame every 5..15 s\n"
 		"  --connect-rate R          new connections per second at start (default 200)\n"
+		"  --tick-ms MS              the stations' clock step: calls that fall due in one step go out\n"
+		"                            together (default 50; benchmarks use less to spread the load)\n"
 		"  --call-timeout-s S        give up on an unanswered call (default 30)\n"
 		"  --summary-s S             summary line interval on stderr (default 10; 0 = none)\n"
 		"  --voltage-v V             phase-to-neutral voltage (default 230)\n"
 		"  --station-max-a A         station rating per phase (default 32)\n"
 		"  --draw-out FILE           rewrite FILE atomically every second with the fleet's per-phase draw (JSON)\n"
 		"  --report-json FILE        final report: counts, energy, per-action latency p50/p99\n"
+		"  --warmup-s S              latency percentiles leave out the first S seconds (default 0)\n"
 		"  -v, --verbose             debug log\n");
 }
 
@@ -110,6 +113,8 @@ int fleet_parse_args(int argc, char **argv, struct fleet_opts *o)
 		{ "refuse-profiles", required_argument, NULL, 'R' },
 		{ "malformed", required_argument, NULL, 'M' },
 		{ "connect-rate", required_argument, NULL, 'c' },
+		{ "tick-ms", required_argument, NULL, 'k' },
+		{ "warmup-s", required_argument, NULL, 'w' },
 		{ "call-timeout-s", required_argument, NULL, 't' },
 		{ "summary-s", required_argument, NULL, 'y' },
 		{ "voltage-v", required_argument, NULL, 'V' },
@@ -135,6 +140,7 @@ int fleet_parse_args(int argc, char **argv, struct fleet_opts *o)
 	o->reaction_delay_ms = 2000;
 	o->silent_after_s = 30;
 	o->connect_rate = 200;
+	o->tick_ms = 50;
 	o->call_timeout_s = 30;
 	o->summary_s = 10;
 	o->voltage_v = 230.0;
@@ -165,6 +171,8 @@ int fleet_parse_args(int argc, char **argv, struct fleet_opts *o)
 		case 'R': rc = num("refuse-profiles", optarg, 0, 100000, &v); o->refuse_profiles = (int)v; break;
 		case 'M': rc = num("malformed", optarg, 0, 100000, &v); o->malformed = (int)v; break;
 		case 'c': rc = num("connect-rate", optarg, 1, 1e6, &v); o->connect_rate = (int)v; break;
+		case 'k': rc = num("tick-ms", optarg, 1, 1000, &v); o->tick_ms = (int)v; break;
+		case 'w': rc = num("warmup-s", optarg, 0, 1e6, &v); o->warmup_s = (int)v; break;
 		case 't': rc = num("call-timeout-s", optarg, 1, 3600, &v); o->call_timeout_s = (int)v; break;
 		case 'y': rc = num("summary-s", optarg, 0, 3600, &v); o->summary_s = (int)v; break;
 		case 'V': rc = num("voltage-v", optarg, 100, 500, &o->voltage_v); break;

@@ -6,6 +6,7 @@
  * stations' own deadlines (heartbeat, meter values, reaction delay, reconnect) are plain
  * timestamps they compare on the tick. */
 #include "tools/sim/fleet.h"
+#include "tools/sim/sim.h"
 #include "tools/sim/station.h"
 #include "edge/daemon.h"
 #include "edge/log.h"
@@ -19,8 +20,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <uv.h>
-
-#define TICK_MS 50
 
 struct fleet {
 	struct fleet_opts o;
@@ -37,7 +36,7 @@ struct fleet {
 	int booted_once, arrivals, arrivals_missed;
 	double peak_kw, energy_at_start_wh;
 	int exit_code;
-	bool handles_up, stopping;
+	bool handles_up, stopping, warm;
 };
 
 const struct fleet_opts *fleet_opts(const struct fleet *f)
@@ -127,18 +126,13 @@ static void totals(const struct fleet *f, struct fleet_totals *t)
 
 static void write_draw(const struct fleet *f, const struct fleet_totals *t)
 {
-	char tmp[4096], ts[40];
-	FILE *fp;
+	char ts[40];
 	json_t *j;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", f->o.draw_out) >= (int)sizeof(tmp))
-		return;
 	ocpp_time_format(wall_ms(), ts, sizeof(ts));
 	j = json_pack("{sss[fff]sfsisi}", "timestamp", ts, "current_a", t->grid_a[0], t->grid_a[1], t->grid_a[2],
 		      "power_w", t->power_w, "charging", t->charging, "stations", f->o.count);
-	fp = fopen(tmp, "w");
-	if (!fp || json_dumpf(j, fp, JSON_COMPACT | JSON_REAL_PRECISION(8)) < 0 || fclose(fp) != 0 ||
-	    rename(tmp, f->o.draw_out) < 0)
+	if (sim_json_write_atomic(f->o.draw_out, j, JSON_COMPACT | JSON_REAL_PRECISION(8)) < 0)
 		log_msg(LL_WARN, "fleet: cannot write %s: %s", f->o.draw_out, strerror(errno));
 	json_decref(j);
 }
@@ -168,6 +162,11 @@ static void on_second(uv_timer_t *t)
 	struct fleet_totals tot;
 	uint64_t now = now_ms();
 
+	if (!f->warm && now - f->start_ms >= 1000ULL * (uint64_t)f->o.warmup_s) {
+		if (f->o.warmup_s)
+			stats_drop_samples(f->stats);
+		f->warm = true;
+	}
 	totals(f, &tot);
 	if (tot.power_w / 1000.0 > f->peak_kw)
 		f->peak_kw = tot.power_w / 1000.0;
@@ -325,7 +324,7 @@ static int fleet_setup(struct fleet *f)
 	uv_signal_init(&f->loop, &f->sig_term);
 	f->tick.data = f->second.data = f->sig_int.data = f->sig_term.data = f;
 	f->handles_up = true;
-	uv_timer_start(&f->tick, on_tick, 0, TICK_MS);
+	uv_timer_start(&f->tick, on_tick, 0, (uint64_t)f->o.tick_ms);
 	uv_timer_start(&f->second, on_second, 1000, 1000);
 	uv_signal_start(&f->sig_int, on_signal, SIGINT);
 	uv_signal_start(&f->sig_term, on_signal, SIGTERM);

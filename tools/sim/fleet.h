@@ -33,6 +33,8 @@ struct fleet_opts {
 	int silent, refuse_profiles, malformed;  /* how many stations play each part */
 	int silent_after_s;             /* after boot */
 	int connect_rate;               /* new connections per second */
+	int tick_ms;                    /* the stations' clock step (default 50) */
+	int warmup_s;                   /* latency samples before this are dropped */
 	int call_timeout_s;
 	int summary_s;
 	double voltage_v;

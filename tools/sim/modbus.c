@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <math.h>
 #include <modbus.h>
 #include <signal.h>
@@ -49,6 +50,7 @@ struct server {
 	struct unit units[N_UNITS];
 	uint64_t faults_from_ms;
 	bool quiet;
+	const char *ev_draw;    /* the fleet simulator's --draw-out file: EVs add to the grid meter */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -170,8 +172,22 @@ static void encode_phases(uint16_t *blk, uint16_t id, const double *amps, const 
 }
 
 /* Refresh every unit's registers from the site model (except frozen units). */
+/* The chargers' draw per phase from the fleet simulator's file, so the grid meter sees the EVs
+ * the daemon allocates to (a missing or half-written file keeps the last values). */
+static void read_ev_draw(struct server *s)
+{
+	json_t *j = s->ev_draw ? json_load_file(s->ev_draw, 0, NULL) : NULL;
+	json_t *a = json_object_get(j, "current_a");
+
+	if (json_array_size(a) == 3)
+		for (int p = 0; p < 3; p++)
+			s->site.extra_a[p] = json_number_value(json_array_get(a, (size_t)p));
+	json_decref(j);
+}
+
 static void refresh(struct server *s, uint64_t now)
 {
+	read_ev_draw(s);
 	const struct sim_values *v = sim_model_step(&s->site, now);
 	bool faults = now >= s->faults_from_ms;
 	struct unit *u;
@@ -310,11 +326,13 @@ static int parse_faults(struct server *s, const char *spec)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: ampgate-sim modbus --listen HOST:PORT [--faults KIND:UNIT,...] [--faults-after-ms N] [--quiet]\n"
+		"Usage: ampgate-sim modbus --listen HOST:PORT [--faults KIND:UNIT,...] [--faults-after-ms N]\n"
+		"                         [--ev-draw FILE] [--quiet]\n"
 		"  Serves unit 1 SunSpec grid meter (203), unit 2 SunSpec battery (124 + 802), unit 3 SDM630,\n"
 		"  unit 4 SunSpec PV inverter (103). Port 0 picks a free port; the line \"listening on HOST:PORT\"\n"
 		"  tells which. Fault kinds: timeout (no answer), exception (server device failure),\n"
-		"  garbage (a malformed answer), freeze (values stop changing).\n");
+		"  garbage (a malformed answer), freeze (values stop changing). --ev-draw: the file\n"
+		"  `ampgate-sim chargers --draw-out` writes; the grid meter adds the EVs' draw to the site load.\n");
 }
 
 static int serve(struct server *s, modbus_t *ctx, int server_fd)
@@ -365,7 +383,7 @@ int sim_modbus_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' }, { "faults", required_argument, NULL, 'f' },
 		{ "faults-after-ms", required_argument, NULL, 'a' }, { "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "ev-draw", required_argument, NULL, 'e' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct server s;
 	struct host_port hp = { "127.0.0.1", 1502 };
@@ -374,7 +392,7 @@ int sim_modbus_main(int argc, char **argv)
 
 	memset(&s, 0, sizeof(s));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "l:f:a:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:f:a:e:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			/* host_port_parse refuses port 0, which here means "pick a free one". */
@@ -396,6 +414,7 @@ int sim_modbus_main(int argc, char **argv)
 			break;
 		case 'a': s.faults_from_ms = (uint64_t)atoll(optarg); break;
 		case 'q': s.quiet = true; break;
+		case 'e': s.ev_draw = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -37,6 +37,7 @@ void station_init(struct station *st, struct fleet *f, int index, const char *id
 	rng_seed(&st->rng, o->seed * 1000003ULL + (uint64_t)index);
 	st->vars.heartbeat_s = 300;
 	st->vars.meter_interval_s = o->meter_interval_s;
+	snprintf(st->vars.measurands, sizeof(st->vars.measurands), "%s", SIM_MEASURANDS);
 	st->vars.connection_timeout_s = 60;
 	st->vars.authorize_remote = true;
 	st->tx_id16 = -1;

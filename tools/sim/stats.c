@@ -90,6 +90,12 @@ void stats_csms_call(struct stats *s, const char *action)
 	find(s, action)->csms++;
 }
 
+void stats_drop_samples(struct stats *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		s->a[i].rtt.n = 0;
+}
+
 uint64_t stats_total_sent(const struct stats *s)
 {
 	uint64_t n = 0;

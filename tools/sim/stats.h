@@ -16,6 +16,9 @@ void stats_call_ok(struct stats *s, const char *action, uint64_t rtt_us);
 void stats_call_error(struct stats *s, const char *action);   /* CALLERROR received */
 void stats_call_timeout(struct stats *s, const char *action); /* no answer in time, or link lost */
 void stats_csms_call(struct stats *s, const char *action);    /* a call the CSMS made */
+/* Forget the latency samples so far (the counts stay): percentiles then describe the steady
+ * state after a warm-up, not the connection ramp. */
+void stats_drop_samples(struct stats *s);
 /* Totals over all actions. */
 uint64_t stats_total_sent(const struct stats *s);
 uint64_t stats_total_errors(const struct stats *s);

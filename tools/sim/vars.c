@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum var_type { VT_INT, VT_BOOL, VT_FIXED };
+enum var_type { VT_INT, VT_BOOL, VT_TEXT, VT_FIXED };
 
 struct sim_var {
 	const char *key16;              /* NULL: not in 1.6 */
@@ -39,8 +39,7 @@ static const struct sim_var vars[] = {
 	{ .component = "SmartChargingCtrlr", .variable = "Enabled", .type = VT_FIXED, .fixed201 = "true" },
 	{ .key16 = "SupportedFeatureProfiles", .type = VT_FIXED, .fixed16 = "Core,SmartCharging,RemoteTrigger" },
 	{ .key16 = "MeterValuesSampledData", .component = "SampledDataCtrlr", .variable = "TxUpdatedMeasurands",
-	  .type = VT_FIXED, .fixed16 = "Current.Import,Voltage,Power.Active.Import,Energy.Active.Import.Register,SoC",
-	  .fixed201 = "Current.Import,Voltage,Power.Active.Import,Energy.Active.Import.Register,SoC" },
+	  .type = VT_TEXT, .offset = offsetof(struct station_vars, measurands) },
 };
 #define N_VARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -89,10 +88,34 @@ void sim_var_get(const struct sim_var *v, const struct station_vars *sv, bool v2
 	case VT_BOOL:
 		snprintf(buf, size, "%s", *(const bool *)(const void *)base ? "true" : "false");
 		break;
+	case VT_TEXT:
+		snprintf(buf, size, "%s", base);
+		break;
 	case VT_FIXED:
 		snprintf(buf, size, "%s", (v201 ? v->fixed201 : v->fixed16) ? (v201 ? v->fixed201 : v->fixed16) : "");
 		break;
 	}
+}
+
+/* Every item of a comma-separated list is one of SIM_MEASURANDS. */
+static bool measurands_supported(const char *list)
+{
+	const char *p = list;
+
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		const char *known = SIM_MEASURANDS;
+		bool found = false;
+		while (*known && !found) {
+			size_t k = strcspn(known, ",");
+			found = k == n && !strncmp(known, p, n);
+			known += k + (known[k] == ',');
+		}
+		if (!found || n == 0)
+			return false;
+		p += n + (p[n] == ',');
+	}
+	return true;
 }
 
 int sim_var_set(const struct sim_var *v, struct station_vars *sv, const char *value)
@@ -111,6 +134,11 @@ int sim_var_set(const struct sim_var *v, struct station_vars *sv, const char *va
 		if (strcasecmp(value, "true") && strcasecmp(value, "false"))
 			return -EINVAL;
 		*(bool *)(void *)base = !strcasecmp(value, "true");
+		return 0;
+	case VT_TEXT:
+		if (strlen(value) >= sizeof(sv->measurands) || !measurands_supported(value))
+			return -EINVAL;
+		snprintf(base, sizeof(sv->measurands), "%s", value);
 		return 0;
 	case VT_FIXED:
 		break;

@@ -13,7 +13,11 @@ struct station_vars {
 	int meter_interval_s;
 	int connection_timeout_s;
 	bool authorize_remote;
+	char measurands[160];           /* MeterValuesSampledData / TxUpdatedMeasurands */
 };
+
+/* What the simulated meter can sample; a setting naming anything else is refused. */
+#define SIM_MEASURANDS "Current.Import,Voltage,Power.Active.Import,Energy.Active.Import.Register,SoC"
 
 struct sim_var;
 

@@ -1,0 +1,93 @@
+// Overload-to-wire benchmark (issue #6): 1,000 chargers connected to ampgated, each with an EV
+// and a limit; a pymodbus grid meter whose reading a script steps above the connection limit.
+// Measured per round: from the daemon's log line for the overload reading (its wall-clock
+// timestamp, ms) to the moment the last charger received its lowered SetChargingProfile.
+// Chargers are strict ocpp-rpc clients in this process, so the figure includes the frames'
+// trip through the kernel and their schema validation here, and errs on the slow side.
+//
+//   node bench/overload.bench.js [OUT.json]     (from tests/, after `make`; `make bench` runs it)
+import fs from 'node:fs';
+import path from 'node:path';
+import { Daemon, freePort, tmpDir } from '../lib/daemon.js';
+import { connectStation, effectiveLimit, bootPayload, TS, until } from '../lib/ocpp.js';
+import { pymodbusTcp } from '../lib/peers.js';
+
+const N = Number(process.env.CHARGERS || 1000);
+const ROUNDS = Number(process.env.ROUNDS || 15);
+const LIMIT = 10000;          // per phase; room for every charger well above its minimum
+const NORMAL = 1000;          // building load between rounds: every charger at 8.9 A
+const OVER = 10050;           // above the limit: every charger must pause
+const out = process.argv[2] || path.join('..', 'build', 'bench', 'overload.json');
+
+const dir = tmpDir();
+const amps = path.join(dir, 'amps');
+const setLoad = (a) => fs.writeFileSync(amps, `${a} ${a} ${a}`);
+setLoad(NORMAL);
+const peer = await pymodbusTcp(['--amps-file', amps]);
+const port = await freePort();
+const chargers = Array.from({ length: N }, (_, i) =>
+  `{ id = "B${String(i).padStart(4, '0')}"; max_a = 32.0; password = "bench-password-${String(i).padStart(4, '0')}"; }`);
+fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "bench"; margin_a = 2.0; control_period_ms = 1000;
+  grid = { meter = "grid"; limit_a = [${LIMIT}.0, ${LIMIT}.0, ${LIMIT}.0]; }; };
+devices = ( { id = "grid"; driver = "sunspec"; role = "grid-meter"; modbus = "tcp://127.0.0.1:${peer.port}"; poll_ms = 100; } );
+chargers = ( ${chargers.join(',\n')} );
+ocpp = { listen = "127.0.0.1:${port}"; meter_interval_s = 0; };
+web = { listen = "127.0.0.1:1"; };
+storage = { path = "${dir}/a.db"; };
+`);
+const d = new Daemon(path.join(dir, 'a.conf'));
+await d.start(20000);
+const url = `ws://127.0.0.1:${port}/ocpp`;
+
+const cps = [];
+for (let i = 0; i < N; i += 50) {
+  cps.push(...await Promise.all(Array.from({ length: Math.min(50, N - i) }, async (_, k) => {
+    const n = String(i + k).padStart(4, '0');
+    const protocol = (i + k) % 2 ? 'ocpp1.6' : 'ocpp2.0.1';
+    const cp = await connectStation({ url, id: `B${n}`, protocol, password: `bench-password-${n}` });
+    cp.protocol16 = protocol === 'ocpp1.6';
+    cp.lastProfileAt = 0;
+    cp.handle('SetChargingProfile', ({ params }) => {
+      cp.profiles.push(params);
+      cp.lastProfileAt = Date.now();
+      return { status: 'Accepted' };
+    });
+    await cp.call('BootNotification', bootPayload(protocol));
+    await cp.call('StatusNotification', cp.protocol16
+      ? { connectorId: 1, errorCode: 'NoError', status: 'Charging' }
+      : { timestamp: TS(), connectorStatus: 'Occupied', evseId: 1, connectorId: 1 });
+    return cp;
+  })));
+}
+const limit = (cp) => effectiveLimit(cp.profiles, cp.protocol16 ? 'ocpp1.6' : 'ocpp2.0.1');
+const all = (pred) => cps.every((cp) => pred(limit(cp)));
+await until(() => all((l) => l > 8), { timeoutMs: 60000, what: 'every charger above 8 A' });
+
+const logTime = (line) => {
+  const m = line.match(/^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d{3})/);
+  return new Date(`${m[1]}T${m[2]}Z`).getTime();
+};
+const samples = [];
+const firsts = [];
+for (let r = 0; r < ROUNDS; r++) {
+  const before = d.log.length;
+  setLoad(OVER);
+  await until(() => all((l) => l === 0), { timeoutMs: 10000, what: `round ${r}: every charger paused` });
+  const line = d.log.slice(before).split('\n').find((l) => /reads .* above its .* limit: lowering chargers now/.test(l));
+  if (!line) throw new Error('no overload line in the log');
+  samples.push(Math.max(...cps.map((cp) => cp.lastProfileAt)) - logTime(line));
+  firsts.push(Math.min(...cps.map((cp) => cp.lastProfileAt)) - logTime(line));
+  setLoad(NORMAL);
+  await until(() => all((l) => l > 8), { timeoutMs: 20000, what: `round ${r}: recovered` });
+}
+samples.sort((a, b) => a - b);
+const pct = (p) => samples[Math.min(samples.length - 1, Math.ceil((p / 100) * samples.length) - 1)];
+const res = { chargers: N, rounds: ROUNDS, overload_to_wire_ms: { p50: pct(50), p99: pct(99), max: samples.at(-1) },
+  target_p99_ms: 50, samples_ms: samples, first_frame_ms: firsts };
+fs.mkdirSync(path.dirname(out), { recursive: true });
+fs.writeFileSync(out, JSON.stringify(res, null, 2));
+console.log(`overload to wire, ${N} chargers, ${ROUNDS} rounds: p50 ${pct(50)} ms, p99 ${pct(99)} ms (target <= 50 ms)`);
+for (const cp of cps) cp.close({ force: true });
+await d.stop();
+peer.proc.kill('SIGTERM');
+process.exit(0);

@@ -1,0 +1,232 @@
+/* `ampgate-sim replay`: the command line around the replay engine. Loads the site configuration
+ * with the daemon's own parser, reads the inputs, replays once per policy asked for and reports.
+ * Exit codes: 0 done, 1 a limit was exceeded in the replay, 2 bad usage or input. */
+#include "tools/sim/replay.h"
+#include "edge/log.h"
+#include "policies/policy.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_POLICIES 4
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: ampgate-sim replay -c SITE.conf --sessions FILE [options]\n"
+		"       ampgate-sim replay -c SITE.conf --generate N [--seed S] [--out FILE]\n"
+		"  Replays charging sessions through the daemon's solver and policies on the site of SITE.conf,\n"
+		"  in simulated time, and reports energy delivered, peaks against limits and violations.\n"
+		"  -c, --config FILE       site configuration (the daemon's file: circuits, limits, chargers, policy)\n"
+		"  --sessions FILE         sessions: CSV (charger,arrival,departure,energy_kwh[,max_a|max_kw,phases,\n"
+		"                          battery_kwh,arrival_soc_pct]) or the daemon's SQLite database\n"
+		"  --policy P[,P..]        fair, priority, deadline, cost; several compare them (default: the file's)\n"
+		"  --step-s S              simulated step (default: site.control_period_ms)\n"
+		"  --load FILE             building load CSV: time,node,l1_a,l2_a,l3_a (or kw); a row without\n"
+		"                          values marks the grid meter stale from then on\n"
+		"  --prices FILE           tariff CSV: time,price_per_kwh (cost report and the cost policy)\n"
+		"  --any-charger           ignore charger ids: each session takes any free charger\n"
+		"  --report-json FILE      the report as JSON (per session, per node-phase, comparison)\n"
+		"  --sessions-out FILE     per-session outcome as CSV\n"
+		"  --svg FILE              grid load against its limit over the day\n"
+		"  --generate N            write a generated depot day of N sessions on SITE.conf's chargers\n"
+		"  --seed S                generator seed (default 1)\n"
+		"  --out FILE              where --generate writes (default stdout)\n"
+		"  -q, --quiet             no table on stdout\n");
+}
+
+struct args {
+	const char *config, *sessions, *load, *prices, *json, *sessions_out, *svg, *out;
+	const char *policy[MAX_POLICIES];
+	size_t n_policies;
+	double step_s;
+	long generate;
+	unsigned long long seed;
+	bool any, quiet;
+};
+
+static int parse_policies(char *list, struct args *a)
+{
+	for (char *save = NULL, *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+		if (!policy_find(p)) {
+			fprintf(stderr, "replay: --policy %s: fair, priority, deadline or cost\n", p);
+			return -EINVAL;
+		}
+		if (a->n_policies == MAX_POLICIES) {
+			fprintf(stderr, "replay: --policy: at most %d policies\n", MAX_POLICIES);
+			return -EINVAL;
+		}
+		a->policy[a->n_policies++] = p;
+	}
+	return 0;
+}
+
+static int parse(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },  { "sessions", required_argument, NULL, 'S' },
+		{ "policy", required_argument, NULL, 'p' },  { "step-s", required_argument, NULL, 't' },
+		{ "load", required_argument, NULL, 'l' },    { "prices", required_argument, NULL, 'P' },
+		{ "any-charger", no_argument, NULL, 'a' },   { "report-json", required_argument, NULL, 'j' },
+		{ "sessions-out", required_argument, NULL, 'o' }, { "svg", required_argument, NULL, 'g' },
+		{ "generate", required_argument, NULL, 'G' }, { "seed", required_argument, NULL, 's' },
+		{ "out", required_argument, NULL, 'O' },     { "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
+	};
+	char *end;
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->generate = -1;
+	a->seed = 1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': a->config = optarg; break;
+		case 'S': a->sessions = optarg; break;
+		case 'p': if (parse_policies(optarg, a) < 0) return -EINVAL; break;
+		case 't':
+			a->step_s = strtod(optarg, &end);
+			if (*end || !(a->step_s >= 0.1 && a->step_s <= 3600)) {
+				fprintf(stderr, "replay: --step-s %s: seconds, 0.1 .. 3600\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'l': a->load = optarg; break;
+		case 'P': a->prices = optarg; break;
+		case 'a': a->any = true; break;
+		case 'j': a->json = optarg; break;
+		case 'o': a->sessions_out = optarg; break;
+		case 'g': a->svg = optarg; break;
+		case 'G':
+			a->generate = strtol(optarg, &end, 10);
+			if (*end || a->generate < 1 || a->generate > 1000000) {
+				fprintf(stderr, "replay: --generate %s: a number of sessions, 1 .. 1000000\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 's': a->seed = strtoull(optarg, &end, 10); if (*end) return -EINVAL; break;
+		case 'O': a->out = optarg; break;
+		case 'q': a->quiet = true; break;
+		case 'h': usage(stdout); return 1;
+		default: return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "replay: unexpected argument %s\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!a->config || (a->generate < 0 && !a->sessions)) {
+		fprintf(stderr, "replay: give -c SITE.conf and --sessions FILE (or --generate N)\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int generate(const struct args *a, const struct ag_config *cfg)
+{
+	FILE *out = a->out ? fopen(a->out, "w") : stdout;
+	int rc;
+
+	if (!out) {
+		fprintf(stderr, "replay: %s: %s\n", a->out, strerror(errno));
+		return 2;
+	}
+	rc = replay_generate(cfg, (size_t)a->generate, a->seed, out);
+	if (rc == -EINVAL)
+		fprintf(stderr, "replay: %s has no chargers to generate sessions for\n", cfg->file);
+	if ((a->out && fclose(out)) || rc < 0)
+		return 2;
+	return 0;
+}
+
+static int write_outputs(const struct args *a, const struct replay_input *in, const struct replay_result *r, size_t n)
+{
+	int bad = 0;
+
+	if (a->json) {
+		json_t *j = replay_json(in, r, n);
+
+		if (!j || json_dump_file(j, a->json, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) < 0) {
+			fprintf(stderr, "replay: cannot write %s\n", a->json);
+			bad++;
+		}
+		json_decref(j);
+	}
+	if (a->sessions_out && replay_write_sessions_csv(a->sessions_out, in, &r[n - 1]) < 0) {
+		fprintf(stderr, "replay: cannot write %s: %s\n", a->sessions_out, strerror(errno));
+		bad++;
+	}
+	if (a->svg && replay_write_svg(a->svg, r, n) < 0) {
+		fprintf(stderr, "replay: cannot write %s: %s\n", a->svg, strerror(errno));
+		bad++;
+	}
+	return bad ? 2 : 0;
+}
+
+int replay_main(int argc, char **argv)
+{
+	struct args a;
+	struct ag_config *cfg;
+	struct replay_session *sessions = NULL;
+	struct replay_load *loads = NULL;
+	struct price_slot *prices = NULL;
+	struct replay_result r[MAX_POLICIES];
+	struct replay_input in = { 0 };
+	size_t n_runs = 0;
+	int rc = parse(argc, argv, &a), code = 2;
+
+	if (rc) {
+		if (rc < 0)
+			usage(stderr);
+		return rc < 0 ? 2 : 0;
+	}
+	log_init(LL_NOTICE);
+	if (!(cfg = config_load(a.config, stderr)))
+		return 2;
+	if (a.generate > 0) {
+		code = generate(&a, cfg);
+		config_free(cfg);
+		return code;
+	}
+	in.cfg = cfg;
+	in.any_charger = a.any;
+	in.step_ms = (int64_t)(a.step_s * 1000.0);
+	if (replay_read_sessions(a.sessions, cfg, &sessions, &in.n_sessions, stderr) < 0 ||
+	    (a.load && replay_read_loads(a.load, cfg, &loads, &in.n_loads, stderr) < 0) ||
+	    (a.prices && replay_read_prices(a.prices, &prices, &in.n_prices, stderr) < 0))
+		goto out;
+	in.sessions = sessions;
+	in.loads = loads;
+	in.prices = prices;
+	if (!a.n_policies)
+		a.policy[a.n_policies++] = NULL;
+	for (; n_runs < a.n_policies; n_runs++) {
+		in.policy = a.policy[n_runs];
+		if (replay_run(&in, &r[n_runs], stderr) < 0)
+			goto out;
+		if (!a.quiet)
+			replay_print(stdout, &in, &r[n_runs]);
+		if (!a.quiet && n_runs + 1 < a.n_policies)
+			fputc('\n', stdout);
+	}
+	if (!a.quiet && n_runs > 1)
+		replay_print_comparison(stdout, r, n_runs);
+	code = write_outputs(&a, &in, r, n_runs);
+	for (size_t i = 0; code == 0 && i < n_runs; i++)
+		if (r[i].violations) {
+			fprintf(stderr, "replay: policy %s: %ld node-phase steps above a configured limit\n", r[i].policy,
+				r[i].violations);
+			code = 1;
+		}
+out:
+	while (n_runs > 0)
+		replay_result_fini(&r[--n_runs]);
+	free(sessions);
+	free(loads);
+	free(prices);
+	config_free(cfg);
+	return code;
+}

@@ -1,0 +1,428 @@
+/* The what-if replay engine; see replay.h.
+ *
+ * Key design decision: the site is the daemon's (edge/site-model.c builds the nodes, chargers
+ * and solver settings from the same configuration) and every step runs the real solver_run with
+ * the real policy, so the replay cannot allocate differently from the daemon. What the daemon
+ * would learn from the chargers at run time is simulated here: an EV per session (tools/sim/ev.c:
+ * on-board limit, 6 A floor, taper near full) that draws min(offer, its limit, its taper) each
+ * step. Departure and energy need are given to the solver, as the `deadline` and `cost` policies
+ * need them. Loads are checked against the configured limits (not limit - margin) every step:
+ * a violation is a node-phase above its limit, whatever caused it. */
+#include "tools/sim/replay.h"
+#include "tools/sim/ev.h"
+#include "edge/site-model.h"
+#include "policies/policy.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DONE_EPS_WH 1e-6
+#define LOAD_EPS_A 1e-6
+#define UNKNOWN_START_SOC 0.2
+#define UNKNOWN_END_SOC 0.9
+
+struct bay {                    /* a charger and the session plugged into it */
+	int session;            /* -1 = free */
+	bool done;
+	struct ev ev;
+	int ev_phases;
+	double draw_a;          /* per EV phase, this step */
+};
+
+struct run {
+	const struct replay_input *in;
+	struct replay_result *r;
+	struct solver *solver;
+	struct solver_input sin;
+	struct solver_node *nodes;
+	struct solver_charger *ch;
+	struct solver_rotation *rot;
+	struct solver_result *res;
+	struct bay *bay;
+	size_t n_ch;
+	size_t *order;          /* sessions by arrival */
+	double *ev_a, *nonev_a; /* per node x 3: EV draw in the subtree; effective non-EV load */
+	bool stale;
+	size_t next_free;       /* where `any_charger` starts looking */
+};
+
+static int cmp_arrival(const void *a, const void *b, void *arg)
+{
+	const struct replay_session *s = arg;
+	const struct replay_session *x = &s[*(const size_t *)a], *y = &s[*(const size_t *)b];
+
+	if (x->arrival_ms != y->arrival_ms)
+		return x->arrival_ms < y->arrival_ms ? -1 : 1;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+static int charger_index(const struct ag_config *cfg, const char *id)
+{
+	for (size_t i = 0; i < cfg->n_chargers; i++)
+		if (!strcmp(cfg->chargers[i].id, id))
+			return (int)i;
+	return -1;
+}
+
+static int node_of(const struct run *u, const char *id)
+{
+	int k = site_model_node_index(u->nodes, u->r->n_nodes, id);
+
+	return strcmp(u->nodes[k].id, id) ? -1 : k;
+}
+
+/* Everything that can be wrong with the inputs is found before the first step. */
+static int check(struct run *u, FILE *errs)
+{
+	const struct replay_input *in = u->in;
+	int bad = 0;
+
+	if (!u->sin.policy) {
+		fprintf(errs, "replay: policy \"%s\" does not exist (fair, priority, deadline or cost)\n",
+			in->policy ? in->policy : in->cfg->site.policy);
+		bad++;
+	}
+	for (size_t i = 0; i < in->n_sessions && !in->any_charger; i++)
+		if (in->sessions[i].charger[0] && charger_index(in->cfg, in->sessions[i].charger) < 0) {
+			fprintf(errs, "replay: session of line %d: charger %s is not in %s (add it, or replay with --any-charger)\n",
+				in->sessions[i].line, in->sessions[i].charger, in->cfg->file);
+			bad++;
+		}
+	for (size_t i = 0; i < in->n_loads; i++)
+		if (node_of(u, in->loads[i].node) < 0) {
+			fprintf(errs, "replay: load of line %d: node %s is neither \"grid\" nor a circuit of %s\n",
+				in->loads[i].line, in->loads[i].node, in->cfg->file);
+			bad++;
+		}
+	return bad ? -EINVAL : 0;
+}
+
+static int setup(struct run *u, FILE *errs)
+{
+	const struct replay_input *in = u->in;
+	const struct ag_config *cfg = in->cfg;
+	struct replay_result *r = u->r;
+	size_t n = in->n_sessions;
+	int rc;
+
+	if ((rc = site_model_nodes(cfg, &u->nodes, &r->n_nodes)) < 0)
+		return rc;
+	u->n_ch = cfg->n_chargers;
+	u->sin = site_model_input(cfg);
+	if (in->policy)
+		u->sin.policy = policy_find(in->policy);
+	if ((rc = check(u, errs)) < 0)
+		return rc;
+	snprintf(r->policy, sizeof(r->policy), "%s", u->sin.policy->name);
+	r->step_ms = in->step_ms > 0 ? in->step_ms : cfg->site.control_period_ms;
+	r->n_sessions = n;
+	r->outcome = calloc(n ? n : 1, sizeof(*r->outcome));
+	r->node = calloc(r->n_nodes, sizeof(*r->node));
+	u->ch = calloc(u->n_ch ? u->n_ch : 1, sizeof(*u->ch));
+	u->rot = calloc(u->n_ch ? u->n_ch : 1, sizeof(*u->rot));
+	u->res = calloc(u->n_ch ? u->n_ch : 1, sizeof(*u->res));
+	u->bay = calloc(u->n_ch ? u->n_ch : 1, sizeof(*u->bay));
+	u->order = calloc(n ? n : 1, sizeof(*u->order));
+	u->ev_a = calloc(r->n_nodes * 3, sizeof(double));
+	u->nonev_a = calloc(r->n_nodes * 3, sizeof(double));
+	u->solver = solver_new(r->n_nodes, u->n_ch);
+	if (!r->outcome || !r->node || !u->ch || !u->rot || !u->res || !u->bay || !u->order || !u->ev_a ||
+	    !u->nonev_a || !u->solver)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n_nodes; i++) {
+		snprintf(r->node[i].id, sizeof(r->node[i].id), "%s", u->nodes[i].id);
+		memcpy(r->node[i].limit_a, u->nodes[i].limit_a, sizeof(r->node[i].limit_a));
+		r->node[i].limit_kw = u->nodes[i].limit_kw;
+	}
+	for (size_t i = 0; i < u->n_ch; i++) {
+		site_model_charger(u->nodes, r->n_nodes, &cfg->chargers[i], &u->ch[i]);
+		u->ch[i].id = cfg->chargers[i].id;
+		u->bay[i].session = -1;
+	}
+	u->sin.nodes = u->nodes;
+	u->sin.n_nodes = r->n_nodes;
+	u->sin.chargers = u->ch;
+	u->sin.n_chargers = u->n_ch;
+	u->sin.prices = in->prices;
+	u->sin.n_prices = in->n_prices;
+	for (size_t i = 0; i < n; i++) {
+		u->order[i] = i;
+		r->outcome[i].charger = -1;
+		r->requested_wh += in->sessions[i].request_wh;
+	}
+	qsort_r(u->order, n, sizeof(*u->order), cmp_arrival, (void *)in->sessions);
+	r->start_ms = n ? in->sessions[u->order[0]].arrival_ms : REPLAY_DAY0_MS;
+	r->end_ms = r->start_ms;
+	for (size_t i = 0; i < n; i++)
+		if (in->sessions[i].departure_ms > r->end_ms)
+			r->end_ms = in->sessions[i].departure_ms;
+	r->n_curve = (size_t)((r->end_ms - r->start_ms) / REPLAY_CURVE_MS) + 1;
+	r->curve_a = calloc(r->n_curve, sizeof(float));
+	return r->curve_a ? 0 : -ENOMEM;
+}
+
+/* The bay a session plugs into, or -1 when none is free. */
+static int find_bay(struct run *u, const struct replay_session *s)
+{
+	if (s->charger[0] && !u->in->any_charger) {
+		int i = charger_index(u->in->cfg, s->charger);
+
+		return u->bay[i].session < 0 ? i : -1;
+	}
+	for (size_t k = 0; k < u->n_ch; k++) {
+		size_t i = (u->next_free + k) % u->n_ch;
+
+		if (u->bay[i].session < 0) {
+			u->next_free = i + 1;
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+static void plug_in(struct run *u, size_t si)
+{
+	const struct replay_session *s = &u->in->sessions[si];
+	int i = find_bay(u, s);
+	struct bay *b;
+	double soc;
+
+	if (i < 0) {
+		u->r->turned_away++;
+		return;
+	}
+	b = &u->bay[i];
+	b->session = (int)si;
+	b->done = !(s->request_wh > 0);
+	b->ev_phases = s->ev_phases && s->ev_phases < u->ch[i].phases ? s->ev_phases : u->ch[i].phases;
+	/* Without a state of charge, the request ends at 90 % (from 20 % without a battery size). */
+	soc = s->arrival_soc >= 0 ? s->arrival_soc : s->battery_wh > 0 ? fmax(0.0, UNKNOWN_END_SOC - s->request_wh / s->battery_wh)
+									: UNKNOWN_START_SOC;
+	b->ev = (struct ev){
+		.capacity_wh = s->battery_wh > 0 ? s->battery_wh : s->request_wh / (UNKNOWN_END_SOC - UNKNOWN_START_SOC),
+		.soc = soc,
+		.obc_limit_a = s->ev_max_a > 0 ? s->ev_max_a : u->ch[i].max_a,
+		.phases = b->ev_phases,
+		.taper_soc = 0.8,
+	};
+	u->r->outcome[si].charger = i;
+}
+
+static double price_at(const struct replay_input *in, int64_t t, size_t *cursor)
+{
+	if (!in->n_prices || t < in->prices[0].start_ms)
+		return 0;
+	while (*cursor + 1 < in->n_prices && in->prices[*cursor + 1].start_ms <= t)
+		(*cursor)++;
+	return in->prices[*cursor].price;
+}
+
+/* Effective non-EV load per node: its own reading or the sum of its children's, whichever is
+ * higher (a node without a meter reads 0), as the solver assumes. */
+static void apply_load(struct run *u, const struct replay_load *l)
+{
+	int k = node_of(u, l->node);
+
+	if (l->stale) {
+		u->stale = true;
+		return;
+	}
+	if (k == 0)
+		u->stale = false;
+	memcpy(u->nodes[k].non_ev_a, l->a, sizeof(l->a));
+	memset(u->nonev_a, 0, u->r->n_nodes * 3 * sizeof(double));
+	for (size_t i = u->r->n_nodes; i-- > 0;)
+		for (int p = 0; p < 3; p++) {
+			u->nonev_a[i * 3 + p] = fmax(u->nodes[i].non_ev_a[p], u->nonev_a[i * 3 + p]);
+			if (i)
+				u->nonev_a[u->nodes[i].parent * 3 + p] += u->nonev_a[i * 3 + p];
+		}
+}
+
+static int solve(struct run *u, int64_t t)
+{
+	struct timespec a, b;
+	double us;
+	int rc;
+
+	u->sin.meter_stale = u->stale;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	rc = solver_run(u->solver, &u->sin, u->rot, t, u->res);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	us = (double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3;
+	u->r->solves++;
+	u->r->solver_s += us / 1e6;
+	u->r->solver_max_us = fmax(u->r->solver_max_us, us);
+	return rc;
+}
+
+/* Charge every EV for one step at what the solver offered, and sum the draw up the tree. */
+static void charge(struct run *u, int64_t t, double price)
+{
+	const struct replay_input *in = u->in;
+	double dt_s = (double)u->r->step_ms / 1000.0, v = u->sin.voltage_v;
+
+	memset(u->ev_a, 0, u->r->n_nodes * 3 * sizeof(double));
+	for (size_t i = 0; i < u->n_ch; i++) {
+		struct bay *b = &u->bay[i];
+		struct replay_outcome *o;
+		double left, full, wh;
+
+		b->draw_a = 0;
+		if (b->session < 0 || b->done)
+			continue;
+		o = &u->r->outcome[b->session];
+		b->draw_a = ev_current_a(&b->ev, u->res[i].limit_a);
+		left = in->sessions[b->session].request_wh - o->delivered_wh;
+		full = b->draw_a * v * b->ev_phases * dt_s / 3600.0;
+		/* The last step of a session is a part step: the draw lasts until the request is met. */
+		wh = ev_charge(&b->ev, b->draw_a, v, full > left ? dt_s * left / full : dt_s);
+		o->delivered_wh += wh;
+		o->cost += wh / 1000.0 * price;
+		if (in->sessions[b->session].request_wh - o->delivered_wh <= DONE_EPS_WH || ev_full(&b->ev)) {
+			b->done = true;
+			o->done_ms = t + u->r->step_ms;
+		}
+		for (int p = 0; p < b->ev_phases; p++)
+			u->ev_a[u->ch[i].node * 3 + u->ch[i].rotation[p]] += b->draw_a;
+	}
+	for (size_t k = u->r->n_nodes; k-- > 1;)
+		for (int p = 0; p < 3; p++)
+			u->ev_a[u->nodes[k].parent * 3 + p] += u->ev_a[k * 3 + p];
+}
+
+/* Peaks and violations of every node at time t. */
+static void account(struct run *u, int64_t t)
+{
+	struct replay_result *r = u->r;
+	double v = u->sin.voltage_v;
+
+	for (size_t k = 0; k < r->n_nodes; k++) {
+		struct replay_node *nd = &r->node[k];
+		double kw = 0;
+
+		for (int p = 0; p < 3; p++) {
+			double a = u->ev_a[k * 3 + p] + u->nonev_a[k * 3 + p];
+
+			kw += a * v / 1000.0;
+			if (a > nd->peak_a[p]) {
+				nd->peak_a[p] = a;
+				nd->peak_at_ms[p] = t;
+			}
+			if (nd->limit_a[p] > 0 && a > nd->limit_a[p] + LOAD_EPS_A) {
+				nd->violation_steps[p]++;
+				r->violations++;
+				if (!nd->first_violation_ms)
+					nd->first_violation_ms = t;
+			}
+			if (k == 0 && (size_t)((t - r->start_ms) / REPLAY_CURVE_MS) < r->n_curve) {
+				float *c = &r->curve_a[(t - r->start_ms) / REPLAY_CURVE_MS];
+
+				*c = fmaxf(*c, (float)a);
+			}
+		}
+		if (kw > nd->peak_kw) {
+			nd->peak_kw = kw;
+			nd->peak_kw_at_ms = t;
+		}
+		if (nd->limit_kw > 0 && kw > nd->limit_kw + LOAD_EPS_A * v / 1000.0) {
+			nd->violation_steps[3]++;
+			r->violations++;
+			if (!nd->first_violation_ms)
+				nd->first_violation_ms = t;
+		}
+	}
+}
+
+static int step_all(struct run *u, FILE *errs)
+{
+	const struct replay_input *in = u->in;
+	struct replay_result *r = u->r;
+	size_t next = 0, next_load = 0, price_cursor = 0;
+	int rc;
+
+	for (int64_t t = r->start_ms; t < r->end_ms; t += r->step_ms) {
+		bool any_ev = false;
+
+		for (size_t i = 0; i < u->n_ch; i++) {         /* departures first: a bay frees up */
+			struct bay *b = &u->bay[i];
+
+			if (b->session >= 0 && in->sessions[b->session].departure_ms <= t)
+				b->session = -1;
+		}
+		for (; next < in->n_sessions && in->sessions[u->order[next]].arrival_ms <= t; next++)
+			if (in->sessions[u->order[next]].departure_ms > t)
+				plug_in(u, u->order[next]);
+		for (; next_load < in->n_loads && in->loads[next_load].at_ms <= t; next_load++)
+			apply_load(u, &in->loads[next_load]);
+		for (size_t i = 0; i < u->n_ch; i++) {
+			const struct bay *b = &u->bay[i];
+			struct solver_charger *c = &u->ch[i];
+
+			c->ev = b->session >= 0 && !b->done;
+			c->departure_ms = c->ev ? in->sessions[b->session].departure_ms : 0;
+			c->energy_need_wh = c->ev ? in->sessions[b->session].request_wh -
+							    r->outcome[b->session].delivered_wh : 0;
+			any_ev |= c->ev;
+		}
+		if (u->stale)
+			r->fallback_ms += r->step_ms;
+		if (any_ev || u->stale) {
+			if ((rc = solve(u, t)) < 0) {
+				fprintf(errs, "replay: the solver refused the site (%s); check the configuration with ampgated --check\n",
+					strerror(-rc));
+				return rc;
+			}
+		} else {
+			memset(u->res, 0, u->n_ch * sizeof(*u->res));
+		}
+		charge(u, t, price_at(in, t, &price_cursor));
+		account(u, t);
+	}
+	return 0;
+}
+
+int replay_run(const struct replay_input *in, struct replay_result *out, FILE *errs)
+{
+	struct run u = { .in = in, .r = out };
+	struct timespec a, b;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	rc = setup(&u, errs);
+	if (rc == 0)
+		rc = step_all(&u, errs);
+	for (size_t i = 0; rc == 0 && i < in->n_sessions; i++) {
+		const struct replay_outcome *o = &out->outcome[i];
+
+		out->delivered_wh += o->delivered_wh;
+		out->cost += o->cost;
+		out->served += o->delivered_wh >= REPLAY_SERVED_SHARE * in->sessions[i].request_wh;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	out->wall_s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	solver_free(u.solver);
+	free(u.nodes);
+	free(u.ch);
+	free(u.rot);
+	free(u.res);
+	free(u.bay);
+	free(u.order);
+	free(u.ev_a);
+	free(u.nonev_a);
+	if (rc < 0)
+		replay_result_fini(out);
+	return rc;
+}
+
+void replay_result_fini(struct replay_result *r)
+{
+	free(r->outcome);
+	free(r->node);
+	free(r->curve_a);
+	memset(r, 0, sizeof(*r));
+}

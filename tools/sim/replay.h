@@ -1,0 +1,133 @@
+/* What-if replay (`ampgate-sim replay`): charging sessions replayed through the daemon's own
+ * solver and policies on a site configuration, in simulated time, to answer "what if we add ten
+ * chargers / lower the grid limit / switch to the deadline policy".
+ *
+ * The engine (replay.c) is pure: inputs in, figures out, no clock other than the solver timing
+ * it reports. Reading inputs (replay-input.c), writing reports (replay-report.c) and the day
+ * generator (replay-gen.c) are separate. Times are epoch milliseconds. */
+#ifndef AG_SIM_REPLAY_H
+#define AG_SIM_REPLAY_H
+
+#include "edge/config.h"
+#include "edge/solver.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define REPLAY_ID_LEN 40
+/* A session counts as served when it got at least this share of its request (a battery's last
+ * 0.1 % is never taken: see tools/sim/ev.c). */
+#define REPLAY_SERVED_SHARE 0.995
+/* The load curve (site load vs limit) is sampled this often. */
+#define REPLAY_CURVE_MS 60000
+
+struct replay_session {
+	char charger[REPLAY_ID_LEN];    /* charger id; "" = any free charger */
+	int64_t arrival_ms, departure_ms;
+	double request_wh;              /* energy the driver wants */
+	double ev_max_a;                /* on-board charger limit per phase; 0 = the charger's max */
+	int ev_phases;                  /* 1 or 3; 0 = the charger's phases */
+	double battery_wh;              /* 0 = the request takes the battery from 20 % to 90 % */
+	double arrival_soc;             /* 0..1; < 0 = the request ends at 90 % (or starts at 0) */
+	int line;                       /* in the input, for messages */
+};
+
+/* Building (non-EV) load through a node from at_ms on, until the node's next row. */
+struct replay_load {
+	int64_t at_ms;
+	char node[REPLAY_ID_LEN];       /* "grid" or a circuit id */
+	double a[3];                    /* per site phase */
+	bool stale;                     /* grid only: the meter has no reading from at_ms on */
+	int line;
+};
+
+struct replay_input {
+	const struct ag_config *cfg;
+	const struct replay_session *sessions;  /* any order */
+	size_t n_sessions;
+	const struct replay_load *loads;        /* sorted by at_ms */
+	size_t n_loads;
+	const struct price_slot *prices;        /* per kWh, sorted; may be NULL */
+	size_t n_prices;
+	const char *policy;             /* NULL = the configuration's site.policy */
+	int64_t step_ms;                /* 0 = site.control_period_ms */
+	bool any_charger;               /* ignore charger ids: each session takes any free charger */
+};
+
+/* What happened to one session. */
+struct replay_outcome {
+	int charger;                    /* index in cfg->chargers; -1 = turned away (no free charger) */
+	double delivered_wh;
+	double cost;
+	int64_t done_ms;                /* request met (or battery full) at; 0 = never */
+};
+
+/* One node of the tree: its limits and the highest load seen on it. */
+struct replay_node {
+	char id[REPLAY_ID_LEN];
+	double limit_a[3], limit_kw;    /* 0 = not limited */
+	double peak_a[3], peak_kw;
+	int64_t peak_at_ms[3], peak_kw_at_ms;
+	long violation_steps[4];        /* steps above the limit: L1, L2, L3, kW */
+	int64_t first_violation_ms;     /* 0 = none */
+};
+
+struct replay_result {
+	char policy[16];
+	int64_t start_ms, end_ms, step_ms;
+	size_t n_sessions;
+	struct replay_outcome *outcome; /* n_sessions, same order as the input */
+	size_t n_nodes;
+	struct replay_node *node;       /* [0] is the grid */
+	double requested_wh, delivered_wh, cost;
+	size_t served, turned_away;
+	long violations;                /* node-phase steps above a limit, over all nodes */
+	int64_t fallback_ms;            /* simulated time at fallback currents (grid meter stale) */
+	uint64_t solves;
+	double solver_s, solver_max_us; /* wall time inside solver_run */
+	double wall_s;                  /* wall time of the whole replay */
+	size_t n_curve;                 /* grid load: highest phase in A, sampled every REPLAY_CURVE_MS */
+	float *curve_a;
+};
+
+/* Replay `in` into `out` (zeroed first; free with replay_result_fini). Returns 0, -EINVAL with a
+ * message on `errs` (a session on an unknown charger, a load row for an unknown node, an unknown
+ * policy), or -ENOMEM. */
+int replay_run(const struct replay_input *in, struct replay_result *out, FILE *errs);
+void replay_result_fini(struct replay_result *r);
+
+/* Inputs (replay-input.c). Each returns 0 or -EINVAL after printing `file:line: column: message`
+ * lines on `errs`; arrays are the caller's to free. Sessions come from a CSV file or from the
+ * daemon's SQLite database (its `transactions` table: what was delivered stands in for what
+ * was requested, and the stop time for the departure). */
+int replay_read_sessions(const char *path, const struct ag_config *cfg, struct replay_session **out,
+			 size_t *n, FILE *errs);
+int replay_read_loads(const char *path, const struct ag_config *cfg, struct replay_load **out, size_t *n,
+		      FILE *errs);
+int replay_read_prices(const char *path, struct price_slot **out, size_t *n, FILE *errs);
+/* "2024-05-01T18:00:00Z" (any RFC 3339 offset), "HH:MM[:SS]" (hours may pass 24) from
+ * REPLAY_DAY0_MS, or epoch milliseconds. 0 or -EINVAL. */
+#define REPLAY_DAY0_MS 1714521600000LL  /* 2024-05-01T00:00:00Z */
+int replay_time_parse(const char *s, int64_t *ms);
+
+/* Reports (replay-report.c). */
+void replay_print(FILE *out, const struct replay_input *in, const struct replay_result *r);
+/* Several policies side by side, and what the best one gains over the first. */
+void replay_print_comparison(FILE *out, const struct replay_result *r, size_t n);
+/* {"policy", "sessions", "energy", "nodes", "violations", "fallback_s", "solver", "cost", ...};
+ * with n > 1 an object {"runs": [...], "comparison": {...}}. New reference. */
+json_t *replay_json(const struct replay_input *in, const struct replay_result *r, size_t n);
+/* Per-session outcome CSV; SVG of the grid load against its limit. 0 or -errno. */
+int replay_write_sessions_csv(const char *path, const struct replay_input *in, const struct replay_result *r);
+int replay_write_svg(const char *path, const struct replay_result *r, size_t n);
+
+/* A realistic depot day of `n` sessions on the chargers of `cfg` (replay-gen.c), as CSV. */
+int replay_generate(const struct ag_config *cfg, size_t n, uint64_t seed, FILE *out);
+
+/* `ampgate-sim replay` (replay-main.c). */
+int replay_main(int argc, char **argv);
+
+#endif
