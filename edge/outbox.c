@@ -44,6 +44,7 @@ static const char *const sql[S_N] = {
 };
 
 struct outbox {
+	struct store *st;
 	sqlite3 *db;
 	sqlite3_stmt *q[S_N];
 };
@@ -70,6 +71,7 @@ struct outbox *outbox_open(struct store *st)
 
 	if (!ob)
 		return NULL;
+	ob->st = st;
 	ob->db = store_db(st);
 	for (int i = 0; i < S_N; i++)
 		if (sqlite3_prepare_v2(ob->db, sql[i], -1, &ob->q[i], NULL) != SQLITE_OK) {
@@ -92,6 +94,9 @@ void outbox_close(struct outbox *ob)
 
 int outbox_begin(struct outbox *ob)
 {
+	/* The audit batch (store_event) may be open in this turn of the loop: commit it first, or
+	 * this BEGIN fails ("cannot start a transaction within a transaction"). */
+	store_commit(ob->st);
 	return run(ob, S_BEGIN, "begin");
 }
 
