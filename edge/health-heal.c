@@ -378,6 +378,12 @@ static void silence(struct health *h, struct hc *hc, enum charger_link link)
 		    "charger %s is silent: socket open but nothing heard for %s; asking it for a heartbeat", ch->id, words);
 }
 
+json_t *health_heal_json(const struct hc *hc)
+{
+	return json_pack("{s:b, s:i, s:b, s:b, s:b}", "faulted", hc->in_fault, "soft_resets", hc->soft_done, "hard_reset",
+			 hc->hard_done, "technician_alert", hc->alerted, "silent_socket_closed", hc->closed_silent);
+}
+
 void health_heal(struct health *h, struct hc *hc, enum charger_link link, uint64_t now)
 {
 	silence(h, hc, link);

@@ -77,6 +77,8 @@ void health_fault_codes(const struct connector *c, char *out, size_t size);
 /* "connector 1", "EVSE 1 connector 2", "the station". */
 void health_connector_name(const struct charger *ch, int id, char *out, size_t size);
 
+/* Where the ladder stands, for REST. New reference. */
+json_t *health_heal_json(const struct hc *hc);
 /* The ladder and the silence probe for one charger, after its state was classified. */
 void health_heal(struct health *h, struct hc *hc, enum charger_link link, uint64_t now);
 

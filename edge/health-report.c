@@ -209,3 +209,23 @@ double health_utilisation_pct(const struct health_figures *f)
 		return -1;
 	return 100.0 * (double)(f->ms[HS_CHARGING] + f->ms[HS_OCCUPIED]) / (double)f->observed_ms;
 }
+
+json_t *health_figures_json(const struct health_figures *f)
+{
+	json_t *secs = json_object();
+	double a = health_availability_pct(f), u = health_utilisation_pct(f);
+
+	json_t *codes = json_object();
+
+	for (int s = 0; s < HS_N; s++)
+		json_object_set_new(secs, health_state_name((enum health_state)s), json_real((double)f->ms[s] / 1000.0));
+	for (int i = 0; i < f->n_codes; i++)
+		json_object_set_new(codes, f->by_code[i].code, json_integer(f->by_code[i].n));
+	return json_pack("{s:s, s:f, s:o, s:o, s:o, s:i, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:f}", "id", f->charger_id,
+			 "observed_s", (double)f->observed_ms / 1000.0, "availability_pct", a < 0 ? json_null() : json_real(a),
+			 "utilisation_pct", u < 0 ? json_null() : json_real(u), "seconds", secs, "faults", f->faults,
+			 "faults_by_code", codes,
+			 "soft_resets", f->soft_resets, "hard_resets", f->hard_resets, "healed", f->healed, "disconnects",
+			 f->disconnects, "technician_alerts", f->technician, "sessions", f->sessions, "energy_kwh",
+			 f->energy_wh / 1000.0);
+}

@@ -7,6 +7,7 @@
 
 #include "edge/health.h"
 
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +46,12 @@ int health_report_ids(sqlite3 *db, int64_t from_ms, int64_t to_ms, char (**ids)[
  * vehicle on it (charging, occupied), in %; -1 when nothing was observed. */
 double health_availability_pct(const struct health_figures *f);
 double health_utilisation_pct(const struct health_figures *f);
+
+/* {"id", "observed_s", "availability_pct", "utilisation_pct" (null when nothing was observed),
+ * "seconds": {state: s}, "faults", "faults_by_code": {code: n}, "soft_resets", "hard_resets",
+ * "healed", "disconnects", "technician_alerts", "sessions", "energy_kwh"}: what `ampgatectl
+ * report --json` prints per charger and REST serves. New reference. */
+json_t *health_figures_json(const struct health_figures *f);
 
 /* 0 when the database has the health tables, else -ENOENT. */
 int health_report_check(sqlite3 *db);

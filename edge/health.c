@@ -8,6 +8,7 @@
  * ladder's next step) are seen when no frame arrives. History rows carry wall-clock ms derived
  * from the monotonic clock (one offset taken at start), so durations are monotonic-exact. */
 #include "edge/health-private.h"
+#include "edge/health-report.h"
 #include "edge/log.h"
 #include "edge/proxy.h"
 
@@ -256,6 +257,26 @@ enum health_state health_of(const struct ag_daemon *d, const struct charger *ch)
 	const struct hc *hc = health_entry(d->health, ch);
 
 	return hc && hc->state != HS_N ? hc->state : HS_OFFLINE;
+}
+
+json_t *health_json(struct ag_daemon *d, const struct charger *ch)
+{
+	struct health *h = d->health;
+	const struct hc *hc = health_entry(h, ch);
+	struct health_figures day, month;
+	uint64_t now = now_ms();
+
+	if (!hc || hc->state == HS_N)
+		return json_pack("{s:s, s:n}", "state", "unknown", "detail");
+	flush(h, now); /* the open stretch counts up to now */
+	int64_t t = health_wall_ms(h, now);
+	if (health_report_charger(h->db, ch->id, t - HEALTH_DAY_MS, t, &day) < 0 ||
+	    health_report_charger(h->db, ch->id, t - 30 * HEALTH_DAY_MS, t, &month) < 0)
+		return NULL;
+	return json_pack("{s:s, s:s?, s:I, s:o, s:o, s:o}", "state", health_state_name(hc->state), "detail",
+			 hc->detail[0] ? hc->detail : NULL, "since_ms", (json_int_t)health_wall_ms(h, hc->since_ms),
+			 "healing", health_heal_json(hc), "last_24h", health_figures_json(&day), "last_30d",
+			 health_figures_json(&month));
 }
 
 static void prune(struct health *h, uint64_t now)

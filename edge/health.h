@@ -18,6 +18,7 @@
 
 #include "edge/charger.h"
 
+#include <jansson.h>
 #include <stddef.h>
 
 struct ag_daemon;
@@ -53,5 +54,10 @@ int health_reload(struct ag_daemon *d, const struct ag_config *new_cfg);
 
 /* The state a charger is in now (HS_OFFLINE for one health does not follow). */
 enum health_state health_of(const struct ag_daemon *d, const struct charger *ch);
+
+/* GET /api/v1/chargers/<id>/health: {"state", "detail", "since_ms" (wall clock), "healing":
+ * {"faulted", "soft_resets", "hard_reset", "technician_alert", "silent_socket_closed"},
+ * "last_24h" and "last_30d": the figures of health-report.h up to now}. New reference. */
+json_t *health_json(struct ag_daemon *d, const struct charger *ch);
 
 #endif

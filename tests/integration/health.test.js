@@ -15,7 +15,7 @@ const PROTOCOLS = [['ocpp1.6', '16'], ['ocpp2.0.1', '201']];
 const pw = (id) => `pw-${id}-0123456789`;
 const HEARTBEAT_MS = 1000; // the test stations heartbeat like real ones, so only a muted one falls silent
 
-function config(dir, ocppPort, { ids, csmsUrl, health }) {
+function config(dir, ocppPort, { ids, csmsUrl, health, web = 'listen = "127.0.0.1:1";' }) {
   const chargers = ids.map((id) => `{ id = "${id}"; max_a = 32.0; password = "${pw(id)}"; }`).join(',\n  ');
   const upstream = csmsUrl ? `upstream = { url = "${csmsUrl}"; security_profile = 1; credentials = "per-charger";
   call_timeout_s = 2; reconnect_min_ms = 200; reconnect_max_ms = 1000; };` : '';
@@ -25,7 +25,7 @@ chargers = (
 );
 ocpp = { listen = "127.0.0.1:${ocppPort}"; path = "/ocpp"; security_profile = 1; call_timeout_s = 2; };
 ${upstream}
-web = { listen = "127.0.0.1:1"; };
+web = { ${web} };
 health = { ${health} };
 storage = { path = "${dir}/ampgate.db"; };
 `;
@@ -453,6 +453,49 @@ describe('availability and utilisation', () => {
     const rows = fs.readFileSync(csv, 'utf8').trim().split('\n');
     assert.equal(rows[0].split(',')[0], 'charger');
     assert.deepEqual(rows.slice(1).map((l) => l.split(',')[0]), ids);
+  });
+
+  test("REST: a charger's health now and its last 24 h, and the health field of the charger", async () => {
+    const rdir = tmpDir();
+    const [ocppPort, webPort] = [await freePort(), await freePort()];
+    const r = runSync(AMPGATECTL, ['passwd'], { input: 'manager-pass-1\n' });
+    assert.equal(r.status, 0, r.stderr);
+    const rconf = path.join(rdir, 'a.conf');
+    fs.writeFileSync(rconf, config(rdir, ocppPort, { ids: ['REST16'], health: 'heal = false; silent_after_s = 3;',
+      web: `listen = "127.0.0.1:${webPort}"; users = ( { name = "manager"; password_hash = "${r.stdout.trim()}"; role = "manager"; } );` }));
+    const daemon = new Daemon(rconf);
+    await daemon.start();
+    const base = `http://127.0.0.1:${webPort}`;
+    const cp = await station(`ws://127.0.0.1:${ocppPort}/ocpp`, 'ocpp1.6', 'REST16');
+    try {
+      await cp.call('StatusNotification', status('ocpp1.6', 'Available'));
+      await sleep(1000);
+      await cp.call('StatusNotification', faulted('ocpp1.6'));
+      const F = cp.sentAt('StatusNotification', (p) => p.status === 'Faulted');
+      await sleep(1000);
+      const login = await fetch(`${base}/api/v1/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: 'manager', password: 'manager-pass-1' }) });
+      assert.equal(login.status, 200);
+      const cookie = login.headers.get('set-cookie').split(';')[0];
+      const get = async (p) => { const res = await fetch(`${base}${p}`, { headers: { Cookie: cookie } }); return { status: res.status, body: await res.json() }; };
+      const t = Date.now();
+      const { status: st, body: h } = await get('/api/v1/chargers/REST16/health');
+      assert.equal(st, 200);
+      assert.equal(h.state, 'faulted');
+      assert.equal(h.detail, 'connector 1: GroundFailure, vendor code E-GF-17');
+      assert.ok(Math.abs(h.since_ms - F) < 300, `since ${h.since_ms} vs fault sent at ${F}`);
+      assert.deepEqual(h.healing, { faulted: true, soft_resets: 0, hard_reset: false, technician_alert: false, silent_socket_closed: false });
+      assert.equal(h.last_24h.faults, 1);
+      assert.deepEqual(h.last_24h.faults_by_code, { GroundFailure: 1 });
+      assert.ok(Math.abs(h.last_24h.seconds.faulted - (t - F) / 1000) < 0.5, `faulted ${h.last_24h.seconds.faulted} s up to now`);
+      assert.ok(h.last_24h.availability_pct > 0 && h.last_24h.availability_pct < 100);
+      assert.equal(h.last_30d.faults, 1);
+      assert.equal((await get('/api/v1/chargers/REST16')).body.health, 'faulted');
+      assert.equal((await get('/api/v1/chargers/NOPE/health')).status, 404);
+    } finally {
+      cp.close({ force: true });
+      await daemon.stop();
+    }
   });
 
   test('ampgatectl report on a generated history gives the figures computed here from the same rows', () => {
