@@ -492,6 +492,9 @@ describe('availability and utilisation', () => {
       assert.equal(h.last_30d.faults, 1);
       assert.equal((await get('/api/v1/chargers/REST16')).body.health, 'faulted');
       assert.equal((await get('/api/v1/chargers/NOPE/health')).status, 404);
+      const metrics = await (await fetch(`${base}/metrics`, { headers: { Cookie: cookie } })).text();
+      assert.match(metrics, /^ampgate_charger_faulted\{charger="REST16"\} 1$/m);
+      assert.match(metrics, /^ampgate_charger_usable\{charger="REST16"\} 0$/m);
     } finally {
       cp.close({ force: true });
       await daemon.stop();
