@@ -47,9 +47,10 @@ const problem = () => ({ generatedAt: TS(), seqNo: 0, eventData: [{ eventId: 1, 
  * A strict station that records the edge's calls with their arrival time, heartbeats every
  * second, and can be muted (answers nothing, sends nothing, socket left open). `fresh()` is the
  * status it sends when asked for one (TriggerMessage StatusNotification); `afterReset()` what it
- * sends after accepting a Reset.
+ * sends after accepting a Reset; `slowStart` how long it takes to start the session the CSMS
+ * asks for (then it answers).
  */
-async function station(url, protocol, id, { fresh, afterReset } = {}) {
+async function station(url, protocol, id, { fresh, afterReset, slowStart } = {}) {
   const calls = [];
   const mute = { on: false };
   let cp = null;
@@ -67,6 +68,14 @@ async function station(url, protocol, id, { fresh, afterReset } = {}) {
       return { status: 'Accepted' };
     },
   };
+  if (slowStart) { // a remote start takes `slowStart` ms: the session starts, then the answer
+    const begin = () => (v16(protocol)
+      ? cp.call('StartTransaction', { connectorId: 1, idTag: 'BUS-11', meterStart: 0, timestamp: TS() })
+      : cp.call('TransactionEvent', { eventType: 'Started', timestamp: TS(), triggerReason: 'RemoteStart', seqNo: 0,
+        transactionInfo: { transactionId: `TX-${id}`, remoteStartId: 1 }, evse: { id: 1, connectorId: 1 },
+        idToken: { idToken: 'BUS-11', type: 'ISO14443' } }));
+    own.RemoteStartTransaction = own.RequestStartTransaction = () => sleep(slowStart).then(begin).then(() => ({ status: 'Accepted' }));
+  }
   const handlers = new Proxy(own, { get: (t, m) => (mute.on ? () => new Promise(() => {}) : t[m]) });
   cp = await connectStation({ url, id, protocol, password: pw(id), handlers });
   cp.edgeCalls = calls;
@@ -162,7 +171,7 @@ function noEdgeCallReachedTheCsms(csms, ids) {
 }
 
 describe('remote healing', () => {
-  const names = ['FLT', 'TX', 'HEAL', 'CR', 'SIL', 'PFLT', 'PSIL'];
+  const names = ['FLT', 'TX', 'HEAL', 'BUSY', 'CR', 'SIL', 'PFLT', 'PSIL'];
   const ids = names.flatMap((n) => PROTOCOLS.map(([, s]) => `${n}${s}`));
   let csms, daemon, dir, db, url;
   before(async () => {
@@ -239,6 +248,27 @@ describe('remote healing', () => {
     }));
   });
 
+  test('never while the CSMS has a call outstanding: a remote start the CSMS sent meanwhile is not cut by a reset', async () => {
+    await Promise.all(PROTOCOLS.map(async ([protocol, s]) => {
+      const id = `BUSY${s}`;
+      // The charger confirms the trigger but sends no fresh status (its next heartbeat is what
+      // the edge hears), and takes 1.5 s to start the session the CSMS asks for.
+      const cp = await station(url, protocol, id, { slowStart: 1500 });
+      try {
+        await cp.call('StatusNotification', faulted(protocol));
+        await until(() => cp.edgeCalls.find((c) => c.method === 'TriggerMessage'), { what: `${id}: confirmation` });
+        const start = v16(protocol)
+          ? csms.clients.get(id).call('RemoteStartTransaction', { idTag: 'BUS-11', connectorId: 1 })
+          : csms.clients.get(id).call('RequestStartTransaction', { idToken: { idToken: 'BUS-11', type: 'ISO14443' }, remoteStartId: 1, evseId: 1 });
+        assert.equal((await start).status, 'Accepted');
+        await sleep(3000); // reset_backoff_s and faulted_reset_s three times over
+        assert.deepEqual(cp.edgeCalls.filter((c) => c.method === 'Reset'), [], `${id}: no reset reached a charger whose session the CSMS started`);
+      } finally {
+        cp.close({ force: true });
+      }
+    }));
+  });
+
   test("a Reset from the CSMS passes through and starts the edge's ladder afresh", async () => {
     await Promise.all(PROTOCOLS.map(async ([protocol, s]) => {
       const id = `CR${s}`;
@@ -264,7 +294,7 @@ describe('remote healing', () => {
 
   test('a socket that stays open but stops answering is closed; the charger is healthy again when it comes back', async () => {
     await Promise.all(PROTOCOLS.map(([p, s]) => silent(db, url, p, `SIL${s}`)));
-    noEdgeCallReachedTheCsms(csms, ['FLT16', 'FLT201', 'TX16', 'TX201', 'HEAL16', 'HEAL201', 'CR16', 'CR201', 'SIL16', 'SIL201']);
+    noEdgeCallReachedTheCsms(csms, ['FLT16', 'FLT201', 'TX16', 'TX201', 'HEAL16', 'HEAL201', 'BUSY16', 'BUSY201', 'CR16', 'CR201', 'SIL16', 'SIL201']);
   });
 
   describe('during a partition (CSMS unreachable)', () => {
