@@ -72,8 +72,8 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; (cd tests/unit && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ../../$$t); done
 
 # ---- benchmarks: every tests/bench/bench_*.c, built -O2 without sanitizers; each prints a table
-# and writes build/bench/<name>.json (bench_solver -> solver.json). The partition replay bench
-# drives the real daemon with node peers: tests/bench/replay.bench.js -> replay.json ----
+# and writes build/bench/<name>.json (bench_solver -> solver.json). Node benches
+# (tests/bench/<name>.bench.js -> <name>.json) drive the real daemon with real peers ----
 NODE_BENCH := $(wildcard tests/bench/*.bench.js)
 BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/bench_*.c))
 

@@ -94,9 +94,10 @@ void outbox_close(struct outbox *ob)
 
 int outbox_begin(struct outbox *ob)
 {
-	/* The audit batch (store_event) may be open in this turn of the loop: commit it first, or
-	 * this BEGIN fails ("cannot start a transaction within a transaction"). */
-	store_commit(ob->st);
+	/* The store batches audit events in a transaction of its own until the end of the loop
+	 * turn; end it first (store.h) so this one can begin. */
+	if (store_commit(ob->st) < 0)
+		return -EIO;
 	return run(ob, S_BEGIN, "begin");
 }
 
