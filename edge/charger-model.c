@@ -114,6 +114,38 @@ static void status_notification(struct proxy *p, struct charger *ch, const json_
 			    error && strcmp(error, "NoError") != 0 ? error : "");
 	snprintf(c->status, sizeof(c->status), "%s", status);
 	snprintf(c->error_code, sizeof(c->error_code), "%s", error ? error : "");
+	if (strcmp(status, "Faulted") != 0)
+		c->problem = false; /* a 2.0.1 station that says it is usable again has no Problem left */
+	if (ch->version == OCPP16 || !c->problem)
+		c->vendor_error[0] = 0;
+	if (ch->version == OCPP16)
+		copy_str(c->vendor_error, sizeof(c->vendor_error), json_object_get(pl, "vendorErrorCode"));
+}
+
+/* 2.0.1 reports problems as the Problem variable of a Connector, EVSE or ChargingStation
+ * component (OCPP 2.0.1 Part 2 Appendix, "Problem"); the techCode is the vendor's code. */
+static void notify_event(struct charger *ch, const json_t *pl)
+{
+	size_t i;
+	json_t *ev;
+
+	json_array_foreach(json_object_get(pl, "eventData"), i, ev)
+	{
+		const json_t *comp = json_object_get(ev, "component");
+		const char *var = json_string_value(json_object_get(json_object_get(ev, "variable"), "name"));
+		const char *value = json_string_value(json_object_get(ev, "actualValue"));
+		const json_t *evse = json_object_get(comp, "evse");
+		if (!var || strcmp(var, "Problem") != 0 || !value)
+			continue;
+		struct connector *c = charger_connector(ch, (int)(json_integer_value(json_object_get(evse, "id")) * 100 +
+							       json_integer_value(json_object_get(evse, "connectorId"))));
+		if (!c)
+			continue;
+		c->problem = strcmp(value, "true") == 0 && !json_is_true(json_object_get(ev, "cleared"));
+		c->vendor_error[0] = 0;
+		if (c->problem)
+			copy_str(c->vendor_error, sizeof(c->vendor_error), json_object_get(ev, "techCode"));
+	}
 }
 
 /* A transaction ended: with no other running on the charger, its departure and energy need end
@@ -191,6 +223,8 @@ void charger_model_call(struct proxy *p, struct charger *ch, const struct ocpp_f
 		transaction_event(p, ch, pl);
 	} else if (strcmp(f->action, "NotifyEVChargingNeeds") == 0 && ch->version == OCPP201) {
 		ev_charging_needs(p, ch, pl);
+	} else if (strcmp(f->action, "NotifyEvent") == 0) {
+		notify_event(ch, pl);
 	}
 }
 

@@ -61,13 +61,16 @@ bool charger_online(const struct charger *ch)
 	return ch->down.wsi != NULL;
 }
 
+uint64_t charger_quiet_ms(const struct charger *ch, int silent_after_s)
+{
+	return (uint64_t)(silent_after_s > 0 ? silent_after_s : 2 * ch->heartbeat_s) * 1000;
+}
+
 enum charger_link charger_link(const struct charger *ch, uint64_t now_ms, int silent_after_s)
 {
-	uint64_t quiet_ms = (uint64_t)(silent_after_s > 0 ? silent_after_s : 2 * ch->heartbeat_s) * 1000;
-
 	if (!charger_online(ch))
 		return LINK_OFFLINE;
-	return now_ms > ch->last_rx_ms + quiet_ms ? LINK_SILENT : LINK_ONLINE;
+	return now_ms > ch->last_rx_ms + charger_quiet_ms(ch, silent_after_s) ? LINK_SILENT : LINK_ONLINE;
 }
 
 const char *charger_link_name(enum charger_link l)

@@ -43,6 +43,8 @@ struct connector {
 	int id;                 /* 1.6 connectorId / 2.0.1 evseId*100+connectorId */
 	char status[24];
 	char error_code[40];
+	char vendor_error[52];  /* 1.6 vendorErrorCode, 2.0.1 NotifyEvent techCode */
+	bool problem;           /* 2.0.1: NotifyEvent says the Problem variable is true */
 };
 
 struct transaction {
@@ -143,6 +145,8 @@ bool charger_online(const struct charger *ch);
  * for `silent_after_s`, or for twice its heartbeat interval when that is 0), else online. */
 enum charger_link { LINK_OFFLINE, LINK_SILENT, LINK_ONLINE };
 enum charger_link charger_link(const struct charger *ch, uint64_t now_ms, int silent_after_s);
+/* How long nothing may be heard before the charger counts as silent, in ms. */
+uint64_t charger_quiet_ms(const struct charger *ch, int silent_after_s);
 const char *charger_link_name(enum charger_link l);
 /* The connector/EVSE entry for `id`, created on first sight (NULL when the table is full). */
 struct connector *charger_connector(struct charger *ch, int id);

@@ -192,7 +192,7 @@ static const struct cfg_key mqtt_keys[] = {
 };
 
 static const struct cfg_key health_keys[] = {
-	KBOOL(struct cfg_health, heal, 1, "reset faulted chargers remotely"),
+	KBOOL(struct cfg_health, heal, 1, "reset faulted chargers and reconnect silent ones remotely"),
 	KINT(struct cfg_health, faulted_reset_s, 1, 86400, 120, "s", "faulted this long with no transaction: reset"),
 	KINT(struct cfg_health, reset_backoff_s, 1, 86400, 600, "s", "wait between reset attempts"),
 	KINT(struct cfg_health, max_soft_resets, 0, 10, 2, NULL, "soft resets before one hard reset"),

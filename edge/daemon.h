@@ -24,6 +24,7 @@ struct ag_daemon {
 	struct devices *devices;        /* Modbus devices: latest readings, stale flags, hooks */
 	struct proxy *proxy;
 	struct site *site;
+	struct health *health;          /* charger health and remote healing */
 	struct mqtt *mqtt;
 	struct proxy *proxy_closing;    /* freed once the loop has closed its handles */
 	uv_signal_t sig_term, sig_int, sig_hup;

@@ -6,6 +6,7 @@
 #include "edge/charger-needs.h"
 #include "edge/daemon.h"
 #include "edge/devices.h"
+#include "edge/health.h"
 #include "edge/profiles.h"
 #include "edge/proxy.h"
 #include "edge/site.h"
@@ -126,9 +127,10 @@ json_t *state_charger(struct ag_daemon *d, const struct charger *ch)
 {
 	const struct cfg_charger *c = ch->cfg;
 	enum charger_link link = charger_link(ch, now_ms(), d->cfg->health.silent_after_s);
-	json_t *o = json_pack("{s:s, s:s, s:b, s:s, s:s, s:i, s:o, s:o, s:{s:s, s:s, s:s, s:s}, s:o, s:o, s:o,"
+	json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:i, s:o, s:o, s:{s:s, s:s, s:s, s:s}, s:o, s:o, s:o,"
 			 " s:{s:o, s:s, s:o, s:o, s:o, s:o, s:b}, s:i}",
-			 "id", ch->id, "link", charger_link_name(link), "pending", ch->pending,
+			 "id", ch->id, "link", charger_link_name(link), "health", health_state_name(health_of(d, ch)),
+			 "pending", ch->pending,
 			 "protocol", ch->version == OCPP201 ? "ocpp2.0.1" : ch->version == OCPP16 ? "ocpp1.6" : "",
 			 "circuit", c ? c->circuit : "grid", "phases", c ? c->phases : 3,
 			 "min_a", number(c ? c->min_a : 0), "max_a", number(c ? c->max_a : 0),

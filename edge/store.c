@@ -78,6 +78,31 @@ static const char *const migrations[] = {
 	"  decided_ms INTEGER NOT NULL,"
 	"  decided_by TEXT NOT NULL,"
 	"  new_password TEXT);",
+	/* 5: charger health. health_states: one row per stretch of time a charger spent in one
+	 * state (wall-clock ms; the open row's end_ms is brought forward every few seconds, so a
+	 * crash loses at most that much); time while ampgated was not running is in no row. code:
+	 * what a faulted stretch was faulted with (the OCPP errorCode, else the vendor's code).
+	 * health_actions: what the edge did to heal a charger, the charger's answer and whether
+	 * it healed (NULL until known). */
+	"CREATE TABLE health_states ("
+	"  charger_id TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  code TEXT,"
+	"  detail TEXT,"
+	"  start_ms INTEGER NOT NULL,"
+	"  end_ms INTEGER NOT NULL,"
+	"  open INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX health_states_charger ON health_states(charger_id, start_ms);"
+	"CREATE INDEX health_states_end ON health_states(end_ms);"
+	"CREATE TABLE health_actions ("
+	"  id INTEGER PRIMARY KEY,"
+	"  time_ms INTEGER NOT NULL,"
+	"  charger_id TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  detail TEXT,"
+	"  answer TEXT,"
+	"  healed INTEGER);"
+	"CREATE INDEX health_actions_charger ON health_actions(charger_id, time_ms);",
 };
 
 static int exec(struct store *st, const char *sql)
@@ -241,6 +266,11 @@ sqlite3 *store_db(struct store *st)
 	/* Whoever asks for the connection may BEGIN its own transaction: end the batch first. */
 	store_commit(st);
 	return st->db;
+}
+
+int store_exec(struct store *st, const char *sql)
+{
+	return exec(st, sql);
 }
 
 int store_schema_version(struct store *st)

@@ -36,6 +36,9 @@ int store_event(struct store *st, enum log_level severity, const char *kind, con
  * audit batch is committed first (see store_commit). */
 sqlite3 *store_db(struct store *st);
 
+/* Run SQL with no result rows (BEGIN, COMMIT, an UPDATE); the error is logged. 0 or -EIO. */
+int store_exec(struct store *st, const char *sql);
+
 /* Schema version after migrations. */
 int store_schema_version(struct store *st);
 

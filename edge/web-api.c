@@ -3,6 +3,7 @@
  * show; changes go through the site controller (site.h), which audits them. A viewer may read
  * everything and change nothing. */
 #include "edge/charger-needs.h"
+#include "edge/health.h"
 #include "edge/log.h"
 #include "edge/proxy.h"
 #include "edge/site.h"
@@ -88,11 +89,11 @@ static int get(struct web *w, struct web_req *r)
 		return web_reply_json(r, 200, web_history_json(w));
 	if (strncmp(u, "/api/v1/pending", 15) == 0)
 		return web_pending_get(w, r);
-	if (charger_path(u, id, sizeof(id), &rest) && !*rest) {
+	if (charger_path(u, id, sizeof(id), &rest) && (!*rest || strcmp(rest, "/health") == 0)) {
 		struct charger *ch = d->proxy ? proxy_find(d->proxy, id) : NULL;
 		if (!ch)
 			return web_error(r, 404, "there is no charger %s on this site", id);
-		return web_reply_json(r, 200, state_charger(d, ch));
+		return web_reply_json(r, 200, *rest ? health_json(d, ch) : state_charger(d, ch));
 	}
 	if (strcmp(u, "/api/v1/site/limit") == 0 ||
 	    (charger_path(u, id, sizeof(id), &rest) && (strcmp(rest, "/priority") == 0 || strcmp(rest, "/needs") == 0)))

@@ -6,6 +6,7 @@
  * the values are the same ones state.c shows. */
 #include "edge/charger.h"
 #include "edge/devices.h"
+#include "edge/health.h"
 #include "edge/proxy.h"
 #include "edge/site.h"
 #include "edge/web-private.h"
@@ -104,6 +105,16 @@ static double ch_charging(const struct charger *ch, struct ag_daemon *d)
 	return charger_online(ch) && charger_active_tx(ch) > 0;
 }
 
+static double ch_usable(const struct charger *ch, struct ag_daemon *d)
+{
+	return health_state_usable(health_of(d, ch));
+}
+
+static double ch_faulted(const struct charger *ch, struct ag_daemon *d)
+{
+	return health_of(d, ch) == HS_FAULTED;
+}
+
 static void chargers(FILE *f, struct ag_daemon *d)
 {
 	struct proxy *p = d->proxy;
@@ -113,6 +124,9 @@ static void chargers(FILE *f, struct ag_daemon *d)
 	per_charger(f, p, "ampgate_charger_charging", "1 when the charger has a transaction running.", ch_charging, d);
 	per_charger(f, p, "ampgate_charger_power_watts", "Power the charger last reported.", ch_power, d);
 	per_charger(f, p, "ampgate_charger_priority", "Priority class in force (higher charges first).", ch_priority, d);
+	per_charger(f, p, "ampgate_charger_usable", "1 when the charger is usable (available, charging or occupied).",
+		    ch_usable, d);
+	per_charger(f, p, "ampgate_charger_faulted", "1 when a connector is Faulted or reports an error.", ch_faulted, d);
 	head(f, "ampgate_charger_current_amperes", "gauge", "Current the charger last reported, per charger phase.");
 	for (size_t i = 0; p && i < p->n_chargers; i++) {
 		const struct charger *ch = p->chargers[i];

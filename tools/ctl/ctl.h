@@ -5,5 +5,6 @@
 
 int ctl_devices_main(int argc, char **argv);
 int ctl_passwd_main(int argc, char **argv);
+int ctl_report_main(int argc, char **argv);
 
 #endif

@@ -7,6 +7,7 @@
 static const struct cli_command commands[] = {
 	{ "devices", ctl_devices_main, "probe every configured Modbus device once and show what it reads" },
 	{ "passwd", ctl_passwd_main, "hash a password for web.users (or, with --charger, for chargers)" },
+	{ "report", ctl_report_main, "availability and utilisation per charger over a period (table, --json, --csv)" },
 };
 
 int main(int argc, char **argv)

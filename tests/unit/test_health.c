@@ -1,0 +1,261 @@
+/* Charger health: which state a charger is in from its connectors, transactions and link (both
+ * OCPP versions), the fault words of the audit log, and the report's arithmetic on stored rows
+ * (clipping to the window, faults counted once across error-code changes and restarts, what is
+ * not observed, actions and sessions), and the module's history on a bare daemon. Includes
+ * health.c to reach its statics. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "edge/health.c" /* reaches follow_wall_clock */
+#include "edge/health-report.h"
+#include "edge/proxy.h"
+#include "edge/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static struct charger *charger(enum ocpp_version v)
+{
+	struct charger *ch = charger_new("CP007", NULL);
+
+	ch->version = v;
+	return ch;
+}
+
+static void set(struct charger *ch, int id, const char *status, const char *error)
+{
+	struct connector *c = charger_connector(ch, id);
+
+	snprintf(c->status, sizeof(c->status), "%s", status);
+	snprintf(c->error_code, sizeof(c->error_code), "%s", error);
+}
+
+static enum health_state classify(const struct charger *ch, char *detail)
+{
+	return health_classify(ch, LINK_ONLINE, detail, 160);
+}
+
+static void test_classify_16(void **state)
+{
+	struct charger *ch = charger(OCPP16);
+	char d[160];
+	(void)state;
+
+	assert_int_equal(classify(ch, d), HS_AVAILABLE); /* connected, nothing said yet */
+	set(ch, 0, "Available", "NoError");
+	set(ch, 1, "Available", "NoError");
+	set(ch, 2, "Unavailable", "NoError");
+	assert_int_equal(classify(ch, d), HS_AVAILABLE); /* one connector still usable */
+	set(ch, 1, "Preparing", "NoError");
+	assert_int_equal(classify(ch, d), HS_OCCUPIED);
+	set(ch, 1, "Charging", "NoError");
+	assert_int_equal(classify(ch, d), HS_CHARGING);
+	set(ch, 1, "SuspendedEV", "NoError");
+	assert_int_equal(classify(ch, d), HS_OCCUPIED);
+	set(ch, 1, "Unavailable", "NoError");
+	assert_int_equal(classify(ch, d), HS_AVAILABLE); /* connector 0 still Available */
+	set(ch, 0, "Unavailable", "NoError");
+	assert_int_equal(classify(ch, d), HS_UNAVAILABLE);
+	/* An error code is a fault even when the status does not say Faulted. */
+	set(ch, 0, "Available", "NoError");
+	set(ch, 2, "Available", "HighTemperature");
+	assert_int_equal(classify(ch, d), HS_FAULTED);
+	assert_string_equal(d, "connector 2: HighTemperature");
+	set(ch, 2, "Faulted", "GroundFailure");
+	snprintf(charger_connector(ch, 2)->vendor_error, 52, "E-GF-17");
+	assert_int_equal(classify(ch, d), HS_FAULTED);
+	assert_string_equal(d, "connector 2: GroundFailure, vendor code E-GF-17");
+	/* The link comes first: a faulted charger whose socket closed is offline. */
+	assert_int_equal(health_classify(ch, LINK_SILENT, d, sizeof(d)), HS_SILENT);
+	assert_int_equal(health_classify(ch, LINK_OFFLINE, d, sizeof(d)), HS_OFFLINE);
+	assert_string_equal(d, "");
+	charger_free(ch);
+}
+
+static void test_classify_201(void **state)
+{
+	struct charger *ch = charger(OCPP201);
+	char d[160];
+	(void)state;
+
+	set(ch, 101, "Occupied", "");
+	assert_int_equal(classify(ch, d), HS_OCCUPIED);
+	struct transaction *tx = charger_tx(ch, "tx-1", true);
+	assert_int_equal(classify(ch, d), HS_CHARGING); /* 2.0.1: a running transaction charges */
+	tx->active = false;
+	set(ch, 101, "Available", "");
+	struct connector *c = charger_connector(ch, 101);
+	c->problem = true;
+	snprintf(c->vendor_error, sizeof(c->vendor_error), "E-42");
+	assert_int_equal(classify(ch, d), HS_FAULTED);
+	assert_string_equal(d, "EVSE 1 connector 1: vendor code E-42");
+	c->problem = false;
+	set(ch, 101, "Faulted", "");
+	c->vendor_error[0] = 0;
+	assert_int_equal(classify(ch, d), HS_FAULTED);
+	assert_string_equal(d, "EVSE 1 connector 1: Faulted");
+	set(ch, 101, "Unavailable", "");
+	set(ch, 201, "Unavailable", "");
+	assert_int_equal(classify(ch, d), HS_UNAVAILABLE);
+	assert_int_equal(health_state_parse("silent"), HS_SILENT);
+	assert_int_equal(health_state_parse("broken"), -1);
+	assert_string_equal(health_state_name(HS_UNAVAILABLE), "unavailable");
+	charger_free(ch);
+}
+
+static void row(sqlite3 *db, const char *id, const char *state, long long start, long long end, const char *code)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO health_states (charger_id, state, start_ms, end_ms, code) VALUES ('%s', '%s', %lld, %lld, %s%s%s)",
+		 id, state, start, end, code ? "'" : "", code ? code : "NULL", code ? "'" : "");
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
+static void test_report(void **state)
+{
+	struct store *st = store_open(":memory:");
+	struct health_figures f;
+	sqlite3 *db;
+	char(*ids)[49];
+	size_t n;
+	(void)state;
+
+	assert_non_null(st);
+	db = store_db(st);
+	assert_int_equal(health_report_check(db), 0);
+	row(db, "A", "available", 0, 10000, NULL);
+	row(db, "A", "faulted", 10000, 15000, "OverVoltage");     /* a fault ... */
+	row(db, "A", "faulted", 15000, 20000, "HighTemperature"); /* ... whose error code changed: still one */
+	/* 20000..25000: ampgated not running */
+	row(db, "A", "faulted", 25000, 30000, "OverVoltage");     /* the same fault after a restart */
+	row(db, "A", "charging", 30000, 40000, NULL);
+	row(db, "A", "faulted", 40000, 45000, NULL);              /* a second fault, no code given */
+	row(db, "B", "offline", 0, 100000, NULL);
+	assert_int_equal(sqlite3_exec(db,
+				      "INSERT INTO health_actions (time_ms, charger_id, action, healed) VALUES "
+				      "(11000, 'A', 'soft reset', 0), (12000, 'A', 'hard reset', 1), (99000, 'A', 'disconnect', NULL);"
+				      "INSERT INTO transactions (charger_id, tx_id, start_ms, energy_wh) VALUES "
+				      "('A', '1', 30000, 12500), ('A', '2', 50000, 1000);",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+
+	assert_int_equal(health_report_charger(db, "A", 5000, 42000, &f), 0);
+	assert_int_equal(f.ms[HS_AVAILABLE], 5000);
+	assert_int_equal(f.ms[HS_FAULTED], 10000 + 5000 + 2000);
+	assert_int_equal(f.ms[HS_CHARGING], 10000);
+	assert_int_equal(f.observed_ms, 32000); /* the 5 s down are in no state */
+	assert_int_equal(f.faults, 2);
+	assert_int_equal(f.n_codes, 2);
+	assert_string_equal(f.by_code[0].code, "Faulted"); /* equal counts: by name */
+	assert_int_equal(f.by_code[0].n, 1);
+	assert_string_equal(f.by_code[1].code, "OverVoltage");
+	assert_int_equal(f.soft_resets, 1);
+	assert_int_equal(f.hard_resets, 1);
+	assert_int_equal(f.healed, 1);
+	assert_int_equal(f.disconnects, 0);
+	assert_int_equal(f.sessions, 1);
+	assert_true(f.energy_wh == 12500);
+	assert_true(health_availability_pct(&f) > 46.874 && health_availability_pct(&f) < 46.876); /* 15/32 */
+	assert_true(health_utilisation_pct(&f) > 31.249 && health_utilisation_pct(&f) < 31.251);   /* 10/32 */
+
+	/* A window starting inside a fault does not count it as a new one. */
+	assert_int_equal(health_report_charger(db, "A", 12000, 30000, &f), 0);
+	assert_int_equal(f.faults, 0);
+	assert_int_equal(f.ms[HS_FAULTED], 3000 + 5000 + 5000);
+
+	assert_int_equal(health_report_charger(db, "C", 0, 100000, &f), 0);
+	assert_int_equal(f.observed_ms, 0);
+	assert_true(health_availability_pct(&f) < 0);
+
+	assert_int_equal(health_report_ids(db, 0, 100000, &ids, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(ids[0], "A");
+	assert_string_equal(ids[1], "B");
+	free(ids);
+	assert_int_equal(health_report_ids(db, 46000, 98000, &ids, &n), 0);
+	assert_int_equal(n, 1); /* only B has history there */
+	free(ids);
+	store_close(st);
+}
+
+static long long q1(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *q;
+	long long v = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
+/* The module on a bare daemon (no sockets): a charger that never connected is offline from the
+ * start; a stop closes its stretch; a wall-clock step splits the open stretches. */
+static void test_module_history(void **state)
+{
+	struct ag_daemon d;
+	struct ag_config cfg;
+	struct cfg_charger cc = { .id = "CP1", .phases = 3, .max_a = 32 };
+	struct proxy p;
+	struct charger *ch = charger_new("CP1", &cc);
+	struct charger *list[1] = { ch };
+	struct timespec ts;
+	(void)state;
+
+	memset(&d, 0, sizeof(d));
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&p, 0, sizeof(p));
+	cfg.storage.retention_days = 90;
+	p.d = &d;
+	p.chargers = list;
+	p.n_chargers = 1;
+	ch->proxy = &p;
+	d.cfg = &cfg;
+	d.proxy = &p;
+	assert_int_equal(uv_loop_init(&d.loop), 0);
+	d.store = store_open(":memory:");
+	assert_non_null(d.store);
+	sqlite3 *db = store_db(d.store);
+
+	assert_int_equal(health_start(&d), 0);
+	assert_int_equal(health_of(&d, ch), HS_OFFLINE);
+	assert_int_equal(q1(db, "SELECT count(*) FROM health_states WHERE charger_id = 'CP1' AND state = 'offline' AND open = 1"), 1);
+
+	/* Small drift is left alone; a step of an hour splits the stretch at the old reckoning. */
+	struct health *h = d.health;
+	follow_wall_clock(h, now_ms());
+	assert_int_equal(q1(db, "SELECT count(*) FROM health_states"), 1);
+	h->wall0 += 3600 * 1000;
+	follow_wall_clock(h, now_ms());
+	clock_gettime(CLOCK_REALTIME, &ts);
+	long long real = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	assert_int_equal(q1(db, "SELECT count(*) FROM health_states"), 2);
+	assert_true(q1(db, "SELECT end_ms FROM health_states WHERE open = 0") - real > 3500 * 1000);
+	long long start = q1(db, "SELECT start_ms FROM health_states WHERE open = 1 AND state = 'offline'");
+	assert_true(llabs(start - real) < 1000);
+
+	health_stop(&d);
+	assert_int_equal(q1(db, "SELECT count(*) FROM health_states WHERE open = 1"), 0);
+	uv_run(&d.loop, UV_RUN_DEFAULT); /* the handles' close callbacks free the module */
+	assert_int_equal(uv_loop_close(&d.loop), 0);
+	store_close(d.store);
+	charger_free(ch);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_classify_16),
+		cmocka_unit_test(test_classify_201),
+		cmocka_unit_test(test_report),
+		cmocka_unit_test(test_module_history),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
