@@ -1,5 +1,6 @@
 // Start the real ampgated for a test: a temporary state folder, free loopback ports, a config
 // written from a template, readiness seen in its log, and a stop by PID.
+import { after } from 'node:test';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -45,6 +46,13 @@ ${extra}
 `;
 }
 
+// A test that fails before it stops its daemon must not leave it running: the test file would
+// never end (its pipes keep node alive) and the whole run would hang until CI's time limit.
+const running = new Set();
+after(() => {
+  for (const p of running) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
+
 export class Daemon {
   /** `command`: the whole argv to run instead of build/ampgated -c FILE (e.g. a packaged daemon
    *  inside a chroot); readiness and stopping work the same. */
@@ -64,6 +72,8 @@ export class Daemon {
       env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    running.add(this.proc);
+    this.proc.on('exit', () => running.delete(this.proc));
     const onData = (chunk) => {
       this.log += chunk.toString();
       this.waiters = this.waiters.filter((w) => !w.check());
