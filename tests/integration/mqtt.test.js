@@ -301,6 +301,13 @@ test(`broker down for ${LONG ? 'a minute' : '12 s'}: load management goes on, th
 
     await broker.start(); // a fresh broker on the same port: nothing retained until the daemon republishes
     await d.waitForLog(/mqtt: connected to the MQTT broker 127\.0\.0\.1:\d+ as ampgate; state republished/, 10000);
+    // A subscriber that comes before the daemon's republication gets it live (retain flag
+    // clear, MQTT 3.1.1 §3.3.1.3); one that comes after gets it retained. Wait for it live
+    // first, then check it is retained with a second subscriber.
+    const live = await mk({ user: 'manager' });
+    await live.subscribeAsync(`${BASE}/#`, { qos: 1 });
+    for (const t of ['status', 'charger/C', 'site', 'device/grid']) await live.waitFor(`${BASE}/${t}`);
+    await live.endAsync(true);
     const m = await mk({ user: 'manager' });
     await m.subscribeAsync(`${BASE}/#`, { qos: 1 });
     await m.waitFor(`${BASE}/status`, (x) => x.retain && x.text === 'online');
