@@ -17,8 +17,8 @@
 #define FIELD(base, off, T) ((T *)((char *)(base) + (off)))
 #define CFIELD(base, off, T) ((const T *)((const char *)(base) + (off)))
 
-static void report(struct cfg_report *r, const char *what, int line, const char *key,
-		   const char *fmt, va_list ap)
+static void __attribute__((format(printf, 5, 0))) report(struct cfg_report *r, const char *what, int line,
+								const char *key, const char *fmt, va_list ap)
 {
 	fprintf(r->out, "%s:%d: %s: %s", r->file, line, key, what);
 	vfprintf(r->out, fmt, ap);
