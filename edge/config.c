@@ -117,11 +117,14 @@ static double number_of(const config_setting_t *s)
 	}
 }
 
-static void check_range(struct cfg_report *r, const struct cfg_key *k, int line, const char *path, double v)
+/* False (and reported) when v is outside the key's range. */
+static bool check_range(struct cfg_report *r, const struct cfg_key *k, int line, const char *path, double v)
 {
-	if (v < k->min || v > k->max)
-		cfg_error(r, line, path, "%g%s%s is out of range (%g .. %g%s%s)", v, k->unit ? " " : "",
-			  k->unit ? k->unit : "", k->min, k->max, k->unit ? " " : "", k->unit ? k->unit : "");
+	if (v >= k->min && v <= k->max)
+		return true;
+	cfg_error(r, line, path, "%g%s%s is out of range (%g .. %g%s%s)", v, k->unit ? " " : "",
+		  k->unit ? k->unit : "", k->min, k->max, k->unit ? " " : "", k->unit ? k->unit : "");
+	return false;
 }
 
 static void parse_table(const struct cfg_key *table, const config_setting_t *group, void *base,
@@ -221,8 +224,9 @@ static void parse_value(const struct cfg_key *k, const config_setting_t *s, void
 			cfg_error(r, line, path, "expected %s", type_name(k->type));
 			return;
 		}
-		check_range(r, k, line, path, number_of(s));
-		*FIELD(base, k->offset, int) = (int)number_of(s);
+		/* An int64 beyond int (99999999999L) must not reach the cast. */
+		if (check_range(r, k, line, path, number_of(s)))
+			*FIELD(base, k->offset, int) = (int)number_of(s);
 		return;
 	case CT_DOUBLE:
 		if (!is_number(s)) {
