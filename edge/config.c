@@ -20,9 +20,15 @@
 static void __attribute__((format(printf, 5, 0))) report(struct cfg_report *r, const char *what, int line,
 								const char *key, const char *fmt, va_list ap)
 {
-	fprintf(r->out, "%s:%d: %s: %s", r->file, line, key, what);
-	vfprintf(r->out, fmt, ap);
-	fputc('\n', r->out);
+	char msg[2048];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* Messages echo values: a control character in one (a "\n" escape in a string) must not
+	 * split the message or forge another `file:line:` line. */
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < 0x20)
+			*c = '?';
+	fprintf(r->out, "%s:%d: %s: %s%s\n", r->file, line, key, what, msg);
 }
 
 void cfg_error(struct cfg_report *r, int line, const char *key, const char *fmt, ...)
