@@ -98,8 +98,11 @@ static void status_notification(struct proxy *p, struct charger *ch, const json_
 		status = json_string_value(json_object_get(pl, "status"));
 		error = json_string_value(json_object_get(pl, "errorCode"));
 	} else {
-		id = (int)(json_integer_value(json_object_get(pl, "evseId")) * 100 +
-			   json_integer_value(json_object_get(pl, "connectorId")));
+		json_int_t evse = json_integer_value(json_object_get(pl, "evseId"));
+		json_int_t conn = json_integer_value(json_object_get(pl, "connectorId"));
+		if (evse < 0 || evse > 9999 || conn < 0 || conn > 99)
+			return; /* not an id evseId*100+connectorId can hold (and no overflow) */
+		id = (int)(evse * 100 + conn);
 		status = json_string_value(json_object_get(pl, "connectorStatus"));
 	}
 	struct connector *c = charger_connector(ch, id);
