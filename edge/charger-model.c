@@ -7,6 +7,7 @@
 #include "edge/proxy.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,14 +177,14 @@ static void csms_profile(struct charger *ch, const json_t *pl)
 	const json_t *prof = json_object_get(pl, ch->version == OCPP16 ? "csChargingProfiles" : "chargingProfile");
 	const json_t *sched = json_object_get(prof, "chargingSchedule");
 	const char *purpose = json_string_value(json_object_get(prof, "chargingProfilePurpose"));
-	int stack = (int)json_integer_value(json_object_get(prof, "stackLevel"));
+	json_int_t stack = json_integer_value(json_object_get(prof, "stackLevel"));
 
 	if (json_is_array(sched))
 		sched = json_array_get(sched, 0);
 	if (!purpose)
 		return;
-	if (stack > ch->csms_max_stack)
-		ch->csms_max_stack = stack;
+	if (stack > ch->csms_max_stack && stack < INT_MAX) /* the edge's own goes one above */
+		ch->csms_max_stack = (int)stack;
 	if (strcmp(purpose, "ChargePointMaxProfile") != 0 && strcmp(purpose, "ChargingStationMaxProfile") != 0)
 		return; /* Tx profiles bound the charger below the edge's station limit by themselves */
 	const char *unit = json_string_value(json_object_get(sched, "chargingRateUnit"));
