@@ -23,11 +23,7 @@ static void __attribute__((format(printf, 5, 0))) report(struct cfg_report *r, c
 	char msg[2048];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	/* Messages echo values: a control character in one (a "\n" escape in a string) must not
-	 * split the message or forge another `file:line:` line. */
-	for (char *c = msg; *c; c++)
-		if ((unsigned char)*c < 0x20)
-			*c = '?';
+	log_one_line(msg); /* a value with "\n" must not split the message or forge a file:line */
 	fprintf(r->out, "%s:%d: %s: %s%s\n", r->file, line, key, what, msg);
 }
 
