@@ -94,7 +94,8 @@ bench: $(BENCH_BIN) all tests/node_modules/.stamp
 # sources under ASan/UBSan into build/fuzz/. Seeds and regression inputs are in
 # tests/fuzz/corpus/<target>/ (read-only); what a run discovers goes to build/fuzz/corpus/<target>/,
 # crashes to build/fuzz/crash-<target>-*. `make fuzz` runs each target FUZZ_RUNS times;
-# `make fuzz-smoke` (part of `make check`) replays every kept input and runs FUZZ_SMOKE_RUNS. ----
+# `make fuzz-smoke` (part of `make check`) replays every kept input, then runs FUZZ_SMOKE_RUNS or
+# FUZZ_SMOKE_SECONDS, whichever ends first (the config loader does a few hundred runs a second). ----
 FUZZ_CC   ?= clang
 FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
@@ -102,6 +103,7 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_OBJ  := $(CORE_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
 FUZZ_RUNS ?= 1000000
 FUZZ_SMOKE_RUNS ?= 20000
+FUZZ_SMOKE_SECONDS ?= 6
 
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -116,11 +118,12 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_OBJ)
 
 fuzz-build: $(FUZZ_BIN)
 
-# One target at a time: $(call fuzz_run,<binary>,<runs>). The dictionary is used when present.
+# One target at a time: $(call fuzz_run,<binary>,<runs>[,<more options>]). The dictionary is used
+# when present.
 fuzz_run = t=$$(basename $(1)); mkdir -p $(BUILD)/fuzz/corpus/$$t; \
 	dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
 	echo "== $$t ($(2) runs)"; \
-	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 $(1) -runs=$(2) -max_len=8192 -timeout=10 \
+	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 $(1) -runs=$(2) $(3) -max_len=8192 -timeout=10 \
 	  -rss_limit_mb=2048 -print_final_stats=1 $$dict -artifact_prefix=$(BUILD)/fuzz/crash-$$t- \
 	  $(BUILD)/fuzz/corpus/$$t tests/fuzz/corpus/$$t 2>$(BUILD)/fuzz/$$t.log \
 	  || { tail -n 60 $(BUILD)/fuzz/$$t.log; exit 1; }; \
@@ -130,7 +133,7 @@ fuzz: $(FUZZ_BIN)
 	@set -e; for b in $(FUZZ_BIN); do $(call fuzz_run,$$b,$(FUZZ_RUNS)); done
 
 fuzz-smoke: $(FUZZ_BIN)
-	@set -e; for b in $(FUZZ_BIN); do $(call fuzz_run,$$b,$(FUZZ_SMOKE_RUNS)); done
+	@set -e; for b in $(FUZZ_BIN); do $(call fuzz_run,$$b,$(FUZZ_SMOKE_RUNS),-max_total_time=$(FUZZ_SMOKE_SECONDS)); done
 
 # ---- integration tests: the real daemon against real peers (Node's test runner, npm lockfile) ----
 tests/node_modules/.stamp: tests/package.json tests/package-lock.json
