@@ -112,7 +112,7 @@ $(BUILD)/fuzz/obj/%.o: %.c
 # As with unit tests, a target that #includes a module's .c links every other module.
 $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS_ALL) $(WARN) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< \
+	$(FUZZ_CC) $(CPPFLAGS_ALL) $(WARN) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -MMD -MP -o $@ $< \
 	  $(filter-out $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(shell grep -ho '^#include "[a-z_/-]*\.c"' $< | cut -d'"' -f2)),$(FUZZ_OBJ)) \
 	  $(LDLIBS_ALL)
 
