@@ -127,7 +127,7 @@ fuzz_run = t=$$(basename $(1)); mkdir -p $(BUILD)/fuzz/corpus/$$t; \
 	  -rss_limit_mb=2048 -print_final_stats=1 $$dict -artifact_prefix=$(BUILD)/fuzz/crash-$$t- \
 	  $(BUILD)/fuzz/corpus/$$t tests/fuzz/corpus/$$t 2>$(BUILD)/fuzz/$$t.log \
 	  || { tail -n 60 $(BUILD)/fuzz/$$t.log; exit 1; }; \
-	grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|Done )' $(BUILD)/fuzz/$$t.log
+	grep -a -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|Done )' $(BUILD)/fuzz/$$t.log
 
 fuzz: $(FUZZ_BIN)
 	@set -e; for b in $(FUZZ_BIN); do $(call fuzz_run,$$b,$(FUZZ_RUNS)); done
