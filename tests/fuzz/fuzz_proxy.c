@@ -67,9 +67,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		line++;
 		const char *nl = memchr(line, '\n', (size_t)(end - line));
 		const char *stop = nl ? nl : end;
-		if (line < stop && line[0] == '<')
+		if (line == stop)
+			; /* an empty line (the file's last newline) is no frame */
+		else if (line[0] == '<')
 			proxy_from_csms(&proxy_ctx, ch, line + 1, (size_t)(stop - line - 1));
-		else if (line < stop && line[0] == '>')
+		else if (line[0] == '>')
 			proxy_from_charger(&proxy_ctx, ch, line + 1, (size_t)(stop - line - 1));
 		else
 			proxy_from_charger(&proxy_ctx, ch, line, (size_t)(stop - line));
