@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cfg_register regs[8];
 	struct cfg_device cfg = { .id = "fuzz", .poll_ms = 1000, .timeout_ms = 1000, .base = -1 };
 	struct reg_io io = { .ctx = &dev, .read = fake_read, .write = fake_write };
-	struct drv_dev d;
+	struct drv_dev d = { 0 };     /* drv_dev_fini runs also when the check refuses */
 	struct device_reading r;
 	char err[256], text[512];
 
