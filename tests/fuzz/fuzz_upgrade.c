@@ -1,5 +1,5 @@
 /* What a charger's WebSocket upgrade request carries before any frame: the URL (station id
- * under ocpp.path) and the offered subprotocols, read by ocpp-server.c's station_id() and
+ * under ocpp.path) and the offered subprotocols, read by ocpp-server.c's ocpp_station_id() and
  * offers() (included to reach them; the Authorization header is fuzz_passwd's).
  * Input: URI '\n' ocpp.path '\n' Sec-WebSocket-Protocol. An accepted station id lies inside the
  * URI, is at most 48 characters and holds none of "/?#% ". */
@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((protos = strchr(path, '\n')))
 			*protos++ = 0;
 	}
-	id = station_id(uri, path ? path : "/ocpp");
+	id = ocpp_station_id(uri, path ? path : "/ocpp");
 	if (id && (id < uri || id > uri + strlen(uri) || !*id || strlen(id) > 48 || strpbrk(id, "/?#% "))) {
 		fprintf(stderr, "station id \"%s\" accepted from \"%s\"\n", id, uri);
 		abort();
