@@ -43,7 +43,7 @@ $(BUILD)/ampgatectl: $(CTL_OBJ) $(BUILD)/libampgate.a
 $(BUILD)/ampgate-sim: $(SIM_OBJ) $(BUILD)/libampgate.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
--include $(shell find $(BUILD)/obj $(BUILD)/san -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/san $(BUILD)/fuzz -name '*.d' 2>/dev/null)
 
 # ---- unit tests: cmocka, under ASan/UBSan, each test may #include the module it tests ----
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -90,6 +90,51 @@ bench: $(BENCH_BIN) all tests/node_modules/.stamp
 	@set -e; for b in $(NODE_BENCH); do n=$$(basename $$b .bench.js); echo "== $$b"; \
 	    (cd tests && node bench/$$n.bench.js ../$(BUILD)/bench/$$n.json); done
 
+# ---- fuzzing: every tests/fuzz/fuzz_*.c is a libFuzzer target (clang), built with the library's
+# sources under ASan/UBSan into build/fuzz/. Seeds and regression inputs are in
+# tests/fuzz/corpus/<target>/ (read-only); what a run discovers goes to build/fuzz/corpus/<target>/,
+# crashes to build/fuzz/crash-<target>-*. `make fuzz` runs each target FUZZ_RUNS times;
+# `make fuzz-smoke` (part of `make check`) replays every kept input, then runs FUZZ_SMOKE_RUNS or
+# FUZZ_SMOKE_SECONDS, whichever ends first (the config loader does a few hundred runs a second). ----
+FUZZ_CC   ?= clang
+FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_OBJ  := $(CORE_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
+FUZZ_RUNS ?= 1000000
+FUZZ_SMOKE_RUNS ?= 20000
+FUZZ_SMOKE_SECONDS ?= 6
+
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS_ALL) $(WARN) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+# As with unit tests, a target that #includes a module's .c links every other module.
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS_ALL) $(WARN) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -MMD -MP -o $@ $< \
+	  $(filter-out $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(shell grep -ho '^#include "[a-z_/-]*\.c"' $< | cut -d'"' -f2)),$(FUZZ_OBJ)) \
+	  $(LDLIBS_ALL)
+
+fuzz-build: $(FUZZ_BIN)
+
+# One target at a time: $(call fuzz_run,<binary>,<runs>[,<more options>]). The dictionary is used
+# when present.
+fuzz_run = t=$$(basename $(1)); mkdir -p $(BUILD)/fuzz/corpus/$$t; \
+	dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+	echo "== $$t ($(2) runs)"; \
+	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 $(1) -runs=$(2) $(3) -max_len=8192 -timeout=10 \
+	  -rss_limit_mb=2048 -print_final_stats=1 $$dict -artifact_prefix=$(BUILD)/fuzz/crash-$$t- \
+	  $(BUILD)/fuzz/corpus/$$t tests/fuzz/corpus/$$t 2>$(BUILD)/fuzz/$$t.log \
+	  || { tail -n 60 $(BUILD)/fuzz/$$t.log; exit 1; }; \
+	grep -a -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|Done )' $(BUILD)/fuzz/$$t.log
+
+fuzz: $(FUZZ_BIN)
+	@set -e; for b in $(FUZZ_BIN); do $(call fuzz_run,$$b,$(FUZZ_RUNS)); done
+
+fuzz-smoke: $(FUZZ_BIN)
+	@set -e; for b in $(FUZZ_BIN); do $(call fuzz_run,$$b,$(FUZZ_SMOKE_RUNS),-max_total_time=$(FUZZ_SMOKE_SECONDS)); done
+
 # ---- integration tests: the real daemon against real peers (Node's test runner, npm lockfile) ----
 tests/node_modules/.stamp: tests/package.json tests/package-lock.json
 	cd tests && npm ci --no-audit --no-fund
@@ -98,7 +143,7 @@ tests/node_modules/.stamp: tests/package.json tests/package-lock.json
 integration: all tests/node_modules/.stamp
 	cd tests && node --test --test-concurrency=1 integration/
 
-check: unit integration
+check: unit fuzz-smoke integration
 
 # The longer partition suite: at least 50 kill -9 of ampgated during partition and replay.
 check-long: all tests/node_modules/.stamp
@@ -109,7 +154,7 @@ DEB_DEPS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv 
             libsqlite3-dev libconfig-dev libjansson-dev libsystemd-dev libssl-dev libcmocka-dev \
             mosquitto mosquitto-clients sqlite3 systemd nodejs npm openssl libglpk-dev glpk-utils \
             python3-pymodbus python3-serial-asyncio socat mbpoll chromium \
-            dpkg-dev debhelper help2man lintian debootstrap
+            dpkg-dev debhelper help2man lintian debootstrap clang libclang-rt-14-dev
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEB_DEPS) \
@@ -176,4 +221,4 @@ clean:
 # Keep objects make considers intermediate (the sanitizer builds).
 .SECONDARY:
 
-.PHONY: all unit integration check check-long bench deps demo install deb clean
+.PHONY: all unit integration check check-long bench deps demo install deb clean fuzz fuzz-build fuzz-smoke

@@ -9,6 +9,7 @@
 #include "edge/site.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,8 +101,11 @@ static void status_notification(struct proxy *p, struct charger *ch, const json_
 		status = json_string_value(json_object_get(pl, "status"));
 		error = json_string_value(json_object_get(pl, "errorCode"));
 	} else {
-		id = (int)(json_integer_value(json_object_get(pl, "evseId")) * 100 +
-			   json_integer_value(json_object_get(pl, "connectorId")));
+		json_int_t evse = json_integer_value(json_object_get(pl, "evseId"));
+		json_int_t conn = json_integer_value(json_object_get(pl, "connectorId"));
+		if (evse < 0 || evse > 9999 || conn < 0 || conn > 99)
+			return; /* not an id evseId*100+connectorId can hold (and no overflow) */
+		id = (int)(evse * 100 + conn);
 		status = json_string_value(json_object_get(pl, "connectorStatus"));
 	}
 	struct connector *c = charger_connector(ch, id);
@@ -234,14 +238,14 @@ static void csms_profile(struct charger *ch, const json_t *pl)
 	const json_t *prof = json_object_get(pl, ch->version == OCPP16 ? "csChargingProfiles" : "chargingProfile");
 	const json_t *sched = json_object_get(prof, "chargingSchedule");
 	const char *purpose = json_string_value(json_object_get(prof, "chargingProfilePurpose"));
-	int stack = (int)json_integer_value(json_object_get(prof, "stackLevel"));
+	json_int_t stack = json_integer_value(json_object_get(prof, "stackLevel"));
 
 	if (json_is_array(sched))
 		sched = json_array_get(sched, 0);
 	if (!purpose)
 		return;
-	if (stack > ch->csms_max_stack)
-		ch->csms_max_stack = stack;
+	if (stack > ch->csms_max_stack && stack < INT_MAX) /* the edge's own goes one above */
+		ch->csms_max_stack = (int)stack;
 	if (strcmp(purpose, "ChargePointMaxProfile") != 0 && strcmp(purpose, "ChargingStationMaxProfile") != 0)
 		return; /* Tx profiles bound the charger below the edge's station limit by themselves */
 	const char *unit = json_string_value(json_object_get(sched, "chargingRateUnit"));

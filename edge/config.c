@@ -17,12 +17,14 @@
 #define FIELD(base, off, T) ((T *)((char *)(base) + (off)))
 #define CFIELD(base, off, T) ((const T *)((const char *)(base) + (off)))
 
-static void report(struct cfg_report *r, const char *what, int line, const char *key,
-		   const char *fmt, va_list ap)
+static void __attribute__((format(printf, 5, 0))) report(struct cfg_report *r, const char *what, int line,
+								const char *key, const char *fmt, va_list ap)
 {
-	fprintf(r->out, "%s:%d: %s: %s", r->file, line, key, what);
-	vfprintf(r->out, fmt, ap);
-	fputc('\n', r->out);
+	char msg[2048];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_one_line(msg); /* a value with "\n" must not split the message or forge a file:line */
+	fprintf(r->out, "%s:%d: %s: %s%s\n", r->file, line, key, what, msg);
 }
 
 void cfg_error(struct cfg_report *r, int line, const char *key, const char *fmt, ...)
@@ -117,11 +119,14 @@ static double number_of(const config_setting_t *s)
 	}
 }
 
-static void check_range(struct cfg_report *r, const struct cfg_key *k, int line, const char *path, double v)
+/* False (and reported) when v is outside the key's range. */
+static bool check_range(struct cfg_report *r, const struct cfg_key *k, int line, const char *path, double v)
 {
-	if (v < k->min || v > k->max)
-		cfg_error(r, line, path, "%g%s%s is out of range (%g .. %g%s%s)", v, k->unit ? " " : "",
-			  k->unit ? k->unit : "", k->min, k->max, k->unit ? " " : "", k->unit ? k->unit : "");
+	if (v >= k->min && v <= k->max)
+		return true;
+	cfg_error(r, line, path, "%g%s%s is out of range (%g .. %g%s%s)", v, k->unit ? " " : "",
+		  k->unit ? k->unit : "", k->min, k->max, k->unit ? " " : "", k->unit ? k->unit : "");
+	return false;
 }
 
 static void parse_table(const struct cfg_key *table, const config_setting_t *group, void *base,
@@ -221,8 +226,9 @@ static void parse_value(const struct cfg_key *k, const config_setting_t *s, void
 			cfg_error(r, line, path, "expected %s", type_name(k->type));
 			return;
 		}
-		check_range(r, k, line, path, number_of(s));
-		*FIELD(base, k->offset, int) = (int)number_of(s);
+		/* An int64 beyond int (99999999999L) must not reach the cast. */
+		if (check_range(r, k, line, path, number_of(s)))
+			*FIELD(base, k->offset, int) = (int)number_of(s);
 		return;
 	case CT_DOUBLE:
 		if (!is_number(s)) {

@@ -48,6 +48,13 @@ static const char *level_name(enum log_level level)
 	}
 }
 
+void log_one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	char line[2048];
@@ -55,6 +62,7 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	if (level > min_level)
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
+	log_one_line(line);
 	if (to_journal) {
 		fprintf(stderr, "<%d>%s\n", (int)level, line);
 		return;

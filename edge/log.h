@@ -16,6 +16,10 @@ enum log_level log_get_level(void);
 /* Route libwebsockets' own log lines through log_msg (warnings and errors; notices with -v). */
 void log_hook_lws(void);
 
+/* Messages quote what peers and files say (a charger's vendor string, a config value): control
+ * characters in `s` become '?', so one message stays one line and cannot forge another. */
+void log_one_line(char *s);
+
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 

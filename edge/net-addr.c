@@ -137,7 +137,8 @@ int modbus_addr_parse(const char *s, struct modbus_addr *out)
 	if (!q)
 		return 0;
 	char opts[256];
-	snprintf(opts, sizeof(opts), "%s", q + 1);
+	if ((size_t)snprintf(opts, sizeof(opts), "%s", q + 1) >= sizeof(opts))
+		return -EINVAL; /* a cut-off option list would drop (and so accept) what follows */
 	char *save = NULL;
 	for (char *kv = strtok_r(opts, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
 		char *eq = strchr(kv, '=');

@@ -38,7 +38,7 @@ static void set_id(struct ocpp_frame *f, const json_t *id)
 {
 	const char *s = json_string_value(id);
 
-	if (s && strlen(s) <= OCPP_ID_MAX)
+	if (s && s[0] && strlen(s) <= OCPP_ID_MAX)       /* "" is no id: answer with "-1" */
 		snprintf(f->id, sizeof(f->id), "%s", s);
 	else
 		snprintf(f->id, sizeof(f->id), "-1");

@@ -83,11 +83,11 @@ static void on_profile_result(struct charger *ch, const char *action, const json
 	ch->profile_failures++;
 	ch->profile_renew_ms = now_ms() + 30000;
 	if (ch->profile_failures >= 3 && !ch->not_controllable) {
+		const char *why = result ? json_string_value(json_object_get(result, "status")) : error;
 		ch->not_controllable = true;
 		store_event(p->d->store, LL_WARN, "charger", ch->id,
 			    "refuses charging profiles (%s); treated as drawing its maximum %.1f A until it accepts",
-			    result ? json_string_value(json_object_get(result, "status")) : error,
-			    ch->cfg ? ch->cfg->max_a : 0.0);
+			    why && why[0] ? why : "answer without a status", ch->cfg ? ch->cfg->max_a : 0.0);
 	}
 	if (id == PROFILE_ID_BASE)
 		ch->base_installed = ch->profile_failures >= 3; /* do not block the dynamic profile forever */

@@ -30,11 +30,10 @@ static bool charging(const struct charger *ch)
 
 static json_t *uplink(struct ag_daemon *d)
 {
-	size_t up = 0, online = 0;
+	size_t up = 0;
 
 	for (size_t i = 0; d->proxy && i < d->proxy->n_chargers; i++) {
 		const struct charger *ch = d->proxy->chargers[i];
-		online += charger_online(ch);
 		up += charger_online(ch) && ch->up_state == UP_OPEN;
 	}
 	return json_pack("{s:b, s:s, s:I}", "configured", d->cfg->upstream.url != NULL,

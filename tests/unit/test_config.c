@@ -76,6 +76,28 @@ static void test_range_and_type(void **state)
 	assert_non_null(strstr(errs, "FILE:3: site.voltage_v: expected a number"));
 }
 
+/* Found by tests/fuzz/fuzz_config: an integer beyond int (a 64-bit literal) was reported and
+ * then still converted to int, which is undefined behaviour. */
+static void test_int64_out_of_range(void **state)
+{
+	char errs[4096] = "";
+	(void)state;
+	assert_null(load_text("site = { name = \"t\"; grid = { limit_a = 1.0; };\n"
+			      "  control_period_ms = 99999999999L; };\n", errs, sizeof(errs)));
+	assert_non_null(strstr(errs, "FILE:2: site.control_period_ms: 1e+11 ms is out of range (100 .. 60000 ms)"));
+}
+
+/* Found by tests/fuzz/fuzz_config: a value echoed in a message could carry a newline and split
+ * the `file:line: key: message` line (or forge another). */
+static void test_message_is_one_line(void **state)
+{
+	char errs[4096] = "";
+	(void)state;
+	assert_null(load_text("site = { name = \"t\"; grid = { limit_a = 1.0; }; policy = \"fa\\nir\"; };\n", errs,
+			      sizeof(errs)));
+	assert_string_equal(errs, "FILE:1: site.policy: \"fa?ir\" is not one of: fair, priority, deadline, cost\n");
+}
+
 static void test_missing_required(void **state)
 {
 	char errs[4096] = "";
@@ -172,6 +194,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_phases),  cmocka_unit_test(test_unknown_key_suggests),
 		cmocka_unit_test(test_range_and_type),       cmocka_unit_test(test_missing_required),
+		cmocka_unit_test(test_int64_out_of_range),   cmocka_unit_test(test_message_is_one_line),
 		cmocka_unit_test(test_charger_unknown_circuit), cmocka_unit_test(test_cycle_and_duplicates),
 		cmocka_unit_test(test_child_limit_warns),    cmocka_unit_test(test_wiring_and_passwords),
 		cmocka_unit_test(test_syntax_error_has_line), cmocka_unit_test(test_shipped_files_are_valid),

@@ -66,6 +66,11 @@ static void test_modbus(void **state)
 	assert_int_equal(modbus_addr_parse("rtu:///dev/ttyS1?parity=X", &a), -EINVAL);
 	assert_int_equal(modbus_addr_parse("rtu:///dev/ttyS1?speed=9600", &a), -EINVAL);
 	assert_int_equal(modbus_addr_parse("rtu://dev/ttyS1", &a), -EINVAL);
+	/* Options past 255 characters were cut off unread: a wrong parity at the end passed. */
+	char long_opts[320] = "rtu:///dev/ttyS1?";
+	memset(long_opts + strlen(long_opts), '&', 255);
+	strcpy(long_opts + strlen("rtu:///dev/ttyS1?") + 255, "parity=X");
+	assert_int_equal(modbus_addr_parse(long_opts, &a), -EINVAL);
 	assert_int_equal(modbus_addr_parse("tcp://host/x", &a), -EINVAL);
 	assert_int_equal(modbus_addr_parse("udp://host", &a), -EINVAL);
 }
