@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { chromium } from 'playwright-core';
+import { launchChromium, logIn } from '../lib/browser.js';
 import { AMPGATECTL, Daemon, ROOT, freePort, runSync, tmpDir } from '../lib/daemon.js';
 import { startBroker } from '../lib/mosquitto.js';
 import { bootPayload, connectStation, effectiveLimit, TS, until } from '../lib/ocpp.js';
@@ -257,8 +257,7 @@ test('the chargers page: a manager sets a bus\'s departure and energy need and s
   const { d, url, base } = await edge(dir);
   const shots = path.join(ROOT, 'build/screenshots');
   fs.mkdirSync(shots, { recursive: true });
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  const browser = await launchChromium();
   let cps = {};
   try {
     cps = await plugInBoth(url);
@@ -266,11 +265,7 @@ test('the chargers page: a manager sets a bus\'s departure and energy need and s
     const page = await browser.newPage({ viewport: { width: 1500, height: 800 } });
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${base}/login.html`);
-    await page.fill('#name', 'manager');
-    await page.fill('#password', USERS.manager);
-    await page.click('#login-button');
-    await page.waitForURL(`${base}/`);
+    await logIn(page, base, 'manager', USERS.manager);
     await page.click('nav a[data-tab=chargers]');
     const row = '#chargers-table tr[data-id="BUS16"]';
     await page.waitForSelector(`${row} .needs-form`);

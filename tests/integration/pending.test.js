@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium, logIn } from '../lib/browser.js';
 import WebSocket from 'ws';
 import { AMPGATECTL, AMPGATED, Daemon, ROOT, freePort, runSync, tmpDir } from '../lib/daemon.js';
 import { bootPayload, connectStation, effectiveLimit, startCsms, until } from '../lib/ocpp.js';
@@ -15,7 +15,6 @@ import { bootPayload, connectStation, effectiveLimit, startCsms, until } from '.
 const USERS = { manager: 'manager-pass-1', viewer: 'viewer-pass-1' };
 const PW = 'bus-password-00001';
 const SHOTS = path.join(ROOT, 'build/screenshots');
-const CHROMIUM = { executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] };
 let csms, d, dir, conf, base, edgeUrl, ocppPort, webPort, hashes;
 const open = [];
 
@@ -195,16 +194,12 @@ test('a manager accepts: it boots Accepted through to the CSMS and gets the edge
 });
 
 test('the chargers page: a manager sees the new stations, accepts one, and is shown the lines to paste', async () => {
-  const browser = await chromium.launch(CHROMIUM);
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 950 } });
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${base}/login.html`);
-    await page.fill('#name', 'manager');
-    await page.fill('#password', USERS.manager);
-    await page.click('#login-button');
-    await page.waitForURL(`${base}/`);
+    await logIn(page, base, 'manager', USERS.manager);
     await page.goto(`${base}/#chargers`);
     await page.waitForSelector('#pending-table tr[data-id="NEW201"] button.accept');
     assert.match(await page.textContent('#pending-table tr[data-id="NEW201"]'), /Ampgate-Test DC-150.*SN-NEW201.*127\.0\.0\.1/);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium, logIn } from '../lib/browser.js';
 import parsePrometheus from 'parse-prometheus-text-format';
 import WebSocket from 'ws';
 import { AMPGATECTL, Daemon, ROOT, freePort, runSync, tmpDir } from '../lib/daemon.js';
@@ -18,7 +18,6 @@ const PW = 'bus-password-00001';
 const USERS = { manager: 'manager-pass-1', viewer: 'viewer-pass-1' };
 const METRICS_TOKEN = 'metrics-token-0123456789';
 const SHOTS = path.join(ROOT, 'build/screenshots');
-const CHROMIUM = { executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] };
 
 let d, base, dir, stations = [], browser;
 
@@ -101,7 +100,7 @@ function openLive({ cookie, origin } = {}) {
 
 before(async () => {
   await startSite();
-  browser = await chromium.launch(CHROMIUM);
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -200,11 +199,7 @@ test('a forged cross-site change is refused: no CSRF token, a foreign Origin, a 
   const ctx = await browser.newContext();
   try {
     const page = await ctx.newPage();
-    await page.goto(`${base}/login.html`);
-    await page.fill('#name', 'manager');
-    await page.fill('#password', USERS.manager);
-    await page.click('#login-button');
-    await page.waitForURL(`${base}/`);
+    await logIn(page, base, 'manager', USERS.manager);
     const answered = page.waitForResponse((res) => res.url().endsWith('/api/v1/chargers/BUS01/priority'));
     await page.goto(`http://127.0.0.1:${evil.address().port}/`);
     const res = await answered;
