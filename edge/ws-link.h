@@ -1,7 +1,8 @@
 /* One WebSocket connection's buffers, shared by the charger side (server) and the upstream side
- * (client): an ordered send queue written one frame per WRITEABLE callback, reassembly of
- * fragmented messages with a size limit, and a close requested from outside a callback.
- * libwebsockets itself puts no bound on a message's size; this does. */
+ * (client): frames written at once when the link is idle, else an ordered send queue written one
+ * frame per WRITEABLE callback, reassembly of fragmented messages with a size limit, and a close
+ * requested from outside a callback. libwebsockets itself puts no bound on a message's size;
+ * this does. */
 #ifndef AG_WS_LINK_H
 #define AG_WS_LINK_H
 
@@ -26,7 +27,9 @@ void ws_link_init(struct ws_link *l, size_t rx_max);
 /* Drop queued frames and buffers; the link can be reused for the next connection. */
 void ws_link_reset(struct ws_link *l);
 
-/* Queue a copy of `text` and ask for WRITEABLE. 0 or -ENOTCONN / -ENOMEM. */
+/* Send `text` (not kept): written now when nothing is waiting on the link, else a copy is queued
+ * for WRITEABLE. Safe from any callback or uv handler on the loop thread. 0, or -ENOTCONN,
+ * -ENOMEM, or -EIO (the socket failed; the link is being closed). */
 int ws_link_send(struct ws_link *l, const char *text, size_t len);
 /* From the WRITEABLE callback: write one frame (or the close). Returns -1 to close the wsi. */
 int ws_link_writeable(struct ws_link *l);

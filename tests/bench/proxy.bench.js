@@ -67,7 +67,7 @@ function configText({ ocppPort, webPort, csmsPort }) {
   // allocation (bench_solver does).
   const grid = Math.min(N * 33, 10000);
   return `site = { name = "bench"; grid = { limit_a = [${grid}.0, ${grid}.0, ${grid}.0]; }; };
-ocpp = { listen = "127.0.0.1:${ocppPort}"; path = "/ocpp"; security_profile = 1; };
+ocpp = { listen = "127.0.0.1:${ocppPort}"; path = "/ocpp"; security_profile = 1; meter_interval_s = 0; };
 upstream = { url = "ws://127.0.0.1:${csmsPort}/ocpp"; security_profile = 1; };
 web = { listen = "127.0.0.1:${webPort}"; };
 storage = { path = "${dir}/ampgate.db"; };

@@ -259,3 +259,33 @@ describe('hostile input', () => {
     await good.close({ force: true });
   });
 });
+
+describe('frames written the moment they are sent', () => {
+  test('30 kB frames and a burst of calls cross the edge whole and in order, both ways', async () => {
+    // Larger than one socket write of lws (4 kB): the rest is buffered by lws and what follows
+    // must wait behind it, on the charger's link and on the masked client link to the CSMS.
+    const connectsBefore = csms.connects.filter((c) => c === 'CPX').length;
+    const cp = await connectStation({ url: edgeUrl, id: 'CPX', protocol: 'ocpp1.6', password: PW.CPX, handlers: {
+      DataTransfer: (p) => ({ status: 'Accepted', data: p.data.split('').reverse().join('') }),
+    } });
+    try {
+      await cp.call('BootNotification', bootPayload('ocpp1.6'));
+      await until(() => csms.connects.filter((c) => c === 'CPX').length > connectsBefore, { what: 'the uplink of CPX' });
+      const client = csms.clients.get('CPX');
+      const payload = (i, n) => `${String(i).padStart(4, '0')}:${'abcdefghij'.repeat(n / 10)}`;
+      const big = await client.call('DataTransfer', { vendorId: 'ampgate-test', data: payload(0, 30000) });
+      assert.equal(big.data, payload(0, 30000).split('').reverse().join(''));
+      // 40 calls at once from the CSMS: the edge holds them and gives them to the charger one
+      // at a time; every answer must come back to the call it belongs to.
+      const answers = await Promise.all(Array.from({ length: 40 }, (_, i) =>
+        client.call('DataTransfer', { vendorId: 'ampgate-test', data: payload(i + 1, i % 4 === 0 ? 20000 : 100) })));
+      answers.forEach((a, i) => assert.equal(a.data, payload(i + 1, i % 4 === 0 ? 20000 : 100).split('').reverse().join('')));
+      const order = cp.received.filter((m) => m.method === 'DataTransfer').map((m) => Number(m.params.data.slice(0, 4)));
+      assert.deepEqual(order, Array.from({ length: 41 }, (_, i) => i), 'the charger got them in the order sent');
+      assert.deepEqual(cp.failures, []);
+      assert.deepEqual(csms.failures, []);
+    } finally {
+      await cp.close({ force: true });
+    }
+  });
+});
