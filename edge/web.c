@@ -297,6 +297,8 @@ static int on_request(struct web_req *r, struct lws *wsi)
 
 static int on_body(struct web_req *r, const void *in, size_t len)
 {
+	if (!len) /* lws may pass in == NULL with it (an empty body): nothing to copy */
+		return 0;
 	if (r->body_too_large || r->body_len + len > WEB_BODY_MAX) {
 		r->body_too_large = true;
 		return 0;
