@@ -85,6 +85,7 @@ struct charger {
 	struct ws_link down;            /* to the charger */
 	struct ws_link up;              /* to the CSMS */
 	enum up_state up_state;
+	struct lws *up_connecting;      /* the uplink before ESTABLISHED: its opaque data is this charger */
 	uint64_t up_retry_ms;
 	int up_attempts;
 	char auth_header[256];          /* what the charger sent (credentials = "forward") */

@@ -77,6 +77,7 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		if (!ch)
 			return -1;
+		ch->up_connecting = NULL;
 		ch->up.wsi = wsi;
 		proxy_upstream_opened(p, ch);
 		return 0;
@@ -100,6 +101,7 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 	case LWS_CALLBACK_CLIENT_CLOSED:
 		if (ch) {
 			lws_set_opaque_user_data(wsi, NULL);
+			ch->up_connecting = NULL;
 			ch->up.wsi = NULL;
 			ws_link_reset(&ch->up);
 			proxy_upstream_closed(p, ch, reason == LWS_CALLBACK_CLIENT_CLOSED ? "closed" : connect_error(p, in));
@@ -157,6 +159,7 @@ int ocpp_upstream_connect(struct proxy *p, struct charger *ch)
 	ci.protocol = proto_name(ch->version);
 	ci.local_protocol_name = "ocpp-upstream";
 	ci.opaque_user_data = ch;
+	ci.pwsi = &ch->up_connecting;   /* set before any callback; NULL again if it fails at once */
 	if (p->upstream_tls) {
 		ci.ssl_connection = LCCSCF_USE_SSL;
 		if (!p->d->cfg->upstream.verify_tls)
@@ -176,6 +179,11 @@ void ocpp_upstream_drop(struct proxy *p, struct charger *ch)
 {
 	(void)p;
 	ch->up_state = UP_NONE;
+	if (ch->up_connecting) {        /* not established yet: it must not open for this charger later */
+		lws_set_opaque_user_data(ch->up_connecting, NULL);
+		lws_set_timeout(ch->up_connecting, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+		ch->up_connecting = NULL;
+	}
 	if (ch->up.wsi) {
 		struct lws *wsi = ch->up.wsi;
 		lws_set_opaque_user_data(wsi, NULL);

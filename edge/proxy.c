@@ -443,6 +443,8 @@ void proxy_stop(struct ag_daemon *d)
 		}
 		if (ch->up.wsi)
 			lws_set_opaque_user_data(ch->up.wsi, NULL);
+		if (ch->up_connecting)
+			lws_set_opaque_user_data(ch->up_connecting, NULL);
 		charger_free(ch);
 	}
 	free(p->chargers);

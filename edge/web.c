@@ -297,6 +297,8 @@ static int on_request(struct web_req *r, struct lws *wsi)
 
 static int on_body(struct web_req *r, const void *in, size_t len)
 {
+	if (!len) /* lws may pass in == NULL with it (an empty body): nothing to copy */
+		return 0;
 	if (r->body_too_large || r->body_len + len > WEB_BODY_MAX) {
 		r->body_too_large = true;
 		return 0;
@@ -355,7 +357,7 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	if (!web.d) {
 		if (reason == LWS_CALLBACK_HTTP || reason == LWS_CALLBACK_HTTP_CONFIRM_UPGRADE)
 			return -1;
-		if (reason == LWS_CALLBACK_CLOSED_HTTP && r)
+		if ((reason == LWS_CALLBACK_CLOSED_HTTP || reason == LWS_CALLBACK_HTTP_DROP_PROTOCOL) && r)
 			req_reset(r, wsi);
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	}
@@ -370,6 +372,9 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		return route_post(r);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return on_writeable(r);
+	/* lws frees the request's storage when it binds the protocol again (the next request on a
+	 * keep-alive connection) and tells only with DROP_PROTOCOL, not CLOSED_HTTP. */
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (r)
 			req_reset(r, wsi);

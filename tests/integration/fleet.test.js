@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { AMPGATE_SIM, tmpDir } from '../lib/daemon.js';
+import { AMPGATE_SIM, assertNoSanitizerReport, scaled, tmpDir } from '../lib/daemon.js';
 import { startCsms } from '../lib/csms.js';
 
 const password = (id) => {
@@ -22,9 +22,10 @@ function runFleet(args, reportPath, timeoutMs = 25000) {
     let log = '';
     p.stdout.on('data', (c) => { log += c; });
     p.stderr.on('data', (c) => { log += c; });
-    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`ampgate-sim did not finish:\n${log}`)); }, timeoutMs);
-    p.on('exit', (code) => {
+    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`ampgate-sim did not finish:\n${log}`)); }, scaled(timeoutMs));
+    p.on('close', (code) => {
       clearTimeout(timer);
+      try { assertNoSanitizerReport(log, 'ampgate-sim chargers'); } catch (e) { reject(e); return; }
       let report = null;
       try { report = JSON.parse(fs.readFileSync(reportPath, 'utf8')); } catch { /* asserted by the caller */ }
       resolve({ code, log, report });

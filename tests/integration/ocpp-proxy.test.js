@@ -2,10 +2,12 @@
 // OCPP 1.6J and 2.0.1.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { Daemon, freePort, sql, tmpDir } from '../lib/daemon.js';
+import { Daemon, freePort, scaled, sql, tmpDir } from '../lib/daemon.js';
 import { bootPayload, connectStation, effectiveLimit, startCsms, TS, until } from '../lib/ocpp.js';
 
 const PW = { CP16: 'password-cp16-0001', CP201: 'password-cp201-001', CPX: 'password-cpx-00001' };
@@ -36,8 +38,11 @@ before(async () => {
   await daemon.start();
 });
 after(async () => {
-  await daemon?.stop();
-  await csms?.close();
+  try {
+    await daemon?.stop();
+  } finally {
+    await csms?.close();
+  }
 });
 
 for (const [protocol, id] of [['ocpp1.6', 'CP16'], ['ocpp2.0.1', 'CP201']]) {
@@ -286,6 +291,58 @@ describe('frames written the moment they are sent', () => {
       assert.deepEqual(csms.failures, []);
     } finally {
       await cp.close({ force: true });
+    }
+  });
+});
+
+describe('an uplink still connecting', () => {
+  // A CSMS that holds each WebSocket upgrade until the test answers it. Found by `make check-asan`:
+  // a charger that left while its uplink was still in its handshake left that uplink behind; it
+  // opened later for an offline charger, the charger's next uplink replaced it, and at stop the
+  // orphan's close wrote into the freed charger (heap-use-after-free in cb_upstream during
+  // lws_context_destroy).
+  test('goes when its charger leaves; a stop after charger churn is clean', async () => {
+    const sockets = [];
+    const held = net.createServer((s) => {
+      sockets.push(s);
+      s.on('error', () => {});
+      s.on('data', (b) => { s.request = String(b); });
+    });
+    const answer = (s) => {
+      const key = /Sec-WebSocket-Key: (\S+)/i.exec(s.request)[1];
+      const accept = crypto.createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`
+        + `Sec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n`);
+    };
+    await new Promise((r) => held.listen(0, '127.0.0.1', r));
+    const sdir = tmpDir();
+    const port = await freePort();
+    const url = `ws://127.0.0.1:${port}/ocpp`;
+    fs.writeFileSync(path.join(sdir, 'a.conf'), proxyConfig(sdir, port, `ws://127.0.0.1:${held.address().port}/csms`));
+    const d = new Daemon(path.join(sdir, 'a.conf'));
+    let again;
+    try {
+      await d.start();
+      const cp = await connectStation({ url, id: 'CP16', protocol: 'ocpp1.6', password: PW.CP16 });
+      await until(() => sockets[0]?.request, { what: 'the uplink to ask the CSMS for a WebSocket' });
+      const gone = new Promise((r) => sockets[0].once('close', () => r(true)));
+      await cp.close({ force: true });
+      // The half-open uplink goes with its charger, not at lws's handshake timeout (5 s).
+      const timeout = new Promise((r) => setTimeout(() => r(false), scaled(1000)));
+      const closedAtOnce = await Promise.race([gone, timeout]);
+      if (!closedAtOnce) answer(sockets[0]);     // what the bug needed: it opens after all
+      again = await connectStation({ url, id: 'CP16', protocol: 'ocpp1.6', password: PW.CP16 });
+      await until(() => sockets[1]?.request, { what: 'a new uplink for the returning charger' });
+      answer(sockets[1]);
+      await d.waitForLog(/charger CP16: uplink to the CSMS open/);
+      const r = await d.stop();                   // throws on a sanitizer report
+      assert.equal(r.code, 0, d.log);
+      assert.ok(closedAtOnce, 'the uplink is closed at once when its charger leaves');
+    } finally {
+      await again?.close({ force: true });
+      await d.stop().catch(() => {});
+      for (const s of sockets) s.destroy();
+      held.close();
     }
   });
 });

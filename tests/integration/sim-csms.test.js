@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { AMPGATE_SIM, tmpDir } from '../lib/daemon.js';
+import { AMPGATE_SIM, assertNoSanitizerReport, scaled, tmpDir } from '../lib/daemon.js';
 import { connectStation, bootPayload, TS } from '../lib/ocpp.js';
 
 /** Start the CSMS on a free port; resolves { url, proc, stop() -> report }. */
@@ -18,7 +18,7 @@ function startSimCsms(reportPath, extra = []) {
     const proc = spawn(AMPGATE_SIM, ['csms', '--listen', '127.0.0.1:0', '--report-json', reportPath, ...extra],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`csms did not start:\n${out}`)); }, 5000);
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`csms did not start:\n${out}`)); }, scaled(5000));
     const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
     const onData = (c) => {
       out += c;
@@ -32,6 +32,7 @@ function startSimCsms(reportPath, extra = []) {
           stop: async () => {
             proc.kill('SIGTERM');
             const ex = await exited;
+            assertNoSanitizerReport(out, 'ampgate-sim csms');
             assert.equal(ex.code, 0, `csms exit ${JSON.stringify(ex)}:\n${out}`);
             return JSON.parse(fs.readFileSync(reportPath, 'utf8'));
           },

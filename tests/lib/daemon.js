@@ -9,9 +9,30 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const AMPGATED = path.join(ROOT, 'build/ampgated');
-export const AMPGATECTL = path.join(ROOT, 'build/ampgatectl');
-export const AMPGATE_SIM = path.join(ROOT, 'build/ampgate-sim');
+// AMPGATE_BIN_DIR points the tests at other builds of the three programs (`make check-asan`
+// uses build/asan); AMPGATE_TIME_SCALE stretches the waits below (and timeouts tests take from
+// scaled()) for builds that run several times slower, without loosening any assertion.
+export const BIN_DIR = process.env.AMPGATE_BIN_DIR || path.join(ROOT, 'build');
+export const AMPGATED = path.join(BIN_DIR, 'ampgated');
+export const AMPGATECTL = path.join(BIN_DIR, 'ampgatectl');
+export const AMPGATE_SIM = path.join(BIN_DIR, 'ampgate-sim');
+export const TIME_SCALE = Number(process.env.AMPGATE_TIME_SCALE) || 1;
+
+/** `ms` stretched by AMPGATE_TIME_SCALE. */
+export function scaled(ms) {
+  return Math.round(ms * TIME_SCALE);
+}
+
+const SANITIZER_REPORT = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/;
+
+/** Throw if `text` (a program's output) holds an ASan, LSan or UBSan report. */
+export function assertNoSanitizerReport(text, what = 'program') {
+  const m = SANITIZER_REPORT.exec(text ?? '');
+  if (m) {
+    const from = text.lastIndexOf('\n', Math.max(0, m.index - 1)) + 1;
+    throw new Error(`${what}: sanitizer report:\n${text.slice(from, from + 6000)}`);
+  }
+}
 
 export function tmpDir(prefix = 'ampgate-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -32,7 +53,8 @@ export function freePort() {
 
 /** Run ampgated (or another binary) to completion; returns { status, stdout, stderr }. */
 export function runSync(bin, args, opts = {}) {
-  const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 20000, ...opts });
+  const r = spawnSync(bin, args, { encoding: 'utf8', ...opts, timeout: scaled(opts.timeout ?? 20000) });
+  assertNoSanitizerReport(`${r.stdout}\n${r.stderr}`, `${path.basename(bin)} ${args.join(' ')}`);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -68,6 +90,7 @@ export class Daemon {
 
   /** Start and resolve once the daemon logs that it started (rejects on early exit/timeout). */
   start(timeoutMs = 5000) {
+    timeoutMs = scaled(timeoutMs);
     this.proc = spawn(this.command[0], this.command.slice(1), {
       env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -91,6 +114,7 @@ export class Daemon {
 
   /** Resolve when the log matches `re` (searching the whole log so far). */
   waitForLog(re, timeoutMs = 5000) {
+    timeoutMs = scaled(timeoutMs);
     return new Promise((resolve, reject) => {
       const w = {
         check: () => {
@@ -117,19 +141,43 @@ export class Daemon {
     });
   }
 
+  /** The time (ms since the epoch) the daemon stamped on the first log line matching `re`:
+   *  what the daemon did when, independent of how fast the test saw it. */
+  logTimeMs(re) {
+    const line = this.log.split('\n').find((l) => re.test(l));
+    const m = line && /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d{3}) /.exec(line);
+    if (!m) throw new Error(`no stamped log line matches ${re}:\n${this.log}`);
+    return new Date(`${m[1]}T${m[2]}`).getTime();
+  }
+
   signal(sig) {
     process.kill(this.proc.pid, sig);
   }
 
-  /** SIGTERM and wait for exit; kill -9 after `timeoutMs`. Returns { code, signal, ms }. */
+  /** SIGTERM and wait for exit; kill -9 after `timeoutMs`. Returns { code, signal, ms }.
+   *  Throws if the daemon's output holds a sanitizer report (a sanitized build reports leaks
+   *  at exit, so this is where they show). */
   async stop(timeoutMs = 5000) {
-    if (this.exited) return { ...this.exited, ms: 0 };
+    if (this.exited) {
+      await this.drained();
+      assertNoSanitizerReport(this.log, 'ampgated');
+      return { ...this.exited, ms: 0 };
+    }
     const t0 = Date.now();
     this.signal('SIGTERM');
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), scaled(timeoutMs));
     const r = await this.exitPromise;
     clearTimeout(timer);
+    await this.drained();
+    assertNoSanitizerReport(this.log, 'ampgated');
     return { ...r, ms: Date.now() - t0 };
+  }
+
+  /** Resolve once stdout and stderr are closed, so the log holds all the process wrote. */
+  drained() {
+    const closed = (s) => (s.readableEnded || s.destroyed ? Promise.resolve()
+      : new Promise((resolve) => s.once('close', resolve)));
+    return Promise.all([closed(this.proc.stdout), closed(this.proc.stderr)]);
   }
 }
 

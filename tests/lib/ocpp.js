@@ -2,6 +2,7 @@
 // records every call it receives, and charging stations.
 import https from 'node:https';
 import rpc from 'ocpp-rpc';
+import { scaled } from './daemon.js';
 
 const { RPCServer, RPCClient } = rpc;
 export const PROTOCOLS = ['ocpp1.6', 'ocpp2.0.1'];
@@ -140,7 +141,7 @@ export async function until(fn, { timeoutMs = 5000, stepMs = 25, what = 'conditi
   for (;;) {
     const v = await fn();
     if (v) return v;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timeout waiting for ${what}`);
+    if (Date.now() - t0 > scaled(timeoutMs)) throw new Error(`timeout waiting for ${what}`);
     await sleep(stepMs);
   }
 }
