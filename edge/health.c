@@ -252,6 +252,18 @@ struct hc *health_entry(struct health *h, const struct charger *ch)
 	return NULL;
 }
 
+void health_forget(struct ag_daemon *d, const struct charger *ch)
+{
+	struct health *h = d->health;
+	struct hc *hc = health_entry(h, ch);
+
+	if (!hc)
+		return;
+	size_t i = (size_t)(hc - h->hc);
+	memmove(&h->hc[i], &h->hc[i + 1], (h->n - i - 1) * sizeof(*h->hc));
+	h->n--;
+}
+
 enum health_state health_of(const struct ag_daemon *d, const struct charger *ch)
 {
 	const struct hc *hc = health_entry(d->health, ch);

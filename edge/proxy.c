@@ -8,6 +8,7 @@
 #include "edge/proxy.h"
 #include "edge/charger-model.h"
 #include "edge/daemon.h"
+#include "edge/health.h"
 #include "edge/log.h"
 #include "edge/net-addr.h"
 #include "edge/ocpp-server.h"
@@ -86,6 +87,7 @@ void proxy_del(struct proxy *p, struct charger *ch)
 			p->n_chargers--;
 			break;
 		}
+	health_forget(p->d, ch);
 	charger_free(ch);
 }
 
