@@ -309,16 +309,14 @@ void charger_model_store_tx(struct proxy *p, struct charger *ch, const struct tr
 	const char *sql = ended ? "UPDATE transactions SET stop_ms = ?3, energy_wh = ?4 WHERE charger_id = ?1 AND tx_id = ?2"
 				: "INSERT OR REPLACE INTO transactions (charger_id, tx_id, connector, id_token, start_ms, "
 				  "start_wh) VALUES (?1, ?2, ?5, ?6, ?3, ?7)";
-	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
 	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
 		log_msg(LL_ERROR, "database: %s", sqlite3_errmsg(db));
 		return;
 	}
 	sqlite3_bind_text(q, 1, ch->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, tx->id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, (sqlite3_int64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	sqlite3_bind_int64(q, 3, wall_ms());
 	sqlite3_bind_double(q, 4, tx->energy_wh);
 	if (!ended) {
 		sqlite3_bind_int(q, 5, tx->connector);

@@ -6,6 +6,7 @@
  * was met reads 0, not a stale number. Departures are kept on the wall clock (that is what people
  * and EVs give) and turned into the solver's monotonic clock only at solve time. */
 #include "edge/charger-needs.h"
+#include "edge/daemon.h"
 #include "edge/ocpp-frame.h"
 
 #include <errno.h>
@@ -13,14 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-static int64_t wall_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* What the charger's running session(s) have delivered so far. */
 static double session_wh(const struct charger *ch)
@@ -51,7 +44,7 @@ int needs_parse(const json_t *body, struct needs *out, char *err, size_t size)
 				 "or null", json_string_value(dep));
 			return -EINVAL;
 		}
-		if (out->departure_wall_ms <= wall_now_ms()) {
+		if (out->departure_wall_ms <= wall_ms()) {
 			snprintf(err, size, "departure %s is in the past: send when the vehicle leaves, or null",
 				 json_string_value(dep));
 			return -EINVAL;
@@ -120,7 +113,7 @@ int64_t needs_departure_mono_ms(const struct needs_now *n, uint64_t now_ms)
 
 	if (!n->departure_wall_ms)
 		return 0;
-	left_ms = n->departure_wall_ms - wall_now_ms();
+	left_ms = n->departure_wall_ms - wall_ms();
 	return (int64_t)now_ms + (left_ms > 0 ? left_ms : 0);
 }
 

@@ -8,6 +8,7 @@
  * ladder's next step) are seen when no frame arrives. History rows carry wall-clock ms derived
  * from the monotonic clock (one offset taken at start), so durations are monotonic-exact. */
 #include "edge/health-private.h"
+#include "edge/daemon.h"
 #include "edge/health-report.h"
 #include "edge/log.h"
 #include "edge/proxy.h"
@@ -190,19 +191,11 @@ static void record(struct health *h, struct hc *hc, enum health_state s, const c
 	store_exec(h->d->store, "COMMIT;");
 }
 
-static int64_t realtime_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The wall clock was set (NTP after a boot without a real-time clock, an operator): every open
  * stretch ends on the old reckoning and goes on from the new one, so none spans the jump. */
 static void follow_wall_clock(struct health *h, uint64_t now)
 {
-	int64_t real = realtime_ms(), drift = real - health_wall_ms(h, now);
+	int64_t real = wall_ms(), drift = real - health_wall_ms(h, now);
 
 	if (drift > -CLOCK_STEP_MS && drift < CLOCK_STEP_MS)
 		return;
@@ -402,7 +395,7 @@ int health_start(struct ag_daemon *d)
 		return -ENOMEM;
 	h->d = d;
 	h->db = store_db(d->store);
-	h->wall0 = realtime_ms();
+	h->wall0 = wall_ms();
 	h->mono0 = now_ms();
 	if (prepare(h, &h->close_row, "UPDATE health_states SET end_ms = ?1, open = 0 WHERE charger_id = ?2 AND open = 1") ||
 	    prepare(h, &h->insert_row,

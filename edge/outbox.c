@@ -2,6 +2,7 @@
  * rows are never rewritten (the 1.6 id mapping is applied when a row is sent), so a crash at
  * any moment leaves either the old row or no row, never half a rewrite. */
 #include "edge/outbox.h"
+#include "edge/daemon.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -107,14 +108,6 @@ int outbox_commit(struct outbox *ob)
 		return 0;
 	run(ob, S_ROLLBACK, "rollback");
 	return -EIO;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int outbox_put(struct outbox *ob, const char *charger, const char *msg_id, const char *action, const char *payload,

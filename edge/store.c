@@ -2,6 +2,7 @@
  * is committed first, so the connection runs in WAL mode with synchronous=FULL (a commit survives
  * power loss, not only a crash), and every write is a short transaction on the loop thread. */
 #include "edge/store.h"
+#include "edge/daemon.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -226,7 +227,6 @@ static const char *severity_name(enum log_level level)
 int store_event(struct store *st, enum log_level severity, const char *kind, const char *subject, const char *fmt, ...)
 {
 	char message[1024];
-	struct timespec ts;
 	va_list ap;
 	int rc;
 
@@ -237,14 +237,13 @@ int store_event(struct store *st, enum log_level severity, const char *kind, con
 		log_msg(severity, "%s %s: %s", kind, subject, message);
 	else
 		log_msg(severity, "%s: %s", kind, message);
-	clock_gettime(CLOCK_REALTIME, &ts);
 	if (!st->batch_open && sqlite3_get_autocommit(st->db)) {
 		if (exec(st, "BEGIN;") < 0)
 			return -EIO;
 		st->batch_open = true;
 	}
 	sqlite3_reset(st->insert_event);
-	sqlite3_bind_int64(st->insert_event, 1, (sqlite3_int64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	sqlite3_bind_int64(st->insert_event, 1, wall_ms());
 	sqlite3_bind_text(st->insert_event, 2, severity_name(severity), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st->insert_event, 3, kind, -1, SQLITE_TRANSIENT);
 	if (subject)

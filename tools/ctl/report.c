@@ -8,6 +8,7 @@
  * configuration, or --db), with the same figures code the daemon uses (edge/health-report.c),
  * so it works whether or not ampgated runs and never changes the history. */
 #include "edge/config.h"
+#include "edge/daemon.h"
 #include "edge/health-report.h"
 #include "edge/ocpp-frame.h"
 #include "tools/ctl/ctl.h"
@@ -29,9 +30,7 @@ static int parse_time(const char *s, int64_t *ms)
 	int n = 0;
 
 	if (strcmp(s, "now") == 0) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		*ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		*ms = wall_ms();
 		return 0;
 	}
 	if (s[0] == '@') {

@@ -67,14 +67,6 @@ struct conn {
 	char id[49];
 };
 
-static int64_t wall_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void count_action(struct csms *c, const char *action)
 {
 	json_t *n = json_object_get(c->actions, action);
@@ -100,7 +92,7 @@ static void booted(struct csms *c, struct conn *cn)
 	cn->booted = true;
 	if (++c->booted == c->o.expect) {
 		if (c->n_full < FULL_MAX)
-			c->full_wall_ms[c->n_full++] = wall_now_ms();
+			c->full_wall_ms[c->n_full++] = wall_ms();
 		log_msg(LL_NOTICE, "csms: all %d stations booted (%.2f s after start)", c->o.expect,
 			(now_ms() - c->start_ms) / 1000.0);
 	}
@@ -179,7 +171,7 @@ static void established(struct csms *c, struct lws *wsi, struct conn *cn)
 	ws_link_init(&cn->link, CSMS_RX_MAX);
 	cn->link.wsi = wsi;
 	if (!c->connects++)
-		c->first_connect_wall_ms = wall_now_ms();
+		c->first_connect_wall_ms = wall_ms();
 	c->connected++;
 	log_msg(LL_DEBUG, "csms: %s connected (%s)", cn->id, lws_get_protocol(wsi)->name);
 }
