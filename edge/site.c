@@ -100,10 +100,10 @@ static bool ev_present(const struct charger *ch)
  * see whether it takes more. */
 #define EV_PROBE_PERIOD_S 300
 #define EV_PROBE_S 30
-static bool ev_limited(const struct site *s, const struct charger *ch, const struct solver_charger *c)
+static bool ev_limited(const struct site *s, const struct charger *ch, const struct solver_charger *c, uint64_t now)
 {
 	int interval_s = s->d->cfg->ocpp.meter_interval_s;
-	uint64_t now = now_ms(), fresh_ms = 3000 * (uint64_t)(interval_s > 10 ? interval_s : 10);
+	uint64_t fresh_ms = 3000 * (uint64_t)(interval_s > 10 ? interval_s : 10);
 	double draw = 0;
 	unsigned stagger = 0;
 
@@ -118,22 +118,23 @@ static bool ev_limited(const struct site *s, const struct charger *ch, const str
 	return draw >= c->min_a - SITE_EV_SLACK_A && draw < ch->sent_limit_a - 2 * SITE_EV_SLACK_A;
 }
 
-static void describe(struct site *s, const struct charger *ch, struct solver_charger *c)
+/* One charger as the solver sees it at `now` (the solve's one clock reading). */
+static void describe(struct site *s, const struct charger *ch, struct solver_charger *c, uint64_t now)
 {
 	site_model_charger(s->nodes, s->n_nodes, ch->cfg, c);
 	c->id = ch->id;
 	if (ch->csms_limit_a > 0 && ch->csms_limit_a < c->max_a)
 		c->max_a = ch->csms_limit_a;
 	memcpy(c->draw_a, ch->meter.current_a, sizeof(c->draw_a));
-	enum charger_link link = charger_link(ch, now_ms(), s->d->cfg->health.silent_after_s);
+	enum charger_link link = charger_link(ch, now, s->d->cfg->health.silent_after_s);
 	c->link = link == LINK_OFFLINE ? SOLVER_OFFLINE : link == LINK_SILENT ? SOLVER_SILENT :
 		  ch->not_controllable ? SOLVER_UNCONTROLLED : SOLVER_ONLINE;
 	c->ev = link != LINK_OFFLINE && ev_present(ch);
 	c->priority = site_model_class(site_priority(ch));
-	c->ev_limited = ev_limited(s, ch, c);
+	c->ev_limited = ev_limited(s, ch, c, now);
 	struct needs_now nn;
 	needs_now(ch, &nn);
-	c->departure_ms = needs_departure_mono_ms(&nn, now_ms());
+	c->departure_ms = needs_departure_mono_ms(&nn, now);
 	c->energy_need_wh = nn.need_wh > 0 ? nn.need_wh : 0;
 }
 
@@ -153,11 +154,10 @@ static bool below(const struct site *s, int node, int ancestor)
 /* Fill the metered nodes' non-EV load; false (and why) when a configured meter is not fresh.
  * The chargers' draw is what they last reported; a negative difference (PV export, or meter
  * values that lag) counts as 0, so solar never raises the import allowed at a node. */
-static bool measure(struct site *s, struct solver_node *nodes, size_t n_ch)
+static bool measure(struct site *s, struct solver_node *nodes, size_t n_ch, uint64_t now)
 {
 	struct ag_daemon *d = s->d;
 	struct site_status *st = &s->status;
-	uint64_t now = now_ms();
 
 	memset(st->ev_a, 0, sizeof(st->ev_a));
 	for (size_t i = 0; i < n_ch; i++)
@@ -241,11 +241,11 @@ static void solve(struct site *s)
 		if (!s->cap)
 			return;
 	}
-	for (size_t i = 0; i < p->n_chargers; i++)
-		describe(s, p->chargers[i], &s->in[i]);
 	uint64_t now = now_ms();
+	for (size_t i = 0; i < p->n_chargers; i++)
+		describe(s, p->chargers[i], &s->in[i], now);
 	apply_override(s, now);
-	bool fresh = measure(s, s->nodes, p->n_chargers);
+	bool fresh = measure(s, s->nodes, p->n_chargers, now);
 	struct solver_input in = site_model_input(cfg);
 	in.nodes = s->nodes;
 	in.n_nodes = s->n_nodes;
