@@ -72,6 +72,21 @@ static inline void fuzz_quiet_log(void)
 		return 0;                                      \
 	}
 
+/* libwebsockets stand-ins for a dummy wsi: a writable request is accepted and lws always
+ * "still holds data", so ws_link_send queues rather than writing at once (the queue is what the
+ * harnesses exercise and check). */
+#define FUZZ_LWS_QUEUE_ONLY                                    \
+	int lws_callback_on_writable(struct lws *wsi)          \
+	{                                                      \
+		(void)wsi;                                     \
+		return 1;                                      \
+	}                                                      \
+	int lws_partial_buffered(struct lws *wsi)              \
+	{                                                      \
+		(void)wsi;                                     \
+		return 1;                                      \
+	}
+
 /* A property of the code under test that does not hold is a finding, like a crash. */
 static inline void fuzz_check(bool ok, const char *what)
 {

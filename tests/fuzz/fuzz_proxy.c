@@ -22,17 +22,7 @@ static struct ag_daemon daemon_ctx;
 static struct proxy proxy_ctx;
 static int fake_wsi;
 
-int lws_callback_on_writable(struct lws *wsi)
-{
-	(void)wsi;
-	return 1;
-}
-
-int lws_partial_buffered(struct lws *wsi)
-{
-	(void)wsi;
-	return 1;
-}
+FUZZ_LWS_QUEUE_ONLY
 
 static const char config_text[] =
 	"site = { name = \"fuzz\"; fallback_a = 6.0; grid = { limit_a = [100.0, 100.0, 100.0]; }; };\n"

@@ -39,19 +39,7 @@ size_t lws_remaining_packet_payload(struct lws *wsi)
 	return lws_fake.flags & 4 ? 10 : 0;
 }
 
-int lws_callback_on_writable(struct lws *wsi)
-{
-	(void)wsi;
-	return 1;
-}
-
-/* lws still holds data: ws_link_send queues rather than writing at once, so the queue and
- * ws_link_writeable are what this target exercises. */
-int lws_partial_buffered(struct lws *wsi)
-{
-	(void)wsi;
-	return 1;
-}
+FUZZ_LWS_QUEUE_ONLY
 
 int lws_write(struct lws *wsi, unsigned char *buf, size_t len, enum lws_write_protocol protocol)
 {
