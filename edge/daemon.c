@@ -4,6 +4,7 @@
 #include "edge/daemon.h"
 #include "edge/health.h"
 #include "edge/log.h"
+#include "edge/lws-loop.h"
 #include "edge/mqtt.h"
 #include "edge/proxy.h"
 #include "edge/site.h"
@@ -63,17 +64,8 @@ static int store_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
 
 static int lws_start(struct ag_daemon *d)
 {
-	struct lws_context_creation_info info;
-	void *loops[1] = { &d->loop };
-
-	memset(&info, 0, sizeof(info));
 	/* Vhosts (OCPP, web) are created by their modules; the context only brings the loop. */
-	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
-		       LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	info.foreign_loops = loops;
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.user = d;
-	d->lws = lws_create_context(&info);
+	d->lws = lws_loop_context(&d->loop, d);
 	if (!d->lws) {
 		log_msg(LL_ERROR, "cannot create the libwebsockets context (libuv event-lib plugin missing?)");
 		return -ENOMEM;

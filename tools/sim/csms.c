@@ -9,6 +9,7 @@
  * of stations booted on their current connection reaches --expect (a reconnect storm's end). */
 #include "tools/sim/sim.h"
 #include "edge/daemon.h"
+#include "edge/lws-loop.h"
 #include "edge/log.h"
 #include "edge/net-addr.h"
 #include "edge/ocpp-answer.h"
@@ -277,13 +278,8 @@ static void on_signal(uv_signal_t *h, int signum)
 static int csms_setup(struct csms *c)
 {
 	struct lws_context_creation_info info;
-	void *loops[1] = { &c->loop };
 
-	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
-	info.foreign_loops = loops;
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	if (!(c->ctx = lws_create_context(&info)))
+	if (!(c->ctx = lws_loop_context(&c->loop, NULL)))
 		return -ENOMEM;
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "csms";
@@ -308,18 +304,10 @@ static int csms_setup(struct csms *c)
 
 static void csms_teardown(struct csms *c)
 {
-	/* On a foreign loop lws only starts closing here; the second destroy, after the loop has run
-	 * those closes, frees it (see fleet.c). */
-	if (c->ctx)
-		lws_context_destroy(c->ctx);
-	if (c->handles_up) {
-		uv_close((uv_handle_t *)&c->report, NULL);
-		uv_close((uv_handle_t *)&c->sig_int, NULL);
-		uv_close((uv_handle_t *)&c->sig_term, NULL);
-	}
-	uv_run(&c->loop, UV_RUN_DEFAULT);
-	if (c->ctx)
-		lws_context_destroy(c->ctx);
+	uv_handle_t *const handles[] = { (uv_handle_t *)&c->report, (uv_handle_t *)&c->sig_int,
+					 (uv_handle_t *)&c->sig_term };
+
+	lws_loop_teardown(c->ctx, &c->loop, handles, c->handles_up ? sizeof(handles) / sizeof(handles[0]) : 0);
 	uv_loop_close(&c->loop);
 	json_decref(c->actions);
 }

@@ -6,6 +6,7 @@
  * stations' own deadlines (heartbeat, meter values, reaction delay, reconnect) are plain
  * timestamps they compare on the tick. */
 #include "tools/sim/fleet.h"
+#include "edge/lws-loop.h"
 #include "tools/sim/sim.h"
 #include "tools/sim/station.h"
 #include "edge/daemon.h"
@@ -276,7 +277,6 @@ static void assign_roles(struct fleet *f)
 static int fleet_setup(struct fleet *f)
 {
 	struct lws_context_creation_info info;
-	void *loops[1] = { &f->loop };
 	char id[64];
 	int rc;
 
@@ -287,11 +287,7 @@ static int fleet_setup(struct fleet *f)
 		return -ENOMEM;
 	if (f->o.password_file && (rc = load_passwords(f)) < 0)
 		return rc;
-	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	info.foreign_loops = loops;
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	if (!(f->ctx = lws_create_context(&info)))
+	if (!(f->ctx = lws_loop_context(&f->loop, NULL)))
 		return -ENOMEM;
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "chargers";
@@ -334,19 +330,10 @@ static int fleet_setup(struct fleet *f)
 
 static void fleet_teardown(struct fleet *f)
 {
-	/* On a foreign loop lws only starts its destruction here (closes every station's socket
-	 * and its uv handles); once the loop has run those closes, a second call frees it. */
-	if (f->ctx)
-		lws_context_destroy(f->ctx);
-	if (f->handles_up) {
-		uv_close((uv_handle_t *)&f->tick, NULL);
-		uv_close((uv_handle_t *)&f->second, NULL);
-		uv_close((uv_handle_t *)&f->sig_int, NULL);
-		uv_close((uv_handle_t *)&f->sig_term, NULL);
-	}
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	if (f->ctx)
-		lws_context_destroy(f->ctx);
+	uv_handle_t *const handles[] = { (uv_handle_t *)&f->tick, (uv_handle_t *)&f->second,
+					 (uv_handle_t *)&f->sig_int, (uv_handle_t *)&f->sig_term };
+
+	lws_loop_teardown(f->ctx, &f->loop, handles, f->handles_up ? sizeof(handles) / sizeof(handles[0]) : 0);
 	f->ctx = NULL;
 	uv_loop_close(&f->loop);
 	for (int i = 0; f->st && i < f->o.count; i++)
