@@ -11,10 +11,12 @@ import { bootPayload, sleep, stationAnswer, TS, until } from '../lib/ocpp.js';
 import { connectInteropStation, startInteropCsms } from '../lib/interop-peers.js';
 
 const SLOW_TODO = 'defect 17.2: fixed on branch proxy';
+// A reading with more digits than a double printed with %g keeps (defect 17.5 rounded it on replay).
+const VOLTAGE = { value: 230.123456789012, measurand: 'Voltage', phase: 'L1-N', unitOfMeasure: { unit: 'V' } };
 const pw = (id) => `password-${id.toLowerCase()}-0001`;
 
 /** ampgated with these chargers behind `csmsUrl`, with the edge's own defaults otherwise. */
-async function startSite(csmsUrl, ids) {
+async function startSite(csmsUrl, ids, upstreamExtra = '') {
   const dir = tmpDir('ampgate-interop-');
   const port = await freePort();
   const chargers = ids.map((id) => `{ id = "${id}"; max_a = 32.0; password = "${pw(id)}"; }`).join(',\n  ');
@@ -23,7 +25,7 @@ async function startSite(csmsUrl, ids) {
     extra: `chargers = (
   ${chargers}
 );
-upstream = { url = "${csmsUrl}"; security_profile = 1; credentials = "per-charger"; reconnect_min_ms = 100; reconnect_max_ms = 400; };`,
+upstream = { url = "${csmsUrl}"; security_profile = 1; credentials = "per-charger"; reconnect_min_ms = 100; reconnect_max_ms = 400; ${upstreamExtra} };`,
   }));
   const daemon = new Daemon(path.join(dir, 'a.conf'));
   await daemon.start();
@@ -33,6 +35,29 @@ upstream = { url = "${csmsUrl}"; security_profile = 1; credentials = "per-charge
 /** The 1.6 transaction ids the CSMS handed out to `id`, from its CALLRESULTs on the wire. */
 const csmsTxIds = (csms, id) => csms.frames.filter((f) => f.id === id && f.dir === 'out').map((f) => JSON.parse(f.frame))
   .filter((m) => m[0] === 3 && m[2].transactionId !== undefined).map((m) => m[2].transactionId);
+
+async function stopSites(sites, csms) {
+  try {
+    for (const site of sites) await site?.daemon.stop();
+  } finally {
+    await csms?.close();
+  }
+}
+
+/**
+ * While the uplink is up the edge relays frames byte for byte: the text of every frame between
+ * the charger and the CSMS, both ways and in order, is the same on both sides; only the edge's own
+ * calls (ids ampgate-...) and the charger's answers to them stay between charger and edge.
+ */
+function assertRelayedVerbatim(cp, csmsFrames) {
+  const own = new Set(cp.frames.filter((f) => f.dir === 'in').map((f) => JSON.parse(f.frame))
+    .filter((m) => m[0] === 2 && String(m[1]).startsWith('ampgate-')).map((m) => m[1]));
+  const relayed = (f) => !own.has(JSON.parse(f.frame)[1]);
+  const text = (frames, dir) => frames.filter((f) => f.dir === dir && relayed(f)).map((f) => f.frame);
+  assert.ok(text(cp.frames, 'out').length > 0, 'the charger said something');
+  assert.deepEqual(text(csmsFrames, 'in'), text(cp.frames, 'out'), 'charger -> CSMS byte for byte');
+  assert.deepEqual(text(cp.frames, 'in'), text(csmsFrames, 'out'), 'CSMS -> charger byte for byte');
+}
 
 const count = (log, re) => (log.match(new RegExp(re, 'g')) ?? []).length;
 
@@ -56,7 +81,7 @@ function session(protocol) {
       eventType, timestamp: TS(), seqNo, triggerReason: eventType === 'Started' ? 'Authorized' : eventType === 'Ended' ? 'EVCommunicationLost' : 'MeterValuePeriodic',
       transactionInfo: { transactionId: txId, ...(eventType === 'Ended' ? { stoppedReason: 'EVDisconnected' } : { chargingState: 'Charging' }) },
       ...(eventType === 'Started' ? { evse: { id: 1, connectorId: 1 }, idToken: { idToken: 'BUS-042', type: 'ISO14443' } } : {}),
-      meterValue: [{ timestamp: TS(), sampledValue: eventType === 'Updated' ? [...current, energy(4000)] : [energy(eventType === 'Started' ? 1000 : 13500)] }],
+      meterValue: [{ timestamp: TS(), sampledValue: eventType === 'Updated' ? [...current, energy(4000), VOLTAGE] : [energy(eventType === 'Started' ? 1000 : 13500)] }],
       ...extra,
     }),
   };
@@ -66,26 +91,22 @@ for (const protocol of ['ocpp1.6', 'ocpp2.0.1']) {
   const tag = protocol === 'ocpp1.6' ? '16' : '201';
   const ids = { session: `IOP${tag}S`, commands: `IOP${tag}C`, partition: `IOP${tag}P` };
   describe(`${protocol}: a second OCPP stack as charger and CSMS`, () => {
-    let csms, site;
+    let csms, site, replayed;
     before(async () => {
       csms = await startInteropCsms(protocol);
       site = await startSite(csms.url, Object.values(ids));
     });
-    after(async () => {
-      try {
-        await site?.daemon.stop();
-      } finally {
-        await csms?.close();
-      }
-    });
+    after(() => stopSites([site], csms));
     /** Connect station `id`, boot it, wait for its uplink, run `fn(cp)`; neither library may
      *  have refused a frame on the way. */
-    const withStation = async (id, fn) => {
+    const withStation = async (id, fn, { verbatim = true } = {}) => {
+      const from = csms.frames.length;
       const cp = await connectInteropStation({ protocol, url: site.edgeUrl, id, password: pw(id) });
       try {
         assert.equal((await cp.call('BootNotification', bootPayload(protocol))).status, 'Accepted');
         await until(() => csms.connected(id), { what: 'the uplink' });
         await fn(cp);
+        if (verbatim) assertRelayedVerbatim(cp, csms.frames.slice(from).filter((f) => f.id === id));
         assert.deepEqual(csms.failures, [], 'nothing failed the CSMS library');
         assert.deepEqual(cp.failures, [], 'nothing failed the charger library');
       } finally {
@@ -199,56 +220,70 @@ for (const protocol of ['ocpp1.6', 'ocpp2.0.1']) {
           assert.deepEqual(got[1].params, { ...sent[1][1], transactionId: realId }, "meter values under the CSMS's transaction id");
           assert.deepEqual(got[2].params, { ...sent[2][1], transactionId: realId }, "the stop under the CSMS's transaction id");
         } else {
-          got.forEach((r, i) => assert.deepEqual(r.params, { ...sent[i][1], offline: true }, `seqNo ${i} as sent, marked offline`));
+          // The voltage reading is judged by the next test; everything else must be as sent.
+          const others = (p) => ({ ...p, meterValue: p.meterValue.map((mv) => ({ ...mv, sampledValue: mv.sampledValue.filter((v) => v.measurand !== 'Voltage') })) });
+          got.forEach((r, i) => assert.deepEqual(others(r.params), others({ ...sent[i][1], offline: true }), `seqNo ${i} as sent, marked offline`));
+          replayed = { got, sent };
         }
-      });
+      }, { verbatim: false }); // the replay rewrites by design; judged field by field above
     });
+
+    if (protocol === 'ocpp2.0.1') {
+      test('partition with replay: the replayed events keep every digit the charger sent', { todo: 'defect 17.5: fixed on branch proxy' }, () => {
+        assert.ok(replayed, 'the partition test ran');
+        replayed.got.forEach((r, i) => assert.deepEqual(r.params, { ...replayed.sent[i][1], offline: true }, `seqNo ${i} as sent`));
+      });
+    }
   });
 }
 
-// A CSMS that takes its time over StartTransaction, behind an edge with its defaults, and a
-// charger with the library's default 30 s call timeout (the one most 1.6 chargers have).
+// A CSMS that takes its time over StartTransaction and a charger with the library's default 30 s
+// call timeout (the one most 1.6 chargers have), behind an edge with its defaults, and behind one
+// that gives up on the CSMS after 10 s (upstream.call_timeout_s = 10, the setup of the report).
 describe('ocpp1.6: a slow CSMS through the edge', () => {
-  let csms, site;
-  const delays = { IOPSLOW12: 12000, IOPSLOW40: 40000 };
+  let csms;
+  const sites = [];
+  const cases = [
+    { id: 'IOPSLOW12', delayMs: 12000, upstream: '' },
+    { id: 'IOPSLOW40', delayMs: 40000, upstream: '', todo: SLOW_TODO },
+    { id: 'IOPSLOW12T10', delayMs: 12000, upstream: 'call_timeout_s = 10;', todo: SLOW_TODO },
+  ];
   let nextTx = 5000;
   before(async () => {
     csms = await startInteropCsms('ocpp1.6', {
       handlers: {
         StartTransaction: async (params, id) => {
           const transactionId = nextTx++;
-          await sleep(delays[id]);
+          await sleep(cases.find((c) => c.id === id).delayMs);
           return { transactionId, idTagInfo: { status: 'Accepted' } };
         },
       },
     });
-    site = await startSite(csms.url, Object.keys(delays));
-  });
-  after(async () => {
-    try {
-      await site?.daemon.stop();
-    } finally {
-      await csms?.close();
+    for (const upstream of new Set(cases.map((c) => c.upstream))) {
+      const site = await startSite(csms.url, cases.filter((c) => c.upstream === upstream).map((c) => c.id), upstream);
+      for (const c of cases) if (c.upstream === upstream) c.site = site;
+      sites.push(site);
     }
   });
+  after(() => stopSites(sites, csms));
 
-  for (const [id, delayMs] of Object.entries(delays)) {
-    test(`the CSMS answers StartTransaction after ${delayMs / 1000} s: one transaction at the CSMS, stopped with its id`,
-      { todo: SLOW_TODO, timeout: delayMs + 40000 }, async () => {
+  for (const c of cases) {
+    const how = c.upstream ? ` (edge: ${c.upstream})` : '';
+    test(`the CSMS answers StartTransaction after ${c.delayMs / 1000} s${how}: one transaction at the CSMS, stopped with its id`,
+      { todo: c.todo, timeout: c.delayMs + 40000 }, async () => {
         const s = session('ocpp1.6');
-        const cp = await connectInteropStation({ protocol: 'ocpp1.6', url: site.edgeUrl, id, password: pw(id) });
+        const cp = await connectInteropStation({ protocol: 'ocpp1.6', url: c.site.edgeUrl, id: c.id, password: pw(c.id) });
         try {
           await cp.call('BootNotification', bootPayload('ocpp1.6'));
           const res = await cp.call('StartTransaction', s.start);
           assert.equal(res.idTagInfo.status, 'Accepted');
           await cp.call('StopTransaction', s.stop(res.transactionId));
-          await until(() => csms.calls('StopTransaction', id).length, { timeoutMs: delayMs + 15000, what: 'the stop at the CSMS' });
-          await sleep(delayMs + 2000); // a second StartTransaction would be answered by now
-          const starts = csms.calls('StartTransaction', id);
-          assert.equal(starts.length, 1, 'exactly one StartTransaction at the CSMS');
-          const answered = csmsTxIds(csms, id);
+          await until(() => csms.calls('StopTransaction', c.id).length, { timeoutMs: c.delayMs + 15000, what: 'the stop at the CSMS' });
+          await sleep(2000); // the CSMS records a call when it arrives: a resend would be here by now
+          assert.equal(csms.calls('StartTransaction', c.id).length, 1, 'exactly one StartTransaction at the CSMS');
+          const answered = csmsTxIds(csms, c.id);
           assert.equal(answered.length, 1);
-          assert.deepEqual(csms.calls('StopTransaction', id).map((c) => c.params.transactionId), answered, "stopped with the CSMS's id");
+          assert.deepEqual(csms.calls('StopTransaction', c.id).map((x) => x.params.transactionId), answered, "stopped with the CSMS's id");
           assert.deepEqual(cp.failures, []);
         } finally {
           cp.close();
