@@ -14,7 +14,7 @@
 //     .call(method, params) .received [{ method, params }] .failures [] .close()
 import http from 'node:http';
 import { createRequire } from 'node:module';
-import { freePort } from './daemon.js';
+import { freePort, scaled } from './daemon.js';
 import { defaultAnswer, stationAnswer } from './ocpp.js';
 
 const require = createRequire(import.meta.url);
@@ -216,7 +216,7 @@ export async function connectInteropStation({ protocol, url, id, password, handl
     cp.socket = () => station.connection?.socket;
   }
   let timer;
-  await Promise.race([opened, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${id}: no WebSocket to ${url} within ${timeoutMs} ms`)), timeoutMs); })]);
+  await Promise.race([opened, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${id}: no WebSocket to ${url} within ${timeoutMs} ms`)), scaled(timeoutMs)); })]);
   clearTimeout(timer);
   cp.wire = (method) => callsIn(cp.frames, method);
   return cp;
