@@ -174,7 +174,7 @@ for (const protocol of ['ocpp1.6', 'ocpp2.0.1']) {
       });
     });
 
-    test("the edge's own SetChargingProfile calls pass the charger library's schema check", async () => {
+    test("the edge's own SetChargingProfile calls pass the charger library's schema check and return after a CSMS's ClearChargingProfile", async () => {
       const id = ids.commands;
       await withStation(id, async (cp) => {
         // The library hands a call to its handler only once it passed the schema; a call that
@@ -186,6 +186,13 @@ for (const protocol of ['ocpp1.6', 'ocpp2.0.1']) {
         assert.equal(purpose, protocol === 'ocpp1.6' ? 'ChargePointMaxProfile' : 'ChargingStationMaxProfile');
         assert.deepEqual(cp.failures, [], 'the charger library refused none of the edge\'s calls');
         assert.equal(csms.frames.filter((f) => f.id === id && f.frame.includes('ampgate-')).length, 0, 'none of them reached the CSMS');
+
+        // A CSMS that clears every profile also clears the edge's: the edge puts them back.
+        const before = cp.profiles.length;
+        assert.deepEqual(await csms.send(id, 'ClearChargingProfile', {}), { status: 'Accepted' });
+        const again = await until(() => cp.profiles.length >= before + 2 && cp.profiles.slice(before), { timeoutMs: 5000, what: "the edge's profiles after ClearChargingProfile" });
+        const ids = again.map((p) => (protocol === 'ocpp1.6' ? p.csChargingProfiles.chargingProfileId : p.chargingProfile.id));
+        assert.deepEqual([...new Set(ids)].sort(), [917000001, 917000002], 'the base and the dynamic profile again');
       });
     });
 
