@@ -87,22 +87,28 @@ export async function connectStation({ url, id, protocol, password, handlers = {
       cp.profiles.push(params);
       return { status: accept ? 'Accepted' : 'Rejected' };
     }
-    switch (method) {
-      case 'Reset': case 'RemoteStartTransaction': case 'RequestStartTransaction': case 'ChangeConfiguration':
-      case 'ClearChargingProfile': case 'TriggerMessage':
-        return { status: 'Accepted' };
-      case 'SetVariables':
-        return { setVariableResult: params.setVariableData.map((s) => ({ attributeStatus: 'Accepted', component: s.component, variable: s.variable })) };
-      case 'GetConfiguration':
-        return { configurationKey: [{ key: 'HeartbeatInterval', readonly: false, value: '300' }] };
-      case 'GetVariables':
-        return { getVariableResult: params.getVariableData.map((g) => ({ attributeStatus: 'Accepted', attributeValue: '300', component: g.component, variable: g.variable })) };
-      default:
-        return {};
-    }
+    return stationAnswer(method, params);
   });
   await cp.connect();
   return cp;
+}
+
+/** What a well-behaved station answers to a command (the CSMS's or the edge's), either version. */
+export function stationAnswer(method, params) {
+  switch (method) {
+    case 'Reset': case 'RemoteStartTransaction': case 'RequestStartTransaction': case 'ChangeConfiguration':
+    case 'ClearChargingProfile': case 'TriggerMessage': case 'SetChargingProfile':
+    case 'RemoteStopTransaction': case 'RequestStopTransaction':
+      return { status: 'Accepted' };
+    case 'SetVariables':
+      return { setVariableResult: params.setVariableData.map((s) => ({ attributeStatus: 'Accepted', component: s.component, variable: s.variable })) };
+    case 'GetConfiguration':
+      return { configurationKey: [{ key: 'HeartbeatInterval', readonly: false, value: '300' }] };
+    case 'GetVariables':
+      return { getVariableResult: params.getVariableData.map((g) => ({ attributeStatus: 'Accepted', attributeValue: '300', component: g.component, variable: g.variable })) };
+    default:
+      return {};
+  }
 }
 
 export function bootPayload(protocol) {
