@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DAY_MS (24LL * 3600 * 1000)
@@ -190,6 +191,8 @@ int64_t auth_list_version(struct store *st, const char *charger)
 	return version;
 }
 
+static int lookup_one(sqlite3 *db, const char *sql, const char *charger, const char *token, struct auth_known *out);
+
 int auth_cache_put(struct store *st, const char *charger, const char *token, const char *status, int64_t expiry_ms,
 		   int64_t now_wall_ms, int cache_days)
 {
@@ -197,10 +200,18 @@ int auth_cache_put(struct store *st, const char *charger, const char *token, con
 	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 
+	struct auth_known had;
+
 	if (cache_days <= 0 || strcmp(status, "ConcurrentTx") == 0)
 		return 0; /* no cache; or a state of the moment, not of the token */
 	if (expiry_ms > 0 && expiry_ms < until)
 		until = expiry_ms;
+	/* A card used all day is answered the same each time: a read instead of a write (and its
+	 * fsync) when the entry would move by less than an hour. */
+	if (lookup_one(db, "SELECT status, expiry_ms FROM auth_cache WHERE charger_id = ?1 AND id_token = ?2", charger,
+		       token, &had) == 0 &&
+	    had.found && strcmp(had.status, status) == 0 && llabs(had.expiry_ms - until) < 3600 * 1000)
+		return 0;
 	/* Lapsed entries go as new ones come, so the table holds what counts and no more. */
 	q = prepare(db, "DELETE FROM auth_cache WHERE charger_id = ?1 AND expiry_ms <= ?2");
 	if (q) {
@@ -305,6 +316,14 @@ void auth_seen_result(struct proxy *p, struct charger *ch, const struct call *ca
 				    json_string_value(json_object_get(call->payload, "updateType")),
 				    json_array_size(json_object_get(call->payload, "localAuthorizationList")),
 				    json_array_size(json_object_get(call->payload, "localAuthorizationList")) == 1 ? "y" : "ies");
+	} else if (call->origin == ORIGIN_CSMS && strcmp(call->action, "GetLocalListVersion") == 0) {
+		/* The edge's copy starts with the first list it sees pass; say so when it is behind. */
+		const json_t *v = json_object_get(res, ch->version == OCPP16 ? "listVersion" : "versionNumber");
+		int64_t mine = auth_list_version(st, ch->id);
+		if (json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) != mine)
+			log_msg(LL_NOTICE, "charger %s: its local authorization list is version %lld, the edge's copy %s%lld; "
+				"the edge has the CSMS's next SendLocalList (a Full one makes the copy complete)", ch->id,
+				(long long)json_integer_value(v), mine < 0 ? "none, " : "", (long long)(mine < 0 ? 0 : mine));
 	} else if (call->origin == ORIGIN_CSMS && strcmp(call->action, "ClearCache") == 0 && status &&
 		   strcmp(status, "Accepted") == 0) {
 		if (auth_cache_clear(st, ch->id) == 0)
