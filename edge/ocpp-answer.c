@@ -1,5 +1,6 @@
 /* Minimal CSMS answers; see ocpp-answer.h. Answers are the minimum the schemas require: id tokens
- * get the status the caller decided (accepted unless told), notifications acknowledged with {}, DataTransfer has no vendor to go to. */
+ * get the status the caller decided (Accepted unless told), notifications are acknowledged with
+ * {}, DataTransfer has no vendor to go to. */
 #include "edge/ocpp-answer.h"
 
 #include <string.h>
