@@ -407,10 +407,11 @@ void auth_uplink_back(struct proxy *p, struct charger *ch)
 	sqlite3_finalize(q);
 	if (!n)
 		return;
-	q = prepare(store_db(p->d->store), "UPDATE auth_offline SET flagged_ms = ?2 WHERE charger_id = ?1 AND flagged_ms IS NULL");
+	db = store_db(p->d->store); /* commits the flags' audit rows first */
+	q = prepare(db, "UPDATE auth_offline SET flagged_ms = ?2 WHERE charger_id = ?1 AND flagged_ms IS NULL");
 	if (q) {
 		sqlite3_bind_text(q, 1, ch->id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 2, wall_ms());
 	}
-	run(store_db(p->d->store), q, "mark offline tokens as flagged");
+	run(db, q, "mark offline tokens as flagged");
 }
