@@ -1,9 +1,11 @@
 /* The edge answering a charger's CALL as the CSMS would: when no CSMS is configured, when the
  * uplink is down, when the CSMS does not answer in time, and for stations held as pending.
  *
- * Answers are the minimum the schemas require, built from what the edge knows. Without an
- * authorization list (see the partition issue) id tokens are accepted and the acceptance is
- * logged, so a depot without its cloud keeps charging its own fleet. */
+ * Answers are the minimum the schemas require, built from what the edge knows. An id token gets
+ * what the edge's copy of the charger's local list and its cache of the CSMS's answers say, under
+ * `auth.offline` (auth-cache.c), so a depot without its cloud keeps charging its own fleet and
+ * only its own fleet. */
+#include "edge/auth-cache.h"
 #include "edge/charger-model.h"
 #include "edge/daemon.h"
 #include "edge/log.h"
@@ -36,7 +38,8 @@ void proxy_answer_locally(struct proxy *p, struct charger *ch, const struct ocpp
 		res = NULL;
 	} else {
 		struct ocpp_answer_ctx a = { .now = now, .boot_status = ch->pending ? "Pending" : "Accepted",
-					     .heartbeat_s = ch->heartbeat_s, .tx_id = provisional_tx_id() };
+					     .heartbeat_s = ch->heartbeat_s, .tx_id = provisional_tx_id(),
+					     .auth_status = auth_offline_status(p, ch, f->action, f->payload) };
 		res = ocpp_answer(ch->version, f->action, f->payload, &a, &error);
 	}
 	/* Durable before the acknowledgement leaves: what the edge acknowledges for the CSMS is in
@@ -53,8 +56,6 @@ void proxy_answer_locally(struct proxy *p, struct charger *ch, const struct ocpp
 		charger_model_result(p, ch, &ch->from_charger, &answer);
 		text = ocpp_result_text(f->id, res);
 		json_decref(res);
-		if (strcmp(f->action, "Authorize") == 0 || strcmp(f->action, "StartTransaction") == 0)
-			log_msg(LL_NOTICE, "charger %s: %s accepted by the edge (no CSMS answer)", ch->id, f->action);
 	} else {
 		text = ocpp_error_text(f->id, error, ch->pending ? "station is pending acceptance by a site manager"
 						     : strcmp(error, "InternalError") == 0

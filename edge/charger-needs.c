@@ -7,7 +7,9 @@
  * and EVs give) and turned into the solver's monotonic clock only at solve time. */
 #include "edge/charger-needs.h"
 #include "edge/daemon.h"
+#include "edge/log.h"
 #include "edge/ocpp-frame.h"
+#include "edge/proxy.h"
 
 #include <errno.h>
 #include <math.h>
@@ -79,10 +81,77 @@ void needs_from_ev(struct charger *ch, const json_t *payload)
 	ch->needs_evse = (int)json_integer_value(json_object_get(payload, "evseId"));
 }
 
+/* The manager's values of `ch` to the database (none: the row goes). A charger without a proxy
+ * (a unit test's) keeps them in memory only. */
+static void save_manager(const struct charger *ch)
+{
+	const struct needs *m = &ch->mgr_needs;
+	bool any = m->departure_wall_ms || m->energy_wh >= 0;
+	sqlite3 *db;
+	sqlite3_stmt *q;
+
+	if (!ch->proxy)
+		return;
+	db = store_db(ch->proxy->d->store);
+	if (sqlite3_prepare_v2(db, any ? "INSERT OR REPLACE INTO charger_needs (charger_id, departure_ms, energy_wh, "
+					 "delivered_wh) VALUES (?1, ?2, ?3, ?4)"
+				       : "DELETE FROM charger_needs WHERE charger_id = ?1",
+			       -1, &q, NULL) != SQLITE_OK) {
+		log_msg(LL_ERROR, "database: %s", sqlite3_errmsg(db));
+		return;
+	}
+	sqlite3_bind_text(q, 1, ch->id, -1, SQLITE_STATIC);
+	if (any) {
+		sqlite3_bind_int64(q, 2, m->departure_wall_ms);
+		sqlite3_bind_double(q, 3, m->energy_wh);
+		sqlite3_bind_double(q, 4, m->delivered_wh);
+	}
+	if (sqlite3_step(q) != SQLITE_DONE)
+		log_msg(LL_ERROR, "database: cannot keep the departure and energy need of charger %s: %s", ch->id,
+			sqlite3_errmsg(db));
+	sqlite3_finalize(q);
+}
+
 void needs_set_manager(struct charger *ch, const struct needs *n)
 {
 	ch->mgr_needs = *n;
 	ch->mgr_needs.delivered_wh = session_wh(ch);
+	save_manager(ch);
+}
+
+int needs_load(struct proxy *p)
+{
+	sqlite3 *db = store_db(p->d->store);
+	sqlite3_stmt *q;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT charger_id, departure_ms, energy_wh, delivered_wh FROM charger_needs", -1, &q,
+			       NULL) != SQLITE_OK) {
+		log_msg(LL_ERROR, "database: %s", sqlite3_errmsg(db));
+		return -EIO;
+	}
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct charger *ch = proxy_find(p, (const char *)sqlite3_column_text(q, 0));
+		char what[96];
+		/* The session they were for has ended (or the charger is gone): nothing to restore. */
+		if (!ch || !charger_active_tx(ch))
+			continue;
+		ch->mgr_needs.departure_wall_ms = sqlite3_column_int64(q, 1);
+		ch->mgr_needs.energy_wh = sqlite3_column_double(q, 2);
+		ch->mgr_needs.delivered_wh = sqlite3_column_double(q, 3);
+		needs_describe(&ch->mgr_needs, what, sizeof(what));
+		log_msg(LL_INFO, "charger %s: %s, set by a site manager, still in force after the restart", ch->id, what);
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		log_msg(LL_ERROR, "database: cannot read the departure and energy needs: %s", sqlite3_errmsg(db));
+		return -EIO;
+	}
+	/* Rows of sessions that ended while ampgated was down. */
+	for (size_t i = 0; i < p->n_chargers; i++)
+		if (!charger_active_tx(p->chargers[i]))
+			save_manager(p->chargers[i]);
+	return 0;
 }
 
 bool needs_end(struct charger *ch)
@@ -93,6 +162,8 @@ bool needs_end(struct charger *ch)
 	clear(&ch->ev_needs);
 	clear(&ch->mgr_needs);
 	ch->needs_evse = 0;
+	if (known)
+		save_manager(ch);
 	return known;
 }
 

@@ -1,7 +1,8 @@
 /* An EV's departure time and energy need for the session in progress: what the `deadline` and
  * `cost` policies work from. Two sources, kept apart in struct charger: the EV itself (OCPP 2.0.1
  * NotifyEVChargingNeeds, read as it passes) and a site manager (REST, MQTT), whose values win
- * field by field. Both end with the session. Loop thread only. */
+ * field by field. Both end with the session. A manager's values are kept in the database too, so
+ * they survive a restart of ampgated during the session. Loop thread only. */
 #ifndef AG_CHARGER_NEEDS_H
 #define AG_CHARGER_NEEDS_H
 
@@ -31,6 +32,11 @@ void needs_from_ev(struct charger *ch, const json_t *payload);
 void needs_set_manager(struct charger *ch, const struct needs *n);
 /* The session ended: forget both sources. True if anything was known. */
 bool needs_end(struct charger *ch);
+
+struct proxy;
+/* At start, after the open transactions are loaded: a manager's values for the sessions still
+ * open. 0 or -EIO. */
+int needs_load(struct proxy *p);
 
 void needs_now(const struct charger *ch, struct needs_now *out);
 /* The departure on the monotonic clock of `now_ms` (the solver's), 0 when unknown; a departure

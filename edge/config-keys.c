@@ -35,6 +35,7 @@ static const char *const word_orders[] = { "big", "little", NULL };
 static const char *const credentials[] = { "per-charger", "forward", NULL };
 static const char *const partitions[] = { "autonomous", "strict", NULL };
 static const char *const replay_rejected[] = { "stop", "keep", NULL };
+static const char *const auth_offline[] = { "known", "all", "none", NULL };
 static const char *const user_roles[] = { "viewer", "manager", NULL };
 
 static const struct cfg_key grid_keys[] = {
@@ -201,6 +202,14 @@ static const struct cfg_key health_keys[] = {
 	END
 };
 
+static const struct cfg_key auth_keys[] = {
+	KENUM(struct cfg_auth, offline, 0, auth_offline, "known",
+	      "id tokens accepted with no CSMS answer: known (local list or cache), all, none"),
+	KINT(struct cfg_auth, cache_days, 0, 3650, 30, "days",
+	     "a token the CSMS accepted is accepted offline this long after; 0 = no cache (local list only)"),
+	END
+};
+
 static const struct cfg_key storage_keys[] = {
 	KSTR(struct cfg_storage, path, 0, "/var/lib/ampgate/ampgate.db", "SQLite database file"),
 	KINT(struct cfg_storage, retention_days, 1, 3650, 90, "days", "history kept (meter values, events)"),
@@ -216,6 +225,7 @@ static const struct cfg_key root_keys[] = {
 	KGROUP(struct ag_config, web, 0, web_keys, "web page and REST API"),
 	KGROUP(struct ag_config, mqtt, 0, mqtt_keys, "MQTT"),
 	KGROUP(struct ag_config, health, 0, health_keys, "charger health and remote healing"),
+	KGROUP(struct ag_config, auth, 0, auth_keys, "offline authorization of id tokens"),
 	KGROUP(struct ag_config, storage, 0, storage_keys, "database"),
 	END
 };

@@ -160,6 +160,11 @@ struct cfg_health {
 	int silent_after_s;
 };
 
+struct cfg_auth {
+	char *offline;          /* "known" | "all" | "none": id tokens the edge accepts without a CSMS */
+	int cache_days;         /* how long a token the CSMS accepted stays in the edge's cache */
+};
+
 struct cfg_storage {
 	char *path;
 	int retention_days;
@@ -177,6 +182,7 @@ struct ag_config {
 	struct cfg_web web;
 	struct cfg_mqtt mqtt;
 	struct cfg_health health;
+	struct cfg_auth auth;
 	struct cfg_storage storage;
 };
 

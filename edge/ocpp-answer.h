@@ -16,6 +16,7 @@ struct ocpp_answer_ctx {
 	const char *boot_status;        /* BootNotification: "Accepted", "Pending" */
 	int heartbeat_s;                /* BootNotification interval */
 	json_int_t tx_id;               /* 1.6 StartTransaction transactionId */
+	const char *auth_status;        /* idTagInfo/idTokenInfo status; NULL = "Accepted" */
 };
 
 /* The CALLRESULT payload for `action` (new reference), or NULL with *error set to the CALLERROR

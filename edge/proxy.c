@@ -6,7 +6,9 @@
  * edge's; a result is matched to the one call in flight, so an edge id can never be mistaken for
  * a CSMS id and edge results are never forwarded. */
 #include "edge/proxy.h"
+#include "edge/auth-cache.h"
 #include "edge/charger-model.h"
+#include "edge/charger-needs.h"
 #include "edge/daemon.h"
 #include "edge/health.h"
 #include "edge/log.h"
@@ -230,6 +232,7 @@ void proxy_from_charger(struct proxy *p, struct charger *ch, const char *text, s
 	} else if (ch->to_charger.active && strcmp(ch->to_charger.id, f.id) == 0) {
 		struct call *c = &ch->to_charger;
 		charger_model_result(p, ch, c, &f);
+		auth_seen_result(p, ch, c, &f);
 		if (c->origin == ORIGIN_EDGE) {
 			if (c->cb)
 				c->cb(ch, c->action, c->payload, f.type == OCPP_RESULT ? f.payload : NULL, f.error_code);
@@ -274,6 +277,7 @@ void proxy_from_csms(struct proxy *p, struct charger *ch, const char *text, size
 	} else if (ch->from_charger.active && strcmp(ch->from_charger.id, f.id) == 0) {
 		/* Durable first: what the CSMS's answer makes true is stored before the charger sees it. */
 		charger_model_result(p, ch, &ch->from_charger, &f);
+		auth_seen_result(p, ch, &ch->from_charger, &f);
 		replay_live_result(p, ch, &ch->from_charger, &f);
 		send_down(p, ch, text, len);
 		call_clear(&ch->from_charger);
@@ -316,6 +320,7 @@ void proxy_upstream_opened(struct proxy *p, struct charger *ch)
 	ch->up_state = UP_OPEN;
 	ch->up_attempts = 0;
 	log_msg(LL_INFO, "charger %s: uplink to the CSMS open", ch->id);
+	auth_uplink_back(p, ch);
 	/* A held call goes first unless a backlog must (then the edge answers it at its timeout). */
 	if (ch->from_charger.active && ch->from_charger.text && !replay_backlog(ch))
 		send_up(p, ch, ch->from_charger.text, strlen(ch->from_charger.text));
@@ -416,7 +421,7 @@ int proxy_start(struct ag_daemon *d)
 		log_msg(LL_NOTICE, "upstream.url is not set: the edge answers chargers itself (no CSMS)");
 	}
 	/* The outbox and the open transactions of the previous run, before any charger is let in. */
-	if ((rc = replay_start(p)) < 0 || (rc = charger_model_load(p)) < 0)
+	if ((rc = replay_start(p)) < 0 || (rc = charger_model_load(p)) < 0 || (rc = needs_load(p)) < 0)
 		return rc;
 	if ((rc = ocpp_server_start(p)) < 0 || (rc = ocpp_upstream_start(p)) < 0)
 		return rc;

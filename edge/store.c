@@ -104,6 +104,42 @@ static const char *const migrations[] = {
 	"  answer TEXT,"
 	"  healed INTEGER);"
 	"CREATE INDEX health_actions_charger ON health_actions(charger_id, time_ms);",
+	/* 6: offline authorization (auth-cache.c) and a site manager's EV needs (charger-needs.c).
+	 * auth_list: each charger's copy of the CSMS's local authorization list (SendLocalList),
+	 * its version in auth_list_version; auth_cache: tokens the CSMS answered for a charger, with
+	 * when they stop counting (expiry_ms, wall clock); auth_offline: tokens the edge accepted
+	 * offline without knowing them, until they were flagged to the site manager when the CSMS
+	 * was back. charger_needs: the manager's values for the session in progress. */
+	"CREATE TABLE auth_list ("
+	"  charger_id TEXT NOT NULL,"
+	"  id_token TEXT NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  expiry_ms INTEGER,"
+	"  PRIMARY KEY (charger_id, id_token));"
+	"CREATE TABLE auth_list_version ("
+	"  charger_id TEXT PRIMARY KEY,"
+	"  version INTEGER NOT NULL,"
+	"  updated_ms INTEGER NOT NULL);"
+	"CREATE TABLE auth_cache ("
+	"  charger_id TEXT NOT NULL,"
+	"  id_token TEXT NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  seen_ms INTEGER NOT NULL,"
+	"  expiry_ms INTEGER NOT NULL,"
+	"  PRIMARY KEY (charger_id, id_token));"
+	"CREATE TABLE auth_offline ("
+	"  id INTEGER PRIMARY KEY,"
+	"  charger_id TEXT NOT NULL,"
+	"  id_token TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  time_ms INTEGER NOT NULL,"
+	"  flagged_ms INTEGER);"
+	"CREATE INDEX auth_offline_open ON auth_offline(charger_id, flagged_ms);"
+	"CREATE TABLE charger_needs ("
+	"  charger_id TEXT PRIMARY KEY,"
+	"  departure_ms INTEGER NOT NULL,"
+	"  energy_wh REAL NOT NULL,"
+	"  delivered_wh REAL NOT NULL);",
 };
 
 static int exec(struct store *st, const char *sql)
