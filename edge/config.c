@@ -539,6 +539,25 @@ const struct cfg_device *config_device(const struct ag_config *cfg, const char *
 	return NULL;
 }
 
+int config_override_check(const struct ag_config *cfg, double limit_a, char *why, size_t size)
+{
+	const double *grid = cfg->site.grid.limit_a;
+	double max_a = fmax(grid[0], fmax(grid[1], grid[2]));
+
+	if (!isfinite(limit_a) || limit_a <= 0) {
+		snprintf(why, size, "limit_a must be a number of amps per phase above 0");
+		return -EINVAL;
+	}
+	if (max_a <= 0)
+		max_a = CFG_LIMIT_MAX_A; /* no connection limit configured: the largest one could be */
+	if (limit_a > max_a) {
+		snprintf(why, size, "limit_a %.4g A has no effect above the connection's limit of %.1f A per phase; a "
+			 "temporary limit can only lower it", limit_a, max_a);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 const struct cfg_circuit *config_circuit(const struct ag_config *cfg, const char *id)
 {
 	for (size_t i = 0; i < cfg->site.n_circuits; i++)
