@@ -106,6 +106,9 @@ static const char *const migrations[] = {
 	"  answer TEXT,"
 	"  healed INTEGER);"
 	"CREATE INDEX health_actions_charger ON health_actions(charger_id, time_ms);",
+	/* 6: stations.new_password holds the hash of the suggested password (pending.c); the words
+	 * that earlier versions kept there in plain text go. */
+	"UPDATE stations SET new_password = NULL WHERE new_password NOT LIKE '$pbkdf2-%';",
 };
 
 static int exec(struct store *st, const char *sql)
