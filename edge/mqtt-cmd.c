@@ -68,7 +68,7 @@ static int cmd_limit(struct mqtt *m, json_t *o, char *err, size_t size)
 	if (json_is_true(json_object_get(o, "clear")) && !lim && !dur) {
 		rc = site_override_limit(m->d, 0, 0, "mqtt");
 	} else {
-		if (!json_is_number(lim)) {
+		if (!json_is_number(lim) || !(json_number_value(lim) > 0)) {
 			snprintf(err, size, "limit_a must be a number of amps per phase above 0 (or send {\"clear\": true})");
 			return -1;
 		}

@@ -101,7 +101,7 @@ test('a temporary limit is range-checked: 1e308 and above the connection are ref
     const r = await setLimit(big);
     const body = await r.json();
     assert.equal(r.status, 400, `${big}: ${JSON.stringify(body)}`);
-    assert.match(body.error, /has no effect above the connection's limit of 100\.0 A per phase/);
+    assert.match(body.error, /is above the configured grid limit of 100\.0 A per phase; a temporary limit can only lower it \(no effect above 100\.0 A\)/);
   }
   const site = await fetch(`${base}/api/v1/site`, { headers: { Cookie: cookie } });
   assert.equal(site.status, 200, 'the site still reads after the refused limits');
