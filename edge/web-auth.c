@@ -80,7 +80,7 @@ int web_cookie_value(const char *header, const char *name, char *out, size_t siz
 
 struct web_session *web_session_find(struct web *w, struct lws *wsi)
 {
-	char sid[64], cookies[1024];
+	char sid[64], cookies[4096]; /* a browser sends every cookie of the host */
 	uint64_t now = now_ms();
 
 	/* Our own parser: lws_http_cookie_get also takes "xampgate_session=" for ours. */
