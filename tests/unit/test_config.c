@@ -391,6 +391,30 @@ static void test_misspelt_key_suggests_the_short_one(void **state)
 			    "FILE:4: chargers[0].max_amps: unknown key (did you mean \"max_a\"?)");
 }
 
+/* Issue 18 item 7: a temporary limit a manager sends (REST or MQTT) is finite, above 0 and not
+ * above the connection's limit; with none configured, not above the largest one there can be. */
+static void test_override_limit_range(void **state)
+{
+	char why[200], errs[4096] = "";
+	(void)state;
+	struct ag_config *cfg = load_text(base_site, errs, sizeof(errs));
+	assert_non_null(cfg);
+	assert_int_equal(config_override_check(cfg, 1e308, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "limit_a 1e+308 A is above the configured grid limit of 100.0 A per phase"));
+	assert_int_equal(config_override_check(cfg, 100.5, why, sizeof(why)), -EINVAL);
+	assert_int_equal(config_override_check(cfg, NAN, why, sizeof(why)), -EINVAL);
+	assert_int_equal(config_override_check(cfg, INFINITY, why, sizeof(why)), -EINVAL);
+	assert_int_equal(config_override_check(cfg, 0, why, sizeof(why)), -EINVAL);
+	assert_int_equal(config_override_check(cfg, 100, why, sizeof(why)), 0);
+	assert_int_equal(config_override_check(cfg, 6.5, why, sizeof(why)), 0);
+	for (int p = 0; p < AG_PHASES; p++)
+		cfg->site.grid.limit_a[p] = 0; /* no connection limit configured */
+	assert_int_equal(config_override_check(cfg, 1e308, why, sizeof(why)), -EINVAL);
+	assert_int_equal(config_override_check(cfg, CFG_LIMIT_MAX_A + 1, why, sizeof(why)), -EINVAL);
+	assert_int_equal(config_override_check(cfg, 400, why, sizeof(why)), 0);
+	config_free(cfg);
+}
+
 int main(void)
 {
 	log_init(LL_ERROR);
@@ -407,7 +431,7 @@ int main(void)
 		cmocka_unit_test(test_weak_and_shared_charger_passwords_warn),
 		cmocka_unit_test(test_world_readable_plain_passwords_warn), cmocka_unit_test(test_address_that_is_none),
 		cmocka_unit_test(test_syntax_error_says_what_was_seen),
-		cmocka_unit_test(test_misspelt_key_suggests_the_short_one),
+		cmocka_unit_test(test_misspelt_key_suggests_the_short_one), cmocka_unit_test(test_override_limit_range),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
