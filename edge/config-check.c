@@ -1,14 +1,24 @@
 /* Cross-reference checks that no single key can make: ids unique, every reference resolves,
  * the circuit tree is a tree, wiring is consistent, the security profile has what it needs.
- * Runs only when every key parsed, so fields hold valid values of their types. */
+ * Runs only when every key parsed, so fields hold valid values of their types.
+ *
+ * Errors are for what cannot work (a hash nobody can log in with, an address that is none);
+ * warnings, which leave the file valid, for what works but is unsafe (secrets in clear text on
+ * the network, guessable or shared passwords, certificates not checked). A secret only counts as
+ * exposed when it can cross the network: plain ws:// or HTTP on loopback warns about nothing. */
 #include "edge/config-private.h"
 #include "edge/net-addr.h"
+#include "edge/passwd.h"
 #include "drivers/driver.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <stdarg.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Line of `path` ("web.listen") in the libconfig tree, or `fallback` when the key is absent. */
 static int line_at(const config_t *root, int fallback, const char *path)
@@ -30,6 +40,31 @@ static int __attribute__((format(printf, 3, 4))) line_of(const config_t *root, i
 	return line_at(root, fallback, path);
 }
 
+/* A host name or address literal that could be resolved: "127.0.0.1.5" is neither (all digits
+ * and dots, yet no IPv4 address). */
+static bool host_ok(const char *host)
+{
+	unsigned char buf[16];
+
+	if (strchr(host, ':'))
+		return inet_pton(AF_INET6, host, buf) == 1;
+	if (strspn(host, "0123456789.") == strlen(host))
+		return inet_pton(AF_INET, host, buf) == 1;
+	for (const char *label = host; *label;) {
+		size_t n = strspn(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
+		if (n == 0 || n > 63 || label[0] == '-' || label[n - 1] == '-' || (label[n] && label[n] != '.'))
+			return false;
+		label += n + (label[n] == '.');
+	}
+	return host[0] != '\0';
+}
+
+/* Only this machine can reach it: 127/8, ::1, localhost. "" (any address) is not. */
+static bool loopback(const char *host)
+{
+	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 || strcasecmp(host, "localhost") == 0;
+}
+
 static void check_devices(const struct ag_config *cfg, const config_t *root, struct cfg_report *r)
 {
 	for (size_t i = 0; i < cfg->n_devices; i++) {
@@ -45,6 +80,11 @@ static void check_devices(const struct ag_config *cfg, const config_t *root, str
 			snprintf(key, sizeof(key), "devices[%zu].modbus", i);
 			cfg_error(r, line_of(root, d->line, "devices.[%zu].modbus", i), key,
 				  "\"%s\" is not tcp://host:port or rtu:///dev/ttyX?baud=9600&parity=N", d->modbus);
+		} else if (!a.rtu && !host_ok(a.host)) {
+			snprintf(key, sizeof(key), "devices[%zu].modbus", i);
+			cfg_error(r, line_of(root, d->line, "devices.[%zu].modbus", i), key,
+				  "\"%s\" is neither an IP address nor a host name: device %s could never be reached",
+				  a.host, d->id);
 		}
 		char why[256];
 		if (driver_check_config(d, why, sizeof(why)) < 0) {
@@ -279,6 +319,176 @@ static void check_mqtt(const struct ag_config *cfg, const config_t *root, struct
 	}
 }
 
+/* ---- secrets: what cannot work (errors) and what is unsafe (warnings) ---- */
+
+#define WEB_MIN_ITERATIONS 100000      /* ampgatectl passwd makes PASSWD_ITER_WEB */
+#define CHARGER_MIN_ITERATIONS 1000    /* charger hashes: PASSWD_ITER_CHARGER */
+
+/* Why `pw` is easy to guess, or NULL: few different characters ("aaaaaaaaaaaaaaaa"), a run
+ * ("0123456789abcdef", the example of the shipped file), or a word templates and examples use. */
+static const char *weak_password(const char *pw)
+{
+	static const char *const words[] = { "password", "passwort", "changeme", "change-me", "replace", "example",
+					     "secret", "default", "qwerty", "12345", NULL };
+	bool seen[256] = { false };
+	size_t distinct = 0, steps = 0, n = strlen(pw);
+	char lower[300];
+
+	for (size_t i = 0; i < n && i < sizeof(lower) - 1; i++) {
+		unsigned char c = (unsigned char)pw[i];
+		distinct += !seen[c];
+		seen[c] = true;
+		steps += i > 0 && (pw[i] - pw[i - 1] == 1 || pw[i - 1] - pw[i] == 1);
+		lower[i] = (char)tolower(c);
+		lower[i + 1] = '\0';
+	}
+	if (distinct < 6)
+		return "it has fewer than 6 different characters";
+	if (n > 1 && steps * 4 >= (n - 1) * 3)
+		return "it is a run of consecutive characters, like the examples of the shipped file";
+	for (const char *const *w = words; *w; w++)
+		if (strstr(lower, *w))
+			return "it holds a word that templates and examples use";
+	return NULL;
+}
+
+/* A password_hash of `who`: an error when nothing could ever match it, a warning when it is
+ * cheap to guess from a copy of this file. */
+static void check_hash(struct cfg_report *r, int line, const char *key, const char *who, const char *hash,
+		       int min_iterations)
+{
+	int iterations = passwd_iterations(hash);
+
+	if (iterations < 0) {
+		if (strstr(hash, "REPLACE"))
+			cfg_error(r, line, key, "%s: this is the placeholder of the shipped file, not a hash, so %s could "
+				  "never log in; put the output of `echo 'the password' | ampgatectl passwd` here", who, who);
+		else if (hash[0] != '$')
+			cfg_error(r, line, key, "%s: this looks like a password in clear text, not its hash, so nothing "
+				  "could log in with it; put the output of `echo 'the password' | ampgatectl passwd` here",
+				  who);
+		else
+			cfg_error(r, line, key, "%s: not a hash from `ampgatectl passwd` ($pbkdf2-sha256$<iterations>$"
+				  "<salt>$<key>), so nothing could log in with it", who);
+		return;
+	}
+	if (iterations < min_iterations)
+		cfg_warn(r, line, key, "%s: the hash has only %d PBKDF2 iteration%s: from a copy of this file the "
+			 "password is found quickly; hash it again with `ampgatectl passwd`", who, iterations,
+			 iterations == 1 ? "" : "s");
+}
+
+static void check_charger_secrets(const struct ag_config *cfg, const config_t *root, struct cfg_report *r)
+{
+	struct host_port hp = { .host = "" };
+	char key[96], who[80];
+
+	host_port_parse(cfg->ocpp.listen, &hp);
+	/* A charger password matters where someone else could present it: on the network, or at
+	 * the CSMS when chargers' own passwords go upstream. */
+	bool exposed = !loopback(hp.host) ||
+		       (cfg->upstream.url && strcmp(cfg->upstream.credentials, "per-charger") == 0);
+	for (size_t i = 0; i < cfg->n_chargers; i++) {
+		const struct cfg_charger *c = &cfg->chargers[i];
+		snprintf(who, sizeof(who), "charger %s", c->id);
+		if (c->password_hash) {
+			snprintf(key, sizeof(key), "chargers[%zu].password_hash", i);
+			check_hash(r, line_of(root, c->line, "chargers.[%zu].password_hash", i), key, who, c->password_hash,
+				   CHARGER_MIN_ITERATIONS);
+		}
+		if (!c->password)
+			continue;
+		snprintf(key, sizeof(key), "chargers[%zu].password", i);
+		int line = line_of(root, c->line, "chargers.[%zu].password", i);
+		const char *weak = weak_password(c->password);
+		if (weak && exposed)
+			cfg_warn(r, line, key, "charger %s: the password is easy to guess (%s); give it 16 or more random "
+				 "characters (e.g. `openssl rand -base64 18`)", c->id, weak);
+		for (size_t j = 0; j < i; j++)
+			if (cfg->chargers[j].password && strcmp(cfg->chargers[j].password, c->password) == 0) {
+				cfg_warn(r, line, key, "charger %s has the same password as charger %s (line %d): whoever "
+					 "learns one can pose as both; give each charger its own", c->id,
+					 cfg->chargers[j].id, cfg->chargers[j].line);
+				break;
+			}
+	}
+}
+
+/* Charger side and CSMS side: credentials in clear text on the network. */
+static void check_ocpp_transport(const struct ag_config *cfg, const config_t *root, struct cfg_report *r)
+{
+	struct host_port hp = { .host = "" };
+	struct ws_url u;
+	int profile = cfg->ocpp.security_profile;
+
+	if (host_port_parse(cfg->ocpp.listen, &hp) == 0 && !loopback(hp.host) &&
+	    (cfg->n_chargers || cfg->ocpp.allow_unknown)) {
+		int line = line_at(root, line_at(root, 0, "ocpp"), "ocpp.security_profile");
+		if (profile == 0)
+			cfg_warn(r, line, "ocpp.security_profile",
+				 "0 on %s: chargers connect with no password at all, so anyone on the network can pose as "
+				 "one; 0 is for test benches (use 1 with passwords, or 2 with TLS)", cfg->ocpp.listen);
+		else if (profile == 1)
+			cfg_warn(r, line, "ocpp.security_profile",
+				 "1 on %s is plain ws://: the chargers' passwords cross the network in clear text; use "
+				 "security_profile 2 (TLS) unless the chargers sit on a network nobody else reaches",
+				 cfg->ocpp.listen);
+	}
+	if (!cfg->upstream.url || ws_url_parse(cfg->upstream.url, &u) < 0)
+		return;
+	int line = line_at(root, 0, "upstream.url");
+	if (!u.tls && !loopback(u.host) && cfg->upstream.security_profile <= 1)
+		cfg_warn(r, line, "upstream.url",
+			 "plain ws:// to %s with security_profile %d: %s; use wss:// and security_profile 2", u.host,
+			 cfg->upstream.security_profile,
+			 cfg->upstream.security_profile == 0 ? "the CSMS link has neither a password nor encryption"
+							     : "the chargers' passwords go to the CSMS in clear text");
+	if (u.tls && !cfg->upstream.verify_tls)
+		cfg_warn(r, line_at(root, line, "upstream.verify_tls"), "upstream.verify_tls",
+			 "false: the CSMS's certificate is not checked, so anyone on the path can pose as the CSMS and "
+			 "read the chargers' passwords; set it to true and give upstream.tls.ca if the CA is private");
+}
+
+static void check_web_mqtt_transport(const struct ag_config *cfg, const config_t *root, struct cfg_report *r)
+{
+	struct host_port hp = { .host = "" };
+
+	if (host_port_parse(cfg->web.listen, &hp) == 0 && !loopback(hp.host) && !cfg->web.tls.cert &&
+	    (cfg->web.n_users || cfg->web.metrics_token))
+		cfg_warn(r, line_at(root, line_at(root, 0, "web"), "web.listen"), "web.listen",
+			 "%s over plain HTTP: the managers' passwords and session cookies cross the network in clear "
+			 "text; set web.tls, or listen on 127.0.0.1 behind a TLS proxy", cfg->web.listen);
+	const struct cfg_mqtt *m = &cfg->mqtt;
+	if (m->enabled && m->password && !m->tls && !loopback(m->host))
+		cfg_warn(r, line_at(root, line_at(root, 0, "mqtt"), "mqtt.password"), "mqtt.password",
+			 "sent to the broker %s without TLS, in clear text; set mqtt.tls = true (and mqtt.ca)", m->host);
+}
+
+/* The line of the first secret written in clear text in the file, 0 when there is none. */
+static int first_plain_secret(const struct ag_config *cfg, const config_t *root)
+{
+	for (size_t i = 0; i < cfg->n_chargers; i++)
+		if (cfg->chargers[i].password)
+			return line_of(root, cfg->chargers[i].line, "chargers.[%zu].password", i);
+	if (cfg->upstream.password)
+		return line_at(root, 1, "upstream.password");
+	if (cfg->mqtt.password)
+		return line_at(root, 1, "mqtt.password");
+	if (cfg->web.metrics_token)
+		return line_at(root, 1, "web.metrics_token");
+	return 0;
+}
+
+static void check_file_mode(const struct ag_config *cfg, const config_t *root, struct cfg_report *r)
+{
+	struct stat sb;
+	int line = first_plain_secret(cfg, root);
+
+	if (line && stat(r->file, &sb) == 0 && (sb.st_mode & S_IROTH))
+		cfg_warn(r, line, "(file)", "every user of this machine can read this file, and it holds passwords in "
+			 "clear text; chmod 640 it (owner root, group ampgate)");
+}
+
 void config_check(const struct ag_config *cfg, const config_t *root, struct cfg_report *r)
 {
 	check_devices(cfg, root, r);
@@ -286,4 +496,15 @@ void config_check(const struct ag_config *cfg, const config_t *root, struct cfg_
 	check_chargers(cfg, root, r);
 	check_endpoints(cfg, root, r);
 	check_mqtt(cfg, root, r);
+	check_charger_secrets(cfg, root, r);
+	check_ocpp_transport(cfg, root, r);
+	check_web_mqtt_transport(cfg, root, r);
+	check_file_mode(cfg, root, r);
+	for (size_t i = 0; i < cfg->web.n_users; i++) {
+		char key[64], who[80];
+		snprintf(key, sizeof(key), "web.users[%zu].password_hash", i);
+		snprintf(who, sizeof(who), "user %s", cfg->web.users[i].name);
+		check_hash(r, line_of(root, cfg->web.users[i].line, "web.users.[%zu].password_hash", i), key, who,
+			   cfg->web.users[i].password_hash, WEB_MIN_ITERATIONS);
+	}
 }

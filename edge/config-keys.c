@@ -41,7 +41,7 @@ static const char *const user_roles[] = { "viewer", "manager", NULL };
 static const struct cfg_key grid_keys[] = {
 	KSTR(struct cfg_grid, meter, 0, NULL, "device id of the grid-connection meter"),
 	{ .name = "limit_a", .type = CT_PHASES, .offset = offsetof(struct cfg_grid, limit_a), .flags = CK_REQUIRED,
-	  .min = 0, .max = 10000, .unit = "A", .help = "connection current limit per phase, L1 L2 L3" },
+	  .min = 0, .max = CFG_LIMIT_MAX_A, .unit = "A", .help = "connection current limit per phase, L1 L2 L3" },
 	KDBL(struct cfg_grid, limit_kw, 0, 100000, 0, "kW", "connection power limit, 0 = none"),
 	END
 };
@@ -49,7 +49,7 @@ static const struct cfg_key grid_keys[] = {
 static const struct cfg_key circuit_keys[] = {
 	KID(struct cfg_circuit, id, "circuit id, unique"),
 	KSTR(struct cfg_circuit, parent, 0, "grid", "parent circuit id, or \"grid\""),
-	KPHASES(struct cfg_circuit, limit_a, 10000, "current limit per phase (fuse rating), 0 = none"),
+	KPHASES(struct cfg_circuit, limit_a, CFG_LIMIT_MAX_A, "current limit per phase (fuse rating), 0 = none"),
 	KDBL(struct cfg_circuit, limit_kw, 0, 100000, 0, "kW", "power limit, 0 = none"),
 	KSTR(struct cfg_circuit, meter, 0, NULL, "optional submeter device id measuring this circuit"),
 	END

@@ -310,6 +310,9 @@ static void parse_table(const struct cfg_key *table, const config_setting_t *gro
 		size_t best_d = 3;
 		for (const struct cfg_key *k = table; k->name; k++) {
 			size_t d = distance(name, k->name);
+			/* "max_amps" for "max_a": a key spelt out further is one slip, not three */
+			if (strlen(k->name) >= 4 && strncmp(name, k->name, strlen(k->name)) == 0)
+				d = d < 2 ? d : 2;
 			if (d < best_d) {
 				best_d = d;
 				best = k->name;
@@ -357,6 +360,28 @@ void config_free(struct ag_config *cfg)
 	free(cfg);
 }
 
+/* Line `line` of `path` as libconfig saw it, trimmed and shortened, into `out` ("" if unread). */
+static void source_line(const char *path, int line, char *out, size_t size)
+{
+	char buf[4096];
+	FILE *f = fopen(path, "r");
+
+	out[0] = '\0';
+	for (int n = 1; f && fgets(buf, sizeof(buf), f); n++) {
+		if (n < line)
+			continue;
+		char *p = buf + strspn(buf, " \t");
+		p[strcspn(p, "\r\n")] = '\0';
+		if (strlen(p) >= size && size > 4)
+			memcpy(p + size - 4, "...", 4);
+		snprintf(out, size, "%s", p);
+		log_one_line(out);
+		break;
+	}
+	if (f)
+		fclose(f);
+}
+
 struct ag_config *config_load(const char *path, FILE *errs)
 {
 	struct cfg_report r = { .file = path, .out = errs };
@@ -372,11 +397,17 @@ struct ag_config *config_load(const char *path, FILE *errs)
 			fprintf(errs, "%s:0: (file): cannot read: %s\n", path, strerror(errno));
 		else {
 			const char *text = config_error_text(&root);
-			fprintf(errs, "%s:%d: (syntax): %s%s\n", config_error_file(&root) ? config_error_file(&root) : path,
-				config_error_line(&root), text,
+			const char *file = config_error_file(&root) ? config_error_file(&root) : path;
+			char seen[160];
+			source_line(file, config_error_line(&root), seen, sizeof(seen));
+			fprintf(errs, "%s:%d: (syntax): %s%s%s%s%s\n", file, config_error_line(&root), text,
 				strstr(text, "mismatched element type")
 					? " (write every number of a list the same way: 32.0, not 32)"
-					: "");
+				: strstr(text, "syntax error")
+					? " (each setting is name = value; a group { ... }, a list ( ... ), an array [ ... ], "
+					  "text in double quotes)"
+					: "",
+				seen[0] ? "; the line reads `" : "", seen, seen[0] ? "`" : "");
 		}
 		config_destroy(&root);
 		config_free(cfg);
@@ -537,6 +568,25 @@ const struct cfg_device *config_device(const struct ag_config *cfg, const char *
 		if (strcmp(cfg->devices[i].id, id) == 0)
 			return &cfg->devices[i];
 	return NULL;
+}
+
+int config_override_check(const struct ag_config *cfg, double limit_a, char *why, size_t size)
+{
+	const double *grid = cfg->site.grid.limit_a;
+	double max_a = fmax(grid[0], fmax(grid[1], grid[2]));
+
+	if (!isfinite(limit_a) || limit_a <= 0) {
+		snprintf(why, size, "limit_a must be a number of amps per phase above 0");
+		return -EINVAL;
+	}
+	if (max_a <= 0)
+		max_a = CFG_LIMIT_MAX_A; /* no connection limit configured: the largest one could be */
+	if (limit_a > max_a) {
+		snprintf(why, size, "limit_a %.4g A is above the configured grid limit of %.1f A per phase; a temporary "
+			 "limit can only lower it (no effect above %.1f A)", limit_a, max_a, max_a);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 const struct cfg_circuit *config_circuit(const struct ag_config *cfg, const char *id)

@@ -26,6 +26,8 @@ struct cfg_circuit {
 	int line;
 };
 
+#define CFG_LIMIT_MAX_A 10000.0 /* the largest grid or circuit limit_a the configuration takes */
+
 struct cfg_grid {
 	char *meter;            /* device id of the grid-connection meter */
 	phase_a limit_a;
@@ -199,6 +201,11 @@ bool config_group_equal(const struct ag_config *a, const struct ag_config *b, co
 
 /* Print every key with its type, range, default and help text (`ampgated --keys`). */
 void config_print_keys(FILE *out);
+
+/* Whether `limit_a` may be a temporary site limit (REST and MQTT): above 0, finite, and not above
+ * the connection's configured limit, which it can only lower. 0, or -EINVAL with the reason in
+ * words in `why`. */
+int config_override_check(const struct ag_config *cfg, double limit_a, char *why, size_t size);
 
 /* Lookups by id; NULL when absent. */
 const struct cfg_charger *config_charger(const struct ag_config *cfg, const char *id);

@@ -60,9 +60,7 @@ static bool known_keys(json_t *o, const char *const *keys, char *err, size_t siz
 static int cmd_limit(struct mqtt *m, json_t *o, char *err, size_t size)
 {
 	static const char *const keys[] = { "limit_a", "duration_s", "clear", "id", NULL };
-	const double *grid = m->d->cfg->site.grid.limit_a;
 	json_t *lim = json_object_get(o, "limit_a"), *dur = json_object_get(o, "duration_s");
-	double max_a = fmax(grid[0], fmax(grid[1], grid[2]));
 	int rc;
 
 	if (!known_keys(o, keys, err, size))
@@ -70,17 +68,14 @@ static int cmd_limit(struct mqtt *m, json_t *o, char *err, size_t size)
 	if (json_is_true(json_object_get(o, "clear")) && !lim && !dur) {
 		rc = site_override_limit(m->d, 0, 0, "mqtt");
 	} else {
-		if (!json_is_number(lim) || !(json_number_value(lim) > 0) || !isfinite(json_number_value(lim))) {
+		if (!json_is_number(lim) || !(json_number_value(lim) > 0)) {
 			snprintf(err, size, "limit_a must be a number of amps per phase above 0 (or send {\"clear\": true})");
 			return -1;
 		}
+		if (config_override_check(m->d->cfg, json_number_value(lim), err, size) < 0)
+			return -1;
 		if (!json_is_integer(dur) || json_integer_value(dur) < 1 || json_integer_value(dur) > 86400) {
 			snprintf(err, size, "duration_s must be a whole number of seconds from 1 to 86400");
-			return -1;
-		}
-		if (max_a > 0 && json_number_value(lim) > max_a) {
-			snprintf(err, size, "limit_a %.1f A is above the configured grid limit of %.1f A; a temporary "
-				 "limit can only lower it", json_number_value(lim), max_a);
 			return -1;
 		}
 		rc = site_override_limit(m->d, json_number_value(lim), (int)json_integer_value(dur), "mqtt");

@@ -47,18 +47,35 @@ int passwd_hash(const char *password, int iterations, char *out, size_t size)
 	return 0;
 }
 
-bool passwd_verify(const char *password, const char *hash)
+/* Split a hash into its iteration count, salt and key. 0 or -EINVAL when malformed. */
+static int hash_parse(const char *hash, int *iterations, unsigned char salt[64], int *salt_len,
+		      unsigned char want[64])
 {
 	char salt64[64], key64[64];
-	unsigned char salt[64], want[64], got[KEY_BYTES];
-	int iterations, salt_len, key_len;
 
-	if (sscanf(hash, "$pbkdf2-sha256$%d$%63[^$]$%63s", &iterations, salt64, key64) != 3 || iterations < 1 ||
-	    iterations > 10000000)
-		return false;
-	salt_len = b64_decode(salt64, salt, sizeof(salt));
-	key_len = b64_decode(key64, want, sizeof(want));
-	if (salt_len <= 0 || key_len != KEY_BYTES)
+	if (sscanf(hash, "$pbkdf2-sha256$%d$%63[^$]$%63s", iterations, salt64, key64) != 3 || *iterations < 1 ||
+	    *iterations > 10000000)
+		return -EINVAL;
+	*salt_len = b64_decode(salt64, salt, 64);
+	if (*salt_len <= 0 || b64_decode(key64, want, 64) != KEY_BYTES)
+		return -EINVAL;
+	return 0;
+}
+
+int passwd_iterations(const char *hash)
+{
+	unsigned char salt[64], want[64];
+	int iterations, salt_len;
+
+	return hash_parse(hash, &iterations, salt, &salt_len, want) < 0 ? -EINVAL : iterations;
+}
+
+bool passwd_verify(const char *password, const char *hash)
+{
+	unsigned char salt[64], want[64], got[KEY_BYTES];
+	int iterations, salt_len;
+
+	if (hash_parse(hash, &iterations, salt, &salt_len, want) < 0)
 		return false;
 	if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, salt_len, iterations, EVP_sha256(), KEY_BYTES,
 			      got) != 1)

@@ -18,6 +18,8 @@
 int passwd_hash(const char *password, int iterations, char *out, size_t size);
 /* True when `password` matches `hash` (constant-time compare). A malformed hash never matches. */
 bool passwd_verify(const char *password, const char *hash);
+/* The iteration count of a well-formed hash, -EINVAL when `hash` is none (then nothing verifies). */
+int passwd_iterations(const char *hash);
 /* Split "Basic <base64(user:pass)>" into `user` and `pass`. 0 or -EINVAL. */
 int basic_auth_decode(const char *header, char *user, size_t user_size, char *pass, size_t pass_size);
 /* "Basic <base64(user:pass)>" into `out`. 0 or -ENOSPC. */

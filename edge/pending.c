@@ -3,21 +3,67 @@
  * The one rule: a decision is a row in `stations`, written (and committed: autocommit) before the
  * station's state changes, so no crash can let a rejected station in or forget an accepted one.
  * Stations still waiting live only in memory (they are what connected since the start), and at
- * most PENDING_MAX of them, so a flood of made-up ids costs neither disk nor much memory. */
+ * most PENDING_MAX of them, so a flood of made-up ids costs neither disk nor much memory.
+ *
+ * The password suggested for an accepted station's own entry never reaches the disk: the
+ * database keeps its hash, and the words stay in memory for PENDING_SHOW_S after the acceptance,
+ * for a manager to copy from the page (a restart forgets them; the lines then carry the hash). */
 #include "edge/pending.h"
 #include "edge/daemon.h"
 #include "edge/log.h"
 #include "edge/ocpp-upstream.h"
+#include "edge/passwd.h"
 #include "edge/proxy.h"
 #include "edge/site.h"
 #include "edge/store.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
 
 enum decision { DEC_NONE, DEC_ACCEPTED, DEC_REJECTED };
+
+#define PENDING_SHOW_S 900      /* a suggested password stays on the page this long after acceptance */
+
+/* Suggested passwords still on show (the database keeps only their hash). */
+static struct shown_password {
+	char id[64];
+	char password[21];
+	uint64_t until_ms;
+} shown[PENDING_MAX];
+
+static bool is_hash(const char *stored)
+{
+	return strncmp(stored, "$pbkdf2-", 8) == 0;
+}
+
+/* The suggested password of station `id` still on show, or NULL. */
+static const char *on_show(const char *id, uint64_t now)
+{
+	for (size_t i = 0; i < PENDING_MAX; i++) {
+		struct shown_password *sp = &shown[i];
+		if (sp->id[0] && sp->until_ms <= now)
+			OPENSSL_cleanse(sp, sizeof(*sp));
+		else if (sp->id[0] && strcmp(sp->id, id) == 0)
+			return sp->password;
+	}
+	return NULL;
+}
+
+/* Keep `password`, just suggested for station `id`, on show for a while. */
+static void show_for_a_while(const char *id, const char *password)
+{
+	struct shown_password *slot = &shown[0];
+
+	for (size_t i = 0; i < PENDING_MAX; i++) /* a free slot, else the one leaving the page first */
+		if (!shown[i].id[0] || shown[i].until_ms < slot->until_ms)
+			slot = &shown[i];
+	snprintf(slot->id, sizeof(slot->id), "%s", id);
+	snprintf(slot->password, sizeof(slot->password), "%s", password);
+	slot->until_ms = now_ms() + PENDING_SHOW_S * 1000ull;
+}
 
 const struct cfg_charger *pending_default_cfg(struct charger *ch, const struct ag_config *cfg)
 {
@@ -72,14 +118,16 @@ static void new_password(char out[21])
 	out[20] = '\0';
 }
 
-static int save(struct proxy *p, const struct charger *ch, const char *decision, const char *who)
+/* The decision on `ch`, with the hash of the password suggested for its own entry (NULL: none). */
+static int save(struct proxy *p, const struct charger *ch, const char *decision, const char *who, const char *password)
 {
 	sqlite3 *db = store_db(p->d->store);
 	sqlite3_stmt *q;
-	char pw[21];
+	char hash[PASSWD_HASH_MAX + 1] = "";
 	int rc;
 
-	new_password(pw);
+	if (password && passwd_hash(password, PASSWD_ITER_CHARGER, hash, sizeof(hash)) < 0)
+		hash[0] = '\0'; /* no suggestion then: the manager chooses the password */
 	if (sqlite3_prepare_v2(db,
 			       "INSERT OR REPLACE INTO stations (id, decision, vendor, model, serial, firmware, address,"
 			       " first_seen_ms, decided_ms, decided_by, new_password) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
@@ -98,7 +146,10 @@ static int save(struct proxy *p, const struct charger *ch, const char *decision,
 	sqlite3_bind_int64(q, 8, ch->first_seen_ms);
 	sqlite3_bind_int64(q, 9, wall_ms());
 	sqlite3_bind_text(q, 10, who, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 11, pw, -1, SQLITE_STATIC);
+	if (hash[0])
+		sqlite3_bind_text(q, 11, hash, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, 11);
 	rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -EIO;
 	if (rc < 0)
 		log_msg(LL_ERROR, "database: station %s: decision not stored: %s", ch->id, sqlite3_errmsg(db));
@@ -248,10 +299,15 @@ int pending_accept(struct proxy *p, const char *id, const char *who)
 	struct charger *ch = proxy_find(p, id);
 	int rc;
 
+	char pw[21];
+
 	if (!ch || !ch->pending)
 		return -ENOENT;
-	if ((rc = save(p, ch, "accepted", who)) < 0)
+	new_password(pw);
+	if ((rc = save(p, ch, "accepted", who, pw)) < 0)
 		return rc;
+	show_for_a_while(ch->id, pw);
+	OPENSSL_cleanse(pw, sizeof(pw));
 	ch->cfg = pending_default_cfg(ch, p->d->cfg);
 	ch->pending = false;
 	store_event(p->d->store, LL_NOTICE, "charger.accepted", ch->id,
@@ -278,7 +334,7 @@ int pending_reject(struct proxy *p, const char *id, const char *who)
 
 	if (!ch || !ch->pending)
 		return -ENOENT;
-	if ((rc = save(p, ch, "rejected", who)) < 0)
+	if ((rc = save(p, ch, "rejected", who, NULL)) < 0)
 		return rc;
 	store_event(p->d->store, LL_NOTICE, "charger.rejected", ch->id,
 		    "unknown station rejected by %s (%s %s, serial %s, from %s): disconnected, and refused whenever it "
@@ -299,16 +355,32 @@ static json_t *station_json(struct proxy *p, const struct charger *ch)
 			 (json_int_t)ch->first_seen_ms, "link", charger_link_name(link), "booted", ch->vendor[0] != 0);
 }
 
-/* The entry to paste into `chargers`: the default wiring the station runs on now, and a fresh
- * password where the security profile asks for one. */
-static json_t *config_lines(struct proxy *p, const struct charger *ch, const char *password)
+/* The credential part of the entry for station `id`, from the hash the database holds: the
+ * password itself for a manager while it is on show, else its hash; nothing for a viewer. */
+static void credential(const char *id, const char *stored, bool manager, char *out, size_t size)
+{
+	const char *plain = NULL;
+
+	out[0] = '\0';
+	if (!stored || !is_hash(stored) || !manager)
+		return;
+	plain = on_show(id, now_ms());
+	if (plain)
+		snprintf(out, size, " password = \"%s\";", plain);
+	else
+		snprintf(out, size, " password_hash = \"%s\";", stored);
+}
+
+/* The entry to paste into `chargers`: the default wiring the station runs on now, and its
+ * credential where the security profile asks for one. */
+static json_t *config_lines(struct proxy *p, const struct charger *ch, const char *stored, bool manager)
 {
 	const struct cfg_charger *c = &ch->accepted_cfg;
 	int profile = p->d->cfg->ocpp.security_profile;
-	char pw[64] = "", text[512];
+	char pw[PASSWD_HASH_MAX + 32] = "", text[512];
 
-	if ((profile == 1 || profile == 2) && password)
-		snprintf(pw, sizeof(pw), " password = \"%s\";", password);
+	if (profile == 1 || profile == 2)
+		credential(ch->id, stored, manager, pw, sizeof(pw));
 	snprintf(text, sizeof(text),
 		 "{ id = \"%s\"; circuit = \"%s\"; phases = %d; rotation = \"%s\"; min_a = %.1f; max_a = %.1f; "
 		 "priority = %d;%s },",
@@ -316,7 +388,7 @@ static json_t *config_lines(struct proxy *p, const struct charger *ch, const cha
 	return json_string(text);
 }
 
-json_t *pending_json(struct proxy *p)
+json_t *pending_json(struct proxy *p, bool manager)
 {
 	json_t *waiting = json_array(), *accepted = json_array();
 	sqlite3_stmt *q = NULL;
@@ -335,7 +407,7 @@ json_t *pending_json(struct proxy *p)
 			json_t *o = station_json(p, ch);
 			json_object_set_new(o, "accepted_by", json_string((const char *)sqlite3_column_text(q, 1)));
 			json_object_set_new(o, "accepted_ms", json_integer(sqlite3_column_int64(q, 2)));
-			json_object_set_new(o, "config", config_lines(p, ch, (const char *)sqlite3_column_text(q, 3)));
+			json_object_set_new(o, "config", config_lines(p, ch, (const char *)sqlite3_column_text(q, 3), manager));
 			json_array_append_new(accepted, o);
 		}
 	}

@@ -36,8 +36,10 @@ int pending_accept(struct proxy *p, const char *id, const char *who);
 int pending_reject(struct proxy *p, const char *id, const char *who);
 
 /* {"pending": [...], "accepted": [...]}: the stations waiting, with what they sent at boot, and
- * those accepted that still lack their own entry (with the lines to paste into the file). */
-json_t *pending_json(struct proxy *p);
+ * those accepted that still lack their own entry (with the lines to paste into the file). The
+ * suggested password is in the lines only for a `manager`; the first time one sees it, the
+ * database keeps only its hash (the lines then carry password_hash after a while). */
+json_t *pending_json(struct proxy *p, bool manager);
 
 /* Fill ch->accepted_cfg (the default wiring) from `cfg` and return it. */
 const struct cfg_charger *pending_default_cfg(struct charger *ch, const struct ag_config *cfg);

@@ -5,6 +5,7 @@
 #include "edge/daemon.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdbool.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 struct store {
 	sqlite3 *db;
@@ -140,6 +142,9 @@ static const char *const migrations[] = {
 	"  departure_ms INTEGER NOT NULL,"
 	"  energy_wh REAL NOT NULL,"
 	"  delivered_wh REAL NOT NULL);",
+	/* 7: stations.new_password holds the hash of the suggested password (pending.c); the words
+	 * that earlier versions kept there in plain text go. */
+	"UPDATE stations SET new_password = NULL WHERE new_password NOT LIKE '$pbkdf2-%';",
 };
 
 static int exec(struct store *st, const char *sql)
@@ -199,6 +204,30 @@ static void make_parent_dir(const char *path)
 	free(copy);
 }
 
+/* The database holds the audit log and charger credentials: 0640 (owner writes, the service's
+ * group reads, nobody else) whatever the umask. SQLite gives its -wal and -shm files the mode of
+ * the database file, so creating that one ourselves is enough. An existing file readable by
+ * everyone is tightened. */
+static void private_file(const char *path)
+{
+	struct stat sb;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+
+	if (fd >= 0) {
+		if (fchmod(fd, 0640) < 0)
+			log_msg(LL_WARN, "database %s: cannot set its mode to 0640: %s", path, strerror(errno));
+		close(fd);
+		return;
+	}
+	if (stat(path, &sb) == 0 && (sb.st_mode & 0007)) {
+		if (chmod(path, sb.st_mode & 0770) == 0)
+			log_msg(LL_NOTICE, "database %s was readable by every user of this machine; now it is not", path);
+		else
+			log_msg(LL_WARN, "database %s is readable by every user of this machine and cannot be changed: %s; "
+				"chmod o-rwx it", path, strerror(errno));
+	}
+}
+
 struct store *store_open(const char *path)
 {
 	struct store *st = calloc(1, sizeof(*st));
@@ -207,6 +236,8 @@ struct store *store_open(const char *path)
 	if (!st)
 		return NULL;
 	make_parent_dir(path);
+	if (strcmp(path, ":memory:") != 0)
+		private_file(path);
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		log_msg(LL_ERROR, "database %s: cannot open: %s; check storage.path and the folder's owner", path,

@@ -146,9 +146,13 @@ static int set_limit(struct web *w, struct web_req *r, json_t *body, const char 
 	double limit_a = json_is_null(lim) || !lim ? 0 : json_is_number(lim) ? json_number_value(lim) : NAN;
 	json_int_t duration_s = json_is_integer(dur) ? json_integer_value(dur) : 0;
 
+	char why[200];
+
 	if (!isfinite(limit_a) || limit_a < 0 || (limit_a > 0 && (duration_s < 1 || duration_s > 86400)))
 		return web_error(r, 400, "send limit_a (amps per phase, more than 0; 0 or null clears the temporary "
 					 "limit) and duration_s (1 to 86400 seconds)");
+	if (limit_a > 0 && config_override_check(w->d->cfg, limit_a, why, sizeof(why)) < 0)
+		return web_error(r, 400, "site limit not changed: %s", why);
 	int rc = site_override_limit(w->d, limit_a, (int)duration_s, who);
 	if (rc < 0)
 		return web_error(r, rc == -ENODEV ? 503 : 400, "site limit not changed: %s",

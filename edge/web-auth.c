@@ -12,6 +12,7 @@
 #include "edge/passwd.h"
 #include "edge/web-private.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -57,13 +58,34 @@ static bool expired(const struct web_session *s, uint64_t now)
 	return now - s->seen_ms > WEB_SESSION_IDLE_S * 1000ull || now - s->created_ms > WEB_SESSION_MAX_S * 1000ull;
 }
 
+int web_cookie_value(const char *header, const char *name, char *out, size_t size)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = header; p && *p;) {
+		p += strspn(p, " \t;,");
+		const char *end = p + strcspn(p, ";,");
+		if ((size_t)(end - p) > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+			size_t len = (size_t)(end - p) - n - 1;
+			if (len >= size)
+				return -ENOSPC;
+			memcpy(out, p + n + 1, len);
+			out[len] = '\0';
+			return 0;
+		}
+		p = end;
+	}
+	return -ENOENT;
+}
+
 struct web_session *web_session_find(struct web *w, struct lws *wsi)
 {
-	char sid[64];
-	size_t max = sizeof(sid);
+	char sid[64], cookies[4096]; /* a browser sends every cookie of the host */
 	uint64_t now = now_ms();
 
-	if (lws_http_cookie_get(wsi, COOKIE, sid, &max) || strlen(sid) != 32)
+	/* Our own parser: lws_http_cookie_get also takes "xampgate_session=" for ours. */
+	if (lws_hdr_copy(wsi, cookies, sizeof(cookies), WSI_TOKEN_HTTP_COOKIE) <= 0 ||
+	    web_cookie_value(cookies, COOKIE, sid, sizeof(sid)) < 0 || strlen(sid) != 32)
 		return NULL;
 	for (size_t i = 0; i < WEB_SESSIONS; i++) {
 		struct web_session *s = &w->sessions[i];
@@ -111,14 +133,26 @@ json_t *web_session_json(const struct web_session *s)
 			 "can_change", s->role == ROLE_MANAGER);
 }
 
-/* ---- lockout ---- */
+/* ---- lockout ----
+ * Two tables: one counter per configured user (a fixed set, so nothing another client sends can
+ * push a user's counter out) and a bounded table of source addresses, where a spray of fresh
+ * addresses only evicts other addresses. A name that is no user gets no counter of its own: it
+ * cannot log in anyway, and its failures still count against the address. */
 
-static struct web_fail *fail_slot(struct web *w, const char *key, bool create, uint64_t now)
+static bool configured_user(struct web *w, const char *name)
+{
+	for (size_t i = 0; i < w->d->cfg->web.n_users; i++)
+		if (strcmp(w->d->cfg->web.users[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static struct web_fail *fail_slot(struct web_fail *tab, size_t n, const char *key, bool create, uint64_t now)
 {
 	struct web_fail *victim = NULL;
 
-	for (size_t i = 0; i < WEB_FAIL_SLOTS; i++) {
-		struct web_fail *f = &w->fails[i];
+	for (size_t i = 0; i < n; i++) {
+		struct web_fail *f = &tab[i];
 		if (f->key[0] && strcmp(f->key, key) == 0) {
 			if (now - f->first_ms > WEB_FAIL_WINDOW_S * 1000ull && now >= f->locked_until_ms)
 				f->count = 0, f->first_ms = now;
@@ -139,20 +173,30 @@ static struct web_fail *fail_slot(struct web *w, const char *key, bool create, u
 	return victim;
 }
 
-/* Seconds left on a lock, 0 when not locked. */
-static int locked_s(struct web *w, const char *key, uint64_t now)
+/* The counter of `name` (a user, in the users' table) or of an address (in the sources' table);
+ * NULL for a name that is no configured user, or when `create` is false and there is none. */
+static struct web_fail *fail_of(struct web *w, bool user, const char *name, bool create, uint64_t now)
 {
-	struct web_fail *f = fail_slot(w, key, false, now);
+	if (user && !configured_user(w, name))
+		return NULL;
+	return user ? fail_slot(w->user_fails, WEB_USERS_MAX, name, create, now)
+		    : fail_slot(w->fails, WEB_FAIL_SLOTS, name, create, now);
+}
+
+/* Seconds left on a lock, 0 when not locked. */
+static int locked_s(struct web *w, bool user, const char *name, uint64_t now)
+{
+	struct web_fail *f = fail_of(w, user, name, false, now);
 
 	return f && f->locked_until_ms > now ? (int)((f->locked_until_ms - now + 999) / 1000) : 0;
 }
 
-/* Count a wrong password; true when this one locks the key. */
-static bool count_failure(struct web *w, const char *key, uint64_t now)
+/* Count a wrong password; true when this one locks the user or address. */
+static bool count_failure(struct web *w, bool user, const char *name, uint64_t now)
 {
-	struct web_fail *f = fail_slot(w, key, true, now);
+	struct web_fail *f = fail_of(w, user, name, true, now);
 
-	if (++f->count < WEB_FAIL_LIMIT || f->locked_until_ms > now)
+	if (!f || ++f->count < WEB_FAIL_LIMIT || f->locked_until_ms > now)
 		return false;
 	f->locked_until_ms = now + WEB_LOCK_S * 1000ull;
 	f->count = 0;
@@ -160,12 +204,24 @@ static bool count_failure(struct web *w, const char *key, uint64_t now)
 	return true;
 }
 
-static void clear_failures(struct web *w, const char *key)
+static void clear_failures(struct web *w, bool user, const char *name)
 {
-	struct web_fail *f = fail_slot(w, key, false, now_ms());
+	struct web_fail *f = fail_of(w, user, name, false, now_ms());
 
 	if (f)
 		memset(f, 0, sizeof(*f));
+}
+
+void web_auth_reload(struct web *w, const struct ag_config *cfg)
+{
+	/* A removed user's counter frees its slot for the users that are configured now. */
+	for (size_t i = 0; i < WEB_USERS_MAX; i++) {
+		bool keep = false;
+		for (size_t u = 0; w->user_fails[i].key[0] && u < cfg->web.n_users; u++)
+			keep |= strcmp(cfg->web.users[u].name, w->user_fails[i].key) == 0;
+		if (!keep)
+			memset(&w->user_fails[i], 0, sizeof(w->user_fails[i]));
+	}
 }
 
 /* ---- login ---- */
@@ -214,7 +270,7 @@ static void verify_done(uv_work_t *work, int status)
 	struct web *w = web_state();
 	struct web_req *r = job->req;
 	uint64_t now = now_ms();
-	char ukey[64], skey[80], msg[256];
+	char msg[256];
 	int code;
 	char *body = NULL;
 
@@ -222,12 +278,10 @@ static void verify_done(uv_work_t *work, int status)
 	w->verifying--;
 	if (!w->d)
 		goto out;
-	snprintf(ukey, sizeof(ukey), "u:%s", job->name);
-	snprintf(skey, sizeof(skey), "s:%s", job->peer);
 	if (job->ok) {
 		struct web_session *s = new_session(w, job->name, job->role);
-		clear_failures(w, ukey);
-		clear_failures(w, skey);
+		clear_failures(w, true, job->name);
+		clear_failures(w, false, job->peer);
 		if (!s) {
 			code = 500;
 			body = error_text("the edge could not start a session; try again");
@@ -244,7 +298,8 @@ static void verify_done(uv_work_t *work, int status)
 					 WEB_SESSION_MAX_S, w->tls ? "; Secure" : "");
 		}
 	} else {
-		bool user_locked = count_failure(w, ukey, now), source_locked = count_failure(w, skey, now);
+		bool user_locked = count_failure(w, true, job->name, now);
+		bool source_locked = count_failure(w, false, job->peer, now);
 		log_msg(LL_NOTICE, "web: wrong user name or password for \"%s\" from %s", job->name, job->peer);
 		if (user_locked || source_locked) {
 			store_event(w->d->store, LL_WARN, "web.lockout", job->name,
@@ -289,7 +344,6 @@ static enum web_role find_user(struct web *w, const char *name, const char **has
 
 int web_login(struct web *w, struct web_req *r)
 {
-	char ukey[64], skey[80];
 	const char *name = NULL, *password = NULL, *hash;
 	uint64_t now = now_ms();
 	int left;
@@ -302,9 +356,7 @@ int web_login(struct web *w, struct web_req *r)
 		json_decref(j);
 		return web_error(r, 400, "send {\"name\": \"...\", \"password\": \"...\"}");
 	}
-	snprintf(ukey, sizeof(ukey), "u:%s", name);
-	snprintf(skey, sizeof(skey), "s:%s", r->peer);
-	if ((left = locked_s(w, skey, now)) > 0 || (left = locked_s(w, ukey, now)) > 0) {
+	if ((left = locked_s(w, false, r->peer, now)) > 0 || (left = locked_s(w, true, name, now)) > 0) {
 		json_decref(j);
 		return web_error(r, 429, "too many wrong passwords: logins are refused for %d more minute%s", (left + 59) / 60,
 				 (left + 59) / 60 == 1 ? "" : "s");
@@ -360,4 +412,5 @@ void web_auth_clear(struct web *w)
 {
 	OPENSSL_cleanse(w->sessions, sizeof(w->sessions));
 	memset(w->fails, 0, sizeof(w->fails));
+	memset(w->user_fails, 0, sizeof(w->user_fails));
 }

@@ -15,7 +15,7 @@ int web_pending_get(struct web *w, struct web_req *r)
 {
 	if (strcmp(r->uri, PENDING) != 0)
 		return web_error(r, 404, "there is no API %s", r->uri);
-	return web_reply_json(r, 200, pending_json(w->d->proxy));
+	return web_reply_json(r, 200, pending_json(w->d->proxy, r->session->role == ROLE_MANAGER));
 }
 
 int web_pending_post(struct web *w, struct web_req *r)

@@ -23,7 +23,8 @@
 #define WEB_FAIL_LIMIT 5                /* wrong passwords before a lock */
 #define WEB_FAIL_WINDOW_S 900           /* ... counted within this window */
 #define WEB_LOCK_S 300                  /* how long a user or a source stays locked */
-#define WEB_FAIL_SLOTS 128
+#define WEB_FAIL_SLOTS 128              /* source addresses; users have one counter each */
+#define WEB_USERS_MAX 100               /* web.users holds at most this many (config-keys.c) */
 #define WEB_VERIFY_MAX 2                /* password checks running at once (each ~0.3 s of a core) */
 #define WEB_BODY_MAX 4096
 #define WEB_HISTORY 3600                /* one sample a second: the last hour */
@@ -40,7 +41,7 @@ struct web_session {
 };
 
 struct web_fail {
-	char key[64];                   /* "u:<name>" or "s:<address>" */
+	char key[64];                   /* a configured user's name, or a source address */
 	int count;
 	uint64_t first_ms, locked_until_ms;
 };
@@ -65,7 +66,8 @@ struct web {
 	struct lws_vhost *vh;
 	bool tls;
 	struct web_session sessions[WEB_SESSIONS];
-	struct web_fail fails[WEB_FAIL_SLOTS];
+	struct web_fail fails[WEB_FAIL_SLOTS];         /* by source address */
+	struct web_fail user_fails[WEB_USERS_MAX];     /* by configured user: never evicted by traffic */
 	int verifying;
 	/* live push */
 	struct web_live *live;          /* the open live views */
@@ -113,6 +115,8 @@ void web_reply_later(struct web_req *r, int status, char *body);
 bool web_peer_is_loopback(const char *peer);
 
 /* ---- web-auth.c */
+/* The value of cookie `name` (matched whole) in a Cookie header into `out`: 0, -ENOENT, -ENOSPC. */
+int web_cookie_value(const char *header, const char *name, char *out, size_t size);
 /* The session named by the request's cookie, refreshed; NULL if none or expired. */
 struct web_session *web_session_find(struct web *w, struct lws *wsi);
 /* For changes: the session's CSRF token in X-CSRF-Token and, when the browser names one, an
@@ -125,6 +129,7 @@ int web_logout(struct web *w, struct web_req *r);       /* POST /api/v1/logout *
 json_t *web_session_json(const struct web_session *s);
 void web_auth_forget(struct web *w, struct web_req *r); /* the request closed */
 void web_auth_clear(struct web *w);                     /* stop: drop sessions and counters */
+void web_auth_reload(struct web *w, const struct ag_config *cfg); /* drop counters of removed users */
 const char *web_role_name(enum web_role role);
 
 /* ---- web-api.c: /api/v1/... with a session. */

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static struct web web;
 
@@ -272,6 +273,28 @@ static void req_reset(struct web_req *r, struct lws *wsi)
 	r->wsi = wsi;
 }
 
+/* Framing headers that two HTTP parsers could read two ways (a proxy in front and lws behind):
+ * one Content-Length of plain digits, a Transfer-Encoding of exactly "chunked" and never both.
+ * lws itself reads "+31" as 31 and takes the first of two lengths. NULL when fine, else why. */
+static const char *framing_refused(struct lws *wsi)
+{
+	char v[32];
+	int cl = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+	int te = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING);
+
+	if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, 1) > 0 ||
+	    lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, 1) > 0)
+		return "a header that frames the body (Content-Length, Transfer-Encoding) is sent twice";
+	if (cl && te)
+		return "send the body with Content-Length or Transfer-Encoding, not both";
+	if (cl && (cl > 10 || lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_HTTP_CONTENT_LENGTH) != cl ||
+		   strspn(v, "0123456789") != (size_t)cl))
+		return "Content-Length must be a number of bytes in plain digits";
+	if (te && (lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_HTTP_TRANSFER_ENCODING) != te || strcasecmp(v, "chunked") != 0))
+		return "the only Transfer-Encoding taken is \"chunked\"";
+	return NULL;
+}
+
 /* A new request: who asks and what for. The headers are read here, while they exist. */
 static int on_request(struct web_req *r, struct lws *wsi)
 {
@@ -284,6 +307,12 @@ static int on_request(struct web_req *r, struct lws *wsi)
 	lws_get_peer_simple(wsi, r->peer, sizeof(r->peer));
 	if (strncmp(r->peer, "::ffff:", 7) == 0 && strchr(r->peer, '.')) /* IPv4 on a v6 socket */
 		memmove(r->peer, r->peer + 7, strlen(r->peer + 7) + 1);
+	const char *bad_framing = framing_refused(wsi);
+	if (bad_framing) {
+		/* The body's end is unknown, so the connection cannot carry another request. */
+		web_error(r, 400, "%s", bad_framing);
+		return -1;
+	}
 	r->session = web_session_find(&web, wsi);
 	r->origin_ok = web_origin_ok(&web, wsi);
 	r->csrf_refused = r->post && r->session ? web_csrf_refused(&web, r) : NULL;
@@ -447,6 +476,7 @@ int web_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
 
 	if (strcmp(old->listen, c->listen) != 0 || (old->tls.cert == NULL) != (c->tls.cert == NULL))
 		log_msg(LL_WARN, "config: web.listen or web.tls changed; it takes effect at the next restart");
+	web_auth_reload(&web, new_cfg);
 	/* Logged-in people whose user is gone or whose role changed start again at the login. */
 	for (size_t i = 0; i < WEB_SESSIONS; i++) {
 		struct web_session *s = &web.sessions[i];

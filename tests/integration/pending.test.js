@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { launchChromium, logIn } from '../lib/browser.js';
 import WebSocket from 'ws';
-import { AMPGATECTL, AMPGATED, Daemon, ROOT, freePort, runSync, tmpDir } from '../lib/daemon.js';
+import { AMPGATECTL, AMPGATED, Daemon, ROOT, freePort, runSync, sql, tmpDir } from '../lib/daemon.js';
 import { bootPayload, connectStation, effectiveLimit, startCsms, until } from '../lib/ocpp.js';
 
 const USERS = { manager: 'manager-pass-1', viewer: 'viewer-pass-1' };
@@ -183,6 +183,18 @@ test('a manager accepts: it boots Accepted through to the CSMS and gets the edge
   const entry = body.accepted.find((s) => s.id === 'NEW16');
   assert.equal(entry.accepted_by, 'web:manager');
   assert.match(entry.config, /^\{ id = "NEW16"; circuit = "grid"; phases = 3; rotation = "L1L2L3"; min_a = 6\.0; max_a = 12\.0; priority = 1; password = "[A-Za-z0-9]{20}"; \},$/);
+  // The database keeps only its hash (not in any of its files); the page goes on showing the
+  // words for a while, and never to a viewer.
+  const shownPw = /password = "([A-Za-z0-9]{20})"/.exec(entry.config)[1];
+  const stored = sql(path.join(dir, 'ampgate.db'), "SELECT new_password FROM stations WHERE id = 'NEW16'");
+  assert.match(stored, /^\$pbkdf2-sha256\$\d+\$/);
+  for (const f of fs.readdirSync(dir).filter((n) => n.startsWith('ampgate.db'))) {
+    assert.ok(!fs.readFileSync(path.join(dir, f)).includes(shownPw), `the words are not in ${f}`);
+  }
+  const again = (await api('/api/v1/pending', { cookie: manager.cookie })).body.accepted.find((s) => s.id === 'NEW16');
+  assert.equal(again.config, entry.config, 'still shown to the manager');
+  const viewerView = (await api('/api/v1/pending', await login('viewer'))).body.accepted.find((s) => s.id === 'NEW16');
+  assert.doesNotMatch(viewerView.config, /password/, 'a viewer is not shown the password');
   // The lines the page prints are a valid entry: pasted into the file they pass --check.
   const file = path.join(dir, 'pasted.conf');
   fs.writeFileSync(file, config({ allowUnknown: false, chargers: `{ id = "BUS01"; password = "${PW}"; },\n  ${entry.config.replace(/,$/, '')}` }));
@@ -247,6 +259,15 @@ test('decisions survive a restart, even with allow_unknown turned off', async ()
   const { body } = await api('/api/v1/pending', await login('viewer'));
   assert.deepEqual(body.accepted.map((s) => s.id).sort(), ['NEW16', 'NEW201']);
   assert.equal(body.accepted.find((s) => s.id === 'NEW16').serial, 'SN-NEW16');
+  // After the restart the suggested password is gone from memory: the lines carry its hash, which
+  // is a valid entry too (the station keeps the password the manager wrote down).
+  const { body: mgr } = await api('/api/v1/pending', await login('manager'));
+  const line = mgr.accepted.find((s) => s.id === 'NEW16').config;
+  assert.match(line, /^\{ id = "NEW16";.* password_hash = "\$pbkdf2-sha256\$\d+\$[^"]+"; \},$/);
+  const file = path.join(dir, 'pasted-hash.conf');
+  fs.writeFileSync(file, config({ allowUnknown: false, chargers: `{ id = "BUS01"; password = "${PW}"; },\n  ${line.replace(/,$/, '')}` }));
+  const check = runSync(AMPGATED, ['-c', file, '--check']);
+  assert.equal(check.status, 0, check.stderr);
   await until(() => /2 station\(s\) accepted by a site manager have no entry in chargers: they connect without a password/.test(d.log),
     { what: 'the start-up warning' });
 });
