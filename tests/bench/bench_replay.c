@@ -10,6 +10,8 @@
 #include "tools/sim/replay-gen.c"
 #include "tools/sim/replay-input.c"
 #include "tools/sim/replay-report.c"
+#include "tools/sim/replay-ref.c"
+#include "tools/sim/replay-optimum.c"
 #include "tools/sim/replay.c"
 
 #include <unistd.h>

@@ -16,6 +16,8 @@
 #include "tools/sim/ocpp-msg.c"
 #include "tools/sim/replay-input.c"
 #include "tools/sim/replay-report.c"
+#include "tools/sim/replay-ref.c"
+#include "tools/sim/replay-optimum.c"
 #include "tools/sim/replay.c"
 
 #define H(x) (REPLAY_DAY0_MS + (int64_t)((x) * 3600000.0))
