@@ -33,6 +33,7 @@ static void usage(FILE *out)
 		"  --sessions-out FILE     per-session outcome as CSV\n"
 		"  --svg FILE              grid load against its limit over the day\n"
 		"  --generate N            write a generated depot day of N sessions on SITE.conf's chargers\n"
+		"  --day depot|workplace   what --generate writes (default depot)\n"
 		"  --seed S                generator seed (default 1)\n"
 		"  --out FILE              where --generate writes (default stdout)\n"
 		"  --optimum               also compute the offline optimum (LP: perfect knowledge, continuous rates)\n"
@@ -53,6 +54,7 @@ struct args {
 	long generate;
 	unsigned long long seed;
 	bool any, quiet, optimum, no_feedback;
+	enum replay_day day;
 };
 
 static int parse_policies(char *list, struct args *a)
@@ -83,6 +85,7 @@ static int parse(int argc, char **argv, struct args *a)
 		{ "out", required_argument, NULL, 'O' },     { "quiet", no_argument, NULL, 'q' },
 		{ "optimum", no_argument, NULL, 'x' },       { "departure-noise-s", required_argument, NULL, 'D' },
 		{ "energy-noise-pct", required_argument, NULL, 'E' }, { "no-ev-feedback", no_argument, NULL, 'F' },
+		{ "day", required_argument, NULL, 'y' },
 		{ "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -122,6 +125,13 @@ static int parse(int argc, char **argv, struct args *a)
 		case 'q': a->quiet = true; break;
 		case 'x': a->optimum = true; break;
 		case 'F': a->no_feedback = true; break;
+		case 'y':
+			if (strcmp(optarg, "depot") && strcmp(optarg, "workplace")) {
+				fprintf(stderr, "replay: --day %s: depot or workplace\n", optarg);
+				return -EINVAL;
+			}
+			a->day = !strcmp(optarg, "workplace") ? REPLAY_DAY_WORKPLACE : REPLAY_DAY_DEPOT;
+			break;
 		case 'D':
 			a->departure_noise_s = strtod(optarg, &end);
 			if (*end || !(a->departure_noise_s >= 0 && a->departure_noise_s <= 86400)) {
@@ -160,7 +170,7 @@ static int generate(const struct args *a, const struct ag_config *cfg)
 		fprintf(stderr, "replay: %s: %s\n", a->out, strerror(errno));
 		return 2;
 	}
-	rc = replay_generate(cfg, (size_t)a->generate, a->seed, out);
+	rc = replay_generate_day(cfg, a->day, (size_t)a->generate, a->seed, out);
 	if (rc == -EINVAL)
 		fprintf(stderr, "replay: %s has no chargers to generate sessions for\n", cfg->file);
 	if ((a->out && fclose(out)) || rc < 0)

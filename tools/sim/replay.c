@@ -143,7 +143,7 @@ static int setup(struct run *u, FILE *errs)
 	if ((rc = check(u, errs)) < 0)
 		return rc;
 	if (!u->sin.policy) {   /* a reference: the solver still runs the fallback when the meter is stale */
-		if (!(u->ref = replay_ref_new(in->policy, r->n_nodes, u->n_ch)))
+		if (!(u->ref = replay_ref_new(in->policy, u->n_ch)))
 			return -ENOMEM;
 		u->sin.policy = policy_find("fair");
 	}

@@ -155,6 +155,8 @@ int replay_write_svg(const char *path, const struct replay_result *r, size_t n);
 
 /* A realistic depot day of `n` sessions on the chargers of `cfg` (replay-gen.c), as CSV. */
 int replay_generate(const struct ag_config *cfg, size_t n, uint64_t seed, FILE *out);
+enum replay_day { REPLAY_DAY_DEPOT, REPLAY_DAY_WORKPLACE };
+int replay_generate_day(const struct ag_config *cfg, enum replay_day day, size_t n, uint64_t seed, FILE *out);
 
 /* Non-EV load per node as the solver assumes it: the larger of its own reading and the sum of
  * its children's (a node without a meter reads 0); nv has n x 3 entries. */
@@ -164,7 +166,7 @@ void replay_effective_load(const struct solver_node *nodes, size_t n, double *nv
  * with the minimum respected, run in place of the solver when the replay's policy names one. */
 struct replay_ref;
 bool replay_ref_known(const char *name);
-struct replay_ref *replay_ref_new(const char *name, size_t n_nodes, size_t n_ch);   /* NULL: unknown or ENOMEM */
+struct replay_ref *replay_ref_new(const char *name, size_t n_ch);   /* NULL: unknown or ENOMEM */
 void replay_ref_free(struct replay_ref *r);
 const char *replay_ref_name(const struct replay_ref *r);
 /* Limits for every charger of `in` into out[] (limit_a; 0 = paused). 0 or -E2BIG. */
