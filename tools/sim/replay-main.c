@@ -61,7 +61,7 @@ static int parse_policies(char *list, struct args *a)
 {
 	for (char *save = NULL, *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
 		if (!policy_find(p) && !replay_ref_known(p)) {
-			fprintf(stderr, "replay: --policy %s: fair, priority, deadline, cost, edf or llf\n", p);
+			fprintf(stderr, "replay: --policy %s: fair, priority, deadline or cost (or the references edf, llf)\n", p);
 			return -EINVAL;
 		}
 		if (a->n_policies == MAX_POLICIES) {

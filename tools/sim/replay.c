@@ -88,7 +88,7 @@ static int check(struct run *u, FILE *errs)
 	int bad = 0;
 
 	if (!u->sin.policy && !replay_ref_known(in->policy)) {
-		fprintf(errs, "replay: policy \"%s\" does not exist (fair, priority, deadline, cost, edf or llf)\n",
+		fprintf(errs, "replay: policy \"%s\" does not exist (fair, priority, deadline or cost, or the references edf, llf)\n",
 			in->policy ? in->policy : in->cfg->site.policy);
 		bad++;
 	}
