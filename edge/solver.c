@@ -673,16 +673,6 @@ static void admit(struct solver *s, const struct solver_input *in, const struct 
 	}
 }
 
-/* Rotation overrides a policy's hold: an EV that has waited max_wait_ms, or was admitted less
- * than min_run_ms ago, is a candidate whatever the policy prefers. */
-static bool rotation_due(const struct solver_input *in, const struct solver_rotation *r, int64_t now_ms)
-{
-	if (!r)
-		return false;
-	return (in->max_wait_ms > 0 && r->waiting_since_ms && now_ms - r->waiting_since_ms >= in->max_wait_ms) ||
-	       (r->running_since_ms && now_ms - r->running_since_ms < in->min_run_ms);
-}
-
 static void update_rotation(const struct solver *s, const struct solver_input *in,
 			    struct solver_rotation *rot, int64_t now_ms)
 {
@@ -773,8 +763,8 @@ int solver_run(struct solver *s, const struct solver_input *in, struct solver_ro
 			r->bind = BIND_CHARGER_MAX;
 		else if (s->dec[i].defer)
 			r->bind = BIND_PAUSED_PRICE;
-		else if (s->dec[i].hold && !rotation_due(in, rot ? &rot[i] : NULL, now_ms))
-			r->bind = BIND_PAUSED_ROTATION; /* the policy lets others go first */
+		else if (s->dec[i].hold)        /* the policy lets others go first */
+			r->bind = BIND_PAUSED_ROTATION;
 		else
 			s->st[i] = ST_PENDING;
 	}
