@@ -6,9 +6,9 @@
  * Key design decision: the solver fills classes strictly in order but admits every minimum
  * first when they all fit, which would spread 6 A over every EV before the least-laxity one got
  * its cap. So the policy runs the sorted greedy itself (policy_fill_in_order) to find who gets
- * nothing this solve and holds those; everyone else is in a class of its own in laxity order, and
- * the solver fills them in that order under every limit, so the limits are enforced by the same
- * code as for every policy (the cost: the solver's class loop runs once per EV that charges). EVs without a
+ * nothing this solve and holds those; the rest are classed so that the solver's strict class
+ * order reproduces the greedy (see below), and the solver enforces every limit by the same code
+ * as for every policy. EVs without a
  * departure or a need come last and share what is left. The earlier rule (a class only for EVs
  * with no laxity left, fair sharing for the rest) delivered less than a sorted greedy, because
  * an EV that could still finish was held at a fair share until it could not. */
@@ -49,13 +49,15 @@ static int deadline_decide(const struct solver_input *in, int64_t now_ms, struct
 	qsort_r(order, n, sizeof(*order), by_rank, out);
 	if ((rc = policy_fill_in_order(in, order, n, a)) < 0)
 		goto out;
-	/* Classes in laxity order among those that get current; the no-deadline ones share last. */
-	for (size_t q = 0, cls = 0; q < n; q++) {
-		struct policy_decision *d = &out[order[q]];
+	/* Those the greedy fills to their cap all fit at once: one class, filled first. Those it
+	 * fills part way follow one class each, in laxity order: each then gets what is left, which
+	 * is what the greedy gave it (an EV after it at its cap shares none of its binding limits).
+	 * So the solver's class loop runs 1 + (EVs part way) times, not once per EV. */
+	for (size_t q = 0, cls = 1; q < n; q++) {
+		size_t i = order[q];
 
-		d->hold = !(a[order[q]] > 0);
-		d->cls = d->rank >= 1e300 ? (int)n : (int)cls;
-		cls += !d->hold;
+		out[i].hold = !(a[i] > 0);
+		out[i].cls = out[i].hold || a[i] >= solver_cap_a(in, &in->chargers[i]) - 1e-9 ? 0 : (int)cls++;
 	}
 out:
 	free(order);
