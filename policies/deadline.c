@@ -8,8 +8,8 @@
  * its cap. So the policy runs the sorted greedy itself (policy_fill_in_order) to find who gets
  * nothing this solve and holds those; the rest are classed so that the solver's strict class
  * order reproduces the greedy (see below), and the solver enforces every limit by the same code
- * as for every policy. EVs without a
- * departure or a need come last and share what is left. The earlier rule (a class only for EVs
+ * as for every policy. EVs without a departure or a need come last: those whose minimum still
+ * fits after all the others share what is left fairly, the rest wait. The earlier rule (a class only for EVs
  * with no laxity left, fair sharing for the rest) delivered less than a sorted greedy, because
  * an EV that could still finish was held at a fair share until it could not. */
 #include "policies/policy-private.h"
@@ -29,7 +29,7 @@ static int by_rank(const void *a, const void *b, void *arg)
 
 static int deadline_decide(const struct solver_input *in, int64_t now_ms, struct policy_decision *out)
 {
-	size_t *order = malloc((in->n_chargers + 1) * sizeof(*order)), n = 0;
+	size_t *order = malloc((in->n_chargers + 1) * sizeof(*order)), n = 0, n_full;
 	double *a = calloc(in->n_chargers + 1, sizeof(*a));
 	int rc = 0;
 
@@ -47,7 +47,9 @@ static int deadline_decide(const struct solver_input *in, int64_t now_ms, struct
 		out[i].rank = lax == INT64_MAX ? 1e300 : (double)lax;
 	}
 	qsort_r(order, n, sizeof(*order), by_rank, out);
-	if ((rc = policy_fill_in_order(in, order, n, a)) < 0)
+	for (n_full = 0; n_full < n && out[order[n_full]].rank < 1e300; n_full++)
+		;
+	if ((rc = policy_fill_in_order(in, order, n, n_full, a)) < 0)
 		goto out;
 	/* Those the greedy fills to their cap all fit at once: one class, filled first. Those it
 	 * fills part way follow one class each, in laxity order: each then gets what is left, which
@@ -57,7 +59,10 @@ static int deadline_decide(const struct solver_input *in, int64_t now_ms, struct
 		size_t i = order[q];
 
 		out[i].hold = !(a[i] > 0);
-		out[i].cls = out[i].hold || a[i] >= solver_cap_a(in, &in->chargers[i]) - 1e-9 ? 0 : (int)cls++;
+		if (q >= n_full)        /* no departure or need: share what is left, last */
+			out[i].cls = (int)in->n_chargers + 1;
+		else
+			out[i].cls = out[i].hold || a[i] >= solver_cap_a(in, &in->chargers[i]) - 1e-9 ? 0 : (int)cls++;
 	}
 out:
 	free(order);

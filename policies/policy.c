@@ -93,7 +93,7 @@ static void take(const struct solver_input *in, double *head, int node, unsigned
 	}
 }
 
-int policy_fill_in_order(const struct solver_input *in, const size_t *order, size_t n, double *out_a)
+int policy_fill_in_order(const struct solver_input *in, const size_t *order, size_t n, size_t n_full, double *out_a)
 {
 	double *head = malloc((in->n_nodes * (FILL_K + 3) + 1) * sizeof(double)), *nv;
 
@@ -114,7 +114,7 @@ int policy_fill_in_order(const struct solver_input *in, const size_t *order, siz
 		const struct solver_charger *c = &in->chargers[order[q]];
 		unsigned mask = solver_phase_mask(c);
 		int nph = __builtin_popcount(mask);
-		double a = solver_cap_a(in, c);
+		double a = q < n_full ? solver_cap_a(in, c) : c->min_a;
 
 		for (int k = c->node; k >= 0; k = in->nodes[k].parent) {
 			const double *h = &head[(size_t)k * FILL_K];

@@ -138,6 +138,12 @@ static void test_deadline(void **state)
 	solve(&sc, NOW);
 	expect(&sc.out[1], 32, "charger max");
 	expect(&sc.out[0], 16, "grid L1");
+	/* EVs without a departure or need share fairly what is left (14 A: 7 A each, not 14 and 0). */
+	scene_init(&sc, 16, 2, "deadline");
+	sc.ch[0] = ev(32, 1), sc.ch[1] = ev(32, 1);
+	solve(&sc, NOW);
+	expect(&sc.out[0], 7, "grid L1");
+	expect(&sc.out[1], 7, "grid L1");
 	/* 12 A for three: the least laxity takes all 12 A; the others wait rather than split it
 	 * into two 6 A minimums (the old rule gave 6 A to each of the two with a deadline). */
 	three_deadlines(&sc, 14, 32);
