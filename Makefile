@@ -40,8 +40,9 @@ $(BUILD)/ampgated: $(BUILD)/obj/edge/main.o $(BUILD)/libampgate.a
 $(BUILD)/ampgatectl: $(CTL_OBJ) $(BUILD)/libampgate.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
+# ampgate-sim links GLPK for `replay --optimum` (tools/sim/replay-optimum.c).
 $(BUILD)/ampgate-sim: $(SIM_OBJ) $(BUILD)/libampgate.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL) -lglpk
 
 -include $(shell find $(BUILD)/obj $(BUILD)/san $(BUILD)/fuzz -name '*.d' 2>/dev/null)
 
@@ -65,7 +66,7 @@ $(BUILD)/unit/%: tests/unit/%.c $(SAN_OBJ)
 
 # Tests that check the solver against GLPK's LP optimum (tests/lib/maxmin-glpk.c) link GLPK;
 # nothing else does.
-GLPK_UNIT := $(BUILD)/unit/test_solver_prop
+GLPK_UNIT := $(BUILD)/unit/test_solver_prop $(BUILD)/unit/test_replay $(BUILD)/unit/test_replay_optimum
 $(GLPK_UNIT): TEST_LIBS := -lglpk
 
 unit: $(UNIT_BIN)
@@ -81,7 +82,7 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libampgate.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(WARN) -O2 -g -o $@ $< $(BUILD)/libampgate.a $(LDLIBS_ALL) $(BENCH_LIBS)
 
-$(BUILD)/bench/bench_solver: BENCH_LIBS := -lglpk
+$(BUILD)/bench/bench_solver $(BUILD)/bench/bench_replay: BENCH_LIBS := -lglpk
 
 # Node benches (tests/bench/*.bench.js) drive the real daemon with real peers: overload to wire,
 # partition replay, the proxy under 1,000 stations (latency, CPU, RSS, reconnect storm, restart).
@@ -160,7 +161,7 @@ $(BUILD)/asan/ampgatectl: $(CTL_OBJ:$(BUILD)/obj/%=$(BUILD)/san/%) $(SAN_OBJ)
 $(BUILD)/asan/ampgate-sim: $(SIM_OBJ:$(BUILD)/obj/%=$(BUILD)/san/%) $(SAN_OBJ)
 $(ASAN_BINS):
 	@mkdir -p $(dir $@)
-	$(CC) -O1 -g $(SAN) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) -O1 -g $(SAN) -o $@ $^ $(LDLIBS_ALL) $(if $(findstring ampgate-sim,$@),-lglpk)
 
 check-asan: $(ASAN_BINS) tests/node_modules/.stamp
 	cd tests && AMPGATE_BIN_DIR=$(CURDIR)/$(BUILD)/asan AMPGATE_TIME_SCALE=$${AMPGATE_TIME_SCALE:-3} \

@@ -763,6 +763,8 @@ int solver_run(struct solver *s, const struct solver_input *in, struct solver_ro
 			r->bind = BIND_CHARGER_MAX;
 		else if (s->dec[i].defer)
 			r->bind = BIND_PAUSED_PRICE;
+		else if (s->dec[i].hold)        /* the policy lets others go first */
+			r->bind = BIND_PAUSED_ROTATION;
 		else
 			s->st[i] = ST_PENDING;
 	}

@@ -21,6 +21,7 @@ struct policy_decision {
 	double weight;                  /* > 0; share within the class */
 	double rank;                    /* admission order within the class; lower first */
 	bool defer;                     /* do not charge now: "paused: price" */
+	bool hold;                      /* others go first this solve: "paused: rotation" */
 };
 
 struct policy_ops {
@@ -42,5 +43,13 @@ int64_t policy_need_ms(const struct solver_input *in, const struct solver_charge
 /* Slack before the EV must charge at its cap without pause to meet its departure, in ms (may be
  * negative); INT64_MAX when departure or need is unknown. */
 int64_t policy_laxity_ms(const struct solver_input *in, const struct solver_charger *c, int64_t now_ms);
+
+/* The textbook sorted greedy: chargers `order[0..n)` (indices into in->chargers, EVs only) each
+ * in turn get as much as fits up to their cap along every node-phase and kW limit on their path
+ * (limit - margin - non-EV load, as the solver computes headroom), or 0 when that is below their
+ * minimum; from order[n_full] on, each gets only its minimum when it fits (who can be admitted
+ * at all after the others). out_a has in->n_chargers entries (others are left alone). Returns 0
+ * or -ENOMEM. */
+int policy_fill_in_order(const struct solver_input *in, const size_t *order, size_t n, size_t n_full, double *out_a);
 
 #endif

@@ -1,6 +1,9 @@
 /* Replay benchmark: how long `ampgate-sim replay` takes for a generated depot day of 100 to 1,000
  * sessions on the demo depot (etc/demo.conf: 40 chargers, 250 A, two feeders), at the daemon's
- * 1 s control period, per policy. Prints a table; writes JSON to the path in argv[1].
+ * 1 s control period, per policy; then how much each policy delivers against the textbook
+ * references (edf, llf) and the offline optimum on generated depot and workplace days at three
+ * levels of scarcity (the grid's limits scaled), with deadline also told departures off by up to
+ * +-1 h and needs by +-20 %. Prints tables; writes JSON to the path in argv[1].
  *
  * Key design decision: the day goes through the same path as the command line (generator ->
  * CSV file -> CSV reader -> replay_run), so parsing is in the figure too; the violations and
@@ -10,8 +13,11 @@
 #include "tools/sim/replay-gen.c"
 #include "tools/sim/replay-input.c"
 #include "tools/sim/replay-report.c"
+#include "tools/sim/replay-ref.c"
+#include "tools/sim/replay-optimum.c"
 #include "tools/sim/replay.c"
 
+#include <stdlib.h>
 #include <unistd.h>
 
 #define SITE "etc/demo.conf"
@@ -22,6 +28,71 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Lowest share of its request any session got, in %: who was served worst. */
+static double worst_pct(const struct replay_input *in, const struct replay_result *r)
+{
+	double w = 100.0;
+
+	for (size_t i = 0; i < r->n_sessions; i++)
+		if (in->sessions[i].request_wh > 0)
+			w = fmin(w, 100.0 * r->outcome[i].delivered_wh / in->sessions[i].request_wh);
+	return w;
+}
+
+/* One day at one scarcity: every policy, the references and the optimum, as a JSON object. */
+static json_t *yardsticks(struct ag_config *cfg, enum replay_day day, size_t n, double scale, const char *path, int *bad)
+{
+	static const char *const runs[] = { "fair", "deadline", "llf", "edf", "deadline" };
+	double limit_a[3], limit_kw = cfg->site.grid.limit_kw, exact_pct = 0;
+	struct replay_input in = { .cfg = cfg, .ev_feedback = true, .noise_seed = 1 };
+	struct replay_session *s = NULL;
+	struct replay_optimum opt = { 0 };
+	json_t *rows = json_array(), *o;
+	FILE *f = fopen(path, "w");
+
+	memcpy(limit_a, cfg->site.grid.limit_a, sizeof(limit_a));
+	for (int p = 0; p < 3; p++)
+		cfg->site.grid.limit_a[p] = limit_a[p] * scale;
+	cfg->site.grid.limit_kw = limit_kw * scale;
+	if (!f || replay_generate_day(cfg, day, n, 1, f) < 0 || fclose(f) ||
+	    replay_read_sessions(path, cfg, &s, &in.n_sessions, stderr) < 0)
+		exit(1);
+	in.sessions = s;
+	for (size_t k = 0; k < sizeof(runs) / sizeof(runs[0]); k++) {
+		struct replay_result r;
+		bool noisy = k == 4;
+		double pct;
+
+		in.policy = runs[k];
+		in.departure_noise_s = noisy ? 3600 : 0;
+		in.energy_noise_pct = noisy ? 20 : 0;
+		if (replay_run(&in, &r, stderr) < 0)
+			exit(1);
+		if (k == 0 && replay_optimum(&in, &r, &opt, stderr) < 0)
+			exit(1);
+		pct = 100.0 * r.delivered_wh / r.requested_wh;
+		exact_pct = k == 1 ? pct : exact_pct;
+		*bad += r.violations != 0;
+		printf("%-9s %5.2f %-14s %9.2f %9.2f %9.1f %10ld %10.2f\n", day == REPLAY_DAY_DEPOT ? "depot" : "workplace",
+		       scale, noisy ? "deadline+noise" : r.policy, pct, 100.0 * opt.delivered_wh / opt.requested_wh - pct,
+		       worst_pct(&in, &r), r.violations, r.wall_s);
+		o = json_pack("{s:s, s:b, s:f, s:f, s:f, s:I, s:I}", "policy", r.policy, "noisy", noisy, "delivered_pct", pct,
+			      "gap_pct_points", 100.0 * opt.delivered_wh / opt.requested_wh - pct, "worst_session_pct",
+			      worst_pct(&in, &r), "served", (json_int_t)r.served, "violations", (json_int_t)r.violations);
+		if (noisy)
+			json_object_set_new(o, "loss_vs_exact_pct_points", json_real(exact_pct - pct));
+		json_array_append_new(rows, o);
+		replay_result_fini(&r);
+	}
+	memcpy(cfg->site.grid.limit_a, limit_a, sizeof(limit_a));
+	cfg->site.grid.limit_kw = limit_kw;
+	free(s);
+	return json_pack("{s:s, s:I, s:f, s:f, s:f, s:I, s:f, s:o}", "day", day == REPLAY_DAY_DEPOT ? "depot" : "workplace",
+			 "sessions", (json_int_t)n, "grid_scale", scale, "optimum_pct",
+			 100.0 * opt.delivered_wh / opt.requested_wh, "optimum_kwh", opt.delivered_wh / 1000.0,
+			 "optimum_variables", (json_int_t)opt.variables, "optimum_s", opt.solve_s, "runs", rows);
 }
 
 int main(int argc, char **argv)
@@ -42,7 +113,7 @@ int main(int argc, char **argv)
 	       "delivered %", "served", "violations");
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		FILE *f = fopen(path, "w");
-		struct replay_input in = { .cfg = cfg };
+		struct replay_input in = { .cfg = cfg, .ev_feedback = true };        /* as the command line */
 		struct replay_session *s = NULL;
 
 		if (!f || replay_generate(cfg, sizes[i], 1, f) < 0 || fclose(f))
@@ -72,12 +143,36 @@ int main(int argc, char **argv)
 							      (json_int_t)r.served, "simulated_s",
 							      (json_int_t)((r.end_ms - r.start_ms) / 1000), "violations",
 							      (json_int_t)r.violations));
+			if (p == 0) {   /* the offline optimum of the same sessions: how long the LP takes */
+				struct replay_optimum opt;
+
+				if (replay_optimum(&in, &r, &opt, stderr) < 0)
+					return 1;
+				printf("%-9zu %-9s %9.3f %9zu %11s %11.1f%%   (LP rates; upper bound)\n", sizes[i], "optimum",
+				       opt.solve_s, opt.variables, "-", 100.0 * opt.delivered_wh / opt.requested_wh);
+				json_array_append_new(rows, json_pack("{s:I, s:s, s:f, s:I, s:I, s:f}", "sessions",
+								      (json_int_t)sizes[i], "policy", "optimum", "total_s",
+								      opt.solve_s, "variables", (json_int_t)opt.variables,
+								      "rows", (json_int_t)opt.rows, "delivered_pct",
+								      100.0 * opt.delivered_wh / opt.requested_wh));
+			}
 			replay_result_fini(&r);
 			free(s);
 		}
 	}
+	/* Against the references and the optimum, at three levels of scarcity. */
+	static const double scales[] = { 1.0, 0.7, 0.45 };
+	json_t *days = json_array();
+
+	printf("\n%-9s %5s %-14s %9s %9s %9s %10s %10s\n", "day", "grid", "policy", "deliv. %", "gap pts", "worst %",
+	       "violations", "replay s");
+	for (int d = 0; d < 2; d++)
+		for (size_t k = 0; k < sizeof(scales) / sizeof(scales[0]); k++)
+			json_array_append_new(days, yardsticks(cfg, d ? REPLAY_DAY_WORKPLACE : REPLAY_DAY_DEPOT, d ? 80 : 300,
+							       scales[k], path, &bad));
 	unlink(path);
-	json_t *doc = json_pack("{s:s, s:i, s:o}", "site", SITE, "step_ms", cfg->site.control_period_ms, "rows", rows);
+	json_t *doc = json_pack("{s:s, s:i, s:o, s:o}", "site", SITE, "step_ms", cfg->site.control_period_ms, "rows", rows,
+				"yardsticks", days);
 
 	if (argc > 1 && json_dump_file(doc, argv[1], JSON_INDENT(2) | JSON_REAL_PRECISION(6)) < 0)
 		fprintf(stderr, "bench_replay: cannot write %s\n", argv[1]);

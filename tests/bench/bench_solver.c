@@ -102,8 +102,9 @@ struct row {
 	double median_us, p99_us, glpk_ms, max_diff_a;
 };
 
-static int bench_one(size_t n, bool scarce, struct row *row)
+static int bench_one(size_t n, int kind, struct row *row)
 {
+	bool scarce = kind > 0, deadline = kind == 2;
 	struct depot d;
 	struct solver *s = solver_new(1 + n, n);
 	struct solver_result *out = calloc(n, sizeof(*out));
@@ -118,8 +119,17 @@ static int bench_one(size_t n, bool scarce, struct row *row)
 		return -1;
 	memset(row, 0, sizeof(*row));
 	row->n = n;
-	row->kind = scarce ? "scarce" : "fair";
+	row->kind = deadline ? "deadline" : scarce ? "scarce" : "fair";
 	row->runs = runs;
+	if (deadline) { /* the scarce site under least laxity first: every EV with a departure and a need */
+		uint64_t seed = 0xdead + n;
+
+		d.in.policy = policy_find("deadline");
+		for (size_t i = 0; i < n; i++) {
+			d.ch[i].departure_ms = now + (int64_t)uni(&seed, 1, 10) * 3600000;
+			d.ch[i].energy_need_wh = uni(&seed, 5000, 40000);
+		}
+	}
 	for (int r = -runs / 10; r < runs; r++) {     /* the first tenth warms caches */
 		double t0 = now_us();
 
@@ -137,7 +147,7 @@ static int bench_one(size_t n, bool scarce, struct row *row)
 		w[i] = 1;
 		admitted[i] = d.ch[i].ev;
 	}
-	if (!scarce) {
+	if (!scarce) {  /* the same allocation by GLPK's LP (fair only) */
 		struct mm_problem p;
 		double budget_ms = 60000, spent = 0;
 
@@ -165,7 +175,7 @@ static int bench_one(size_t n, bool scarce, struct row *row)
 int main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 10, 100, 1000, 10000 };
-	struct row rows[8];
+	struct row rows[12];
 	size_t nr = 0;
 	FILE *js;
 
@@ -173,10 +183,10 @@ int main(int argc, char **argv)
 	printf("%8s %7s %6s %11s %11s %7s %11s %9s %12s\n", "chargers", "kind", "runs", "median_us",
 	       "p99_us", "paused", "glpk_ms", "ratio", "max_diff_a");
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-		for (int scarce = 0; scarce < 2; scarce++) {
+		for (int kind = 0; kind < 3; kind++) {
 			struct row *r = &rows[nr++];
 
-			if (bench_one(sizes[i], scarce, r)) {
+			if (bench_one(sizes[i], kind, r)) {
 				fprintf(stderr, "bench_solver: %zu chargers failed\n", sizes[i]);
 				return 1;
 			}

@@ -136,7 +136,9 @@ test('the EV\'s NotifyEVChargingNeeds and a manager\'s REST needs move the deadl
     assert.equal(ev.needs_from, 'manager');
     assert.equal(ev.energy_need_kwh, 5);
     assert.equal(Date.parse(ev.departure), Date.parse(departure));
-    await allocation(cps, 19, 19, '5 kWh fit easily before the departure');
+    // Least laxity first (issue 20): an EV with a deadline, even an easy one, is filled to its cap
+    // before one without (it used to share 19/19 as soon as it had slack).
+    await allocation(cps, 32, 6, '5 kWh before the departure: still first');
 
     // The session ends: so do its needs (the EV is still plugged in, so it still gets a share).
     await energy201(cps.EV201, 11000, 'Ended');

@@ -106,6 +106,17 @@ static void test_priority(void **state)
 	}
 }
 
+/* Three EVs under `deadline` on a grid of grid_a: 0 without a deadline, 1 leaving in 8 h and 2
+ * in 2 h (max_a2 at most), both needing 10 kWh. Solved at NOW. */
+static void three_deadlines(struct scene *sc, double grid_a, double max_a2)
+{
+	scene_init(sc, grid_a, 3, "deadline");
+	sc->ch[0] = ev(32, 1), sc->ch[1] = ev(32, 1), sc->ch[2] = ev(max_a2, 1);
+	sc->ch[1].departure_ms = NOW + 8 * HOUR_MS, sc->ch[1].energy_need_wh = 10000;
+	sc->ch[2].departure_ms = NOW + 2 * HOUR_MS, sc->ch[2].energy_need_wh = 10000;
+	solve(sc, NOW);
+}
+
 /* 32 A three-phase = 22.08 kW. An EV needing 23 kWh within the hour has no laxity left. */
 static void test_deadline(void **state)
 {
@@ -121,20 +132,50 @@ static void test_deadline(void **state)
 	solve(&sc, NOW);
 	expect(&sc.out[1], 32, "charger max");          /* urgent class first */
 	expect(&sc.out[0], 16, "grid L1");              /* 48 - 32 */
-	/* With slack, both share fairly. */
+	/* With slack it is still first: least laxity first fills it to its cap before an EV
+	 * without a deadline gets more (the old rule shared 24/24 as soon as it had slack). */
 	sc.ch[1].energy_need_wh = 5000;
 	solve(&sc, NOW);
-	expect(&sc.out[0], 24, "grid L1");
-	expect(&sc.out[1], 24, "grid L1");
-	/* Room for two minimums among three: least laxity first, no deadline last. */
-	scene_init(&sc, 14, 3, "deadline");
-	sc.ch[0] = ev(32, 1), sc.ch[1] = ev(32, 1), sc.ch[2] = ev(32, 1);
-	sc.ch[1].departure_ms = NOW + 8 * HOUR_MS, sc.ch[1].energy_need_wh = 10000;
-	sc.ch[2].departure_ms = NOW + 2 * HOUR_MS, sc.ch[2].energy_need_wh = 10000;
+	expect(&sc.out[1], 32, "charger max");
+	expect(&sc.out[0], 16, "grid L1");
+	/* EVs without a departure or need share fairly what is left (14 A: 7 A each, not 14 and 0). */
+	scene_init(&sc, 16, 2, "deadline");
+	sc.ch[0] = ev(32, 1), sc.ch[1] = ev(32, 1);
 	solve(&sc, NOW);
+	expect(&sc.out[0], 7, "grid L1");
+	expect(&sc.out[1], 7, "grid L1");
+	/* 12 A for three: the least laxity takes all 12 A; the others wait rather than split it
+	 * into two 6 A minimums (the old rule gave 6 A to each of the two with a deadline). */
+	three_deadlines(&sc, 14, 32);
 	expect(&sc.out[0], 0, "paused: rotation");
-	expect(&sc.out[1], 6, "grid L1");
-	expect(&sc.out[2], 6, "grid L1");
+	expect(&sc.out[1], 0, "paused: rotation");
+	expect(&sc.out[2], 12, "grid L1");
+	/* 20 A: 12 A is not the whole: the second in laxity order gets the 8 A left (>= 6 A). */
+	three_deadlines(&sc, 22, 12);
+	expect(&sc.out[2], 12, "charger max");
+	expect(&sc.out[1], 8, "grid L1");
+	expect(&sc.out[0], 0, "paused: rotation");
+}
+
+/* An EV that least laxity first holds stays held however long it has waited: rotation does
+ * not override it (that cost energy below the llf reference on replays); its shrinking laxity
+ * is what brings it forward. */
+static void test_deadline_hold_beats_rotation(void **state)
+{
+	struct scene sc;
+	struct solver_rotation rot[3] = { 0 };
+	struct solver *s = solver_new(1, 3);
+
+	(void)state;
+	assert_non_null(s);
+	three_deadlines(&sc, 14, 32);
+	sc.in.max_wait_ms = 15 * MIN_MS;
+	sc.in.min_run_ms = 5 * MIN_MS;
+	rot[1].waiting_since_ms = NOW - 60 * MIN_MS;
+	assert_int_equal(solver_run(s, &sc.in, rot, NOW, sc.out), 0);
+	expect(&sc.out[2], 12, "grid L1");
+	expect(&sc.out[1], 0, "paused: rotation");
+	solver_free(s);
 }
 
 /* A single-phase car (EV-limited at 16 A on L1) needs three times as long as the charger's
@@ -226,6 +267,7 @@ int main(void)
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_priority),
 		cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_deadline_hold_beats_rotation),
 		cmocka_unit_test(test_need_single_phase_car),
 		cmocka_unit_test(test_cost),
 		cmocka_unit_test(test_cost_keeps_deadline),

@@ -16,26 +16,14 @@
 #include "tools/sim/ocpp-msg.c"
 #include "tools/sim/replay-input.c"
 #include "tools/sim/replay-report.c"
+#include "tools/sim/replay-ref.c"
+#include "tools/sim/replay-optimum.c"
 #include "tools/sim/replay.c"
 
 #define H(x) (REPLAY_DAY0_MS + (int64_t)((x) * 3600000.0))
 
-static char dir[] = "/tmp/ampgate-replay-XXXXXX";
-
-static const char *write_file(const char *name, const char *text)
-{
-	static char path[8][256];
-	static int next;
-	char *p = path[next++ % 8];
-	FILE *f;
-
-	snprintf(p, 256, "%s/%s", dir, name);
-	f = fopen(p, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	return p;
-}
+#define REPLAY_FIXTURE_DIR "/tmp/ampgate-replay-XXXXXX"
+#include "tests/unit/replay-fixture.h"
 
 /* A site of `n` 3-phase 32 A chargers (min 6 A) on the grid, `grid_a` per phase, margin 0. */
 static struct ag_config *site(double grid_a, int n, const char *policy)
@@ -53,14 +41,6 @@ static struct ag_config *site(double grid_a, int n, const char *policy)
 	cfg = config_load(write_file("site.conf", text), stderr);
 	assert_non_null(cfg);
 	return cfg;
-}
-
-static void load_sessions(struct replay_input *in, const char *csv)
-{
-	struct replay_session *s;
-
-	assert_int_equal(replay_read_sessions(write_file("s.csv", csv), in->cfg, &s, &in->n_sessions, stderr), 0);
-	in->sessions = s;
 }
 
 #define assert_wh(got, want) do { if (fabs((got) - (want)) > 0.01) fail_msg("%s = %.4f Wh, want %.4f Wh", #got, (double)(got), (double)(want)); } while (0)
@@ -241,20 +221,6 @@ static void test_input_errors(void **state)
 	replay_result_fini(&r);
 	free(s);
 	config_free(cfg);
-}
-
-static int group_setup(void **state)
-{
-	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	char cmd[300];
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void)

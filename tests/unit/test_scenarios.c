@@ -5,6 +5,7 @@
  *   node    ID parent=ID|- limit=L1,L2,L3 kw=K nonev=L1,L2,L3
  *   charger ID node=ID phases=1|3 rot=L2L3L1 min=6 max=32 fallback=0 ev=1 limited=0
  *           draw=A,B,C link=online|silent|offline|uncontrolled prio=1 count=N
+ *           dep_min=M need_kwh=K   (departure M minutes after the solve, energy still needed)
  *   expect  ID LIMIT_A BINDING...          (ID of a charger, or of a group made with count=N)
  *
  * `count=N` makes chargers ID-1 .. ID-N. Lines starting with # are comments. */
@@ -23,6 +24,7 @@
 #include "policies/policy.h"
 
 #define MAX_N 64
+#define SCENARIO_NOW_MS 1000            /* every scenario is solved at this time */
 #define MAX_C 256
 
 struct scenario {
@@ -79,6 +81,8 @@ static int apply(struct scenario *sc, const char *kind, void *obj, const char *k
 		else if (!strcmp(key, "limited")) c->ev_limited = atoi(v);
 		else if (!strcmp(key, "draw")) triple(v, c->draw_a);
 		else if (!strcmp(key, "prio")) c->priority = atoi(v);
+		else if (!strcmp(key, "dep_min")) c->departure_ms = SCENARIO_NOW_MS + (int64_t)(atof(v) * 60000.0);
+		else if (!strcmp(key, "need_kwh")) c->energy_need_wh = atof(v) * 1000.0;
 		else if (!strcmp(key, "link"))
 			c->link = !strcmp(v, "silent") ? SOLVER_SILENT : !strcmp(v, "offline") ? SOLVER_OFFLINE
 				  : !strcmp(v, "uncontrolled") ? SOLVER_UNCONTROLLED : SOLVER_ONLINE;
@@ -193,7 +197,7 @@ static void test_scenario_files(void **state)
 		load(g.gl_pathv[k], &sc);
 		s = solver_new(sc.in.n_nodes, sc.in.n_chargers);
 		assert_non_null(s);
-		if (solver_run(s, &sc.in, NULL, 1000, out))
+		if (solver_run(s, &sc.in, NULL, SCENARIO_NOW_MS, out))
 			fail_msg("%s: solver_run failed", g.gl_pathv[k]);
 		solver_free(s);
 		/* Every charger of the scenario has an expectation. */

@@ -1,5 +1,6 @@
-/* A generated depot day for the replay: overnight fleet vehicles, daytime turnarounds and
- * visitors, placed on the configuration's chargers.
+/* Generated days for the replay, placed on the configuration's chargers: a depot day
+ * (overnight fleet vehicles, daytime turnarounds and visitors) or a workplace day (staff cars,
+ * mostly single-phase ~7 kW, in at 7-10 h and out at 15-19 h, a few short visits).
  *
  * Key design decision: the generator plays the car park, not the grid: each vehicle takes a
  * charger that is free when it arrives (or waits for the first one that frees up, and leaves no
@@ -17,7 +18,7 @@
 #define MIN_MS 60000LL
 #define HOUR_MS 3600000LL
 
-enum kind { FLEET, TURNAROUND, VISITOR };
+enum kind { FLEET, TURNAROUND, VISITOR, STAFF };
 
 struct gen_session {
 	int64_t arrival_ms, departure_ms;
@@ -42,8 +43,8 @@ static double bell(struct rng *r, double mean, double sd)
 static void make(struct gen_session *s, enum kind kind, struct rng *r)
 {
 	s->kind = kind;
-	s->phases = rng_unit(r) < (kind == VISITOR ? 0.25 : 0.05) ? 1 : 3;
-	s->max_a = rng_unit(r) < 0.5 ? 16.0 : 32.0;
+	s->phases = rng_unit(r) < (kind == VISITOR ? 0.25 : kind == STAFF ? 0.8 : 0.05) ? 1 : 3;
+	s->max_a = kind == STAFF && s->phases == 1 ? 29.0 : rng_unit(r) < 0.5 ? 16.0 : 32.0;
 	switch (kind) {
 	case FLEET:             /* back from the rounds in the evening, out again at dawn */
 		s->battery_kwh = rng_range(r, 60, 110);
@@ -58,6 +59,13 @@ static void make(struct gen_session *s, enum kind kind, struct rng *r)
 		s->departure_ms = s->arrival_ms + (int64_t)(rng_range(r, 0.75, 2.5) * HOUR_MS);
 		s->soc = rng_range(r, 0.20, 0.50);
 		s->energy_kwh = s->battery_kwh * rng_range(r, 0.10, 0.35);
+		break;
+	case STAFF:             /* a working day plugged in; most want 10-30 kWh */
+		s->battery_kwh = rng_range(r, 40, 80);
+		s->arrival_ms = REPLAY_DAY0_MS + (int64_t)(bell(r, 8.5, 1.0) * HOUR_MS);
+		s->departure_ms = s->arrival_ms + (int64_t)(bell(r, 8.0, 1.5) * HOUR_MS);
+		s->soc = rng_range(r, 0.15, 0.60);
+		s->energy_kwh = s->battery_kwh * rng_range(r, 0.15, 0.45);
 		break;
 	case VISITOR:           /* staff and visitor cars during office hours */
 		s->battery_kwh = rng_range(r, 40, 80);
@@ -104,6 +112,18 @@ static void park(struct gen_session *s, size_t n, size_t n_ch, struct rng *r)
 
 int replay_generate(const struct ag_config *cfg, size_t n, uint64_t seed, FILE *out)
 {
+	return replay_generate_day(cfg, REPLAY_DAY_DEPOT, n, seed, out);
+}
+
+static enum kind pick(enum replay_day day, size_t i, size_t n_fleet, struct rng *r)
+{
+	if (day == REPLAY_DAY_WORKPLACE)
+		return rng_unit(r) < 0.85 ? STAFF : VISITOR;
+	return i < n_fleet ? FLEET : rng_unit(r) < 0.45 ? TURNAROUND : VISITOR;
+}
+
+int replay_generate_day(const struct ag_config *cfg, enum replay_day day, size_t n, uint64_t seed, FILE *out)
+{
 	struct gen_session *s = calloc(n ? n : 1, sizeof(*s));
 	size_t n_fleet = (size_t)(0.6 * (double)cfg->n_chargers);
 	struct rng r;
@@ -115,15 +135,20 @@ int replay_generate(const struct ag_config *cfg, size_t n, uint64_t seed, FILE *
 		return -EINVAL;
 	}
 	rng_seed(&r, seed);
-	if (n_fleet > n / 3)
-		n_fleet = n / 3;
+	if (n_fleet > n / 3 || day != REPLAY_DAY_DEPOT)
+		n_fleet = day == REPLAY_DAY_DEPOT ? n / 3 : 0;
 	for (size_t i = 0; i < n; i++)
-		make(&s[i], i < n_fleet ? FLEET : rng_unit(&r) < 0.45 ? TURNAROUND : VISITOR, &r);
+		make(&s[i], pick(day, i, n_fleet, &r), &r);
 	qsort(s, n, sizeof(*s), cmp_gen);
 	park(s, n, cfg->n_chargers, &r);
-	fprintf(out, "# A generated depot day (ampgate-sim replay --generate %zu --seed %llu) on the %zu chargers of %s:\n"
-		     "# %zu overnight fleet vehicles, then daytime turnarounds and visitors.\n",
-		n, (unsigned long long)seed, cfg->n_chargers, cfg->file, n_fleet);
+	if (day == REPLAY_DAY_DEPOT)
+		fprintf(out, "# A generated depot day (ampgate-sim replay --generate %zu --seed %llu) on the %zu chargers of %s:\n"
+			     "# %zu overnight fleet vehicles, then daytime turnarounds and visitors.\n",
+			n, (unsigned long long)seed, cfg->n_chargers, cfg->file, n_fleet);
+	else
+		fprintf(out, "# A generated workplace day (ampgate-sim replay --generate %zu --day workplace --seed %llu) on the\n"
+			     "# %zu chargers of %s: staff cars in the morning, out in the evening, a few visitors.\n",
+			n, (unsigned long long)seed, cfg->n_chargers, cfg->file);
 	fprintf(out, "charger,arrival,departure,energy_kwh,max_a,phases,battery_kwh,arrival_soc_pct\n");
 	for (size_t i = 0; i < n; i++) {
 		char a[40], d[40];

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_POLICIES 4
+#define MAX_POLICIES 8
 
 static void usage(FILE *out)
 {
@@ -22,7 +22,8 @@ static void usage(FILE *out)
 		"  -c, --config FILE       site configuration (the daemon's file: circuits, limits, chargers, policy)\n"
 		"  --sessions FILE         sessions: CSV (charger,arrival,departure,energy_kwh[,max_a|max_kw,phases,\n"
 		"                          battery_kwh,arrival_soc_pct]) or the daemon's SQLite database\n"
-		"  --policy P[,P..]        fair, priority, deadline, cost; several compare them (default: the file's)\n"
+		"  --policy P[,P..]        fair, priority, deadline, cost; several compare them (default: the file's);\n"
+		"                          the references edf and llf (sorted greedy to each EV's cap) always run too\n"
 		"  --step-s S              simulated step (default: site.control_period_ms)\n"
 		"  --load FILE             building load CSV: time,node,l1_a,l2_a,l3_a (or kw); a row without\n"
 		"                          values marks the grid meter stale from then on\n"
@@ -32,8 +33,16 @@ static void usage(FILE *out)
 		"  --sessions-out FILE     per-session outcome as CSV\n"
 		"  --svg FILE              grid load against its limit over the day\n"
 		"  --generate N            write a generated depot day of N sessions on SITE.conf's chargers\n"
+		"  --day depot|workplace   what --generate writes (default depot)\n"
 		"  --seed S                generator seed (default 1)\n"
 		"  --out FILE              where --generate writes (default stdout)\n"
+		"  --optimum               also compute the offline optimum (LP: perfect knowledge, continuous rates)\n"
+		"                          and print every policy's gap to it in points of the request\n"
+		"  --departure-noise-s S   tell the policies each departure off by up to +-S s (uniform)\n"
+		"  --energy-noise-pct P    tell the policies each energy request off by up to +-P %%\n"
+		"                          (sessions still leave and are scored on the truth; --seed picks the noise)\n"
+		"  --no-ev-feedback        the solver sees every EV at its charger's maximum (default: an EV drawing\n"
+		"                          less is capped at its draw, as the daemon learns from meter values)\n"
 		"  -q, --quiet             no table on stdout\n");
 }
 
@@ -41,17 +50,18 @@ struct args {
 	const char *config, *sessions, *load, *prices, *json, *sessions_out, *svg, *out;
 	const char *policy[MAX_POLICIES];
 	size_t n_policies;
-	double step_s;
+	double step_s, departure_noise_s, energy_noise_pct;
 	long generate;
 	unsigned long long seed;
-	bool any, quiet;
+	bool any, quiet, optimum, no_feedback;
+	enum replay_day day;
 };
 
 static int parse_policies(char *list, struct args *a)
 {
 	for (char *save = NULL, *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
-		if (!policy_find(p)) {
-			fprintf(stderr, "replay: --policy %s: fair, priority, deadline or cost\n", p);
+		if (!policy_find(p) && !replay_ref_known(p)) {
+			fprintf(stderr, "replay: --policy %s: fair, priority, deadline or cost (or the references edf, llf)\n", p);
 			return -EINVAL;
 		}
 		if (a->n_policies == MAX_POLICIES) {
@@ -73,6 +83,9 @@ static int parse(int argc, char **argv, struct args *a)
 		{ "sessions-out", required_argument, NULL, 'o' }, { "svg", required_argument, NULL, 'g' },
 		{ "generate", required_argument, NULL, 'G' }, { "seed", required_argument, NULL, 's' },
 		{ "out", required_argument, NULL, 'O' },     { "quiet", no_argument, NULL, 'q' },
+		{ "optimum", no_argument, NULL, 'x' },       { "departure-noise-s", required_argument, NULL, 'D' },
+		{ "energy-noise-pct", required_argument, NULL, 'E' }, { "no-ev-feedback", no_argument, NULL, 'F' },
+		{ "day", required_argument, NULL, 'y' },
 		{ "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -110,6 +123,29 @@ static int parse(int argc, char **argv, struct args *a)
 		case 's': a->seed = strtoull(optarg, &end, 10); if (*end) return -EINVAL; break;
 		case 'O': a->out = optarg; break;
 		case 'q': a->quiet = true; break;
+		case 'x': a->optimum = true; break;
+		case 'F': a->no_feedback = true; break;
+		case 'y':
+			if (strcmp(optarg, "depot") && strcmp(optarg, "workplace")) {
+				fprintf(stderr, "replay: --day %s: depot or workplace\n", optarg);
+				return -EINVAL;
+			}
+			a->day = !strcmp(optarg, "workplace") ? REPLAY_DAY_WORKPLACE : REPLAY_DAY_DEPOT;
+			break;
+		case 'D':
+			a->departure_noise_s = strtod(optarg, &end);
+			if (*end || !(a->departure_noise_s >= 0 && a->departure_noise_s <= 86400)) {
+				fprintf(stderr, "replay: --departure-noise-s %s: seconds, 0 .. 86400\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'E':
+			a->energy_noise_pct = strtod(optarg, &end);
+			if (*end || !(a->energy_noise_pct >= 0 && a->energy_noise_pct <= 100)) {
+				fprintf(stderr, "replay: --energy-noise-pct %s: percent, 0 .. 100\n", optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'h': usage(stdout); return 1;
 		default: return -EINVAL;
 		}
@@ -134,7 +170,7 @@ static int generate(const struct args *a, const struct ag_config *cfg)
 		fprintf(stderr, "replay: %s: %s\n", a->out, strerror(errno));
 		return 2;
 	}
-	rc = replay_generate(cfg, (size_t)a->generate, a->seed, out);
+	rc = replay_generate_day(cfg, a->day, (size_t)a->generate, a->seed, out);
 	if (rc == -EINVAL)
 		fprintf(stderr, "replay: %s has no chargers to generate sessions for\n", cfg->file);
 	if ((a->out && fclose(out)) || rc < 0)
@@ -142,13 +178,16 @@ static int generate(const struct args *a, const struct ag_config *cfg)
 	return 0;
 }
 
-static int write_outputs(const struct args *a, const struct replay_input *in, const struct replay_result *r, size_t n)
+static int write_outputs(const struct args *a, const struct replay_input *in, const struct replay_result *r, size_t n,
+			 const struct replay_result *refs, size_t n_refs, const struct replay_optimum *opt)
 {
 	int bad = 0;
 
 	if (a->json) {
 		json_t *j = replay_json(in, r, n);
 
+		if (j)
+			replay_json_yardsticks(j, r, n, refs, n_refs, opt);
 		if (!j || json_dump_file(j, a->json, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) < 0) {
 			fprintf(stderr, "replay: cannot write %s\n", a->json);
 			bad++;
@@ -173,9 +212,11 @@ int replay_main(int argc, char **argv)
 	struct replay_session *sessions = NULL;
 	struct replay_load *loads = NULL;
 	struct price_slot *prices = NULL;
-	struct replay_result r[MAX_POLICIES];
+	struct replay_result r[MAX_POLICIES], refs[2];
+	static const char *const ref_names[] = { "edf", "llf" };
+	struct replay_optimum opt;
 	struct replay_input in = { 0 };
-	size_t n_runs = 0;
+	size_t n_runs = 0, n_refs = 0;
 	int rc = parse(argc, argv, &a), code = 2;
 
 	if (rc) {
@@ -193,7 +234,11 @@ int replay_main(int argc, char **argv)
 	}
 	in.cfg = cfg;
 	in.any_charger = a.any;
+	in.ev_feedback = !a.no_feedback;
 	in.step_ms = (int64_t)(a.step_s * 1000.0);
+	in.departure_noise_s = a.departure_noise_s;
+	in.energy_noise_pct = a.energy_noise_pct;
+	in.noise_seed = a.seed;
 	if (replay_read_sessions(a.sessions, cfg, &sessions, &in.n_sessions, stderr) < 0 ||
 	    (a.load && replay_read_loads(a.load, cfg, &loads, &in.n_loads, stderr) < 0) ||
 	    (a.prices && replay_read_prices(a.prices, &prices, &in.n_prices, stderr) < 0))
@@ -214,7 +259,18 @@ int replay_main(int argc, char **argv)
 	}
 	if (!a.quiet && n_runs > 1)
 		replay_print_comparison(stdout, r, n_runs);
-	code = write_outputs(&a, &in, r, n_runs);
+	/* The yardsticks: the textbook references on the same input, and the optimum. */
+	for (size_t k = 0; k < 2; k++) {
+		in.policy = ref_names[k];
+		if (replay_run(&in, &refs[n_refs], stderr) < 0)
+			goto out;
+		n_refs++;
+	}
+	if (a.optimum && replay_optimum(&in, &r[0], &opt, stderr) < 0)
+		goto out;
+	if (!a.quiet)
+		replay_print_yardsticks(stdout, r, n_runs, refs, n_refs, a.optimum ? &opt : NULL);
+	code = write_outputs(&a, &in, r, n_runs, refs, n_refs, a.optimum ? &opt : NULL);
 	for (size_t i = 0; code == 0 && i < n_runs; i++)
 		if (r[i].violations) {
 			fprintf(stderr, "replay: policy %s: %ld node-phase steps above a configured limit\n", r[i].policy,
@@ -224,6 +280,8 @@ int replay_main(int argc, char **argv)
 out:
 	while (n_runs > 0)
 		replay_result_fini(&r[--n_runs]);
+	while (n_refs > 0)
+		replay_result_fini(&refs[--n_refs]);
 	free(sessions);
 	free(loads);
 	free(prices);

@@ -262,3 +262,66 @@ int replay_write_svg(const char *path, const struct replay_result *r, size_t n)
 		x0, y0, pw, ph);
 	return fclose(f) ? -errno : 0;
 }
+
+/* Percent of the request: runs and the optimum of the same sessions share one denominator. */
+static double gap_points(const struct replay_result *r, const struct replay_optimum *opt)
+{
+	return pct(opt->delivered_wh, opt->requested_wh) - pct(r->delivered_wh, r->requested_wh);
+}
+
+void replay_print_yardsticks(FILE *out, const struct replay_result *r, size_t n, const struct replay_result *refs,
+			     size_t n_refs, const struct replay_optimum *opt)
+{
+	fprintf(out, "\n  %-10s %14s %8s %12s %10s %s\n", "against", "delivered kWh", "of req.", "served", "violations",
+		opt ? "  points below the optimum" : "");
+	for (size_t i = 0; i < n + n_refs; i++) {
+		const struct replay_result *x = i < n ? &r[i] : &refs[i - n];
+		char name[32];
+
+		snprintf(name, sizeof(name), "%s%s", x->policy, i < n ? "" : "*");
+		fprintf(out, "  %-10s %14.1f %7.2f%% %6zu/%-5zu %10ld", name, x->delivered_wh / 1000.0,
+			pct(x->delivered_wh, x->requested_wh), x->served, x->n_sessions, x->violations);
+		if (opt)
+			fprintf(out, "  %8.2f", gap_points(x, opt));
+		fputc('\n', out);
+	}
+	if (opt)
+		fprintf(out, "  %-10s %14.1f %7.2f%%   (no allocation can deliver more: perfect knowledge, continuous rates;"
+			     " LP of %zu rates over %zu intervals, %.2f s)\n",
+			"optimum", opt->delivered_wh / 1000.0, pct(opt->delivered_wh, opt->requested_wh), opt->variables,
+			opt->intervals, opt->solve_s);
+	fprintf(out, "  * textbook reference: sorted by departure (edf) or laxity (llf), each EV filled to its cap in turn, "
+		     "0 or at least its minimum\n");
+}
+
+static json_t *yardstick_json(const struct replay_result *x, const struct replay_optimum *opt)
+{
+	json_t *j = json_pack("{s:s, s:f, s:f, s:I, s:I}", "policy", x->policy, "delivered_kwh", x->delivered_wh / 1000.0,
+			      "delivered_pct", pct(x->delivered_wh, x->requested_wh), "served", (json_int_t)x->served,
+			      "violations", (json_int_t)x->violations);
+
+	if (opt)
+		json_object_set_new(j, "gap_pct_points", json_real(gap_points(x, opt)));
+	return j;
+}
+
+void replay_json_yardsticks(json_t *doc, const struct replay_result *r, size_t n, const struct replay_result *refs,
+			    size_t n_refs, const struct replay_optimum *opt)
+{
+	json_t *list = json_array(), *gaps = json_array();
+
+	for (size_t i = 0; i < n_refs; i++)
+		json_array_append_new(list, yardstick_json(&refs[i], opt));
+	json_object_set_new(doc, "references", list);
+	if (!opt) {
+		json_decref(gaps);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(gaps, yardstick_json(&r[i], opt));
+	json_object_set_new(doc, "optimum",
+			    json_pack("{s:f, s:f, s:I, s:I, s:I, s:f, s:o}", "delivered_kwh", opt->delivered_wh / 1000.0,
+				      "delivered_pct", pct(opt->delivered_wh, opt->requested_wh), "intervals",
+				      (json_int_t)opt->intervals, "variables", (json_int_t)opt->variables, "rows",
+				      (json_int_t)opt->rows, "solve_s", opt->solve_s, "policies", gaps));
+}

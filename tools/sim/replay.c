@@ -6,12 +6,16 @@
  * would learn from the chargers at run time is simulated here: an EV per session (tools/sim/ev.c:
  * on-board limit, 6 A floor, taper near full) that draws min(offer, its limit, its taper) each
  * step. Departure and energy need are given to the solver, as the `deadline` and `cost` policies
- * need them. Loads are checked against the configured limits (not limit - margin) every step:
+ * need them, and each EV's draw is fed back as the daemon learns it from meter values (an EV
+ * that takes clearly less than offered is capped at its draw plus the slack, probed every 5
+ * minutes); unlike edge/site.c, a capped EV that keeps drawing its cap stays capped, since
+ * letting go every other reading wastes the difference on the site's scarcest phase. Loads are checked against the configured limits (not limit - margin) every step:
  * a violation is a node-phase above its limit, whatever caused it. */
 #include "tools/sim/replay.h"
 #include "tools/sim/ev.h"
 #include "edge/site-model.h"
 #include "policies/policy.h"
+#include "tools/sim/rng.h"
 
 #include <errno.h>
 #include <math.h>
@@ -36,6 +40,7 @@ struct run {
 	const struct replay_input *in;
 	struct replay_result *r;
 	struct solver *solver;
+	struct replay_ref *ref;         /* edf/llf reference instead of a policy; NULL = solver */
 	struct solver_input sin;
 	struct solver_node *nodes;
 	struct solver_charger *ch;
@@ -44,6 +49,8 @@ struct run {
 	struct bay *bay;
 	size_t n_ch;
 	size_t *order;          /* sessions by arrival */
+	int64_t *told_dep_ms;   /* what the policy is told per session (the truth without noise) */
+	double *told_wh;
 	double *ev_a, *nonev_a; /* per node x 3: EV draw in the subtree; effective non-EV load */
 	bool stale;
 	size_t next_free;       /* where `any_charger` starts looking */
@@ -80,8 +87,8 @@ static int check(struct run *u, FILE *errs)
 	const struct replay_input *in = u->in;
 	int bad = 0;
 
-	if (!u->sin.policy) {
-		fprintf(errs, "replay: policy \"%s\" does not exist (fair, priority, deadline or cost)\n",
+	if (!u->sin.policy && !replay_ref_known(in->policy)) {
+		fprintf(errs, "replay: policy \"%s\" does not exist (fair, priority, deadline or cost, or the references edf, llf)\n",
 			in->policy ? in->policy : in->cfg->site.policy);
 		bad++;
 	}
@@ -100,6 +107,25 @@ static int check(struct run *u, FILE *errs)
 	return bad ? -EINVAL : 0;
 }
 
+/* What drivers say: each departure and request perturbed by uniform noise (one draw of each per
+ * session, in input order, so the same seed tells the same story to every policy). A departure
+ * is never told before the car arrives; the told request never below zero. */
+static void tell(struct run *u)
+{
+	const struct replay_input *in = u->in;
+	struct rng g;
+
+	rng_seed(&g, in->noise_seed);
+	for (size_t i = 0; i < in->n_sessions; i++) {
+		const struct replay_session *s = &in->sessions[i];
+		double dd = rng_range(&g, -1.0, 1.0) * in->departure_noise_s, de = rng_range(&g, -1.0, 1.0) * in->energy_noise_pct;
+		int64_t dep = s->departure_ms + (int64_t)(dd * 1000.0);
+
+		u->told_dep_ms[i] = dep > s->arrival_ms + 60000 ? dep : s->arrival_ms + 60000;
+		u->told_wh[i] = fmax(0.0, s->request_wh * (1.0 + de / 100.0));
+	}
+}
+
 static int setup(struct run *u, FILE *errs)
 {
 	const struct replay_input *in = u->in;
@@ -116,7 +142,12 @@ static int setup(struct run *u, FILE *errs)
 		u->sin.policy = policy_find(in->policy);
 	if ((rc = check(u, errs)) < 0)
 		return rc;
-	snprintf(r->policy, sizeof(r->policy), "%s", u->sin.policy->name);
+	if (!u->sin.policy) {   /* a reference: the solver still runs the fallback when the meter is stale */
+		if (!(u->ref = replay_ref_new(in->policy, u->n_ch)))
+			return -ENOMEM;
+		u->sin.policy = policy_find("fair");
+	}
+	snprintf(r->policy, sizeof(r->policy), "%s", u->ref ? replay_ref_name(u->ref) : u->sin.policy->name);
 	r->step_ms = in->step_ms > 0 ? in->step_ms : cfg->site.control_period_ms;
 	r->n_sessions = n;
 	r->outcome = calloc(n ? n : 1, sizeof(*r->outcome));
@@ -126,10 +157,12 @@ static int setup(struct run *u, FILE *errs)
 	u->res = calloc(u->n_ch ? u->n_ch : 1, sizeof(*u->res));
 	u->bay = calloc(u->n_ch ? u->n_ch : 1, sizeof(*u->bay));
 	u->order = calloc(n ? n : 1, sizeof(*u->order));
+	u->told_dep_ms = calloc(n ? n : 1, sizeof(*u->told_dep_ms));
+	u->told_wh = calloc(n ? n : 1, sizeof(*u->told_wh));
 	u->ev_a = calloc(r->n_nodes * 3, sizeof(double));
 	u->nonev_a = calloc(r->n_nodes * 3, sizeof(double));
 	u->solver = solver_new(r->n_nodes, u->n_ch);
-	if (!r->outcome || !r->node || !u->ch || !u->rot || !u->res || !u->bay || !u->order || !u->ev_a ||
+	if (!r->outcome || !r->node || !u->ch || !u->rot || !u->res || !u->bay || !u->order || !u->told_dep_ms || !u->told_wh || !u->ev_a ||
 	    !u->nonev_a || !u->solver)
 		return -ENOMEM;
 	for (size_t i = 0; i < r->n_nodes; i++) {
@@ -154,6 +187,7 @@ static int setup(struct run *u, FILE *errs)
 		r->requested_wh += in->sessions[i].request_wh;
 	}
 	qsort_r(u->order, n, sizeof(*u->order), cmp_arrival, (void *)in->sessions);
+	tell(u);
 	r->start_ms = n ? in->sessions[u->order[0]].arrival_ms : REPLAY_DAY0_MS;
 	r->end_ms = r->start_ms;
 	for (size_t i = 0; i < n; i++)
@@ -233,12 +267,17 @@ static void apply_load(struct run *u, const struct replay_load *l)
 	if (k == 0)
 		u->stale = false;
 	memcpy(u->nodes[k].non_ev_a, l->a, sizeof(l->a));
-	memset(u->nonev_a, 0, u->r->n_nodes * 3 * sizeof(double));
-	for (size_t i = u->r->n_nodes; i-- > 0;)
+	replay_effective_load(u->nodes, u->r->n_nodes, u->nonev_a);
+}
+
+void replay_effective_load(const struct solver_node *nodes, size_t n, double *nv)
+{
+	memset(nv, 0, n * 3 * sizeof(double));
+	for (size_t i = n; i-- > 0;)
 		for (int p = 0; p < 3; p++) {
-			u->nonev_a[i * 3 + p] = fmax(u->nodes[i].non_ev_a[p], u->nonev_a[i * 3 + p]);
+			nv[i * 3 + p] = fmax(nodes[i].non_ev_a[p], nv[i * 3 + p]);
 			if (i)
-				u->nonev_a[u->nodes[i].parent * 3 + p] += u->nonev_a[i * 3 + p];
+				nv[nodes[i].parent * 3 + p] += nv[i * 3 + p];
 		}
 }
 
@@ -250,13 +289,41 @@ static int solve(struct run *u, int64_t t)
 
 	u->sin.meter_stale = u->stale;
 	clock_gettime(CLOCK_MONOTONIC, &a);
-	rc = solver_run(u->solver, &u->sin, u->rot, t, u->res);
+	rc = u->ref && !u->stale ? replay_ref_allocate(u->ref, &u->sin, t, u->res)
+				 : solver_run(u->solver, &u->sin, u->rot, t, u->res);
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	us = (double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3;
 	u->r->solves++;
 	u->r->solver_s += us / 1e6;
 	u->r->solver_max_us = fmax(u->r->solver_max_us, us);
 	return rc;
+}
+
+/* What the daemon learns from each charger's meter values (edge/site.c ev_limited): an EV that
+ * draws clearly less than it was offered is capped at its draw plus the slack, except during a
+ * 30 s probe every 5 minutes, staggered by charger id. The replay's meter is the step's draw. */
+#define PROBE_PERIOD_S 300
+#define PROBE_S 30
+static void learn(struct run *u, int64_t t)
+{
+	for (size_t i = 0; i < u->n_ch; i++) {
+		struct solver_charger *c = &u->ch[i];
+		const struct bay *b = &u->bay[i];
+		unsigned stagger = 0;
+
+		for (int p = 0; p < 3; p++)
+			c->draw_a[p] = b->session >= 0 && !b->done && p < b->ev_phases ? b->draw_a : 0;
+		for (const char *p = c->id; *p; p++)
+			stagger = stagger * 31 + (unsigned char)*p;
+		/* Once capped, an EV drawing its cap less the slack stays capped until the next probe
+		 * (edge/site.c compares with the last limit sent, which is the cap, and so lets go of
+		 * the cap every other reading: see the note at the top of the file). */
+		c->ev_limited = b->session >= 0 && !b->done && u->res[i].limit_a > 0 &&
+				(uint64_t)((t + u->r->step_ms) / 1000 + stagger) % PROBE_PERIOD_S >= PROBE_S &&
+				b->draw_a >= c->min_a - u->sin.ev_slack_a &&
+				(b->draw_a < u->res[i].limit_a - 2 * u->sin.ev_slack_a ||
+				 (c->ev_limited && b->draw_a >= u->res[i].limit_a - u->sin.ev_slack_a - LOAD_EPS_A));
+	}
 }
 
 /* Charge every EV for one step at what the solver offered, and sum the draw up the tree. */
@@ -289,6 +356,8 @@ static void charge(struct run *u, int64_t t, double price)
 		for (int p = 0; p < b->ev_phases; p++)
 			u->ev_a[u->ch[i].node * 3 + u->ch[i].rotation[p]] += b->draw_a;
 	}
+	if (in->ev_feedback)
+		learn(u, t);
 	for (size_t k = u->r->n_nodes; k-- > 1;)
 		for (int p = 0; p < 3; p++)
 			u->ev_a[u->nodes[k].parent * 3 + p] += u->ev_a[k * 3 + p];
@@ -363,9 +432,11 @@ static int step_all(struct run *u, FILE *errs)
 			struct solver_charger *c = &u->ch[i];
 
 			c->ev = b->session >= 0 && !b->done;
-			c->departure_ms = c->ev ? in->sessions[b->session].departure_ms : 0;
-			c->energy_need_wh = c->ev ? in->sessions[b->session].request_wh -
-							    r->outcome[b->session].delivered_wh : 0;
+			c->departure_ms = c->ev ? u->told_dep_ms[b->session] : 0;
+			/* At least a little is still needed while the EV charges: it is told, not measured. */
+			c->energy_need_wh = c->ev ? fmax(u->told_wh[b->session] - r->outcome[b->session].delivered_wh,
+							 in->sessions[b->session].request_wh > u->told_wh[b->session] ? 1.0 : 0.0)
+						  : 0;
 			any_ev |= c->ev;
 		}
 		if (u->stale)
@@ -406,12 +477,15 @@ int replay_run(const struct replay_input *in, struct replay_result *out, FILE *e
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	out->wall_s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
 	solver_free(u.solver);
+	replay_ref_free(u.ref);
 	free(u.nodes);
 	free(u.ch);
 	free(u.rot);
 	free(u.res);
 	free(u.bay);
 	free(u.order);
+	free(u.told_dep_ms);
+	free(u.told_wh);
 	free(u.ev_a);
 	free(u.nonev_a);
 	if (rc < 0)

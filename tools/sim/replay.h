@@ -52,9 +52,18 @@ struct replay_input {
 	size_t n_loads;
 	const struct price_slot *prices;        /* per kWh, sorted; may be NULL */
 	size_t n_prices;
-	const char *policy;             /* NULL = the configuration's site.policy */
+	const char *policy;             /* NULL = the configuration's site.policy; or "edf", "llf" */
 	int64_t step_ms;                /* 0 = site.control_period_ms */
 	bool any_charger;               /* ignore charger ids: each session takes any free charger */
+	/* Feed each EV's draw back as the daemon learns it from meter values (EV-limited cap,
+	 * probes); false = the solver sees every EV at the charger's maximum. The command line sets
+	 * it unless --no-ev-feedback. */
+	bool ev_feedback;
+	/* Imperfect knowledge: the policy is told each departure shifted by up to +-departure_noise_s
+	 * and each request off by up to +-energy_noise_pct % (uniform, from noise_seed); sessions
+	 * still leave and are scored on the truth. */
+	double departure_noise_s, energy_noise_pct;
+	uint64_t noise_seed;
 };
 
 /* What happened to one session. */
@@ -117,6 +126,26 @@ int replay_time_parse(const char *s, int64_t *ms);
 void replay_print(FILE *out, const struct replay_input *in, const struct replay_result *r);
 /* Several policies side by side, and what the best one gains over the first. */
 void replay_print_comparison(FILE *out, const struct replay_result *r, size_t n);
+/* The offline optimum of the replayed sessions (replay-optimum.c): the most energy any allocation
+ * could deliver under every node-phase and kW limit (less the margin and the non-EV load), each
+ * session's window, request and maximum rate, with continuous rates and perfect knowledge: an
+ * upper bound for every policy. */
+struct replay_optimum {
+	double delivered_wh, requested_wh;
+	size_t sessions, intervals, variables, rows;
+	double solve_s;                 /* wall time of the LP */
+};
+/* `assign` is any replay of `in` (the charger each session plugged into is policy-independent).
+ * Returns 0, -ENOMEM, or -EIO when the LP solver fails (message on errs). */
+int replay_optimum(const struct replay_input *in, const struct replay_result *assign, struct replay_optimum *out,
+		   FILE *errs);
+/* The asked runs r[n] beside the references refs[n_refs] and the optimum (NULL = not computed),
+ * each with its gap to the optimum in points of the request. */
+void replay_print_yardsticks(FILE *out, const struct replay_result *r, size_t n, const struct replay_result *refs,
+			     size_t n_refs, const struct replay_optimum *opt);
+/* The same into a replay_json document: "references" [...] and "optimum" {...}. */
+void replay_json_yardsticks(json_t *doc, const struct replay_result *r, size_t n, const struct replay_result *refs,
+			    size_t n_refs, const struct replay_optimum *opt);
 /* {"policy", "sessions", "energy", "nodes", "violations", "fallback_s", "solver", "cost", ...};
  * with n > 1 an object {"runs": [...], "comparison": {...}}. New reference. */
 json_t *replay_json(const struct replay_input *in, const struct replay_result *r, size_t n);
@@ -126,6 +155,22 @@ int replay_write_svg(const char *path, const struct replay_result *r, size_t n);
 
 /* A realistic depot day of `n` sessions on the chargers of `cfg` (replay-gen.c), as CSV. */
 int replay_generate(const struct ag_config *cfg, size_t n, uint64_t seed, FILE *out);
+enum replay_day { REPLAY_DAY_DEPOT, REPLAY_DAY_WORKPLACE };
+int replay_generate_day(const struct ag_config *cfg, enum replay_day day, size_t n, uint64_t seed, FILE *out);
+
+/* Non-EV load per node as the solver assumes it: the larger of its own reading and the sum of
+ * its children's (a node without a meter reads 0); nv has n x 3 entries. */
+void replay_effective_load(const struct solver_node *nodes, size_t n, double *nv);
+
+/* Reference allocations (replay-ref.c): "edf" and "llf", textbook sorted greedy to each EV's cap
+ * with the minimum respected, run in place of the solver when the replay's policy names one. */
+struct replay_ref;
+bool replay_ref_known(const char *name);
+struct replay_ref *replay_ref_new(const char *name, size_t n_ch);   /* NULL: unknown or ENOMEM */
+void replay_ref_free(struct replay_ref *r);
+const char *replay_ref_name(const struct replay_ref *r);
+/* Limits for every charger of `in` into out[] (limit_a; 0 = paused). 0 or -E2BIG. */
+int replay_ref_allocate(struct replay_ref *r, const struct solver_input *in, int64_t now_ms, struct solver_result *out);
 
 /* `ampgate-sim replay` (replay-main.c). */
 int replay_main(int argc, char **argv);
