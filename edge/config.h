@@ -113,6 +113,7 @@ struct cfg_upstream {
 	char *replay_rejected;  /* "stop" | "keep": a session whose id token the CSMS refuses on replay */
 	int replay_attempts;    /* CALLERRORs before a replayed message is parked */
 	int call_timeout_s;
+	int answer_after_s;     /* a charger's call the CSMS has not answered by then: the edge answers */
 	int reconnect_min_ms;
 	int reconnect_max_ms;
 };

@@ -111,7 +111,7 @@ int outbox_commit(struct outbox *ob)
 }
 
 int outbox_put(struct outbox *ob, const char *charger, const char *msg_id, const char *action, const char *payload,
-	       const char *collapse_key, int64_t after_seq, int64_t provisional, int *removed)
+	       const char *collapse_key, int64_t after_seq, int64_t provisional, int *removed, int64_t *seq)
 {
 	sqlite3_stmt *q;
 
@@ -139,6 +139,8 @@ int outbox_put(struct outbox *ob, const char *charger, const char *msg_id, const
 		sqlite3_bind_int64(q, 7, provisional);
 	if (run(ob, S_INSERT, "insert") < 0)
 		goto rollback;
+	if (seq)
+		*seq = sqlite3_last_insert_rowid(ob->db);
 	if (provisional) {
 		q = ob->q[S_MAP_NEW];
 		sqlite3_bind_text(q, 1, charger, -1, SQLITE_STATIC);

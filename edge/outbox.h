@@ -33,9 +33,10 @@ void outbox_close(struct outbox *ob);
 /* Append a call of `charger`. Rows of the same charger with the same non-NULL `collapse_key`
  * and seq > `after_seq` (not yet sent) are deleted first: a newer state supersedes them. A
  * `provisional` id != 0 is recorded in tx_map too. Committed when it returns 0; the number of
- * superseded rows removed goes to *removed. -EIO when nothing was stored. */
+ * superseded rows removed goes to *removed, the new row's seq to *seq (if not NULL). -EIO when
+ * nothing was stored. */
 int outbox_put(struct outbox *ob, const char *charger, const char *msg_id, const char *action, const char *payload,
-	       const char *collapse_key, int64_t after_seq, int64_t provisional, int *removed);
+	       const char *collapse_key, int64_t after_seq, int64_t provisional, int *removed, int64_t *seq);
 
 /* The first queued (not parked) row of `charger` with seq > `after_seq`: 1 and `row` filled (free
  * with outbox_row_fini), 0 when there is none, -EIO. */

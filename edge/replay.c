@@ -43,6 +43,7 @@ struct replay_ch {
 	int64_t inflight_queued_ms;
 	int inflight_attempts;
 	uint64_t sent_ms, retry_ms;
+	bool inflight_warned;           /* the CSMS was reported slow to answer it */
 	bool awaiting_commit;           /* the last acknowledgement is not committed yet */
 	struct tx_map *maps;
 	size_t n_maps, cap_maps;
@@ -149,6 +150,34 @@ static int64_t provisional_in(const json_t *payload)
 
 /* ---- storing ---- */
 
+/* The charger's call `f` is already with the CSMS on the open uplink (the edge answers because
+ * the CSMS is slow): sending it again there would have the CSMS process it twice. */
+static bool on_live_uplink(const struct charger *ch, const struct ocpp_frame *f)
+{
+	const struct call *fc = &ch->from_charger;
+
+	return fc->active && fc->up_sent_ms && ch->up_state == UP_OPEN && ch->up.wsi && strcmp(fc->id, f->id) == 0;
+}
+
+/* Its row becomes the one in flight, as if replayed when it was sent: the CSMS's late answer
+ * settles it (and names a 1.6 provisional transaction); it goes out again only on a new uplink. */
+static void inflight_live(struct replay_ch *rp, const struct ocpp_frame *f, int64_t seq, int64_t provisional,
+			  uint64_t sent_ms)
+{
+	inflight_clear(rp);
+	rp->inflight_seq = seq;
+	snprintf(rp->inflight_id, sizeof(rp->inflight_id), "%s", f->id);
+	snprintf(rp->inflight_action, sizeof(rp->inflight_action), "%s", f->action);
+	rp->inflight_payload = json_incref(f->payload);
+	rp->inflight_provisional = provisional;
+	rp->inflight_queued_ms = wall_ms();
+	rp->inflight_attempts = 0;
+	rp->inflight_warned = false;
+	rp->sent_ms = sent_ms;
+	if (!rp->run_started_ms)
+		rp->run_started_ms = now_ms();
+}
+
 int replay_queue(struct proxy *p, struct charger *ch, const struct ocpp_frame *f, const json_t *result)
 {
 	struct replay *r = p->replay;
@@ -177,8 +206,8 @@ int replay_queue(struct proxy *p, struct charger *ch, const struct ocpp_frame *f
 	text = json_dumps(f->payload, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	if (!text)
 		return -ENOMEM;
-	int64_t after = rp->inflight_seq > rp->done_seq ? rp->inflight_seq : rp->done_seq;
-	rc = outbox_put(r->ob, ch->id, f->id, f->action, text, key_p, after, provisional, &removed);
+	int64_t after = rp->inflight_seq > rp->done_seq ? rp->inflight_seq : rp->done_seq, seq = 0;
+	rc = outbox_put(r->ob, ch->id, f->id, f->action, text, key_p, after, provisional, &removed, &seq);
 	free(text);
 	if (rc < 0) {
 		store_event(p->d->store, LL_ERROR, "outbox", ch->id,
@@ -195,6 +224,8 @@ int replay_queue(struct proxy *p, struct charger *ch, const struct ocpp_frame *f
 	rp->depth += 1 - removed;
 	if (provisional)
 		map_add(rp, provisional, 0);
+	if (on_live_uplink(ch, f))
+		inflight_live(rp, f, seq, provisional, ch->from_charger.up_sent_ms);
 	replay_pump(p, ch);
 	return 0;
 }
@@ -346,6 +377,7 @@ void replay_pump(struct proxy *p, struct charger *ch)
 		rp->inflight_payload = pl;
 		rp->inflight_queued_ms = row.queued_ms;
 		rp->inflight_attempts = row.attempts;
+		rp->inflight_warned = false;
 		rp->sent_ms = now_ms();
 		outbox_row_fini(&row);
 		return;
@@ -363,14 +395,27 @@ void replay_link_down(struct charger *ch)
 void replay_tick(struct proxy *p, struct charger *ch, uint64_t now)
 {
 	struct replay_ch *rp = state_of(ch);
-	uint64_t timeout = (uint64_t)p->d->cfg->upstream.call_timeout_s * 1000;
+	int timeout_s = p->d->cfg->upstream.call_timeout_s;
+	uint64_t timeout = (uint64_t)timeout_s * 1000;
 
 	if (!rp)
 		return;
-	if (rp->inflight_seq && now - rp->sent_ms > timeout) {
-		log_msg(LL_WARN, "charger %s: the CSMS did not answer the replayed %s within %d s; sending it again",
-			ch->id, rp->inflight_action, p->d->cfg->upstream.call_timeout_s);
-		inflight_clear(rp);
+	/* A message on an open uplink is never sent twice on it (the CSMS would process it twice):
+	 * a slow CSMS is waited for; one that seems to have lost it gets a new uplink, on which the
+	 * message goes again with its original id. */
+	if (rp->inflight_seq && !rp->inflight_warned && now - rp->sent_ms > timeout) {
+		rp->inflight_warned = true;
+		store_event(p->d->store, LL_WARN, "outbox", ch->id,
+			    "the CSMS has not answered %s for %d s; the edge keeps waiting for its answer (later "
+			    "messages of this charger are queued) and reconnects the uplink after %d s",
+			    rp->inflight_action, timeout_s, 4 * timeout_s);
+	}
+	if (rp->inflight_seq && now - rp->sent_ms > 4 * timeout && ch->up.wsi) {
+		store_event(p->d->store, LL_WARN, "outbox", ch->id,
+			    "the CSMS has not answered %s for %d s; reconnecting the uplink to send it again", rp->inflight_action,
+			    4 * timeout_s);
+		ws_link_close(&ch->up, LWS_CLOSE_STATUS_GOINGAWAY, "no answer");
+		return;
 	}
 	replay_pump(p, ch);
 }
@@ -460,7 +505,7 @@ static void replay_delivered(struct proxy *p, struct charger *ch, struct replay_
 			a.map_csms_id = json_integer_value(id);
 			map_add(rp, a.map_provisional, a.map_csms_id);
 			store_event(p->d->store, LL_INFO, "transaction", ch->id,
-				    "session %s, started while the CSMS was unreachable, is transaction %lld at the CSMS",
+				    "session %s, started while the CSMS was unreachable or slow to answer, is transaction %lld at the CSMS",
 				    prov, (long long)a.map_csms_id);
 		}
 		now = true; /* the mapping is committed the moment its answer arrives */

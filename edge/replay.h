@@ -9,6 +9,11 @@
  * the provisional one in the CSMS's calls, for as long as the transaction lives. 2.0.1
  * TransactionEvents are replayed with offline=true and their seqNo untouched.
  *
+ * A charger's call the CSMS is slow to answer (upstream.answer_after_s) is answered by the edge and
+ * queued like the others, but as the message already in flight: it is never sent twice on the
+ * uplink it went out on (the CSMS would process it twice), the CSMS's late answer settles it, and
+ * it goes out again, with the charger's message id, only on a new uplink.
+ *
  * A row is deleted only when the CSMS's CALLRESULT for it arrives (acknowledgements of one loop
  * turn share one commit; a StartTransaction's is committed with its id mapping at once), so after
  * kill -9 a message may be sent again but never lost. Runs on the loop thread; hooks in proxy.c. */

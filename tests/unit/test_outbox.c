@@ -52,7 +52,7 @@ static void put(struct outbox *ob, const char *charger, const char *id, const ch
 {
 	int removed = -1;
 
-	assert_int_equal(outbox_put(ob, charger, id, action, payload, key, after, provisional, &removed), 0);
+	assert_int_equal(outbox_put(ob, charger, id, action, payload, key, after, provisional, &removed, NULL), 0);
 	assert_int_equal(removed, want_removed);
 }
 
