@@ -20,7 +20,8 @@ struct outbox_row {
 	int64_t seq;                    /* order across the whole outbox; per charger ascending */
 	char msg_id[OCPP_ID_MAX + 1];   /* the charger's own message id */
 	char action[OCPP_ACTION_MAX + 1];
-	char *payload;                  /* the request as the charger sent it (JSON text), owned */
+	char *payload;                  /* the CALL frame as the charger sent it, byte for byte (rows of
+	                                 * versions before 17.5: its payload object only), owned */
 	int64_t provisional;            /* 1.6 StartTransaction: the id the edge handed out; else 0 */
 	int attempts;                   /* CALLERRORs so far */
 	int64_t queued_ms;              /* wall clock, ms since the epoch */

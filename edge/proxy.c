@@ -338,7 +338,7 @@ void proxy_upstream_opened(struct proxy *p, struct charger *ch)
 static void answer_held(struct proxy *p, struct charger *ch)
 {
 	struct call *fc = &ch->from_charger;
-	struct ocpp_frame f = { .type = OCPP_CALL, .payload = fc->payload };
+	struct ocpp_frame f = { .type = OCPP_CALL, .payload = fc->payload, .text = fc->text, .len = strlen(fc->text) };
 
 	snprintf(f.id, sizeof(f.id), "%s", fc->id);
 	snprintf(f.action, sizeof(f.action), "%s", fc->action);

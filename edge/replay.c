@@ -203,7 +203,8 @@ int replay_queue(struct proxy *p, struct charger *ch, const struct ocpp_frame *f
 	}
 	if (is16(ch) && strcmp(f->action, "StartTransaction") == 0)
 		provisional = json_integer_value(json_object_get(result, "transactionId"));
-	text = json_dumps(f->payload, JSON_COMPACT | JSON_REAL_PRECISION(10));
+	/* The frame as the charger sent it, byte for byte (replay splices in only what it rewrites). */
+	text = f->text ? strndup(f->text, f->len) : ocpp_call_text(f->id, f->action, f->payload);
 	if (!text)
 		return -ENOMEM;
 	int64_t after = rp->inflight_seq > rp->done_seq ? rp->inflight_seq : rp->done_seq, seq = 0;
@@ -303,33 +304,63 @@ static void settle_parked(struct proxy *p, struct charger *ch, struct replay_ch 
 		    action, clock_text(queued_ms, at, sizeof(at)), why);
 }
 
-/* The payload to send for `row` (new reference), or NULL with *why when the row cannot go. */
-static json_t *outgoing(const struct charger *ch, struct replay_ch *rp, const struct outbox_row *row, const char **why)
+/* The frame to send for `row` (malloc'd; its parsed payload, a new reference, in *payload), or
+ * NULL with *why when the row cannot go. Every byte is the charger's but the one field rewritten. */
+static char *outgoing(const struct charger *ch, struct replay_ch *rp, const struct outbox_row *row, json_t **payload,
+		      const char **why)
 {
-	json_t *pl = json_loads(row->payload, 0, NULL);
+	json_t *pl = NULL;
+	char *frame = NULL, *text = NULL, value[24];
+	struct ocpp_frame f;
 
-	if (!pl) {
+	/* Rows of earlier versions hold the payload only: give them their envelope. */
+	if (row->payload[0] != '[') {
+		if ((pl = json_loads(row->payload, 0, NULL)))
+			frame = ocpp_call_text(row->msg_id, row->action, pl);
+		json_decref(pl);
+	} else {
+		frame = strdup(row->payload);
+	}
+	if (!frame || ocpp_frame_parse(frame, strlen(frame), &f) != REJECT_NONE || f.type != OCPP_CALL) {
 		*why = "its stored copy is unreadable";
+		if (frame)
+			ocpp_frame_fini(&f);
+		free(frame);
 		return NULL;
 	}
 	rp->inflight_provisional = row->provisional;
 	if (is16(ch) && (strcmp(row->action, "StopTransaction") == 0 || strcmp(row->action, "MeterValues") == 0)) {
-		int64_t prov = provisional_in(pl);
+		int64_t prov = provisional_in(f.payload);
 		if (prov) {
 			struct tx_map *m = map_find(rp, prov, 0);
 			if (!m || !m->csms_id) {
 				*why = "the StartTransaction of its session (started offline) was not accepted by the CSMS, "
 				       "so the CSMS has no transaction id for it";
-				json_decref(pl);
+				ocpp_frame_fini(&f);
+				free(frame);
 				return NULL;
 			}
-			json_object_set_new(pl, "transactionId", json_integer(m->csms_id));
+			snprintf(value, sizeof(value), "%lld", (long long)m->csms_id);
+			text = ocpp_call_set(frame, strlen(frame), NULL, "transactionId", value);
 			rp->inflight_provisional = prov;
 		}
 	} else if (!is16(ch) && strcmp(row->action, "TransactionEvent") == 0) {
-		json_object_set_new(pl, "offline", json_true());
+		text = ocpp_call_set(frame, strlen(frame), NULL, "offline", "true");
 	}
-	return pl;
+	ocpp_frame_fini(&f);
+	if (text) {
+		free(frame);
+		frame = text;
+	}
+	if (ocpp_frame_parse(frame, strlen(frame), &f) != REJECT_NONE) {
+		*why = "its stored copy is unreadable";
+		ocpp_frame_fini(&f);
+		free(frame);
+		return NULL;
+	}
+	*payload = json_incref(f.payload);
+	ocpp_frame_fini(&f);
+	return frame;
 }
 
 void replay_pump(struct proxy *p, struct charger *ch)
@@ -354,14 +385,14 @@ void replay_pump(struct proxy *p, struct charger *ch)
 				rp->depth = 0;
 			return;
 		}
-		json_t *pl = outgoing(ch, rp, &row, &why);
-		if (!pl) {
+		json_t *pl = NULL;
+		char *text = outgoing(ch, rp, &row, &pl, &why);
+		if (!text) {
 			settle_parked(p, ch, rp, row.seq, row.action, row.queued_ms, why);
 			outbox_row_fini(&row);
 			continue;
 		}
-		char *text = ocpp_call_text(row.msg_id, row.action, pl);
-		if (!text || ws_link_send(&ch->up, text, strlen(text)) < 0) {
+		if (ws_link_send(&ch->up, text, strlen(text)) < 0) {
 			free(text);
 			json_decref(pl);
 			outbox_row_fini(&row);
@@ -570,17 +601,16 @@ int replay_depth(const struct charger *ch, int *parked)
 	return rp ? rp->depth : 0;
 }
 
-/* A copy of `f`'s payload with `field` of `obj_key` (or of the payload when NULL) set to `id`. */
+/* `f` with `transactionId` of `obj_key` (or of the payload when NULL) set to `id`, every other
+ * byte as received. */
 static char *with_tx_id(const struct ocpp_frame *f, const char *obj_key, int64_t id)
 {
-	json_t *copy = json_deep_copy(f->payload);
-	json_t *obj = obj_key ? json_object_get(copy, obj_key) : copy;
-	char *text;
+	char value[24];
 
-	json_object_set_new(obj, "transactionId", json_integer(id));
-	text = ocpp_call_text(f->id, f->action, copy);
-	json_decref(copy);
-	return text;
+	if (!f->text)
+		return NULL;
+	snprintf(value, sizeof(value), "%lld", (long long)id);
+	return ocpp_call_set(f->text, f->len, obj_key, "transactionId", value);
 }
 
 char *replay_rewrite_up(const struct charger *ch, const struct ocpp_frame *f)

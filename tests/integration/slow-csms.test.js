@@ -7,10 +7,8 @@
 // reaches the CSMS with the CSMS's id: exactly one transaction at the CSMS, stopped with its id.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import rpc from 'ocpp-rpc';
-import { Daemon, freePort, tmpDir } from '../lib/daemon.js';
+import { startEdge } from '../lib/edge-site.js';
 import { bootPayload, sleep, TS, until } from '../lib/ocpp.js';
 
 const { RPCServer, RPCClient } = rpc;
@@ -110,23 +108,8 @@ after(async () => { await daemon?.stop(); await csms?.close(); });
 
 test('slow CSMS (12 s and 40 s): one transaction at the CSMS, stopped with its id; the charger answered in time', { timeout: 120000 }, async () => {
   csms = await startCsms();
-  const dir = tmpDir('ampgate-slow-');
-  const port = await freePort();
-  const chargers = Object.entries(PW).map(([id, pw]) => `{ id = "${id}"; max_a = 32.0; password = "${pw}"; }`).join(',\n  ');
-  const conf = path.join(dir, 'a.conf');
-  fs.writeFileSync(conf, `site = { name = "slow-csms"; grid = { limit_a = [100.0, 100.0, 100.0]; }; };
-chargers = (
-  ${chargers}
-);
-ocpp = { listen = "127.0.0.1:${port}"; path = "/ocpp"; security_profile = 1; };
-upstream = { url = "${csms.url}"; security_profile = 1; credentials = "per-charger"; answer_after_s = ${ANSWER_AFTER_S};
-  reconnect_min_ms = 100; reconnect_max_ms = 400; };
-web = { listen = "127.0.0.1:1"; };
-storage = { path = "${dir}/ampgate.db"; };
-`);
-  daemon = new Daemon(conf);
-  await daemon.start(10000);
-  const url = `ws://127.0.0.1:${port}/ocpp`;
+  let url;
+  ({ daemon, url } = await startEdge({ name: 'slow-csms', passwords: PW, csmsUrl: csms.url, upstream: `answer_after_s = ${ANSWER_AFTER_S};` }));
   const [c12, c40, c201] = await Promise.all([charger(url, 'SLOW12', 'ocpp1.6'), charger(url, 'SLOW40', 'ocpp1.6'),
     charger(url, 'SLOW201', 'ocpp2.0.1')]);
 
