@@ -209,6 +209,9 @@ static const struct cfg_key health_keys[] = {
 static const struct cfg_key storage_keys[] = {
 	KSTR(struct cfg_storage, path, 0, "/var/lib/ampgate/ampgate.db", "SQLite database file"),
 	KINT(struct cfg_storage, retention_days, 1, 3650, 90, "days", "history kept (meter values, events)"),
+	KINT(struct cfg_storage, outbox_max_rows, 10, 10000000, 100000, "messages",
+	     "messages kept for an unreachable CSMS; beyond, MeterValues are thinned, other non-transaction "
+	     "messages refused, transaction messages always kept"),
 	END
 };
 

@@ -164,6 +164,7 @@ struct cfg_health {
 struct cfg_storage {
 	char *path;
 	int retention_days;
+	int outbox_max_rows;    /* messages kept for an unreachable CSMS before MeterValues are thinned */
 };
 
 struct ag_config {

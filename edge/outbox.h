@@ -55,6 +55,14 @@ int outbox_done(struct outbox *ob, int64_t seq);
 int outbox_map(struct outbox *ob, const char *charger, int64_t provisional, int64_t csms_id);
 int outbox_unmap(struct outbox *ob, const char *charger, int64_t provisional);
 
+/* Rows in the outbox, queued and parked (what storage.outbox_max_rows bounds). */
+int64_t outbox_rows(const struct outbox *ob);
+
+/* Make room: delete up to `n` queued MeterValues, each the one closest in time to the reading
+ * before it of the same charger (a charger's first is never taken), calling `fn` for each before
+ * it goes. One transaction. The number deleted (0: nothing to thin), or -EIO (nothing deleted). */
+int outbox_thin(struct outbox *ob, int n, void (*fn)(void *ctx, const char *charger, int64_t queued_ms), void *ctx);
+
 /* A CALLERROR for row `seq`: count it; `park` takes the row out of the replay with `note`. */
 int outbox_refused(struct outbox *ob, int64_t seq, bool park, const char *note);
 

@@ -44,6 +44,8 @@ struct replay_ch {
 	int inflight_attempts;
 	uint64_t sent_ms, retry_ms;
 	bool inflight_warned;           /* the CSMS was reported slow to answer it */
+	int thinned;                    /* MeterValues just dropped to make room, for the audit */
+	int64_t thinned_from_ms, thinned_to_ms;
 	bool awaiting_commit;           /* the last acknowledgement is not committed yet */
 	struct tx_map *maps;
 	size_t n_maps, cap_maps;
@@ -65,6 +67,10 @@ struct replay {
 	struct ack *acks;
 	size_t n_acks, cap_acks;
 	uv_timer_t commit;
+	uint64_t dropped;               /* MeterValues thinned out since start (storage.outbox_max_rows) */
+	uint64_t refused;               /* messages refused because the outbox was full */
+	unsigned refused_unreported;    /* since the last audit of it */
+	uint64_t full_noted_ms;         /* last audit of a refusal or of a row kept over the bound */
 };
 
 static struct replay_ch *state_of(const struct charger *ch)
@@ -150,6 +156,8 @@ static int64_t provisional_in(const json_t *payload)
 
 /* ---- storing ---- */
 
+static int make_room(struct proxy *p, const struct charger *ch, const struct ocpp_frame *f);
+
 /* The charger's call `f` is already with the CSMS on the open uplink (the edge answers because
  * the CSMS is slow): sending it again there would have the CSMS process it twice. */
 static bool on_live_uplink(const struct charger *ch, const struct ocpp_frame *f)
@@ -203,6 +211,8 @@ int replay_queue(struct proxy *p, struct charger *ch, const struct ocpp_frame *f
 	}
 	if (is16(ch) && strcmp(f->action, "StartTransaction") == 0)
 		provisional = json_integer_value(json_object_get(result, "transactionId"));
+	if ((rc = make_room(p, ch, f)) < 0)
+		return rc;
 	/* The frame as the charger sent it, byte for byte (replay splices in only what it rewrites). */
 	text = f->text ? strndup(f->text, f->len) : ocpp_call_text(f->id, f->action, f->payload);
 	if (!text)
@@ -284,6 +294,102 @@ static int ack_add(struct replay *r, const struct ack *a)
 	if (!uv_is_active((uv_handle_t *)&r->commit))
 		uv_timer_start(&r->commit, on_commit, 0, 0);
 	return 0;
+}
+
+/* ---- the bound: storage.outbox_max_rows ---- */
+
+static bool transaction_message(const char *action)
+{
+	return strcmp(action, "StartTransaction") == 0 || strcmp(action, "StopTransaction") == 0 ||
+	       strcmp(action, "TransactionEvent") == 0;
+}
+
+static void on_thinned(void *ctx, const char *charger, int64_t queued_ms)
+{
+	struct charger *ch = proxy_find(ctx, charger);
+	struct replay_ch *rp = ch ? state_of(ch) : NULL;
+
+	if (!rp)
+		return;
+	rp->depth--;
+	if (!rp->thinned++ || queued_ms < rp->thinned_from_ms)
+		rp->thinned_from_ms = queued_ms;
+	if (queued_ms > rp->thinned_to_ms)
+		rp->thinned_to_ms = queued_ms;
+}
+
+/* A refusal, or a transaction message kept over the bound: audited at most once a minute (a
+ * charger retrying into a full outbox would otherwise fill the log too), with the refusals since. */
+static void note_full(struct proxy *p, const struct charger *ch, const char *action, bool kept)
+{
+	struct replay *r = p->replay;
+
+	if (!kept)
+		r->refused_unreported++;
+	if (r->full_noted_ms && now_ms() - r->full_noted_ms < 60000)
+		return;
+	store_event(p->d->store, LL_WARN, "outbox", ch->id,
+		    "the outbox for the CSMS is full (%lld messages, storage.outbox_max_rows = %d) with no MeterValues "
+		    "left to thin: %s %s; %u message%s refused since the last note",
+		    (long long)outbox_rows(r->ob), p->d->cfg->storage.outbox_max_rows, action,
+		    kept ? "kept beyond the bound (transaction messages are never dropped)"
+			 : "refused (the charger gets an error and sends it again later)",
+		    r->refused_unreported, r->refused_unreported == 1 ? "" : "s");
+	r->full_noted_ms = now_ms();
+	r->refused_unreported = 0;
+}
+
+/* Room for one more row. Superseded StatusNotifications never pile up (outbox_put replaces a
+ * connector's unsent one), so MeterValues are thinned first, in batches of 1 % (each charger's
+ * drops audited); then what is not a transaction message is refused (-ENOSPC: the charger gets
+ * an error and sends it again later); transaction messages are always stored. */
+static int make_room(struct proxy *p, const struct charger *ch, const struct ocpp_frame *f)
+{
+	struct replay *r = p->replay;
+	int64_t max = p->d->cfg->storage.outbox_max_rows;
+	char from[16], to[16];
+	int n;
+
+	if (outbox_rows(r->ob) < max)
+		return 0;
+	commit_acks(r, false);  /* delivered rows go first; none is then half acknowledged */
+	if (outbox_rows(r->ob) < max)
+		return 0;
+	n = outbox_thin(r->ob, (int)(max / 100) + 1, on_thinned, p);
+	for (size_t i = 0; n > 0 && i < p->n_chargers; i++) {
+		struct replay_ch *rp = state_of(p->chargers[i]);
+		if (!rp || !rp->thinned)
+			continue;
+		store_event(p->d->store, LL_WARN, "outbox", p->chargers[i]->id,
+			    "the outbox for the CSMS is full (storage.outbox_max_rows = %lld): %d MeterValues of this "
+			    "charger queued between %s and %s dropped to make room (the readings closest together; "
+			    "transaction messages are never dropped)",
+			    (long long)max, rp->thinned, clock_text(rp->thinned_from_ms, from, sizeof(from)),
+			    clock_text(rp->thinned_to_ms, to, sizeof(to)));
+		rp->thinned = 0;
+		rp->thinned_from_ms = rp->thinned_to_ms = 0;
+	}
+	if (n > 0)
+		r->dropped += (uint64_t)n;
+	if (outbox_rows(r->ob) < max)
+		return 0;
+	if (transaction_message(f->action)) {
+		note_full(p, ch, f->action, true);
+		return 0;
+	}
+	r->refused++;
+	note_full(p, ch, f->action, false);
+	return -ENOSPC;
+}
+
+int64_t replay_outbox_rows(const struct proxy *p)
+{
+	return p->replay ? outbox_rows(p->replay->ob) : 0;
+}
+
+uint64_t replay_outbox_dropped(const struct proxy *p)
+{
+	return p->replay ? p->replay->dropped : 0;
 }
 
 /* ---- sending ---- */

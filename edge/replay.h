@@ -34,6 +34,11 @@ void replay_stop(struct proxy *p);
 /* Messages of `ch` still to be delivered (0 when none); parked ones in *parked if not NULL. */
 int replay_depth(const struct charger *ch, int *parked);
 
+/* Messages in the outbox (queued and parked, every charger), and MeterValues thinned out of it
+ * since start to keep it within storage.outbox_max_rows. */
+int64_t replay_outbox_rows(const struct proxy *p);
+uint64_t replay_outbox_dropped(const struct proxy *p);
+
 /* True when `ch`'s new calls must be answered by the edge and queued (a backlog is waiting). */
 bool replay_backlog(const struct charger *ch);
 
