@@ -1,8 +1,9 @@
 /* Queue and ordered replay; see replay.h.
  *
- * The decision a reader must know: the outbox rows are stored as the charger sent them and are
- * rewritten only on their way out (1.6 transaction id, 2.0.1 offline flag). The id mapping is the
- * one piece of state a rewrite needs, and it is committed together with the deletion of the
+ * The decision a reader must know: the outbox rows are stored as the charger sent them, byte for
+ * byte (2.0.1 events that happened with the uplink down marked offline=true), and the 1.6
+ * transaction id is rewritten only on their way out. The id mapping is the one piece of state a
+ * rewrite needs, and it is committed together with the deletion of the
  * StartTransaction that produced it, so whatever moment the process dies at, a restart sends
  * either the StartTransaction again (its answer never recorded) or the later messages with the
  * CSMS's id — never a second StartTransaction for a transaction the CSMS already numbered.
@@ -213,8 +214,15 @@ int replay_queue(struct proxy *p, struct charger *ch, const struct ocpp_frame *f
 		provisional = json_integer_value(json_object_get(result, "transactionId"));
 	if ((rc = make_room(p, ch, f)) < 0)
 		return rc;
-	/* The frame as the charger sent it, byte for byte (replay splices in only what it rewrites). */
+	/* The frame as the charger sent it, byte for byte (replay splices in only what it rewrites).
+	 * A 2.0.1 TransactionEvent that happened with the uplink down is marked offline now; one
+	 * merely queued behind a slow CSMS's answer did not happen offline and keeps its flag. */
 	text = f->text ? strndup(f->text, f->len) : ocpp_call_text(f->id, f->action, f->payload);
+	if (text && !is16(ch) && strcmp(f->action, "TransactionEvent") == 0 && ch->up_state != UP_OPEN) {
+		char *offline = ocpp_call_set(text, strlen(text), NULL, "offline", "true");
+		free(text);
+		text = offline;
+	}
 	if (!text)
 		return -ENOMEM;
 	int64_t after = rp->inflight_seq > rp->done_seq ? rp->inflight_seq : rp->done_seq, seq = 0;
@@ -419,10 +427,14 @@ static char *outgoing(const struct charger *ch, struct replay_ch *rp, const stru
 	char *frame = NULL, *text = NULL, value[24];
 	struct ocpp_frame f;
 
-	/* Rows of earlier versions hold the payload only: give them their envelope. */
+	/* Rows of earlier versions hold the payload only: give them their envelope (and, as then,
+	 * a TransactionEvent its offline flag). */
 	if (row->payload[0] != '[') {
-		if ((pl = json_loads(row->payload, 0, NULL)))
+		if ((pl = json_loads(row->payload, 0, NULL))) {
+			if (!is16(ch) && strcmp(row->action, "TransactionEvent") == 0)
+				json_object_set_new(pl, "offline", json_true());
 			frame = ocpp_call_text(row->msg_id, row->action, pl);
+		}
 		json_decref(pl);
 	} else {
 		frame = strdup(row->payload);
@@ -450,8 +462,6 @@ static char *outgoing(const struct charger *ch, struct replay_ch *rp, const stru
 			text = ocpp_call_set(frame, strlen(frame), NULL, "transactionId", value);
 			rp->inflight_provisional = prov;
 		}
-	} else if (!is16(ch) && strcmp(row->action, "TransactionEvent") == 0) {
-		text = ocpp_call_set(frame, strlen(frame), NULL, "offline", "true");
 	}
 	ocpp_frame_fini(&f);
 	if (text) {

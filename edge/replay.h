@@ -7,7 +7,8 @@
  * transactions started offline carry a provisional (negative) id; the CSMS's id from the
  * replayed StartTransaction replaces it in every later message upstream and is turned back into
  * the provisional one in the CSMS's calls, for as long as the transaction lives. 2.0.1
- * TransactionEvents are replayed with offline=true and their seqNo untouched.
+ * TransactionEvents that happened while the uplink was down are replayed with offline=true and
+ * their seqNo untouched.
  *
  * A charger's call the CSMS is slow to answer (upstream.answer_after_s) is answered by the edge and
  * queued like the others, but as the message already in flight: it is never sent twice on the

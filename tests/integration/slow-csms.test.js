@@ -139,6 +139,7 @@ test('slow CSMS (12 s and 40 s): one transaction at the CSMS, stopped with its i
   }
   const evs = csms.of('SLOW201', 'TransactionEvent');
   assert.deepEqual(evs.map((c) => c.params.seqNo), [0, 1, 2], 'SLOW201: each event once, in order');
+  assert.ok(evs.every((c) => c.params.offline !== true), 'SLOW201: events queued behind a slow answer did not happen offline');
   assert.equal(csms.of('SLOW201', 'TransactionEvent').filter((c) => c.params.eventType === 'Started').length, 1);
   assert.deepEqual(csms.failures, [], 'nothing failed the CSMS strict schema');
   assert.deepEqual([...c12.failures, ...c40.failures, ...c201.failures], [], 'nothing failed the chargers\' strict schema');
