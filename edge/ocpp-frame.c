@@ -219,7 +219,7 @@ static char *splice(const char *t, size_t len, size_t start, size_t end, const c
 	return out;
 }
 
-char *ocpp_call_set(const char *text, size_t len, const char *obj_key, const char *key, const char *value)
+static char *splice_member(const char *text, size_t len, const char *obj_key, const char *key, const char *value)
 {
 	size_t root = skip_ws(text, 0, len), obj, obj_end, vs, ve;
 	char add[OCPP_ACTION_MAX + 64];
@@ -235,6 +235,50 @@ char *ocpp_call_set(const char *text, size_t len, const char *obj_key, const cha
 	    (int)sizeof(add))
 		return NULL;
 	return splice(text, len, obj + 1, obj + 1, add);
+}
+
+/* The object the member goes into, in a parsed CALL. */
+static json_t *target(const struct ocpp_frame *f, const char *obj_key)
+{
+	json_t *o = obj_key ? json_object_get(f->payload, obj_key) : f->payload;
+
+	return f->type == OCPP_CALL && json_is_object(o) ? o : NULL;
+}
+
+char *ocpp_call_set(const char *text, size_t len, const char *obj_key, const char *key, const char *value)
+{
+	struct ocpp_frame in, out;
+	json_t *want = json_loads(value, JSON_DECODE_ANY, NULL), *o;
+	char *spliced = NULL, *result = NULL;
+
+	if (!want)
+		return NULL;
+	if (ocpp_frame_parse(text, len, &in) != REJECT_NONE || !(o = target(&in, obj_key)))
+		goto done;
+	/* The splice is checked against the parser: a key written with escapes ("transaction\u0049d")
+	 * is the same member to a JSON reader but not to the byte scanner. Such a frame is
+	 * re-serialised instead: correct before exact. */
+	spliced = splice_member(text, len, obj_key, key, value);
+	if (spliced && ocpp_frame_parse(spliced, strlen(spliced), &out) == REJECT_NONE) {
+		json_t *t = target(&out, obj_key);
+		bool ok = t && json_equal(json_object_get(t, key), want) && json_object_size(t) ==
+			  json_object_size(o) + (json_object_get(o, key) ? 0 : 1);
+		ocpp_frame_fini(&out);
+		if (ok) {
+			result = spliced;
+			spliced = NULL;
+			goto done;
+		}
+	} else if (spliced) {
+		ocpp_frame_fini(&out);
+	}
+	json_object_set(o, key, want);
+	result = ocpp_call_text(in.id, in.action, in.payload);
+done:
+	ocpp_frame_fini(&in);
+	json_decref(want);
+	free(spliced);
+	return result;
 }
 
 /* Reals with 10 significant digits: 16.1 goes out as 16.1, not 16.100000000000001 (the 1.6

@@ -62,8 +62,9 @@ char *ocpp_error_text(const char *id, const char *code, const char *description)
  *
  * A copy of the CALL `text` (a frame ocpp_frame_parse accepted) with member `key` of the payload
  * object (or of its member object `obj_key`) set to the JSON text `value`: its value replaced, or
- * the member added first in the object when absent. malloc'd; NULL when the frame has no such
- * object or on ENOMEM. */
+ * the member added first in the object when absent. A frame the byte scanner would get wrong
+ * (a key written with \u escapes) is re-serialised instead. malloc'd; NULL when `text` is not a
+ * CALL with such an object, `value` is not JSON, or on ENOMEM. */
 char *ocpp_call_set(const char *text, size_t len, const char *obj_key, const char *key, const char *value);
 
 /* Maximum JSON nesting depth of `text` (strings skipped); stops counting past `limit`. */

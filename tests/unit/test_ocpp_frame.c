@@ -1,7 +1,7 @@
 /* Byte-exact splicing (ocpp_call_set): a rewritten frame differs from the one received only in
  * the member the edge sets; values of every shape are skipped correctly (strings with escaped
- * quotes and brackets, nested objects, exponents), absent members are added, and frames without
- * the object asked for are left alone. */
+ * quotes and brackets, nested objects, exponents), absent members are added, an escaped key falls
+ * back to re-serialising, and frames without the object asked for are left alone. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,6 +58,15 @@ static void test_absent_member_added_first(void **state)
 		   "[2,\"f\",\"X\",{\"offline\":true,\"k\":\"\\\"offline\\\":false\",\"o\":{\"offline\":false}}]");
 }
 
+/* A key written with escapes is the same member to a JSON reader: the splice would add a
+ * duplicate, so the frame is re-serialised instead (correct before exact). */
+static void test_escaped_key_falls_back(void **state)
+{
+	(void)state;
+	expect_set("[2,\"j\",\"X\",{\"transaction\\u0049d\" : -5, \"v\":1}]", NULL, "transactionId", "9",
+		   "[2,\"j\",\"X\",{\"transactionId\":9,\"v\":1}]");
+}
+
 static void test_no_such_object(void **state)
 {
 	(void)state;
@@ -72,6 +81,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replace_keeps_every_other_byte),
 		cmocka_unit_test(test_absent_member_added_first),
+		cmocka_unit_test(test_escaped_key_falls_back),
 		cmocka_unit_test(test_no_such_object),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
