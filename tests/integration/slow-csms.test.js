@@ -15,17 +15,19 @@ const { RPCServer, RPCClient } = rpc;
 const PROTOCOLS = ['ocpp1.6', 'ocpp2.0.1'];
 // Station -> how long the CSMS takes to answer its transaction start.
 const DELAY_MS = { SLOW12: 12000, SLOW40: 40000, SLOW201: 40000 };
-const PW = { SLOW12: 'password-slow12-001', SLOW40: 'password-slow40-001', SLOW201: 'password-slow201-01' };
+const PW = { SLOW12: 'password-slow12-001', SLOW40: 'password-slow40-001', SLOW201: 'password-slow201-01',
+  LOST: 'password-lost-00001' };
 const ANSWER_AFTER_S = 10;   // the edge answered at ~10 s in the issue; the default is 15 s
 
 async function startCsms() {
-  const csms = { calls: [], failures: [], nextTx: 5001 };
+  const csms = { calls: [], failures: [], nextTx: 5001, connects: [] };
   const server = new RPCServer({ protocols: PROTOCOLS, strictMode: true, pingIntervalMs: 0, callTimeoutMs: 5000 });
   server.auth((accept, reject, hs) => {
     if (hs.password?.toString('utf8') !== PW[hs.identity]) return reject(401, 'Unauthorized');
     accept({}, [...hs.protocols][0]);
   });
   server.on('client', (client) => {
+    csms.connects.push(client.identity);
     client.on('strictValidationFailure', (e) => csms.failures.push(String(e.error)));
     client.handle(async ({ method, params, messageId }) => {
       const call = { id: client.identity, method, params, messageId, at: Date.now() };
@@ -35,9 +37,11 @@ async function startCsms() {
         case 'BootNotification': return { status: 'Accepted', currentTime: TS(), interval: 300 };
         case 'Heartbeat': return { currentTime: TS() };
         case 'StartTransaction': {
+          // LOST: the CSMS loses the first delivery (never answers it) and answers the next.
+          if (client.identity === 'LOST' && csms.of('LOST', 'StartTransaction').length === 1) return new Promise(() => {});
           const transactionId = csms.nextTx++;
           call.assigned = transactionId;
-          await sleep(DELAY_MS[client.identity]);
+          await sleep(DELAY_MS[client.identity] ?? 0);
           return { transactionId, idTagInfo: { status: 'Accepted' } };
         }
         case 'TransactionEvent':
@@ -103,11 +107,11 @@ async function session201(cp) {
   return { txId, answeredMs };
 }
 
-let daemon, csms;
-after(async () => { await daemon?.stop(); await csms?.close(); });
+let daemon, lostDaemon, csms;
+after(async () => { await daemon?.stop(); await lostDaemon?.stop(); await csms?.close(); });
 
 test('slow CSMS (12 s and 40 s): one transaction at the CSMS, stopped with its id; the charger answered in time', { timeout: 120000 }, async () => {
-  csms = await startCsms();
+  csms ??= await startCsms();
   let url;
   ({ daemon, url } = await startEdge({ name: 'slow-csms', passwords: PW, csmsUrl: csms.url, upstream: `answer_after_s = ${ANSWER_AFTER_S};` }));
   const [c12, c40, c201] = await Promise.all([charger(url, 'SLOW12', 'ocpp1.6'), charger(url, 'SLOW40', 'ocpp1.6'),
@@ -146,4 +150,24 @@ test('slow CSMS (12 s and 40 s): one transaction at the CSMS, stopped with its i
   assert.match(daemon.log, /SLOW40: the CSMS has not answered StartTransaction within 10 s/);
   assert.doesNotMatch(daemon.log, /sending it again/);
   await Promise.all([c12.close(), c40.close(), c201.close()]);
+});
+
+test('a CSMS that never answers: the uplink is reconnected and the call sent again there, with its message id', { timeout: 60000 }, async () => {
+  csms ??= await startCsms();
+  let url;
+  ({ daemon: lostDaemon, url } = await startEdge({ name: 'lost-call', passwords: PW, csmsUrl: csms.url,
+    upstream: 'answer_after_s = 2; call_timeout_s = 1;' }));
+  const cp = await charger(url, 'LOST', 'ocpp1.6');
+  const s = await session16(cp, 500);
+  assert.ok(s.answeredMs < 3000, `the edge answered after ${s.answeredMs} ms`);
+  await until(() => csms.of('LOST', 'StopTransaction').length > 0, { timeoutMs: 20000, what: 'the stop at the CSMS' });
+  const starts = csms.of('LOST', 'StartTransaction');
+  assert.equal(starts.length, 2, 'delivered twice: once on each uplink');
+  assert.equal(starts[0].messageId, starts[1].messageId, "the charger's message id both times");
+  assert.equal(csms.connects.filter((id) => id === 'LOST').length, 2, 'on two uplinks');
+  const stops = csms.of('LOST', 'StopTransaction');
+  assert.equal(stops.length, 1);
+  assert.equal(stops[0].params.transactionId, starts[1].assigned, 'stopped with the id the CSMS gave');
+  assert.match(lostDaemon.log, /LOST: the CSMS has not answered StartTransaction for 4 s; reconnecting the uplink/);
+  await cp.close();
 });
