@@ -35,6 +35,7 @@ struct call {
 	json_t *payload;        /* the request, owned */
 	char *text;             /* the original frame (forwarded byte for byte), owned */
 	uint64_t sent_ms;       /* 0: not sent yet */
+	uint64_t up_sent_ms;    /* a charger's call: when it went out on the open uplink (0: held) */
 	edge_call_cb cb;        /* ORIGIN_EDGE */
 	struct call *next;      /* in the wait queue */
 };

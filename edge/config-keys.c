@@ -146,7 +146,12 @@ static const struct cfg_key upstream_keys[] = {
 	      "a session started offline whose id token the CSMS refuses on replay: stop it, or keep charging"),
 	KINT(struct cfg_upstream, replay_attempts, 1, 100, 3, NULL,
 	     "tries of a replayed message the CSMS answers with an error before it is parked"),
-	KINT(struct cfg_upstream, call_timeout_s, 1, 600, 30, "s", "how long a call to the CSMS waits"),
+	KINT(struct cfg_upstream, call_timeout_s, 1, 600, 30, "s",
+	     "a call the CSMS has not answered by then is reported; one unanswered for 4 times as long gets "
+	     "the uplink reconnected (and is sent again on the new one)"),
+	KINT(struct cfg_upstream, answer_after_s, 1, 600, 15, "s",
+	     "a charger's call the CSMS has not answered by then is answered by the edge (before the charger's "
+	     "own timeout, 30 s on most); the CSMS's late answer is still taken"),
 	KINT(struct cfg_upstream, reconnect_min_ms, 100, 600000, 1000, "ms", "first reconnect delay"),
 	KINT(struct cfg_upstream, reconnect_max_ms, 100, 3600000, 60000, "ms", "largest reconnect delay"),
 	END
@@ -213,6 +218,9 @@ static const struct cfg_key auth_keys[] = {
 static const struct cfg_key storage_keys[] = {
 	KSTR(struct cfg_storage, path, 0, "/var/lib/ampgate/ampgate.db", "SQLite database file"),
 	KINT(struct cfg_storage, retention_days, 1, 3650, 90, "days", "history kept (meter values, events)"),
+	KINT(struct cfg_storage, outbox_max_rows, 10, 10000000, 100000, "messages",
+	     "messages kept for an unreachable CSMS; beyond, MeterValues are thinned, other non-transaction "
+	     "messages refused, transaction messages always kept"),
 	END
 };
 

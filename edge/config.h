@@ -115,6 +115,7 @@ struct cfg_upstream {
 	char *replay_rejected;  /* "stop" | "keep": a session whose id token the CSMS refuses on replay */
 	int replay_attempts;    /* CALLERRORs before a replayed message is parked */
 	int call_timeout_s;
+	int answer_after_s;     /* a charger's call the CSMS has not answered by then: the edge answers */
 	int reconnect_min_ms;
 	int reconnect_max_ms;
 };
@@ -170,6 +171,7 @@ struct cfg_auth {
 struct cfg_storage {
 	char *path;
 	int retention_days;
+	int outbox_max_rows;    /* messages kept for an unreachable CSMS before MeterValues are thinned */
 };
 
 struct ag_config {

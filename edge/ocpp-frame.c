@@ -57,6 +57,8 @@ enum ocpp_reject ocpp_frame_parse(const char *text, size_t len, struct ocpp_fram
 	if (!root)
 		return REJECT_NOT_JSON;
 	f->root = root;
+	f->text = text;
+	f->len = len;
 	if (!json_is_array(root) || json_array_size(root) < 3 || !json_is_integer(type = json_array_get(root, 0)))
 		return REJECT_NOT_RPC;
 	const json_t *id = json_array_get(root, 1);
@@ -118,6 +120,165 @@ const char *ocpp_reject_code(enum ocpp_reject why, enum ocpp_version version)
 	default:
 		return "GenericError";
 	}
+}
+
+/* ---- byte-exact splicing: a scanner over text jansson has already accepted ---- */
+
+static size_t skip_ws(const char *t, size_t i, size_t len)
+{
+	while (i < len && (t[i] == ' ' || t[i] == '\t' || t[i] == '\r' || t[i] == '\n'))
+		i++;
+	return i;
+}
+
+/* The index just past the JSON value starting at `i` (len when it runs off the end). */
+static size_t value_end(const char *t, size_t i, size_t len)
+{
+	int depth = 0;
+	bool in_string = false;
+
+	if (i < len && t[i] != '"' && t[i] != '{' && t[i] != '[') {
+		while (i < len && !strchr(",]} \t\r\n", t[i]))
+			i++;
+		return i;
+	}
+	for (; i < len; i++) {
+		char c = t[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"' && (in_string = false, depth == 0))
+				return i + 1;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if ((c == '}' || c == ']') && --depth == 0) {
+			return i + 1;
+		}
+	}
+	return len;
+}
+
+/* The value of member `key` of the object starting at `at` ('{'): 0 and its span [*vs, *ve),
+ * or -ENOENT. Keys are compared as written (OCPP's are plain ASCII). */
+static int member(const char *t, size_t len, size_t at, const char *key, size_t *vs, size_t *ve)
+{
+	size_t klen = strlen(key), i = at + 1;
+
+	for (;;) {
+		i = skip_ws(t, i, len);
+		if (i >= len || t[i] != '"')
+			return -ENOENT;
+		size_t ks = i + 1, ke = value_end(t, i, len) - 1;
+		i = skip_ws(t, ke + 1, len);
+		if (i >= len || t[i] != ':')
+			return -ENOENT;
+		*vs = skip_ws(t, i + 1, len);
+		*ve = value_end(t, *vs, len);
+		if (ke - ks == klen && memcmp(t + ks, key, klen) == 0)
+			return 0;
+		i = skip_ws(t, *ve, len);
+		if (i >= len || t[i] != ',')
+			return -ENOENT;
+		i++;
+	}
+}
+
+/* The span of element `index` of the array starting at `at` ('['): 0, or -ENOENT. */
+static int element(const char *t, size_t len, size_t at, int index, size_t *vs, size_t *ve)
+{
+	size_t i = at + 1;
+
+	for (int k = 0;; k++) {
+		*vs = skip_ws(t, i, len);
+		if (*vs >= len || t[*vs] == ']')
+			return -ENOENT;
+		*ve = value_end(t, *vs, len);
+		if (k == index)
+			return 0;
+		i = skip_ws(t, *ve, len);
+		if (i >= len || t[i] != ',')
+			return -ENOENT;
+		i++;
+	}
+}
+
+/* `t` with [start, end) replaced by `insert` (NUL-terminated, malloc'd). */
+static char *splice(const char *t, size_t len, size_t start, size_t end, const char *insert)
+{
+	size_t n = strlen(insert);
+	char *out = malloc(len - (end - start) + n + 1);
+
+	if (!out)
+		return NULL;
+	memcpy(out, t, start);
+	memcpy(out + start, insert, n);
+	memcpy(out + start + n, t + end, len - end);
+	out[len - (end - start) + n] = '\0';
+	return out;
+}
+
+static char *splice_member(const char *text, size_t len, const char *obj_key, const char *key, const char *value)
+{
+	size_t root = skip_ws(text, 0, len), obj, obj_end, vs, ve;
+	char add[OCPP_ACTION_MAX + 64];
+
+	if (root >= len || text[root] != '[' || element(text, len, root, 3, &obj, &obj_end) < 0 || text[obj] != '{')
+		return NULL;
+	if (obj_key && (member(text, len, obj, obj_key, &obj, &obj_end) < 0 || text[obj] != '{'))
+		return NULL;
+	if (member(text, len, obj, key, &vs, &ve) == 0)
+		return splice(text, len, vs, ve, value);
+	size_t first = skip_ws(text, obj + 1, len);
+	if (snprintf(add, sizeof(add), "\"%s\":%s%s", key, value, first < len && text[first] == '}' ? "" : ",") >=
+	    (int)sizeof(add))
+		return NULL;
+	return splice(text, len, obj + 1, obj + 1, add);
+}
+
+/* The object the member goes into, in a parsed CALL. */
+static json_t *target(const struct ocpp_frame *f, const char *obj_key)
+{
+	json_t *o = obj_key ? json_object_get(f->payload, obj_key) : f->payload;
+
+	return f->type == OCPP_CALL && json_is_object(o) ? o : NULL;
+}
+
+char *ocpp_call_set(const char *text, size_t len, const char *obj_key, const char *key, const char *value)
+{
+	struct ocpp_frame in, out;
+	json_t *want = json_loads(value, JSON_DECODE_ANY, NULL), *o;
+	char *spliced = NULL, *result = NULL;
+
+	if (!want)
+		return NULL;
+	if (ocpp_frame_parse(text, len, &in) != REJECT_NONE || !(o = target(&in, obj_key)))
+		goto done;
+	/* The splice is checked against the parser: a key written with escapes ("transaction\u0049d")
+	 * is the same member to a JSON reader but not to the byte scanner. Such a frame is
+	 * re-serialised instead: correct before exact. */
+	spliced = splice_member(text, len, obj_key, key, value);
+	if (spliced && ocpp_frame_parse(spliced, strlen(spliced), &out) == REJECT_NONE) {
+		json_t *t = target(&out, obj_key);
+		bool ok = t && json_equal(json_object_get(t, key), want) && json_object_size(t) ==
+			  json_object_size(o) + (json_object_get(o, key) ? 0 : 1);
+		ocpp_frame_fini(&out);
+		if (ok) {
+			result = spliced;
+			spliced = NULL;
+			goto done;
+		}
+	} else if (spliced) {
+		ocpp_frame_fini(&out);
+	}
+	json_object_set(o, key, want);
+	result = ocpp_call_text(in.id, in.action, in.payload);
+done:
+	ocpp_frame_fini(&in);
+	json_decref(want);
+	free(spliced);
+	return result;
 }
 
 /* Reals with 10 significant digits: 16.1 goes out as 16.1, not 16.100000000000001 (the 1.6

@@ -37,6 +37,9 @@ struct ocpp_frame {
 	json_t *payload;                        /* CALL, RESULT: object; ERROR: NULL */
 	char error_code[48];                    /* ERROR only */
 	json_t *root;                           /* owns payload */
+	const char *text;                       /* the bytes parsed (borrowed: valid while the caller's
+						 * buffer is), for splicing; NULL for a frame built here */
+	size_t len;
 };
 
 /* Parse `len` bytes. On success returns REJECT_NONE and fills `f` (free with ocpp_frame_fini).
@@ -52,6 +55,17 @@ const char *ocpp_reject_code(enum ocpp_reject why, enum ocpp_version version);
 char *ocpp_call_text(const char *id, const char *action, const json_t *payload);
 char *ocpp_result_text(const char *id, const json_t *payload);
 char *ocpp_error_text(const char *id, const char *code, const char *description);
+
+/* Byte-exact rewriting. A frame the edge must change (a 1.6 transaction id, 2.0.1's offline flag)
+ * keeps every other byte the charger or CSMS sent: re-serialising with jansson would change
+ * numbers (230.123456789012 -> 230.1234568), spacing and key order.
+ *
+ * A copy of the CALL `text` (a frame ocpp_frame_parse accepted) with member `key` of the payload
+ * object (or of its member object `obj_key`) set to the JSON text `value`: its value replaced, or
+ * the member added first in the object when absent. A frame the byte scanner would get wrong
+ * (a key written with \u escapes) is re-serialised instead. malloc'd; NULL when `text` is not a
+ * CALL with such an object, `value` is not JSON, or on ENOMEM. */
+char *ocpp_call_set(const char *text, size_t len, const char *obj_key, const char *key, const char *value);
 
 /* Maximum JSON nesting depth of `text` (strings skipped); stops counting past `limit`. */
 int ocpp_json_depth(const char *text, size_t len, int limit);

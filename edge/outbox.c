@@ -23,6 +23,8 @@ enum stmt {
 	S_UNMAP,
 	S_REFUSED,
 	S_MAPS,
+	S_COUNT,
+	S_THIN,
 	S_N
 };
 
@@ -42,12 +44,22 @@ static const char *const sql[S_N] = {
 	[S_UNMAP] = "DELETE FROM tx_map WHERE charger_id = ?1 AND provisional = ?2",
 	[S_REFUSED] = "UPDATE outbox SET attempts = attempts + 1, state = ?2, note = ?3 WHERE seq = ?1",
 	[S_MAPS] = "SELECT charger_id, provisional, coalesce(csms_id, 0) FROM tx_map",
+	[S_COUNT] = "SELECT count(*) FROM outbox",
+	/* Queued MeterValues closest in time to the one before them of the same charger: dropping
+	 * those thins each charger's series evenly. A charger's first is never taken (it may be the
+	 * message in flight, and it anchors the series). */
+	[S_THIN] = "SELECT seq, charger_id, queued_ms FROM ("
+		   "  SELECT seq, charger_id, queued_ms,"
+		   "         queued_ms - lag(queued_ms) OVER (PARTITION BY charger_id ORDER BY seq) AS gap_ms"
+		   "  FROM outbox WHERE action = 'MeterValues' AND state = 0)"
+		   " WHERE gap_ms IS NOT NULL ORDER BY gap_ms, seq LIMIT ?1",
 };
 
 struct outbox {
 	struct store *st;
 	sqlite3 *db;
 	sqlite3_stmt *q[S_N];
+	int64_t rows;           /* every row, queued and parked: what the bound counts */
 };
 
 static int fail(struct outbox *ob, const char *what)
@@ -66,6 +78,14 @@ static int run(struct outbox *ob, enum stmt s, const char *what)
 	return rc == SQLITE_DONE ? 0 : fail(ob, what);
 }
 
+/* The row count from the table, at open and after a rollback undid changes already counted. */
+static void recount(struct outbox *ob)
+{
+	if (sqlite3_step(ob->q[S_COUNT]) == SQLITE_ROW)
+		ob->rows = sqlite3_column_int64(ob->q[S_COUNT], 0);
+	sqlite3_reset(ob->q[S_COUNT]);
+}
+
 struct outbox *outbox_open(struct store *st)
 {
 	struct outbox *ob = calloc(1, sizeof(*ob));
@@ -81,7 +101,13 @@ struct outbox *outbox_open(struct store *st)
 			errno = EIO;
 			return NULL;
 		}
+	recount(ob);
 	return ob;
+}
+
+int64_t outbox_rows(const struct outbox *ob)
+{
+	return ob->rows;
 }
 
 void outbox_close(struct outbox *ob)
@@ -107,11 +133,12 @@ int outbox_commit(struct outbox *ob)
 	if (run(ob, S_COMMIT, "commit") == 0)
 		return 0;
 	run(ob, S_ROLLBACK, "rollback");
+	recount(ob);
 	return -EIO;
 }
 
 int outbox_put(struct outbox *ob, const char *charger, const char *msg_id, const char *action, const char *payload,
-	       const char *collapse_key, int64_t after_seq, int64_t provisional, int *removed)
+	       const char *collapse_key, int64_t after_seq, int64_t provisional, int *removed, int64_t *seq)
 {
 	sqlite3_stmt *q;
 
@@ -139,6 +166,9 @@ int outbox_put(struct outbox *ob, const char *charger, const char *msg_id, const
 		sqlite3_bind_int64(q, 7, provisional);
 	if (run(ob, S_INSERT, "insert") < 0)
 		goto rollback;
+	if (seq)
+		*seq = sqlite3_last_insert_rowid(ob->db);
+	ob->rows += 1 - *removed;
 	if (provisional) {
 		q = ob->q[S_MAP_NEW];
 		sqlite3_bind_text(q, 1, charger, -1, SQLITE_STATIC);
@@ -146,7 +176,10 @@ int outbox_put(struct outbox *ob, const char *charger, const char *msg_id, const
 		if (run(ob, S_MAP_NEW, "record provisional id") < 0)
 			goto rollback;
 	}
-	return outbox_commit(ob);
+	if (outbox_commit(ob) == 0)
+		return 0;
+	*removed = 0;
+	return -EIO;
 rollback:
 	run(ob, S_ROLLBACK, "rollback");
 	*removed = 0;
@@ -206,7 +239,40 @@ int outbox_depth(struct outbox *ob, const char *charger, int *parked)
 int outbox_done(struct outbox *ob, int64_t seq)
 {
 	sqlite3_bind_int64(ob->q[S_DONE], 1, seq);
-	return run(ob, S_DONE, "delete");
+	if (run(ob, S_DONE, "delete") < 0)
+		return -EIO;
+	ob->rows -= sqlite3_changes(ob->db);
+	return 0;
+}
+
+int outbox_thin(struct outbox *ob, int n, void (*fn)(void *ctx, const char *charger, int64_t queued_ms), void *ctx)
+{
+	sqlite3_stmt *q = ob->q[S_THIN];
+	int64_t *seqs = calloc((size_t)n, sizeof(*seqs));
+	int found = 0, rc;
+
+	if (!seqs)
+		return -ENOMEM;
+	if (outbox_begin(ob) < 0) {
+		free(seqs);
+		return -EIO;
+	}
+	sqlite3_bind_int(q, 1, n);
+	while (found < n && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		seqs[found++] = sqlite3_column_int64(q, 0);
+		fn(ctx, (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2));
+	}
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	rc = 0;
+	for (int i = 0; i < found && rc == 0; i++)
+		rc = outbox_done(ob, seqs[i]);
+	free(seqs);
+	if (rc == 0)
+		return outbox_commit(ob) == 0 ? found : -EIO;
+	run(ob, S_ROLLBACK, "rollback");
+	recount(ob);
+	return -EIO;
 }
 
 int outbox_map(struct outbox *ob, const char *charger, int64_t provisional, int64_t csms_id)

@@ -105,6 +105,18 @@ static void send_up(struct proxy *p, struct charger *ch, const char *text, size_
 		p->frames_out++;
 }
 
+/* The charger's call goes to the CSMS, once: from now on only the CSMS's answer or a lost
+ * uplink ends it there (replay.c). */
+static void send_held(struct proxy *p, struct charger *ch)
+{
+	struct call *fc = &ch->from_charger;
+
+	if (ws_link_send(&ch->up, fc->text, strlen(fc->text)) == 0) {
+		p->frames_out++;
+		fc->up_sent_ms = now_ms();
+	}
+}
+
 /* Send the next waiting call to the charger if none is in flight. */
 static void pump(struct proxy *p, struct charger *ch)
 {
@@ -210,7 +222,7 @@ static void charger_call(struct proxy *p, struct charger *ch, struct ocpp_frame 
 	char *rewritten = replay_rewrite_up(ch, f);
 	ch->from_charger.text = rewritten ? rewritten : strndup(text, len);
 	if (ch->up_state == UP_OPEN && ch->from_charger.text)
-		send_up(p, ch, ch->from_charger.text, strlen(ch->from_charger.text));
+		send_held(p, ch);
 	/* Otherwise held until the uplink opens, or answered by the edge when it does not in time. */
 }
 
@@ -323,7 +335,7 @@ void proxy_upstream_opened(struct proxy *p, struct charger *ch)
 	auth_uplink_back(p, ch);
 	/* A held call goes first unless a backlog must (then the edge answers it at its timeout). */
 	if (ch->from_charger.active && ch->from_charger.text && !replay_backlog(ch))
-		send_up(p, ch, ch->from_charger.text, strlen(ch->from_charger.text));
+		send_held(p, ch);
 	replay_pump(p, ch);
 }
 
@@ -331,7 +343,7 @@ void proxy_upstream_opened(struct proxy *p, struct charger *ch)
 static void answer_held(struct proxy *p, struct charger *ch)
 {
 	struct call *fc = &ch->from_charger;
-	struct ocpp_frame f = { .type = OCPP_CALL, .payload = fc->payload };
+	struct ocpp_frame f = { .type = OCPP_CALL, .payload = fc->payload, .text = fc->text, .len = strlen(fc->text) };
 
 	snprintf(f.id, sizeof(f.id), "%s", fc->id);
 	snprintf(f.action, sizeof(f.action), "%s", fc->action);
@@ -347,7 +359,8 @@ void proxy_upstream_closed(struct proxy *p, struct charger *ch, const char *why)
 	replay_link_down(ch);
 	ocpp_upstream_backoff(p, ch, now_ms());
 	/* No CSMS to answer a call held or in flight: the edge does, now (it is queued, and sent
-	 * again on replay if the CSMS did get it: at least once, never lost). */
+	 * again on the next uplink if the CSMS did get it: at least once, never lost). */
+	ch->from_charger.up_sent_ms = 0;
 	if (ch->from_charger.active && ch->from_charger.text)
 		answer_held(p, ch);
 	log_msg(was_open ? LL_WARN : LL_INFO, "charger %s: uplink to the CSMS %s (%s); retrying in %.1f s", ch->id,
@@ -366,6 +379,7 @@ static void on_tick(uv_timer_t *t)
 	uint64_t now = now_ms();
 	uint64_t charger_timeout = (uint64_t)cfg->ocpp.call_timeout_s * 1000;
 	uint64_t csms_timeout = (uint64_t)cfg->upstream.call_timeout_s * 1000;
+	uint64_t answer_after = (uint64_t)cfg->upstream.answer_after_s * 1000;
 
 	for (size_t i = 0; i < p->n_chargers; i++) {
 		struct charger *ch = p->chargers[i];
@@ -374,11 +388,19 @@ static void on_tick(uv_timer_t *t)
 		if (ch->up_state == UP_WAIT && now >= ch->up_retry_ms)
 			ocpp_upstream_connect(p, ch);
 		struct call *fc = &ch->from_charger;
-		uint64_t wait = ch->up_state == UP_OPEN ? csms_timeout : csms_timeout / 6 + 1000;
+		/* Held (uplink connecting, or a backlog ahead of it): answered soon. With the CSMS:
+		 * answered in time for the charger's own timeout, counted from when the charger
+		 * sent it; the call stays with the CSMS and its late answer is taken (replay.c). */
+		uint64_t wait = fc->up_sent_ms ? answer_after : csms_timeout / 6 + 1000;
+		if (wait > answer_after)
+			wait = answer_after;
 		if (fc->active && fc->text && now - fc->sent_ms > wait) {
-			/* The CSMS did not answer (or is not there): answer as it would, so the
-			 * charger keeps working. */
-			log_msg(LL_NOTICE, "charger %s: no answer from the CSMS to %s; the edge answers", ch->id, fc->action);
+			if (fc->up_sent_ms)
+				log_msg(LL_NOTICE, "charger %s: the CSMS has not answered %s within %d s (upstream.answer_after_s); "
+						   "the edge answers the charger and still takes the CSMS's answer",
+					ch->id, fc->action, cfg->upstream.answer_after_s);
+			else
+				log_msg(LL_NOTICE, "charger %s: no answer from the CSMS to %s; the edge answers", ch->id, fc->action);
 			answer_held(p, ch);
 		}
 		struct call *tc = &ch->to_charger;

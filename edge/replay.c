@@ -1,8 +1,9 @@
 /* Queue and ordered replay; see replay.h.
  *
- * The decision a reader must know: the outbox rows are stored as the charger sent them and are
- * rewritten only on their way out (1.6 transaction id, 2.0.1 offline flag). The id mapping is the
- * one piece of state a rewrite needs, and it is committed together with the deletion of the
+ * The decision a reader must know: the outbox rows are stored as the charger sent them, byte for
+ * byte (2.0.1 events that happened with the uplink down marked offline=true), and the 1.6
+ * transaction id is rewritten only on their way out. The id mapping is the one piece of state a
+ * rewrite needs, and it is committed together with the deletion of the
  * StartTransaction that produced it, so whatever moment the process dies at, a restart sends
  * either the StartTransaction again (its answer never recorded) or the later messages with the
  * CSMS's id — never a second StartTransaction for a transaction the CSMS already numbered.
@@ -43,6 +44,9 @@ struct replay_ch {
 	int64_t inflight_queued_ms;
 	int inflight_attempts;
 	uint64_t sent_ms, retry_ms;
+	bool inflight_warned;           /* the CSMS was reported slow to answer it */
+	int thinned;                    /* MeterValues just dropped to make room, for the audit */
+	int64_t thinned_from_ms, thinned_to_ms;
 	bool awaiting_commit;           /* the last acknowledgement is not committed yet */
 	struct tx_map *maps;
 	size_t n_maps, cap_maps;
@@ -64,6 +68,10 @@ struct replay {
 	struct ack *acks;
 	size_t n_acks, cap_acks;
 	uv_timer_t commit;
+	uint64_t dropped;               /* MeterValues thinned out since start (storage.outbox_max_rows) */
+	uint64_t refused;               /* messages refused because the outbox was full */
+	unsigned refused_unreported;    /* since the last audit of it */
+	uint64_t full_noted_ms;         /* last audit of a refusal or of a row kept over the bound */
 };
 
 static struct replay_ch *state_of(const struct charger *ch)
@@ -149,6 +157,36 @@ static int64_t provisional_in(const json_t *payload)
 
 /* ---- storing ---- */
 
+static int make_room(struct proxy *p, const struct charger *ch, const struct ocpp_frame *f);
+
+/* The charger's call `f` is already with the CSMS on the open uplink (the edge answers because
+ * the CSMS is slow): sending it again there would have the CSMS process it twice. */
+static bool on_live_uplink(const struct charger *ch, const struct ocpp_frame *f)
+{
+	const struct call *fc = &ch->from_charger;
+
+	return fc->active && fc->up_sent_ms && ch->up_state == UP_OPEN && ch->up.wsi && strcmp(fc->id, f->id) == 0;
+}
+
+/* Its row becomes the one in flight, as if replayed when it was sent: the CSMS's late answer
+ * settles it (and names a 1.6 provisional transaction); it goes out again only on a new uplink. */
+static void inflight_live(struct replay_ch *rp, const struct ocpp_frame *f, int64_t seq, int64_t provisional,
+			  uint64_t sent_ms)
+{
+	inflight_clear(rp);
+	rp->inflight_seq = seq;
+	snprintf(rp->inflight_id, sizeof(rp->inflight_id), "%s", f->id);
+	snprintf(rp->inflight_action, sizeof(rp->inflight_action), "%s", f->action);
+	rp->inflight_payload = json_incref(f->payload);
+	rp->inflight_provisional = provisional;
+	rp->inflight_queued_ms = wall_ms();
+	rp->inflight_attempts = 0;
+	rp->inflight_warned = false;
+	rp->sent_ms = sent_ms;
+	if (!rp->run_started_ms)
+		rp->run_started_ms = now_ms();
+}
+
 int replay_queue(struct proxy *p, struct charger *ch, const struct ocpp_frame *f, const json_t *result)
 {
 	struct replay *r = p->replay;
@@ -174,11 +212,21 @@ int replay_queue(struct proxy *p, struct charger *ch, const struct ocpp_frame *f
 	}
 	if (is16(ch) && strcmp(f->action, "StartTransaction") == 0)
 		provisional = json_integer_value(json_object_get(result, "transactionId"));
-	text = json_dumps(f->payload, JSON_COMPACT | JSON_REAL_PRECISION(10));
+	if ((rc = make_room(p, ch, f)) < 0)
+		return rc;
+	/* The frame as the charger sent it, byte for byte (replay splices in only what it rewrites).
+	 * A 2.0.1 TransactionEvent that happened with the uplink down is marked offline now; one
+	 * merely queued behind a slow CSMS's answer did not happen offline and keeps its flag. */
+	text = f->text ? strndup(f->text, f->len) : ocpp_call_text(f->id, f->action, f->payload);
+	if (text && !is16(ch) && strcmp(f->action, "TransactionEvent") == 0 && ch->up_state != UP_OPEN) {
+		char *offline = ocpp_call_set(text, strlen(text), NULL, "offline", "true");
+		free(text);
+		text = offline;
+	}
 	if (!text)
 		return -ENOMEM;
-	int64_t after = rp->inflight_seq > rp->done_seq ? rp->inflight_seq : rp->done_seq;
-	rc = outbox_put(r->ob, ch->id, f->id, f->action, text, key_p, after, provisional, &removed);
+	int64_t after = rp->inflight_seq > rp->done_seq ? rp->inflight_seq : rp->done_seq, seq = 0;
+	rc = outbox_put(r->ob, ch->id, f->id, f->action, text, key_p, after, provisional, &removed, &seq);
 	free(text);
 	if (rc < 0) {
 		store_event(p->d->store, LL_ERROR, "outbox", ch->id,
@@ -195,6 +243,8 @@ int replay_queue(struct proxy *p, struct charger *ch, const struct ocpp_frame *f
 	rp->depth += 1 - removed;
 	if (provisional)
 		map_add(rp, provisional, 0);
+	if (on_live_uplink(ch, f))
+		inflight_live(rp, f, seq, provisional, ch->from_charger.up_sent_ms);
 	replay_pump(p, ch);
 	return 0;
 }
@@ -254,6 +304,102 @@ static int ack_add(struct replay *r, const struct ack *a)
 	return 0;
 }
 
+/* ---- the bound: storage.outbox_max_rows ---- */
+
+static bool transaction_message(const char *action)
+{
+	return strcmp(action, "StartTransaction") == 0 || strcmp(action, "StopTransaction") == 0 ||
+	       strcmp(action, "TransactionEvent") == 0;
+}
+
+static void on_thinned(void *ctx, const char *charger, int64_t queued_ms)
+{
+	struct charger *ch = proxy_find(ctx, charger);
+	struct replay_ch *rp = ch ? state_of(ch) : NULL;
+
+	if (!rp)
+		return;
+	rp->depth--;
+	if (!rp->thinned++ || queued_ms < rp->thinned_from_ms)
+		rp->thinned_from_ms = queued_ms;
+	if (queued_ms > rp->thinned_to_ms)
+		rp->thinned_to_ms = queued_ms;
+}
+
+/* A refusal, or a transaction message kept over the bound: audited at most once a minute (a
+ * charger retrying into a full outbox would otherwise fill the log too), with the refusals since. */
+static void note_full(struct proxy *p, const struct charger *ch, const char *action, bool kept)
+{
+	struct replay *r = p->replay;
+
+	if (!kept)
+		r->refused_unreported++;
+	if (r->full_noted_ms && now_ms() - r->full_noted_ms < 60000)
+		return;
+	store_event(p->d->store, LL_WARN, "outbox", ch->id,
+		    "the outbox for the CSMS is full (%lld messages, storage.outbox_max_rows = %d) with no MeterValues "
+		    "left to thin: %s %s; %u message%s refused since the last note",
+		    (long long)outbox_rows(r->ob), p->d->cfg->storage.outbox_max_rows, action,
+		    kept ? "kept beyond the bound (transaction messages are never dropped)"
+			 : "refused (the charger gets an error and sends it again later)",
+		    r->refused_unreported, r->refused_unreported == 1 ? "" : "s");
+	r->full_noted_ms = now_ms();
+	r->refused_unreported = 0;
+}
+
+/* Room for one more row. Superseded StatusNotifications never pile up (outbox_put replaces a
+ * connector's unsent one), so MeterValues are thinned first, in batches of 1 % (each charger's
+ * drops audited); then what is not a transaction message is refused (-ENOSPC: the charger gets
+ * an error and sends it again later); transaction messages are always stored. */
+static int make_room(struct proxy *p, const struct charger *ch, const struct ocpp_frame *f)
+{
+	struct replay *r = p->replay;
+	int64_t max = p->d->cfg->storage.outbox_max_rows;
+	char from[16], to[16];
+	int n;
+
+	if (outbox_rows(r->ob) < max)
+		return 0;
+	commit_acks(r, false);  /* delivered rows go first; none is then half acknowledged */
+	if (outbox_rows(r->ob) < max)
+		return 0;
+	n = outbox_thin(r->ob, (int)(max / 100) + 1, on_thinned, p);
+	for (size_t i = 0; n > 0 && i < p->n_chargers; i++) {
+		struct replay_ch *rp = state_of(p->chargers[i]);
+		if (!rp || !rp->thinned)
+			continue;
+		store_event(p->d->store, LL_WARN, "outbox", p->chargers[i]->id,
+			    "the outbox for the CSMS is full (storage.outbox_max_rows = %lld): %d MeterValues of this "
+			    "charger queued between %s and %s dropped to make room (the readings closest together; "
+			    "transaction messages are never dropped)",
+			    (long long)max, rp->thinned, clock_text(rp->thinned_from_ms, from, sizeof(from)),
+			    clock_text(rp->thinned_to_ms, to, sizeof(to)));
+		rp->thinned = 0;
+		rp->thinned_from_ms = rp->thinned_to_ms = 0;
+	}
+	if (n > 0)
+		r->dropped += (uint64_t)n;
+	if (outbox_rows(r->ob) < max)
+		return 0;
+	if (transaction_message(f->action)) {
+		note_full(p, ch, f->action, true);
+		return 0;
+	}
+	r->refused++;
+	note_full(p, ch, f->action, false);
+	return -ENOSPC;
+}
+
+int64_t replay_outbox_rows(const struct proxy *p)
+{
+	return p->replay ? outbox_rows(p->replay->ob) : 0;
+}
+
+uint64_t replay_outbox_dropped(const struct proxy *p)
+{
+	return p->replay ? p->replay->dropped : 0;
+}
+
 /* ---- sending ---- */
 
 static void settle_parked(struct proxy *p, struct charger *ch, struct replay_ch *rp, int64_t seq, const char *action,
@@ -272,33 +418,65 @@ static void settle_parked(struct proxy *p, struct charger *ch, struct replay_ch 
 		    action, clock_text(queued_ms, at, sizeof(at)), why);
 }
 
-/* The payload to send for `row` (new reference), or NULL with *why when the row cannot go. */
-static json_t *outgoing(const struct charger *ch, struct replay_ch *rp, const struct outbox_row *row, const char **why)
+/* The frame to send for `row` (malloc'd; its parsed payload, a new reference, in *payload), or
+ * NULL with *why when the row cannot go. Every byte is the charger's but the one field rewritten. */
+static char *outgoing(const struct charger *ch, struct replay_ch *rp, const struct outbox_row *row, json_t **payload,
+		      const char **why)
 {
-	json_t *pl = json_loads(row->payload, 0, NULL);
+	json_t *pl = NULL;
+	char *frame = NULL, *text = NULL, value[24];
+	struct ocpp_frame f;
 
-	if (!pl) {
+	/* Rows of earlier versions hold the payload only: give them their envelope (and, as then,
+	 * a TransactionEvent its offline flag). */
+	if (row->payload[0] != '[') {
+		if ((pl = json_loads(row->payload, 0, NULL))) {
+			if (!is16(ch) && strcmp(row->action, "TransactionEvent") == 0)
+				json_object_set_new(pl, "offline", json_true());
+			frame = ocpp_call_text(row->msg_id, row->action, pl);
+		}
+		json_decref(pl);
+	} else {
+		frame = strdup(row->payload);
+	}
+	if (!frame || ocpp_frame_parse(frame, strlen(frame), &f) != REJECT_NONE || f.type != OCPP_CALL) {
 		*why = "its stored copy is unreadable";
+		if (frame)
+			ocpp_frame_fini(&f);
+		free(frame);
 		return NULL;
 	}
 	rp->inflight_provisional = row->provisional;
 	if (is16(ch) && (strcmp(row->action, "StopTransaction") == 0 || strcmp(row->action, "MeterValues") == 0)) {
-		int64_t prov = provisional_in(pl);
+		int64_t prov = provisional_in(f.payload);
 		if (prov) {
 			struct tx_map *m = map_find(rp, prov, 0);
 			if (!m || !m->csms_id) {
 				*why = "the StartTransaction of its session (started offline) was not accepted by the CSMS, "
 				       "so the CSMS has no transaction id for it";
-				json_decref(pl);
+				ocpp_frame_fini(&f);
+				free(frame);
 				return NULL;
 			}
-			json_object_set_new(pl, "transactionId", json_integer(m->csms_id));
+			snprintf(value, sizeof(value), "%lld", (long long)m->csms_id);
+			text = ocpp_call_set(frame, strlen(frame), NULL, "transactionId", value);
 			rp->inflight_provisional = prov;
 		}
-	} else if (!is16(ch) && strcmp(row->action, "TransactionEvent") == 0) {
-		json_object_set_new(pl, "offline", json_true());
 	}
-	return pl;
+	ocpp_frame_fini(&f);
+	if (text) {
+		free(frame);
+		frame = text;
+	}
+	if (ocpp_frame_parse(frame, strlen(frame), &f) != REJECT_NONE) {
+		*why = "its stored copy is unreadable";
+		ocpp_frame_fini(&f);
+		free(frame);
+		return NULL;
+	}
+	*payload = json_incref(f.payload);
+	ocpp_frame_fini(&f);
+	return frame;
 }
 
 void replay_pump(struct proxy *p, struct charger *ch)
@@ -323,14 +501,14 @@ void replay_pump(struct proxy *p, struct charger *ch)
 				rp->depth = 0;
 			return;
 		}
-		json_t *pl = outgoing(ch, rp, &row, &why);
-		if (!pl) {
+		json_t *pl = NULL;
+		char *text = outgoing(ch, rp, &row, &pl, &why);
+		if (!text) {
 			settle_parked(p, ch, rp, row.seq, row.action, row.queued_ms, why);
 			outbox_row_fini(&row);
 			continue;
 		}
-		char *text = ocpp_call_text(row.msg_id, row.action, pl);
-		if (!text || ws_link_send(&ch->up, text, strlen(text)) < 0) {
+		if (ws_link_send(&ch->up, text, strlen(text)) < 0) {
 			free(text);
 			json_decref(pl);
 			outbox_row_fini(&row);
@@ -346,6 +524,7 @@ void replay_pump(struct proxy *p, struct charger *ch)
 		rp->inflight_payload = pl;
 		rp->inflight_queued_ms = row.queued_ms;
 		rp->inflight_attempts = row.attempts;
+		rp->inflight_warned = false;
 		rp->sent_ms = now_ms();
 		outbox_row_fini(&row);
 		return;
@@ -363,14 +542,27 @@ void replay_link_down(struct charger *ch)
 void replay_tick(struct proxy *p, struct charger *ch, uint64_t now)
 {
 	struct replay_ch *rp = state_of(ch);
-	uint64_t timeout = (uint64_t)p->d->cfg->upstream.call_timeout_s * 1000;
+	int timeout_s = p->d->cfg->upstream.call_timeout_s;
+	uint64_t timeout = (uint64_t)timeout_s * 1000;
 
 	if (!rp)
 		return;
-	if (rp->inflight_seq && now - rp->sent_ms > timeout) {
-		log_msg(LL_WARN, "charger %s: the CSMS did not answer the replayed %s within %d s; sending it again",
-			ch->id, rp->inflight_action, p->d->cfg->upstream.call_timeout_s);
-		inflight_clear(rp);
+	/* A message on an open uplink is never sent twice on it (the CSMS would process it twice):
+	 * a slow CSMS is waited for; one that seems to have lost it gets a new uplink, on which the
+	 * message goes again with its original id. */
+	if (rp->inflight_seq && !rp->inflight_warned && now - rp->sent_ms > timeout) {
+		rp->inflight_warned = true;
+		store_event(p->d->store, LL_WARN, "outbox", ch->id,
+			    "the CSMS has not answered %s for %d s; the edge keeps waiting for its answer (later "
+			    "messages of this charger are queued) and reconnects the uplink after %d s",
+			    rp->inflight_action, timeout_s, 4 * timeout_s);
+	}
+	if (rp->inflight_seq && now - rp->sent_ms > 4 * timeout && ch->up.wsi) {
+		store_event(p->d->store, LL_WARN, "outbox", ch->id,
+			    "the CSMS has not answered %s for %d s; reconnecting the uplink to send it again", rp->inflight_action,
+			    4 * timeout_s);
+		ws_link_close(&ch->up, LWS_CLOSE_STATUS_GOINGAWAY, "no answer");
+		return;
 	}
 	replay_pump(p, ch);
 }
@@ -460,7 +652,7 @@ static void replay_delivered(struct proxy *p, struct charger *ch, struct replay_
 			a.map_csms_id = json_integer_value(id);
 			map_add(rp, a.map_provisional, a.map_csms_id);
 			store_event(p->d->store, LL_INFO, "transaction", ch->id,
-				    "session %s, started while the CSMS was unreachable, is transaction %lld at the CSMS",
+				    "session %s, started while the CSMS was unreachable or slow to answer, is transaction %lld at the CSMS",
 				    prov, (long long)a.map_csms_id);
 		}
 		now = true; /* the mapping is committed the moment its answer arrives */
@@ -525,17 +717,16 @@ int replay_depth(const struct charger *ch, int *parked)
 	return rp ? rp->depth : 0;
 }
 
-/* A copy of `f`'s payload with `field` of `obj_key` (or of the payload when NULL) set to `id`. */
+/* `f` with `transactionId` of `obj_key` (or of the payload when NULL) set to `id`, every other
+ * byte as received. */
 static char *with_tx_id(const struct ocpp_frame *f, const char *obj_key, int64_t id)
 {
-	json_t *copy = json_deep_copy(f->payload);
-	json_t *obj = obj_key ? json_object_get(copy, obj_key) : copy;
-	char *text;
+	char value[24];
 
-	json_object_set_new(obj, "transactionId", json_integer(id));
-	text = ocpp_call_text(f->id, f->action, copy);
-	json_decref(copy);
-	return text;
+	if (!f->text)
+		return NULL;
+	snprintf(value, sizeof(value), "%lld", (long long)id);
+	return ocpp_call_set(f->text, f->len, obj_key, "transactionId", value);
 }
 
 char *replay_rewrite_up(const struct charger *ch, const struct ocpp_frame *f)

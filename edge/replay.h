@@ -7,7 +7,13 @@
  * transactions started offline carry a provisional (negative) id; the CSMS's id from the
  * replayed StartTransaction replaces it in every later message upstream and is turned back into
  * the provisional one in the CSMS's calls, for as long as the transaction lives. 2.0.1
- * TransactionEvents are replayed with offline=true and their seqNo untouched.
+ * TransactionEvents that happened while the uplink was down are replayed with offline=true and
+ * their seqNo untouched.
+ *
+ * A charger's call the CSMS is slow to answer (upstream.answer_after_s) is answered by the edge and
+ * queued like the others, but as the message already in flight: it is never sent twice on the
+ * uplink it went out on (the CSMS would process it twice), the CSMS's late answer settles it, and
+ * it goes out again, with the charger's message id, only on a new uplink.
  *
  * A row is deleted only when the CSMS's CALLRESULT for it arrives (acknowledgements of one loop
  * turn share one commit; a StartTransaction's is committed with its id mapping at once), so after
@@ -28,6 +34,11 @@ void replay_stop(struct proxy *p);
 
 /* Messages of `ch` still to be delivered (0 when none); parked ones in *parked if not NULL. */
 int replay_depth(const struct charger *ch, int *parked);
+
+/* Messages in the outbox (queued and parked, every charger), and MeterValues thinned out of it
+ * since start to keep it within storage.outbox_max_rows. */
+int64_t replay_outbox_rows(const struct proxy *p);
+uint64_t replay_outbox_dropped(const struct proxy *p);
 
 /* True when `ch`'s new calls must be answered by the edge and queued (a backlog is waiting). */
 bool replay_backlog(const struct charger *ch);

@@ -9,6 +9,7 @@
 #include "edge/health.h"
 #include "edge/profiles.h"
 #include "edge/proxy.h"
+#include "edge/replay.h"
 #include "edge/site.h"
 
 #include <math.h>
@@ -36,8 +37,11 @@ static json_t *uplink(struct ag_daemon *d)
 		const struct charger *ch = d->proxy->chargers[i];
 		up += charger_online(ch) && ch->up_state == UP_OPEN;
 	}
-	return json_pack("{s:b, s:s, s:I}", "configured", d->cfg->upstream.url != NULL,
-			 "partition_mode", d->cfg->upstream.partition, "connected", (json_int_t)up);
+	/* outbox: messages kept for the CSMS (storage.outbox_max_rows), MeterValues thinned out */
+	return json_pack("{s:b, s:s, s:I, s:{s:I, s:i, s:I}}", "configured", d->cfg->upstream.url != NULL,
+			 "partition_mode", d->cfg->upstream.partition, "connected", (json_int_t)up, "outbox", "messages",
+			 (json_int_t)(d->proxy ? replay_outbox_rows(d->proxy) : 0), "max", d->cfg->storage.outbox_max_rows,
+			 "dropped", (json_int_t)(d->proxy ? replay_outbox_dropped(d->proxy) : 0));
 }
 
 json_t *state_site(struct ag_daemon *d)

@@ -8,6 +8,7 @@
 #include "edge/devices.h"
 #include "edge/health.h"
 #include "edge/proxy.h"
+#include "edge/replay.h"
 #include "edge/site.h"
 #include "edge/web-private.h"
 
@@ -177,6 +178,12 @@ char *web_metrics(struct web *w, size_t *len)
 		fprintf(f, "ampgate_ocpp_frames_total{direction=\"out\"} %llu\n", (unsigned long long)d->proxy->frames_out);
 		scalar(f, "ampgate_ocpp_frames_rejected_total", "counter", "Malformed or refused OCPP frames.",
 		       (double)d->proxy->rejected);
+		scalar(f, "ampgate_outbox_messages", "gauge",
+		       "Messages kept for the CSMS while it is unreachable (bounded by storage.outbox_max_rows).",
+		       (double)replay_outbox_rows(d->proxy));
+		scalar(f, "ampgate_outbox_dropped_total", "counter",
+		       "MeterValues thinned out of the full outbox (transaction messages are never dropped).",
+		       (double)replay_outbox_dropped(d->proxy));
 	}
 	head(f, "ampgate_device_stale", "gauge", "1 when a Modbus device's latest reading is too old or missing.");
 	for (size_t i = 0; d->devices && i < devices_count(d->devices); i++) {

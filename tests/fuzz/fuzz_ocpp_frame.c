@@ -3,7 +3,8 @@
  * - the depth scan agrees with the parser's refusal,
  * - a refused frame still carries a usable id ("-1" or the message id, NUL-terminated),
  * - an accepted frame re-serialises with ocpp_*_text and parses back to the same frame
- *   (the edge forwards and answers with that serialiser). */
+ *   (the edge forwards and answers with that serialiser),
+ * - a CALL rewritten by ocpp_call_set parses to the same frame with only that member changed. */
 #include "tests/fuzz/fuzz.h"
 #include "edge/ocpp-frame.h"
 
@@ -38,6 +39,30 @@ static void round_trip(const struct ocpp_frame *f)
 	free(text);
 }
 
+/* ocpp_call_set on an accepted CALL: the result parses to the same frame with only the member
+ * set (the replay's and the proxy's rewrite of a transaction id or the offline flag). */
+static void rewrite(const char *text, size_t size, const struct ocpp_frame *f)
+{
+	static const char *const objs[] = { NULL, "csChargingProfiles" };
+
+	for (size_t i = 0; i < 2; i++) {
+		json_t *o = objs[i] ? json_object_get(f->payload, objs[i]) : f->payload;
+		char *out = ocpp_call_set(text, size, objs[i], "transactionId", "-12345");
+		struct ocpp_frame back;
+		fuzz_check((out != NULL) == json_is_object(o), "a CALL with the object is rewritten");
+		if (!out)
+			continue;
+		fuzz_check(ocpp_frame_parse(out, strlen(out), &back) == REJECT_NONE, "a rewritten frame parses");
+		json_t *want = json_deep_copy(f->payload);
+		json_object_set_new(objs[i] ? json_object_get(want, objs[i]) : want, "transactionId", json_integer(-12345));
+		fuzz_check(strcmp(back.id, f->id) == 0 && strcmp(back.action, f->action) == 0 && json_equal(back.payload, want),
+			   "only the member changed");
+		json_decref(want);
+		ocpp_frame_fini(&back);
+		free(out);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ocpp_frame f;
@@ -52,6 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_check(f.type == OCPP_ERROR ? f.payload == NULL : json_is_object(f.payload), "payload per type");
 		fuzz_check(f.type != OCPP_CALL || f.action[0], "a CALL has an action");
 		round_trip(&f);
+		if (f.type == OCPP_CALL)
+			rewrite(text, size, &f);
 	}
 	ocpp_frame_fini(&f);
 	return 0;

@@ -52,7 +52,7 @@ static void put(struct outbox *ob, const char *charger, const char *id, const ch
 {
 	int removed = -1;
 
-	assert_int_equal(outbox_put(ob, charger, id, action, payload, key, after, provisional, &removed), 0);
+	assert_int_equal(outbox_put(ob, charger, id, action, payload, key, after, provisional, &removed, NULL), 0);
 	assert_int_equal(removed, want_removed);
 }
 
@@ -147,11 +147,64 @@ static void test_survives_reopen(void **state)
 	assert_int_equal(outbox_head(fx->ob, "CP9", 0, &row), 0);
 }
 
+static void thinned(void *ctx, const char *charger, int64_t queued_ms)
+{
+	char *out = ctx;
+
+	snprintf(out + strlen(out), 64, "%s@%lld;", charger, (long long)queued_ms);
+}
+
+/* The bound's drop order: queued MeterValues closest in time to the one before them go first, a
+ * charger's first never, transaction messages never; the row count follows and survives a reopen. */
+static void test_thin_meter_values(void **state)
+{
+	struct fixture *fx = *state;
+	char dropped[256] = "";
+	static const struct { const char *charger, *id, *action; int64_t at_s; } rows[] = {
+		{ "CP1", "m0", "MeterValues", 0 },  { "CP1", "s", "StartTransaction", 1 }, { "CP1", "m1", "MeterValues", 10 },
+		{ "CP1", "m2", "MeterValues", 11 }, { "CP1", "m3", "MeterValues", 30 },    { "CP1", "t", "StopTransaction", 31 },
+		{ "CP2", "n0", "MeterValues", 0 },  { "CP2", "n1", "MeterValues", 5 },     { "CP2", "e", "TransactionEvent", 6 },
+	};
+	char sql[160];
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		put(fx->ob, rows[i].charger, rows[i].id, rows[i].action, "{}", NULL, 0, 0, 0);
+		snprintf(sql, sizeof(sql), "UPDATE outbox SET queued_ms = %lld WHERE msg_id = '%s'",
+			 (long long)(1000000 + rows[i].at_s * 1000), rows[i].id);
+		assert_int_equal(sqlite3_exec(store_db(fx->st), sql, NULL, NULL, NULL), SQLITE_OK);
+	}
+	assert_int_equal(outbox_rows(fx->ob), 9);
+	/* the densest readings first: m2 (1 s after m1), then n1 (5 s after n0) */
+	assert_int_equal(outbox_thin(fx->ob, 2, thinned, dropped), 2);
+	assert_string_equal(dropped, "CP1@1011000;CP2@1005000;");
+	assert_int_equal(outbox_rows(fx->ob), 7);
+	/* then the rest but each charger's first; Start, Stop, TransactionEvent stay */
+	dropped[0] = 0;
+	assert_int_equal(outbox_thin(fx->ob, 10, thinned, dropped), 2);
+	assert_string_equal(dropped, "CP1@1010000;CP1@1030000;");
+	assert_int_equal(outbox_thin(fx->ob, 10, thinned, dropped), 0);
+	assert_int_equal(outbox_rows(fx->ob), 5);
+	assert_int_equal(outbox_depth(fx->ob, "CP1", NULL), 3);
+	assert_int_equal(outbox_depth(fx->ob, "CP2", NULL), 2);
+
+	/* acknowledged rows leave the count; a reopened outbox counts what is there */
+	struct outbox_row row;
+	expect_head(fx->ob, "CP1", 0, "m0", &row);
+	assert_int_equal(outbox_done(fx->ob, row.seq), 0);
+	outbox_row_fini(&row);
+	assert_int_equal(outbox_rows(fx->ob), 4);
+	outbox_close(fx->ob);
+	fx->ob = outbox_open(fx->st);
+	assert_non_null(fx->ob);
+	assert_int_equal(outbox_rows(fx->ob), 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_order_collapse_and_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_survives_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_thin_meter_values, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,7 +61,7 @@ static json_t *build(struct station *st, const struct intent *in, const char **a
 		*action = "MeterValues";
 		o = json_pack("{siso}", "connectorId", 1, "meterValue",
 			      meter_value(st, in->kind == IK_METER ? "Trigger" : "Sample.Periodic", in->wall_ms));
-		if (st->tx == TX_ACTIVE && st->tx_id16 >= 0)
+		if (st->tx == TX_ACTIVE && st->tx_named16)
 			json_object_set_new(o, "transactionId", json_integer(st->tx_id16));
 		else if (in->kind == IK_TX_METER) {
 			json_decref(o);
@@ -69,12 +69,12 @@ static json_t *build(struct station *st, const struct intent *in, const char **a
 		}
 		return o;
 	case IK_TX_STOP:
-		if (st->tx_id16 < 0)
+		if (!st->tx_named16)
 			return NULL;    /* the start failed: nothing to stop */
 		*action = "StopTransaction";
 		o = json_pack("{sisIssssss}", "transactionId", st->tx_id16, "meterStop", (json_int_t)in->energy_wh,
 			      "timestamp", ts, "reason", stop_names[in->arg], "idTag", st->id_tag);
-		st->tx_id16 = -1;
+		st->tx_named16 = false;
 		return o;
 	case IK_TX_STATE:
 		return NULL;
@@ -105,9 +105,13 @@ static void on_result(struct station *st, const struct intent *in, json_t *paylo
 		station_authorize_result(st, is(status_of(payload, "idTagInfo"), "Accepted"));
 		break;
 	case IK_TX_START:
-		station_tx_started16(st, payload ? (int)json_integer_value(json_object_get(payload, "transactionId")) : -1,
+	{
+		/* Any integer is a transaction id (the edge's provisional ids are negative). */
+		const json_t *id = json_object_get(payload, "transactionId");
+		station_tx_started16(st, json_is_integer(id), (int)json_integer_value(id),
 				     is(status_of(payload, "idTagInfo"), "Accepted"));
 		break;
+	}
 	default:
 		break;
 	}

@@ -40,7 +40,6 @@ void station_init(struct station *st, struct fleet *f, int index, const char *id
 	snprintf(st->vars.measurands, sizeof(st->vars.measurands), "%s", SIM_MEASURANDS);
 	st->vars.connection_timeout_s = 60;
 	st->vars.authorize_remote = true;
-	st->tx_id16 = -1;
 	st->remote_start_id = -1;
 	st->voltage_v = o->voltage_v;
 	st->limit_target_a = st->limit_pending_a = st->limit_applied_a = o->station_max_a;
@@ -181,12 +180,13 @@ static void tx_begin(struct station *st)
 	st->next_meter_ms = now_ms() + 1000ULL * (uint64_t)st->vars.meter_interval_s;
 }
 
-void station_tx_started16(struct station *st, int tx_id, bool accepted)
+void station_tx_started16(struct station *st, bool named, int tx_id, bool accepted)
 {
 	st->tx_id16 = tx_id;
+	st->tx_named16 = named;
 	if (st->tx != TX_STARTING)
 		return;         /* the EV left (or a reset came) while the start was in flight */
-	if (tx_id < 0) {
+	if (!named) {
 		st->tx = TX_NONE;
 		st->ev_done = true;
 		return;
@@ -233,7 +233,7 @@ static const char *tx_id_text(const struct station *st, char *buf, size_t size)
 {
 	if (st->dialect != ocpp16_dialect())
 		return st->tx_id201;
-	if (st->tx_id16 < 0)
+	if (!st->tx_named16)
 		return "";
 	snprintf(buf, size, "%d", st->tx_id16);
 	return buf;

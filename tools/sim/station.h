@@ -91,7 +91,9 @@ struct station {
 	struct ev ev;
 	uint64_t depart_at_ms;
 	enum tx_state tx;
-	int tx_id16;                    /* 1.6 id from the CSMS; -1 unknown */
+	int tx_id16;                    /* 1.6 id from the CSMS (any integer, negative too: an edge's
+	                                 * provisional id is as valid as any); meaningful when tx_named16 */
+	bool tx_named16;
 	char tx_id201[40];
 	int seq_no;
 	int remote_start_id;            /* -1: not remotely started */
@@ -131,7 +133,9 @@ void station_enqueue(struct station *st, enum intent_kind kind, int arg);
 void station_boot_result(struct station *st, bool accepted, int interval_s);
 void station_authorize_result(struct station *st, bool accepted);
 /* 1.6 StartTransaction.conf: the CSMS's id (or -1 when the call failed). */
-void station_tx_started16(struct station *st, int tx_id, bool accepted);
+/* StartTransaction.conf: `named` when it carried an integer transactionId (whatever its sign);
+ * only `accepted` (idTagInfo.status) says whether the start was refused. */
+void station_tx_started16(struct station *st, bool named, int tx_id, bool accepted);
 /* 2.0.1: the Started event is on its way; a fresh transaction id is taken. */
 void station_tx_started201(struct station *st);
 /* Remote start: 0 (Accepted) or -EBUSY. */
