@@ -148,6 +148,8 @@ static const struct cfg_key upstream_keys[] = {
 	KINT(struct cfg_upstream, call_timeout_s, 1, 600, 30, "s", "how long a call to the CSMS waits"),
 	KINT(struct cfg_upstream, reconnect_min_ms, 100, 600000, 1000, "ms", "first reconnect delay"),
 	KINT(struct cfg_upstream, reconnect_max_ms, 100, 3600000, 60000, "ms", "largest reconnect delay"),
+	KINT(struct cfg_upstream, connect_timeout_s, 1, 300, 10, "s",
+	     "an uplink not open (TCP, TLS and WebSocket upgrade) within this is given up and retried"),
 	END
 };
 

@@ -115,6 +115,7 @@ struct cfg_upstream {
 	int call_timeout_s;
 	int reconnect_min_ms;
 	int reconnect_max_ms;
+	int connect_timeout_s;  /* TCP + TLS + WebSocket upgrade must be done within this */
 };
 
 struct cfg_user {

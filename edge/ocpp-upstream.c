@@ -32,18 +32,58 @@ static void upstream_auth(const struct proxy *p, const struct charger *ch, char 
 		basic_auth_encode(ch->id, pass, out, size);
 }
 
-/* lws reports TLS failures as "connect SSL err 1: error:00000001:lib(0)::reason(1)"; say what
- * the installer should check instead. */
-static const char *connect_error(const struct proxy *p, const char *in)
+/* The URL the charger's uplink goes to, for log lines. */
+static void uplink_url(const struct proxy *p, const struct charger *ch, char *out, size_t size)
 {
-	if (!in)
-		return "connection failed";
-	if (strstr(in, "SSL") || strstr(in, "certificate"))
-		return p->d->cfg->upstream.tls.ca ? "TLS handshake failed: is the CSMS certificate signed by upstream.tls.ca, "
-						    "and for this host name?"
-						  : "TLS handshake failed: is the CSMS certificate trusted by the system CAs? "
-						    "(upstream.tls.ca names another CA file)";
-	return in;
+	snprintf(out, size, "ws%s://%s:%d%s/%s", p->upstream_tls ? "s" : "", p->upstream_host, p->upstream_port,
+		 strcmp(p->upstream_path, "/") == 0 ? "" : p->upstream_path, ch->id);
+}
+
+/* lws reports failures as "connect SSL err 1: error:00000001:lib(0)::reason(1)" or "HS: ws
+ * upgrade response not 101"; say what failed, where, and what the installer should check. */
+static void connect_error(const struct proxy *p, const struct charger *ch, struct lws *wsi, const char *in,
+			  char *out, size_t size)
+{
+	char url[900];
+	unsigned int status = wsi ? lws_http_client_http_response(wsi) : 0;
+
+	uplink_url(p, ch, url, sizeof(url));
+	if (in && strncmp(in, "no answer", 9) == 0)
+		snprintf(out, size, "%s: %s: is upstream.url the CSMS's OCPP endpoint, and does nothing between "
+			 "holds the connection?", url, in);
+	else if (in && (strstr(in, "SSL") || strstr(in, "certificate")))
+		snprintf(out, size, "%s: TLS handshake failed: %s", url,
+			 p->d->cfg->upstream.tls.ca ? "is the CSMS certificate signed by upstream.tls.ca, and for this host name?"
+						    : "is the CSMS certificate trusted by the system CAs? (upstream.tls.ca "
+						      "names another CA file)");
+	else if (status && status != 101)
+		snprintf(out, size, "%s: the CSMS answered HTTP %u instead of switching to WebSocket: %s", url, status,
+			 status == 401 || status == 403 ? "does the CSMS know this station and its password?"
+			 : status == 404 ? "is upstream.url's path right?"
+					 : "is the CSMS up, and is upstream.url its OCPP endpoint?");
+	else if (in && (strstr(in, "refused") || strstr(in, "connect failed") || strstr(in, "timed out")))
+		snprintf(out, size, "%s: %s: is the CSMS up, and are upstream.url's host and port right?", url, in);
+	else if (in && (strstr(in, "HS:") || strstr(in, "hs") || strstr(in, "parse") || strstr(in, "header")))
+		snprintf(out, size, "%s: the CSMS answered the upgrade with something that is not a WebSocket upgrade "
+			 "(%s): is upstream.url an OCPP WebSocket endpoint?", url, in);
+	else
+		snprintf(out, size, "%s: %s: the connection ended during the WebSocket upgrade; is upstream.url an OCPP "
+			 "WebSocket endpoint?", url, in && *in ? in : "closed");
+	log_one_line(out);
+}
+
+/* The uplink that was being opened failed: forget its wsi and retry with the backoff. */
+static void connect_failed(struct proxy *p, struct charger *ch, struct lws *wsi, const char *in)
+{
+	char why[2048];
+
+	connect_error(p, ch, wsi, in, why, sizeof(why));
+	if (wsi)
+		lws_set_opaque_user_data(wsi, NULL);
+	ch->up_connecting = NULL;
+	ch->up.wsi = NULL;
+	ws_link_reset(&ch->up);
+	proxy_upstream_closed(p, ch, why);
 }
 
 static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -98,14 +138,23 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		return ch ? ws_link_writeable(&ch->up) : -1;
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		if (ch)
+			connect_failed(p, ch, wsi, in);
+		return 0;
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		if (ch) {
-			lws_set_opaque_user_data(wsi, NULL);
-			ch->up_connecting = NULL;
-			ch->up.wsi = NULL;
-			ws_link_reset(&ch->up);
-			proxy_upstream_closed(p, ch, reason == LWS_CALLBACK_CLIENT_CLOSED ? "closed" : connect_error(p, in));
+	case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* Whatever way lws ends a connection that is still ours, the uplink is gone. */
+		if (!ch)
+			return 0;
+		if (ch->up.wsi != wsi) {
+			connect_failed(p, ch, wsi, NULL);
+			return 0;
 		}
+		lws_set_opaque_user_data(wsi, NULL);
+		ch->up.wsi = NULL;
+		ws_link_reset(&ch->up);
+		proxy_upstream_closed(p, ch, "closed");
 		return 0;
 	default:
 		return 0;
@@ -168,11 +217,30 @@ int ocpp_upstream_connect(struct proxy *p, struct charger *ch)
 	}
 	ch->up_state = UP_CONNECTING;
 	ch->up_attempts++;
+	ch->up_retry_ms = now_ms() + (uint64_t)p->d->cfg->upstream.connect_timeout_s * 1000; /* give up then */
 	if (!lws_client_connect_via_info(&ci)) {
-		ocpp_upstream_backoff(p, ch, now_ms());
+		if (ch->up_state == UP_CONNECTING) /* lws did not report it through the callback */
+			connect_failed(p, ch, NULL, "cannot start a connection (does the host name resolve?)");
 		return -ECONNREFUSED;
 	}
 	return 0;
+}
+
+void ocpp_upstream_tick(struct proxy *p, struct charger *ch, uint64_t now)
+{
+	if (ch->up_state == UP_WAIT && now >= ch->up_retry_ms) {
+		ocpp_upstream_connect(p, ch);
+	} else if (ch->up_state == UP_CONNECTING && now >= ch->up_retry_ms) {
+		/* lws's own timeouts do not cover every stage (a CSMS that accepts TCP and never
+		 * answers the upgrade held an uplink forever); this one does. */
+		char why[64];
+		struct lws *wsi = ch->up_connecting;
+		snprintf(why, sizeof(why), "no answer to the WebSocket upgrade within %d s",
+			 p->d->cfg->upstream.connect_timeout_s);
+		connect_failed(p, ch, wsi, why);
+		if (wsi)
+			lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	}
 }
 
 void ocpp_upstream_drop(struct proxy *p, struct charger *ch)

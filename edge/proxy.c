@@ -366,8 +366,7 @@ static void on_tick(uv_timer_t *t)
 		struct charger *ch = p->chargers[i];
 		if (!charger_online(ch))
 			continue;
-		if (ch->up_state == UP_WAIT && now >= ch->up_retry_ms)
-			ocpp_upstream_connect(p, ch);
+		ocpp_upstream_tick(p, ch, now);
 		struct call *fc = &ch->from_charger;
 		uint64_t wait = ch->up_state == UP_OPEN ? csms_timeout : csms_timeout / 6 + 1000;
 		if (fc->active && fc->text && now - fc->sent_ms > wait) {
