@@ -12,6 +12,7 @@
 #include "edge/log.h"
 #include "edge/net-addr.h"
 #include "edge/ocpp-server.h"
+#include "edge/ocpp-auth.h"
 #include "edge/ocpp-upstream.h"
 #include "edge/pending.h"
 #include "edge/charger-setup.h"
@@ -362,6 +363,7 @@ static void on_tick(uv_timer_t *t)
 	uint64_t charger_timeout = (uint64_t)cfg->ocpp.call_timeout_s * 1000;
 	uint64_t csms_timeout = (uint64_t)cfg->upstream.call_timeout_s * 1000;
 
+	ocpp_auth_summary(now);
 	for (size_t i = 0; i < p->n_chargers; i++) {
 		struct charger *ch = p->chargers[i];
 		if (!charger_online(ch))

@@ -93,10 +93,12 @@ int ws_link_writeable(struct ws_link *l)
 {
 	struct ws_msg *m = l->head;
 
+	if (l->close_code < 0)
+		return 0; /* close frame sent: nothing more goes out */
 	if (l->close_code) {
-		lws_close_reason(l->wsi, (enum lws_close_status)l->close_code, (unsigned char *)l->close_reason,
-				 strlen(l->close_reason));
-		return -1;
+		int code = l->close_code;
+		l->close_code = -1;
+		return ws_close_frame(l->wsi, code, l->close_reason);
 	}
 	if (!m)
 		return 0;
@@ -112,9 +114,25 @@ int ws_link_writeable(struct ws_link *l)
 	return 0;
 }
 
+int ws_close_frame(struct lws *wsi, int code, const char *reason)
+{
+	unsigned char buf[LWS_PRE + 125];
+	size_t n = strlen(reason);
+
+	if (n > 123)
+		n = 123;
+	buf[LWS_PRE] = (unsigned char)(code >> 8);
+	buf[LWS_PRE + 1] = (unsigned char)code;
+	memcpy(buf + LWS_PRE + 2, reason, n);
+	lws_write(wsi, buf + LWS_PRE, n + 2, (enum lws_write_protocol)4); /* LWS_WRITE_CLOSE, private in 4.1 */
+	/* The peer answers with its own close frame, on which lws closes; this is in case not. */
+	lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
+	return 0;
+}
+
 void ws_link_close(struct ws_link *l, int code, const char *reason)
 {
-	if (!l->wsi)
+	if (!l->wsi || l->close_code)
 		return;
 	l->close_code = code;
 	strncpy(l->close_reason, reason, sizeof(l->close_reason) - 1);

@@ -19,7 +19,7 @@ struct ws_link {
 	char *rx;
 	size_t rx_len, rx_cap, rx_max;
 	bool rx_overflow;
-	int close_code;                 /* nonzero: close at the next WRITEABLE */
+	int close_code;                 /* > 0: close at the next WRITEABLE; -1: close frame sent */
 	char close_reason[64];
 };
 
@@ -33,6 +33,11 @@ void ws_link_reset(struct ws_link *l);
 int ws_link_send(struct ws_link *l, const char *text, size_t len);
 /* From the WRITEABLE callback: write one frame (or the close). Returns -1 to close the wsi. */
 int ws_link_writeable(struct ws_link *l);
+/* From a WRITEABLE callback: send a close frame with `code` and `reason` and let the peer's
+ * answer (or a 3 s timeout) end the connection. Returns 0, for the callback to return.
+ * (Returning -1 from WRITEABLE after lws_close_reason does not work in lws 4.1: lws then marks
+ * the socket unusable and drops it without the frame, so peers saw 1006.) */
+int ws_close_frame(struct lws *wsi, int code, const char *reason);
 /* Close with `code` and `reason` at the next WRITEABLE (safe from outside a callback). */
 void ws_link_close(struct ws_link *l, int code, const char *reason);
 
