@@ -14,6 +14,9 @@
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define CACHE_N 512            /* per table: verified, and refused */
 #define THROTTLE_N 256         /* addresses tracked */
@@ -121,6 +124,10 @@ bool ocpp_auth_busy(void)
 static void verify_work(uv_work_t *work)
 {
 	struct ocpp_auth_job *job = work->data;
+
+	/* Hashing is background work: the loop thread must win the CPU over it (a pool thread
+	 * keeps this; the pool's other work, web logins and file I/O, is background work too). */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
 
 	job->ok = job->hash[0] && passwd_verify(job->pass, job->hash);
 	OPENSSL_cleanse(job->pass, sizeof(job->pass));

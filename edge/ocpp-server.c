@@ -16,6 +16,7 @@
 #include "edge/log.h"
 #include "edge/net-addr.h"
 #include "edge/ocpp-auth.h"
+#include "edge/ocpp-upstream.h"
 #include "edge/passwd.h"
 #include "edge/pending.h"
 #include "edge/proxy.h"
@@ -35,6 +36,9 @@ struct pss {
 	struct charger *ch;
 	struct upgrade *up;             /* credentials still being verified */
 	int close_code;                 /* nonzero: close with it at the next WRITEABLE */
+	const char *close_reason;       /* static text */
+	int peer_code;                  /* the charger's own close frame, to pass on to the CSMS */
+	char peer_reason[124];
 };
 
 const char *ocpp_station_id(const char *uri, const char *path)
@@ -136,6 +140,7 @@ static void upgrade_finish(struct upgrade *up)
 			log_msg(LL_WARN, "charger %s (%s) refused: wrong user or password (check the charger's AuthorizationKey "
 					 "against the configuration)", up->id, up->peer);
 		pss->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+		pss->close_reason = "authorization failed";
 		lws_callback_on_writable(up->wsi);
 	}
 	OPENSSL_cleanse(up, sizeof(*up));
@@ -359,21 +364,35 @@ static int cb_ocpp(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		return 0;
 	}
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		if (pss && pss->close_code) {
+		if (pss && pss->close_code > 0) {
 			int code = pss->close_code;
-			pss->close_code = 0;
-			return ws_close_frame(wsi, code, "authorization failed");
+			pss->close_code = -1;
+			return ws_close_frame(wsi, code, pss->close_reason ? pss->close_reason : "");
 		}
+		if (pss && pss->close_code < 0)
+			return 0;
 		if (pss && pss->up)
 			return 0;
 		return pss && pss->ch ? ws_link_writeable(&pss->ch->down) : -1;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (pss && (pss->close_code < 0 || (pss->ch && pss->ch->down.close_code < 0)))
+			return 1; /* the answer to our close frame: do not send another */
+		if (pss)
+			pss->peer_code = ws_close_payload(in, len, pss->peer_reason, sizeof(pss->peer_reason));
+		return 0;
 	case LWS_CALLBACK_CLOSED:
 		if (pss && pss->up) {
 			pss->up->wsi = NULL;
 			pss->up = NULL;
 		}
-		if (pss && pss->ch && pss->ch->down.wsi == wsi)
+		if (pss && pss->ch && pss->ch->down.wsi == wsi) {
+			/* The CSMS sees the charger go as the edge saw it: its own code and reason, or
+			 * 1001 when its socket just ended (1006 cannot be sent). */
+			bool sent = pss->peer_code >= 1000 && pss->peer_code != 1005 && pss->peer_code != 1006;
+			ocpp_upstream_close(p, pss->ch, sent ? pss->peer_code : LWS_CLOSE_STATUS_GOINGAWAY,
+					    sent ? pss->peer_reason : "charger connection lost");
 			proxy_charger_closed(p, pss->ch);
+		}
 		if (pss)
 			pss->ch = NULL;
 		return 0;
@@ -388,6 +407,25 @@ static const struct lws_protocols protocols[] = {
 	{ "ocpp2.0.1", cb_ocpp, sizeof(struct pss), 4096, 201, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
+
+void ocpp_server_close(struct proxy *p, struct charger *ch, int code, const char *reason)
+{
+	(void)p;
+	if (!ch->down.wsi)
+		return;
+	struct pss *pss = lws_wsi_user(ch->down.wsi);
+	if (!pss || pss->close_code || ch->down.close_code)
+		return;
+	if (!lws_partial_buffered(ch->down.wsi)) {
+		/* Now, as ws-link writes an idle link's frames: at shutdown no WRITEABLE comes. */
+		pss->close_code = -1;
+		ws_close_frame(ch->down.wsi, code, reason);
+		return;
+	}
+	pss->close_code = code;
+	pss->close_reason = reason;
+	lws_callback_on_writable(ch->down.wsi);
+}
 
 int ocpp_server_start(struct proxy *p)
 {

@@ -86,11 +86,19 @@ static void connect_failed(struct proxy *p, struct charger *ch, struct lws *wsi,
 	proxy_upstream_closed(p, ch, why);
 }
 
+/* Per uplink: how to close it once the charger let go of it, and the CSMS's own close frame. */
+struct up_pss {
+	int close_code;                 /* nonzero: send this close frame at the next WRITEABLE */
+	char close_reason[124];
+	int peer_code;
+	char peer_reason[124];
+};
+
 static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	struct charger *ch = lws_get_opaque_user_data(wsi);
 	struct proxy *p = lws_vhost_user(lws_get_vhost(wsi));
-	(void)user;
+	struct up_pss *ups = user;
 
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
@@ -136,7 +144,20 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 		return 0;
 	}
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		if (!ch && ups && ups->close_code > 0) {
+			int code = ups->close_code;
+			ups->close_code = -1;
+			return ws_close_frame(wsi, code, ups->close_reason);
+		}
+		if (!ch && ups && ups->close_code < 0)
+			return 0;
 		return ch ? ws_link_writeable(&ch->up) : -1;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if ((ups && ups->close_code < 0) || (ch && ch->up.close_code < 0))
+			return 1; /* the answer to our close frame: do not send another */
+		if (ups)
+			ups->peer_code = ws_close_payload(in, len, ups->peer_reason, sizeof(ups->peer_reason));
+		return 0;
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		if (ch)
 			connect_failed(p, ch, wsi, in);
@@ -154,7 +175,17 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 		lws_set_opaque_user_data(wsi, NULL);
 		ch->up.wsi = NULL;
 		ws_link_reset(&ch->up);
-		proxy_upstream_closed(p, ch, "closed");
+		if (ups && ups->peer_code >= 1000 && ups->peer_code != 1005 && ups->peer_code != 1006 &&
+		    strcmp(p->d->cfg->upstream.partition, "strict") == 0)
+			ws_link_close(&ch->down, ups->peer_code, ups->peer_reason); /* the CSMS's words reach the charger */
+		if (ups && ups->peer_code) {
+			char why[200];
+			snprintf(why, sizeof(why), "the CSMS closed it with %d%s%s", ups->peer_code,
+				 ups->peer_reason[0] ? ": " : "", ups->peer_reason);
+			proxy_upstream_closed(p, ch, why);
+		} else {
+			proxy_upstream_closed(p, ch, "closed");
+		}
 		return 0;
 	default:
 		return 0;
@@ -162,7 +193,7 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 }
 
 static const struct lws_protocols protocols[] = {
-	{ "ocpp-upstream", cb_upstream, 0, 4096, 0, NULL, 0 },
+	{ "ocpp-upstream", cb_upstream, sizeof(struct up_pss), 4096, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -259,6 +290,32 @@ void ocpp_upstream_drop(struct proxy *p, struct charger *ch)
 		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
 	}
 	ws_link_reset(&ch->up);
+}
+
+void ocpp_upstream_close(struct proxy *p, struct charger *ch, int code, const char *reason)
+{
+	struct lws *wsi = ch->up.wsi;
+	struct up_pss *ups = wsi ? lws_wsi_user(wsi) : NULL;
+
+	if (!ups || ch->up_state != UP_OPEN) {
+		ocpp_upstream_drop(p, ch);
+		return;
+	}
+	/* Let go of the link now; its close frame goes out at its next WRITEABLE. */
+	lws_set_opaque_user_data(wsi, NULL);
+	ch->up.wsi = NULL;
+	ch->up_state = UP_NONE;
+	ws_link_reset(&ch->up);
+	if (!lws_partial_buffered(wsi)) {
+		/* Now, as ws-link writes an idle link's frames: at shutdown no WRITEABLE comes. */
+		ups->close_code = -1;
+		ws_close_frame(wsi, code, reason);
+		return;
+	}
+	ups->close_code = code;
+	snprintf(ups->close_reason, sizeof(ups->close_reason), "%s", reason);
+	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, 3); /* in case WRITEABLE never comes */
+	lws_callback_on_writable(wsi);
 }
 
 void ocpp_upstream_backoff(struct proxy *p, struct charger *ch, uint64_t now)

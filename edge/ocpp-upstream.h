@@ -18,6 +18,8 @@ int ocpp_upstream_connect(struct proxy *p, struct charger *ch);
 void ocpp_upstream_tick(struct proxy *p, struct charger *ch, uint64_t now);
 /* Close the charger's upstream link at once, without reconnecting. */
 void ocpp_upstream_drop(struct proxy *p, struct charger *ch);
+/* Close the charger's uplink with a close frame (`code`, `reason`), without reconnecting. */
+void ocpp_upstream_close(struct proxy *p, struct charger *ch, int code, const char *reason);
 /* Schedule the next attempt after a failure: backoff doubling from reconnect_min_ms to
  * reconnect_max_ms, with ±25 % jitter so a site's chargers do not reconnect in lockstep. */
 void ocpp_upstream_backoff(struct proxy *p, struct charger *ch, uint64_t now);

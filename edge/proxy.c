@@ -439,6 +439,8 @@ void proxy_stop(struct ag_daemon *d)
 	/* The sockets close after this (with the lws context); detach them from the chargers first. */
 	for (size_t i = 0; i < p->n_chargers; i++) {
 		struct charger *ch = p->chargers[i];
+		ocpp_server_close(p, ch, LWS_CLOSE_STATUS_GOINGAWAY, "edge shutting down");
+		ocpp_upstream_close(p, ch, LWS_CLOSE_STATUS_GOINGAWAY, "edge shutting down");
 		if (ch->down.wsi) {
 			void **pss = lws_wsi_user(ch->down.wsi);
 			if (pss)

@@ -12,6 +12,7 @@
 #include "edge/ws-link.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,6 +129,21 @@ int ws_close_frame(struct lws *wsi, int code, const char *reason)
 	/* The peer answers with its own close frame, on which lws closes; this is in case not. */
 	lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
 	return 0;
+}
+
+int ws_close_payload(const void *in, size_t len, char *reason, size_t size)
+{
+	const unsigned char *b = in;
+
+	if (len < 2) {
+		reason[0] = 0;
+		return 0;
+	}
+	snprintf(reason, size, "%.*s", (int)(len - 2 < size - 1 ? len - 2 : size - 1), (const char *)b + 2);
+	for (char *c = reason; *c; c++) /* it goes into log lines */
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	return b[0] << 8 | b[1];
 }
 
 void ws_link_close(struct ws_link *l, int code, const char *reason)

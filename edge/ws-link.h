@@ -38,6 +38,9 @@ int ws_link_writeable(struct ws_link *l);
  * (Returning -1 from WRITEABLE after lws_close_reason does not work in lws 4.1: lws then marks
  * the socket unusable and drops it without the frame, so peers saw 1006.) */
 int ws_close_frame(struct lws *wsi, int code, const char *reason);
+/* A peer's close frame payload (WS_PEER_INITIATED_CLOSE): its code (0 when none) and its reason
+ * into `reason` (control characters made '?'). */
+int ws_close_payload(const void *in, size_t len, char *reason, size_t size);
 /* Close with `code` and `reason` at the next WRITEABLE (safe from outside a callback). */
 void ws_link_close(struct ws_link *l, int code, const char *reason);
 
