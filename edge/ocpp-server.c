@@ -37,6 +37,7 @@ struct pss {
 	struct upgrade *up;             /* credentials still being verified */
 	int close_code;                 /* nonzero: close with it at the next WRITEABLE */
 	const char *close_reason;       /* static text */
+	uint64_t pong_ms;               /* when it last answered a ping (or connected) */
 	int peer_code;                  /* the charger's own close frame, to pass on to the CSMS */
 	char peer_reason[124];
 };
@@ -318,6 +319,7 @@ static int on_established(struct proxy *p, struct lws *wsi, struct pss *pss)
 	struct upgrade *up = lws_get_opaque_user_data(wsi);
 	char uri[256] = "", peer[64] = "", auth[256] = "";
 
+	pss->pong_ms = now_ms();
 	if (up) {
 		lws_set_opaque_user_data(wsi, NULL);
 		pss->up = up;
@@ -380,7 +382,18 @@ static int cb_ocpp(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		if (pss)
 			pss->peer_code = ws_close_payload(in, len, pss->peer_reason, sizeof(pss->peer_reason));
 		return 0;
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (pss)
+			pss->pong_ms = now_ms();
+		return 0;
 	case LWS_CALLBACK_CLOSED:
+		if (pss && pss->ch && !pss->peer_code && pss->ch->down.close_code >= 0 && pss->close_code >= 0) {
+			int hangup_s = ws_ping_hangup_s(p->d->cfg->ocpp.ping_interval_s);
+			if (hangup_s && now_ms() - pss->pong_ms >= (uint64_t)hangup_s * 1000 - 500)
+				log_msg(LL_WARN, "charger %s: no answer to WebSocket pings for %d s (a half-open link: "
+						 "power, network or the charger's software); connection closed", pss->ch->id,
+					hangup_s);
+		}
 		if (pss && pss->up) {
 			pss->up->wsi = NULL;
 			pss->up = NULL;
@@ -429,6 +442,7 @@ void ocpp_server_close(struct proxy *p, struct charger *ch, int code, const char
 
 int ocpp_server_start(struct proxy *p)
 {
+	static lws_retry_bo_t ping_policy; /* the vhost keeps a pointer: one server per process */
 	const struct cfg_ocpp *o = &p->d->cfg->ocpp;
 	struct lws_context_creation_info info;
 	struct host_port hp;
@@ -441,6 +455,8 @@ int ocpp_server_start(struct proxy *p)
 	info.port = hp.port;
 	info.protocols = protocols;
 	info.user = p;
+	ws_ping_policy(&ping_policy, o->ping_interval_s);
+	info.retry_and_idle_policy = &ping_policy;
 	if (o->security_profile >= 2) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = o->tls.cert;

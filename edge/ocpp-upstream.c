@@ -92,7 +92,10 @@ struct up_pss {
 	char close_reason[124];
 	int peer_code;
 	char peer_reason[124];
+	uint64_t pong_ms;               /* when the CSMS last answered a ping (or the link opened) */
 };
+
+static lws_retry_bo_t ping_policy; /* connections keep a pointer: one upstream per process */
 
 static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
@@ -127,6 +130,8 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 			return -1;
 		ch->up_connecting = NULL;
 		ch->up.wsi = wsi;
+		if (ups)
+			ups->pong_ms = now_ms();
 		proxy_upstream_opened(p, ch);
 		return 0;
 	case LWS_CALLBACK_CLIENT_RECEIVE: {
@@ -152,6 +157,10 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 		if (!ch && ups && ups->close_code < 0)
 			return 0;
 		return ch ? ws_link_writeable(&ch->up) : -1;
+	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
+		if (ups)
+			ups->pong_ms = now_ms();
+		return 0;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		if ((ups && ups->close_code < 0) || (ch && ch->up.close_code < 0))
 			return 1; /* the answer to our close frame: do not send another */
@@ -182,6 +191,12 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 			char why[200];
 			snprintf(why, sizeof(why), "the CSMS closed it with %d%s%s", ups->peer_code,
 				 ups->peer_reason[0] ? ": " : "", ups->peer_reason);
+			proxy_upstream_closed(p, ch, why);
+		} else if (ups && ws_ping_hangup_s(p->d->cfg->upstream.ping_interval_s) &&
+			   now_ms() - ups->pong_ms >= (uint64_t)ws_ping_hangup_s(p->d->cfg->upstream.ping_interval_s) * 1000 - 500) {
+			char why[160];
+			snprintf(why, sizeof(why), "no answer to WebSocket pings for %d s: a half-open link, or the CSMS is stuck",
+				 ws_ping_hangup_s(p->d->cfg->upstream.ping_interval_s));
 			proxy_upstream_closed(p, ch, why);
 		} else {
 			proxy_upstream_closed(p, ch, "closed");
@@ -239,7 +254,9 @@ int ocpp_upstream_connect(struct proxy *p, struct charger *ch)
 	ci.protocol = proto_name(ch->version);
 	ci.local_protocol_name = "ocpp-upstream";
 	ci.opaque_user_data = ch;
-	ci.pwsi = &ch->up_connecting;   /* set before any callback; NULL again if it fails at once */
+	ci.pwsi = &ch->up_connecting;
+	ws_ping_policy(&ping_policy, p->d->cfg->upstream.ping_interval_s);
+	ci.retry_and_idle_policy = &ping_policy;   /* set before any callback; NULL again if it fails at once */
 	if (p->upstream_tls) {
 		ci.ssl_connection = LCCSCF_USE_SSL;
 		if (!p->d->cfg->upstream.verify_tls)

@@ -131,6 +131,18 @@ int ws_close_frame(struct lws *wsi, int code, const char *reason)
 	return 0;
 }
 
+void ws_ping_policy(lws_retry_bo_t *policy, int interval_s)
+{
+	static const uint32_t backoff_ms[] = { 1000 }; /* unused by us; lws must not find it empty */
+
+	memset(policy, 0, sizeof(*policy));
+	policy->retry_ms_table = backoff_ms;
+	policy->retry_ms_table_count = 1;
+	/* Both 0 turns lws's own checks off (its default pings every 300 s and hangs up at 310). */
+	policy->secs_since_valid_ping = (uint16_t)interval_s;
+	policy->secs_since_valid_hangup = (uint16_t)ws_ping_hangup_s(interval_s);
+}
+
 int ws_close_payload(const void *in, size_t len, char *reason, size_t size)
 {
 	const unsigned char *b = in;

@@ -38,6 +38,14 @@ int ws_link_writeable(struct ws_link *l);
  * (Returning -1 from WRITEABLE after lws_close_reason does not work in lws 4.1: lws then marks
  * the socket unusable and drops it without the frame, so peers saw 1006.) */
 int ws_close_frame(struct lws *wsi, int code, const char *reason);
+/* lws's idle policy for WebSocket pings every `interval_s` (0: none): lws pings a link that has
+ * not answered a ping for that long and drops it when the pong is min(interval, 10 s) late. */
+void ws_ping_policy(lws_retry_bo_t *policy, int interval_s);
+/* The seconds after its last pong at which ws_ping_policy drops a link (0: never). */
+static inline int ws_ping_hangup_s(int interval_s)
+{
+	return interval_s ? interval_s + (interval_s < 10 ? interval_s : 10) : 0;
+}
 /* A peer's close frame payload (WS_PEER_INITIATED_CLOSE): its code (0 when none) and its reason
  * into `reason` (control characters made '?'). */
 int ws_close_payload(const void *in, size_t len, char *reason, size_t size);
