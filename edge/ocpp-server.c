@@ -38,6 +38,7 @@ struct pss {
 	int close_code;                 /* nonzero: close with it at the next WRITEABLE */
 	const char *close_reason;       /* static text */
 	uint64_t pong_ms;               /* when it last answered a ping (or connected) */
+	bool paused;                    /* not read while too much waits for the CSMS */
 	int peer_code;                  /* the charger's own close frame, to pass on to the CSMS */
 	char peer_reason[124];
 };
@@ -309,6 +310,7 @@ static void established(struct proxy *p, struct lws *wsi, struct pss *pss, const
 	pending_seen(ch, peer);
 	ch->version = lws_get_protocol(wsi)->id == 16 ? OCPP16 : OCPP201;
 	ch->down.wsi = wsi;
+	snprintf(ch->down.who, sizeof(ch->down.who), "charger %s", ch->id);
 	snprintf(ch->auth_header, sizeof(ch->auth_header), "%s", auth);
 	proxy_charger_connected(p, ch);
 }
@@ -362,6 +364,12 @@ static int cb_ocpp(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		if (r == 1) {
 			proxy_from_charger(p, ch, ch->down.rx, ch->down.rx_len);
 			ws_link_rx_done(&ch->down);
+			if (pss->ch && !pss->paused && ch->up.queued_bytes > WS_LINK_HIGH_BYTES) {
+				/* The CSMS reads slower than the charger sends: let TCP slow the charger. */
+				lws_rx_flow_control(wsi, 0);
+				pss->paused = true;
+				log_msg(LL_DEBUG, "charger %s: the CSMS reads slowly; the edge stops reading from the charger", ch->id);
+			}
 		}
 		return 0;
 	}
@@ -420,6 +428,16 @@ static const struct lws_protocols protocols[] = {
 	{ "ocpp2.0.1", cb_ocpp, sizeof(struct pss), 4096, 201, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
+
+void ocpp_server_flow(struct proxy *p, struct charger *ch)
+{
+	(void)p;
+	struct pss *pss = ch->down.wsi ? lws_wsi_user(ch->down.wsi) : NULL;
+	if (pss && pss->paused && ch->up.queued_bytes < WS_LINK_LOW_BYTES) {
+		lws_rx_flow_control(ch->down.wsi, 1);
+		pss->paused = false;
+	}
+}
 
 void ocpp_server_close(struct proxy *p, struct charger *ch, int code, const char *reason)
 {

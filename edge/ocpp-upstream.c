@@ -4,6 +4,7 @@
 #include "edge/ocpp-upstream.h"
 #include "edge/daemon.h"
 #include "edge/log.h"
+#include "edge/ocpp-server.h"
 #include "edge/passwd.h"
 #include "edge/proxy.h"
 
@@ -93,7 +94,19 @@ struct up_pss {
 	int peer_code;
 	char peer_reason[124];
 	uint64_t pong_ms;               /* when the CSMS last answered a ping (or the link opened) */
+	bool paused;                    /* not read while too much waits for the charger */
 };
+
+/* What waits for the charger: frames on its link and the CSMS's calls queued behind the one in
+ * flight (counted up to just past the high mark). */
+static size_t down_backlog(const struct charger *ch)
+{
+	size_t bytes = ch->down.queued_bytes;
+
+	for (const struct call *c = ch->wait_head; c && bytes <= WS_LINK_HIGH_BYTES; c = c->next)
+		bytes += c->text ? strlen(c->text) : 256;
+	return bytes;
+}
 
 static lws_retry_bo_t ping_policy; /* connections keep a pointer: one upstream per process */
 
@@ -130,6 +143,7 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 			return -1;
 		ch->up_connecting = NULL;
 		ch->up.wsi = wsi;
+		snprintf(ch->up.who, sizeof(ch->up.who), "the CSMS (uplink of charger %s)", ch->id);
 		if (ups)
 			ups->pong_ms = now_ms();
 		proxy_upstream_opened(p, ch);
@@ -145,6 +159,12 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 		if (r == 1) {
 			proxy_from_csms(p, ch, ch->up.rx, ch->up.rx_len);
 			ws_link_rx_done(&ch->up);
+			if (ups && !ups->paused && down_backlog(ch) > WS_LINK_HIGH_BYTES) {
+				/* The charger reads slower than the CSMS sends: let TCP slow the CSMS. */
+				lws_rx_flow_control(wsi, 0);
+				ups->paused = true;
+				log_msg(LL_DEBUG, "charger %s reads slowly; the edge stops reading from the CSMS for it", ch->id);
+			}
 		}
 		return 0;
 	}
@@ -276,6 +296,13 @@ int ocpp_upstream_connect(struct proxy *p, struct charger *ch)
 
 void ocpp_upstream_tick(struct proxy *p, struct charger *ch, uint64_t now)
 {
+	struct up_pss *ups = ch->up.wsi ? lws_wsi_user(ch->up.wsi) : NULL;
+
+	if (ups && ups->paused && down_backlog(ch) < WS_LINK_LOW_BYTES) {
+		lws_rx_flow_control(ch->up.wsi, 1);
+		ups->paused = false;
+	}
+	ocpp_server_flow(p, ch);
 	if (ch->up_state == UP_WAIT && now >= ch->up_retry_ms) {
 		ocpp_upstream_connect(p, ch);
 	} else if (ch->up_state == UP_CONNECTING && now >= ch->up_retry_ms) {

@@ -11,6 +11,8 @@
  * headroom kept in every queued frame. */
 #include "edge/ws-link.h"
 
+#include "edge/log.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +37,9 @@ void ws_link_init(struct ws_link *l, size_t rx_max)
 void ws_link_reset(struct ws_link *l)
 {
 	size_t rx_max = l->rx_max;
+	char who[sizeof(l->who)];
 
+	memcpy(who, l->who, sizeof(who));
 	while (l->head) {
 		struct ws_msg *m = l->head;
 		l->head = m->next;
@@ -43,6 +47,7 @@ void ws_link_reset(struct ws_link *l)
 	}
 	free(l->rx);
 	ws_link_init(l, rx_max);
+	memcpy(l->who, who, sizeof(who));
 }
 
 /* Write one frame now. Only when the link is idle: a frame never overtakes one queued. */
@@ -74,6 +79,16 @@ int ws_link_send(struct ws_link *l, const char *text, size_t len)
 		return -ENOTCONN;
 	if (!l->head && !l->close_code && !lws_partial_buffered(l->wsi))
 		return write_now(l, text, len);
+	if (l->close_code)
+		return -ENOTCONN;
+	if (l->queued + 1 > WS_LINK_MAX_FRAMES || l->queued_bytes + len > WS_LINK_MAX_BYTES) {
+		log_msg(LL_WARN, "%s does not read what is sent to it: %zu frames (%zu KB) wait; closing its connection "
+				 "(a stuck or overloaded peer; it may reconnect)", l->who[0] ? l->who : "a peer", l->queued,
+			l->queued_bytes / 1024);
+		l->close_code = -1;
+		lws_set_timeout(l->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return -ENOBUFS;
+	}
 	m = malloc(sizeof(*m) + LWS_PRE + len);
 	if (!m)
 		return -ENOMEM;
@@ -86,6 +101,7 @@ int ws_link_send(struct ws_link *l, const char *text, size_t len)
 		l->head = m;
 	l->tail = m;
 	l->queued++;
+	l->queued_bytes += len;
 	lws_callback_on_writable(l->wsi);
 	return 0;
 }
@@ -109,6 +125,7 @@ int ws_link_writeable(struct ws_link *l)
 	if (!l->head)
 		l->tail = NULL;
 	l->queued--;
+	l->queued_bytes -= m->len;
 	free(m);
 	if (l->head)
 		lws_callback_on_writable(l->wsi);

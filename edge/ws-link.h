@@ -12,10 +12,20 @@
 
 struct ws_msg;
 
+/* What may wait on one link for a peer that reads slowly. Above WS_LINK_HIGH_BYTES the owner
+ * stops reading the other side (lws_rx_flow_control) and resumes below WS_LINK_LOW_BYTES; past
+ * WS_LINK_MAX_BYTES or WS_LINK_MAX_FRAMES the peer is taken as stuck and its connection closed. */
+#define WS_LINK_HIGH_BYTES (256 * 1024)
+#define WS_LINK_LOW_BYTES (64 * 1024)
+#define WS_LINK_MAX_BYTES (4 * 1024 * 1024)
+#define WS_LINK_MAX_FRAMES 1024
+
 struct ws_link {
 	struct lws *wsi;                /* NULL when not connected */
 	struct ws_msg *head, *tail;
 	size_t queued;                  /* frames waiting */
+	size_t queued_bytes;            /* their payload bytes */
+	char who[80];                   /* for log lines: "charger CP1", "the CSMS (uplink of CP1)" */
 	char *rx;
 	size_t rx_len, rx_cap, rx_max;
 	bool rx_overflow;
@@ -29,7 +39,8 @@ void ws_link_reset(struct ws_link *l);
 
 /* Send `text` (not kept): written now when nothing is waiting on the link, else a copy is queued
  * for WRITEABLE. Safe from any callback or uv handler on the loop thread. 0, or -ENOTCONN,
- * -ENOMEM, or -EIO (the socket failed; the link is being closed). */
+ * -ENOMEM, -EIO (the socket failed; the link is being closed), or -ENOBUFS (past
+ * WS_LINK_MAX_BYTES/FRAMES: the peer does not read; logged, and its connection is closed). */
 int ws_link_send(struct ws_link *l, const char *text, size_t len);
 /* From the WRITEABLE callback: write one frame (or the close). Returns -1 to close the wsi. */
 int ws_link_writeable(struct ws_link *l);

@@ -3,10 +3,9 @@
 // found in seconds. Peers that answer pings (ocpp-rpc) stay connected.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import WebSocket, { WebSocketServer } from 'ws';
-import { Daemon, freePort, scaled, tmpDir } from '../lib/daemon.js';
+import { scaled } from '../lib/daemon.js';
+import { startEdge } from './transport-edge.js';
 import { bootPayload, connectStation, sleep, until } from '../lib/ocpp.js';
 
 const PW = 'password-ping-00001';
@@ -23,20 +22,8 @@ before(async () => {
     ws.on('ping', () => mute.pings.set(id, (mute.pings.get(id) ?? 0) + 1));
   });
   await new Promise((resolve) => mute.on('listening', resolve));
-  const dir = tmpDir('ampgate-ping-');
-  const port = await freePort();
-  url = `ws://127.0.0.1:${port}/ocpp`;
-  fs.writeFileSync(path.join(dir, 'a.conf'), `
-site = { name = "ping-test"; grid = { limit_a = [100.0, 100.0, 100.0]; }; };
-chargers = ( { id = "CPGOOD"; password = "${PW}"; }, { id = "CPMUTE"; password = "${PW}"; } );
-ocpp = { listen = "127.0.0.1:${port}"; path = "/ocpp"; security_profile = 1; ping_interval_s = 1; };
-upstream = { url = "ws://127.0.0.1:${mute.address().port}/csms"; security_profile = 1; ping_interval_s = 1;
-  reconnect_min_ms = 200; reconnect_max_ms = 400; };
-web = { listen = "127.0.0.1:1"; };
-storage = { path = "${dir}/ampgate.db"; };
-`);
-  daemon = new Daemon(path.join(dir, 'a.conf'));
-  await daemon.start();
+  ({ daemon, url } = await startEdge({ name: 'ping-test', chargers: { CPGOOD: PW, CPMUTE: PW }, ocpp: 'ping_interval_s = 1;',
+    upstream: `url = "ws://127.0.0.1:${mute.address().port}/csms"; ping_interval_s = 1; reconnect_min_ms = 200; reconnect_max_ms = 400;` }));
 });
 after(async () => {
   await daemon?.stop();
