@@ -14,6 +14,7 @@
 #include "edge/ocpp-server.h"
 #include "edge/daemon.h"
 #include "edge/log.h"
+#include "edge/lws-loop.h"
 #include "edge/net-addr.h"
 #include "edge/ocpp-auth.h"
 #include "edge/ocpp-upstream.h"
@@ -29,7 +30,7 @@ struct upgrade {
 	struct proxy *p;
 	struct lws *wsi;                /* NULL once the connection is gone */
 	bool established, done, ok;
-	char id[49], peer[64], auth[256];
+	char id[49], peer[64], auth[320];
 };
 
 struct pss {
@@ -467,6 +468,14 @@ int ocpp_server_start(struct proxy *p)
 
 	if (host_port_parse(o->listen, &hp) < 0)
 		return -EINVAL;
+	int was, limit = lws_loop_raise_fd_limit(&was);
+	if (limit < 0)
+		log_msg(LL_WARN, "OCPP: cannot read or raise the open-file limit (%s)", strerror(-limit));
+	else
+		log_msg(limit < 4096 ? LL_WARN : LL_INFO,
+			"OCPP: open-file limit %d (was %d): about %d chargers with uplinks, the last quarter kept from web "
+			"clients%s", limit, was, limit * 3 / 8,
+			limit < 4096 ? "; raise LimitNOFILE in the systemd unit (or ulimit -n) for a large site" : "");
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "ocpp";
 	info.iface = hp.host[0] && strcmp(hp.host, "0.0.0.0") != 0 ? hp.host : NULL;
