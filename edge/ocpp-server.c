@@ -203,6 +203,16 @@ static int defer_upgrade(struct proxy *p, struct lws *wsi, const struct cfg_char
 	return 0;
 }
 
+/* An address refused too often is answered at once, with nothing logged and nothing checked; a
+ * charger with good credentials from it still gets in (a NAT before several chargers, one of
+ * them misconfigured, must not lock the others out). 1 when answered. */
+static int held_back(struct lws *wsi, const char *peer, uint64_t now)
+{
+	if (!ocpp_auth_throttled(peer, now))
+		return 0;
+	return refuse(wsi, 429, "too many refused connections from this address; wait and try again\n");
+}
+
 /* Decide whether this upgrade may become an OCPP connection. 0 allow, 1 refused (answered). */
 static int confirm_upgrade(struct proxy *p, struct lws *wsi)
 {
@@ -215,15 +225,17 @@ static int confirm_upgrade(struct proxy *p, struct lws *wsi)
 	lws_hdr_copy(wsi, protos, sizeof(protos), WSI_TOKEN_PROTOCOL);
 	peer_of(wsi, peer, sizeof(peer));
 	ocpp_auth_summary(now);
-	if (ocpp_auth_throttled(peer, now))
-		return refuse(wsi, 429, "too many refused connections from this address; wait and try again\n");
 	if (!(id = ocpp_station_id(uri, cfg->ocpp.path))) {
+		if (held_back(wsi, peer, now))
+			return 1;
 		if (ocpp_auth_refused(peer, now))
 			log_msg(LL_WARN, "OCPP connection from %s refused: URL %s is not %s/<station id>", peer, uri,
 				cfg->ocpp.path);
 		return refuse(wsi, 404, "expected <ocpp.path>/<station id>\n");
 	}
 	if (!offers(protos, "ocpp1.6") && !offers(protos, "ocpp2.0.1")) {
+		if (held_back(wsi, peer, now))
+			return 1;
 		if (ocpp_auth_refused(peer, now))
 			log_msg(LL_WARN, "charger %s (%s) refused: it offers subprotocol \"%s\", the edge speaks ocpp1.6 and "
 					 "ocpp2.0.1", id, peer, protos);
@@ -233,6 +245,8 @@ static int confirm_upgrade(struct proxy *p, struct lws *wsi)
 	bool basic = cfg->ocpp.security_profile == 1 || cfg->ocpp.security_profile == 2;
 	const char *why;
 	int status = 0;
+	if (!c && held_back(wsi, peer, now)) /* before pending_admit, which logs */
+		return 1;
 	if (!c && (status = pending_admit(p, id, peer, &why)) != 0 && !(status == 401 && basic)) {
 		ocpp_auth_refused(peer, now);
 		return refuse(wsi, status, why);
@@ -241,6 +255,8 @@ static int confirm_upgrade(struct proxy *p, struct lws *wsi)
 		union lws_tls_cert_info_results ci;
 		if (lws_tls_peer_cert_info(wsi, LWS_TLS_CERT_INFO_COMMON_NAME, &ci, sizeof(ci.ns.name)) ||
 		    strcmp(ci.ns.name, id) != 0) {
+			if (held_back(wsi, peer, now))
+				return 1;
 			if (ocpp_auth_refused(peer, now))
 				log_msg(LL_WARN, "charger %s (%s) refused: its client certificate is for \"%s\"", id, peer,
 					lws_tls_peer_cert_info(wsi, LWS_TLS_CERT_INFO_COMMON_NAME, &ci, sizeof(ci.ns.name))
@@ -256,7 +272,8 @@ static int confirm_upgrade(struct proxy *p, struct lws *wsi)
 		enum ocpp_cred cred = CRED_BAD;
 		if (sent && basic_auth_decode(auth, user, sizeof(user), pass, sizeof(pass)) == 0 && strcmp(user, id) == 0)
 			cred = ocpp_auth_check(c, id, pass, site_has_hashes(cfg), now);
-		int r = cred == CRED_OK ? 0 : cred == CRED_UNKNOWN ? defer_upgrade(p, wsi, c, id, peer, auth, pass) : -1;
+		int r = cred == CRED_OK ? 0 : held_back(wsi, peer, now) ? 1
+					  : cred == CRED_UNKNOWN ? defer_upgrade(p, wsi, c, id, peer, auth, pass) : -1;
 		OPENSSL_cleanse(pass, sizeof(pass));
 		if (r >= 0)
 			return r;

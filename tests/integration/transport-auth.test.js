@@ -154,6 +154,11 @@ test('refusals from one address are throttled and summarised, not logged one by 
   assert.ok(statuses.filter((s) => s === '429').length >= 40, statuses.join(','));
   const lines = daemon.log.split('\n').filter((l) => l.includes(`(${from}) refused`));
   assert.ok(lines.length <= 3, lines.join('\n'));
+  // A charger with good credentials behind that address still gets in; a wrong guess does not.
+  const cp = await connectStation({ url, id: 'CPOK', protocol: 'ocpp1.6', password: PW.CPOK, wsOpts: { localAddress: from } });
+  assert.equal((await cp.call('BootNotification', bootPayload('ocpp1.6'))).status, 'Accepted');
+  await cp.close({ force: true });
+  assert.match((await rawUpgrade({ id: 'CPP', password: 'wrong-password-0002', localAddress: from })).status, / 429 /);
   // Another address is not held back.
   assert.match((await rawUpgrade({ id: 'CPP', protocol: 'mqtt', localAddress: '127.0.201.2' })).status, / 400 /);
   await daemon.waitForLog(/OCPP: in the last \d+ s, \d+ more refused connections were not logged one by one and \d+ were turned away/, 15000);
