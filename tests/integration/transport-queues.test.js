@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import { WebSocketServer } from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { scaled } from '../lib/daemon.js';
 import { startEdge } from './transport-edge.js';
 import { sleep, until } from '../lib/ocpp.js';
@@ -68,4 +68,42 @@ test('a CSMS flooding a charger that does not read: the edge applies backpressur
   assert.ok(sentMb >= 20, `the flood ran (${sentMb} MB)`);
   assert.ok(grown < 12 * 1024, `RSS grew ${grown} kB`);
   s.destroy();
+});
+
+test('a CSMS that stops reading while a charger sends 30 KB frames: RSS stays bounded', async () => {
+  // A CSMS that completes the upgrade for CPSEND and then never reads its socket.
+  const stuck = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', (req) => {
+      const key = /Sec-WebSocket-Key: (\S+)/i.exec(String(req))[1];
+      const accept = crypto.createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n`);
+      s.pause();
+    });
+  });
+  await new Promise((resolve) => stuck.listen(0, '127.0.0.1', resolve));
+  const edge = await startEdge({ name: 'queue-up', chargers: { CPSEND: PW }, ocpp: 'call_timeout_s = 600;',
+    upstream: `url = "ws://127.0.0.1:${stuck.address().port}/csms"; ping_interval_s = 0; call_timeout_s = 600;` });
+  try {
+    const ws = new WebSocket(`${edge.url}/CPSEND`, ['ocpp1.6'], { headers: { Authorization: `Basic ${Buffer.from(`CPSEND:${PW}`).toString('base64')}` } });
+    await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
+    ws.on('error', () => {});
+    await until(() => /CPSEND: uplink to the CSMS open/.test(edge.daemon.log), { what: 'the uplink opens' });
+    const before = rssKb(edge.daemon.proc.pid);
+    const data = 'y'.repeat(30000);
+    let n = 0;
+    const t0 = Date.now();
+    while (Date.now() - t0 < scaled(10000)) {
+      for (let i = 0; i < 10; i++) ws.send(JSON.stringify([2, `up-${n++}`, 'DataTransfer', { vendorId: 'flood', data }]));
+      await sleep(100);
+    }
+    const grown = rssKb(edge.daemon.proc.pid) - before;
+    console.log(`charger sent ${(n * 30000 / 1e6).toFixed(0)} MB to a CSMS that does not read; daemon RSS grew ${(grown / 1024).toFixed(1)} MB`);
+    assert.ok(grown < 12 * 1024, `RSS grew ${grown} kB`);
+    ws.terminate();
+  } finally {
+    await edge.daemon.stop();
+    stuck.close();
+  }
 });
