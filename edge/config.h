@@ -102,6 +102,7 @@ struct cfg_ocpp {
 	int call_timeout_s;
 	int max_frame_bytes;
 	int meter_interval_s;   /* asked of every charger after boot; 0 = leave chargers as they are */
+	int ping_interval_s;    /* WebSocket ping to each charger; 0 = none */
 };
 
 struct cfg_upstream {
@@ -118,6 +119,8 @@ struct cfg_upstream {
 	int answer_after_s;     /* a charger's call the CSMS has not answered by then: the edge answers */
 	int reconnect_min_ms;
 	int reconnect_max_ms;
+	int connect_timeout_s;  /* TCP + TLS + WebSocket upgrade must be done within this */
+	int ping_interval_s;    /* WebSocket ping to the CSMS on each uplink; 0 = none */
 };
 
 struct cfg_user {

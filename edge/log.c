@@ -1,5 +1,5 @@
 /* Logging to stderr or the journal; see log.h. The level is process-wide configuration set
- * once at start-up, the one piece of file-static state here. */
+ * once at start-up; the other file-static state is the last line, for folding repeats. */
 #include "edge/log.h"
 
 #include <libwebsockets.h>
@@ -13,6 +13,14 @@
 
 static enum log_level min_level = LL_INFO;
 static bool to_journal;
+/* A line repeated back to back is written once, then "last message repeated N times" when
+ * another line comes or REPEAT_FLUSH_S after the first repeat: a library stuck in a loop
+ * (accept failing with EMFILE wrote 3.6 million lines in 20 s) cannot fill the disk. */
+#define REPEAT_FLUSH_S 30
+static char last_line[2048];
+static enum log_level last_level;
+static unsigned long repeats;
+static time_t repeat_from_s;
 
 /* JOURNAL_STREAM is "dev:ino" of the journal socket; it only counts if it is our stderr. */
 static bool stderr_is_journal(void)
@@ -55,14 +63,8 @@ void log_one_line(char *s)
 			*s = '?';
 }
 
-void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+static void emit(enum log_level level, const char *line)
 {
-	char line[2048];
-
-	if (level > min_level)
-		return;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	log_one_line(line);
 	if (to_journal) {
 		fprintf(stderr, "<%d>%s\n", (int)level, line);
 		return;
@@ -74,6 +76,40 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	localtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
 	fprintf(stderr, "%s.%03ld %s: %s\n", stamp, ts.tv_nsec / 1000000, level_name(level), line);
+}
+
+static void flush_repeats(void)
+{
+	char note[64];
+
+	if (!repeats)
+		return;
+	snprintf(note, sizeof(note), "last message repeated %lu time%s", repeats, repeats == 1 ? "" : "s");
+	emit(last_level, note);
+	repeats = 0;
+}
+
+void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+{
+	char line[sizeof(last_line)];
+	struct timespec now;
+
+	if (level > min_level)
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	log_one_line(line);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (level == last_level && strcmp(line, last_line) == 0) {
+		if (!repeats++)
+			repeat_from_s = now.tv_sec;
+		if (now.tv_sec - repeat_from_s >= REPEAT_FLUSH_S)
+			flush_repeats();
+		return;
+	}
+	flush_repeats();
+	memcpy(last_line, line, sizeof(last_line));
+	last_level = level;
+	emit(level, line);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)

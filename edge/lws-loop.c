@@ -1,7 +1,35 @@
 /* libwebsockets on our libuv loop; see lws-loop.h. */
 #include "edge/lws-loop.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
+
+/* Set once at start-up: descriptors from here on are kept for chargers and uplinks. */
+static int web_fd_max = -1;
+
+int lws_loop_raise_fd_limit(int *was)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+	*was = (int)rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return -errno;
+	}
+	int limit = rl.rlim_cur > 1048576 ? 1048576 : (int)rl.rlim_cur;
+	int keep = limit / 4 > 16 ? limit / 4 : 16;
+	web_fd_max = limit - keep;
+	return limit;
+}
+
+bool lws_loop_fd_for_web(int fd)
+{
+	return web_fd_max < 0 || fd < web_fd_max;
+}
 
 struct lws_context *lws_loop_context(uv_loop_t *loop, void *user)
 {

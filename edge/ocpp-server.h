@@ -7,7 +7,14 @@
 
 struct proxy;
 
+struct charger;
+
 int ocpp_server_start(struct proxy *p);
+/* From the tick: read the charger again once what waits for the CSMS has drained. */
+void ocpp_server_flow(struct proxy *p, struct charger *ch);
+/* Close the charger's socket with a close frame (`code`, static `reason`) at its next WRITEABLE,
+ * even after the proxy let go of it (shutdown: 1001). */
+void ocpp_server_close(struct proxy *p, struct charger *ch, int code, const char *reason);
 /* The station id in a request URI "<path>/<id>" (path with or without a trailing slash), or NULL
  * when the URI is not under `path` or the id is empty, longer than 48 or holds / ? # % or space.
  * Points into `uri`. */

@@ -14,6 +14,7 @@
 #include "edge/log.h"
 #include "edge/net-addr.h"
 #include "edge/ocpp-server.h"
+#include "edge/ocpp-auth.h"
 #include "edge/ocpp-upstream.h"
 #include "edge/pending.h"
 #include "edge/charger-setup.h"
@@ -381,12 +382,12 @@ static void on_tick(uv_timer_t *t)
 	uint64_t csms_timeout = (uint64_t)cfg->upstream.call_timeout_s * 1000;
 	uint64_t answer_after = (uint64_t)cfg->upstream.answer_after_s * 1000;
 
+	ocpp_auth_summary(now);
 	for (size_t i = 0; i < p->n_chargers; i++) {
 		struct charger *ch = p->chargers[i];
 		if (!charger_online(ch))
 			continue;
-		if (ch->up_state == UP_WAIT && now >= ch->up_retry_ms)
-			ocpp_upstream_connect(p, ch);
+		ocpp_upstream_tick(p, ch, now);
 		struct call *fc = &ch->from_charger;
 		/* Held (uplink connecting, or a backlog ahead of it): answered soon. With the CSMS:
 		 * answered in time for the charger's own timeout, counted from when the charger
@@ -465,6 +466,8 @@ void proxy_stop(struct ag_daemon *d)
 	/* The sockets close after this (with the lws context); detach them from the chargers first. */
 	for (size_t i = 0; i < p->n_chargers; i++) {
 		struct charger *ch = p->chargers[i];
+		ocpp_server_close(p, ch, LWS_CLOSE_STATUS_GOINGAWAY, "edge shutting down");
+		ocpp_upstream_close(p, ch, LWS_CLOSE_STATUS_GOINGAWAY, "edge shutting down");
 		if (ch->down.wsi) {
 			void **pss = lws_wsi_user(ch->down.wsi);
 			if (pss)

@@ -9,6 +9,7 @@
  * rest gets 401. */
 #include "edge/web.h"
 #include "edge/log.h"
+#include "edge/lws-loop.h"
 #include "edge/net-addr.h"
 #include "edge/web-private.h"
 
@@ -391,6 +392,8 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	}
 	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: /* descriptors kept for chargers (lws-loop.h) */
+		return lws_loop_fd_for_web((int)(lws_intptr_t)in) ? 0 : -1;
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		return strcmp((const char *)in, "websocket") == 0 ? confirm_upgrade(wsi) : -1;
 	case LWS_CALLBACK_HTTP:

@@ -11,7 +11,10 @@
  * headroom kept in every queued frame. */
 #include "edge/ws-link.h"
 
+#include "edge/log.h"
+
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +37,9 @@ void ws_link_init(struct ws_link *l, size_t rx_max)
 void ws_link_reset(struct ws_link *l)
 {
 	size_t rx_max = l->rx_max;
+	char who[sizeof(l->who)];
 
+	memcpy(who, l->who, sizeof(who));
 	while (l->head) {
 		struct ws_msg *m = l->head;
 		l->head = m->next;
@@ -42,6 +47,7 @@ void ws_link_reset(struct ws_link *l)
 	}
 	free(l->rx);
 	ws_link_init(l, rx_max);
+	memcpy(l->who, who, sizeof(who));
 }
 
 /* Write one frame now. Only when the link is idle: a frame never overtakes one queued. */
@@ -73,6 +79,16 @@ int ws_link_send(struct ws_link *l, const char *text, size_t len)
 		return -ENOTCONN;
 	if (!l->head && !l->close_code && !lws_partial_buffered(l->wsi))
 		return write_now(l, text, len);
+	if (l->close_code)
+		return -ENOTCONN;
+	if (l->queued + 1 > WS_LINK_MAX_FRAMES || l->queued_bytes + len > WS_LINK_MAX_BYTES) {
+		log_msg(LL_WARN, "%s does not read what is sent to it: %zu frames (%zu KB) wait; closing its connection "
+				 "(a stuck or overloaded peer; it may reconnect)", l->who[0] ? l->who : "a peer", l->queued,
+			l->queued_bytes / 1024);
+		l->close_code = -1;
+		lws_set_timeout(l->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return -ENOBUFS;
+	}
 	m = malloc(sizeof(*m) + LWS_PRE + len);
 	if (!m)
 		return -ENOMEM;
@@ -85,6 +101,7 @@ int ws_link_send(struct ws_link *l, const char *text, size_t len)
 		l->head = m;
 	l->tail = m;
 	l->queued++;
+	l->queued_bytes += len;
 	lws_callback_on_writable(l->wsi);
 	return 0;
 }
@@ -93,10 +110,12 @@ int ws_link_writeable(struct ws_link *l)
 {
 	struct ws_msg *m = l->head;
 
+	if (l->close_code < 0)
+		return 0; /* close frame sent: nothing more goes out */
 	if (l->close_code) {
-		lws_close_reason(l->wsi, (enum lws_close_status)l->close_code, (unsigned char *)l->close_reason,
-				 strlen(l->close_reason));
-		return -1;
+		int code = l->close_code;
+		l->close_code = -1;
+		return ws_close_frame(l->wsi, code, l->close_reason);
 	}
 	if (!m)
 		return 0;
@@ -106,15 +125,59 @@ int ws_link_writeable(struct ws_link *l)
 	if (!l->head)
 		l->tail = NULL;
 	l->queued--;
+	l->queued_bytes -= m->len;
 	free(m);
 	if (l->head)
 		lws_callback_on_writable(l->wsi);
 	return 0;
 }
 
+int ws_close_frame(struct lws *wsi, int code, const char *reason)
+{
+	unsigned char buf[LWS_PRE + 125];
+	size_t n = strlen(reason);
+
+	if (n > 123)
+		n = 123;
+	buf[LWS_PRE] = (unsigned char)(code >> 8);
+	buf[LWS_PRE + 1] = (unsigned char)code;
+	memcpy(buf + LWS_PRE + 2, reason, n);
+	lws_write(wsi, buf + LWS_PRE, n + 2, (enum lws_write_protocol)4); /* LWS_WRITE_CLOSE, private in 4.1 */
+	/* The peer answers with its own close frame, on which lws closes; this is in case not. */
+	lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
+	return 0;
+}
+
+void ws_ping_policy(lws_retry_bo_t *policy, int interval_s)
+{
+	static const uint32_t backoff_ms[] = { 1000 }; /* unused by us; lws must not find it empty */
+
+	memset(policy, 0, sizeof(*policy));
+	policy->retry_ms_table = backoff_ms;
+	policy->retry_ms_table_count = 1;
+	/* Both 0 turns lws's own checks off (its default pings every 300 s and hangs up at 310). */
+	policy->secs_since_valid_ping = (uint16_t)interval_s;
+	policy->secs_since_valid_hangup = (uint16_t)ws_ping_hangup_s(interval_s);
+}
+
+int ws_close_payload(const void *in, size_t len, char *reason, size_t size)
+{
+	const unsigned char *b = in;
+
+	if (len < 2) {
+		reason[0] = 0;
+		return 0;
+	}
+	snprintf(reason, size, "%.*s", (int)(len - 2 < size - 1 ? len - 2 : size - 1), (const char *)b + 2);
+	for (char *c = reason; *c; c++) /* it goes into log lines */
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	return b[0] << 8 | b[1];
+}
+
 void ws_link_close(struct ws_link *l, int code, const char *reason)
 {
-	if (!l->wsi)
+	if (!l->wsi || l->close_code)
 		return;
 	l->close_code = code;
 	strncpy(l->close_reason, reason, sizeof(l->close_reason) - 1);

@@ -12,14 +12,24 @@
 
 struct ws_msg;
 
+/* What may wait on one link for a peer that reads slowly. Above WS_LINK_HIGH_BYTES the owner
+ * stops reading the other side (lws_rx_flow_control) and resumes below WS_LINK_LOW_BYTES; past
+ * WS_LINK_MAX_BYTES or WS_LINK_MAX_FRAMES the peer is taken as stuck and its connection closed. */
+#define WS_LINK_HIGH_BYTES (256 * 1024)
+#define WS_LINK_LOW_BYTES (64 * 1024)
+#define WS_LINK_MAX_BYTES (4 * 1024 * 1024)
+#define WS_LINK_MAX_FRAMES 1024
+
 struct ws_link {
 	struct lws *wsi;                /* NULL when not connected */
 	struct ws_msg *head, *tail;
 	size_t queued;                  /* frames waiting */
+	size_t queued_bytes;            /* their payload bytes */
+	char who[80];                   /* for log lines: "charger CP1", "the CSMS (uplink of CP1)" */
 	char *rx;
 	size_t rx_len, rx_cap, rx_max;
 	bool rx_overflow;
-	int close_code;                 /* nonzero: close at the next WRITEABLE */
+	int close_code;                 /* > 0: close at the next WRITEABLE; -1: close frame sent */
 	char close_reason[64];
 };
 
@@ -29,10 +39,27 @@ void ws_link_reset(struct ws_link *l);
 
 /* Send `text` (not kept): written now when nothing is waiting on the link, else a copy is queued
  * for WRITEABLE. Safe from any callback or uv handler on the loop thread. 0, or -ENOTCONN,
- * -ENOMEM, or -EIO (the socket failed; the link is being closed). */
+ * -ENOMEM, -EIO (the socket failed; the link is being closed), or -ENOBUFS (past
+ * WS_LINK_MAX_BYTES/FRAMES: the peer does not read; logged, and its connection is closed). */
 int ws_link_send(struct ws_link *l, const char *text, size_t len);
 /* From the WRITEABLE callback: write one frame (or the close). Returns -1 to close the wsi. */
 int ws_link_writeable(struct ws_link *l);
+/* From a WRITEABLE callback: send a close frame with `code` and `reason` and let the peer's
+ * answer (or a 3 s timeout) end the connection. Returns 0, for the callback to return.
+ * (Returning -1 from WRITEABLE after lws_close_reason does not work in lws 4.1: lws then marks
+ * the socket unusable and drops it without the frame, so peers saw 1006.) */
+int ws_close_frame(struct lws *wsi, int code, const char *reason);
+/* lws's idle policy for WebSocket pings every `interval_s` (0: none): lws pings a link that has
+ * not answered a ping for that long and drops it when the pong is min(interval, 10 s) late. */
+void ws_ping_policy(lws_retry_bo_t *policy, int interval_s);
+/* The seconds after its last pong at which ws_ping_policy drops a link (0: never). */
+static inline int ws_ping_hangup_s(int interval_s)
+{
+	return interval_s ? interval_s + (interval_s < 10 ? interval_s : 10) : 0;
+}
+/* A peer's close frame payload (WS_PEER_INITIATED_CLOSE): its code (0 when none) and its reason
+ * into `reason` (control characters made '?'). */
+int ws_close_payload(const void *in, size_t len, char *reason, size_t size);
 /* Close with `code` and `reason` at the next WRITEABLE (safe from outside a callback). */
 void ws_link_close(struct ws_link *l, int code, const char *reason);
 

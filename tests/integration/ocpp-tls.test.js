@@ -97,7 +97,7 @@ test('upstream profile 2: the CSMS certificate is verified against upstream.tls.
       const cp = await connectStation({ url: bad.url, id: 'CP-A', protocol: 'ocpp1.6', password: PW });
       // The edge answers the charger itself while it cannot trust the CSMS, and says why.
       assert.equal((await cp.call('BootNotification', bootPayload('ocpp1.6'))).status, 'Accepted');
-      await bad.d.waitForLog(/charger CP-A: uplink to the CSMS not reachable \(TLS handshake failed: is the CSMS certificate signed by upstream.tls.ca/, 8000);
+      await bad.d.waitForLog(/charger CP-A: uplink to the CSMS not reachable \(wss:\/\/127\.0\.0\.1:\d+\/csms\/CP-A: TLS handshake failed: is the CSMS certificate signed by upstream.tls.ca/, 8000);
       assert.equal(csms.clients.has('CP-A'), false, 'no connection to a CSMS the edge cannot verify');
       await cp.close({ force: true });
     } finally {
