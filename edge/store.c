@@ -104,6 +104,12 @@ static const char *const migrations[] = {
 	"  answer TEXT,"
 	"  healed INTEGER);"
 	"CREATE INDEX health_actions_charger ON health_actions(charger_id, time_ms);",
+	/* 6: what the sessions page shows of a finished session: its peak power, the energy it still
+	 * needed when it ended and its departure (NULL when the charger or the EV never said). */
+	"ALTER TABLE transactions ADD COLUMN peak_w REAL;"
+	"ALTER TABLE transactions ADD COLUMN need_left_wh REAL;"
+	"ALTER TABLE transactions ADD COLUMN departure_ms INTEGER;"
+	"CREATE INDEX transactions_start ON transactions(start_ms);",
 };
 
 static int exec(struct store *st, const char *sql)

@@ -89,6 +89,8 @@ static int get(struct web *w, struct web_req *r)
 		return web_reply_json(r, 200, web_history_json(w));
 	if (strncmp(u, "/api/v1/pending", 15) == 0)
 		return web_pending_get(w, r);
+	if (strcmp(u, "/api/v1/sessions") == 0 || strcmp(u, "/api/v1/energy") == 0)
+		return web_sessions_get(w, r);
 	if (charger_path(u, id, sizeof(id), &rest) && (!*rest || strcmp(rest, "/health") == 0)) {
 		struct charger *ch = d->proxy ? proxy_find(d->proxy, id) : NULL;
 		if (!ch)
