@@ -272,6 +272,25 @@ test('on a 390 px phone every page fits the width, lists are cards, every contro
   await page.context().close();
 });
 
+test('ampgatectl status and chargers show over the REST API what the page shows', async () => {
+  const env = { ...process.env, AMPGATE_PASSWORD: MANAGER };
+  const st = runSync(AMPGATECTL, ['status', '--url', base, '--user', 'manager'], { env });
+  assert.equal(st.status, 0, st.stderr + st.stdout);
+  assert.match(st.stdout, /^Site south-depot: Normal\nPolicy: fair\nGrid \(measured\):\n  L1 +\d+\.\d A of   200\.0 A, EV/);
+  assert.match(st.stdout, /\nChargers: 0 charging \(drawing current\), 1 with a session, 3 of 4 online\n/);
+  const ch = runSync(AMPGATECTL, ['chargers', '--url', base, '--user', 'manager'], { env });
+  assert.equal(ch.status, 0, ch.stderr);
+  const line = (id) => ch.stdout.split('\n').find((l) => l.startsWith(id)) || '';
+  assert.match(line('BUS02'), /^BUS02 +online +Faulted \(GroundFailure\) /);
+  assert.match(line('BUS03'), /^BUS03 +offline +Offline /);
+  assert.match(line('BUS04'), /^BUS04 +online +Occupied .* 0\.0 kWh/);
+  const json = runSync(AMPGATECTL, ['chargers', '--url', base, '--json'], { env });
+  assert.deepEqual(JSON.parse(json.stdout).map((c) => c.id), ['BUS01', 'BUS02', 'BUS03', 'BUS04']);
+  const wrong = runSync(AMPGATECTL, ['status', '--url', base], { env: { ...env, AMPGATE_PASSWORD: 'wrong-password' } });
+  assert.equal(wrong.status, 1);
+  assert.match(wrong.stderr, /cannot log in to http:\/\/127\.0\.0\.1:\d+ as manager: /);
+});
+
 test('stopping the daemon greys the page within 5 s and says since when', async () => {
   const page = await openPage(1440);
   const t0 = Date.now();
