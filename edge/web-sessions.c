@@ -1,12 +1,14 @@
-/* Energy and sessions for the site manager: /api/v1/sessions (finished and running charging
- * sessions in a date range, as JSON or CSV) and /api/v1/energy (kWh today, this week, this
- * month, for the site and per charger). Read from the transactions table the proxy keeps.
+/* History for the site manager: /api/v1/sessions (finished and running charging sessions in a
+ * date range, as JSON or CSV), /api/v1/energy (kWh today, this week, this month, for the site
+ * and per charger), both from the transactions table the proxy keeps, and a charger's health
+ * timeline (/api/v1/chargers/<id>/timeline, from health-report.c).
  *
  * Design decision: a session's energy counts in the day, week and month it started in (the
  * table has a session's total, not its hours), and a running session counts with the energy its
  * charger has reported so far; days, weeks (from Monday) and months are the box's local time,
  * the time the depot works by. */
 #include "edge/charger.h"
+#include "edge/health-report.h"
 #include "edge/ocpp-frame.h"
 #include "edge/proxy.h"
 #include "edge/store.h"
@@ -252,6 +254,20 @@ static int sessions(struct web *w, struct web_req *r)
 	int rc = web_reply(r, 200, "text/csv; charset=utf-8", buf, len);
 	free(buf);
 	return rc;
+}
+
+int web_timeline_get(struct web *w, struct web_req *r, const char *charger_id)
+{
+	char arg[16];
+	const char *v = lws_get_urlarg_by_name(r->wsi, "days=", arg, sizeof(arg));
+	long days = v ? strtol(v, NULL, 10) : 1;
+	int64_t now = wall_ms();
+
+	if (!w->d->proxy || !proxy_find(w->d->proxy, charger_id))
+		return web_error(r, 404, "there is no charger %s on this site", charger_id);
+	if (days < 1 || days > 90)
+		return web_error(r, 400, "days must be a whole number from 1 to 90");
+	return web_reply_json(r, 200, health_timeline_json(store_db(w->d->store), charger_id, now - days * DAY_MS, now));
 }
 
 int web_sessions_get(struct web *w, struct web_req *r)

@@ -484,7 +484,8 @@ function renderEnergyTable() {
 
 // ---- one charger: health now, availability, time per state, faults, healing ----
 async function loadCharger(id) {
-  const [ch, h] = await Promise.all([api(`/api/v1/chargers/${encodeURIComponent(id)}`), api(`/api/v1/chargers/${encodeURIComponent(id)}/health`)]);
+  const path = `/api/v1/chargers/${encodeURIComponent(id)}`;
+  const [ch, h, day, month] = await Promise.all([api(path), api(`${path}/health`), api(`${path}/timeline?days=1`), api(`${path}/timeline?days=30`)]);
   state.charger = id;
   text($('#cp-title'), `Charger ${id}`);
   text($('#cp-state'), HEALTH_WORDS[h.state] || h.state);
@@ -503,7 +504,7 @@ async function loadCharger(id) {
     text($('#cp-heal-sub'), `30 days: ${m.soft_resets} soft and ${m.hard_resets} hard resets, ${m.healed} healed it; ${m.technician_alerts} technician alerts`);
     const box = $('#cp-timeline');
     box.replaceChildren();
-    for (const [label, f] of [['Last 24 hours', h.last_24h], ['Last 30 days', h.last_30d]]) {
+    for (const [label, f, tl] of [['Last 24 hours', h.last_24h, day], ['Last 30 days', h.last_30d, month]]) {
       const row = document.createElement('div');
       row.className = 'tl-row';
       const name = document.createElement('span');
@@ -513,17 +514,23 @@ async function loadCharger(id) {
       bar.setAttribute('role', 'img');
       const parts = Object.entries(f.seconds).filter(([, v]) => v > 0);
       bar.setAttribute('aria-label', `${label}: ${parts.map(([k, v]) => `${HEALTH_WORDS[k] || k} ${fmtDur(v)}`).join(', ') || 'not observed'}`);
-      for (const [k, v] of parts) {
+      // Each stretch where it was in time; gaps are time the edge was not running.
+      const span = tl.to_ms - tl.from_ms;
+      for (const [k, t0, t1, code] of tl.stretches) {
         const seg = document.createElement('div');
         seg.className = `tl-seg ${k}`;
-        seg.style.flexGrow = String(v);
-        seg.title = `${HEALTH_WORDS[k] || k}: ${fmtDur(v)}`;
+        seg.style.left = `${((t0 - tl.from_ms) / span) * 100}%`;
+        seg.style.width = `${Math.max(0.2, ((t1 - t0) / span) * 100)}%`;
+        seg.title = `${HEALTH_WORDS[k] || k}${code ? ` (${code})` : ''}: ${fmtTime(t0)} – ${fmtTime(t1)}`;
         bar.appendChild(seg);
       }
+      const axis = document.createElement('div');
+      axis.className = 'tl-axis muted';
+      axis.textContent = `${fmtTime(tl.from_ms)} → now`;
       const legend = document.createElement('span');
       legend.className = 'muted';
       legend.textContent = parts.map(([k, v]) => `${HEALTH_WORDS[k] || k} ${fmtDur(v)}`).join(' · ') || 'not observed yet';
-      row.append(name, bar, legend);
+      row.append(name, bar, axis, legend);
       box.appendChild(row);
     }
     const tbody = $('#cp-faults tbody');

@@ -156,6 +156,18 @@ test('overview and chargers page: faulted and offline chargers stand out; "charg
   assert.match(await page.textContent('#cp-since'), /last fault code GroundFailure/);
   await page.waitForFunction(() => document.querySelector('#cp-faults tbody td')?.textContent === 'GroundFailure');
   assert.match(await page.getAttribute('#cp-timeline .tl-bar', 'aria-label'), /^Last 24 hours: .*Faulted \d+ s/);
+  // The timeline draws the stored stretches where they were in time: the faulted one ends at the right edge.
+  const api = await page.evaluate(() => fetch('/api/v1/chargers/BUS02/timeline?days=1').then((r) => r.json()));
+  assert.deepEqual(api.columns, ['state', 'start_ms', 'end_ms', 'code']);
+  const last = api.stretches[api.stretches.length - 1];
+  assert.deepEqual([last[0], last[3]], ['faulted', 'GroundFailure']);
+  assert.ok(api.to_ms - last[2] < 10000, `faulted until ${api.to_ms - last[2]} ms ago`);
+  const seg = await page.$eval('#cp-timeline .tl-bar .tl-seg.faulted', (el) => {
+    const b = el.parentElement.getBoundingClientRect(), r = el.getBoundingClientRect();
+    return { right: b.right - r.right, title: el.title };
+  });
+  assert.ok(seg.right < 3, `the faulted stretch ends ${seg.right} px before now`);
+  assert.match(seg.title, /^Faulted \(GroundFailure\): /);
   await page.screenshot({ path: path.join(SHOTS, 'page-charger-1440.png'), fullPage: true });
   await axeCheck(page, 'charger page');
   assert.deepEqual(page.errors, []);
