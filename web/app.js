@@ -417,7 +417,7 @@ async function loadEvents() {
     const kinds = [...new Set(rest.slice(i, j).map((e) => e.kind))].join(', ');
     const who = [...new Set(rest.slice(i, j).map((e) => e.subject).filter(Boolean))];
     row({ time_ms: rest[i].time_ms, severity: 'info', kind: 'routine', subject: who.length > 3 ? `${who.length} chargers` : who.join(', '),
-      message: `${j - i} routine changes (${kinds}) until ${new Date(rest[j - 1].time_ms).toLocaleTimeString()}; tick “Show routine changes” to see each` });
+      message: `${j - i} routine changes (${kinds}) until ${new Date(rest[j - 1].time_ms).toLocaleTimeString()}; tick “Show routine changes one by one” to see them` });
     tbody.lastChild.classList.add('grouped');
     i = j;
   }
@@ -499,7 +499,7 @@ async function loadCharger(id) {
     text($('#cp-energy-sub'), `last 24 h in ${h.last_24h.sessions} sessions; 30 days ${h.last_30d.energy_kwh.toFixed(1)} kWh in ${h.last_30d.sessions}`);
     const m = h.last_30d;
     const heal = h.healing || {};
-    text($('#cp-heal'), heal.technician_alert ? 'Technician needed' : heal.faulted ? 'Healing' : 'Nothing to heal');
+    text($('#cp-heal'), heal.technician_alert ? 'Technician needed' : heal.faulted ? `${heal.soft_resets + (heal.hard_reset ? 1 : 0)} resets tried` : 'Nothing to heal');
     $('#cp-heal').className = `big ${heal.technician_alert ? 'bad' : heal.faulted ? 'warn' : 'ok'}`;
     text($('#cp-heal-sub'), `30 days: ${m.soft_resets} soft and ${m.hard_resets} hard resets, ${m.healed} healed it; ${m.technician_alerts} technician alerts`);
     const box = $('#cp-timeline');
