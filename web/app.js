@@ -482,6 +482,45 @@ function renderEnergyTable() {
   }
 }
 
+// Occupancy by hour of the week from the 30-day timeline: the share of the time the edge saw the
+// charger in each hour (Monday first, local time) that a vehicle was on it (charging or occupied).
+function heatMap(tl) {
+  const busy = new Array(168).fill(0), seen = new Array(168).fill(0);
+  for (const [k, t0, t1] of tl.stretches) {
+    for (let t = t0; t < t1;) {
+      const d = new Date(t);
+      const slot = ((d.getDay() + 6) % 7) * 24 + d.getHours();
+      const next = Math.min(t1, new Date(d.getFullYear(), d.getMonth(), d.getDate(), d.getHours() + 1).getTime());
+      seen[slot] += next - t;
+      if (k === 'charging' || k === 'occupied') busy[slot] += next - t;
+      t = next;
+    }
+  }
+  const days = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+  const box = $('#cp-heat');
+  box.replaceChildren();
+  const add = (cls, txt) => { const el = document.createElement('div'); el.className = cls; el.textContent = txt; box.appendChild(el); return el; };
+  add('hm-corner', '');
+  for (let h = 0; h < 24; h++) add('hm-hour', h % 3 ? '' : String(h));
+  const ranked = [];
+  for (let day = 0; day < 7; day++) {
+    add('hm-day', days[day]);
+    for (let h = 0; h < 24; h++) {
+      const i = day * 24 + h;
+      const pct = seen[i] ? (100 * busy[i]) / seen[i] : null;
+      const el = add(`hm-cell${pct === null ? ' none' : ''}`, '');
+      el.dataset.slot = String(i);
+      el.dataset.pct = pct === null ? '' : pct.toFixed(0);
+      if (pct !== null) el.style.backgroundColor = `rgba(37, 99, 235, ${0.08 + (0.92 * pct) / 100})`;
+      el.title = `${days[day]} ${String(h).padStart(2, '0')}:00 – ${pct === null ? 'not observed' : `vehicle on it ${pct.toFixed(0)} % of the time`}`;
+      if (pct) ranked.push([pct, `${days[day]} ${String(h).padStart(2, '0')}:00 ${pct.toFixed(0)} %`]);
+    }
+  }
+  ranked.sort((a, b) => b[0] - a[0]);
+  box.setAttribute('aria-label', ranked.length ? `Busiest hours: ${ranked.slice(0, 3).map((r) => r[1]).join(', ')}` : 'No vehicle seen in the last 30 days');
+  text($('#cp-heat-sum'), box.getAttribute('aria-label'));
+}
+
 // ---- one charger: health now, availability, time per state, faults, healing ----
 async function loadCharger(id) {
   const path = `/api/v1/chargers/${encodeURIComponent(id)}`;
@@ -533,6 +572,7 @@ async function loadCharger(id) {
       row.append(name, bar, axis, legend);
       box.appendChild(row);
     }
+    heatMap(month);
     const tbody = $('#cp-faults tbody');
     tbody.replaceChildren();
     for (const [code, n] of Object.entries(m.faults_by_code)) {

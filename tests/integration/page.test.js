@@ -168,7 +168,15 @@ test('overview and chargers page: faulted and offline chargers stand out; "charg
   });
   assert.ok(seg.right < 3, `the faulted stretch ends ${seg.right} px before now`);
   assert.match(seg.title, /^Faulted \(GroundFailure\): /);
+  // The hour-of-week heat map: BUS02 was seen this hour, faulted, with no vehicle on it.
+  const slot = ((new Date().getDay() + 6) % 7) * 24 + new Date().getHours();
+  assert.equal(await page.getAttribute(`#cp-heat .hm-cell[data-slot="${slot}"]`, 'data-pct'), '0');
+  assert.equal(await page.textContent('#cp-heat-sum'), 'No vehicle seen in the last 30 days');
   await page.screenshot({ path: path.join(SHOTS, 'page-charger-1440.png'), fullPage: true });
+  // BUS01 has been charging since it was first seen: a vehicle on it all of this hour's observed time.
+  await tab(page, '#charger/BUS01', () => document.querySelector('#cp-state').textContent === 'Charging');
+  await page.waitForFunction((i) => document.querySelector(`#cp-heat .hm-cell[data-slot="${i}"]`)?.dataset.pct === '100', slot);
+  assert.match(await page.textContent('#cp-heat-sum'), /^Busiest hours: (Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d\d:00 100 %$/);
   await axeCheck(page, 'charger page');
   assert.deepEqual(page.errors, []);
   await page.context().close();
