@@ -383,13 +383,25 @@ async function loadDevices() {
   if (!list.length) tbody.innerHTML = '<tr><td colspan="5" class="muted">No Modbus devices configured.</td></tr>';
 }
 
-// The latest 1000 events, filtered here: warnings and errors first, then the rest newest first,
-// with runs of routine changes (info: connects, sessions, boots) folded into one line.
+// Events newest first, back to the start of the date range (1000 a page, at most 10 pages;
+// without a start, the latest 1000).
+async function fetchEvents(from) {
+  let list = await api('/api/v1/events?limit=1000');
+  for (let n = 1; from && n < 10 && list.length === n * 1000 && list[list.length - 1].time_ms >= from; n++) {
+    const more = await api(`/api/v1/events?limit=1000&before=${list[list.length - 1].id}`);
+    if (!more.length) break;
+    list = list.concat(more);
+  }
+  return list;
+}
+
+// Filtered here: warnings and errors first, then the rest newest first, with runs of routine
+// changes (info: connects, sessions, boots) folded into one line.
 async function loadEvents() {
-  const list = await api('/api/v1/events?limit=1000');
+  const from = $('#event-from').value ? new Date(`${$('#event-from').value}T00:00`).getTime() : 0;
+  const list = await fetchEvents(from);
   const f = $('#event-filter').value.trim().toLowerCase();
   const sev = $('#event-severity').value;
-  const from = $('#event-from').value ? new Date(`${$('#event-from').value}T00:00`).getTime() : 0;
   const to = $('#event-to').value ? new Date(`${$('#event-to').value}T00:00`).getTime() + 86400000 : Infinity;
   const rank = { info: 0, notice: 1, warning: 2, error: 3 };
   const shown = list.filter((e) => !(sev && rank[e.severity] < rank[sev]) && e.time_ms >= from && e.time_ms < to &&

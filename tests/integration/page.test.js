@@ -260,6 +260,14 @@ test('a measured reading above the limit shows Over limit and becomes a warning 
   // Routine connects and sessions are folded into lines of their own.
   assert.ok(await page.$('#events-table tbody tr.grouped'));
   await page.screenshot({ path: path.join(SHOTS, 'page-events-1440.png'), fullPage: true });
+  // Date range: from tomorrow nothing, from today again the overload; the charger's search keeps its rows.
+  const day = (off) => new Date(Date.now() + off * 86400e3).toLocaleDateString('sv');
+  await page.fill('#event-from', day(1));
+  await page.waitForFunction(() => document.querySelector('#events-table tbody td').textContent === 'No events match.');
+  await page.fill('#event-from', day(0));
+  await page.fill('#event-filter', 'BUS02');
+  await page.waitForFunction(() => [...document.querySelectorAll('#events-table tbody tr')].every((tr) => /BUS02/.test(tr.textContent))
+    && document.querySelector('#events-table tbody tr.sev-warning'));
   await noSidewaysScroll(page, 'events at 1440 px');
   await axeCheck(page, 'events page');
   await tab(page, '#overview', () => true);
