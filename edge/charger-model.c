@@ -70,6 +70,8 @@ static void read_meter_values(struct charger *ch, const json_t *meter_values, st
 				ch->meter.voltage_v[ph] = v;
 			} else if (strcmp(measurand, "Power.Active.Import") == 0 && ph < 0) {
 				ch->meter.power_w = kilo ? v * 1000 : v;
+				if (tx && ch->meter.power_w > tx->peak_w)
+					tx->peak_w = ch->meter.power_w;
 			} else if (strcmp(measurand, "SoC") == 0) {
 				ch->meter.soc_pct = v;
 			}
@@ -306,7 +308,9 @@ void charger_model_store_tx(struct proxy *p, struct charger *ch, const struct tr
 {
 	sqlite3 *db = store_db(p->d->store);
 	sqlite3_stmt *q;
-	const char *sql = ended ? "UPDATE transactions SET stop_ms = ?3, energy_wh = ?4 WHERE charger_id = ?1 AND tx_id = ?2"
+	struct needs_now need;
+	const char *sql = ended ? "UPDATE transactions SET stop_ms = ?3, energy_wh = ?4, peak_w = ?8, need_left_wh = ?9, "
+				  "departure_ms = ?10 WHERE charger_id = ?1 AND tx_id = ?2"
 				: "INSERT OR REPLACE INTO transactions (charger_id, tx_id, connector, id_token, start_ms, "
 				  "start_wh) VALUES (?1, ?2, ?5, ?6, ?3, ?7)";
 
@@ -322,6 +326,14 @@ void charger_model_store_tx(struct proxy *p, struct charger *ch, const struct tr
 		sqlite3_bind_int(q, 5, tx->connector);
 		sqlite3_bind_text(q, 6, tx->id_token, -1, SQLITE_STATIC);
 		sqlite3_bind_double(q, 7, tx->start_wh);
+	} else {
+		needs_now(ch, &need); /* the session's need, for "was it met by its departure" */
+		if (tx->peak_w > 0)
+			sqlite3_bind_double(q, 8, tx->peak_w);
+		if (need.need_wh >= 0)
+			sqlite3_bind_double(q, 9, need.need_wh);
+		if (need.departure_wall_ms)
+			sqlite3_bind_int64(q, 10, need.departure_wall_ms);
 	}
 	if (sqlite3_step(q) != SQLITE_DONE)
 		log_msg(LL_ERROR, "database: cannot record transaction %s of charger %s: %s", tx->id, ch->id, sqlite3_errmsg(db));

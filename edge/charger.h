@@ -55,6 +55,7 @@ struct transaction {
 	char id_token[40];
 	double start_wh;
 	double energy_wh;
+	double peak_w;          /* highest Power.Active.Import reported during the session */
 };
 
 struct meter_sample {

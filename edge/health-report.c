@@ -229,3 +229,29 @@ json_t *health_figures_json(const struct health_figures *f)
 			 f->disconnects, "technician_alerts", f->technician, "sessions", f->sessions, "energy_kwh",
 			 f->energy_wh / 1000.0);
 }
+
+json_t *health_timeline_json(sqlite3 *db, const char *charger_id, int64_t from_ms, int64_t to_ms)
+{
+	sqlite3_stmt *q;
+	json_t *a = json_array();
+	int rc;
+
+	if (!a || window_query(db, &q,
+			       "SELECT state, max(start_ms, ?2), min(end_ms, ?3), code FROM health_states WHERE charger_id = ?1"
+			       " AND end_ms > ?2 AND start_ms < ?3 ORDER BY start_ms LIMIT 20000",
+			       charger_id, from_ms, to_ms) < 0) {
+		json_decref(a);
+		return NULL;
+	}
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		json_array_append_new(a, json_pack("[s, I, I, s?]", (const char *)sqlite3_column_text(q, 0),
+						   (json_int_t)sqlite3_column_int64(q, 1), (json_int_t)sqlite3_column_int64(q, 2),
+						   (const char *)sqlite3_column_text(q, 3)));
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		json_decref(a);
+		return NULL;
+	}
+	return json_pack("{s:s, s:I, s:I, s:[s, s, s, s], s:o}", "id", charger_id, "from_ms", (json_int_t)from_ms, "to_ms",
+			 (json_int_t)to_ms, "columns", "state", "start_ms", "end_ms", "code", "stretches", a);
+}

@@ -53,6 +53,11 @@ double health_utilisation_pct(const struct health_figures *f);
  * report --json` prints per charger and REST serves. New reference. */
 json_t *health_figures_json(const struct health_figures *f);
 
+/* The stretches of one charger's states within the window, clipped to it, oldest first:
+ * {"id", "from_ms", "to_ms", "columns": ["state", "start_ms", "end_ms", "code"], "stretches": [...]};
+ * time the edge did not run is in no stretch. New reference; NULL on a database error. */
+json_t *health_timeline_json(sqlite3 *db, const char *charger_id, int64_t from_ms, int64_t to_ms);
+
 /* 0 when the database has the health tables, else -ENOENT. */
 int health_report_check(sqlite3 *db);
 

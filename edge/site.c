@@ -185,8 +185,9 @@ static bool measure(struct site *s, struct solver_node *nodes, size_t n_ch, uint
 			double amps = isfinite(r->current_a[p]) ? r->current_a[p] : 0;
 			nodes[n].non_ev_a[p] = fmax(0, amps - ev);
 			if (nodes[n].limit_a[p] > 0 && amps > nodes[n].limit_a[p] && !overloaded && !s->overloaded)
-				log_msg(LL_WARN, "site: %s L%d reads %.1f A, above its %.1f A limit: lowering chargers now",
-					nodes[n].id, p + 1, amps, nodes[n].limit_a[p]);
+				store_event(d->store, LL_WARN, "site.overload", nodes[n].id,
+					    "site: %s L%d reads %.1f A, above its %.1f A limit: lowering chargers now",
+					    nodes[n].id, p + 1, amps, nodes[n].limit_a[p]);
 			overloaded |= nodes[n].limit_a[p] > 0 && amps > nodes[n].limit_a[p];
 			if (n == 0)
 				st->grid_a[p] = amps;

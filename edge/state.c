@@ -7,12 +7,14 @@
 #include "edge/daemon.h"
 #include "edge/devices.h"
 #include "edge/health.h"
+#include "edge/health-private.h"
 #include "edge/profiles.h"
 #include "edge/proxy.h"
 #include "edge/replay.h"
 #include "edge/site.h"
 
 #include <math.h>
+#include <string.h>
 
 static json_t *number(double v)
 {
@@ -24,9 +26,36 @@ static json_t *phases(const double v[AG_PHASES])
 	return json_pack("[o, o, o]", number(v[0]), number(v[1]), number(v[2]));
 }
 
-static bool charging(const struct charger *ch)
+#define DRAWING_A 1.0           /* a charger reporting less on every phase is not charging */
+#define METER_FRESH_MS 120000   /* an older meter sample says nothing about now */
+
+/* Drawing current now, by its own meter: a session that is open but paused, or a vehicle that
+ * is full, does not count as charging. */
+static bool drawing(const struct charger *ch, uint64_t now)
 {
-	return charger_online(ch) && charger_active_tx(ch) > 0;
+	const struct meter_sample *m = &ch->meter;
+
+	bool session = charger_active_tx(ch) > 0;
+
+	for (int i = 0; !session && i < ch->n_connectors; i++)
+		session = strcmp(ch->connectors[i].status, "Charging") == 0;
+	/* the last sample of a session that ended may still read 16 A */
+	if (!session || !charger_online(ch) || !m->at_ms || now - m->at_ms > METER_FRESH_MS)
+		return false;
+	for (int p = 0; p < AG_PHASES; p++)
+		if (isfinite(m->current_a[p]) && m->current_a[p] >= DRAWING_A)
+			return true;
+	return isfinite(m->power_w) && m->power_w >= DRAWING_A * 230;
+}
+
+/* "over_limit" when the grid meter reads above the limit in force on some phase (the measured
+ * state, not the allocation), else "fallback" or "normal". */
+static const char *site_state(const struct site_status *st, json_t *over)
+{
+	for (int p = 0; st->grid_measured && p < AG_PHASES; p++)
+		if (st->limit_a[p] > 0 && isfinite(st->grid_a[p]) && st->grid_a[p] > st->limit_a[p])
+			json_array_append_new(over, json_sprintf("L%d", p + 1));
+	return json_array_size(over) ? "over_limit" : st->fallback ? "fallback" : "normal";
 }
 
 static json_t *uplink(struct ag_daemon *d)
@@ -48,30 +77,35 @@ json_t *state_site(struct ag_daemon *d)
 {
 	const struct site_status *st = site_status(d);
 	static const struct site_status none;
-	size_t n = d->proxy ? d->proxy->n_chargers : 0, online = 0, busy = 0;
-	json_t *override = json_null();
+	size_t n = d->proxy ? d->proxy->n_chargers : 0, online = 0, busy = 0, sessions = 0;
+	json_t *override = json_null(), *over = json_array();
+	uint64_t now = now_ms();
 
 	if (!st)
 		st = &none;
 	for (size_t i = 0; i < n; i++) {
 		online += charger_online(d->proxy->chargers[i]);
-		busy += charging(d->proxy->chargers[i]);
+		busy += drawing(d->proxy->chargers[i], now);
+		sessions += charger_online(d->proxy->chargers[i]) && charger_active_tx(d->proxy->chargers[i]) > 0;
 	}
 	if (st->override_a > 0) {
-		uint64_t now = now_ms();
 		override = json_pack("{s:o, s:I, s:s}", "limit_a", number(st->override_a), "remaining_s",
 				     (json_int_t)(st->override_until_ms > now ? (st->override_until_ms - now + 999) / 1000 : 0),
 				     "by", st->override_by);
 	}
-	return json_pack("{s:s, s:s, s:s, s:s?, s:o, s:{s:o, s:o, s:b, s:o, s:o, s:o, s:o}, s:{s:I, s:I, s:I}, s:I}",
+	const char *state = site_state(st, over);
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s?, s:o, s:{s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o},"
+			 " s:{s:I, s:I, s:I, s:I}, s:I}",
 			 "name", d->cfg->site.name, "policy", d->cfg->site.policy,
-			 "mode", st->fallback ? "fallback" : "normal",
+			 "mode", st->fallback ? "fallback" : "normal", "state", state, "over_limit_phases", over,
 			 "fallback_why", st->fallback ? st->fallback_why : NULL,
 			 "uplink", uplink(d),
 			 "grid", "limit_a", phases(st->limit_a), "current_a", phases(st->grid_a),
 			 "measured", st->grid_measured, "ev_a", phases(st->ev_a), "allocated_a", phases(st->allocated_a),
-			 "limit_kw", number(d->cfg->site.grid.limit_kw), "override", override,
+			 "limit_kw", number(d->cfg->site.grid.limit_kw), "configured_limit_a",
+			 phases(d->cfg->site.grid.limit_a), "override", override,
 			 "chargers", "configured", (json_int_t)n, "online", (json_int_t)online, "charging", (json_int_t)busy,
+			 "sessions", (json_int_t)sessions,
 			 "solves", (json_int_t)st->solves);
 }
 
@@ -126,6 +160,40 @@ static json_t *needs(const struct charger *ch)
 			 "energy_need_kwh", n.need_wh >= 0 ? number(n.need_wh / 1000) : json_null(), "needs_from", n.from);
 }
 
+/* The last fault code: the connector's errorCode while faulted, else the code of its last faulted
+ * stretch in the health history (so the page can say what went wrong yesterday). */
+static json_t *last_fault_code(struct ag_daemon *d, const struct charger *ch)
+{
+	sqlite3_stmt *q;
+	json_t *code = NULL;
+
+	for (int i = 0; i < ch->n_connectors; i++)
+		if (ch->connectors[i].error_code[0] && strcmp(ch->connectors[i].error_code, "NoError") != 0)
+			return json_string(ch->connectors[i].error_code);
+	if (!d->health || sqlite3_prepare_v2(d->health->db,
+					     "SELECT coalesce(code, 'Faulted') FROM health_states WHERE charger_id = ?1"
+					     " AND state = 'faulted' ORDER BY start_ms DESC LIMIT 1", -1, &q, NULL) != SQLITE_OK)
+		return json_null();
+	sqlite3_bind_text(q, 1, ch->id, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		code = json_string((const char *)sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+	return code ? code : json_null();
+}
+
+/* Health at a glance for the chargers table: since when (epoch ms), what, and whether the edge
+ * gave up healing it and asked for a technician. */
+static json_t *health_brief(struct ag_daemon *d, const struct charger *ch)
+{
+	const struct hc *hc = d->health ? health_entry(d->health, ch) : NULL;
+	bool known = hc && hc->state != HS_N;
+
+	return json_pack("{s:o, s:s?, s:o, s:b}", "health_since_ms",
+			 known ? json_integer((json_int_t)health_wall_ms(d->health, hc->since_ms)) : json_null(),
+			 "health_detail", known && hc->detail[0] ? hc->detail : NULL, "fault_code", last_fault_code(d, ch),
+			 "technician_alert", known && hc->alerted);
+}
+
 json_t *state_charger(struct ag_daemon *d, const struct charger *ch)
 {
 	const struct cfg_charger *c = ch->cfg;
@@ -147,8 +215,10 @@ json_t *state_charger(struct ag_daemon *d, const struct charger *ch)
 			 "controllable", !ch->not_controllable,
 			 "priority", site_priority(ch));
 
-	if (o)
+	if (o) {
 		json_object_update_new(o, needs(ch));
+		json_object_update_new(o, health_brief(d, ch));
+	}
 	return o;
 }
 

@@ -145,6 +145,12 @@ static const char *const migrations[] = {
 	/* 7: stations.new_password holds the hash of the suggested password (pending.c); the words
 	 * that earlier versions kept there in plain text go. */
 	"UPDATE stations SET new_password = NULL WHERE new_password NOT LIKE '$pbkdf2-%';",
+	/* 8: what the sessions page shows of a finished session: its peak power, the energy it still
+	 * needed when it ended and its departure (NULL when the charger or the EV never said). */
+	"ALTER TABLE transactions ADD COLUMN peak_w REAL;"
+	"ALTER TABLE transactions ADD COLUMN need_left_wh REAL;"
+	"ALTER TABLE transactions ADD COLUMN departure_ms INTEGER;"
+	"CREATE INDEX transactions_start ON transactions(start_ms);",
 };
 
 static int exec(struct store *st, const char *sql)

@@ -89,12 +89,16 @@ static int get(struct web *w, struct web_req *r)
 		return web_reply_json(r, 200, web_history_json(w));
 	if (strncmp(u, "/api/v1/pending", 15) == 0)
 		return web_pending_get(w, r);
+	if (strcmp(u, "/api/v1/sessions") == 0 || strcmp(u, "/api/v1/energy") == 0)
+		return web_sessions_get(w, r);
 	if (charger_path(u, id, sizeof(id), &rest) && (!*rest || strcmp(rest, "/health") == 0)) {
 		struct charger *ch = d->proxy ? proxy_find(d->proxy, id) : NULL;
 		if (!ch)
 			return web_error(r, 404, "there is no charger %s on this site", id);
 		return web_reply_json(r, 200, *rest ? health_json(d, ch) : state_charger(d, ch));
 	}
+	if (charger_path(u, id, sizeof(id), &rest) && strcmp(rest, "/timeline") == 0)
+		return web_timeline_get(w, r, id);
 	if (strcmp(u, "/api/v1/site/limit") == 0 ||
 	    (charger_path(u, id, sizeof(id), &rest) && (strcmp(rest, "/priority") == 0 || strcmp(rest, "/needs") == 0)))
 		return web_error(r, 405, "%s takes changes (POST); read the site or the charger instead", u);

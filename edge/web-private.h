@@ -139,6 +139,11 @@ int web_api(struct web *w, struct web_req *r);
 int web_pending_get(struct web *w, struct web_req *r);
 int web_pending_post(struct web *w, struct web_req *r);
 
+/* ---- web-sessions.c: /api/v1/sessions[?from=&to=&charger=&format=csv] and /api/v1/energy. */
+int web_sessions_get(struct web *w, struct web_req *r);
+/* /api/v1/chargers/<id>/timeline?days=1..90: the charger's health states as stretches of time. */
+int web_timeline_get(struct web *w, struct web_req *r, const char *charger_id);
+
 /* ---- web-live.c */
 int web_live_start(struct web *w);
 void web_live_stop(struct web *w);

@@ -5,7 +5,8 @@
 'use strict';
 
 const $ = (sel) => document.querySelector(sel);
-const state = { session: null, site: null, chargers: [], history: [], tab: 'overview', live: null, backoff: 1000 };
+const state = { session: null, site: null, chargers: [], history: [], tab: 'overview', live: null, backoff: 1000,
+  lastMsg: 0, lostSince: null, energy: null, charger: null };
 
 function fmtA(v) {
   return v === null || v === undefined ? '–' : `${Number(v).toFixed(1)} A`;
@@ -15,11 +16,35 @@ function text(el, s) {
   if (el.textContent !== s) el.textContent = s;
 }
 
+// A cell labelled with its column's heading, so a narrow screen can show each row as a card.
 function cell(tr, cls) {
   const td = document.createElement('td');
   if (cls) td.className = cls;
+  const th = tr.closest('table') && tr.closest('table').tHead ? tr.closest('table').tHead.rows[0].cells[tr.cells.length] : null;
   tr.appendChild(td);
+  if (th) td.dataset.label = th.textContent;
   return td;
+}
+
+function fmtTime(ms) {
+  return ms ? new Date(ms).toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }) : '–';
+}
+
+function fmtDur(s) {
+  return s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`;
+}
+
+function fmtKwh(v) {
+  return v === null || v === undefined ? '–' : `${Number(v).toFixed(1)} kWh`;
+}
+
+const HEALTH_WORDS = { available: 'Available', charging: 'Charging', occupied: 'Occupied', faulted: 'Faulted',
+  unavailable: 'Out of service', silent: 'Not answering', offline: 'Offline', unknown: 'Unknown' };
+
+function healthText(ch) {
+  const st = HEALTH_WORDS[ch.health] || ch.health;
+  const code = ch.health === 'faulted' && ch.fault_code ? ` (${ch.fault_code})` : '';
+  return `${st}${code} since ${fmtTime(ch.health_since_ms)}${ch.technician_alert ? ' · technician needed' : ''}`;
 }
 
 async function api(path, body) {
@@ -69,12 +94,17 @@ function renderSite() {
   if (!s) return;
   text($('#site-name'), s.name);
   document.title = `Ampgate — ${s.name}`;
-  const fallback = s.mode === 'fallback';
-  text($('#mode'), fallback ? 'Fallback' : 'Normal');
-  $('#mode').className = `big ${fallback ? 'warn' : 'ok'}`;
-  text($('#mode-why'), fallback ? `${s.fallback_why}: every charger held at its safe current` : 'Every charger under load management');
+  const st = s.state || s.mode;
+  const over = s.over_limit_phases || [];
+  text($('#mode'), st === 'over_limit' ? 'Over limit' : st === 'fallback' ? 'Fallback' : 'Normal');
+  $('#mode').className = `big ${st === 'over_limit' ? 'bad' : st === 'fallback' ? 'warn' : 'ok'}`;
+  const worst = over.map((ph) => { const p = Number(ph[1]) - 1; return `${ph} ${fmtA(s.grid.current_a[p])} of ${fmtA(s.grid.limit_a[p])}`; });
+  text($('#mode-why'), st === 'over_limit' ? `The grid meter reads above the limit: ${worst.join(', ')}. Chargers are being lowered.`
+    : st === 'fallback' ? `${s.fallback_why}: every charger held at its safe current`
+      : s.grid.measured ? 'Grid reading under the limit; chargers under load management' : 'Chargers under load management (no grid meter)');
   text($('#charger-counts'), `${s.chargers.charging} charging`);
-  text($('#charger-sub'), `${s.chargers.online} of ${s.chargers.configured} online`);
+  const sessions = s.chargers.sessions === undefined ? '' : `${s.chargers.sessions} with a session · `;
+  text($('#charger-sub'), `drawing current now; ${sessions}${s.chargers.online} of ${s.chargers.configured} online`);
   if (!s.uplink.configured) {
     text($('#uplink'), 'No CSMS');
     text($('#uplink-sub'), 'The edge answers the chargers itself');
@@ -84,7 +114,9 @@ function renderSite() {
   }
   text($('#policy'), s.policy);
   const o = s.grid.override;
-  text($('#override'), o ? `Temporary limit ${fmtA(o.limit_a)} per phase for ${Math.ceil(o.remaining_s / 60)} more min (${o.by})` : `${s.solves} allocations since start`);
+  const conn = Math.min(...(s.grid.configured_limit_a || [Infinity]).filter((v) => v > 0));
+  const noEffect = o && o.limit_a >= conn ? `: no effect above the connection's ${fmtA(conn)}` : '';
+  text($('#override'), o ? `Temporary limit ${fmtA(o.limit_a)} per phase for ${Math.ceil(o.remaining_s / 60)} more min (${o.by})${noEffect}` : `${s.solves} allocations since start`);
 
   const box = $('#phases');
   for (let p = 0; p < 3; p++) {
@@ -114,9 +146,35 @@ function renderBanner() {
   if (silent.length) alerts.push(`Not answering: ${silent.join(', ')} (counted at their safe current).`);
   const wild = state.chargers.filter((c) => !c.limit.controllable).map((c) => c.id);
   if (wild.length) alerts.push(`Refusing limits: ${wild.join(', ')}. Check these chargers' charging-profile support.`);
+  if (s && s.state === 'over_limit') alerts.unshift(`Over limit on ${s.over_limit_phases.join(', ')}: the grid meter reads more than the connection allows.`);
   const b = $('#banner');
   text(b, alerts.join(' '));
   b.className = alerts.length ? 'banner show' : 'banner';
+  renderAlerts();
+}
+
+// The overview's strip: chargers a person must go to (technician alert, faulted, offline).
+function renderAlerts() {
+  const ul = $('#alerts');
+  const items = [];
+  for (const ch of state.chargers) {
+    if (ch.technician_alert) items.push([ch, 'bad', `${ch.id}: technician needed — ${ch.fault_code || 'faulted'}, resets did not heal it`]);
+    else if (ch.health === 'faulted') items.push([ch, 'bad', `${ch.id}: faulted${ch.fault_code ? ` (${ch.fault_code})` : ''} since ${fmtTime(ch.health_since_ms)}`]);
+    else if (ch.link === 'offline') items.push([ch, 'warn', `${ch.id}: offline since ${fmtTime(ch.health_since_ms)}`]);
+  }
+  const key = JSON.stringify(items.map((i) => i[2]));
+  if (ul.dataset.key === key) return;
+  ul.dataset.key = key;
+  ul.replaceChildren(...items.map(([ch, cls, msg]) => {
+    const li = document.createElement('li');
+    li.className = cls;
+    const a = document.createElement('a');
+    a.href = `#charger/${encodeURIComponent(ch.id)}`;
+    a.textContent = msg;
+    li.appendChild(a);
+    return li;
+  }));
+  ul.hidden = !items.length;
 }
 
 // ---- chart: grid per phase, EV (highest phase) and the limit over the chosen span ----
@@ -188,7 +246,12 @@ function chargerRow(ch) {
   if (tr) return tr;
   tr = document.createElement('tr');
   tr.dataset.id = ch.id;
-  for (const c of ['id', 'link', 'status', 'limit num', 'why', 'draw num', 'energy num', 'priority', 'needs']) cell(tr, c);
+  tbody.appendChild(tr);
+  for (const c of ['id', 'link', 'health', 'status', 'limit num', 'why', 'draw num', 'energy num', 'priority', 'needs']) cell(tr, c);
+  const a = document.createElement('a');
+  a.href = `#charger/${encodeURIComponent(ch.id)}`;
+  a.textContent = ch.id;
+  tr.querySelector('.id').appendChild(a);
   const p = tr.querySelector('.priority');
   if (state.session && state.session.can_change) {
     const sel = document.createElement('select');
@@ -201,7 +264,6 @@ function chargerRow(ch) {
   const n = tr.querySelector('.needs');
   n.appendChild(document.createElement('span')).className = 'needs-text';
   if (state.session && state.session.can_change) n.appendChild(needsForm(ch.id));
-  tbody.appendChild(tr);
   return tr;
 }
 
@@ -266,12 +328,14 @@ async function setPriority(id, priority, sel) {
 function renderChargers() {
   for (const ch of state.chargers) {
     const tr = chargerRow(ch);
-    text(tr.querySelector('.id'), ch.id);
     const link = tr.querySelector('.link');
     text(link, ch.link);
     link.className = `link ${ch.link}`;
     const statuses = ch.connectors.map((c) => c.status).filter(Boolean);
     text(tr.querySelector('.status'), statuses.length ? statuses.join(', ') : '–');
+    const h = tr.querySelector('.health');
+    text(h, healthText(ch));
+    h.className = `health ${ch.health}${ch.technician_alert ? ' alert' : ''}`;
     text(tr.querySelector('.limit'), fmtA(ch.limit.limit_a));
     text(tr.querySelector('.why'), why(ch));
     const m = ch.meter;
@@ -283,6 +347,10 @@ function renderChargers() {
     if (!sel) text(tr.querySelector('.priority'), String(ch.priority));
     text(tr.querySelector('.needs-text'), needsText(ch));
   }
+  const note = $('#priority-note');
+  const ignored = state.site && state.site.policy !== 'priority';
+  note.hidden = !ignored || !(state.session && state.session.can_change);
+  if (ignored) text(note, `The site runs policy “${state.site.policy}”, which does not use priorities: a change here takes effect only under policy “priority”.`);
 }
 
 // ---- devices and events (fetched while their tab is open) ----
@@ -304,35 +372,228 @@ async function loadDevices() {
   tbody.replaceChildren();
   for (const d of list) {
     const tr = document.createElement('tr');
+    tbody.appendChild(tr);
     text(cell(tr), d.id);
     text(cell(tr), d.role);
     text(cell(tr), d.driver);
     const st = cell(tr, d.stale ? 'link offline' : 'link online');
     text(st, d.stale ? (d.age_s === null ? 'no reading yet' : `stale (${d.age_s} s old)`) : 'reading');
     text(cell(tr), reading(d.reading));
-    tbody.appendChild(tr);
   }
   if (!list.length) tbody.innerHTML = '<tr><td colspan="5" class="muted">No Modbus devices configured.</td></tr>';
 }
 
+// Events newest first, back to the start of the date range (1000 a page, at most 10 pages;
+// without a start, the latest 1000).
+async function fetchEvents(from) {
+  let list = await api('/api/v1/events?limit=1000');
+  for (let n = 1; from && n < 10 && list.length === n * 1000 && list[list.length - 1].time_ms >= from; n++) {
+    const more = await api(`/api/v1/events?limit=1000&before=${list[list.length - 1].id}`);
+    if (!more.length) break;
+    list = list.concat(more);
+  }
+  return list;
+}
+
+// Filtered here: warnings and errors first, then the rest newest first, with runs of routine
+// changes (info: connects, sessions, boots) folded into one line.
 async function loadEvents() {
-  const list = await api('/api/v1/events?limit=300');
+  const from = $('#event-from').value ? new Date(`${$('#event-from').value}T00:00`).getTime() : 0;
+  const list = await fetchEvents(from);
   const f = $('#event-filter').value.trim().toLowerCase();
   const sev = $('#event-severity').value;
+  const to = $('#event-to').value ? new Date(`${$('#event-to').value}T00:00`).getTime() + 86400000 : Infinity;
   const rank = { info: 0, notice: 1, warning: 2, error: 3 };
+  const shown = list.filter((e) => !(sev && rank[e.severity] < rank[sev]) && e.time_ms >= from && e.time_ms < to &&
+    !(f && !`${e.kind} ${e.subject || ''} ${e.message}`.toLowerCase().includes(f)));
+  const urgent = shown.filter((e) => rank[e.severity] >= 2);
+  const rest = shown.filter((e) => rank[e.severity] < 2);
   const tbody = $('#events-table tbody');
   tbody.replaceChildren();
-  for (const e of list) {
-    if (sev && rank[e.severity] < rank[sev]) continue;
-    if (f && !`${e.kind} ${e.subject || ''} ${e.message}`.toLowerCase().includes(f)) continue;
+  const row = (e) => {
     const tr = document.createElement('tr');
+    tbody.appendChild(tr);
     tr.className = `sev-${e.severity}`;
     text(cell(tr), new Date(e.time_ms).toLocaleString());
     text(cell(tr), e.severity);
     text(cell(tr), e.kind);
     text(cell(tr), e.subject || '');
-    text(cell(tr), e.message);
+    text(cell(tr, 'msg'), e.message);
+  };
+  urgent.forEach(row);
+  const one = $('#event-routine').checked;
+  for (let i = 0; i < rest.length;) {
+    let j = i;
+    while (!one && j < rest.length && rest[j].severity === 'info') j++;
+    if (j - i < 3) { row(rest[i]); i++; continue; }
+    const kinds = [...new Set(rest.slice(i, j).map((e) => e.kind))].join(', ');
+    const who = [...new Set(rest.slice(i, j).map((e) => e.subject).filter(Boolean))];
+    row({ time_ms: rest[i].time_ms, severity: 'info', kind: 'routine', subject: who.length > 3 ? `${who.length} chargers` : who.join(', '),
+      message: `${j - i} routine changes (${kinds}) until ${new Date(rest[j - 1].time_ms).toLocaleTimeString()}; tick “Show routine changes one by one” to see them` });
+    tbody.lastChild.classList.add('grouped');
+    i = j;
+  }
+  if (!shown.length) tbody.innerHTML = '<tr><td colspan="5" class="muted">No events match.</td></tr>';
+}
+
+// ---- sessions and energy ----
+function sessionsQuery() {
+  const q = new URLSearchParams();
+  if ($('#sessions-from').value) q.set('from', $('#sessions-from').value);
+  if ($('#sessions-to').value) q.set('to', $('#sessions-to').value);
+  if ($('#sessions-charger').value) q.set('charger', $('#sessions-charger').value);
+  return q;
+}
+
+async function loadSessions() {
+  const q = sessionsQuery();
+  const list = await api(`/api/v1/sessions?${q}`);
+  q.set('format', 'csv');
+  $('#sessions-csv').href = `/api/v1/sessions?${q}`;
+  const tbody = $('#sessions-table tbody');
+  tbody.replaceChildren();
+  let kwh = 0;
+  for (const s of list) {
+    const tr = document.createElement('tr');
     tbody.appendChild(tr);
+    text(cell(tr, 'id'), s.charger);
+    text(cell(tr), s.id_token || '–');
+    text(cell(tr), fmtTime(Date.parse(s.start)));
+    text(cell(tr), s.running ? 'charging now' : fmtTime(Date.parse(s.stop)));
+    text(cell(tr, 'num'), fmtKwh(s.energy_kwh));
+    text(cell(tr, 'num'), s.peak_kw === null ? '–' : `${s.peak_kw.toFixed(1)} kW`);
+    text(cell(tr), s.need_met === null ? (s.running ? 'in progress' : 'no need given') : s.need_met === 'yes' ? 'Yes' : 'No');
+    kwh += s.energy_kwh || 0;
+  }
+  if (!list.length) tbody.innerHTML = '<tr><td colspan="7" class="muted">No sessions in these dates.</td></tr>';
+  text($('#sessions-sum'), `${list.length} sessions, ${kwh.toFixed(1)} kWh`);
+  const sel = $('#sessions-charger');
+  for (const ch of state.chargers) if (![...sel.options].some((o) => o.value === ch.id)) sel.add(new Option(ch.id, ch.id));
+  renderEnergyTable();
+}
+
+async function loadEnergy() {
+  state.energy = await api('/api/v1/energy');
+  const e = state.energy.site;
+  text($('#energy-today'), `${e.today_kwh.toFixed(1)} kWh today`);
+  text($('#energy-sub'), `${e.week_kwh.toFixed(1)} kWh this week · ${e.month_kwh.toFixed(1)} kWh this month`);
+  renderEnergyTable();
+}
+
+function renderEnergyTable() {
+  if (!state.energy) return;
+  const tbody = $('#energy-table tbody');
+  tbody.replaceChildren();
+  for (const [id, e] of Object.entries(state.energy.chargers)) {
+    const tr = document.createElement('tr');
+    tbody.appendChild(tr);
+    text(cell(tr, 'id'), id);
+    text(cell(tr, 'num'), fmtKwh(e.today_kwh));
+    text(cell(tr, 'num'), fmtKwh(e.week_kwh));
+    text(cell(tr, 'num'), fmtKwh(e.month_kwh));
+  }
+}
+
+// Occupancy by hour of the week from the 30-day timeline: the share of the time the edge saw the
+// charger in each hour (Monday first, local time) that a vehicle was on it (charging or occupied).
+function heatMap(tl) {
+  const busy = new Array(168).fill(0), seen = new Array(168).fill(0);
+  for (const [k, t0, t1] of tl.stretches) {
+    for (let t = t0; t < t1;) {
+      const d = new Date(t);
+      const slot = ((d.getDay() + 6) % 7) * 24 + d.getHours();
+      const next = Math.min(t1, new Date(d.getFullYear(), d.getMonth(), d.getDate(), d.getHours() + 1).getTime());
+      seen[slot] += next - t;
+      if (k === 'charging' || k === 'occupied') busy[slot] += next - t;
+      t = next;
+    }
+  }
+  const days = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+  const box = $('#cp-heat');
+  box.replaceChildren();
+  const add = (cls, txt) => { const el = document.createElement('div'); el.className = cls; el.textContent = txt; box.appendChild(el); return el; };
+  add('hm-corner', '');
+  for (let h = 0; h < 24; h++) add('hm-hour', h % 3 ? '' : String(h));
+  const ranked = [];
+  for (let day = 0; day < 7; day++) {
+    add('hm-day', days[day]);
+    for (let h = 0; h < 24; h++) {
+      const i = day * 24 + h;
+      const pct = seen[i] ? (100 * busy[i]) / seen[i] : null;
+      const el = add(`hm-cell${pct === null ? ' none' : ''}`, '');
+      el.dataset.slot = String(i);
+      el.dataset.pct = pct === null ? '' : pct.toFixed(0);
+      if (pct !== null) el.style.backgroundColor = `rgba(37, 99, 235, ${0.08 + (0.92 * pct) / 100})`;
+      el.title = `${days[day]} ${String(h).padStart(2, '0')}:00 – ${pct === null ? 'not observed' : `vehicle on it ${pct.toFixed(0)} % of the time`}`;
+      if (pct) ranked.push([pct, `${days[day]} ${String(h).padStart(2, '0')}:00 ${pct.toFixed(0)} %`]);
+    }
+  }
+  ranked.sort((a, b) => b[0] - a[0]);
+  box.setAttribute('aria-label', ranked.length ? `Busiest hours: ${ranked.slice(0, 3).map((r) => r[1]).join(', ')}` : 'No vehicle seen in the last 30 days');
+  text($('#cp-heat-sum'), box.getAttribute('aria-label'));
+}
+
+// ---- one charger: health now, availability, time per state, faults, healing ----
+async function loadCharger(id) {
+  const path = `/api/v1/chargers/${encodeURIComponent(id)}`;
+  const [ch, h, day, month] = await Promise.all([api(path), api(`${path}/health`), api(`${path}/timeline?days=1`), api(`${path}/timeline?days=30`)]);
+  state.charger = id;
+  text($('#cp-title'), `Charger ${id}`);
+  text($('#cp-state'), HEALTH_WORDS[h.state] || h.state);
+  $('#cp-state').className = `big ${h.state === 'faulted' || h.state === 'offline' ? 'bad' : h.state === 'silent' || h.state === 'unavailable' ? 'warn' : 'ok'}`;
+  text($('#cp-since'), `since ${fmtTime(h.since_ms)}${h.detail ? ` · ${h.detail}` : ''}${ch.fault_code ? ` · last fault code ${ch.fault_code}` : ''}`);
+  const pct = (v) => (v === null || v === undefined ? '–' : `${v.toFixed(1)} %`);
+  if (h.last_24h) {
+    text($('#cp-avail-day'), pct(h.last_24h.availability_pct));
+    text($('#cp-avail-month'), `last 30 days ${pct(h.last_30d.availability_pct)}; in use ${pct(h.last_24h.utilisation_pct)} of the last 24 h`);
+    text($('#cp-energy'), `${h.last_24h.energy_kwh.toFixed(1)} kWh`);
+    text($('#cp-energy-sub'), `last 24 h in ${h.last_24h.sessions} sessions; 30 days ${h.last_30d.energy_kwh.toFixed(1)} kWh in ${h.last_30d.sessions}`);
+    const m = h.last_30d;
+    const heal = h.healing || {};
+    text($('#cp-heal'), heal.technician_alert ? 'Technician needed' : heal.faulted ? `${heal.soft_resets + (heal.hard_reset ? 1 : 0)} resets tried` : 'Nothing to heal');
+    $('#cp-heal').className = `big ${heal.technician_alert ? 'bad' : heal.faulted ? 'warn' : 'ok'}`;
+    text($('#cp-heal-sub'), `30 days: ${m.soft_resets} soft and ${m.hard_resets} hard resets, ${m.healed} healed it; ${m.technician_alerts} technician alerts`);
+    const box = $('#cp-timeline');
+    box.replaceChildren();
+    for (const [label, f, tl] of [['Last 24 hours', h.last_24h, day], ['Last 30 days', h.last_30d, month]]) {
+      const row = document.createElement('div');
+      row.className = 'tl-row';
+      const name = document.createElement('span');
+      name.textContent = label;
+      const bar = document.createElement('div');
+      bar.className = 'tl-bar';
+      bar.setAttribute('role', 'img');
+      const parts = Object.entries(f.seconds).filter(([, v]) => v > 0);
+      bar.setAttribute('aria-label', `${label}: ${parts.map(([k, v]) => `${HEALTH_WORDS[k] || k} ${fmtDur(v)}`).join(', ') || 'not observed'}`);
+      // Each stretch where it was in time; gaps are time the edge was not running.
+      const span = tl.to_ms - tl.from_ms;
+      for (const [k, t0, t1, code] of tl.stretches) {
+        const seg = document.createElement('div');
+        seg.className = `tl-seg ${k}`;
+        seg.style.left = `${((t0 - tl.from_ms) / span) * 100}%`;
+        seg.style.width = `${Math.max(0.2, ((t1 - t0) / span) * 100)}%`;
+        seg.title = `${HEALTH_WORDS[k] || k}${code ? ` (${code})` : ''}: ${fmtTime(t0)} – ${fmtTime(t1)}`;
+        bar.appendChild(seg);
+      }
+      const axis = document.createElement('div');
+      axis.className = 'tl-axis muted';
+      axis.textContent = `${fmtTime(tl.from_ms)} → now`;
+      const legend = document.createElement('span');
+      legend.className = 'muted';
+      legend.textContent = parts.map(([k, v]) => `${HEALTH_WORDS[k] || k} ${fmtDur(v)}`).join(' · ') || 'not observed yet';
+      row.append(name, bar, axis, legend);
+      box.appendChild(row);
+    }
+    heatMap(month);
+    const tbody = $('#cp-faults tbody');
+    tbody.replaceChildren();
+    for (const [code, n] of Object.entries(m.faults_by_code)) {
+      const tr = document.createElement('tr');
+      tbody.appendChild(tr);
+      text(cell(tr), code);
+      text(cell(tr, 'num'), String(n));
+    }
+    if (!Object.keys(m.faults_by_code).length) tbody.innerHTML = '<tr><td colspan="2" class="muted">No faults in 30 days.</td></tr>';
   }
 }
 
@@ -353,29 +614,59 @@ function setLive(on, why) {
   el.className = `pill ${on ? 'ok' : 'warn'}`;
 }
 
+// Lost the edge: grey the figures (they are old) and say since when; the live view pushes at
+// least every second or two while the daemon runs, so silence longer than 4 s counts as lost.
+function setLost(lost) {
+  if (lost && !state.lostSince) state.lostSince = state.lastMsg || Date.now();
+  if (!lost) state.lostSince = null;
+  document.body.classList.toggle('stale', lost);
+  const el = $('#lost');
+  el.hidden = !lost;
+  if (lost) text(el, `No contact with the edge since ${new Date(state.lostSince).toLocaleTimeString()}: the figures below are from then, not now. Reconnecting…`);
+}
+
+function watchLive() {
+  if (state.lastMsg && Date.now() - state.lastMsg > 4000) setLost(true);
+}
+
 function connectLive() {
   const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/live`, 'ampgate-live');
   state.live = ws;
   ws.onopen = () => { state.backoff = 1000; setLive(true); };
   ws.onmessage = (e) => {
     const m = JSON.parse(e.data);
-    if (m.type === 'state') applyState(m);
+    state.lastMsg = Date.now();
+    if (m.type === 'state') { setLost(false); applyState(m); }
   };
   ws.onclose = () => {
     setLive(false);
-    setTimeout(async () => {
-      try { await api('/api/v1/session'); } catch (e) { return; } // logged out: api() went to the login
+    setLost(true);
+    // Logged out: api() went to the login. The edge away: keep trying, slower and slower.
+    const retry = async () => {
+      try {
+        await api('/api/v1/session');
+      } catch (e) {
+        if (e.message !== 'logged out') setTimeout(retry, state.backoff);
+        state.backoff = Math.min(state.backoff * 2, 15000);
+        return;
+      }
       connectLive();
-    }, state.backoff);
+    };
+    setTimeout(retry, state.backoff);
     state.backoff = Math.min(state.backoff * 2, 15000);
   };
 }
 
 // ---- tabs, forms, start ----
 function showTab() {
-  state.tab = (location.hash || '#overview').slice(1);
+  const hash = (location.hash || '#overview').slice(1);
+  const cp = hash.match(/^charger\/(.+)$/);
+  state.tab = cp ? 'charger' : hash;
   for (const s of document.querySelectorAll('.tab')) s.hidden = s.id !== `tab-${state.tab}`;
-  for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.tab === state.tab);
+  for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.tab === (cp ? 'chargers' : state.tab));
+  if (cp) loadCharger(decodeURIComponent(cp[1])).catch((e) => text($('#cp-since'), e.message));
+  if (state.tab === 'sessions') loadSessions().catch((e) => text($('#sessions-sum'), e.message));
+  if (state.tab === 'overview' || state.tab === 'sessions') loadEnergy().catch(() => {});
   if (state.tab === 'overview') drawChart();
   if (state.tab === 'devices') loadDevices().catch(() => {});
   if (state.tab === 'events') loadEvents().catch(() => {});
@@ -386,7 +677,9 @@ async function setLimit(body) {
   try {
     state.site = await api('/api/v1/site/limit', body);
     renderSite();
-    text(msg, body.limit_a ? 'Limit set.' : 'Back to the configured limit.');
+    const conn = Math.min(...state.site.grid.configured_limit_a.filter((v) => v > 0));
+    if (body.limit_a && body.limit_a >= conn) text(msg, `No effect: ${fmtA(body.limit_a)} is not below the connection's ${fmtA(conn)}, which stays in force.`);
+    else text(msg, body.limit_a ? `Limit set: ${fmtA(body.limit_a)} per phase for ${body.duration_s / 60} min.` : 'Back to the configured limit.');
   } catch (e) {
     text(msg, e.message);
   }
@@ -408,10 +701,15 @@ async function start() {
   window.addEventListener('resize', drawChart);
   $('#span').addEventListener('change', drawChart);
   $('#event-filter').addEventListener('input', () => loadEvents().catch(() => {}));
-  $('#event-severity').addEventListener('change', () => loadEvents().catch(() => {}));
+  for (const id of ['#event-severity', '#event-from', '#event-to', '#event-routine']) $(id).addEventListener('change', () => loadEvents().catch(() => {}));
+  $('#sessions-form').addEventListener('submit', (ev) => { ev.preventDefault(); loadSessions().catch((e) => text($('#sessions-sum'), e.message)); });
+  setInterval(watchLive, 1000);
   setInterval(() => {
+    if (state.lostSince) return;
     if (state.tab === 'devices') loadDevices().catch(() => {});
     if (state.tab === 'events') loadEvents().catch(() => {});
+    if (state.tab === 'overview') loadEnergy().catch(() => {});
+    if (state.tab === 'charger' && state.charger) loadCharger(state.charger).catch(() => {});
   }, 5000);
   $('#logout').addEventListener('click', async () => {
     try { await api('/api/v1/logout', {}); } finally { location.href = '/login.html'; }

@@ -12,13 +12,13 @@
 #include <termios.h>
 #include <unistd.h>
 
-static int read_password(char *buf, size_t size)
+int ctl_read_password(const char *prompt, char *buf, size_t size)
 {
 	struct termios old, quiet;
 	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
 
 	if (tty) {
-		fputs("Password: ", stderr);
+		fputs(prompt, stderr);
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
@@ -44,7 +44,7 @@ int ctl_passwd_main(int argc, char **argv)
 				"  prints the hash for web.users[].password_hash (or, with --charger, chargers[].password_hash)\n");
 		return 2;
 	}
-	if (read_password(password, sizeof(password)) < 0 || !password[0]) {
+	if (ctl_read_password("Password: ", password, sizeof(password)) < 0 || !password[0]) {
 		fprintf(stderr, "ampgatectl passwd: no password given\n");
 		return 1;
 	}
