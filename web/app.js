@@ -674,6 +674,13 @@ function showTab() {
 
 async function setLimit(body) {
   const msg = $('#limit-msg');
+  // The daemon refuses a limit above the connection's (a temporary limit can only lower it); say
+  // so here rather than send a request that can only fail.
+  const top = Math.max(...state.site.grid.configured_limit_a);
+  if (body.limit_a && top > 0 && body.limit_a > top) {
+    text(msg, `${fmtA(body.limit_a)} is above the configured grid limit of ${fmtA(top)} per phase; a temporary limit can only lower it (no effect above ${fmtA(top)}).`);
+    return;
+  }
   try {
     state.site = await api('/api/v1/site/limit', body);
     renderSite();

@@ -243,7 +243,12 @@ test('a measured reading above the limit shows Over limit and becomes a warning 
   const page = await openPage(1440);
   await page.fill('#limit-a', '900');
   await page.click('#limit-form button[type=submit]');
-  await page.waitForFunction(() => /^No effect: 900\.0 A is not below the connection's 200\.0 A/.test(document.querySelector('#limit-msg').textContent));
+  // Refused by the daemon (a temporary limit can only lower the connection's); the page says why.
+  await page.waitForFunction(() => /above the configured grid limit of 200\.0 A per phase.*no effect above 200\.0 A/.test(document.querySelector('#limit-msg').textContent));
+  // At the connection's limit it is taken, and the page says it changes nothing.
+  await page.fill('#limit-a', '200');
+  await page.click('#limit-form button[type=submit]');
+  await page.waitForFunction(() => /^No effect: 200\.0 A is not below the connection's 200\.0 A/.test(document.querySelector('#limit-msg').textContent));
   // 10 A per phase for a minute: the building alone draws about 40 A on the simulated meter.
   await page.fill('#limit-a', '10');
   await page.click('#limit-form button[type=submit]');

@@ -33,7 +33,6 @@ test('no CSMS: simulated 1.6 chargers charge under the edge\'s provisional trans
   assert.equal(code, 0, log);
   const r = JSON.parse(fs.readFileSync(report, 'utf8'));
   // The edge handed out provisional ids (no CSMS) and the stations charged under them.
-  await daemon.waitForLog(/StartTransaction accepted by the edge/);
   const ids = sql(path.join(dir, 'ampgate.db'), 'SELECT tx_id FROM transactions').split('\n').filter(Boolean);
   assert.ok(ids.length >= 3 && ids.every((id) => Number(id) < 0), `provisional ids at the edge: ${ids}`);
   assert.ok(r.charging >= 3, `stations charging at the end: ${r.charging}\n${log}`);
