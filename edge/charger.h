@@ -114,6 +114,15 @@ struct charger {
 	char binding[48];               /* what bound limit_a */
 	double sent_limit_a;            /* what the charger last accepted; < 0 = nothing yet */
 	double pending_limit_a;         /* what the profile in flight carries */
+	int sent_stack;                 /* stack level of the dynamic profile the charger accepted */
+	int pending_stack;              /* stack level of the profile in flight */
+	uint64_t sent_changed_ms;       /* when the charger accepted a new sent_limit_a (not a renewal) */
+	uint64_t raised_ms;             /* when the last increase went out (profiles.c rate-limits them) */
+	/* EV-limited detection (site.c): an EV that takes clearly less than it is given is capped at
+	 * a held figure until it pushes against the cap or a probe shows it takes more. */
+	double ev_cap_a;                /* 0 = not capped */
+	bool ev_probing;                /* the cap is off to see whether the EV takes more */
+	uint64_t ev_probe_ms;           /* when the cap was set or the last probe began */
 	bool profile_in_flight;
 	uint64_t profile_renew_ms;      /* when to renew the dynamic profile */
 	bool base_installed;
