@@ -67,6 +67,15 @@ uint64_t charger_quiet_ms(const struct charger *ch, int silent_after_s)
 	return (uint64_t)(silent_after_s > 0 ? silent_after_s : 2 * ch->heartbeat_s) * 1000;
 }
 
+bool charger_ready(const struct charger *ch, uint64_t now_ms)
+{
+	if (ch->pending || !charger_online(ch))
+		return false;
+	if (ch->booted)
+		return true;
+	return ch->boot_seen_ms < ch->connected_ms && now_ms >= ch->connected_ms + CHARGER_BOOT_WAIT_MS;
+}
+
 enum charger_link charger_link(const struct charger *ch, uint64_t now_ms, int silent_after_s)
 {
 	if (!charger_online(ch))

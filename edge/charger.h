@@ -54,6 +54,7 @@ struct transaction {
 	char id_token[40];
 	double start_wh;
 	double energy_wh;
+	bool unconfirmed;       /* open before the charger booted again: ends unless it resumes */
 };
 
 struct meter_sample {
@@ -99,7 +100,8 @@ struct charger {
 
 	/* What was read from the frames. */
 	char vendor[64], model[64], firmware[64], serial[64];
-	bool booted;
+	bool booted;                    /* BootNotification accepted, or the charger resumed without one */
+	uint64_t boot_seen_ms;          /* when it last sent a BootNotification (this connection if >= connected_ms) */
 	int heartbeat_s;
 	uint64_t connected_ms, last_rx_ms;
 	struct connector connectors[CHARGER_CONNECTORS];
@@ -150,6 +152,12 @@ void charger_reset_calls(struct charger *ch);
 void call_clear(struct call *c);
 
 bool charger_online(const struct charger *ch);
+/* May the edge send the charger its profiles and settings? Once its boot was accepted, or when
+ * it reconnected without booting (it was accepted before: after an ampgated restart, chargers
+ * only reconnect): at its first other CALL, or CHARGER_BOOT_WAIT_MS after connecting with no
+ * BootNotification. Never while a BootNotification it sent waits for Accepted. */
+#define CHARGER_BOOT_WAIT_MS 5000
+bool charger_ready(const struct charger *ch, uint64_t now_ms);
 
 /* How the charger talks (DESIGN.md): offline (socket closed), silent (socket open, nothing heard
  * for `silent_after_s`, or for twice its heartbeat interval when that is 0), else online. */

@@ -118,7 +118,7 @@ void profiles_set_limit(struct proxy *p, struct charger *ch, double limit_a, con
 
 void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now)
 {
-	if (!ch->booted || ch->pending || ch->profile_in_flight)
+	if (!charger_ready(ch, now) || ch->profile_in_flight)
 		return;
 	if (!ch->base_installed) {
 		json_t *payload = profiles_payload(ch, PROFILE_ID_BASE, PROFILE_STACK_BASE, profiles_fallback_a(p, ch), 0);

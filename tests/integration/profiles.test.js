@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Daemon, freePort, sql, tmpDir } from '../lib/daemon.js';
+import { AMPGATECTL, Daemon, freePort, runSync, sql, tmpDir } from '../lib/daemon.js';
 import { bootPayload, connectStation, effectiveLimit, sleep, startCsms, TS, until } from '../lib/ocpp.js';
 
 const PW = 'profiles-password-1';
@@ -22,7 +22,7 @@ async function edge(dir, { chargers, circuits = '', upstream = '', port = 0, web
 chargers = ( ${chargers.map((c) => `{ id = "${c.id}"; ${c.circuit ? `circuit = "${c.circuit}";` : ''} max_a = 32.0; password = "${PW}"; }`).join(',\n  ')} );
 ocpp = { listen = "127.0.0.1:${port}"; call_timeout_s = 5; };
 ${upstream}
-web = { listen = "${web || '127.0.0.1:1'}"; };
+web = { ${web || 'listen = "127.0.0.1:1";'} };
 storage = { path = "${dir}/a.db"; };
 `);
   const d = new Daemon(path.join(dir, 'a.conf'));
@@ -168,5 +168,110 @@ test('the CSMS installs a max profile at the edge\'s stack level: the edge moves
     for (const cp of cps) await cp.close({ force: true });
     await d.stop();
     await csms.close();
+  }
+});
+
+// A site manager's view of one charger (REST), for what the page shows.
+async function manager(webPort) {
+  const base = `http://127.0.0.1:${webPort}`;
+  const login = await fetch(`${base}/api/v1/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'manager', password: 'manager-pass-1' }) });
+  assert.equal(login.status, 200);
+  const cookie = login.headers.get('set-cookie').split(';')[0];
+  return async (id) => (await fetch(`${base}/api/v1/chargers/${id}`, { headers: { Cookie: cookie } })).json();
+}
+
+function webWithManager(webPort) {
+  const r = runSync(AMPGATECTL, ['passwd'], { input: 'manager-pass-1\n' });
+  assert.equal(r.status, 0, r.stderr);
+  return `listen = "127.0.0.1:${webPort}"; users = ( { name = "manager"; password_hash = "${r.stdout.trim()}"; role = "manager"; } );`;
+}
+
+test('after an ampgated restart, chargers that reconnect without booting get their limit and meter settings, and their model is restored', async () => {
+  const dir = tmpDir('ampgate-profiles-');
+  const webPort = await freePort();
+  const web = webWithManager(webPort);
+  const chargers = [{ id: 'R16' }, { id: 'R201' }];
+  let { d, port, url } = await edge(dir, { chargers, web });
+  let cps = [];
+  try {
+    // Before the restart: R16 has a fault on connector 1 and a session on connector 2; R201 a session.
+    const r16 = await station(url, 'R16', 'ocpp1.6');
+    const r201 = await station(url, 'R201', 'ocpp2.0.1');
+    cps = [r16, r201];
+    await r16.call('BootNotification', bootPayload('ocpp1.6'));
+    await r16.call('StatusNotification', { connectorId: 1, errorCode: 'GroundFailure', status: 'Faulted', vendorErrorCode: 'E42' });
+    await r16.call('StatusNotification', { connectorId: 2, errorCode: 'NoError', status: 'Charging' });
+    const tx16 = (await r16.call('StartTransaction', { connectorId: 2, idTag: 'TAG16', meterStart: 1000, timestamp: TS() })).transactionId;
+    await charging(r201);
+    await until(() => cps.every((cp) => cp.dynamic().length >= 1), { timeoutMs: 8000, what: 'profiles before the restart' });
+    for (const cp of cps) await cp.close({ force: true });
+    await d.stop();
+
+    ({ d } = await edge(dir, { chargers, web, port }));
+    // They reconnect without a BootNotification: R16 says nothing at all, R201 sends a Heartbeat.
+    const t0 = Date.now();
+    const again16 = await station(url, 'R16', 'ocpp1.6');
+    const again201 = await station(url, 'R201', 'ocpp2.0.1');
+    cps = [again16, again201];
+    await again201.call('Heartbeat', {});
+    for (const cp of cps) {
+      await until(() => cp.stamped.some((s) => s.id === 917000001) && cp.dynamic().length >= 1 &&
+        cp.received.some((r) => r.method === (v16(cp.protocol) ? 'ChangeConfiguration' : 'SetVariables')),
+      { timeoutMs: 12000, what: `${cp.identity}: base and dynamic profiles and meter settings without a boot` });
+    }
+    assert.ok(again201.dynamic()[0].at - t0 < 4000, 'R201 (it sent a CALL): at once');
+    const get = await manager(webPort);
+    const s16 = await get('R16');
+    const s201 = await get('R201');
+    assert.notEqual(s16.limit.sent_a, null, 'R16: the page shows a limit that was sent');
+    assert.notEqual(s201.limit.sent_a, null, 'R201: the page shows a limit that was sent');
+    assert.deepEqual(s16.connectors.find((c) => c.id === 1), { id: 1, status: 'Faulted', error_code: 'GroundFailure' });
+    assert.equal(s16.connectors.find((c) => c.id === 2)?.status, 'Charging');
+    assert.deepEqual(s16.transactions.map((t) => t.id), [String(tx16)]);
+    assert.deepEqual(s201.transactions.map((t) => t.id), [r201.tx]);
+    assert.equal(s16.health, 'faulted', 'the fault survives the restart');
+  } finally {
+    for (const cp of cps) await cp.close({ force: true });
+    await d.stop();
+  }
+});
+
+test('stale sessions: Available with no transaction, or a reboot without resuming, closes the edge\'s record with a reason', async () => {
+  const dir = tmpDir('ampgate-profiles-');
+  const { d, url } = await edge(dir, { chargers: [{ id: 'T16' }, { id: 'T201' }, { id: 'K16' }] });
+  const db = path.join(dir, 'a.db');
+  const open = (id) => sql(db, `SELECT count(*) FROM transactions WHERE charger_id = '${id}' AND stop_ms IS NULL`);
+  const reasons = (id) => sql(db, `SELECT tx_id || ':' || coalesce(stop_reason, '-') FROM transactions WHERE charger_id = '${id}' ORDER BY start_ms`);
+  const cps = [];
+  try {
+    const [t16, t201, k16] = [await station(url, 'T16', 'ocpp1.6'), await station(url, 'T201', 'ocpp2.0.1'), await station(url, 'K16', 'ocpp1.6')];
+    cps.push(t16, t201, k16);
+    for (const cp of cps) await charging(cp);
+    assert.equal(open('T16'), '1');
+    // T16 and T201 restart: a new BootNotification, then the connector is Available (1.6) or
+    // Available on EVSE 1 (2.0.1); the sessions they never stopped are over.
+    await t16.call('BootNotification', bootPayload('ocpp1.6'));
+    await t16.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Available' });
+    await t201.call('BootNotification', bootPayload('ocpp2.0.1'));
+    await t201.call('StatusNotification', { timestamp: TS(), connectorStatus: 'Available', evseId: 1, connectorId: 1 });
+    // K16 restarts too but resumes its session: it stays open.
+    await k16.call('BootNotification', bootPayload('ocpp1.6'));
+    await k16.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Charging' });
+    await until(() => open('T16') === '0' && open('T201') === '0', { timeoutMs: 3000, what: 'T16 and T201 sessions closed' });
+    assert.equal(reasons('T16'), `${t16.tx}:connector Available with no transaction`);
+    assert.equal(reasons('T201'), `${t201.tx}:connector Available with no transaction`);
+    assert.equal(open('K16'), '1', 'a resumed session stays open');
+    // A reboot whose connector comes back Faulted: the session did not resume.
+    await k16.call('BootNotification', bootPayload('ocpp1.6'));
+    await k16.call('StatusNotification', { connectorId: 1, errorCode: 'PowerMeterFailure', status: 'Faulted' });
+    await until(() => open('K16') === '0', { timeoutMs: 3000, what: 'K16 session closed' });
+    assert.equal(reasons('K16'), `${k16.tx}:charger restarted and did not resume the session`);
+    // Its StopTransaction, queued in the charger, still brings the energy in.
+    await k16.call('StopTransaction', { transactionId: k16.tx, meterStop: 4500, timestamp: TS(), reason: 'Reboot' });
+    assert.equal(sql(db, `SELECT energy_wh || ':' || stop_reason FROM transactions WHERE charger_id = 'K16'`), '4500.0:stopped');
+  } finally {
+    for (const cp of cps) await cp.close({ force: true });
+    await d.stop();
   }
 });
