@@ -120,6 +120,8 @@ struct charger {
 	int pending_stack;              /* stack level of the profile in flight */
 	uint64_t sent_changed_ms;       /* when the charger accepted a new sent_limit_a (not a renewal) */
 	uint64_t raised_ms;             /* when the last increase went out (profiles.c rate-limits them) */
+	uint64_t lowered_ms;            /* when the last decrease went out */
+	uint64_t raise_hold_ms;         /* the wait between increases now in force; 0 = the shortest */
 	/* EV-limited detection (site.c): an EV that takes clearly less than it is given is capped at
 	 * a held figure until it pushes against the cap or a probe shows it takes more. */
 	double ev_cap_a;                /* 0 = not capped */

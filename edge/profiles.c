@@ -116,6 +116,21 @@ void profiles_set_limit(struct proxy *p, struct charger *ch, double limit_a, con
 	}
 }
 
+/* An increase goes out. One that takes back a decrease of the previous increase within a renewal
+ * period means the limit goes up and down: the next increase waits twice as long (a charger that
+ * flaps writes its flash to death); a quiet renewal period brings the wait back to the shortest. */
+static void note_raise(struct charger *ch, uint64_t now)
+{
+	uint64_t hold_ms = ch->raise_hold_ms ? ch->raise_hold_ms : PROFILE_RAISE_MIN_MS;
+
+	if (ch->raised_ms && now < ch->raised_ms + PROFILE_RENEW_S * 1000 && ch->lowered_ms > ch->raised_ms)
+		hold_ms = hold_ms * 2 < PROFILE_RENEW_S * 1000 ? hold_ms * 2 : PROFILE_RENEW_S * 1000;
+	else if (!ch->raised_ms || now >= ch->raised_ms + PROFILE_RENEW_S * 1000)
+		hold_ms = PROFILE_RAISE_MIN_MS;
+	ch->raise_hold_ms = hold_ms;
+	ch->raised_ms = now;
+}
+
 void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now)
 {
 	if (!charger_ready(ch, now) || ch->profile_in_flight)
@@ -135,7 +150,8 @@ void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now)
 	bool restack = installed && stack != ch->sent_stack;
 	bool due = now >= ch->profile_renew_ms;
 
-	if (changed && raise && now < ch->raised_ms + PROFILE_RAISE_MIN_S * 1000)
+	uint64_t hold_ms = ch->raise_hold_ms ? ch->raise_hold_ms : PROFILE_RAISE_MIN_MS;
+	if (changed && raise && now < ch->raised_ms + hold_ms)
 		changed = false; /* an increase waits: a charger writes every profile to flash */
 	if (!due && (ch->profile_failures || (!changed && !restack)))
 		return;
@@ -146,6 +162,8 @@ void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now)
 		ch->pending_stack = stack;
 		ch->profile_renew_ms = now + PROFILE_RENEW_S * 1000;
 		if (raise && target > ch->sent_limit_a + 0.05)
-			ch->raised_ms = now;
+			note_raise(ch, now);
+		else if (installed && target < ch->sent_limit_a - 0.05)
+			ch->lowered_ms = now;
 	}
 }
