@@ -490,7 +490,11 @@ static void stopped_late(struct proxy *p, struct charger *ch, const json_t *pl)
 	store_commit(p->d->store);
 }
 
-/* The connectors' last known state (status, error, Problem), until the charger says otherwise. */
+/* The connectors' last known state, until the charger says otherwise: what the edge must not
+ * forget across a restart is a fault (healing ladder, page, reports) and an EV that may be
+ * drawing (the solver). Available and Unavailable are not restored: a connector with no status
+ * counts as available, and the time from a reconnect to the charger's first StatusNotification
+ * is not worth reporting as unavailable on the strength of an old row. */
 static int load_connectors(struct proxy *p)
 {
 	sqlite3 *db = store_db(p->d->store);
@@ -498,7 +502,9 @@ static int load_connectors(struct proxy *p)
 	int rc;
 
 	if (sqlite3_prepare_v2(db, "SELECT charger_id, connector, status, coalesce(error_code, ''), "
-			       "coalesce(vendor_error, ''), problem FROM connectors ORDER BY charger_id, connector",
+			       "coalesce(vendor_error, ''), problem FROM connectors WHERE status NOT IN ('Available', "
+			       "'Unavailable') OR problem OR coalesce(error_code, 'NoError') NOT IN ('', 'NoError') "
+			       "ORDER BY charger_id, connector",
 			       -1, &q, NULL) != SQLITE_OK) {
 		log_msg(LL_ERROR, "database: %s", sqlite3_errmsg(db));
 		return -EIO;
