@@ -93,6 +93,108 @@ static struct transaction *tx_of(struct charger *ch, const json_t *id)
 	return charger_tx(ch, buf, false);
 }
 
+/* A connector's state outlives a restart of ampgated (a fault must not be forgotten). */
+static void store_connector(struct proxy *p, struct charger *ch, const struct connector *c)
+{
+	sqlite3 *db = store_db(p->d->store);
+	sqlite3_stmt *q;
+
+	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO connectors (charger_id, connector, status, error_code, "
+			       "vendor_error, problem, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &q, NULL) != SQLITE_OK) {
+		log_msg(LL_ERROR, "database: %s", sqlite3_errmsg(db));
+		return;
+	}
+	sqlite3_bind_text(q, 1, ch->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 2, c->id);
+	sqlite3_bind_text(q, 3, c->status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, c->error_code, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, c->vendor_error, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 6, c->problem);
+	sqlite3_bind_int64(q, 7, wall_ms());
+	if (sqlite3_step(q) != SQLITE_DONE)
+		log_msg(LL_ERROR, "database: cannot record connector %d of charger %s: %s", c->id, ch->id, sqlite3_errmsg(db));
+	sqlite3_finalize(q);
+}
+
+static void tx_ended(struct proxy *p, struct charger *ch, struct transaction *tx, const char *reason);
+static void stopped_late(struct proxy *p, struct charger *ch, const json_t *pl);
+
+/* Does a transaction recorded on `tx_connector` run on the connector of status id `id`? 1.6:
+ * the same connectorId; 2.0.1: the status id is evseId*100+connectorId, the transaction's its
+ * EVSE (0 when the charger did not say). */
+static bool on_connector(const struct charger *ch, int tx_connector, int id)
+{
+	if (ch->version == OCPP16)
+		return tx_connector == id;
+	return tx_connector == id / 100 || tx_connector == 0;
+}
+
+/* The charger says the sessions on a connector are over although it never stopped them (it
+ * restarted, or the connector is Available): close the edge's records with `reason`, so the
+ * page, the reports and the replay agree. `all`: also those that resumed, and the records older
+ * than the ones held in memory. */
+static void close_sessions(struct proxy *p, struct charger *ch, int id, bool all, const char *reason)
+{
+	int n = 0, left = 0;
+
+	for (int i = 0; i < CHARGER_TX; i++) {
+		struct transaction *tx = &ch->tx[i];
+		if (!tx->active || !on_connector(ch, tx->connector, id))
+			continue;
+		if (all || tx->unconfirmed) {
+			tx_ended(p, ch, tx, reason);
+			n++;
+		} else {
+			left++;
+		}
+	}
+	if (left)
+		return;
+	sqlite3 *db = store_db(p->d->store);
+	sqlite3_stmt *q;
+	const char *sql = ch->version == OCPP16
+		? "UPDATE transactions SET stop_ms = ?3, stop_reason = ?4 WHERE charger_id = ?1 AND stop_ms IS NULL AND connector = ?2"
+		: "UPDATE transactions SET stop_ms = ?3, stop_reason = ?4 WHERE charger_id = ?1 AND stop_ms IS NULL "
+		  "AND connector IN (?2 / 100, 0)";
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
+		log_msg(LL_ERROR, "database: %s", sqlite3_errmsg(db));
+		return;
+	}
+	sqlite3_bind_text(q, 1, ch->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 2, id);
+	sqlite3_bind_int64(q, 3, wall_ms());
+	sqlite3_bind_text(q, 4, reason, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_DONE)
+		n += sqlite3_changes(db);
+	sqlite3_finalize(q);
+	if (n)
+		store_event(p->d->store, LL_NOTICE, "transaction", ch->id,
+			    "connector %d: %d open session record%s closed: %s", id, n, n == 1 ? "" : "s", reason);
+	store_commit(p->d->store);
+}
+
+/* A StatusNotification decides what became of the sessions open on its connector: Available
+ * means none runs; after a reboot, anything but charging means the session did not resume. */
+static void sessions_by_status(struct proxy *p, struct charger *ch, int id, const char *status)
+{
+	static const char *const running[] = { "Charging", "SuspendedEV", "SuspendedEVSE", "Occupied", NULL };
+
+	if (ch->version == OCPP16 && id == 0)
+		return; /* the whole charge point, not a connector */
+	if (strcmp(status, "Available") == 0) {
+		close_sessions(p, ch, id, true, "connector Available with no transaction");
+		return;
+	}
+	for (const char *const *r = running; *r; r++)
+		if (strcmp(status, *r) == 0) {
+			for (int i = 0; i < CHARGER_TX; i++)
+				if (ch->tx[i].active && on_connector(ch, ch->tx[i].connector, id))
+					ch->tx[i].unconfirmed = false; /* it resumed */
+			return;
+		}
+	close_sessions(p, ch, id, false, "charger restarted and did not resume the session");
+}
+
 static void status_notification(struct proxy *p, struct charger *ch, const json_t *pl)
 {
 	int id;
@@ -126,11 +228,13 @@ static void status_notification(struct proxy *p, struct charger *ch, const json_
 		c->vendor_error[0] = 0;
 	if (ch->version == OCPP16)
 		copy_str(c->vendor_error, sizeof(c->vendor_error), json_object_get(pl, "vendorErrorCode"));
+	store_connector(p, ch, c);
+	sessions_by_status(p, ch, id, status);
 }
 
 /* 2.0.1 reports problems as the Problem variable of a Connector, EVSE or ChargingStation
  * component (OCPP 2.0.1 Part 2 Appendix, "Problem"); the techCode is the vendor's code. */
-static void notify_event(struct charger *ch, const json_t *pl)
+static void notify_event(struct proxy *p, struct charger *ch, const json_t *pl)
 {
 	size_t i;
 	json_t *ev;
@@ -151,14 +255,17 @@ static void notify_event(struct charger *ch, const json_t *pl)
 		c->vendor_error[0] = 0;
 		if (c->problem)
 			copy_str(c->vendor_error, sizeof(c->vendor_error), json_object_get(ev, "techCode"));
+		store_connector(p, ch, c);
 	}
 }
 
 /* A transaction ended: with no other running on the charger, its departure and energy need end
  * too (they were for that session). */
-static void tx_ended(struct proxy *p, struct charger *ch, struct transaction *tx)
+static void store_tx(struct proxy *p, struct charger *ch, const struct transaction *tx, const char *end_reason);
+
+static void tx_ended(struct proxy *p, struct charger *ch, struct transaction *tx, const char *reason)
 {
-	charger_model_store_tx(p, ch, tx, true);
+	store_tx(p, ch, tx, reason);
 	tx->active = false;
 	if (!charger_active_tx(ch) && needs_end(ch)) {
 		store_event(p->d->store, LL_INFO, "charger.needs", ch->id,
@@ -200,14 +307,26 @@ static void transaction_event(struct proxy *p, struct charger *ch, const json_t 
 		return;
 	}
 	read_meter_values(ch, json_object_get(pl, "meterValue"), tx);
+	tx->unconfirmed = false;
 	if (strcmp(type, "Ended") == 0)
-		tx_ended(p, ch, tx);
+		tx_ended(p, ch, tx, "stopped");
 }
 
 void charger_model_call(struct proxy *p, struct charger *ch, const struct ocpp_frame *f)
 {
 	const json_t *pl = f->payload;
 
+	if (strcmp(f->action, "BootNotification") == 0) {
+		ch->boot_seen_ms = now_ms();
+		/* A reboot ends what ran: its sessions stay open only if it resumes them. */
+		for (int i = 0; i < CHARGER_TX; i++)
+			ch->tx[i].unconfirmed = ch->tx[i].active;
+	} else if (!ch->booted && !ch->pending && ch->boot_seen_ms < ch->connected_ms) {
+		ch->booted = true;
+		store_event(p->d->store, LL_INFO, "charger", ch->id,
+			    "reconnected without a BootNotification (%s first): accepted as booted before; "
+			    "its limit and meter settings are sent now", f->action);
+	}
 	if (strcmp(f->action, "BootNotification") == 0) {
 		const json_t *cs = ch->version == OCPP16 ? pl : json_object_get(pl, "chargingStation");
 		copy_str(ch->vendor, sizeof(ch->vendor), json_object_get(cs, ch->version == OCPP16 ? "chargePointVendor" : "vendorName"));
@@ -218,19 +337,24 @@ void charger_model_call(struct proxy *p, struct charger *ch, const struct ocpp_f
 	} else if (strcmp(f->action, "StatusNotification") == 0) {
 		status_notification(p, ch, pl);
 	} else if (strcmp(f->action, "MeterValues") == 0) {
-		read_meter_values(ch, json_object_get(pl, "meterValue"), tx_of(ch, json_object_get(pl, "transactionId")));
+		struct transaction *tx = tx_of(ch, json_object_get(pl, "transactionId"));
+		if (tx)
+			tx->unconfirmed = false; /* it resumed */
+		read_meter_values(ch, json_object_get(pl, "meterValue"), tx);
 	} else if (strcmp(f->action, "StopTransaction") == 0) {
 		struct transaction *tx = tx_of(ch, json_object_get(pl, "transactionId"));
 		if (tx) {
 			tx->energy_wh = number(json_object_get(pl, "meterStop")) - tx->start_wh;
-			tx_ended(p, ch, tx);
+			tx_ended(p, ch, tx, "stopped");
+		} else {
+			stopped_late(p, ch, pl);
 		}
 	} else if (strcmp(f->action, "TransactionEvent") == 0) {
 		transaction_event(p, ch, pl);
 	} else if (strcmp(f->action, "NotifyEVChargingNeeds") == 0 && ch->version == OCPP201) {
 		ev_charging_needs(p, ch, pl);
 	} else if (strcmp(f->action, "NotifyEvent") == 0) {
-		notify_event(ch, pl);
+		notify_event(p, ch, pl);
 	}
 }
 
@@ -304,13 +428,15 @@ void charger_model_result(struct proxy *p, struct charger *ch, const struct call
 	}
 }
 
-void charger_model_store_tx(struct proxy *p, struct charger *ch, const struct transaction *tx, bool ended)
+/* A session's start (end_reason NULL) or end, durable before the answer that confirms it. */
+static void store_tx(struct proxy *p, struct charger *ch, const struct transaction *tx, const char *end_reason)
 {
+	bool ended = end_reason != NULL;
 	sqlite3 *db = store_db(p->d->store);
 	sqlite3_stmt *q;
 	struct needs_now need;
 	const char *sql = ended ? "UPDATE transactions SET stop_ms = ?3, energy_wh = ?4, peak_w = ?8, need_left_wh = ?9, "
-				  "departure_ms = ?10 WHERE charger_id = ?1 AND tx_id = ?2"
+				  "departure_ms = ?10, stop_reason = ?11 WHERE charger_id = ?1 AND tx_id = ?2"
 				: "INSERT OR REPLACE INTO transactions (charger_id, tx_id, connector, id_token, start_ms, "
 				  "start_wh) VALUES (?1, ?2, ?5, ?6, ?3, ?7)";
 
@@ -334,15 +460,87 @@ void charger_model_store_tx(struct proxy *p, struct charger *ch, const struct tr
 			sqlite3_bind_double(q, 9, need.need_wh);
 		if (need.departure_wall_ms)
 			sqlite3_bind_int64(q, 10, need.departure_wall_ms);
+		sqlite3_bind_text(q, 11, end_reason, -1, SQLITE_STATIC);
 	}
 	if (sqlite3_step(q) != SQLITE_DONE)
 		log_msg(LL_ERROR, "database: cannot record transaction %s of charger %s: %s", tx->id, ch->id, sqlite3_errmsg(db));
 	sqlite3_finalize(q);
-	store_event(p->d->store, LL_INFO, "transaction", ch->id, "%s %s on connector %d%s", ended ? "ended" : "started",
-		    tx->id, tx->connector, ended ? "" : "");
+	bool stopped = !ended || strcmp(end_reason, "stopped") == 0;
+	store_event(p->d->store, LL_INFO, "transaction", ch->id, "%s %s on connector %d%s%s", ended ? "ended" : "started",
+		    tx->id, tx->connector, stopped ? "" : ": ", stopped ? "" : end_reason);
 	store_commit(p->d->store);      /* a session is durable before the answer that made it leaves */
 	if (ended)
 		log_msg(LL_INFO, "charger %s: transaction %s delivered %.2f kWh", ch->id, tx->id, tx->energy_wh / 1000.0);
+}
+
+void charger_model_store_tx(struct proxy *p, struct charger *ch, const struct transaction *tx, bool ended)
+{
+	store_tx(p, ch, tx, ended ? "stopped" : NULL);
+}
+
+/* A StopTransaction for a session the edge had closed already (the charger said Available, or
+ * restarted, before its queued StopTransaction came): its energy and "stopped" still count. */
+static void stopped_late(struct proxy *p, struct charger *ch, const json_t *pl)
+{
+	sqlite3 *db = store_db(p->d->store);
+	sqlite3_stmt *q;
+	const json_t *id = json_object_get(pl, "transactionId");
+
+	if (!json_is_integer(id) || sqlite3_prepare_v2(db, "UPDATE transactions SET energy_wh = ?3 - coalesce(start_wh, 0), "
+						     "stop_reason = 'stopped' WHERE charger_id = ?1 AND tx_id = ?2 "
+						     "AND stop_ms IS NOT NULL AND stop_reason IS NOT 'stopped'",
+						     -1, &q, NULL) != SQLITE_OK)
+		return;
+	char buf[40];
+	snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(id));
+	sqlite3_bind_text(q, 1, ch->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, buf, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(q, 3, number(json_object_get(pl, "meterStop")));
+	sqlite3_step(q);
+	sqlite3_finalize(q);
+	store_commit(p->d->store);
+}
+
+/* The connectors' last known state, until the charger says otherwise: what the edge must not
+ * forget across a restart is a fault (healing ladder, page, reports) and an EV that may be
+ * drawing (the solver). Available and Unavailable are not restored: a connector with no status
+ * counts as available, and the time from a reconnect to the charger's first StatusNotification
+ * is not worth reporting as unavailable on the strength of an old row. */
+static int load_connectors(struct proxy *p)
+{
+	sqlite3 *db = store_db(p->d->store);
+	sqlite3_stmt *q;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT charger_id, connector, status, coalesce(error_code, ''), "
+			       "coalesce(vendor_error, ''), problem FROM connectors WHERE status NOT IN ('Available', "
+			       "'Unavailable') OR problem OR coalesce(error_code, 'NoError') NOT IN ('', 'NoError') "
+			       "ORDER BY charger_id, connector",
+			       -1, &q, NULL) != SQLITE_OK) {
+		log_msg(LL_ERROR, "database: %s", sqlite3_errmsg(db));
+		return -EIO;
+	}
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct charger *ch = proxy_find(p, (const char *)sqlite3_column_text(q, 0));
+		struct connector *c = ch ? charger_connector(ch, sqlite3_column_int(q, 1)) : NULL;
+		if (!c)
+			continue;
+		snprintf(c->status, sizeof(c->status), "%s", (const char *)sqlite3_column_text(q, 2));
+		snprintf(c->error_code, sizeof(c->error_code), "%s", (const char *)sqlite3_column_text(q, 3));
+		snprintf(c->vendor_error, sizeof(c->vendor_error), "%s", (const char *)sqlite3_column_text(q, 4));
+		c->problem = sqlite3_column_int(q, 5) != 0;
+		if (strcmp(c->status, "Faulted") == 0 || c->problem) {
+			log_msg(LL_WARN, "charger %s: connector %d was faulted (%s) before the restart; still counted faulted "
+				"until it reports otherwise", ch->id, c->id, c->error_code[0] ? c->error_code :
+				c->vendor_error[0] ? c->vendor_error : "no code");
+		}
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		log_msg(LL_ERROR, "database: cannot read connector states: %s", sqlite3_errmsg(db));
+		return -EIO;
+	}
+	return 0;
 }
 
 int charger_model_load(struct proxy *p)
@@ -376,5 +574,5 @@ int charger_model_load(struct proxy *p)
 	}
 	if (n)
 		log_msg(LL_INFO, "%d charging session%s still open from before the restart", n, n == 1 ? "" : "s");
-	return 0;
+	return load_connectors(p);
 }

@@ -13,7 +13,8 @@ void charger_model_csms_call(struct proxy *p, struct charger *ch, const struct o
 /* `call` is the request `f` answers (either direction). */
 void charger_model_result(struct proxy *p, struct charger *ch, const struct call *call, const struct ocpp_frame *f);
 /* Load the transactions still open in the store (a restart mid-session, kill -9 included), so a
- * StopTransaction after the restart closes them. 0 or -EIO. */
+ * StopTransaction after the restart closes them, and each connector's last status and fault.
+ * 0 or -EIO. */
 int charger_model_load(struct proxy *p);
 /* Persist a transaction's start or end. */
 void charger_model_store_tx(struct proxy *p, struct charger *ch, const struct transaction *tx, bool ended);

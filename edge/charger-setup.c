@@ -86,7 +86,7 @@ void charger_setup_tick(struct proxy *p, struct charger *ch)
 	int interval_s = p->d->cfg->ocpp.meter_interval_s;
 	char interval[16];
 
-	if (!ch->booted || ch->pending || interval_s == 0)
+	if (!charger_ready(ch, now_ms()) || interval_s == 0)
 		return;
 	snprintf(interval, sizeof(interval), "%d", interval_s);
 	if (ch->setup_state == SETUP_NONE) {

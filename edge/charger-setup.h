@@ -1,4 +1,4 @@
-/* What the edge asks of a charger once it has booted, besides its charging profiles: the meter
+/* What the edge asks of a charger once it has booted (or resumed without booting), besides its charging profiles: the meter
  * values the solver needs (per-phase current, power, energy, SoC) at ocpp.meter_interval_s,
  * through ChangeConfiguration (1.6) or SetVariables on SampledDataCtrlr (2.0.1). Once per
  * connection; a charger that refuses keeps its own settings (logged once, in words). */

@@ -17,6 +17,7 @@ struct charger *charger_new(const char *id, const struct cfg_charger *cfg)
 	ch->pending = cfg == NULL;
 	ch->csms_max_stack = -1;
 	ch->sent_limit_a = -1;
+	ch->sent_stack = -1;
 	ch->meter.soc_pct = -1;
 	ch->heartbeat_s = 300;
 	ch->priority_override = -1;
@@ -64,6 +65,15 @@ bool charger_online(const struct charger *ch)
 uint64_t charger_quiet_ms(const struct charger *ch, int silent_after_s)
 {
 	return (uint64_t)(silent_after_s > 0 ? silent_after_s : 2 * ch->heartbeat_s) * 1000;
+}
+
+bool charger_ready(const struct charger *ch, uint64_t now_ms)
+{
+	if (ch->pending || !charger_online(ch))
+		return false;
+	if (ch->booted)
+		return true;
+	return ch->boot_seen_ms < ch->connected_ms && now_ms >= ch->connected_ms + CHARGER_BOOT_WAIT_MS;
 }
 
 enum charger_link charger_link(const struct charger *ch, uint64_t now_ms, int silent_after_s)

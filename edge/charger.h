@@ -56,6 +56,7 @@ struct transaction {
 	double start_wh;
 	double energy_wh;
 	double peak_w;          /* highest Power.Active.Import reported during the session */
+	bool unconfirmed;       /* open before the charger booted again: ends unless it resumes */
 };
 
 struct meter_sample {
@@ -101,7 +102,8 @@ struct charger {
 
 	/* What was read from the frames. */
 	char vendor[64], model[64], firmware[64], serial[64];
-	bool booted;
+	bool booted;                    /* BootNotification accepted, or the charger resumed without one */
+	uint64_t boot_seen_ms;          /* when it last sent a BootNotification (this connection if >= connected_ms) */
 	int heartbeat_s;
 	uint64_t connected_ms, last_rx_ms;
 	struct connector connectors[CHARGER_CONNECTORS];
@@ -116,6 +118,17 @@ struct charger {
 	char binding[48];               /* what bound limit_a */
 	double sent_limit_a;            /* what the charger last accepted; < 0 = nothing yet */
 	double pending_limit_a;         /* what the profile in flight carries */
+	int sent_stack;                 /* stack level of the dynamic profile the charger accepted */
+	int pending_stack;              /* stack level of the profile in flight */
+	uint64_t sent_changed_ms;       /* when the charger accepted a new sent_limit_a (not a renewal) */
+	uint64_t raised_ms;             /* when the last increase went out (profiles.c rate-limits them) */
+	uint64_t lowered_ms;            /* when the last decrease went out */
+	uint64_t raise_hold_ms;         /* the wait between increases now in force; 0 = the shortest */
+	/* EV-limited detection (site.c): an EV that takes clearly less than it is given is capped at
+	 * a held figure until it pushes against the cap or a probe shows it takes more. */
+	double ev_cap_a;                /* 0 = not capped */
+	bool ev_probing;                /* the cap is off to see whether the EV takes more */
+	uint64_t ev_probe_ms;           /* when the cap was set or the last probe began */
 	bool profile_in_flight;
 	uint64_t profile_renew_ms;      /* when to renew the dynamic profile */
 	bool base_installed;
@@ -143,6 +156,12 @@ void charger_reset_calls(struct charger *ch);
 void call_clear(struct call *c);
 
 bool charger_online(const struct charger *ch);
+/* May the edge send the charger its profiles and settings? Once its boot was accepted, or when
+ * it reconnected without booting (it was accepted before: after an ampgated restart, chargers
+ * only reconnect): at its first other CALL, or CHARGER_BOOT_WAIT_MS after connecting with no
+ * BootNotification. Never while a BootNotification it sent waits for Accepted. */
+#define CHARGER_BOOT_WAIT_MS 5000
+bool charger_ready(const struct charger *ch, uint64_t now_ms);
 
 /* How the charger talks (DESIGN.md): offline (socket closed), silent (socket open, nothing heard
  * for `silent_after_s`, or for twice its heartbeat interval when that is 0), else online. */

@@ -52,6 +52,13 @@ json_t *profiles_payload(const struct charger *ch, int profile_id, int stack_lev
 	return json_pack("{s:i, s:o}", "evseId", 0, "chargingProfile", profile);
 }
 
+/* One above every stack level the CSMS has used (DESIGN.md): a CSMS profile at the edge's own
+ * level and purpose would replace the edge's. */
+static int dynamic_stack(const struct charger *ch)
+{
+	return ch->csms_max_stack + 1 > PROFILE_STACK_BASE + 1 ? ch->csms_max_stack + 1 : PROFILE_STACK_BASE + 1;
+}
+
 static bool accepted(const json_t *result)
 {
 	const char *status = json_string_value(json_object_get(result, "status"));
@@ -74,10 +81,14 @@ static void on_profile_result(struct charger *ch, const char *action, const json
 		ch->not_controllable = false;
 		if (id == PROFILE_ID_BASE)
 			ch->base_installed = true;
-		else
+		else {
+			if (fabs(ch->pending_limit_a - ch->sent_limit_a) >= 0.05)
+				ch->sent_changed_ms = now_ms();
 			ch->sent_limit_a = ch->pending_limit_a;
-		if (profiles_target_a(ch) < ch->sent_limit_a)
-			profiles_tick(p, ch, now_ms()); /* a decrease came while this one was on its way */
+			ch->sent_stack = ch->pending_stack;
+		}
+		if (profiles_target_a(ch) < ch->sent_limit_a || ch->sent_stack != dynamic_stack(ch))
+			profiles_tick(p, ch, now_ms()); /* a decrease or a CSMS profile came meanwhile */
 		return;
 	}
 	ch->profile_failures++;
@@ -105,9 +116,24 @@ void profiles_set_limit(struct proxy *p, struct charger *ch, double limit_a, con
 	}
 }
 
+/* An increase goes out. One that takes back a decrease of the previous increase within a renewal
+ * period means the limit goes up and down: the next increase waits twice as long (a charger that
+ * flaps writes its flash to death); a quiet renewal period brings the wait back to the shortest. */
+static void note_raise(struct charger *ch, uint64_t now)
+{
+	uint64_t hold_ms = ch->raise_hold_ms ? ch->raise_hold_ms : PROFILE_RAISE_MIN_MS;
+
+	if (ch->raised_ms && now < ch->raised_ms + PROFILE_RENEW_S * 1000 && ch->lowered_ms > ch->raised_ms)
+		hold_ms = hold_ms * 2 < PROFILE_RENEW_S * 1000 ? hold_ms * 2 : PROFILE_RENEW_S * 1000;
+	else if (!ch->raised_ms || now >= ch->raised_ms + PROFILE_RENEW_S * 1000)
+		hold_ms = PROFILE_RAISE_MIN_MS;
+	ch->raise_hold_ms = hold_ms;
+	ch->raised_ms = now;
+}
+
 void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now)
 {
-	if (!ch->booted || ch->pending || ch->profile_in_flight)
+	if (!charger_ready(ch, now) || ch->profile_in_flight)
 		return;
 	if (!ch->base_installed) {
 		json_t *payload = profiles_payload(ch, PROFILE_ID_BASE, PROFILE_STACK_BASE, profiles_fallback_a(p, ch), 0);
@@ -116,15 +142,28 @@ void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now)
 		return;
 	}
 	double target = profiles_target_a(ch);
-	bool changed = ch->sent_limit_a < 0 || fabs(target - ch->sent_limit_a) >= PROFILE_DEADBAND_A ||
+	int stack = dynamic_stack(ch);
+	bool installed = ch->sent_limit_a >= 0;
+	bool changed = !installed || fabs(target - ch->sent_limit_a) >= PROFILE_DEADBAND_A ||
 		       (target < ch->sent_limit_a && target == 0);
-	if (now < ch->profile_renew_ms && (!changed || ch->profile_failures))
+	bool raise = installed && target > ch->sent_limit_a;
+	bool restack = installed && stack != ch->sent_stack;
+	bool due = now >= ch->profile_renew_ms;
+
+	uint64_t hold_ms = ch->raise_hold_ms ? ch->raise_hold_ms : PROFILE_RAISE_MIN_MS;
+	if (changed && raise && now < ch->raised_ms + hold_ms)
+		changed = false; /* an increase waits: a charger writes every profile to flash */
+	if (!due && (ch->profile_failures || (!changed && !restack)))
 		return;
-	int stack = ch->csms_max_stack + 1 > PROFILE_STACK_BASE + 1 ? ch->csms_max_stack + 1 : PROFILE_STACK_BASE + 1;
 	json_t *payload = profiles_payload(ch, PROFILE_ID_DYNAMIC, stack, target, PROFILE_VALIDITY_S);
 	if (payload && proxy_edge_call(p, ch, "SetChargingProfile", payload, on_profile_result) == 0) {
 		ch->profile_in_flight = true;
 		ch->pending_limit_a = target;
+		ch->pending_stack = stack;
 		ch->profile_renew_ms = now + PROFILE_RENEW_S * 1000;
+		if (raise && target > ch->sent_limit_a + 0.05)
+			note_raise(ch, now);
+		else if (installed && target < ch->sent_limit_a - 0.05)
+			ch->lowered_ms = now;
 	}
 }

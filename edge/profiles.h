@@ -18,6 +18,9 @@ struct proxy;
 #define PROFILE_VALIDITY_S 120          /* the dynamic profile lapses this long after the edge dies */
 #define PROFILE_RENEW_S 60
 #define PROFILE_DEADBAND_A 0.5          /* smaller changes are not sent (except decreases to 0) */
+#define PROFILE_RAISE_MIN_MS 2000       /* increases at most this often (decreases at once), */
+					/* doubled each time an increase follows a decrease of the
+					 * last one, up to PROFILE_RENEW_S; reset after a quiet period */
 
 /* The charger's safe current: its own fallback_a, else site.fallback_a. */
 double profiles_fallback_a(const struct proxy *p, const struct charger *ch);
@@ -25,7 +28,10 @@ double profiles_fallback_a(const struct proxy *p, const struct charger *ch);
 double profiles_target_a(const struct charger *ch);
 /* Set the solver's allocation for `ch`; it goes out at the next tick (at once for decreases). */
 void profiles_set_limit(struct proxy *p, struct charger *ch, double limit_a, const char *binding);
-/* Install, renew or change the charger's profiles as needed. */
+/* Install, renew or change the charger's profiles as needed: a new limit only when it moved by
+ * the deadband, increases at most every PROFILE_RAISE_MIN_MS (more seldom while the limit goes
+ * up and down), a new stack level at once when
+ * the CSMS has used the edge's, otherwise a renewal every PROFILE_RENEW_S. */
 void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now);
 
 /* Build the SetChargingProfile payload for `ch`'s version (new reference). */

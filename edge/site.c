@@ -41,6 +41,7 @@ struct site {
 	struct site_status status;
 	bool was_fallback;
 	bool overloaded;                /* a metered node-phase read above its limit */
+	bool probing;                   /* an EV-limited charger is being probed (one at a time) */
 	uint64_t summary_ms;            /* when the last summary line was logged */
 	char summary_binding[SOLVER_BINDING_LEN];
 	uv_idle_t soon;
@@ -95,31 +96,72 @@ static bool ev_present(const struct charger *ch)
 /* An EV that takes clearly less than it was given (tapering near full, a small on-board charger,
  * a single-phase car on a 3-phase charger) is capped at its draw plus the slack, so the rest goes
  * to others. Only on a fresh meter value, only while it still draws about its minimum (a car
- * drawing nothing keeps its allocation: it may start again at any moment), and never during a
- * 30 s probe every 5 minutes, staggered by charger, when it is offered its full share again to
- * see whether it takes more. */
+ * drawing nothing keeps its allocation: it may start again at any moment).
+ *
+ * The cap is held, with hysteresis, because every change is a SetChargingProfile that a charger
+ * writes to flash (issue 17: comparing the draw against the cap just lowered released it at
+ * once, and the charger got 18 and 32 A in turn every half second). So: a cap is set only on a
+ * reading taken after the last increase went out (after a probe or a release, EV_SETTLE_MS after
+ * it: the EV's ramp); it is held while the EV
+ * draws below it; it is lowered when the draw falls by more than the slack, and released when the
+ * EV pushes against it. Every EV_PROBE_PERIOD_S a capped charger is offered its full share again
+ * (a probe, started with a renewal that was due anyway, one charger of the site at a time) until a
+ * settled reading says whether it takes more. */
 #define EV_PROBE_PERIOD_S 300
-#define EV_PROBE_S 30
-static bool ev_limited(const struct site *s, const struct charger *ch, const struct solver_charger *c, uint64_t now)
+#define EV_PROBE_MAX_S 90               /* a probe whose raise never showed in a reading ends */
+#define EV_SETTLE_MS 5000               /* an EV's ramp after a raise, before its draw says anything */
+static bool ev_limited(struct site *s, struct charger *ch, const struct solver_charger *c, uint64_t now)
 {
 	int interval_s = s->d->cfg->ocpp.meter_interval_s;
 	uint64_t fresh_ms = 3000 * (uint64_t)(interval_s > 10 ? interval_s : 10);
-	double draw = 0;
-	unsigned stagger = 0;
+	double draw = 0, slack = SITE_EV_SLACK_A;
 
-	if (!c->ev || ch->sent_limit_a <= 0 || !ch->meter.at_ms || now > ch->meter.at_ms + fresh_ms)
+	if (!c->ev || ch->sent_limit_a <= 0 || !ch->meter.at_ms || now > ch->meter.at_ms + fresh_ms) {
+		ch->ev_cap_a = 0;
+		ch->ev_probing = false;
 		return false;
+	}
 	for (int i = 0; i < c->phases; i++)
 		draw = fmax(draw, ch->meter.current_a[i]);
-	for (const char *p = ch->id; *p; p++)
-		stagger = stagger * 31 + (unsigned char)*p;
-	if ((now / 1000 + stagger) % EV_PROBE_PERIOD_S < EV_PROBE_S)
+	if (ch->ev_probing) {
+		bool raised = ch->raised_ms >= ch->ev_probe_ms;
+		if (now < ch->ev_probe_ms + EV_PROBE_MAX_S * 1000 &&
+		    (!raised || ch->meter.at_ms < ch->raised_ms + EV_SETTLE_MS))
+			return false;
+		ch->ev_probing = false; /* judged below, on a reading taken at the full share */
+		ch->ev_probe_ms = now;
+	}
+	if (ch->ev_cap_a > 0) {
+		if (draw >= ch->ev_cap_a - slack / 2) {
+			/* The EV takes all of the cap: its share again, judged like a probe. */
+			ch->ev_cap_a = 0;
+			ch->ev_probing = true;
+			ch->ev_probe_ms = now;
+			return false;
+		}
+		if (draw + slack < ch->ev_cap_a - slack)
+			ch->ev_cap_a = draw + slack;
+		if (!s->probing && now >= ch->ev_probe_ms + EV_PROBE_PERIOD_S * 1000 &&
+		    ch->profile_renew_ms <= now + 2000) {
+			s->probing = true;
+			ch->ev_probing = true;
+			ch->ev_probe_ms = now;
+			ch->ev_cap_a = 0;
+			log_msg(LL_DEBUG, "charger %s: EV drew %.1f A for 5 minutes; offering its full share again", ch->id, draw);
+			return false;
+		}
+		return true;
+	}
+	if (ch->meter.at_ms <= ch->raised_ms || draw < c->min_a - slack ||
+	    draw >= ch->sent_limit_a - 2 * slack)
 		return false;
-	return draw >= c->min_a - SITE_EV_SLACK_A && draw < ch->sent_limit_a - 2 * SITE_EV_SLACK_A;
+	ch->ev_cap_a = draw + slack;
+	ch->ev_probe_ms = now;
+	return true;
 }
 
 /* One charger as the solver sees it at `now` (the solve's one clock reading). */
-static void describe(struct site *s, const struct charger *ch, struct solver_charger *c, uint64_t now)
+static void describe(struct site *s, struct charger *ch, struct solver_charger *c, uint64_t now)
 {
 	site_model_charger(s->nodes, s->n_nodes, ch->cfg, c);
 	c->id = ch->id;
@@ -132,6 +174,7 @@ static void describe(struct site *s, const struct charger *ch, struct solver_cha
 	c->ev = link != LINK_OFFLINE && ev_present(ch);
 	c->priority = site_model_class(site_priority(ch));
 	c->ev_limited = ev_limited(s, ch, c, now);
+	c->ev_cap_a = c->ev_limited ? ch->ev_cap_a : 0;
 	struct needs_now nn;
 	needs_now(ch, &nn);
 	c->departure_ms = needs_departure_mono_ms(&nn, now);
@@ -243,6 +286,9 @@ static void solve(struct site *s)
 			return;
 	}
 	uint64_t now = now_ms();
+	s->probing = false;
+	for (size_t i = 0; i < p->n_chargers; i++)
+		s->probing |= p->chargers[i]->ev_probing;
 	for (size_t i = 0; i < p->n_chargers; i++)
 		describe(s, p->chargers[i], &s->in[i], now);
 	apply_override(s, now);

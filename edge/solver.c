@@ -137,6 +137,8 @@ double solver_cap_a(const struct solver_input *in, const struct solver_charger *
 
 	if (!c->ev_limited)
 		return c->max_a;
+	if (c->ev_cap_a > 0)
+		return fmin(c->max_a, c->ev_cap_a);
 	for (int i = 0; i < c->phases && i < SOLVER_PHASES; i++)
 		m = fmax(m, c->draw_a[i]);
 	return fmin(c->max_a, m + in->ev_slack_a);

@@ -60,6 +60,8 @@ struct solver_charger {
 	 * the measured draw (plus the site's ev_slack_a) caps it, and only phases drawing at least
 	 * SOLVER_PHASE_IDLE_A count. The caller clears it now and then to probe upwards. */
 	bool ev_limited;
+	double ev_cap_a;                /* > 0: the cap the caller holds for an EV-limited charger
+					 * (instead of draw + slack, which moves with every reading) */
 	int priority;                   /* class for the `priority` policy: 1 first, then 2, ... */
 	int64_t departure_ms;           /* 0 = unknown */
 	double energy_need_wh;          /* 0 = unknown */

@@ -151,6 +151,19 @@ static const char *const migrations[] = {
 	"ALTER TABLE transactions ADD COLUMN need_left_wh REAL;"
 	"ALTER TABLE transactions ADD COLUMN departure_ms INTEGER;"
 	"CREATE INDEX transactions_start ON transactions(start_ms);",
+	/* 9: what the edge knew of a charger's connectors (status, error, the 2.0.1 Problem), so a
+	 * restart does not forget a fault; and why the edge closed a session record (NULL while
+	 * open; "stopped" when the charger stopped it, else what showed it was over). */
+	"CREATE TABLE connectors ("
+	"  charger_id TEXT NOT NULL,"
+	"  connector INTEGER NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  error_code TEXT,"
+	"  vendor_error TEXT,"
+	"  problem INTEGER NOT NULL DEFAULT 0,"
+	"  at_ms INTEGER NOT NULL,"
+	"  PRIMARY KEY (charger_id, connector));"
+	"ALTER TABLE transactions ADD COLUMN stop_reason TEXT;",
 };
 
 static int exec(struct store *st, const char *sql)

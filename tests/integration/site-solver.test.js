@@ -116,25 +116,15 @@ test('the building load steps up: every charger gets its lower share within a co
   }
 });
 
-// The daemon's probe window for an EV-limited charger (edge/site.c ev_limited): 30 s of every
-// 300 s, staggered by a hash of the charger id. The test picks an id whose window is not near.
-function probeFarAway(ids, horizonS = 25) {
-  const stagger = (id) => [...id].reduce((h, c) => (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0, 0);
-  const up = Math.floor(Number(process.hrtime.bigint() / 1000000000n));
-  return ids.find((id) => {
-    for (let t = 0; t <= horizonS; t++) if ((up + t + stagger(id)) % 300 < 30) return false;
-    return true;
-  });
-}
-
 test('an EV drawing less than it is given is capped at its draw plus 2 A; the rest goes to the other', async () => {
   const dir = tmpDir();
-  const ids = ['EAL', 'EDS', 'EGZ']; // probe windows 100 s apart: one is always clear
+  // A capped EV is first probed (offered its full share again) 5 minutes after it was capped
+  // (edge/site.c ev_limited), far beyond this test.
+  const ids = ['EAL', 'EDS', 'EGZ'];
   const { d, url } = await edge(dir, { ids: [...ids, 'FULL'] });
   const cps = [];
   try {
-    const slow = probeFarAway(ids);
-    assert.ok(slow, 'an id outside its probe window');
+    const slow = ids[0];
     const a = await plugIn(url, slow, 'ocpp1.6');
     const b = await plugIn(url, 'FULL', 'ocpp2.0.1');
     cps.push(a, b);
