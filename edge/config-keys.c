@@ -43,6 +43,8 @@ static const struct cfg_key grid_keys[] = {
 	{ .name = "limit_a", .type = CT_PHASES, .offset = offsetof(struct cfg_grid, limit_a), .flags = CK_REQUIRED,
 	  .min = 0, .max = CFG_LIMIT_MAX_A, .unit = "A", .help = "connection current limit per phase, L1 L2 L3" },
 	KDBL(struct cfg_grid, limit_kw, 0, 100000, 0, "kW", "connection power limit, 0 = none"),
+	KDBL(struct cfg_grid, export_limit_kw, -1, 100000, -1, "kW",
+	     "highest export the battery may cause (0 = zero export), -1 = no limit"),
 	END
 };
 
@@ -210,6 +212,26 @@ static const struct cfg_key auth_keys[] = {
 	END
 };
 
+static const char *const battery_modes[] = { "off", "peak-shave", NULL };
+static const char *const recharges[] = { "pv", "any", "off", NULL };
+
+static const struct cfg_key battery_keys[] = {
+	KSTR(struct cfg_battery, device, 0, NULL, "device id of the battery (role battery) the edge commands"),
+	KENUM(struct cfg_battery, mode, 0, battery_modes, "off", "off (the battery's own control) or peak-shave"),
+	KDBL(struct cfg_battery, peak_kw, 0, 100000, 0, "kW",
+	     "grid import above which the battery discharges; 0 = the connection's limit less margin"),
+	KDBL(struct cfg_battery, reserve_pct, 0, 100, 20, "%", "state of charge kept for outages; never discharged below"),
+	KDBL(struct cfg_battery, max_charge_kw, 0, 100000, 0, "kW", "highest charge power asked, 0 = the battery's rating"),
+	KDBL(struct cfg_battery, max_discharge_kw, 0, 100000, 0, "kW",
+	     "highest discharge power asked, 0 = the battery's rating"),
+	KENUM(struct cfg_battery, recharge, 0, recharges, "pv",
+	      "recharge from PV export only, from the grid below recharge_kw (any), or not at all"),
+	KDBL(struct cfg_battery, recharge_kw, 0, 100000, 0, "kW", "grid import ceiling while recharging, 0 = peak_kw"),
+	KINT(struct cfg_battery, revert_s, 10, 3600, 60, "s",
+	     "the battery returns to its own control this long after the edge's last write"),
+	END
+};
+
 static const struct cfg_key storage_keys[] = {
 	KSTR(struct cfg_storage, path, 0, "/var/lib/ampgate/ampgate.db", "SQLite database file"),
 	KINT(struct cfg_storage, retention_days, 1, 3650, 90, "days", "history kept (meter values, events)"),
@@ -226,6 +248,7 @@ static const struct cfg_key root_keys[] = {
 	KGROUP(struct ag_config, mqtt, 0, mqtt_keys, "MQTT"),
 	KGROUP(struct ag_config, health, 0, health_keys, "charger health and remote healing"),
 	KGROUP(struct ag_config, auth, 0, auth_keys, "offline authorization of id tokens"),
+	KGROUP(struct ag_config, battery, 0, battery_keys, "battery dispatch: peak shaving, recharge"),
 	KGROUP(struct ag_config, storage, 0, storage_keys, "database"),
 	END
 };

@@ -5,6 +5,10 @@
  *   unit 3  Eastron SDM630 (float32 input registers)
  *   unit 4  SunSpec PV inverter (models 1, 103) at 40000
  * with faults on demand: no answer, exception replies, garbled answers, frozen values.
+ * The battery follows model 124's limits like a Fronius storage does (a negative InWRte forces
+ * discharge, a negative OutWRte forces charge), ramps, drops the limits after
+ * InOutWRte_RvrtTms, and trips on request; a --control file sets the base load, PV power and
+ * the trip while the server runs, so a test can step the load or pass a cloud.
  *
  * Design decision: the register images are encoded with the same tables the drivers decode
  * with (sunspec-models.c, regmap.c), and every request sees values refreshed from the one
@@ -51,6 +55,7 @@ struct server {
 	uint64_t faults_from_ms;
 	bool quiet;
 	const char *ev_draw;    /* the fleet simulator's --draw-out file: EVs add to the grid meter */
+	const char *control;    /* --control file: {"base_a": A, "pv_w": W, "trip": bool} */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -185,9 +190,32 @@ static void read_ev_draw(struct server *s)
 	json_decref(j);
 }
 
+/* The test's or trainer's hand on the site: a missing key leaves that quantity to the model. */
+static void read_control(struct server *s)
+{
+	json_t *j = s->control ? json_load_file(s->control, 0, NULL) : NULL;
+	json_t *v;
+
+	if (!j)
+		return;
+	s->site.fixed_base_a = json_is_number(v = json_object_get(j, "base_a")) ? json_number_value(v) : NAN;
+	s->site.fixed_pv_w = json_is_number(v = json_object_get(j, "pv_w")) ? json_number_value(v) : NAN;
+	int trip = json_is_true(json_object_get(j, "trip"));
+	if (trip != s->site.bat_tripped && !s->quiet)
+		fprintf(stderr, "battery %s\n", trip ? "TRIPPED" : "back in service");
+	s->site.bat_tripped = trip;
+	if (json_is_number(v = json_object_get(j, "soc_pct")) && !json_is_true(json_object_get(j, "soc_taken"))) {
+		s->site.v.bat_soc_pct = json_number_value(v);
+		json_object_set_new(j, "soc_taken", json_true());
+		json_dump_file(j, s->control, 0);
+	}
+	json_decref(j);
+}
+
 static void refresh(struct server *s, uint64_t now)
 {
 	read_ev_draw(s);
+	read_control(s);
 	const struct sim_values *v = sim_model_step(&s->site, now);
 	bool faults = now >= s->faults_from_ms;
 	struct unit *u;
@@ -255,9 +283,13 @@ static void apply_battery_controls(struct server *s)
 	size_t n = (size_t)m->length + 2;
 	double wmax = sunspec_get(blk, n, m, "WChaMax");
 	unsigned mode = blk[sunspec_point(m, "StorCtl_Mod")->offset];
+	double revert_s = sunspec_get(blk, n, m, "InOutWRte_RvrtTms");
 
-	s->site.bat_limit_charge_w = (mode & 1) ? wmax * sunspec_get(blk, n, m, "InWRte") / 100 : NAN;
-	s->site.bat_limit_discharge_w = (mode & 2) ? wmax * sunspec_get(blk, n, m, "OutWRte") / 100 : NAN;
+	if (s->site.bat_tripped)
+		return;         /* a tripped battery takes the write and does nothing */
+	sim_model_set_battery(&s->site, (mode & 1) ? wmax * sunspec_get(blk, n, m, "InWRte") / 100 : NAN,
+			      (mode & 2) ? wmax * sunspec_get(blk, n, m, "OutWRte") / 100 : NAN,
+			      isnan(revert_s) ? 0 : (int)revert_s, now_ms());
 	if (!s->quiet)
 		fprintf(stderr, "battery limits: charge %.0f W, discharge %.0f W\n", s->site.bat_limit_charge_w,
 			s->site.bat_limit_discharge_w);
@@ -327,12 +359,17 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: ampgate-sim modbus --listen HOST:PORT [--faults KIND:UNIT,...] [--faults-after-ms N]\n"
-		"                         [--ev-draw FILE] [--quiet]\n"
+		"                         [--ev-draw FILE] [--control FILE] [--soc PCT] [--battery-kwh E]\n"
+		"                         [--battery-kw P] [--quiet]\n"
 		"  Serves unit 1 SunSpec grid meter (203), unit 2 SunSpec battery (124 + 802), unit 3 SDM630,\n"
 		"  unit 4 SunSpec PV inverter (103). Port 0 picks a free port; the line \"listening on HOST:PORT\"\n"
 		"  tells which. Fault kinds: timeout (no answer), exception (server device failure),\n"
 		"  garbage (a malformed answer), freeze (values stop changing). --ev-draw: the file\n"
-		"  `ampgate-sim chargers --draw-out` writes; the grid meter adds the EVs' draw to the site load.\n");
+		"  `ampgate-sim chargers --draw-out` writes; the grid meter adds the EVs' draw to the site load.\n"
+		"  --control: a JSON file read before every answer: {\"base_a\": A per phase (instead of the day\n"
+		"  profile), \"pv_w\": W (instead of the day curve), \"trip\": true (the battery trips: no power,\n"
+		"  ignores setpoints, still answers), \"soc_pct\": set the SoC once}. The battery (default 50 kWh,\n"
+		"  25 kW, SoC 60 %%) follows model 124 limits (negative InWRte: discharge) with a 20 kW/s ramp.\n");
 }
 
 static int serve(struct server *s, modbus_t *ctx, int server_fd)
@@ -383,8 +420,12 @@ int sim_modbus_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' }, { "faults", required_argument, NULL, 'f' },
 		{ "faults-after-ms", required_argument, NULL, 'a' }, { "quiet", no_argument, NULL, 'q' },
-		{ "ev-draw", required_argument, NULL, 'e' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "ev-draw", required_argument, NULL, 'e' }, { "help", no_argument, NULL, 'h' },
+		{ "control", required_argument, NULL, 'c' }, { "soc", required_argument, NULL, 's' },
+		{ "battery-kwh", required_argument, NULL, 'E' }, { "battery-kw", required_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 },
 	};
+	double soc = 60, bat_kwh = 50, bat_kw = 25;
 	struct server s;
 	struct host_port hp = { "127.0.0.1", 1502 };
 	char port[16];
@@ -392,7 +433,7 @@ int sim_modbus_main(int argc, char **argv)
 
 	memset(&s, 0, sizeof(s));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "l:f:a:e:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:f:a:e:c:s:E:P:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			/* host_port_parse refuses port 0, which here means "pick a free one". */
@@ -415,12 +456,23 @@ int sim_modbus_main(int argc, char **argv)
 		case 'a': s.faults_from_ms = (uint64_t)atoll(optarg); break;
 		case 'q': s.quiet = true; break;
 		case 'e': s.ev_draw = optarg; break;
+		case 'c': s.control = optarg; break;
+		case 's': soc = atof(optarg); break;
+		case 'E': bat_kwh = atof(optarg); break;
+		case 'P': bat_kw = atof(optarg); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	s.faults_from_ms += now_ms();
+	if (!(soc >= 0 && soc <= 100) || !(bat_kwh > 0 && bat_kwh < 10000) || !(bat_kw > 0 && bat_kw < 600)) {
+		fprintf(stderr, "ampgate-sim modbus: --soc 0..100, --battery-kwh 0..10000, --battery-kw 0..600\n");
+		return 2;
+	}
 	sim_model_init(&s.site, 12345, now_ms());
+	s.site.v.bat_soc_pct = soc;
+	s.site.bat_capacity_wh = bat_kwh * 1000;
+	s.site.bat_max_w = bat_kw * 1000;
 	for (int u = 1; u < N_UNITS; u++) {
 		s.units[u].map = modbus_mapping_new_start_address(0, 0, 0, 0, SS_BASE, SS_REGS, 0, IN_REGS);
 		if (!s.units[u].map) {
