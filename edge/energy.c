@@ -31,6 +31,8 @@ struct energy {
 	uint64_t written_ms;
 	double hold_w;                  /* highest discharge of the hold window */
 	uint64_t hold_until_ms;
+	double building_w;              /* highest building load of the hold window */
+	uint64_t building_until_ms;
 	uint64_t off_target_since_ms;   /* measured power far from the target since; 0 = following */
 	bool warned_ignored, warned_reserve, warned_stale;
 };
@@ -50,8 +52,8 @@ void energy_decide(const struct energy_params *p, const struct energy_input *in,
 	 * connection's limit (they get the battery's power only once it is measured, so the battery
 	 * must lead). */
 	double need = fmax(site_w - p->peak_w, in->building_w + in->ev_want_w - p->limit_w);
-	if (p->export_limit_w >= 0)
-		need = fmin(need, site_w + p->export_limit_w);  /* never push the site into export */
+	if (p->export_limit_w >= 0)     /* never push the site into export */
+		need = fmin(need, in->building_now_w + in->ev_w + p->export_limit_w);
 	if (need > DEADBAND_W) {
 		if (!(in->soc_pct > p->reserve_pct + RESERVE_PAD_PCT)) {
 			out->why = "at reserve";
@@ -255,12 +257,17 @@ double energy_turn(struct ag_daemon *d, double ev_w, const struct solver_charger
 		e->st.building_w = NAN;
 		return e->st.counted_w;         /* no command: the battery keeps its last, then reverts */
 	}
-	struct energy_input in = { .building_w = grid_w - ev_w + last_w, .ev_w = ev_w, .soc_pct = ok ? r->soc_pct : NAN };
+	struct energy_input in = { .building_now_w = grid_w - ev_w + last_w, .ev_w = ev_w, .soc_pct = ok ? r->soc_pct : NAN };
+	if (now >= e->building_until_ms || in.building_now_w >= e->building_w) {
+		e->building_w = in.building_now_w;
+		e->building_until_ms = now + hold_ms;
+	}
+	in.building_w = e->building_w;
 	for (size_t i = 0; i < n_chargers; i++)
 		if (chargers[i].ev && chargers[i].link == SOLVER_ONLINE)
 			in.ev_want_w += chargers[i].max_a * chargers[i].phases * voltage_v;
 	in.ev_want_w = fmax(in.ev_want_w, ev_w);
-	e->st.building_w = in.building_w;
+	e->st.building_w = in.building_now_w;
 	struct energy_decision dec;
 	energy_decide(&p, &in, &dec);
 	snprintf(e->st.why, sizeof(e->st.why), "%s", ok ? dec.why : "battery not answering");

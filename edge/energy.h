@@ -42,7 +42,11 @@ struct energy_params {
 
 /* One snapshot of the site, in W (import and discharge positive). */
 struct energy_input {
-	double building_w;              /* non-EV, non-battery load, PV included (negative: PV surplus) */
+	/* Non-EV, non-battery load, PV included (negative: PV surplus): the highest of the last two
+	 * control periods (the grid meter and the battery are read at different moments, so a
+	 * single estimate swings as the battery ramps), and the latest one (for the export cap). */
+	double building_w;
+	double building_now_w;
 	double ev_w;                    /* the EVs' measured draw */
 	double ev_want_w;               /* what the EVs with a session could take at their maximum */
 	double soc_pct;

@@ -54,7 +54,8 @@ static void test_reserve_and_export(void **state)
 	/* Zero export: a peak of 0 would discharge 10 kW into a 4 kW site; only 4 kW. */
 	p.peak_w = 0;
 	p.export_limit_w = 0;
-	energy_decide(&p, &(struct energy_input){ .building_w = 4000, .ev_w = 0, .ev_want_w = 10000, .soc_pct = 60 }, &d);
+	energy_decide(&p, &(struct energy_input){ .building_w = 4000, .building_now_w = 4000, .ev_want_w = 10000, .soc_pct = 60 },
+		      &d);
 	assert_true(fabs(d.target_w - 4000) < 1e-6);
 }
 

@@ -56,6 +56,7 @@ struct server {
 	bool quiet;
 	const char *ev_draw;    /* the fleet simulator's --draw-out file: EVs add to the grid meter */
 	const char *control;    /* --control file: {"base_a": A, "pv_w": W, "trip": bool} */
+	FILE *trace;            /* --trace: one line per grid meter read */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -128,7 +129,7 @@ static void layout(struct server *s)
 	put_sf(img + at, 203, "A_SF", -2);
 	put_sf(img + at, 203, "V_SF", -1);
 	put_sf(img + at, 203, "Hz_SF", -2);
-	put_sf(img + at, 203, "W_SF", 0);
+	put_sf(img + at, 203, "W_SF", 1);       /* int16: with 0, import above 32.7 kW would not encode */
 	put_sf(img + at, 203, "TotWh_SF", 0);
 	/* unit 2: battery, models 124 and 802 */
 	img = image(&s->units[2]);
@@ -158,7 +159,7 @@ static void layout(struct server *s)
 	put_end(img, put_model(img, at, 103));
 	put_sf(img + at, 103, "A_SF", -2);
 	put_sf(img + at, 103, "V_SF", -1);
-	put_sf(img + at, 103, "W_SF", 0);
+	put_sf(img + at, 103, "W_SF", 1);
 	put_sf(img + at, 103, "Hz_SF", -2);
 	put_sf(img + at, 103, "WH_SF", 0);
 }
@@ -327,6 +328,16 @@ static void handle(struct server *s, modbus_t *ctx, int fd, const uint8_t *q, in
 	}
 	refresh(s, now);
 	modbus_reply(ctx, q, len, u->map);
+	if (unit == 1 && s->trace && (fn == MODBUS_FC_READ_HOLDING_REGISTERS) && u->fault != F_FREEZE) {
+		/* What a client just read off the grid meter, with the battery behind it: a test checks
+		 * the limit on every reading the edge made. */
+		const struct sim_values *v = &s->site.v;
+		fprintf(s->trace, "{\"t_ms\":%llu,\"grid_w\":%.0f,\"grid_a\":[%.2f,%.2f,%.2f],\"bat_w\":%.0f,"
+			"\"soc_pct\":%.3f,\"pv_w\":%.0f}\n", (unsigned long long)now, v->grid_power_w,
+			v->grid_current_a[0], v->grid_current_a[1], v->grid_current_a[2], v->bat_power_w, v->bat_soc_pct,
+			v->pv_power_w);
+		fflush(s->trace);
+	}
 	if (unit == 2 && (fn == MODBUS_FC_WRITE_SINGLE_REGISTER || fn == MODBUS_FC_WRITE_MULTIPLE_REGISTERS))
 		apply_battery_controls(s);
 }
@@ -360,7 +371,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: ampgate-sim modbus --listen HOST:PORT [--faults KIND:UNIT,...] [--faults-after-ms N]\n"
 		"                         [--ev-draw FILE] [--control FILE] [--soc PCT] [--battery-kwh E]\n"
-		"                         [--battery-kw P] [--quiet]\n"
+		"                         [--battery-kw P] [--trace FILE] [--quiet]\n"
 		"  Serves unit 1 SunSpec grid meter (203), unit 2 SunSpec battery (124 + 802), unit 3 SDM630,\n"
 		"  unit 4 SunSpec PV inverter (103). Port 0 picks a free port; the line \"listening on HOST:PORT\"\n"
 		"  tells which. Fault kinds: timeout (no answer), exception (server device failure),\n"
@@ -369,7 +380,8 @@ static void usage(FILE *out)
 		"  --control: a JSON file read before every answer: {\"base_a\": A per phase (instead of the day\n"
 		"  profile), \"pv_w\": W (instead of the day curve), \"trip\": true (the battery trips: no power,\n"
 		"  ignores setpoints, still answers), \"soc_pct\": set the SoC once}. The battery (default 50 kWh,\n"
-		"  25 kW, SoC 60 %%) follows model 124 limits (negative InWRte: discharge) with a 20 kW/s ramp.\n");
+		"  25 kW, SoC 60 %%) follows model 124 limits (negative InWRte: discharge) with a 20 kW/s ramp.\n"
+		"  --trace: one JSON line per read of the grid meter (time, grid W and A, battery W and SoC).\n");
 }
 
 static int serve(struct server *s, modbus_t *ctx, int server_fd)
@@ -423,6 +435,7 @@ int sim_modbus_main(int argc, char **argv)
 		{ "ev-draw", required_argument, NULL, 'e' }, { "help", no_argument, NULL, 'h' },
 		{ "control", required_argument, NULL, 'c' }, { "soc", required_argument, NULL, 's' },
 		{ "battery-kwh", required_argument, NULL, 'E' }, { "battery-kw", required_argument, NULL, 'P' },
+		{ "trace", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	double soc = 60, bat_kwh = 50, bat_kw = 25;
@@ -433,7 +446,7 @@ int sim_modbus_main(int argc, char **argv)
 
 	memset(&s, 0, sizeof(s));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "l:f:a:e:c:s:E:P:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:f:a:e:c:s:E:P:t:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			/* host_port_parse refuses port 0, which here means "pick a free one". */
@@ -460,6 +473,14 @@ int sim_modbus_main(int argc, char **argv)
 		case 's': soc = atof(optarg); break;
 		case 'E': bat_kwh = atof(optarg); break;
 		case 'P': bat_kw = atof(optarg); break;
+		case 't':
+			if (s.trace)
+				fclose(s.trace);
+			if (!(s.trace = fopen(optarg, "w"))) {
+				fprintf(stderr, "ampgate-sim modbus: --trace %s: %s\n", optarg, strerror(errno));
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -517,5 +538,7 @@ int sim_modbus_main(int argc, char **argv)
 		modbus_free(ctx);
 	for (int u = 1; u < N_UNITS; u++)
 		modbus_mapping_free(s.units[u].map);
+	if (s.trace)
+		fclose(s.trace);
 	return rc;
 }

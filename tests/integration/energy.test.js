@@ -1,0 +1,100 @@
+// Site energy with a battery over Modbus TCP (ampgate-sim modbus: SunSpec grid meter on unit 1,
+// battery 124 + 802 on unit 2): peak shaving covers a load step within two control periods, the
+// SoC never goes below reserve_pct, a tripped battery lowers the chargers at once, and a dead
+// edge leaves the battery to its own control after revert_s. The simulator's --trace records
+// every grid meter reading the edge made, with the battery behind it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { AMPGATE_SIM, Daemon, freePort, tmpDir } from '../lib/daemon.js';
+import { bootPayload, connectStation, effectiveLimit, sleep, TS, until } from '../lib/ocpp.js';
+import { startHelper } from '../lib/peers.js';
+
+const PW = 'energy-password-01';
+const V = 230;
+
+async function sim(dir, control, extra = []) {
+  const ctl = path.join(dir, 'control.json');
+  const trace = path.join(dir, 'trace.jsonl');
+  fs.writeFileSync(ctl, JSON.stringify(control));
+  const h = await startHelper(AMPGATE_SIM, ['modbus', '--listen', '127.0.0.1:0', '--quiet', '--control', ctl,
+    '--trace', trace, '--ev-draw', path.join(dir, 'ev.json'), ...extra], /listening on 127\.0\.0\.1:(\d+)/);
+  const readings = () => fs.readFileSync(trace, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const set = (c) => fs.writeFileSync(ctl, JSON.stringify(c));
+  const evDraw = (a) => fs.writeFileSync(path.join(dir, 'ev.json'), JSON.stringify({ current_a: [a, a, a] }));
+  evDraw(0);
+  return { ...h, port: Number(h.match[1]), readings, set, evDraw };
+}
+
+async function edge(dir, port, { battery, limitA = 100, chargers = '' }) {
+  const ocpp = await freePort();
+  fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "energy"; margin_a = 2.0; fallback_a = 6.0;
+  control_period_ms = 1000; voltage_v = ${V}.0; meter_stale_ms = 2000;
+  grid = { meter = "grid"; limit_a = [${limitA}.0, ${limitA}.0, ${limitA}.0]; }; };
+devices = (
+  { id = "grid"; driver = "sunspec"; role = "grid-meter"; modbus = "tcp://127.0.0.1:${port}"; unit = 1; poll_ms = 250; },
+  { id = "bess"; driver = "sunspec"; role = "battery"; modbus = "tcp://127.0.0.1:${port}"; unit = 2; poll_ms = 250; }
+);
+battery = { device = "bess"; ${battery} };
+chargers = ( { id = "A"; password = "${PW}"; max_a = 32.0; } ${chargers} );
+ocpp = { listen = "127.0.0.1:${ocpp}"; meter_interval_s = 0; };
+web = { listen = "127.0.0.1:1"; };
+storage = { path = "${dir}/a.db"; };
+`);
+  const d = new Daemon(path.join(dir, 'a.conf'));
+  await d.start();
+  return { d, url: `ws://127.0.0.1:${ocpp}/ocpp` };
+}
+
+async function station(url, status = 'Available') {
+  const cp = await connectStation({ url, id: 'A', protocol: 'ocpp1.6', password: PW });
+  await cp.call('BootNotification', bootPayload('ocpp1.6'));
+  await cp.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status });
+  return cp;
+}
+
+test('a load step above peak_kw is covered by the battery within 2 control periods; SoC never below reserve_pct', async () => {
+  const dir = tmpDir();
+  // A 1 kWh battery at 23 %: 11 kW empties a percent in about 3 s, so the reserve comes quickly.
+  const s = await sim(dir, { base_a: 40, pv_w: 0 }, ['--soc', '23', '--battery-kwh', '1', '--battery-kw', '25']);
+  const { d, url } = await edge(dir, s.port, { battery: 'mode = "peak-shave"; peak_kw = 30.0; reserve_pct = 20.0; revert_s = 10;' });
+  let cp;
+  try {
+    cp = await station(url);
+    await until(() => s.readings().length > 8, { timeoutMs: 8000, what: 'grid meter read' });
+    // 40 A x 3 x 230 V = 27.6 kW: below the 30 kW peak, the battery holds.
+    await sleep(1500);
+    assert.ok(Math.abs(s.readings().at(-1).bat_w) < 500, 'battery holds below peak');
+
+    const before = s.readings().length;
+    s.set({ base_a: 60, pv_w: 0 }); // 41.4 kW: 11.4 kW above peak
+    await sleep(3000);
+    const r = s.readings().slice(before);
+    const seen = r.find((x) => x.grid_w > 35000);
+    assert.ok(seen, 'the edge read the step');
+    const covered = r.find((x) => x.t_ms > seen.t_ms && x.grid_w <= 31000 && x.bat_w > 10000);
+    assert.ok(covered, `covered (last reading ${JSON.stringify(r.at(-1))})`);
+    console.log(`step covered ${covered.t_ms - seen.t_ms} ms after the edge first read it`);
+    assert.ok(covered.t_ms - seen.t_ms <= 2000, `covered ${covered.t_ms - seen.t_ms} ms after the step: within 2 control periods`);
+    for (const x of r.filter((y) => y.t_ms >= covered.t_ms)) {
+      assert.ok(x.grid_w <= 31000, `every reading after that at most peak + 1 kW: ${JSON.stringify(x)}`);
+    }
+    assert.match(d.log, /battery bess: discharge 1\d\.\d kW \(peak shaving\)/);
+
+    // It runs to its reserve and stops there.
+    await until(() => s.readings().at(-1).bat_w < 200 && s.readings().at(-1).soc_pct < 21.5,
+      { timeoutMs: 20000, what: 'battery stops at its reserve' });
+    await sleep(1500);
+    const socs = s.readings().map((r) => r.soc_pct);
+    assert.ok(Math.min(...socs) >= 20, `SoC never below 20 % (lowest ${Math.min(...socs)})`);
+    assert.match(d.log, /battery at its 20 % reserve: it stops discharging; grid import may exceed 30\.0 kW/);
+  } catch (e) {
+    console.log(d.log.split('\n').slice(-30).join('\n'));
+    throw e;
+  } finally {
+    await cp?.close({ force: true });
+    await d.stop();
+    s.proc.kill('SIGTERM');
+  }
+});
