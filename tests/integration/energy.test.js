@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { AMPGATE_SIM, Daemon, freePort, tmpDir } from '../lib/daemon.js';
+import { AMPGATECTL, AMPGATE_SIM, Daemon, freePort, runSync, tmpDir } from '../lib/daemon.js';
 import { bootPayload, connectStation, effectiveLimit, sleep, TS, until } from '../lib/ocpp.js';
 import { startHelper } from '../lib/peers.js';
 
@@ -47,8 +47,8 @@ storage = { path = "${dir}/a.db"; };
   return { d, url: `ws://127.0.0.1:${ocpp}/ocpp` };
 }
 
-async function station(url, status = 'Available') {
-  const cp = await connectStation({ url, id: 'A', protocol: 'ocpp1.6', password: PW });
+async function station(url, status = 'Available', handlers = {}) {
+  const cp = await connectStation({ url, id: 'A', protocol: 'ocpp1.6', password: PW, handlers });
   await cp.call('BootNotification', bootPayload('ocpp1.6'));
   await cp.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status });
   return cp;
@@ -95,6 +95,136 @@ test('a load step above peak_kw is covered by the battery within 2 control perio
   } finally {
     await cp?.close({ force: true });
     await d.stop();
+    s.proc.kill('SIGTERM');
+  }
+});
+
+// An EV that takes what it is given: on every profile it draws the new limit (the simulator's
+// grid meter adds it) and says so in a MeterValues, as a real charger would.
+function followingEv(s) {
+  const ev = { limits: [], cp: null };
+  ev.handlers = {
+    SetChargingProfile: (params) => {
+      const limit = params.csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0].limit;
+      ev.limits.push({ at: Date.now(), limit });
+      setImmediate(() => {
+        s.evDraw(limit);
+        ev.cp?.call('MeterValues', { connectorId: 1, meterValue: [{ timestamp: TS(), sampledValue: ['L1', 'L2', 'L3']
+          .map((phase) => ({ value: limit.toFixed(1), measurand: 'Current.Import', phase, unit: 'A' })) }] }).catch(() => {});
+      });
+      return { status: 'Accepted' };
+    },
+  };
+  return ev;
+}
+
+test('the battery trips mid-discharge: the chargers are lowered within one control period and the grid is back within its limit', async () => {
+  const dir = tmpDir();
+  // 80 A of building on a 100 A connection (2 A margin): 18 A for the EV from the grid. The EV
+  // could take 32 A, so the battery discharges the difference (14 A x 3 x 230 V = 9.7 kW) and
+  // the EV gets 32 A once the battery's reading confirms it.
+  const s = await sim(dir, { base_a: 80, pv_w: 0 }, ['--soc', '80']);
+  const { d, url } = await edge(dir, s.port, { battery: 'mode = "peak-shave"; reserve_pct = 20.0; revert_s = 10;' });
+  const ev = followingEv(s);
+  let cp;
+  try {
+    cp = await station(url, 'Charging', ev.handlers);
+    ev.cp = cp;
+    await until(() => ev.limits.length && ev.limits.at(-1).limit >= 30, { timeoutMs: 10000, what: 'EV above 30 A on the battery' });
+    await sleep(1500);
+    const held = s.readings().at(-1);
+    assert.ok(held.bat_w > 8000, `battery discharges ${held.bat_w} W`);
+    assert.ok(Math.max(...held.grid_a) <= 100, `grid within 100 A before the trip: ${held.grid_a}`);
+    assert.doesNotMatch(d.log, /site: grid L\d reads .* above its/);
+
+    const before = s.readings().length;
+    const tTrip = Date.now();
+    s.set({ base_a: 80, pv_w: 0, trip: true });
+    await until(() => ev.limits.at(-1).limit <= 18.5, { timeoutMs: 3000, what: 'EV lowered' });
+    const lowered = ev.limits.find((l) => l.at >= tTrip && l.limit <= 18.5);
+    const reactMs = lowered.at - tTrip;
+    console.log(`chargers lowered ${reactMs} ms after the trip, to ${lowered.limit} A`);
+    assert.ok(reactMs <= 1000, `lowered within one control period (${reactMs} ms)`);
+    await sleep(2000);
+    const r = s.readings().slice(before);
+    const over = r.filter((x) => Math.max(...x.grid_a) > 100);
+    console.log(`grid readings above 100 A after the trip: ${over.length} of ${r.length} (` +
+      `${over.map((x) => Math.max(...x.grid_a).toFixed(1)).join(', ')}); the EV followed at +${reactMs} ms`);
+    // Once the EV had the lower limit, every reading is within the connection's limit.
+    const settledMs = s.readings().at(-1).t_ms - (Date.now() - lowered.at) + 300;
+    for (const x of r.filter((y) => y.t_ms >= settledMs)) {
+      assert.ok(Math.max(...x.grid_a) <= 100, `grid within 100 A after the EV followed: ${JSON.stringify(x)}`);
+      assert.ok(Math.abs(x.bat_w) < 1, 'the tripped battery gives nothing');
+    }
+    await d.waitForLog(/battery asked to discharge [\d.]+ kW but delivers 0\.0 kW \(tripped or ignoring its setpoint\?\)/, 5000);
+  } catch (e) {
+    console.log(d.log.split('\n').slice(-30).join('\n'));
+    throw e;
+  } finally {
+    await cp?.close({ force: true });
+    await d.stop();
+    s.proc.kill('SIGTERM');
+  }
+});
+
+test('a battery that stops answering no longer counts for the EVs: they are lowered before the grid meter shows anything', async () => {
+  const dir = tmpDir();
+  const s = await sim(dir, { base_a: 80, pv_w: 0 }, ['--soc', '80']);
+  const { d, url } = await edge(dir, s.port, { battery: 'mode = "peak-shave"; reserve_pct = 20.0; revert_s = 10;' });
+  const ev = followingEv(s);
+  let cp;
+  try {
+    cp = await station(url, 'Charging', ev.handlers);
+    ev.cp = cp;
+    await until(() => ev.limits.length && ev.limits.at(-1).limit >= 30, { timeoutMs: 10000, what: 'EV above 30 A on the battery' });
+    await sleep(1000);
+    // Silent, but it keeps discharging on its last setpoint: the grid meter sees no change, so
+    // only the rule "count what is measured" lowers the EV.
+    const tSilent = Date.now();
+    s.set({ base_a: 80, pv_w: 0, silent: true });
+    await until(() => ev.limits.at(-1).limit <= 18.5, { timeoutMs: 3000, what: 'EV lowered' });
+    const reactMs = ev.limits.find((l) => l.at >= tSilent && l.limit <= 18.5).at - tSilent;
+    console.log(`chargers lowered ${reactMs} ms after the battery went silent (Modbus timeout 500 ms)`);
+    assert.ok(reactMs <= 1000, `lowered within one control period (${reactMs} ms)`);
+    assert.match(d.log, /battery bess does not answer: its discharge no longer counts for the EVs; chargers lowered/);
+    assert.ok(s.readings().at(-1).bat_w > 8000, 'the battery itself is still discharging');
+  } catch (e) {
+    console.log(d.log.split('\n').slice(-30).join('\n'));
+    throw e;
+  } finally {
+    await cp?.close({ force: true });
+    await d.stop();
+    s.proc.kill('SIGTERM');
+  }
+});
+
+test('a dead edge leaves the battery to its own control after revert_s', async () => {
+  const dir = tmpDir();
+  const s = await sim(dir, { base_a: 60, pv_w: 0 }, ['--soc', '80']);
+  const { d, url } = await edge(dir, s.port, { battery: 'mode = "peak-shave"; peak_kw = 30.0; reserve_pct = 20.0; revert_s = 10;' });
+  let cp;
+  const batteryW = () => {
+    const r = runSync(AMPGATECTL, ['devices', '-c', path.join(dir, 'a.conf')]);
+    const m = r.stdout.match(/bess[^\n]*?power (-?\d+) W/);
+    assert.ok(m, r.stdout + r.stderr);
+    return Number(m[1]);
+  };
+  try {
+    cp = await station(url);
+    await until(() => s.readings().length && s.readings().at(-1).bat_w > 10000, { timeoutMs: 8000, what: 'discharging' });
+    await cp.close({ force: true });
+    cp = null;
+    d.proc.kill('SIGKILL'); // no goodbye: the setpoint stays until the battery's own timer
+    await d.exitPromise;
+    const tDead = Date.now();
+    await sleep(4000);
+    assert.ok(batteryW() > 10000, 'within revert_s it still follows the last setpoint');
+    await sleep(Math.max(0, tDead + 10000 + 1500 - Date.now()));
+    const w = batteryW();
+    assert.ok(Math.abs(w) < 200, `after revert_s its own control (idle at this load without PV): ${w} W`);
+  } finally {
+    await cp?.close({ force: true });
+    if (d.exited === null) await d.stop();
     s.proc.kill('SIGTERM');
   }
 });

@@ -57,6 +57,7 @@ struct server {
 	const char *ev_draw;    /* the fleet simulator's --draw-out file: EVs add to the grid meter */
 	const char *control;    /* --control file: {"base_a": A, "pv_w": W, "trip": bool} */
 	FILE *trace;            /* --trace: one line per grid meter read */
+	bool bat_silent;        /* --control "silent": the battery answers nothing (and keeps going) */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -205,6 +206,7 @@ static void read_control(struct server *s)
 	if (trip != s->site.bat_tripped && !s->quiet)
 		fprintf(stderr, "battery %s\n", trip ? "TRIPPED" : "back in service");
 	s->site.bat_tripped = trip;
+	s->bat_silent = json_is_true(json_object_get(j, "silent"));
 	if (json_is_number(v = json_object_get(j, "soc_pct")) && !json_is_true(json_object_get(j, "soc_taken"))) {
 		s->site.v.bat_soc_pct = json_number_value(v);
 		json_object_set_new(j, "soc_taken", json_true());
@@ -316,7 +318,7 @@ static void handle(struct server *s, modbus_t *ctx, int fd, const uint8_t *q, in
 		modbus_reply_exception(ctx, q, MODBUS_EXCEPTION_GATEWAY_TARGET);
 		return;
 	}
-	if (faults && u->fault == F_TIMEOUT)
+	if ((faults && u->fault == F_TIMEOUT) || (unit == 2 && s->bat_silent))
 		return;
 	if (faults && u->fault == F_EXCEPTION) {
 		modbus_reply_exception(ctx, q, MODBUS_EXCEPTION_SLAVE_OR_SERVER_FAILURE);
@@ -379,7 +381,8 @@ static void usage(FILE *out)
 		"  `ampgate-sim chargers --draw-out` writes; the grid meter adds the EVs' draw to the site load.\n"
 		"  --control: a JSON file read before every answer: {\"base_a\": A per phase (instead of the day\n"
 		"  profile), \"pv_w\": W (instead of the day curve), \"trip\": true (the battery trips: no power,\n"
-		"  ignores setpoints, still answers), \"soc_pct\": set the SoC once}. The battery (default 50 kWh,\n"
+		"  ignores setpoints, still answers), \"silent\": true (the battery answers nothing but\n"
+		"  keeps its setpoint), \"soc_pct\": set the SoC once}. The battery (default 50 kWh,\n"
 		"  25 kW, SoC 60 %%) follows model 124 limits (negative InWRte: discharge) with a 20 kW/s ramp.\n"
 		"  --trace: one JSON line per read of the grid meter (time, grid W and A, battery W and SoC).\n");
 }
