@@ -64,11 +64,14 @@ const struct sim_values *sim_model_step(struct sim_model *m, uint64_t now_ms)
 	m->last_ms = now_ms;
 	/* Depot base load: low at night, a morning and an afternoon peak. */
 	double profile = 0.55 + 0.35 * sin(2 * PI * (day - 0.3)) + 0.1 * sin(4 * PI * day);
+	/* A given PV power (a test's, a profile's) jitters like a measurement (0.5 %), the day curve
+	 * like passing haze (up to 10 % down). */
 	if (!isnan(m->fixed_pv_w))
-		v->pv_power_w = fmax(0, m->fixed_pv_w);
+		v->pv_power_w = fmax(0, m->fixed_pv_w * (1 + 0.005 * noise(m)));
 	else
 		v->pv_power_w = day > 0.25 && day < 0.8 ? m->pv_peak_w * sin(PI * (day - 0.25) / 0.55) : 0;
-	v->pv_power_w = fmax(0, v->pv_power_w * (0.95 + 0.05 * noise(m)));
+	if (isnan(m->fixed_pv_w))
+		v->pv_power_w = fmax(0, v->pv_power_w * (0.95 + 0.05 * noise(m)));
 	v->pv_energy_wh += v->pv_power_w * dt_h;
 	/* Battery: covers evening load, charges from PV (its own control); within the setpoints,
 	 * its rating and SoC; moves towards that target at its ramp rate. */

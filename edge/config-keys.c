@@ -37,6 +37,7 @@ static const char *const partitions[] = { "autonomous", "strict", NULL };
 static const char *const replay_rejected[] = { "stop", "keep", NULL };
 static const char *const auth_offline[] = { "known", "all", "none", NULL };
 static const char *const user_roles[] = { "viewer", "manager", NULL };
+static const char *const pv_modes[] = { "off", "surplus", "min+surplus", NULL };
 
 static const struct cfg_key grid_keys[] = {
 	KSTR(struct cfg_grid, meter, 0, NULL, "device id of the grid-connection meter"),
@@ -65,6 +66,8 @@ static const struct cfg_key site_keys[] = {
 	KENUM(struct cfg_site, policy, 0, policies, "fair", "allocation policy"),
 	KDBL(struct cfg_site, fallback_a, 0, 80, 6, "A", "per-charger current when the edge cannot control it"),
 	KINT(struct cfg_site, meter_stale_ms, 500, 600000, 5000, "ms", "a meter reading older than this is stale"),
+	KINT(struct cfg_site, pv_hysteresis_s, 0, 3600, 60, "s",
+	     "PV surplus must last this long to start a pv = surplus charger, and be gone this long to pause it"),
 	KGROUP(struct cfg_site, grid, CK_REQUIRED, grid_keys, "the grid connection"),
 	KLIST(struct cfg_site, circuits, n_circuits, struct cfg_circuit, circuit_keys, 1000,
 	      "circuits (feeders, fuses) below the grid connection"),
@@ -105,6 +108,8 @@ static const struct cfg_key charger_keys[] = {
 	KDBL(struct cfg_charger, max_a, 1, 1000, 32, "A", "highest current (hardware, cable)"),
 	KDBL(struct cfg_charger, fallback_a, 0, 80, 0, "A", "safe current when uncontrolled, 0 = site.fallback_a"),
 	KINT(struct cfg_charger, priority, 0, 9, 1, NULL, "priority class for policy \"priority\" (higher first)"),
+	KENUM(struct cfg_charger, pv, 0, pv_modes, "off",
+	      "off, surplus (charges only from PV export) or min+surplus (min_a from the grid, plus PV export)"),
 	{ .name = "password", .type = CT_STRING, .offset = offsetof(struct cfg_charger, password),
 	  .flags = CK_SECRET, .min = 16, .max = 40, .help = "HTTP Basic password (OCPP: 16-40 characters)" },
 	{ .name = "password_hash", .type = CT_STRING, .offset = offsetof(struct cfg_charger, password_hash),

@@ -43,6 +43,7 @@ struct cfg_site {
 	char *policy;
 	double fallback_a;
 	int meter_stale_ms;
+	int pv_hysteresis_s;    /* PV surplus must hold (or be gone) this long to start (or stop) a charger */
 	struct cfg_grid grid;
 	struct cfg_circuit *circuits;
 	size_t n_circuits;
@@ -82,6 +83,7 @@ struct cfg_charger {
 	double max_a;
 	double fallback_a;      /* 0: site.fallback_a */
 	int priority;
+	char *pv;               /* "off" | "surplus" (PV export only) | "min+surplus" (min_a, plus PV export) */
 	char *password;         /* plain (hashed at load) or ... */
 	char *password_hash;    /* ... a hash made by `ampgatectl passwd` */
 	int line;

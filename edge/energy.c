@@ -23,16 +23,27 @@
 #define WRITE_STEP_W 300.0      /* smaller target changes wait for the renewal */
 #define DEADBAND_W 200.0        /* a target this small is a hold */
 #define RESERVE_PAD_PCT 0.5
-#define IGNORED_AFTER_MS 3000   /* a setpoint not followed this long: the battery ignores it */
+#define EXPORT_BIAS_W 500.0     /* under an export limit, PV recharge aims at this much import */
+#define IGNORED_AFTER_MS 3000
+#define SETTLE_MS 2000          /* the longest a new target waits for the battery to follow the last */   /* a setpoint not followed this long: the battery ignores it */
+
+struct pv_state {
+	char id[49];
+	bool on;                        /* a `surplus` charger may charge */
+	uint64_t pending_ms;            /* the surplus has disagreed with `on` since; 0 = agrees */
+};
 
 struct energy {
 	struct energy_status st;
+	struct pv_state *pv;
+	size_t n_pv;
 	double written_w;               /* NAN: nothing written yet (or the battery's own control) */
 	uint64_t written_ms;
 	double hold_w;                  /* highest discharge of the hold window */
 	uint64_t hold_until_ms;
 	double building_w;              /* highest building load of the hold window */
 	uint64_t building_until_ms;
+	uint64_t settled_ms;            /* the battery's reading first matched the last target; 0 = not yet */
 	uint64_t off_target_since_ms;   /* measured power far from the target since; 0 = following */
 	bool warned_ignored, warned_reserve, warned_stale;
 };
@@ -67,7 +78,9 @@ void energy_decide(const struct energy_params *p, const struct energy_input *in,
 		return;
 	double charge = 0;
 	if (p->recharge == RECHARGE_PV) {
-		charge = -site_w;                                       /* PV surplus only */
+		/* PV surplus only, on the latest estimate (the held highest would leave part of it to
+		 * export); under an export limit aim at a small import rather than a small export. */
+		charge = -(in->building_now_w + in->ev_w) + (p->export_limit_w >= 0 ? EXPORT_BIAS_W : 0);
 		out->why = "recharging from PV";
 	} else if (p->recharge == RECHARGE_ANY) {
 		charge = fmin(p->recharge_w, p->peak_w) - site_w;       /* up to the import ceiling */
@@ -94,6 +107,8 @@ int energy_start(struct ag_daemon *d)
 
 void energy_stop(struct ag_daemon *d)
 {
+	if (d->energy)
+		free(d->energy->pv);
 	free(d->energy);
 	d->energy = NULL;
 }
@@ -140,8 +155,12 @@ static double pv_power(struct ag_daemon *d, uint64_t now)
 	return sum;
 }
 
-/* Send the target when it moved or the battery's revert timer needs renewing. */
-static void command(struct ag_daemon *d, struct energy *e, double target_w, uint64_t now)
+/* Send the target when it moved or the battery's revert timer needs renewing. While the battery
+ * is still ramping towards the last target (for at most SETTLE_MS), a new target waits: the grid
+ * meter and the battery are read at different moments, and mid-ramp the difference between
+ * them looks like a load change that is not there (the setpoint swung 7 -> 2 -> 7 kW without
+ * this). Lower discharge for the reserve is not delayed by more than SETTLE_MS either. */
+static void command(struct ag_daemon *d, struct energy *e, double target_w, double measured_w, uint64_t now)
 {
 	const struct cfg_battery *b = &d->cfg->battery;
 	uint64_t renew_ms = (uint64_t)b->revert_s * 1000 / 3;
@@ -149,7 +168,9 @@ static void command(struct ag_daemon *d, struct energy *e, double target_w, uint
 	bool moved = isnan(e->written_w) || fabs(target_w - e->written_w) >= WRITE_STEP_W ||
 		     (target_w == 0) != (e->written_w == 0);
 
-	if (!(moved && now >= e->written_ms + min_gap_ms) && now < e->written_ms + renew_ms)
+	bool ramping = !isnan(e->written_w) && now < e->written_ms + SETTLE_MS &&
+		       fabs(measured_w - e->written_w) > fmax(500, 0.1 * fabs(e->written_w));
+	if (!(moved && !ramping && now >= e->written_ms + min_gap_ms) && now < e->written_ms + renew_ms)
 		return;
 	struct device_setpoint sp = { .max_charge_w = -target_w, .max_discharge_w = target_w, .revert_s = b->revert_s };
 	int rc = devices_set(d->devices, b->device, &sp);
@@ -165,6 +186,8 @@ static void command(struct ag_daemon *d, struct energy *e, double target_w, uint
 		log_msg(LL_INFO, "battery %s: %s %.1f kW (%s)", b->device,
 			target_w > 0 ? "discharge" : target_w < 0 ? "charge" : "hold at", fabs(target_w) / 1000,
 			e->st.why);
+	if (!(target_w == e->written_w))
+		e->settled_ms = 0;
 	e->written_w = target_w;
 	e->written_ms = now;
 }
@@ -191,13 +214,14 @@ static void watch_follow(struct ag_daemon *d, struct energy *e, double measured_
 
 /* The grid meter's import in W (its power, else its currents at the nominal voltage); NAN when
  * it is not fresh. */
-static double grid_import(struct ag_daemon *d, uint64_t now)
+static double grid_import(struct ag_daemon *d, uint64_t now, uint64_t *at_ms)
 {
 	const char *m = d->cfg->site.grid.meter;
 	const struct device_reading *r = m && d->devices ? devices_latest(d->devices, m) : NULL;
 
 	if (!r || devices_stale(d->devices, m, now))
 		return NAN;
+	*at_ms = r->at_ms;
 	if (isfinite(r->power_w))
 		return r->power_w;
 	double w = 0;
@@ -206,27 +230,130 @@ static double grid_import(struct ag_daemon *d, uint64_t now)
 	return w;
 }
 
-double energy_turn(struct ag_daemon *d, double ev_w, const struct solver_charger *chargers, size_t n_chargers,
+static struct pv_state *pv_state(struct energy *e, const char *id)
+{
+	for (size_t i = 0; i < e->n_pv; i++)
+		if (strcmp(e->pv[i].id, id) == 0)
+			return &e->pv[i];
+	struct pv_state *n = realloc(e->pv, (e->n_pv + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	e->pv = n;
+	memset(&n[e->n_pv], 0, sizeof(*n));
+	snprintf(n[e->n_pv].id, sizeof(n[e->n_pv].id), "%s", id);
+	return &n[e->n_pv++];
+}
+
+/* PV surplus for the chargers with `pv` set: what the site exports without them (PV beyond the
+ * building and the other EVs; the battery's discharge is not surplus), handed out in charger
+ * order as a cap on max_a. A `surplus` charger starts when the surplus has covered its minimum
+ * for site.pv_hysteresis_s and pauses when it has not for as long; in between it keeps at least
+ * its minimum (from the grid, for the hysteresis' time), so a cloud does not toggle it. */
+static void pv_caps(struct ag_daemon *d, struct energy *e, struct solver_charger *chargers, size_t n,
+		    double building_w, uint64_t now)
+{
+	double v = d->cfg->site.voltage_v, other_w = 0;
+	uint64_t hyst_ms = (uint64_t)d->cfg->site.pv_hysteresis_s * 1000;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct cfg_charger *cc = config_charger(d->cfg, chargers[i].id);
+		if (!cc || !cc->pv || strcmp(cc->pv, "off") == 0)
+			for (int k = 0; k < chargers[i].phases; k++)
+				other_w += chargers[i].draw_a[k] * v;
+	}
+	double left_w = -(building_w + other_w);
+	e->st.surplus_w = fmax(0, left_w);
+	for (size_t i = 0; i < n; i++) {
+		struct solver_charger *c = &chargers[i];
+		const struct cfg_charger *cc = config_charger(d->cfg, c->id);
+		if (!cc || !cc->pv || strcmp(cc->pv, "off") == 0)
+			continue;
+		struct pv_state *ps = pv_state(e, c->id);
+		double per_a = c->phases * v;
+		double avail_a = fmax(0, left_w) / per_a;
+		double cap_a;
+		if (strcmp(cc->pv, "min+surplus") == 0) {
+			cap_a = c->min_a + avail_a;
+		} else {
+			bool want = c->ev && avail_a >= c->min_a;
+			if (ps && want != ps->on) {
+				if (!ps->pending_ms)
+					ps->pending_ms = now;
+				if (!c->ev || now >= ps->pending_ms + hyst_ms) {
+					ps->on = want;
+					ps->pending_ms = 0;
+					if (c->ev)
+						log_msg(LL_INFO, "charger %s: PV surplus %s for %d s: %s (pv = surplus)", c->id,
+							want ? "covers its minimum" : "below its minimum", d->cfg->site.pv_hysteresis_s,
+							want ? "charging from PV" : "paused until the sun is back");
+				}
+			} else if (ps) {
+				ps->pending_ms = 0;
+			}
+			cap_a = ps && ps->on ? fmax(avail_a, c->min_a) : 0;
+		}
+		if (!c->ev)
+			continue;
+		c->max_a = fmin(c->max_a, floor(cap_a * 10) / 10);
+		left_w -= fmin(c->max_a, cap_a) * per_a;
+	}
+}
+
+/* The building load (non-EV, non-battery, PV included) now: grid - EVs + battery, from readings
+ * taken at different moments. Trusted only once the battery has settled on its last target and
+ * the grid was read after that (or SETTLE_MS after the write, whatever it does); mid-ramp the
+ * difference looks like a load change that is not there, so the last trusted value stands.
+ * Also keeps the highest of the last two control periods (e->building_w). */
+static double building_now(struct ag_daemon *d, struct energy *e, double grid_w, uint64_t grid_at_ms, double ev_w,
+			   const struct device_reading *r, double measured_w, uint64_t now)
+{
+	uint64_t hold_ms = 2 * (uint64_t)d->cfg->site.control_period_ms;
+	double w = grid_w - ev_w + (r && isfinite(r->power_w) ? r->power_w : 0);
+	bool trusted = true;
+
+	if (r && !isnan(e->written_w)) {
+		bool near = fabs(measured_w - e->written_w) <= fmax(500, 0.1 * fabs(e->written_w));
+		if (!near)
+			e->settled_ms = 0;
+		else if (!e->settled_ms)
+			e->settled_ms = r->at_ms;
+		trusted = now >= e->written_ms + SETTLE_MS || (e->settled_ms && grid_at_ms > e->settled_ms);
+	}
+	if (!trusted && isfinite(e->st.building_w))
+		w = e->st.building_w;
+	if (now >= e->building_until_ms || w >= e->building_w) {
+		e->building_w = w;
+		e->building_until_ms = now + hold_ms;
+	}
+	e->st.building_w = w;
+	return w;
+}
+
+double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *chargers, size_t n_chargers,
 		   double limit_w, uint64_t now, double *hidden_a)
 {
 	struct energy *e = d->energy;
 	double voltage_v = d->cfg->site.voltage_v;
-	double grid_w = grid_import(d, now);
+	uint64_t grid_at_ms = 0;
+	double grid_w = grid_import(d, now, &grid_at_ms);
 	const struct cfg_battery *b = &d->cfg->battery;
 	const struct device_reading *r = b->device && d->devices ? devices_latest(d->devices, b->device) : NULL;
 
 	*hidden_a = 0;
 	if (!e)
 		return 0;
+	bool ok = r && r->at_ms && r->quality != RQ_FAILED && !devices_stale(d->devices, b->device, now) &&
+		  isfinite(r->power_w);
+	double measured_w = ok ? r->power_w : 0;
 	e->st.configured = r != NULL;
 	e->st.mode = b->mode ? b->mode : "off";
 	e->st.pv_w = d->devices ? pv_power(d, now) : NAN;
+	double bnow = isfinite(grid_w) ? building_now(d, e, grid_w, grid_at_ms, ev_w, r, measured_w, now) : NAN;
+	if (isfinite(bnow))
+		pv_caps(d, e, chargers, n_chargers, bnow, now);
 	if (!r)
 		return 0;
-	bool ok = r->at_ms && r->quality != RQ_FAILED && !devices_stale(d->devices, b->device, now) &&
-		  isfinite(r->power_w);
 	double last_w = isfinite(r->power_w) ? r->power_w : 0;
-	double measured_w = ok ? r->power_w : 0;
 	e->st.battery_ok = ok;
 	e->st.battery_w = ok ? r->power_w : NAN;
 	e->st.soc_pct = ok ? r->soc_pct : NAN;
@@ -252,22 +379,16 @@ double energy_turn(struct ag_daemon *d, double ev_w, const struct solver_charger
 	struct energy_params p;
 	params(d->cfg, r, limit_w, &p);
 	e->st.peak_w = p.peak_w;
-	if (!isfinite(grid_w)) {
+	if (!isfinite(bnow)) {
 		snprintf(e->st.why, sizeof(e->st.why), "grid meter not fresh");
-		e->st.building_w = NAN;
 		return e->st.counted_w;         /* no command: the battery keeps its last, then reverts */
 	}
-	struct energy_input in = { .building_now_w = grid_w - ev_w + last_w, .ev_w = ev_w, .soc_pct = ok ? r->soc_pct : NAN };
-	if (now >= e->building_until_ms || in.building_now_w >= e->building_w) {
-		e->building_w = in.building_now_w;
-		e->building_until_ms = now + hold_ms;
-	}
-	in.building_w = e->building_w;
+	struct energy_input in = { .building_w = e->building_w, .building_now_w = bnow, .ev_w = ev_w,
+				   .soc_pct = ok ? r->soc_pct : NAN };
 	for (size_t i = 0; i < n_chargers; i++)
 		if (chargers[i].ev && chargers[i].link == SOLVER_ONLINE)
 			in.ev_want_w += chargers[i].max_a * chargers[i].phases * voltage_v;
 	in.ev_want_w = fmax(in.ev_want_w, ev_w);
-	e->st.building_w = in.building_now_w;
 	struct energy_decision dec;
 	energy_decide(&p, &in, &dec);
 	snprintf(e->st.why, sizeof(e->st.why), "%s", ok ? dec.why : "battery not answering");
@@ -281,6 +402,6 @@ double energy_turn(struct ag_daemon *d, double ev_w, const struct solver_charger
 	}
 	e->st.target_w = dec.target_w;
 	if (ok && !isnan(dec.target_w))
-		command(d, e, dec.target_w, now);
+		command(d, e, dec.target_w, measured_w, now);
 	return e->st.counted_w;
 }

@@ -1,5 +1,6 @@
-/* Site energy: the battery's dispatch (peak shaving, recharge) and how much of its power the
- * site controller may count as headroom for the EVs. A daemon module.
+/* Site energy: the battery's dispatch (peak shaving, recharge), how much of its power the site
+ * controller may count as headroom for the EVs, and PV surplus for chargers with `pv` set. A
+ * daemon module.
  *
  * Two halves: energy_decide() is pure (what the battery should do, from one snapshot of the
  * site), energy_turn() is the loop glue the site controller calls once per solve, before the
@@ -71,6 +72,7 @@ struct energy_status {
 	double counted_w;               /* discharge counted as EV headroom this solve */
 	double pv_w;                    /* sum of the PV inverters' production; NAN: none configured */
 	double building_w;              /* non-EV, non-battery load; NAN before the first turn */
+	double surplus_w;               /* PV export available to chargers with `pv` set */
 	double peak_w;
 	char why[64];
 };
@@ -80,12 +82,12 @@ void energy_stop(struct ag_daemon *d);
 const struct energy_status *energy_status(const struct ag_daemon *d);
 
 /* Once per solve, after the site controller measured the grid node: `ev_w` is the chargers'
- * measured draw at the grid,
- * `chargers` the solver's view of them (for what the EVs could take), `limit_w` the
+ * measured draw at the grid, `chargers` the solver's view of them (what the EVs could take;
+ * chargers with `pv` set get their max_a capped to the PV surplus here), `limit_w` the
  * connection's import limit less margin. Returns the battery discharge the solver may count
  * (its grid_extra_w) and sets *hidden_a, the current per phase to add to the grid node's
  * non-EV load. Both 0 without a battery. */
-double energy_turn(struct ag_daemon *d, double ev_w, const struct solver_charger *chargers, size_t n_chargers,
+double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *chargers, size_t n_chargers,
 		   double limit_w, uint64_t now, double *hidden_a);
 
 #endif

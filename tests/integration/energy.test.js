@@ -27,17 +27,17 @@ async function sim(dir, control, extra = []) {
   return { ...h, port: Number(h.match[1]), readings, set, evDraw };
 }
 
-async function edge(dir, port, { battery, limitA = 100, chargers = '' }) {
+async function edge(dir, port, { battery, limitA = 100, charger = '', site = '' }) {
   const ocpp = await freePort();
   fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "energy"; margin_a = 2.0; fallback_a = 6.0;
-  control_period_ms = 1000; voltage_v = ${V}.0; meter_stale_ms = 2000;
-  grid = { meter = "grid"; limit_a = [${limitA}.0, ${limitA}.0, ${limitA}.0]; }; };
+  control_period_ms = 1000; voltage_v = ${V}.0; meter_stale_ms = 2000; ${site}
+  grid = { meter = "grid"; limit_a = [${limitA}.0, ${limitA}.0, ${limitA}.0]; ${site ? 'export_limit_kw = 0.0;' : ''} }; };
 devices = (
   { id = "grid"; driver = "sunspec"; role = "grid-meter"; modbus = "tcp://127.0.0.1:${port}"; unit = 1; poll_ms = 250; },
   { id = "bess"; driver = "sunspec"; role = "battery"; modbus = "tcp://127.0.0.1:${port}"; unit = 2; poll_ms = 250; }
 );
 battery = { device = "bess"; ${battery} };
-chargers = ( { id = "A"; password = "${PW}"; max_a = 32.0; } ${chargers} );
+chargers = ( { id = "A"; password = "${PW}"; ${charger || 'max_a = 32.0;'} } );
 ocpp = { listen = "127.0.0.1:${ocpp}"; meter_interval_s = 0; };
 web = { listen = "127.0.0.1:1"; };
 storage = { path = "${dir}/a.db"; };
@@ -99,6 +99,21 @@ test('a load step above peak_kw is covered by the battery within 2 control perio
   }
 });
 
+// Run `body`; on failure show the daemon's last log lines; always stop the station, the daemon
+// and the simulator.
+async function guarded({ s, d, cp }, body) {
+  try {
+    await body();
+  } catch (e) {
+    console.log(d.log.split('\n').slice(-30).join('\n'));
+    throw e;
+  } finally {
+    await cp()?.close({ force: true });
+    await d.stop();
+    s.proc.kill('SIGTERM');
+  }
+}
+
 // An EV that takes what it is given: on every profile it draws the new limit (the simulator's
 // grid meter adds it) and says so in a MeterValues, as a real charger would.
 function followingEv(s) {
@@ -126,7 +141,7 @@ async function evOnBattery(body) {
   const s = await sim(dir, { base_a: 80, pv_w: 0 }, ['--soc', '80']);
   const { d, url } = await edge(dir, s.port, { battery: 'mode = "peak-shave"; reserve_pct = 20.0; revert_s = 10;' });
   const ev = followingEv(s);
-  try {
+  await guarded({ s, d, cp: () => ev.cp }, async () => {
     ev.cp = await station(url, 'Charging', ev.handlers);
     await until(() => ev.limits.length && ev.limits.at(-1).limit >= 30, { timeoutMs: 10000, what: 'EV above 30 A on the battery' });
     await sleep(1500);
@@ -143,14 +158,7 @@ async function evOnBattery(body) {
       return l;
     };
     await body({ s, d, lowered, before: s.readings().length });
-  } catch (e) {
-    console.log(d.log.split('\n').slice(-30).join('\n'));
-    throw e;
-  } finally {
-    await ev.cp?.close({ force: true });
-    await d.stop();
-    s.proc.kill('SIGTERM');
-  }
+  });
 }
 
 test('the battery trips mid-discharge: the chargers are lowered within one control period and the grid is back within its limit', async () => {
@@ -212,4 +220,53 @@ test('a dead edge leaves the battery to its own control after revert_s', async (
     if (d.exited === null) await d.stop();
     s.proc.kill('SIGTERM');
   }
+});
+
+test('PV surplus starts a pv = surplus session after the hysteresis, a cloud pauses it after the hysteresis, zero export holds', async () => {
+  const dir = tmpDir();
+  const s = await sim(dir, { base_a: 10, pv_w: 0 }, ['--soc', '50']);
+  const { d, url } = await edge(dir, s.port, {
+    battery: 'mode = "peak-shave"; reserve_pct = 20.0; recharge = "pv"; revert_s = 10;',
+    charger: 'pv = "surplus"; max_a = 16.0;', site: 'pv_hysteresis_s = 3;',
+  });
+  const ev = followingEv(s);
+  const limit = () => (ev.limits.length ? ev.limits.at(-1).limit : null);
+  await guarded({ s, d, cp: () => ev.cp }, async () => {
+    ev.cp = await station(url, 'Charging', ev.handlers);
+    // No sun: a surplus charger does not charge from the grid.
+    await until(() => limit() === 0, { timeoutMs: 5000, what: 'paused without PV' });
+    await sleep(1500);
+    assert.equal(limit(), 0);
+
+    // 15 kW of PV over 6.9 kW of building: 8 kW (11.7 A) of surplus covers the 6 A minimum.
+    let t0 = Date.now();
+    s.set({ base_a: 10, pv_w: 15000 });
+    await until(() => limit() >= 6, { timeoutMs: 8000, what: 'started on PV' });
+    let started = ev.limits.find((l) => l.at >= t0 && l.limit >= 6);
+    console.log(`surplus session started ${started.at - t0} ms after the sun came out, at ${started.limit} A`);
+    assert.ok(started.at - t0 >= 2500, 'not before the 3 s hysteresis');
+    assert.ok(started.limit <= 13, `only the surplus (about 11.7 A, give or take the meters' noise), not the grid: ${started.limit} A`);
+    await d.waitForLog(/charger A: PV surplus covers its minimum for 3 s: charging from PV \(pv = surplus\)/);
+
+    // More sun than the EV (16 A = 11 kW) takes: the battery absorbs the rest, nothing exported.
+    s.set({ base_a: 10, pv_w: 25000 });
+    await sleep(4000);
+    const before = s.readings().length;
+    await sleep(3000);
+    const r = s.readings().slice(before);
+    const lowest = Math.min(...r.map((x) => x.grid_w));
+    console.log(`zero export: lowest grid reading ${lowest} W over ${r.length} readings; battery ${r.at(-1).bat_w} W, EV ${limit()} A`);
+    assert.ok(lowest >= -1000, `no export beyond 1 kW of noise (lowest ${lowest} W)`);
+    assert.ok(r.at(-1).bat_w < -3000, 'the battery charges from the surplus');
+    assert.ok(limit() >= 15.9, 'the EV takes its 16 A from PV');
+
+    // A cloud: the surplus is gone, the EV keeps its minimum for the hysteresis, then pauses.
+    t0 = Date.now();
+    s.set({ base_a: 10, pv_w: 2000 });
+    await until(() => limit() === 0, { timeoutMs: 8000, what: 'paused by the cloud' });
+    const paused = ev.limits.find((l) => l.at >= t0 && l.limit === 0);
+    console.log(`paused ${paused.at - t0} ms after the cloud`);
+    assert.ok(paused.at - t0 >= 2500, 'not before the 3 s hysteresis');
+    assert.ok(ev.limits.filter((l) => l.at >= t0 && l.at < paused.at).every((l) => l.limit >= 6), 'at least its minimum meanwhile');
+  });
 });

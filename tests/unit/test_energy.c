@@ -64,9 +64,16 @@ static void test_recharge(void **state)
 	struct energy_params p = params();
 	struct energy_decision d;
 	(void)state;
-	/* PV surplus of 6 kW (building -8 kW, EVs 2 kW): charge 6 kW. */
-	energy_decide(&p, &(struct energy_input){ .building_w = -8000, .ev_w = 2000, .soc_pct = 50 }, &d);
+	/* PV surplus of 6 kW (building -8 kW, EVs 2 kW): charge 6 kW, on the latest estimate. */
+	energy_decide(&p, &(struct energy_input){ .building_w = -7000, .building_now_w = -8000, .ev_w = 2000, .soc_pct = 50 },
+		      &d);
 	assert_true(fabs(d.target_w + 6000) < 1e-6);
+	/* Under an export limit, 500 W more: a small import rather than a small export. */
+	p.export_limit_w = 0;
+	energy_decide(&p, &(struct energy_input){ .building_w = -7000, .building_now_w = -8000, .ev_w = 2000, .soc_pct = 50 },
+		      &d);
+	assert_true(fabs(d.target_w + 6500) < 1e-6);
+	p.export_limit_w = -1;
 	/* Full: hold. */
 	energy_decide(&p, &(struct energy_input){ .building_w = -8000, .ev_w = 2000, .soc_pct = 100 }, &d);
 	assert_true(d.target_w == 0);
