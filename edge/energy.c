@@ -15,6 +15,7 @@
 #include "edge/solver.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,8 @@ int energy_start(struct ag_daemon *d)
 		return -ENOMEM;
 	e->written_w = NAN;
 	e->st.soc_pct = e->st.battery_w = e->st.target_w = e->st.pv_w = e->st.building_w = NAN;
+	e->st.peak_w = e->st.surplus_w = NAN;
+	snprintf(e->st.why, sizeof(e->st.why), "not decided yet");
 	d->energy = e;
 	return 0;
 }
@@ -116,6 +119,28 @@ void energy_stop(struct ag_daemon *d)
 const struct energy_status *energy_status(const struct ag_daemon *d)
 {
 	return d->energy ? &d->energy->st : NULL;
+}
+
+static json_t *watts(double v)
+{
+	return isfinite(v) ? json_real(round(v)) : json_null();
+}
+
+json_t *energy_json(const struct ag_daemon *d)
+{
+	const struct energy_status *st = energy_status(d);
+	json_t *bat = json_null();
+
+	if (!st)
+		return json_null();
+	if (st->configured)
+		bat = json_pack("{s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:s}", "device", d->cfg->battery.device, "mode",
+				st->mode, "answering", st->battery_ok, "soc_pct",
+				isfinite(st->soc_pct) ? json_real(round(st->soc_pct * 10) / 10) : json_null(), "power_w",
+				watts(st->battery_w), "setpoint_w", watts(st->target_w), "counted_w", watts(st->counted_w),
+				"peak_w", watts(st->peak_w), "why", st->why);
+	return json_pack("{s:o, s:o, s:o, s:o}", "battery", bat, "pv_w", watts(st->pv_w), "building_w",
+			 watts(st->building_w), "pv_surplus_w", watts(st->surplus_w));
 }
 
 static void params(const struct ag_config *cfg, const struct device_reading *r, double limit_w,

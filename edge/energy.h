@@ -80,6 +80,10 @@ struct energy_status {
 int energy_start(struct ag_daemon *d);
 void energy_stop(struct ag_daemon *d);
 const struct energy_status *energy_status(const struct ag_daemon *d);
+/* The status for REST and MQTT (the site's "energy" object): battery (null without one), PV,
+ * building load and PV surplus, in W and %. A new reference. */
+struct json_t;
+struct json_t *energy_json(const struct ag_daemon *d);
 
 /* Once per solve, after the site controller measured the grid node: `ev_w` is the chargers'
  * measured draw at the grid, `chargers` the solver's view of them (what the EVs could take;

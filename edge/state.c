@@ -6,6 +6,7 @@
 #include "edge/charger-needs.h"
 #include "edge/daemon.h"
 #include "edge/devices.h"
+#include "edge/energy.h"
 #include "edge/health.h"
 #include "edge/profiles.h"
 #include "edge/proxy.h"
@@ -59,7 +60,7 @@ json_t *state_site(struct ag_daemon *d)
 				     (json_int_t)(st->override_until_ms > now ? (st->override_until_ms - now + 999) / 1000 : 0),
 				     "by", st->override_by);
 	}
-	return json_pack("{s:s, s:s, s:s, s:s?, s:o, s:{s:o, s:o, s:b, s:o, s:o, s:o, s:o}, s:{s:I, s:I, s:I}, s:I}",
+	return json_pack("{s:s, s:s, s:s, s:s?, s:o, s:{s:o, s:o, s:b, s:o, s:o, s:o, s:o}, s:{s:I, s:I, s:I}, s:I, s:o}",
 			 "name", d->cfg->site.name, "policy", d->cfg->site.policy,
 			 "mode", st->fallback ? "fallback" : "normal",
 			 "fallback_why", st->fallback ? st->fallback_why : NULL,
@@ -68,7 +69,7 @@ json_t *state_site(struct ag_daemon *d)
 			 "measured", st->grid_measured, "ev_a", phases(st->ev_a), "allocated_a", phases(st->allocated_a),
 			 "limit_kw", number(d->cfg->site.grid.limit_kw), "override", override,
 			 "chargers", "configured", (json_int_t)n, "online", (json_int_t)online, "charging", (json_int_t)busy,
-			 "solves", (json_int_t)st->solves);
+			 "solves", (json_int_t)st->solves, "energy", energy_json(d));
 }
 
 static json_t *connectors(const struct charger *ch)

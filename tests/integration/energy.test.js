@@ -29,6 +29,7 @@ async function sim(dir, control, extra = []) {
 
 async function edge(dir, port, { battery, limitA = 100, charger = '', site = '' }) {
   const ocpp = await freePort();
+  const webPort = await freePort();
   fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "energy"; margin_a = 2.0; fallback_a = 6.0;
   control_period_ms = 1000; voltage_v = ${V}.0; meter_stale_ms = 2000; ${site}
   grid = { meter = "grid"; limit_a = [${limitA}.0, ${limitA}.0, ${limitA}.0]; ${site ? 'export_limit_kw = 0.0;' : ''} }; };
@@ -39,12 +40,15 @@ devices = (
 battery = { device = "bess"; ${battery} };
 chargers = ( { id = "A"; password = "${PW}"; ${charger || 'max_a = 32.0;'} } );
 ocpp = { listen = "127.0.0.1:${ocpp}"; meter_interval_s = 0; };
-web = { listen = "127.0.0.1:1"; };
+web = { listen = "127.0.0.1:${webPort}"; };
 storage = { path = "${dir}/a.db"; };
 `);
   const d = new Daemon(path.join(dir, 'a.conf'));
   await d.start();
-  return { d, url: `ws://127.0.0.1:${ocpp}/ocpp` };
+  // /metrics answers the edge's own host without a token.
+  const metrics = async () => Object.fromEntries((await (await fetch(`http://127.0.0.1:${webPort}/metrics`)).text())
+    .split('\n').filter((l) => l && !l.startsWith('#')).map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
+  return { d, url: `ws://127.0.0.1:${ocpp}/ocpp`, metrics };
 }
 
 async function station(url, status = 'Available', handlers = {}) {
@@ -58,7 +62,7 @@ test('a load step above peak_kw is covered by the battery within 2 control perio
   const dir = tmpDir();
   // A 1 kWh battery at 23 %: 11 kW empties a percent in about 3 s, so the reserve comes quickly.
   const s = await sim(dir, { base_a: 40, pv_w: 0 }, ['--soc', '23', '--battery-kwh', '1', '--battery-kw', '25']);
-  const { d, url } = await edge(dir, s.port, { battery: 'mode = "peak-shave"; peak_kw = 30.0; reserve_pct = 20.0; revert_s = 10;' });
+  const { d, url, metrics } = await edge(dir, s.port, { battery: 'mode = "peak-shave"; peak_kw = 30.0; reserve_pct = 20.0; revert_s = 10;' });
   let cp;
   try {
     cp = await station(url);
@@ -81,6 +85,12 @@ test('a load step above peak_kw is covered by the battery within 2 control perio
       assert.ok(x.grid_w <= 31000, `every reading after that at most peak + 1 kW: ${JSON.stringify(x)}`);
     }
     assert.match(d.log, /battery bess: discharge 1\d\.\d kW \(peak shaving\)/);
+    // /metrics says the same.
+    const m = await metrics();
+    assert.ok(m.ampgate_battery_power_watts > 10000, `battery power on /metrics: ${m.ampgate_battery_power_watts}`);
+    assert.ok(Math.abs(m.ampgate_battery_setpoint_watts - 11400) < 1500, `setpoint ${m.ampgate_battery_setpoint_watts}`);
+    assert.ok(m.ampgate_battery_soc_percent > 20 && m.ampgate_battery_soc_percent < 23, `SoC ${m.ampgate_battery_soc_percent}`);
+    assert.ok(Math.abs(m.ampgate_building_power_watts - 41400) < 1500, `building ${m.ampgate_building_power_watts}`);
 
     // It runs to its reserve and stops there.
     await until(() => s.readings().at(-1).bat_w < 200 && s.readings().at(-1).soc_pct < 21.5,
