@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { AMPGATECTL, AMPGATE_SIM, Daemon, freePort, runSync, tmpDir } from '../lib/daemon.js';
+import { AMPGATECTL, AMPGATE_SIM, Daemon, ROOT, freePort, runSync, tmpDir } from '../lib/daemon.js';
 import { bootPayload, connectStation, effectiveLimit, sleep, TS, until } from '../lib/ocpp.js';
 import { startHelper } from '../lib/peers.js';
 
@@ -279,4 +279,54 @@ test('PV surplus starts a pv = surplus session after the hysteresis, a cloud pau
     assert.ok(paused.at - t0 >= 2500, 'not before the 3 s hysteresis');
     assert.ok(ev.limits.filter((l) => l.at >= t0 && l.at < paused.at).every((l) => l.limit >= 6), 'at least its minimum meanwhile');
   });
+});
+
+test('a SunSpec storage written from the model definitions (pymodbus, not our simulator): peak shaving over 124, revert after RvrtTms', async () => {
+  const dir = tmpDir();
+  const port = await freePort();
+  const load = path.join(dir, 'load');
+  const status = path.join(dir, 'status.jsonl');
+  fs.writeFileSync(load, '25');
+  const peer = await startHelper('/usr/bin/python3', [path.join(ROOT, 'tests/peers/sunspec_site.py'), '--tcp', String(port),
+    '--models', '/work/shared/data/sunspec', '--load-file', load, '--status', status], /ready/);
+  const ticks = () => fs.readFileSync(status, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const { d, url } = await edge(dir, port, { battery: 'mode = "peak-shave"; peak_kw = 30.0; reserve_pct = 20.0; revert_s = 10;' });
+  let cp;
+  try {
+    cp = await station(url);
+    await d.waitForLog(/device bess answered: SoC 70\.0 %/, 5000);
+    await sleep(1500);
+    assert.equal(ticks().at(-1).bat_w, 0, 'below peak: idle');
+
+    fs.writeFileSync(load, '40'); // 10 kW above the 30 kW peak
+    await until(() => ticks().at(-1).load_w === 40000, { what: 'the step' });
+    const step = ticks().find((x) => x.load_w === 40000);
+    await until(() => ticks().at(-1).grid_w <= 31000, { timeoutMs: 4000, what: 'peak held' });
+    const held = ticks().find((x) => x.t_ms > step.t_ms && x.grid_w <= 31000);
+    console.log(`SunSpec peer: grid at the peak ${held.t_ms - step.t_ms} ms after the step`);
+    assert.ok(held.t_ms - step.t_ms <= 2000 + 250, 'within 2 control periods (plus a meter poll)');
+    await sleep(500);
+    const t = ticks().at(-1);
+    assert.equal(t.mode, 3, 'StorCtl_Mod: both rates enabled');
+    assert.ok(t.in_pct < 0 && t.out_pct > 0, `a negative charge rate forces the discharge: InWRte ${t.in_pct} %, OutWRte ${t.out_pct} %`);
+    assert.ok(Math.abs(t.bat_w - 10000) < 1000, `the storage discharges ${t.bat_w} W`);
+
+    // The edge dies: the storage keeps the setpoint until InOutWRte_RvrtTms, then idles.
+    await cp.close({ force: true });
+    cp = null;
+    d.proc.kill('SIGKILL');
+    await d.exitPromise;
+    const dead = Date.now();
+    await sleep(5000);
+    assert.ok(ticks().at(-1).bat_w > 9000, 'still discharging within revert_s');
+    await until(() => ticks().at(-1).mode === 0 && ticks().at(-1).bat_w === 0, { timeoutMs: 9000, what: 'reverted' });
+    console.log(`SunSpec peer: back on its own control ${Date.now() - dead} ms after the edge died (revert_s 10)`);
+  } catch (e) {
+    console.log(d.log.split('\n').slice(-30).join('\n'));
+    throw e;
+  } finally {
+    await cp?.close({ force: true });
+    if (d.exited === null) await d.stop();
+    peer.proc.kill('SIGTERM');
+  }
 });
