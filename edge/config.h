@@ -44,6 +44,8 @@ struct cfg_site {
 	double fallback_a;
 	int meter_stale_ms;
 	int pv_hysteresis_s;    /* PV surplus must hold (or be gone) this long to start (or stop) a charger */
+	bool ratchet;           /* keep grid import below the month's demand peak (with a battery) */
+	int demand_window_s;    /* the utility's demand interval: import averaged over it */
 	struct cfg_grid grid;
 	struct cfg_circuit *circuits;
 	size_t n_circuits;

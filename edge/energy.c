@@ -17,9 +17,11 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define WRITE_STEP_W 300.0      /* smaller target changes wait for the renewal */
 #define DEADBAND_W 200.0        /* a target this small is a hold */
@@ -47,6 +49,13 @@ struct energy {
 	uint64_t settled_ms;            /* the battery's reading first matched the last target; 0 = not yet */
 	uint64_t off_target_since_ms;   /* measured power far from the target since; 0 = following */
 	bool warned_ignored, warned_reserve, warned_stale;
+	/* the demand-charge ratchet */
+	char month[8];                  /* "2026-12", local time */
+	double month_peak_w;            /* highest window average this month; 0 = none yet */
+	int64_t window;                 /* index of the demand window being summed (wall ms / window) */
+	double window_wh;               /* import in it so far */
+	uint64_t window_ms;             /* time of it covered by readings */
+	uint64_t last_ms;               /* monotonic ms of the last turn with a grid reading */
 };
 
 void energy_decide(const struct energy_params *p, const struct energy_input *in, struct energy_decision *out)
@@ -94,6 +103,83 @@ void energy_decide(const struct energy_params *p, const struct energy_input *in,
 		out->why = "idle";
 }
 
+static void month_of(int64_t wall, char out[8])
+{
+	time_t t = (time_t)(wall / 1000);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(out, 8, "%Y-%m", &tm);
+}
+
+static void load_peak(struct ag_daemon *d, struct energy *e)
+{
+	sqlite3 *db = d->store ? store_db(d->store) : NULL;
+	sqlite3_stmt *q;
+
+	e->month_peak_w = 0;
+	if (!db || sqlite3_prepare_v2(db, "SELECT peak_w FROM demand_peaks WHERE month = ?", -1, &q, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(q, 1, e->month, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		e->month_peak_w = sqlite3_column_double(q, 0);
+	sqlite3_finalize(q);
+}
+
+static void save_peak(struct ag_daemon *d, struct energy *e, int64_t at)
+{
+	sqlite3 *db = d->store ? store_db(d->store) : NULL;
+	sqlite3_stmt *q;
+
+	if (!db || sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO demand_peaks (month, peak_w, at_ms) VALUES (?, ?, ?)",
+				      -1, &q, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(q, 1, e->month, -1, SQLITE_STATIC);
+	sqlite3_bind_double(q, 2, e->month_peak_w);
+	sqlite3_bind_int64(q, 3, at);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		log_msg(LL_WARN, "energy: cannot record the demand peak: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(q);
+}
+
+/* Sum the grid import over the utility's demand windows (wall-clock aligned); at a window's end
+ * its average may raise the month's peak, kept in the database across restarts. */
+static void demand(struct ag_daemon *d, struct energy *e, double grid_w, uint64_t now)
+{
+	int64_t wall = wall_ms();
+	int64_t len_ms = (int64_t)d->cfg->site.demand_window_s * 1000;
+	int64_t window = wall / len_ms;
+	char month[8];
+
+	if (e->last_ms && now > e->last_ms && now - e->last_ms < (uint64_t)len_ms) {
+		e->window_wh += fmax(0, grid_w) * (double)(now - e->last_ms) / 3600000.0;
+		e->window_ms += now - e->last_ms;
+	}
+	e->last_ms = now;
+	e->st.demand_w = e->window_ms ? e->window_wh * 3600000.0 / (double)e->window_ms : NAN;
+	if (window == e->window)
+		return;
+	month_of(wall, month);
+	if (strcmp(month, e->month) != 0) {
+		snprintf(e->month, sizeof(e->month), "%s", month);
+		load_peak(d, e);
+	}
+	/* A window seen for at least half its length counts (a restart mid-window). */
+	if (e->window && e->window_ms * 2 >= (uint64_t)len_ms && e->st.demand_w > e->month_peak_w) {
+		bool held = d->cfg->site.ratchet && e->month_peak_w > 0;
+		e->month_peak_w = e->st.demand_w;
+		save_peak(d, e, wall);
+		store_event(d->store, held ? LL_WARN : LL_NOTICE, "energy.demand", "grid",
+			    "this month's demand peak is now %.1f kW (%d s average)%s", e->month_peak_w / 1000,
+			    d->cfg->site.demand_window_s,
+			    held ? ": the battery could not hold the site below the previous one" : "");
+	}
+	e->window = window;
+	e->window_wh = 0;
+	e->window_ms = 0;
+	e->st.month_peak_w = e->month_peak_w;
+}
+
 int energy_start(struct ag_daemon *d)
 {
 	struct energy *e = calloc(1, sizeof(*e));
@@ -104,6 +190,13 @@ int energy_start(struct ag_daemon *d)
 	e->st.soc_pct = e->st.battery_w = e->st.target_w = e->st.pv_w = e->st.building_w = NAN;
 	e->st.peak_w = e->st.surplus_w = NAN;
 	snprintf(e->st.why, sizeof(e->st.why), "not decided yet");
+	e->st.demand_w = NAN;
+	month_of(wall_ms(), e->month);
+	load_peak(d, e);
+	e->st.month_peak_w = e->month_peak_w;
+	if (e->month_peak_w > 0)
+		log_msg(LL_INFO, "energy: this month's demand peak so far: %.1f kW%s", e->month_peak_w / 1000,
+			d->cfg->site.ratchet ? " (the battery holds the site below it)" : "");
 	d->energy = e;
 	return 0;
 }
@@ -139,11 +232,13 @@ json_t *energy_json(const struct ag_daemon *d)
 				isfinite(st->soc_pct) ? json_real(round(st->soc_pct * 10) / 10) : json_null(), "power_w",
 				watts(st->battery_w), "setpoint_w", watts(st->target_w), "counted_w", watts(st->counted_w),
 				"peak_w", watts(st->peak_w), "why", st->why);
-	return json_pack("{s:o, s:o, s:o, s:o}", "battery", bat, "pv_w", watts(st->pv_w), "building_w",
-			 watts(st->building_w), "pv_surplus_w", watts(st->surplus_w));
+	return json_pack("{s:o, s:o, s:o, s:o, s:{s:o, s:o, s:b}}", "battery", bat, "pv_w", watts(st->pv_w), "building_w",
+			 watts(st->building_w), "pv_surplus_w", watts(st->surplus_w), "demand", "window_avg_w",
+			 watts(st->demand_w), "month_peak_w", watts(st->month_peak_w > 0 ? st->month_peak_w : NAN),
+			 "ratchet", d->cfg->site.ratchet);
 }
 
-static void params(const struct ag_config *cfg, const struct device_reading *r, double limit_w,
+static void params(const struct ag_config *cfg, const struct device_reading *r, double limit_w, double month_peak_w,
 		   struct energy_params *p)
 {
 	const struct cfg_battery *b = &cfg->battery;
@@ -153,6 +248,8 @@ static void params(const struct ag_config *cfg, const struct device_reading *r, 
 	p->peak_shave = b->mode && strcmp(b->mode, "peak-shave") == 0;
 	p->limit_w = limit_w;
 	p->peak_w = b->peak_kw > 0 ? b->peak_kw * 1000 : limit_w;
+	if (cfg->site.ratchet && month_peak_w > 0)
+		p->peak_w = fmin(p->peak_w, month_peak_w);     /* above it the demand charge rises */
 	p->reserve_pct = b->reserve_pct;
 	p->max_charge_w = fmax(0, b->max_charge_kw > 0 ? fmin(b->max_charge_kw * 1000, chg) : chg);
 	p->max_discharge_w = fmax(0, b->max_discharge_kw > 0 ? fmin(b->max_discharge_kw * 1000, dis) : dis);
@@ -374,6 +471,8 @@ double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *char
 	e->st.mode = b->mode ? b->mode : "off";
 	e->st.pv_w = d->devices ? pv_power(d, now) : NAN;
 	double bnow = isfinite(grid_w) ? building_now(d, e, grid_w, grid_at_ms, ev_w, r, measured_w, now) : NAN;
+	if (isfinite(grid_w))
+		demand(d, e, grid_w, now);
 	if (isfinite(bnow))
 		pv_caps(d, e, chargers, n_chargers, bnow, now);
 	if (!r)
@@ -402,7 +501,7 @@ double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *char
 	watch_follow(d, e, measured_w, now);
 
 	struct energy_params p;
-	params(d->cfg, r, limit_w, &p);
+	params(d->cfg, r, limit_w, e->month_peak_w, &p);
 	e->st.peak_w = p.peak_w;
 	if (!isfinite(bnow)) {
 		snprintf(e->st.why, sizeof(e->st.why), "grid meter not fresh");

@@ -73,6 +73,8 @@ struct energy_status {
 	double pv_w;                    /* sum of the PV inverters' production; NAN: none configured */
 	double building_w;              /* non-EV, non-battery load; NAN before the first turn */
 	double surplus_w;               /* PV export available to chargers with `pv` set */
+	double demand_w;                /* grid import averaged over the demand window so far */
+	double month_peak_w;            /* the month's highest window average (0: none yet) */
 	double peak_w;
 	char why[64];
 };

@@ -145,6 +145,12 @@ static const char *const migrations[] = {
 	/* 7: stations.new_password holds the hash of the suggested password (pending.c); the words
 	 * that earlier versions kept there in plain text go. */
 	"UPDATE stations SET new_password = NULL WHERE new_password NOT LIKE '$pbkdf2-%';",
+	/* 8: the demand-charge ratchet (energy.c): each month's highest grid import averaged over
+	 * site.demand_window_s, and when that window ended (wall-clock ms). */
+	"CREATE TABLE demand_peaks ("
+	"  month TEXT PRIMARY KEY,"
+	"  peak_w REAL NOT NULL,"
+	"  at_ms INTEGER NOT NULL);",
 };
 
 static int exec(struct store *st, const char *sql)

@@ -158,6 +158,10 @@ static void energy(FILE *f, struct ag_daemon *d)
 	scalar(f, "ampgate_pv_power_watts", "gauge", "PV production, sum of the PV inverters (NaN: none).", e->pv_w);
 	scalar(f, "ampgate_building_power_watts", "gauge", "Non-EV, non-battery load at the grid, PV included.",
 	       e->building_w);
+	scalar(f, "ampgate_demand_window_watts", "gauge", "Grid import averaged over the current demand window so far.",
+	       e->demand_w);
+	scalar(f, "ampgate_demand_month_peak_watts", "gauge", "This month's highest demand-window average (the ratchet).",
+	       e->month_peak_w);
 }
 
 char *web_metrics(struct web *w, size_t *len)

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { AMPGATECTL, AMPGATE_SIM, Daemon, ROOT, freePort, runSync, tmpDir } from '../lib/daemon.js';
+import { AMPGATECTL, AMPGATE_SIM, Daemon, ROOT, freePort, runSync, sql, tmpDir } from '../lib/daemon.js';
 import { bootPayload, connectStation, effectiveLimit, sleep, TS, until } from '../lib/ocpp.js';
 import { startHelper } from '../lib/peers.js';
 
@@ -27,12 +27,12 @@ async function sim(dir, control, extra = []) {
   return { ...h, port: Number(h.match[1]), readings, set, evDraw };
 }
 
-async function edge(dir, port, { battery, limitA = 100, charger = '', site = '' }) {
+async function edge(dir, port, { battery, limitA = 100, charger = '', site = '', grid = '' }) {
   const ocpp = await freePort();
   const webPort = await freePort();
   fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "energy"; margin_a = 2.0; fallback_a = 6.0;
   control_period_ms = 1000; voltage_v = ${V}.0; meter_stale_ms = 2000; ${site}
-  grid = { meter = "grid"; limit_a = [${limitA}.0, ${limitA}.0, ${limitA}.0]; ${site ? 'export_limit_kw = 0.0;' : ''} }; };
+  grid = { meter = "grid"; limit_a = [${limitA}.0, ${limitA}.0, ${limitA}.0]; ${grid} }; };
 devices = (
   { id = "grid"; driver = "sunspec"; role = "grid-meter"; modbus = "tcp://127.0.0.1:${port}"; unit = 1; poll_ms = 250; },
   { id = "bess"; driver = "sunspec"; role = "battery"; modbus = "tcp://127.0.0.1:${port}"; unit = 2; poll_ms = 250; }
@@ -111,16 +111,18 @@ test('a load step above peak_kw is covered by the battery within 2 control perio
 
 // Run `body`; on failure show the daemon's last log lines; always stop the station, the daemon
 // and the simulator.
-async function guarded({ s, d, cp }, body) {
+// `d` may be a function (a test that restarts the daemon); `proc` is the Modbus peer.
+async function guarded({ proc, d, cp }, body) {
+  const daemon = typeof d === 'function' ? d : () => d;
   try {
     await body();
   } catch (e) {
-    console.log(d.log.split('\n').slice(-30).join('\n'));
+    console.log(daemon().log.split('\n').slice(-30).join('\n'));
     throw e;
   } finally {
     await cp()?.close({ force: true });
-    await d.stop();
-    s.proc.kill('SIGTERM');
+    if (daemon().exited === null) await daemon().stop();
+    proc.kill('SIGTERM');
   }
 }
 
@@ -151,7 +153,7 @@ async function evOnBattery(body) {
   const s = await sim(dir, { base_a: 80, pv_w: 0 }, ['--soc', '80']);
   const { d, url } = await edge(dir, s.port, { battery: 'mode = "peak-shave"; reserve_pct = 20.0; revert_s = 10;' });
   const ev = followingEv(s);
-  await guarded({ s, d, cp: () => ev.cp }, async () => {
+  await guarded({ proc: s.proc, d, cp: () => ev.cp }, async () => {
     ev.cp = await station(url, 'Charging', ev.handlers);
     await until(() => ev.limits.length && ev.limits.at(-1).limit >= 30, { timeoutMs: 10000, what: 'EV above 30 A on the battery' });
     await sleep(1500);
@@ -237,11 +239,11 @@ test('PV surplus starts a pv = surplus session after the hysteresis, a cloud pau
   const s = await sim(dir, { base_a: 10, pv_w: 0 }, ['--soc', '50']);
   const { d, url } = await edge(dir, s.port, {
     battery: 'mode = "peak-shave"; reserve_pct = 20.0; recharge = "pv"; revert_s = 10;',
-    charger: 'pv = "surplus"; max_a = 16.0;', site: 'pv_hysteresis_s = 3;',
+    charger: 'pv = "surplus"; max_a = 16.0;', site: 'pv_hysteresis_s = 3;', grid: 'export_limit_kw = 0.0;',
   });
   const ev = followingEv(s);
   const limit = () => (ev.limits.length ? ev.limits.at(-1).limit : null);
-  await guarded({ s, d, cp: () => ev.cp }, async () => {
+  await guarded({ proc: s.proc, d, cp: () => ev.cp }, async () => {
     ev.cp = await station(url, 'Charging', ev.handlers);
     // No sun: a surplus charger does not charge from the grid.
     await until(() => limit() === 0, { timeoutMs: 5000, what: 'paused without PV' });
@@ -292,7 +294,7 @@ test('a SunSpec storage written from the model definitions (pymodbus, not our si
   const ticks = () => fs.readFileSync(status, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
   const { d, url } = await edge(dir, port, { battery: 'mode = "peak-shave"; peak_kw = 30.0; reserve_pct = 20.0; revert_s = 10;' });
   let cp;
-  try {
+  await guarded({ proc: peer.proc, d, cp: () => cp }, async () => {
     cp = await station(url);
     await d.waitForLog(/device bess answered: SoC 70\.0 %/, 5000);
     await sleep(1500);
@@ -321,12 +323,41 @@ test('a SunSpec storage written from the model definitions (pymodbus, not our si
     assert.ok(ticks().at(-1).bat_w > 9000, 'still discharging within revert_s');
     await until(() => ticks().at(-1).mode === 0 && ticks().at(-1).bat_w === 0, { timeoutMs: 9000, what: 'reverted' });
     console.log(`SunSpec peer: back on its own control ${Date.now() - dead} ms after the edge died (revert_s 10)`);
-  } catch (e) {
-    console.log(d.log.split('\n').slice(-30).join('\n'));
-    throw e;
-  } finally {
-    await cp?.close({ force: true });
-    if (d.exited === null) await d.stop();
-    peer.proc.kill('SIGTERM');
-  }
+  });
+});
+
+test('demand-charge ratchet: the month\'s highest window average is kept in the database, and with site.ratchet the battery holds the site below it', async () => {
+  const dir = tmpDir();
+  const s = await sim(dir, { base_a: 29, pv_w: 0 }, ['--soc', '80']); // 29 A x 3 x 230 V = 20 kW
+  const battery = 'mode = "peak-shave"; peak_kw = 60.0; reserve_pct = 20.0; revert_s = 10;';
+  let { d, url, metrics } = await edge(dir, s.port, { battery, site: 'ratchet = true; demand_window_s = 2;' });
+  let cp;
+  await guarded({ proc: s.proc, d: () => d, cp: () => cp }, async () => {
+    cp = await station(url);
+    // Two full 2 s windows at 20 kW set this month's peak.
+    await d.waitForLog(/this month's demand peak is now 19\.\d|this month's demand peak is now 20\.\d/, 8000);
+    const month = new Date().toLocaleString('sv-SE').slice(0, 7);
+    const peak = Number(sql(path.join(dir, 'a.db'), `SELECT peak_w FROM demand_peaks WHERE month = '${month}'`));
+    assert.ok(Math.abs(peak - 20000) < 800, `peak in the database: ${peak} W`);
+    assert.ok(Math.abs((await metrics()).ampgate_demand_month_peak_watts - peak) < 1, '/metrics shows it');
+
+    // The building steps to 27.6 kW: the configured peak (60 kW) would not shave, the ratchet does.
+    const before = s.readings().length;
+    s.set({ base_a: 40, pv_w: 0 });
+    await sleep(5000);
+    const r = s.readings().slice(before);
+    const late = r.filter((x) => x.t_ms >= r.at(-1).t_ms - 2500);
+    console.log(`ratchet: grid ${late.map((x) => Math.round(x.grid_w / 100) / 10).join(' ')} kW, battery ${late.at(-1).bat_w} W`);
+    assert.ok(late.every((x) => x.grid_w <= peak + 1500), 'held at the month\'s peak');
+    assert.ok(late.at(-1).bat_w > 5000, 'by the battery');
+    const after = Number(sql(path.join(dir, 'a.db'), `SELECT peak_w FROM demand_peaks WHERE month = '${month}'`));
+    assert.ok(after < peak + 1500, `the peak did not rise much: ${after} W`);
+
+    // A restart keeps it.
+    await cp.close({ force: true });
+    cp = null;
+    await d.stop();
+    ({ d, url, metrics } = await edge(dir, s.port, { battery, site: 'ratchet = true; demand_window_s = 2;' }));
+    assert.match(d.log, /this month's demand peak so far: (19|20|21)\.\d kW \(the battery holds the site below it\)/);
+  });
 });
