@@ -361,3 +361,29 @@ test('demand-charge ratchet: the month\'s highest window average is kept in the 
     assert.match(d.log, /this month's demand peak so far: (19|20|21)\.\d kW \(the battery holds the site below it\)/);
   });
 });
+
+test('ampgate-sim modbus: the PV inverter follows a --pv-profile file; a bad file is refused with its line', async () => {
+  const dir = tmpDir();
+  const profile = path.join(dir, 'pv.txt');
+  fs.writeFileSync(profile, '# seconds watts\n0 0\n2 10000\n60 10000\n');
+  const h = await startHelper(AMPGATE_SIM, ['modbus', '--listen', '127.0.0.1:0', '--quiet', '--pv-profile', profile],
+    /listening on 127\.0\.0\.1:(\d+)/);
+  try {
+    fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "pv"; grid = { limit_a = [100.0, 100.0, 100.0]; }; };
+devices = ( { id = "roof"; driver = "sunspec"; role = "pv"; modbus = "tcp://127.0.0.1:${h.match[1]}"; unit = 4; } );
+`);
+    const pv = () => Number(runSync(AMPGATECTL, ['devices', '-c', path.join(dir, 'a.conf')]).stdout.match(/roof.*power (\d+) W/)[1]);
+    const early = pv();
+    await sleep(2500);
+    const late = pv();
+    console.log(`PV profile: ${early} W at start, ${late} W after 2.5 s`);
+    assert.ok(early < 6000, `ramping up at the start: ${early} W`);
+    assert.ok(Math.abs(late - 10000) < 200, `10 kW from 2 s on: ${late} W`);
+  } finally {
+    h.proc.kill('SIGTERM');
+  }
+  fs.writeFileSync(profile, '0 5\n0 6\n');
+  const bad = runSync(AMPGATE_SIM, ['modbus', '--listen', '127.0.0.1:0', '--pv-profile', profile]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /pv\.txt:2: want "SECONDS WATTS", seconds ascending/);
+});

@@ -8,7 +8,8 @@
  * The battery follows model 124's limits like a Fronius storage does (a negative InWRte forces
  * discharge, a negative OutWRte forces charge), ramps, drops the limits after
  * InOutWRte_RvrtTms, and trips on request; a --control file sets the base load, PV power and
- * the trip while the server runs, so a test can step the load or pass a cloud.
+ * the trip while the server runs, so a test can step the load or pass a cloud; the PV inverter
+ * can follow a --pv-profile file.
  *
  * Design decision: the register images are encoded with the same tables the drivers decode
  * with (sunspec-models.c, regmap.c), and every request sees values refreshed from the one
@@ -58,6 +59,10 @@ struct server {
 	const char *control;    /* --control file: {"base_a": A, "pv_w": W, "trip": bool} */
 	FILE *trace;            /* --trace: one line per grid meter read */
 	bool bat_silent;        /* --control "silent": the battery answers nothing (and keeps going) */
+	double *pv_t_s, *pv_w;  /* --pv-profile: PV power at seconds since start (linear between) */
+	size_t n_pv;
+	uint64_t started_ms;
+	double control_pv_w;    /* --control's pv_w (NAN: none): wins over the profile */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -192,6 +197,60 @@ static void read_ev_draw(struct server *s)
 	json_decref(j);
 }
 
+/* A PV profile: "SECONDS WATTS" per line, seconds since the server started, ascending; '#'
+ * comments. Linear between points, the last value after the end. 0, or -EINVAL (with the line). */
+static int read_pv_profile(struct server *s, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[256];
+	int no = 0;
+
+	if (!f) {
+		fprintf(stderr, "ampgate-sim modbus: --pv-profile %s: %s\n", path, strerror(errno));
+		return -EINVAL;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		double t, w;
+		no++;
+		if (line[strspn(line, " \t")] == '#' || line[strspn(line, " \t\r\n")] == '\0')
+			continue;
+		if (sscanf(line, "%lf %lf", &t, &w) != 2 || !(t >= 0) || !(w >= 0) ||
+		    (s->n_pv && t <= s->pv_t_s[s->n_pv - 1])) {
+			fprintf(stderr, "ampgate-sim modbus: %s:%d: want \"SECONDS WATTS\", seconds ascending\n", path, no);
+			fclose(f);
+			return -EINVAL;
+		}
+		double *nt = realloc(s->pv_t_s, (s->n_pv + 1) * sizeof(*nt));
+		double *nw = nt ? realloc(s->pv_w, (s->n_pv + 1) * sizeof(*nw)) : NULL;
+		if (nt)
+			s->pv_t_s = nt;
+		if (!nw) {
+			fclose(f);
+			return -ENOMEM;
+		}
+		s->pv_w = nw;
+		s->pv_t_s[s->n_pv] = t;
+		s->pv_w[s->n_pv++] = w;
+	}
+	fclose(f);
+	return s->n_pv ? 0 : -EINVAL;
+}
+
+static double pv_profile_at(const struct server *s, uint64_t now)
+{
+	double t = (double)(now - s->started_ms) / 1000.0;
+	size_t i = 0;
+
+	if (t <= s->pv_t_s[0])
+		return s->pv_w[0];
+	while (i + 1 < s->n_pv && s->pv_t_s[i + 1] < t)
+		i++;
+	if (i + 1 >= s->n_pv)
+		return s->pv_w[s->n_pv - 1];
+	double f = (t - s->pv_t_s[i]) / (s->pv_t_s[i + 1] - s->pv_t_s[i]);
+	return s->pv_w[i] + f * (s->pv_w[i + 1] - s->pv_w[i]);
+}
+
 /* The test's or trainer's hand on the site: a missing key leaves that quantity to the model. */
 static void read_control(struct server *s)
 {
@@ -201,7 +260,7 @@ static void read_control(struct server *s)
 	if (!j)
 		return;
 	s->site.fixed_base_a = json_is_number(v = json_object_get(j, "base_a")) ? json_number_value(v) : NAN;
-	s->site.fixed_pv_w = json_is_number(v = json_object_get(j, "pv_w")) ? json_number_value(v) : NAN;
+	s->control_pv_w = json_is_number(v = json_object_get(j, "pv_w")) ? json_number_value(v) : NAN;
 	int trip = json_is_true(json_object_get(j, "trip"));
 	if (trip != s->site.bat_tripped && !s->quiet)
 		fprintf(stderr, "battery %s\n", trip ? "TRIPPED" : "back in service");
@@ -219,6 +278,7 @@ static void refresh(struct server *s, uint64_t now)
 {
 	read_ev_draw(s);
 	read_control(s);
+	s->site.fixed_pv_w = !isnan(s->control_pv_w) ? s->control_pv_w : s->n_pv ? pv_profile_at(s, now) : NAN;
 	const struct sim_values *v = sim_model_step(&s->site, now);
 	bool faults = now >= s->faults_from_ms;
 	struct unit *u;
@@ -373,7 +433,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: ampgate-sim modbus --listen HOST:PORT [--faults KIND:UNIT,...] [--faults-after-ms N]\n"
 		"                         [--ev-draw FILE] [--control FILE] [--soc PCT] [--battery-kwh E]\n"
-		"                         [--battery-kw P] [--trace FILE] [--quiet]\n"
+		"                         [--battery-kw P] [--trace FILE] [--pv-profile FILE] [--quiet]\n"
 		"  Serves unit 1 SunSpec grid meter (203), unit 2 SunSpec battery (124 + 802), unit 3 SDM630,\n"
 		"  unit 4 SunSpec PV inverter (103). Port 0 picks a free port; the line \"listening on HOST:PORT\"\n"
 		"  tells which. Fault kinds: timeout (no answer), exception (server device failure),\n"
@@ -384,7 +444,9 @@ static void usage(FILE *out)
 		"  ignores setpoints, still answers), \"silent\": true (the battery answers nothing but\n"
 		"  keeps its setpoint), \"soc_pct\": set the SoC once}. The battery (default 50 kWh,\n"
 		"  25 kW, SoC 60 %%) follows model 124 limits (negative InWRte: discharge) with a 20 kW/s ramp.\n"
-		"  --trace: one JSON line per read of the grid meter (time, grid W and A, battery W and SoC).\n");
+		"  --trace: one JSON line per read of the grid meter (time, grid W and A, battery W and SoC).\n"
+		"  --pv-profile: the PV inverter follows \"SECONDS WATTS\" lines (seconds since start, linear\n"
+		"  between points, the last value after the end); --control's pv_w wins over it.\n");
 }
 
 static int serve(struct server *s, modbus_t *ctx, int server_fd)
@@ -438,7 +500,7 @@ int sim_modbus_main(int argc, char **argv)
 		{ "ev-draw", required_argument, NULL, 'e' }, { "help", no_argument, NULL, 'h' },
 		{ "control", required_argument, NULL, 'c' }, { "soc", required_argument, NULL, 's' },
 		{ "battery-kwh", required_argument, NULL, 'E' }, { "battery-kw", required_argument, NULL, 'P' },
-		{ "trace", required_argument, NULL, 't' },
+		{ "trace", required_argument, NULL, 't' }, { "pv-profile", required_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	double soc = 60, bat_kwh = 50, bat_kw = 25;
@@ -448,8 +510,9 @@ int sim_modbus_main(int argc, char **argv)
 	int c, rc = 0;
 
 	memset(&s, 0, sizeof(s));
+	s.control_pv_w = NAN;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "l:f:a:e:c:s:E:P:t:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:f:a:e:c:s:E:P:t:v:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			/* host_port_parse refuses port 0, which here means "pick a free one". */
@@ -476,6 +539,10 @@ int sim_modbus_main(int argc, char **argv)
 		case 's': soc = atof(optarg); break;
 		case 'E': bat_kwh = atof(optarg); break;
 		case 'P': bat_kw = atof(optarg); break;
+		case 'v':
+			if (read_pv_profile(&s, optarg) < 0)
+				return 2;
+			break;
 		case 't':
 			if (s.trace)
 				fclose(s.trace);
@@ -489,6 +556,7 @@ int sim_modbus_main(int argc, char **argv)
 		}
 	}
 	s.faults_from_ms += now_ms();
+	s.started_ms = now_ms();
 	if (!(soc >= 0 && soc <= 100) || !(bat_kwh > 0 && bat_kwh < 10000) || !(bat_kw > 0 && bat_kw < 600)) {
 		fprintf(stderr, "ampgate-sim modbus: --soc 0..100, --battery-kwh 0..10000, --battery-kw 0..600\n");
 		return 2;
@@ -543,5 +611,7 @@ int sim_modbus_main(int argc, char **argv)
 		modbus_mapping_free(s.units[u].map);
 	if (s.trace)
 		fclose(s.trace);
+	free(s.pv_t_s);
+	free(s.pv_w);
 	return rc;
 }
