@@ -7,7 +7,12 @@
  * - Writes only when the target moves by WRITE_STEP_W or the renewal is due, at most once per
  *   half control period: a meter reading every few hundred ms must not become a Modbus write.
  * - SoC stops the discharge RESERVE_PAD_PCT above reserve_pct, so the SoC integrated between two
- *   polls never lands below it. */
+ *   polls never lands below it.
+ * - PV surplus reaches chargers as a cap on the solver's max_a (pv_caps), not as a new solver
+ *   input: the solver stays as it is, and a surplus charger is simply a charger whose maximum is
+ *   what the sun gives.
+ * - The ratchet only moves the battery's peak target (min of peak_kw and the month's peak); it
+ *   does not limit the EVs, which stay bound by the connection's limit. */
 #include "edge/energy.h"
 #include "edge/daemon.h"
 #include "edge/devices.h"
@@ -27,8 +32,8 @@
 #define DEADBAND_W 200.0        /* a target this small is a hold */
 #define RESERVE_PAD_PCT 0.5
 #define EXPORT_BIAS_W 500.0     /* under an export limit, PV recharge aims at this much import */
-#define IGNORED_AFTER_MS 3000
-#define SETTLE_MS 2000          /* the longest a new target waits for the battery to follow the last */   /* a setpoint not followed this long: the battery ignores it */
+#define IGNORED_AFTER_MS 3000   /* a setpoint not followed this long: the battery ignores it */
+#define SETTLE_MS 2000          /* the longest a new target waits for the battery to follow the last */
 
 struct pv_state {
 	char id[49];
