@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { AMPGATECTL, AMPGATE_SIM, Daemon, ROOT, freePort, runSync, sql, tmpDir } from '../lib/daemon.js';
+import { AMPGATECTL, AMPGATED, AMPGATE_SIM, Daemon, ROOT, freePort, runSync, sql, tmpDir } from '../lib/daemon.js';
 import { bootPayload, connectStation, effectiveLimit, sleep, TS, until } from '../lib/ocpp.js';
 import { startHelper } from '../lib/peers.js';
 
@@ -386,4 +386,22 @@ devices = ( { id = "roof"; driver = "sunspec"; role = "pv"; modbus = "tcp://127.
   const bad = runSync(AMPGATE_SIM, ['modbus', '--listen', '127.0.0.1:0', '--pv-profile', profile]);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /pv\.txt:2: want "SECONDS WATTS", seconds ascending/);
+});
+
+test('--check: battery.mode = peak-shave needs a battery device and a grid meter; battery.device must exist', () => {
+  const dir = tmpDir();
+  const check = (body) => {
+    fs.writeFileSync(path.join(dir, 'c.conf'), `site = { name = "x"; grid = { limit_a = [100.0, 100.0, 100.0]; }; };\n${body}\n`);
+    return runSync(AMPGATED, ['-c', path.join(dir, 'c.conf'), '--check']);
+  };
+  let r = check('battery = {\n  mode = "peak-shave"; };');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /c\.conf:3: battery\.mode: peak shaving needs battery\.device and site\.grid\.meter/);
+  r = check('battery = {\n  device = "bess"; };');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /c\.conf:3: battery\.device: no device with id "bess"/);
+  r = check('battery = { reserve_pct = 120.0; };');
+  assert.match(r.stderr, /battery\.reserve_pct: 120 % is out of range \(0 \.\. 100 %\)/);
+  r = check('chargers = ( { id = "A"; password = "0123456789abcdef"; pv = "sun"; } );');
+  assert.match(r.stderr, /c\.conf:2: chargers\[0\]\.pv: "sun" is not one of: off, surplus, min\+surplus/);
 });
