@@ -80,6 +80,9 @@ struct reg_io {
 };
 
 /* A control request for a battery (or PV curtailment): limits in W, NAN = leave as is.
+ * Signed: max_charge_w < 0 makes the battery discharge at least -max_charge_w, and
+ * max_discharge_w < 0 makes it charge at least -max_discharge_w; so {-P, P} dispatches a
+ * discharge of P and {P, -P} a charge of P (SunSpec 124 with negative rates).
  * revert_s: the device falls back to its own limits after this many seconds unless renewed
  * (0 = no revert), so a dead edge leaves the device in its own safe state. */
 struct device_setpoint {

@@ -26,6 +26,8 @@ void sim_model_init(struct sim_model *m, uint32_t seed, uint64_t now_ms)
 	m->bat_capacity_wh = 50000;
 	m->bat_max_w = 25000;
 	m->bat_limit_charge_w = m->bat_limit_discharge_w = NAN;
+	m->bat_ramp_w_per_s = 20000;
+	m->fixed_base_a = m->fixed_pv_w = NAN;
 	m->v.bat_soc_pct = 60;
 	m->v.import_wh = 1234567;
 	m->v.export_wh = 23456;
@@ -45,6 +47,13 @@ static double noise(struct sim_model *m)
 	return (double)x / 2147483647.5 - 1.0;
 }
 
+void sim_model_set_battery(struct sim_model *m, double charge_w, double discharge_w, int revert_s, uint64_t now_ms)
+{
+	m->bat_limit_charge_w = charge_w;
+	m->bat_limit_discharge_w = discharge_w;
+	m->bat_revert_at_ms = revert_s > 0 ? now_ms + (uint64_t)revert_s * 1000 : 0;
+}
+
 const struct sim_values *sim_model_step(struct sim_model *m, uint64_t now_ms)
 {
 	struct sim_values *v = &m->v;
@@ -55,18 +64,33 @@ const struct sim_values *sim_model_step(struct sim_model *m, uint64_t now_ms)
 	m->last_ms = now_ms;
 	/* Depot base load: low at night, a morning and an afternoon peak. */
 	double profile = 0.55 + 0.35 * sin(2 * PI * (day - 0.3)) + 0.1 * sin(4 * PI * day);
-	v->pv_power_w = day > 0.25 && day < 0.8 ? m->pv_peak_w * sin(PI * (day - 0.25) / 0.55) : 0;
-	v->pv_power_w = fmax(0, v->pv_power_w * (0.95 + 0.05 * noise(m)));
+	/* A given PV power (a test's, a profile's) jitters like a measurement (0.5 %), the day curve
+	 * like passing haze (up to 10 % down). */
+	if (!isnan(m->fixed_pv_w))
+		v->pv_power_w = fmax(0, m->fixed_pv_w * (1 + 0.005 * noise(m)));
+	else
+		v->pv_power_w = day > 0.25 && day < 0.8 ? m->pv_peak_w * sin(PI * (day - 0.25) / 0.55) : 0;
+	if (isnan(m->fixed_pv_w))
+		v->pv_power_w = fmax(0, v->pv_power_w * (0.95 + 0.05 * noise(m)));
 	v->pv_energy_wh += v->pv_power_w * dt_h;
-	/* Battery: covers evening load, charges from PV; within its limits and SoC. */
-	double bat = v->pv_power_w > 5000 ? -(v->pv_power_w - 5000) : (profile > 0.7 ? 8000 : 0);
+	/* Battery: covers evening load, charges from PV (its own control); within the setpoints,
+	 * its rating and SoC; moves towards that target at its ramp rate. */
+	if (m->bat_revert_at_ms && now_ms >= m->bat_revert_at_ms) {
+		m->bat_limit_charge_w = m->bat_limit_discharge_w = NAN;        /* the edge went quiet */
+		m->bat_revert_at_ms = 0;
+	}
+	bool fixed = !isnan(m->fixed_base_a);
+	double bat = v->pv_power_w > 5000 ? -(v->pv_power_w - 5000) : (!fixed && profile > 0.7 ? 8000 : 0);
+	double lo = isnan(m->bat_limit_charge_w) ? -m->bat_max_w : -m->bat_limit_charge_w;
+	double hi = isnan(m->bat_limit_discharge_w) ? m->bat_max_w : m->bat_limit_discharge_w;
+	bat = fmin(hi, fmax(lo, bat));
 	bat = fmax(-m->bat_max_w, fmin(m->bat_max_w, bat));
-	if (bat < 0 && !isnan(m->bat_limit_charge_w))
-		bat = fmax(bat, -m->bat_limit_charge_w);
-	if (bat > 0 && !isnan(m->bat_limit_discharge_w))
-		bat = fmin(bat, m->bat_limit_discharge_w);
-	if ((bat < 0 && v->bat_soc_pct >= 100) || (bat > 0 && v->bat_soc_pct <= 5))
+	if ((bat < 0 && v->bat_soc_pct >= 100) || (bat > 0 && v->bat_soc_pct <= 5) || m->bat_tripped)
 		bat = 0;
+	double step = m->bat_ramp_w_per_s * dt_h * 3600.0;
+	if (m->bat_tripped)
+		step = INFINITY;        /* a trip opens the contactor at once */
+	bat = v->bat_power_w + fmax(-step, fmin(step, bat - v->bat_power_w));
 	v->bat_power_w = bat;
 	v->bat_soc_pct = fmin(100, fmax(0, v->bat_soc_pct - bat * dt_h / m->bat_capacity_wh * 100));
 	v->bat_max_charge_w = v->bat_soc_pct >= 100 ? 0 : m->bat_max_w;
@@ -76,7 +100,8 @@ const struct sim_values *sim_model_step(struct sim_model *m, uint64_t now_ms)
 	v->grid_power_w = 0;
 	for (int ph = 0; ph < 3; ph++) {
 		v->voltage_v[ph] = 230.0 + 2.0 * sin(2 * PI * day + ph) + 0.3 * noise(m);
-		double load_a = m->base_a * profile * imbalance[ph] + 0.5 * noise(m) + m->extra_a[ph];
+		double load_a = (fixed ? m->fixed_base_a : m->base_a * profile * imbalance[ph]) + 0.5 * noise(m) +
+				m->extra_a[ph];
 		v->pv_current_a[ph] = v->pv_power_w / 3 / v->voltage_v[ph];
 		v->grid_current_a[ph] = load_a - v->pv_current_a[ph] - bat / 3 / v->voltage_v[ph];
 		v->grid_power_w += v->grid_current_a[ph] * v->voltage_v[ph];
@@ -162,8 +187,7 @@ static int sim_write_setpoint(struct drv_dev *dev, const struct reg_io *io, cons
 	(void)io;
 	if (dev->role != ROLE_BATTERY)
 		return -ENOTSUP;
-	m->bat_limit_charge_w = sp->max_charge_w;
-	m->bat_limit_discharge_w = sp->max_discharge_w;
+	sim_model_set_battery(m, sp->max_charge_w, sp->max_discharge_w, sp->revert_s, m->last_ms);
 	return 0;
 }
 

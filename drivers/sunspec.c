@@ -280,7 +280,10 @@ static int write_point(const struct reg_io *io, const struct ss_found *f, uint16
 
 /* Model 124: InWRte/OutWRte are percentages of WChaMax (WDisChaMax is not in 124; 802's
  * WDisChaRteMax is used when present); StorCtl_Mod bit 0 enables the charge limit, bit 1 the
- * discharge limit; InOutWRte_RvrtTms makes the device drop the limits if we stop renewing. */
+ * discharge limit; InOutWRte_RvrtTms makes the device drop the limits if we stop renewing.
+ * The rates are signed (-100..100 %): a negative charge limit forces discharge and a negative
+ * discharge limit forces charge, which is how storage that follows 124 (Fronius, the simulator)
+ * is dispatched rather than only capped. */
 static int ss_write_setpoint(struct drv_dev *dev, const struct reg_io *io, const struct device_setpoint *sp)
 {
 	struct ss_state *s = dev->priv;
@@ -304,7 +307,7 @@ static int ss_write_setpoint(struct drv_dev *dev, const struct reg_io *io, const
 	if (!isnan(sp->max_charge_w)) {
 		if (!(wchamax > 0))
 			return -ENOTSUP;
-		double pct = fmin(100.0, fmax(0.0, sp->max_charge_w / wchamax * 100.0));
+		double pct = fmin(100.0, fmax(-100.0, sp->max_charge_w / wchamax * 100.0));
 		if ((rc = write_point(io, f, regs, n, m, "InWRte", pct)) < 0)
 			return rc;
 		mode |= 0x1;
@@ -312,7 +315,7 @@ static int ss_write_setpoint(struct drv_dev *dev, const struct reg_io *io, const
 	if (!isnan(sp->max_discharge_w)) {
 		if (!(wdischamax > 0))
 			return -ENOTSUP;
-		double pct = fmin(100.0, fmax(0.0, sp->max_discharge_w / wdischamax * 100.0));
+		double pct = fmin(100.0, fmax(-100.0, sp->max_discharge_w / wdischamax * 100.0));
 		if ((rc = write_point(io, f, regs, n, m, "OutWRte", pct)) < 0)
 			return rc;
 		mode |= 0x2;

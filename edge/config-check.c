@@ -120,6 +120,10 @@ static void check_circuits(const struct ag_config *cfg, const config_t *root, st
 
 	check_device_ref(cfg, r, line_at(root, 0, "site.grid.meter"), "site.grid.meter", s->grid.meter,
 			 "grid-meter");
+	check_device_ref(cfg, r, line_at(root, 0, "battery.device"), "battery.device", cfg->battery.device, "battery");
+	if (cfg->battery.mode && strcmp(cfg->battery.mode, "off") != 0 && (!cfg->battery.device || !s->grid.meter))
+		cfg_error(r, line_at(root, 0, "battery.mode"), "battery.mode",
+			  "peak shaving needs battery.device and site.grid.meter (the edge must see both)");
 	for (size_t i = 0; i < s->n_circuits; i++) {
 		const struct cfg_circuit *c = &s->circuits[i];
 		snprintf(key, sizeof(key), "site.circuits[%zu].id", i);

@@ -37,12 +37,15 @@ static const char *const partitions[] = { "autonomous", "strict", NULL };
 static const char *const replay_rejected[] = { "stop", "keep", NULL };
 static const char *const auth_offline[] = { "known", "all", "none", NULL };
 static const char *const user_roles[] = { "viewer", "manager", NULL };
+static const char *const pv_modes[] = { "off", "surplus", "min+surplus", NULL };
 
 static const struct cfg_key grid_keys[] = {
 	KSTR(struct cfg_grid, meter, 0, NULL, "device id of the grid-connection meter"),
 	{ .name = "limit_a", .type = CT_PHASES, .offset = offsetof(struct cfg_grid, limit_a), .flags = CK_REQUIRED,
 	  .min = 0, .max = CFG_LIMIT_MAX_A, .unit = "A", .help = "connection current limit per phase, L1 L2 L3" },
 	KDBL(struct cfg_grid, limit_kw, 0, 100000, 0, "kW", "connection power limit, 0 = none"),
+	KDBL(struct cfg_grid, export_limit_kw, -1, 100000, -1, "kW",
+	     "highest export the battery may cause (0 = zero export), -1 = no limit"),
 	END
 };
 
@@ -63,6 +66,11 @@ static const struct cfg_key site_keys[] = {
 	KENUM(struct cfg_site, policy, 0, policies, "fair", "allocation policy"),
 	KDBL(struct cfg_site, fallback_a, 0, 80, 6, "A", "per-charger current when the edge cannot control it"),
 	KINT(struct cfg_site, meter_stale_ms, 500, 600000, 5000, "ms", "a meter reading older than this is stale"),
+	KINT(struct cfg_site, pv_hysteresis_s, 0, 3600, 60, "s",
+	     "PV surplus must last this long to start a pv = surplus charger, and be gone this long to pause it"),
+	KBOOL(struct cfg_site, ratchet, 0,
+	      "demand-charge ratchet: the battery keeps import below the month's highest demand so far"),
+	KINT(struct cfg_site, demand_window_s, 1, 3600, 900, "s", "the utility's demand interval (import averaged over it)"),
 	KGROUP(struct cfg_site, grid, CK_REQUIRED, grid_keys, "the grid connection"),
 	KLIST(struct cfg_site, circuits, n_circuits, struct cfg_circuit, circuit_keys, 1000,
 	      "circuits (feeders, fuses) below the grid connection"),
@@ -103,6 +111,8 @@ static const struct cfg_key charger_keys[] = {
 	KDBL(struct cfg_charger, max_a, 1, 1000, 32, "A", "highest current (hardware, cable)"),
 	KDBL(struct cfg_charger, fallback_a, 0, 80, 0, "A", "safe current when uncontrolled, 0 = site.fallback_a"),
 	KINT(struct cfg_charger, priority, 0, 9, 1, NULL, "priority class for policy \"priority\" (higher first)"),
+	KENUM(struct cfg_charger, pv, 0, pv_modes, "off",
+	      "off, surplus (charges only from PV export) or min+surplus (min_a from the grid, plus PV export)"),
 	{ .name = "password", .type = CT_STRING, .offset = offsetof(struct cfg_charger, password),
 	  .flags = CK_SECRET, .min = 16, .max = 40, .help = "HTTP Basic password (OCPP: 16-40 characters)" },
 	{ .name = "password_hash", .type = CT_STRING, .offset = offsetof(struct cfg_charger, password_hash),
@@ -221,6 +231,26 @@ static const struct cfg_key auth_keys[] = {
 	END
 };
 
+static const char *const battery_modes[] = { "off", "peak-shave", NULL };
+static const char *const recharges[] = { "pv", "any", "off", NULL };
+
+static const struct cfg_key battery_keys[] = {
+	KSTR(struct cfg_battery, device, 0, NULL, "device id of the battery (role battery) the edge commands"),
+	KENUM(struct cfg_battery, mode, 0, battery_modes, "off", "off (the battery's own control) or peak-shave"),
+	KDBL(struct cfg_battery, peak_kw, 0, 100000, 0, "kW",
+	     "grid import above which the battery discharges; 0 = the connection's limit less margin"),
+	KDBL(struct cfg_battery, reserve_pct, 0, 100, 20, "%", "state of charge kept for outages; never discharged below"),
+	KDBL(struct cfg_battery, max_charge_kw, 0, 100000, 0, "kW", "highest charge power asked, 0 = the battery's rating"),
+	KDBL(struct cfg_battery, max_discharge_kw, 0, 100000, 0, "kW",
+	     "highest discharge power asked, 0 = the battery's rating"),
+	KENUM(struct cfg_battery, recharge, 0, recharges, "pv",
+	      "recharge from PV export only, from the grid below recharge_kw (any), or not at all"),
+	KDBL(struct cfg_battery, recharge_kw, 0, 100000, 0, "kW", "grid import ceiling while recharging, 0 = peak_kw"),
+	KINT(struct cfg_battery, revert_s, 10, 3600, 60, "s",
+	     "the battery returns to its own control this long after the edge's last write"),
+	END
+};
+
 static const struct cfg_key storage_keys[] = {
 	KSTR(struct cfg_storage, path, 0, "/var/lib/ampgate/ampgate.db", "SQLite database file"),
 	KINT(struct cfg_storage, retention_days, 1, 3650, 90, "days", "history kept (meter values, events)"),
@@ -240,6 +270,7 @@ static const struct cfg_key root_keys[] = {
 	KGROUP(struct ag_config, mqtt, 0, mqtt_keys, "MQTT"),
 	KGROUP(struct ag_config, health, 0, health_keys, "charger health and remote healing"),
 	KGROUP(struct ag_config, auth, 0, auth_keys, "offline authorization of id tokens"),
+	KGROUP(struct ag_config, battery, 0, battery_keys, "battery dispatch: peak shaving, recharge"),
 	KGROUP(struct ag_config, storage, 0, storage_keys, "database"),
 	END
 };

@@ -32,6 +32,7 @@ struct cfg_grid {
 	char *meter;            /* device id of the grid-connection meter */
 	phase_a limit_a;
 	double limit_kw;
+	double export_limit_kw; /* -1: no export limit; 0: zero export */
 };
 
 struct cfg_site {
@@ -42,6 +43,9 @@ struct cfg_site {
 	char *policy;
 	double fallback_a;
 	int meter_stale_ms;
+	int pv_hysteresis_s;    /* PV surplus must hold (or be gone) this long to start (or stop) a charger */
+	bool ratchet;           /* keep grid import below the month's demand peak (with a battery) */
+	int demand_window_s;    /* the utility's demand interval: import averaged over it */
 	struct cfg_grid grid;
 	struct cfg_circuit *circuits;
 	size_t n_circuits;
@@ -81,6 +85,7 @@ struct cfg_charger {
 	double max_a;
 	double fallback_a;      /* 0: site.fallback_a */
 	int priority;
+	char *pv;               /* "off" | "surplus" (PV export only) | "min+surplus" (min_a, plus PV export) */
 	char *password;         /* plain (hashed at load) or ... */
 	char *password_hash;    /* ... a hash made by `ampgatectl passwd` */
 	int line;
@@ -171,6 +176,19 @@ struct cfg_auth {
 	int cache_days;         /* how long a token the CSMS accepted stays in the edge's cache */
 };
 
+/* Battery dispatch (edge/energy.c). */
+struct cfg_battery {
+	char *device;           /* device id of the battery (role battery); NULL = no dispatch */
+	char *mode;             /* "off" | "peak-shave" */
+	double peak_kw;         /* grid import above which the battery discharges; 0 = limit less margin */
+	double reserve_pct;     /* SoC the battery never discharges below */
+	double max_charge_kw;   /* 0 = the battery's own rating */
+	double max_discharge_kw;
+	char *recharge;         /* "pv" | "any" | "off" */
+	double recharge_kw;     /* grid import ceiling while recharging from the grid; 0 = peak_kw */
+	int revert_s;           /* the battery's own control returns this long after the last write */
+};
+
 struct cfg_storage {
 	char *path;
 	int retention_days;
@@ -190,6 +208,7 @@ struct ag_config {
 	struct cfg_mqtt mqtt;
 	struct cfg_health health;
 	struct cfg_auth auth;
+	struct cfg_battery battery;
 	struct cfg_storage storage;
 };
 

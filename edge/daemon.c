@@ -2,6 +2,7 @@
  * SIGTERM/SIGINT within 2 s, and keep systemd informed (READY, WATCHDOG from the loop itself,
  * so a hung loop is restarted, STATUS, RELOADING, STOPPING). */
 #include "edge/daemon.h"
+#include "edge/energy.h"
 #include "edge/health.h"
 #include "edge/log.h"
 #include "edge/lws-loop.h"
@@ -103,6 +104,7 @@ static const struct module modules[] = {
 	{ .name = "lws", .start = lws_start, .stop = lws_stop },
 	{ .name = "devices", .start = devices_start, .stop = devices_stop, .reload = devices_reload_module },
 	{ .name = "proxy", .start = proxy_start, .stop = proxy_stop, .reload = proxy_reload },
+	{ .name = "energy", .start = energy_start, .stop = energy_stop },
 	{ .name = "site", .start = site_start, .stop = site_stop, .reload = site_reload },
 	{ .name = "health", .start = health_start, .stop = health_stop, .reload = health_reload },
 	{ .name = "mqtt", .start = mqtt_start, .stop = mqtt_stop, .reload = mqtt_reload },

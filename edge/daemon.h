@@ -24,6 +24,7 @@ struct ag_daemon {
 	struct devices *devices;        /* Modbus devices: latest readings, stale flags, hooks */
 	struct proxy *proxy;
 	struct site *site;
+	struct energy *energy;          /* battery dispatch (energy.c) */
 	struct health *health;          /* charger health and remote healing */
 	struct mqtt *mqtt;
 	struct proxy *proxy_closing;    /* freed once the loop has closed its handles */

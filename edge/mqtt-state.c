@@ -253,6 +253,17 @@ void mqtt_publish_discovery(struct mqtt *m)
 			max_a = cfg->site.grid.limit_a[p];
 	}
 	sensor(m, node, "site_mode", "Site mode", site_topic, "{{ value_json.mode }}", NULL, NULL);
+	if (cfg->battery.device) {
+		sensor(m, node, "battery_soc", "Battery SoC", site_topic, "{{ value_json.energy.battery.soc_pct }}", "%",
+		       "battery");
+		sensor(m, node, "battery_power", "Battery power", site_topic, "{{ value_json.energy.battery.power_w }}", "W",
+		       "power");
+	}
+	for (size_t i = 0; i < cfg->n_devices; i++)
+		if (strcmp(cfg->devices[i].role, "pv") == 0) {
+			sensor(m, node, "pv_power", "PV power", site_topic, "{{ value_json.energy.pv_w }}", "W", "power");
+			break;
+		}
 	/* The site limit as a number: setting it sends a 15-minute temporary limit. */
 	if (max_a > 0) {
 		char cmd[600];

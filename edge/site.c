@@ -9,6 +9,7 @@
 #include "edge/charger-needs.h"
 #include "edge/daemon.h"
 #include "edge/devices.h"
+#include "edge/energy.h"
 #include "edge/log.h"
 #include "edge/profiles.h"
 #include "edge/proxy.h"
@@ -263,6 +264,26 @@ static void apply_override(struct site *s, uint64_t now)
 static void report_fallback(struct site *s, bool fallback);
 static void summarize(struct site *s, size_t n);
 
+/* The battery (energy.c): what it discharges is hidden in the grid meter's reading; count it as
+ * load again, and give back as headroom only what its own reading confirms. */
+static double battery_headroom(struct site *s, uint64_t now)
+{
+	const struct ag_config *cfg = s->d->cfg;
+	double v = cfg->site.voltage_v, ev_w = 0, limit_w = INFINITY, hidden_a;
+
+	for (int p = 0; p < AG_PHASES; p++) {
+		ev_w += s->status.ev_a[p] * v;
+		if (s->nodes[0].limit_a[p] > 0)
+			limit_w = fmin(limit_w, 3 * v * (s->nodes[0].limit_a[p] - cfg->site.margin_a));
+	}
+	if (s->nodes[0].limit_kw > 0)
+		limit_w = fmin(limit_w, s->nodes[0].limit_kw * 1000 - 3 * v * cfg->site.margin_a);
+	double extra_w = energy_turn(s->d, ev_w, s->in, s->d->proxy->n_chargers, limit_w, now, &hidden_a);
+	for (int p = 0; p < AG_PHASES; p++)
+		s->nodes[0].non_ev_a[p] += hidden_a;
+	return extra_w;
+}
+
 static void solve(struct site *s)
 {
 	struct ag_daemon *d = s->d;
@@ -299,6 +320,7 @@ static void solve(struct site *s)
 	in.chargers = s->in;
 	in.n_chargers = p->n_chargers;
 	in.meter_stale = !fresh;
+	in.grid_extra_w = battery_headroom(s, now);
 	int rc = solver_run(s->solver, &in, s->rot, (int64_t)now, s->out);
 	if (rc < 0) {
 		log_msg(LL_ERROR, "solver: %s; chargers keep their last limits", strerror(-rc));

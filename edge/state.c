@@ -6,6 +6,7 @@
 #include "edge/charger-needs.h"
 #include "edge/daemon.h"
 #include "edge/devices.h"
+#include "edge/energy.h"
 #include "edge/health.h"
 #include "edge/health-private.h"
 #include "edge/profiles.h"
@@ -95,7 +96,7 @@ json_t *state_site(struct ag_daemon *d)
 	}
 	const char *state = site_state(st, over);
 	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s?, s:o, s:{s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o},"
-			 " s:{s:I, s:I, s:I, s:I}, s:I}",
+			 " s:{s:I, s:I, s:I, s:I}, s:I, s:o}",
 			 "name", d->cfg->site.name, "policy", d->cfg->site.policy,
 			 "mode", st->fallback ? "fallback" : "normal", "state", state, "over_limit_phases", over,
 			 "fallback_why", st->fallback ? st->fallback_why : NULL,
@@ -106,7 +107,7 @@ json_t *state_site(struct ag_daemon *d)
 			 phases(d->cfg->site.grid.limit_a), "override", override,
 			 "chargers", "configured", (json_int_t)n, "online", (json_int_t)online, "charging", (json_int_t)busy,
 			 "sessions", (json_int_t)sessions,
-			 "solves", (json_int_t)st->solves);
+			 "solves", (json_int_t)st->solves, "energy", energy_json(d));
 }
 
 static json_t *connectors(const struct charger *ch)

@@ -164,6 +164,12 @@ static const char *const migrations[] = {
 	"  at_ms INTEGER NOT NULL,"
 	"  PRIMARY KEY (charger_id, connector));"
 	"ALTER TABLE transactions ADD COLUMN stop_reason TEXT;",
+	/* 10: the demand-charge ratchet (energy.c): each month's highest grid import averaged over
+	 * site.demand_window_s, and when that window ended (wall-clock ms). */
+	"CREATE TABLE demand_peaks ("
+	"  month TEXT PRIMARY KEY,"
+	"  peak_w REAL NOT NULL,"
+	"  at_ms INTEGER NOT NULL);",
 };
 
 static int exec(struct store *st, const char *sql)

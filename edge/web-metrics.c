@@ -6,6 +6,7 @@
  * the values are the same ones state.c shows. */
 #include "edge/charger.h"
 #include "edge/devices.h"
+#include "edge/energy.h"
 #include "edge/health.h"
 #include "edge/proxy.h"
 #include "edge/replay.h"
@@ -140,6 +141,30 @@ static void chargers(FILE *f, struct ag_daemon *d)
 	}
 }
 
+/* Battery and PV (energy.c); NaN where unknown. */
+static void energy(FILE *f, struct ag_daemon *d)
+{
+	const struct energy_status *e = energy_status(d);
+
+	if (!e)
+		return;
+	if (e->configured) {
+		scalar(f, "ampgate_battery_soc_percent", "gauge", "Battery state of charge.", e->soc_pct);
+		scalar(f, "ampgate_battery_power_watts", "gauge", "Battery power measured, > 0 discharging.", e->battery_w);
+		scalar(f, "ampgate_battery_setpoint_watts", "gauge",
+		       "Battery power the edge asks, > 0 discharge (NaN: the battery's own control).", e->target_w);
+		scalar(f, "ampgate_battery_counted_watts", "gauge", "Battery discharge counted as EV headroom (measured).",
+		       e->counted_w);
+	}
+	scalar(f, "ampgate_pv_power_watts", "gauge", "PV production, sum of the PV inverters (NaN: none).", e->pv_w);
+	scalar(f, "ampgate_building_power_watts", "gauge", "Non-EV, non-battery load at the grid, PV included.",
+	       e->building_w);
+	scalar(f, "ampgate_demand_window_watts", "gauge", "Grid import averaged over the current demand window so far.",
+	       e->demand_w);
+	scalar(f, "ampgate_demand_month_peak_watts", "gauge", "This month's highest demand-window average (the ratchet).",
+	       e->month_peak_w);
+}
+
 char *web_metrics(struct web *w, size_t *len)
 {
 	struct ag_daemon *d = w->d;
@@ -171,6 +196,7 @@ char *web_metrics(struct web *w, size_t *len)
 	scalar(f, "ampgate_grid_override_amperes", "gauge", "Temporary grid limit set by a site manager, 0 = none.",
 	       st->override_a);
 	scalar(f, "ampgate_solves_total", "counter", "Allocations computed since start.", (double)st->solves);
+	energy(f, d);
 	chargers(f, d);
 	if (d->proxy) {
 		head(f, "ampgate_ocpp_frames_total", "counter", "OCPP frames through the proxy, by direction.");

@@ -463,6 +463,13 @@ static void test_battery_setpoint(void **state)
 	assert_int_equal(dev.ops->write_setpoint(&dev, &io, &sp), 0);
 	assert_int_equal(f->holding[m124 + sunspec_point(m, "OutWRte")->offset], 1000);
 	assert_int_equal(f->holding[m124 + sunspec_point(m, "StorCtl_Mod")->offset], 3);
+	/* Dispatch: a discharge of 5 kW is a charge rate of -20 % and a discharge rate of 5/15 kW;
+	 * signed, not clamped to 0 (which would only cap the battery, never make it discharge). */
+	sp = (struct device_setpoint){ .max_charge_w = -5000, .max_discharge_w = 5000, .revert_s = 30 };
+	assert_int_equal(dev.ops->write_setpoint(&dev, &io, &sp), 0);
+	assert_int_equal((int16_t)f->holding[m124 + sunspec_point(m, "InWRte")->offset], -200);
+	assert_int_equal(f->holding[m124 + sunspec_point(m, "OutWRte")->offset], 333);
+	assert_int_equal(f->holding[m124 + sunspec_point(m, "InOutWRte_RvrtTms")->offset], 30);
 	drv_dev_fini(&dev);
 	/* A meter cannot be controlled. */
 	meter_fixture(f);

@@ -5,6 +5,11 @@
  *   unit 3  Eastron SDM630 (float32 input registers)
  *   unit 4  SunSpec PV inverter (models 1, 103) at 40000
  * with faults on demand: no answer, exception replies, garbled answers, frozen values.
+ * The battery follows model 124's limits like a Fronius storage does (a negative InWRte forces
+ * discharge, a negative OutWRte forces charge), ramps, drops the limits after
+ * InOutWRte_RvrtTms, and trips on request; a --control file sets the base load, PV power and
+ * the trip while the server runs, so a test can step the load or pass a cloud; the PV inverter
+ * can follow a --pv-profile file.
  *
  * Design decision: the register images are encoded with the same tables the drivers decode
  * with (sunspec-models.c, regmap.c), and every request sees values refreshed from the one
@@ -51,6 +56,13 @@ struct server {
 	uint64_t faults_from_ms;
 	bool quiet;
 	const char *ev_draw;    /* the fleet simulator's --draw-out file: EVs add to the grid meter */
+	const char *control;    /* --control file: {"base_a": A, "pv_w": W, "trip": bool} */
+	FILE *trace;            /* --trace: one line per grid meter read */
+	bool bat_silent;        /* --control "silent": the battery answers nothing (and keeps going) */
+	double *pv_t_s, *pv_w;  /* --pv-profile: PV power at seconds since start (linear between) */
+	size_t n_pv;
+	uint64_t started_ms;
+	double control_pv_w;    /* --control's pv_w (NAN: none): wins over the profile */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -123,7 +135,7 @@ static void layout(struct server *s)
 	put_sf(img + at, 203, "A_SF", -2);
 	put_sf(img + at, 203, "V_SF", -1);
 	put_sf(img + at, 203, "Hz_SF", -2);
-	put_sf(img + at, 203, "W_SF", 0);
+	put_sf(img + at, 203, "W_SF", 1);       /* int16: with 0, import above 32.7 kW would not encode */
 	put_sf(img + at, 203, "TotWh_SF", 0);
 	/* unit 2: battery, models 124 and 802 */
 	img = image(&s->units[2]);
@@ -153,7 +165,7 @@ static void layout(struct server *s)
 	put_end(img, put_model(img, at, 103));
 	put_sf(img + at, 103, "A_SF", -2);
 	put_sf(img + at, 103, "V_SF", -1);
-	put_sf(img + at, 103, "W_SF", 0);
+	put_sf(img + at, 103, "W_SF", 1);
 	put_sf(img + at, 103, "Hz_SF", -2);
 	put_sf(img + at, 103, "WH_SF", 0);
 }
@@ -185,9 +197,88 @@ static void read_ev_draw(struct server *s)
 	json_decref(j);
 }
 
+/* A PV profile: "SECONDS WATTS" per line, seconds since the server started, ascending; '#'
+ * comments. Linear between points, the last value after the end. 0, or -EINVAL (with the line). */
+static int read_pv_profile(struct server *s, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[256];
+	int no = 0;
+
+	if (!f) {
+		fprintf(stderr, "ampgate-sim modbus: --pv-profile %s: %s\n", path, strerror(errno));
+		return -EINVAL;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		double t, w;
+		no++;
+		if (line[strspn(line, " \t")] == '#' || line[strspn(line, " \t\r\n")] == '\0')
+			continue;
+		if (sscanf(line, "%lf %lf", &t, &w) != 2 || !(t >= 0) || !(w >= 0) ||
+		    (s->n_pv && t <= s->pv_t_s[s->n_pv - 1])) {
+			fprintf(stderr, "ampgate-sim modbus: %s:%d: want \"SECONDS WATTS\", seconds ascending\n", path, no);
+			fclose(f);
+			return -EINVAL;
+		}
+		double *nt = realloc(s->pv_t_s, (s->n_pv + 1) * sizeof(*nt));
+		double *nw = nt ? realloc(s->pv_w, (s->n_pv + 1) * sizeof(*nw)) : NULL;
+		if (nt)
+			s->pv_t_s = nt;
+		if (!nw) {
+			fclose(f);
+			return -ENOMEM;
+		}
+		s->pv_w = nw;
+		s->pv_t_s[s->n_pv] = t;
+		s->pv_w[s->n_pv++] = w;
+	}
+	fclose(f);
+	return s->n_pv ? 0 : -EINVAL;
+}
+
+static double pv_profile_at(const struct server *s, uint64_t now)
+{
+	double t = (double)(now - s->started_ms) / 1000.0;
+	size_t i = 0;
+
+	if (t <= s->pv_t_s[0])
+		return s->pv_w[0];
+	while (i + 1 < s->n_pv && s->pv_t_s[i + 1] < t)
+		i++;
+	if (i + 1 >= s->n_pv)
+		return s->pv_w[s->n_pv - 1];
+	double f = (t - s->pv_t_s[i]) / (s->pv_t_s[i + 1] - s->pv_t_s[i]);
+	return s->pv_w[i] + f * (s->pv_w[i + 1] - s->pv_w[i]);
+}
+
+/* The test's or trainer's hand on the site: a missing key leaves that quantity to the model. */
+static void read_control(struct server *s)
+{
+	json_t *j = s->control ? json_load_file(s->control, 0, NULL) : NULL;
+	json_t *v;
+
+	if (!j)
+		return;
+	s->site.fixed_base_a = json_is_number(v = json_object_get(j, "base_a")) ? json_number_value(v) : NAN;
+	s->control_pv_w = json_is_number(v = json_object_get(j, "pv_w")) ? json_number_value(v) : NAN;
+	int trip = json_is_true(json_object_get(j, "trip"));
+	if (trip != s->site.bat_tripped && !s->quiet)
+		fprintf(stderr, "battery %s\n", trip ? "TRIPPED" : "back in service");
+	s->site.bat_tripped = trip;
+	s->bat_silent = json_is_true(json_object_get(j, "silent"));
+	if (json_is_number(v = json_object_get(j, "soc_pct")) && !json_is_true(json_object_get(j, "soc_taken"))) {
+		s->site.v.bat_soc_pct = json_number_value(v);
+		json_object_set_new(j, "soc_taken", json_true());
+		json_dump_file(j, s->control, 0);
+	}
+	json_decref(j);
+}
+
 static void refresh(struct server *s, uint64_t now)
 {
 	read_ev_draw(s);
+	read_control(s);
+	s->site.fixed_pv_w = !isnan(s->control_pv_w) ? s->control_pv_w : s->n_pv ? pv_profile_at(s, now) : NAN;
 	const struct sim_values *v = sim_model_step(&s->site, now);
 	bool faults = now >= s->faults_from_ms;
 	struct unit *u;
@@ -255,9 +346,13 @@ static void apply_battery_controls(struct server *s)
 	size_t n = (size_t)m->length + 2;
 	double wmax = sunspec_get(blk, n, m, "WChaMax");
 	unsigned mode = blk[sunspec_point(m, "StorCtl_Mod")->offset];
+	double revert_s = sunspec_get(blk, n, m, "InOutWRte_RvrtTms");
 
-	s->site.bat_limit_charge_w = (mode & 1) ? wmax * sunspec_get(blk, n, m, "InWRte") / 100 : NAN;
-	s->site.bat_limit_discharge_w = (mode & 2) ? wmax * sunspec_get(blk, n, m, "OutWRte") / 100 : NAN;
+	if (s->site.bat_tripped)
+		return;         /* a tripped battery takes the write and does nothing */
+	sim_model_set_battery(&s->site, (mode & 1) ? wmax * sunspec_get(blk, n, m, "InWRte") / 100 : NAN,
+			      (mode & 2) ? wmax * sunspec_get(blk, n, m, "OutWRte") / 100 : NAN,
+			      isnan(revert_s) ? 0 : (int)revert_s, now_ms());
 	if (!s->quiet)
 		fprintf(stderr, "battery limits: charge %.0f W, discharge %.0f W\n", s->site.bat_limit_charge_w,
 			s->site.bat_limit_discharge_w);
@@ -283,7 +378,7 @@ static void handle(struct server *s, modbus_t *ctx, int fd, const uint8_t *q, in
 		modbus_reply_exception(ctx, q, MODBUS_EXCEPTION_GATEWAY_TARGET);
 		return;
 	}
-	if (faults && u->fault == F_TIMEOUT)
+	if ((faults && u->fault == F_TIMEOUT) || (unit == 2 && s->bat_silent))
 		return;
 	if (faults && u->fault == F_EXCEPTION) {
 		modbus_reply_exception(ctx, q, MODBUS_EXCEPTION_SLAVE_OR_SERVER_FAILURE);
@@ -295,6 +390,16 @@ static void handle(struct server *s, modbus_t *ctx, int fd, const uint8_t *q, in
 	}
 	refresh(s, now);
 	modbus_reply(ctx, q, len, u->map);
+	if (unit == 1 && s->trace && (fn == MODBUS_FC_READ_HOLDING_REGISTERS) && u->fault != F_FREEZE) {
+		/* What a client just read off the grid meter, with the battery behind it: a test checks
+		 * the limit on every reading the edge made. */
+		const struct sim_values *v = &s->site.v;
+		fprintf(s->trace, "{\"t_ms\":%llu,\"grid_w\":%.0f,\"grid_a\":[%.2f,%.2f,%.2f],\"bat_w\":%.0f,"
+			"\"soc_pct\":%.3f,\"pv_w\":%.0f}\n", (unsigned long long)now, v->grid_power_w,
+			v->grid_current_a[0], v->grid_current_a[1], v->grid_current_a[2], v->bat_power_w, v->bat_soc_pct,
+			v->pv_power_w);
+		fflush(s->trace);
+	}
 	if (unit == 2 && (fn == MODBUS_FC_WRITE_SINGLE_REGISTER || fn == MODBUS_FC_WRITE_MULTIPLE_REGISTERS))
 		apply_battery_controls(s);
 }
@@ -327,12 +432,21 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: ampgate-sim modbus --listen HOST:PORT [--faults KIND:UNIT,...] [--faults-after-ms N]\n"
-		"                         [--ev-draw FILE] [--quiet]\n"
+		"                         [--ev-draw FILE] [--control FILE] [--soc PCT] [--battery-kwh E]\n"
+		"                         [--battery-kw P] [--trace FILE] [--pv-profile FILE] [--quiet]\n"
 		"  Serves unit 1 SunSpec grid meter (203), unit 2 SunSpec battery (124 + 802), unit 3 SDM630,\n"
 		"  unit 4 SunSpec PV inverter (103). Port 0 picks a free port; the line \"listening on HOST:PORT\"\n"
 		"  tells which. Fault kinds: timeout (no answer), exception (server device failure),\n"
 		"  garbage (a malformed answer), freeze (values stop changing). --ev-draw: the file\n"
-		"  `ampgate-sim chargers --draw-out` writes; the grid meter adds the EVs' draw to the site load.\n");
+		"  `ampgate-sim chargers --draw-out` writes; the grid meter adds the EVs' draw to the site load.\n"
+		"  --control: a JSON file read before every answer: {\"base_a\": A per phase (instead of the day\n"
+		"  profile), \"pv_w\": W (instead of the day curve), \"trip\": true (the battery trips: no power,\n"
+		"  ignores setpoints, still answers), \"silent\": true (the battery answers nothing but\n"
+		"  keeps its setpoint), \"soc_pct\": set the SoC once}. The battery (default 50 kWh,\n"
+		"  25 kW, SoC 60 %%) follows model 124 limits (negative InWRte: discharge) with a 20 kW/s ramp.\n"
+		"  --trace: one JSON line per read of the grid meter (time, grid W and A, battery W and SoC).\n"
+		"  --pv-profile: the PV inverter follows \"SECONDS WATTS\" lines (seconds since start, linear\n"
+		"  between points, the last value after the end); --control's pv_w wins over it.\n");
 }
 
 static int serve(struct server *s, modbus_t *ctx, int server_fd)
@@ -383,16 +497,22 @@ int sim_modbus_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' }, { "faults", required_argument, NULL, 'f' },
 		{ "faults-after-ms", required_argument, NULL, 'a' }, { "quiet", no_argument, NULL, 'q' },
-		{ "ev-draw", required_argument, NULL, 'e' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "ev-draw", required_argument, NULL, 'e' }, { "help", no_argument, NULL, 'h' },
+		{ "control", required_argument, NULL, 'c' }, { "soc", required_argument, NULL, 's' },
+		{ "battery-kwh", required_argument, NULL, 'E' }, { "battery-kw", required_argument, NULL, 'P' },
+		{ "trace", required_argument, NULL, 't' }, { "pv-profile", required_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
 	};
+	double soc = 60, bat_kwh = 50, bat_kw = 25;
 	struct server s;
 	struct host_port hp = { "127.0.0.1", 1502 };
 	char port[16];
 	int c, rc = 0;
 
 	memset(&s, 0, sizeof(s));
+	s.control_pv_w = NAN;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "l:f:a:e:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:f:a:e:c:s:E:P:t:v:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			/* host_port_parse refuses port 0, which here means "pick a free one". */
@@ -415,12 +535,36 @@ int sim_modbus_main(int argc, char **argv)
 		case 'a': s.faults_from_ms = (uint64_t)atoll(optarg); break;
 		case 'q': s.quiet = true; break;
 		case 'e': s.ev_draw = optarg; break;
+		case 'c': s.control = optarg; break;
+		case 's': soc = atof(optarg); break;
+		case 'E': bat_kwh = atof(optarg); break;
+		case 'P': bat_kw = atof(optarg); break;
+		case 'v':
+			if (read_pv_profile(&s, optarg) < 0)
+				return 2;
+			break;
+		case 't':
+			if (s.trace)
+				fclose(s.trace);
+			if (!(s.trace = fopen(optarg, "w"))) {
+				fprintf(stderr, "ampgate-sim modbus: --trace %s: %s\n", optarg, strerror(errno));
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	s.faults_from_ms += now_ms();
+	s.started_ms = now_ms();
+	if (!(soc >= 0 && soc <= 100) || !(bat_kwh > 0 && bat_kwh < 10000) || !(bat_kw > 0 && bat_kw < 600)) {
+		fprintf(stderr, "ampgate-sim modbus: --soc 0..100, --battery-kwh 0..10000, --battery-kw 0..600\n");
+		return 2;
+	}
 	sim_model_init(&s.site, 12345, now_ms());
+	s.site.v.bat_soc_pct = soc;
+	s.site.bat_capacity_wh = bat_kwh * 1000;
+	s.site.bat_max_w = bat_kw * 1000;
 	for (int u = 1; u < N_UNITS; u++) {
 		s.units[u].map = modbus_mapping_new_start_address(0, 0, 0, 0, SS_BASE, SS_REGS, 0, IN_REGS);
 		if (!s.units[u].map) {
@@ -465,5 +609,9 @@ int sim_modbus_main(int argc, char **argv)
 		modbus_free(ctx);
 	for (int u = 1; u < N_UNITS; u++)
 		modbus_mapping_free(s.units[u].map);
+	if (s.trace)
+		fclose(s.trace);
+	free(s.pv_t_s);
+	free(s.pv_w);
 	return rc;
 }

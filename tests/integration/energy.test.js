@@ -1,0 +1,410 @@
+// Site energy with a battery over Modbus TCP (ampgate-sim modbus: SunSpec grid meter on unit 1,
+// battery 124 + 802 on unit 2): peak shaving covers a load step within two control periods, the
+// SoC never goes below reserve_pct, a tripped battery lowers the chargers at once, and a dead
+// edge leaves the battery to its own control after revert_s. The simulator's --trace records
+// every grid meter reading the edge made, with the battery behind it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { AMPGATECTL, AMPGATED, AMPGATE_SIM, Daemon, ROOT, freePort, runSync, sql, tmpDir } from '../lib/daemon.js';
+import { bootPayload, connectStation, effectiveLimit, sleep, TS, until } from '../lib/ocpp.js';
+import { startHelper } from '../lib/peers.js';
+
+const PW = 'energy-password-01';
+const V = 230;
+
+async function sim(dir, control, extra = []) {
+  const ctl = path.join(dir, 'control.json');
+  const trace = path.join(dir, 'trace.jsonl');
+  fs.writeFileSync(ctl, JSON.stringify(control));
+  const h = await startHelper(AMPGATE_SIM, ['modbus', '--listen', '127.0.0.1:0', '--quiet', '--control', ctl,
+    '--trace', trace, '--ev-draw', path.join(dir, 'ev.json'), ...extra], /listening on 127\.0\.0\.1:(\d+)/);
+  const readings = () => fs.readFileSync(trace, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const set = (c) => fs.writeFileSync(ctl, JSON.stringify(c));
+  const evDraw = (a) => fs.writeFileSync(path.join(dir, 'ev.json'), JSON.stringify({ current_a: [a, a, a] }));
+  evDraw(0);
+  return { ...h, port: Number(h.match[1]), readings, set, evDraw };
+}
+
+async function edge(dir, port, { battery, limitA = 100, charger = '', site = '', grid = '' }) {
+  const ocpp = await freePort();
+  const webPort = await freePort();
+  fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "energy"; margin_a = 2.0; fallback_a = 6.0;
+  control_period_ms = 1000; voltage_v = ${V}.0; meter_stale_ms = 2000; ${site}
+  grid = { meter = "grid"; limit_a = [${limitA}.0, ${limitA}.0, ${limitA}.0]; ${grid} }; };
+devices = (
+  { id = "grid"; driver = "sunspec"; role = "grid-meter"; modbus = "tcp://127.0.0.1:${port}"; unit = 1; poll_ms = 250; },
+  { id = "bess"; driver = "sunspec"; role = "battery"; modbus = "tcp://127.0.0.1:${port}"; unit = 2; poll_ms = 250; }
+);
+battery = { device = "bess"; ${battery} };
+chargers = ( { id = "A"; password = "${PW}"; ${charger || 'max_a = 32.0;'} } );
+ocpp = { listen = "127.0.0.1:${ocpp}"; meter_interval_s = 0; };
+web = { listen = "127.0.0.1:${webPort}"; };
+storage = { path = "${dir}/a.db"; };
+`);
+  const d = new Daemon(path.join(dir, 'a.conf'));
+  await d.start();
+  // /metrics answers the edge's own host without a token.
+  const metrics = async () => Object.fromEntries((await (await fetch(`http://127.0.0.1:${webPort}/metrics`)).text())
+    .split('\n').filter((l) => l && !l.startsWith('#')).map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
+  return { d, url: `ws://127.0.0.1:${ocpp}/ocpp`, metrics };
+}
+
+async function station(url, status = 'Available', handlers = {}) {
+  const cp = await connectStation({ url, id: 'A', protocol: 'ocpp1.6', password: PW, handlers });
+  await cp.call('BootNotification', bootPayload('ocpp1.6'));
+  await cp.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status });
+  return cp;
+}
+
+test('a load step above peak_kw is covered by the battery within 2 control periods; SoC never below reserve_pct', async () => {
+  const dir = tmpDir();
+  // A 1 kWh battery at 23 %: 11 kW empties a percent in about 3 s, so the reserve comes quickly.
+  const s = await sim(dir, { base_a: 40, pv_w: 0 }, ['--soc', '23', '--battery-kwh', '1', '--battery-kw', '25']);
+  const { d, url, metrics } = await edge(dir, s.port, { battery: 'mode = "peak-shave"; peak_kw = 30.0; reserve_pct = 20.0; revert_s = 10;' });
+  let cp;
+  try {
+    cp = await station(url);
+    await until(() => s.readings().length > 8, { timeoutMs: 8000, what: 'grid meter read' });
+    // 40 A x 3 x 230 V = 27.6 kW: below the 30 kW peak, the battery holds.
+    await sleep(1500);
+    assert.ok(Math.abs(s.readings().at(-1).bat_w) < 500, 'battery holds below peak');
+
+    const before = s.readings().length;
+    s.set({ base_a: 60, pv_w: 0 }); // 41.4 kW: 11.4 kW above peak
+    await sleep(3000);
+    const r = s.readings().slice(before);
+    const seen = r.find((x) => x.grid_w > 35000);
+    assert.ok(seen, 'the edge read the step');
+    const covered = r.find((x) => x.t_ms > seen.t_ms && x.grid_w <= 31000 && x.bat_w > 10000);
+    assert.ok(covered, `covered (last reading ${JSON.stringify(r.at(-1))})`);
+    console.log(`step covered ${covered.t_ms - seen.t_ms} ms after the edge first read it`);
+    assert.ok(covered.t_ms - seen.t_ms <= 2000, `covered ${covered.t_ms - seen.t_ms} ms after the step: within 2 control periods`);
+    for (const x of r.filter((y) => y.t_ms >= covered.t_ms)) {
+      assert.ok(x.grid_w <= 31000, `every reading after that at most peak + 1 kW: ${JSON.stringify(x)}`);
+    }
+    assert.match(d.log, /battery bess: discharge 1\d\.\d kW \(peak shaving\)/);
+    // /metrics says the same.
+    const m = await metrics();
+    assert.ok(m.ampgate_battery_power_watts > 10000, `battery power on /metrics: ${m.ampgate_battery_power_watts}`);
+    assert.ok(Math.abs(m.ampgate_battery_setpoint_watts - 11400) < 1500, `setpoint ${m.ampgate_battery_setpoint_watts}`);
+    assert.ok(m.ampgate_battery_soc_percent > 20 && m.ampgate_battery_soc_percent < 23, `SoC ${m.ampgate_battery_soc_percent}`);
+    assert.ok(Math.abs(m.ampgate_building_power_watts - 41400) < 1500, `building ${m.ampgate_building_power_watts}`);
+
+    // It runs to its reserve and stops there.
+    await until(() => s.readings().at(-1).bat_w < 200 && s.readings().at(-1).soc_pct < 21.5,
+      { timeoutMs: 20000, what: 'battery stops at its reserve' });
+    await sleep(1500);
+    const socs = s.readings().map((r) => r.soc_pct);
+    assert.ok(Math.min(...socs) >= 20, `SoC never below 20 % (lowest ${Math.min(...socs)})`);
+    assert.match(d.log, /battery at its 20 % reserve: it stops discharging; grid import may exceed 30\.0 kW/);
+  } catch (e) {
+    console.log(d.log.split('\n').slice(-30).join('\n'));
+    throw e;
+  } finally {
+    await cp?.close({ force: true });
+    await d.stop();
+    s.proc.kill('SIGTERM');
+  }
+});
+
+// Run `body`; on failure show the daemon's last log lines; always stop the station, the daemon
+// and the simulator.
+// `d` may be a function (a test that restarts the daemon); `proc` is the Modbus peer.
+async function guarded({ proc, d, cp }, body) {
+  const daemon = typeof d === 'function' ? d : () => d;
+  try {
+    await body();
+  } catch (e) {
+    console.log(daemon().log.split('\n').slice(-30).join('\n'));
+    throw e;
+  } finally {
+    await cp()?.close({ force: true });
+    if (daemon().exited === null) await daemon().stop();
+    proc.kill('SIGTERM');
+  }
+}
+
+// An EV that takes what it is given: on every profile it draws the new limit (the simulator's
+// grid meter adds it) and says so in a MeterValues, as a real charger would.
+function followingEv(s) {
+  const ev = { limits: [], cp: null };
+  ev.handlers = {
+    SetChargingProfile: (params) => {
+      const limit = params.csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0].limit;
+      ev.limits.push({ at: Date.now(), limit });
+      setImmediate(() => {
+        s.evDraw(limit);
+        ev.cp?.call('MeterValues', { connectorId: 1, meterValue: [{ timestamp: TS(), sampledValue: ['L1', 'L2', 'L3']
+          .map((phase) => ({ value: limit.toFixed(1), measurand: 'Current.Import', phase, unit: 'A' })) }] }).catch(() => {});
+      });
+      return { status: 'Accepted' };
+    },
+  };
+  return ev;
+}
+
+// 80 A of building on a 100 A connection (2 A margin): 18 A for the EV from the grid. The EV
+// could take 32 A, so the battery discharges the difference (14 A x 3 x 230 V = 9.7 kW) and the
+// EV gets it once the battery's reading confirms it. `body` then breaks the battery.
+async function evOnBattery(body) {
+  const dir = tmpDir();
+  const s = await sim(dir, { base_a: 80, pv_w: 0 }, ['--soc', '80']);
+  const { d, url } = await edge(dir, s.port, { battery: 'mode = "peak-shave"; reserve_pct = 20.0; revert_s = 10;' });
+  const ev = followingEv(s);
+  await guarded({ proc: s.proc, d, cp: () => ev.cp }, async () => {
+    ev.cp = await station(url, 'Charging', ev.handlers);
+    await until(() => ev.limits.length && ev.limits.at(-1).limit >= 30, { timeoutMs: 10000, what: 'EV above 30 A on the battery' });
+    await sleep(1500);
+    const held = s.readings().at(-1);
+    assert.ok(held.bat_w > 8000, `battery discharges ${held.bat_w} W`);
+    assert.ok(Math.max(...held.grid_a) <= 100, `grid within 100 A on the battery: ${held.grid_a}`);
+    assert.doesNotMatch(d.log, /site: grid L\d reads .* above its/);
+    const t0 = Date.now();
+    const lowered = async (what) => {
+      await until(() => ev.limits.at(-1).limit <= 18.5, { timeoutMs: 3000, what: 'EV lowered' });
+      const l = ev.limits.find((x) => x.at >= t0 && x.limit <= 18.5);
+      console.log(`chargers lowered ${l.at - t0} ms after ${what}, to ${l.limit} A`);
+      assert.ok(l.at - t0 <= 1000, `lowered within one control period (${l.at - t0} ms)`);
+      return l;
+    };
+    await body({ s, d, lowered, before: s.readings().length });
+  });
+}
+
+test('the battery trips mid-discharge: the chargers are lowered within one control period and the grid is back within its limit', async () => {
+  await evOnBattery(async ({ s, d, lowered, before }) => {
+    s.set({ base_a: 80, pv_w: 0, trip: true });
+    const l = await lowered('the trip');
+    await sleep(2000);
+    const r = s.readings().slice(before);
+    const over = r.filter((x) => Math.max(...x.grid_a) > 100);
+    console.log(`grid readings above 100 A after the trip: ${over.length} of ${r.length} (` +
+      `${over.map((x) => Math.max(...x.grid_a).toFixed(1)).join(', ')}), before the EV followed`);
+    // Once the EV had the lower limit, every reading is within the connection's limit.
+    const settledMs = s.readings().at(-1).t_ms - (Date.now() - l.at) + 300;
+    for (const x of r.filter((y) => y.t_ms >= settledMs)) {
+      assert.ok(Math.max(...x.grid_a) <= 100, `grid within 100 A after the EV followed: ${JSON.stringify(x)}`);
+      assert.ok(Math.abs(x.bat_w) < 1, 'the tripped battery gives nothing');
+    }
+    await d.waitForLog(/battery asked to discharge [\d.]+ kW but delivers 0\.0 kW \(tripped or ignoring its setpoint\?\)/, 5000);
+  });
+});
+
+test('a battery that stops answering no longer counts for the EVs: they are lowered before the grid meter shows anything', async () => {
+  await evOnBattery(async ({ s, d, lowered }) => {
+    // Silent, but it keeps discharging on its last setpoint: the grid meter sees no change, so
+    // only the rule "count what is measured" lowers the EV.
+    s.set({ base_a: 80, pv_w: 0, silent: true });
+    await lowered('the battery went silent (Modbus timeout 500 ms)');
+    assert.match(d.log, /battery bess does not answer: its discharge no longer counts for the EVs; chargers lowered/);
+    assert.ok(s.readings().at(-1).bat_w > 8000, 'the battery itself is still discharging');
+  });
+});
+
+test('a dead edge leaves the battery to its own control after revert_s', async () => {
+  const dir = tmpDir();
+  const s = await sim(dir, { base_a: 60, pv_w: 0 }, ['--soc', '80']);
+  const { d, url } = await edge(dir, s.port, { battery: 'mode = "peak-shave"; peak_kw = 30.0; reserve_pct = 20.0; revert_s = 10;' });
+  let cp;
+  const batteryW = () => {
+    const r = runSync(AMPGATECTL, ['devices', '-c', path.join(dir, 'a.conf')]);
+    const m = r.stdout.match(/bess[^\n]*?power (-?\d+) W/);
+    assert.ok(m, r.stdout + r.stderr);
+    return Number(m[1]);
+  };
+  try {
+    cp = await station(url);
+    await until(() => s.readings().length && s.readings().at(-1).bat_w > 10000, { timeoutMs: 8000, what: 'discharging' });
+    await cp.close({ force: true });
+    cp = null;
+    d.proc.kill('SIGKILL'); // no goodbye: the setpoint stays until the battery's own timer
+    await d.exitPromise;
+    const tDead = Date.now();
+    await sleep(4000);
+    assert.ok(batteryW() > 10000, 'within revert_s it still follows the last setpoint');
+    await sleep(Math.max(0, tDead + 10000 + 1500 - Date.now()));
+    const w = batteryW();
+    assert.ok(Math.abs(w) < 200, `after revert_s its own control (idle at this load without PV): ${w} W`);
+  } finally {
+    await cp?.close({ force: true });
+    if (d.exited === null) await d.stop();
+    s.proc.kill('SIGTERM');
+  }
+});
+
+test('PV surplus starts a pv = surplus session after the hysteresis, a cloud pauses it after the hysteresis, zero export holds', async () => {
+  const dir = tmpDir();
+  const s = await sim(dir, { base_a: 10, pv_w: 0 }, ['--soc', '50']);
+  const { d, url } = await edge(dir, s.port, {
+    battery: 'mode = "peak-shave"; reserve_pct = 20.0; recharge = "pv"; revert_s = 10;',
+    charger: 'pv = "surplus"; max_a = 16.0;', site: 'pv_hysteresis_s = 3;', grid: 'export_limit_kw = 0.0;',
+  });
+  const ev = followingEv(s);
+  const limit = () => (ev.limits.length ? ev.limits.at(-1).limit : null);
+  await guarded({ proc: s.proc, d, cp: () => ev.cp }, async () => {
+    ev.cp = await station(url, 'Charging', ev.handlers);
+    // No sun: a surplus charger does not charge from the grid.
+    await until(() => limit() === 0, { timeoutMs: 5000, what: 'paused without PV' });
+    await sleep(1500);
+    assert.equal(limit(), 0);
+
+    // 15 kW of PV over 6.9 kW of building: 8 kW (11.7 A) of surplus covers the 6 A minimum.
+    let t0 = Date.now();
+    s.set({ base_a: 10, pv_w: 15000 });
+    await until(() => limit() >= 6, { timeoutMs: 8000, what: 'started on PV' });
+    let started = ev.limits.find((l) => l.at >= t0 && l.limit >= 6);
+    console.log(`surplus session started ${started.at - t0} ms after the sun came out, at ${started.limit} A`);
+    assert.ok(started.at - t0 >= 2500, 'not before the 3 s hysteresis');
+    assert.ok(started.limit <= 13, `only the surplus (about 11.7 A, give or take the meters' noise), not the grid: ${started.limit} A`);
+    await d.waitForLog(/charger A: PV surplus covers its minimum for 3 s: charging from PV \(pv = surplus\)/);
+
+    // More sun than the EV (16 A = 11 kW) takes: the battery absorbs the rest, nothing exported.
+    s.set({ base_a: 10, pv_w: 25000 });
+    await sleep(4000);
+    const before = s.readings().length;
+    await sleep(3000);
+    const r = s.readings().slice(before);
+    const lowest = Math.min(...r.map((x) => x.grid_w));
+    console.log(`zero export: lowest grid reading ${lowest} W over ${r.length} readings; battery ${r.at(-1).bat_w} W, EV ${limit()} A`);
+    assert.ok(lowest >= -1000, `no export beyond 1 kW of noise (lowest ${lowest} W)`);
+    assert.ok(r.at(-1).bat_w < -3000, 'the battery charges from the surplus');
+    assert.ok(limit() >= 15.9, 'the EV takes its 16 A from PV');
+
+    // A cloud: the surplus is gone, the EV keeps its minimum for the hysteresis, then pauses.
+    t0 = Date.now();
+    s.set({ base_a: 10, pv_w: 2000 });
+    await until(() => limit() === 0, { timeoutMs: 8000, what: 'paused by the cloud' });
+    const paused = ev.limits.find((l) => l.at >= t0 && l.limit === 0);
+    console.log(`paused ${paused.at - t0} ms after the cloud`);
+    assert.ok(paused.at - t0 >= 2500, 'not before the 3 s hysteresis');
+    assert.ok(ev.limits.filter((l) => l.at >= t0 && l.at < paused.at).every((l) => l.limit >= 6), 'at least its minimum meanwhile');
+  });
+});
+
+test('a SunSpec storage written from the model definitions (pymodbus, not our simulator): peak shaving over 124, revert after RvrtTms', async () => {
+  const dir = tmpDir();
+  const port = await freePort();
+  const load = path.join(dir, 'load');
+  const status = path.join(dir, 'status.jsonl');
+  fs.writeFileSync(load, '25');
+  const peer = await startHelper('/usr/bin/python3', [path.join(ROOT, 'tests/peers/sunspec_site.py'), '--tcp', String(port),
+    '--models', '/work/shared/data/sunspec', '--load-file', load, '--status', status], /ready/);
+  const ticks = () => fs.readFileSync(status, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const { d, url } = await edge(dir, port, { battery: 'mode = "peak-shave"; peak_kw = 30.0; reserve_pct = 20.0; revert_s = 10;' });
+  let cp;
+  await guarded({ proc: peer.proc, d, cp: () => cp }, async () => {
+    cp = await station(url);
+    await d.waitForLog(/device bess answered: SoC 70\.0 %/, 5000);
+    await sleep(1500);
+    assert.equal(ticks().at(-1).bat_w, 0, 'below peak: idle');
+
+    fs.writeFileSync(load, '40'); // 10 kW above the 30 kW peak
+    await until(() => ticks().at(-1).load_w === 40000, { what: 'the step' });
+    const step = ticks().find((x) => x.load_w === 40000);
+    await until(() => ticks().at(-1).grid_w <= 31000, { timeoutMs: 4000, what: 'peak held' });
+    const held = ticks().find((x) => x.t_ms > step.t_ms && x.grid_w <= 31000);
+    console.log(`SunSpec peer: grid at the peak ${held.t_ms - step.t_ms} ms after the step`);
+    assert.ok(held.t_ms - step.t_ms <= 2000 + 250, 'within 2 control periods (plus a meter poll)');
+    await sleep(500);
+    const t = ticks().at(-1);
+    assert.equal(t.mode, 3, 'StorCtl_Mod: both rates enabled');
+    assert.ok(t.in_pct < 0 && t.out_pct > 0, `a negative charge rate forces the discharge: InWRte ${t.in_pct} %, OutWRte ${t.out_pct} %`);
+    assert.ok(Math.abs(t.bat_w - 10000) < 1000, `the storage discharges ${t.bat_w} W`);
+
+    // The edge dies: the storage keeps the setpoint until InOutWRte_RvrtTms, then idles.
+    await cp.close({ force: true });
+    cp = null;
+    d.proc.kill('SIGKILL');
+    await d.exitPromise;
+    const dead = Date.now();
+    await sleep(5000);
+    assert.ok(ticks().at(-1).bat_w > 9000, 'still discharging within revert_s');
+    await until(() => ticks().at(-1).mode === 0 && ticks().at(-1).bat_w === 0, { timeoutMs: 9000, what: 'reverted' });
+    console.log(`SunSpec peer: back on its own control ${Date.now() - dead} ms after the edge died (revert_s 10)`);
+  });
+});
+
+test('demand-charge ratchet: the month\'s highest window average is kept in the database, and with site.ratchet the battery holds the site below it', async () => {
+  const dir = tmpDir();
+  const s = await sim(dir, { base_a: 29, pv_w: 0 }, ['--soc', '80']); // 29 A x 3 x 230 V = 20 kW
+  const battery = 'mode = "peak-shave"; peak_kw = 60.0; reserve_pct = 20.0; revert_s = 10;';
+  let { d, url, metrics } = await edge(dir, s.port, { battery, site: 'ratchet = true; demand_window_s = 3;' });
+  let cp;
+  await guarded({ proc: s.proc, d: () => d, cp: () => cp }, async () => {
+    cp = await station(url);
+    // A full 3 s window at 20 kW sets this month's peak.
+    await d.waitForLog(/this month's demand peak is now (19|20)\.\d/, 10000);
+    const month = new Date().toLocaleString('sv-SE').slice(0, 7);
+    const peak = Number(sql(path.join(dir, 'a.db'), `SELECT peak_w FROM demand_peaks WHERE month = '${month}'`));
+    assert.ok(Math.abs(peak - 20000) < 800, `peak in the database: ${peak} W`);
+    assert.ok(Math.abs((await metrics()).ampgate_demand_month_peak_watts - peak) < 1, '/metrics shows it');
+
+    // The building steps to 27.6 kW: the configured peak (60 kW) would not shave, the ratchet does.
+    const before = s.readings().length;
+    s.set({ base_a: 40, pv_w: 0 });
+    await sleep(5000);
+    const r = s.readings().slice(before);
+    const late = r.filter((x) => x.t_ms >= r.at(-1).t_ms - 2500);
+    const after = Number(sql(path.join(dir, 'a.db'), `SELECT peak_w FROM demand_peaks WHERE month = '${month}'`));
+    console.log(`ratchet: peak ${peak} -> ${after} W; grid ${late.map((x) => Math.round(x.grid_w / 100) / 10).join(' ')} kW, ` +
+      `battery ${late.at(-1).bat_w} W`);
+    // The window the step fell in may raise the peak by the battery's reaction time (under 1 s of
+    // 7.6 kW in a 3 s window); after that the battery holds the site at it.
+    assert.ok(after < peak + 3000, `the peak rose by the step's first second at most: ${peak} -> ${after} W`);
+    assert.ok(late.every((x) => x.grid_w <= after + 1000), 'held at the month\'s peak');
+    assert.ok(late.at(-1).bat_w > 4000, 'by the battery');
+
+    // A restart keeps it.
+    await cp.close({ force: true });
+    cp = null;
+    await d.stop();
+    ({ d, url, metrics } = await edge(dir, s.port, { battery, site: 'ratchet = true; demand_window_s = 3;' }));
+    assert.match(d.log, /this month's demand peak so far: (19|20|21)\.\d kW \(the battery holds the site below it\)/);
+  });
+});
+
+test('ampgate-sim modbus: the PV inverter follows a --pv-profile file; a bad file is refused with its line', async () => {
+  const dir = tmpDir();
+  const profile = path.join(dir, 'pv.txt');
+  fs.writeFileSync(profile, '# seconds watts\n0 0\n2 10000\n60 10000\n');
+  const h = await startHelper(AMPGATE_SIM, ['modbus', '--listen', '127.0.0.1:0', '--quiet', '--pv-profile', profile],
+    /listening on 127\.0\.0\.1:(\d+)/);
+  try {
+    fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "pv"; grid = { limit_a = [100.0, 100.0, 100.0]; }; };
+devices = ( { id = "roof"; driver = "sunspec"; role = "pv"; modbus = "tcp://127.0.0.1:${h.match[1]}"; unit = 4; } );
+`);
+    const pv = () => Number(runSync(AMPGATECTL, ['devices', '-c', path.join(dir, 'a.conf')]).stdout.match(/roof.*power (\d+) W/)[1]);
+    const early = pv();
+    await sleep(2500);
+    const late = pv();
+    console.log(`PV profile: ${early} W at start, ${late} W after 2.5 s`);
+    assert.ok(early < 6000, `ramping up at the start: ${early} W`);
+    assert.ok(Math.abs(late - 10000) < 200, `10 kW from 2 s on: ${late} W`);
+  } finally {
+    h.proc.kill('SIGTERM');
+  }
+  fs.writeFileSync(profile, '0 5\n0 6\n');
+  const bad = runSync(AMPGATE_SIM, ['modbus', '--listen', '127.0.0.1:0', '--pv-profile', profile]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /pv\.txt:2: want "SECONDS WATTS", seconds ascending/);
+});
+
+test('--check: battery.mode = peak-shave needs a battery device and a grid meter; battery.device must exist', () => {
+  const dir = tmpDir();
+  const check = (body) => {
+    fs.writeFileSync(path.join(dir, 'c.conf'), `site = { name = "x"; grid = { limit_a = [100.0, 100.0, 100.0]; }; };\n${body}\n`);
+    return runSync(AMPGATED, ['-c', path.join(dir, 'c.conf'), '--check']);
+  };
+  let r = check('battery = {\n  mode = "peak-shave"; };');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /c\.conf:3: battery\.mode: peak shaving needs battery\.device and site\.grid\.meter/);
+  r = check('battery = {\n  device = "bess"; };');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /c\.conf:3: battery\.device: no device with id "bess"/);
+  r = check('battery = { reserve_pct = 120.0; };');
+  assert.match(r.stderr, /battery\.reserve_pct: 120 % is out of range \(0 \.\. 100 %\)/);
+  r = check('chargers = ( { id = "A"; password = "0123456789abcdef"; pv = "sun"; } );');
+  assert.match(r.stderr, /c\.conf:2: chargers\[0\]\.pv: "sun" is not one of: off, surplus, min\+surplus/);
+});
