@@ -164,7 +164,13 @@ export class Daemon {
       return { ...this.exited, ms: 0 };
     }
     const t0 = Date.now();
-    this.signal('SIGTERM');
+    try {
+      this.signal('SIGTERM');
+    } catch (e) {
+      // Gone already, its exit not yet seen by node: wait for that below instead of throwing
+      // (a throw here left the file's other peers running and hung the whole suite).
+      if (e.code !== 'ESRCH') throw e;
+    }
     const timer = setTimeout(() => this.proc.kill('SIGKILL'), scaled(timeoutMs));
     const r = await this.exitPromise;
     clearTimeout(timer);
