@@ -40,6 +40,8 @@ struct cfg_site {
 	int control_period_ms;
 	double margin_a;
 	char *policy;
+	int plan_period_s;      /* `plan` policy */
+	int default_dwell_s;
 	double fallback_a;
 	int meter_stale_ms;
 	struct cfg_grid grid;
