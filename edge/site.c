@@ -13,6 +13,7 @@
 #include "edge/profiles.h"
 #include "edge/proxy.h"
 #include "edge/site-model.h"
+#include "edge/site-plan.h"
 #include "edge/solver.h"
 
 #include <errno.h>
@@ -45,6 +46,7 @@ struct site {
 	char summary_binding[SOLVER_BINDING_LEN];
 	uv_idle_t soon;
 	struct subscriber subs[SITE_SUBSCRIBERS];
+	struct site_plan *plan;         /* the `plan` policy's planner (site-plan.h) */
 };
 
 /* The limit tree from the configuration (site-model.c), and each node's meter. */
@@ -252,6 +254,7 @@ static void solve(struct site *s)
 	in.chargers = s->in;
 	in.n_chargers = p->n_chargers;
 	in.meter_stale = !fresh;
+	in.plan_a = site_plan_targets(s->plan, &in, cfg, (int64_t)now);
 	int rc = solver_run(s->solver, &in, s->rot, (int64_t)now, s->out);
 	if (rc < 0) {
 		log_msg(LL_ERROR, "solver: %s; chargers keep their last limits", strerror(-rc));
@@ -452,6 +455,8 @@ int site_start(struct ag_daemon *d)
 		return -ENOMEM;
 	s->d = d;
 	d->site = s;
+	if (!(s->plan = site_plan_new(&d->loop)))
+		return -ENOMEM;
 	if ((rc = build_nodes(s, d->cfg)) < 0)
 		return rc;
 	if (d->cfg->site.grid.meter)
@@ -472,6 +477,7 @@ static void free_site(uv_handle_t *h)
 	struct site *s = h->data;
 
 	solver_free(s->solver);
+	site_plan_free(s->plan);
 	free(s->nodes);
 	free(s->meters);
 	free(s->bind_count);
