@@ -70,20 +70,21 @@ static void share_among_equals(const struct plan_lp_job *jobs, size_t n, size_t 
 	}
 }
 
-/* The horizon's boundaries: now, the end of the first period, then departures (PLAN_MAX_INTERVALS
- * quantiles of them when there are more); jobs' windows end at the last boundary before their
+/* The horizon's boundaries: now, the end of the first period, then departures (quantiles of them
+ * when there are more, see PLAN_LP_CELLS); jobs' windows end at the last boundary before their
  * departure. Returns the number of cuts. */
 static size_t cut_horizon(struct plan_lp_job *jobs, size_t n, int64_t now_ms, int64_t period_ms, int64_t *cut)
 {
-	size_t m = 0, n_cut = 0;
+	size_t m = 0, n_cut = 0, k_max = n ? PLAN_LP_CELLS / n : PLAN_MAX_INTERVALS;
 
+	k_max = k_max > PLAN_MAX_INTERVALS ? PLAN_MAX_INTERVALS : k_max < PLAN_MIN_INTERVALS ? PLAN_MIN_INTERVALS : k_max;
 	for (size_t i = 0; i < n; i++)
 		if (jobs[i].until_ms > now_ms + period_ms)
 			cut[m++] = jobs[i].until_ms;
 	qsort(cut, m, sizeof(*cut), cmp_i64);
-	/* Thin the departures in place to at most PLAN_MAX_INTERVALS - 1 quantiles, the last kept
-	 * (the index read never falls behind the one written). */
-	for (size_t j = 0, want = PLAN_MAX_INTERVALS - 1; j < (m < want ? m : want); j++) {
+	/* Thin the departures in place to at most k_max - 1 quantiles, the last kept (the index read
+	 * never falls behind the one written). */
+	for (size_t j = 0, want = k_max - 1; j < (m < want ? m : want); j++) {
 		size_t k = m <= want ? j : ((j + 1) * m + want - 1) / want - 1;
 
 		if (!n_cut || cut[n_cut - 1] != cut[k])
