@@ -6,7 +6,9 @@
  * true window and the building load as it was, the plan what drivers said and the last reading.
  * An EV plugged in for part of an interval gets energy for that part only, while its current
  * counts against the limits for the whole interval: coarse intervals are safe, never optimistic.
- * GLPK's simplex solves it; matrix entries are collected first and loaded at once. */
+ * GLPK's simplex solves it; matrix entries are collected first and loaded at once. A job with a
+ * share_a has two columns in the first interval (up to share_a, worth PLAN_LP_SHARE more, and the
+ * rest): a concave reward, still a linear programme. */
 #include "policies/plan-lp.h"
 
 #include <errno.h>
@@ -60,6 +62,36 @@ static double headroom(const struct solver_input *in, size_t k, int slot, const 
 	return nd->limit_a[slot] > 0 ? nd->limit_a[slot] - in->margin_a - n3[slot] + extra_w / (3 * v) : HUGE_VAL;
 }
 
+/* Column `col` of job jb into every limited node-phase and kW row on its path for this interval
+ * (rows made on first use: row[] per node x slot, -1 = not limited). */
+static int add_path(const struct solver_input *in, const struct plan_lp_job *jb, struct triplets *m, glp_prob *lp,
+		    int *row, const double *nv, int col, struct plan_lp_result *out)
+{
+	double v = in->voltage_v;
+	int nph = __builtin_popcount(jb->mask), rc;
+
+	for (int k = jb->node; k >= 0; k = in->nodes[k].parent)
+		for (int slot = 0; slot < SLOTS; slot++) {
+			int *r = &row[(size_t)k * SLOTS + slot];
+			double head;
+
+			if (slot != SLOT_KW && !(jb->mask & (1u << slot)))
+				continue;
+			if (!*r) {
+				if ((head = headroom(in, (size_t)k, slot, nv)) == HUGE_VAL) {
+					*r = -1;
+					continue;
+				}
+				*r = glp_add_rows(lp, 1);
+				out->rows++;
+				glp_set_row_bnds(lp, *r, GLP_UP, 0.0, fmax(0.0, head));
+			}
+			if (*r > 0 && (rc = push(m, *r, col, slot == SLOT_KW ? v * nph : 1.0)) < 0)
+				return rc;
+		}
+	return 0;
+}
+
 static int build(const struct solver_input *in, const struct plan_lp_job *jobs, size_t n, const int64_t *cuts,
 		 size_t n_cuts, plan_lp_load_fn load, void *arg, double early, glp_prob *lp, struct triplets *m,
 		 int *first_col, struct plan_lp_result *out)
@@ -90,38 +122,23 @@ static int build(const struct solver_input *in, const struct plan_lp_job *jobs, 
 			const struct plan_lp_job *jb = &jobs[i];
 			int64_t a = jb->from_ms > t0 ? jb->from_ms : t0, b = jb->until_ms < t1 ? jb->until_ms : t1;
 			int nph = __builtin_popcount(jb->mask), col;
-			double kwh_per_a;
+			double kwh_per_a, split;
 
 			if (b <= a || !(jb->max_a > 0) || !(jb->need_wh > 0) || !nph)
 				continue;
 			kwh_per_a = v * nph * (double)(b - a) / 3.6e9;
-			col = glp_add_cols(lp, 1);
-			out->variables++;
-			if (j == 0 && first_col)
-				first_col[i] = col;
-			glp_set_col_bnds(lp, col, GLP_DB, 0.0, jb->max_a);
-			glp_set_obj_coef(lp, col, kwh_per_a * worth * (jb->worth > 0 ? jb->worth : 1.0));
-			if ((rc = push(m, (int)i + 1, col, kwh_per_a)) < 0)
-				goto out;
-			for (int k = jb->node; k >= 0; k = in->nodes[k].parent)
-				for (int slot = 0; slot < SLOTS; slot++) {
-					int *r = &row[(size_t)k * SLOTS + slot];
-					double head;
-
-					if (slot != SLOT_KW && !(jb->mask & (1u << slot)))
-						continue;
-					if (!*r) {
-						if ((head = headroom(in, (size_t)k, slot, nv)) == HUGE_VAL) {
-							*r = -1;
-							continue;
-						}
-						*r = glp_add_rows(lp, 1);
-						out->rows++;
-						glp_set_row_bnds(lp, *r, GLP_UP, 0.0, fmax(0.0, head));
-					}
-					if (*r > 0 && (rc = push(m, *r, col, slot == SLOT_KW ? v * nph : 1.0)) < 0)
-						goto out;
-				}
+			split = j == 0 && jb->share_a > 0 && jb->share_a < jb->max_a ? jb->share_a : 0;
+			for (int part = split > 0; part >= 0; part--) {
+				col = glp_add_cols(lp, 1);
+				out->variables++;
+				if (j == 0 && first_col)
+					first_col[i * 2 + (size_t)part] = col;
+				glp_set_col_bnds(lp, col, GLP_DB, 0.0, part ? split : jb->max_a - split);
+				glp_set_obj_coef(lp, col, kwh_per_a * (worth * (jb->worth > 0 ? jb->worth : 1.0) +
+								      (part ? PLAN_LP_SHARE : 0)));
+				if ((rc = push(m, (int)i + 1, col, kwh_per_a)) < 0 || (rc = add_path(in, jb, m, lp, row, nv, col, out)) < 0)
+					goto out;
+			}
 		}
 	}
 	glp_load_matrix(lp, (int)m->nz, m->ia, m->ja, m->ar);
@@ -136,7 +153,7 @@ int plan_lp_solve(const struct solver_input *in, const struct plan_lp_job *jobs,
 		  struct plan_lp_result *out)
 {
 	struct triplets m = { 0 };
-	int *first_col = first_a ? calloc(n + 1, sizeof(int)) : NULL;
+	int *first_col = first_a ? calloc(2 * n + 1, sizeof(int)) : NULL;
 	glp_prob *lp;
 	int rc;
 
@@ -161,7 +178,8 @@ int plan_lp_solve(const struct solver_input *in, const struct plan_lp_job *jobs,
 
 		out->delivered_wh += wh;
 		if (first_a)
-			first_a[i] = first_col[i] && out->variables ? glp_get_col_prim(lp, first_col[i]) : 0;
+			first_a[i] = (first_col[2 * i] && out->variables ? glp_get_col_prim(lp, first_col[2 * i]) : 0) +
+				     (first_col[2 * i + 1] && out->variables ? glp_get_col_prim(lp, first_col[2 * i + 1]) : 0);
 	}
 	glp_delete_prob(lp);
 	free(m.ia);

@@ -15,6 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What the first share_a of a job's current in the first interval is worth above the rest. */
+#define PLAN_LP_SHARE 0.1
+
 struct plan_lp_job {
 	int node;                       /* index of the node its charger hangs on */
 	unsigned mask;                  /* site phases it loads (bit p = phase p) */
@@ -25,6 +28,9 @@ struct plan_lp_job {
 	 * makes the least-laxity EV's slightly dearer, so among schedules delivering the same it
 	 * serves now those with the least room later, as least laxity first does. */
 	double worth;
+	/* In the first interval, its current up to share_a (A) is worth PLAN_LP_SHARE more: a concave
+	 * reward that spreads the present among EVs rather than handing it to few (0 = none). */
+	double share_a;
 };
 
 /* Effective non-EV load per node x 3 phases (A) from t_ms on: what the solver subtracts from

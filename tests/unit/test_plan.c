@@ -161,6 +161,28 @@ static void test_offline_fallback_counted(void **state)
 	assert_near(sc.target_a[1], 0);
 }
 
+/* The present is spread: 36 A for three EVs leaving in 4 h that cannot all finish (3, 2 and 1 h
+ * at the cap: 192 of 144 A h). Whoever charges now, the energy by the departures is the same, so
+ * the first two minimums of each (12 A) are worth more: 12 A each, not 32 A for the least laxity
+ * and the 4 A left for the next. */
+static void test_present_spread(void **state)
+{
+	struct scene sc;
+
+	(void)state;
+	scene_init(&sc, 36, 0, 3);
+	for (int i = 0; i < 3; i++) {
+		sc.ch[i].departure_ms = NOW + 4 * HOUR_MS;
+		sc.ch[i].energy_need_wh = (3 - i) * KWH_AT_32A;
+	}
+	plan(&sc);
+	solve(&sc);
+	for (int i = 0; i < 3; i++) {
+		assert_near(sc.target_a[i], 12);
+		assert_near(sc.out[i].limit_a, 12);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -168,6 +190,7 @@ int main(void)
 		cmocka_unit_test(test_equals_share),
 		cmocka_unit_test(test_no_departure_and_hold),
 		cmocka_unit_test(test_offline_fallback_counted),
+		cmocka_unit_test(test_present_spread),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
