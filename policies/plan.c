@@ -162,6 +162,8 @@ int plan_compute(const struct solver_input *in, int64_t now_ms, const struct pla
 			(jb->max_a * in->voltage_v * __builtin_popcount(jb->mask)) * 3.6e6;
 		double lax_ms = fmin(fmax((double)(jb->until_ms - now_ms) - take_ms, 0.0), span_ms);
 
+		if (!(in->chargers[idx[q]].energy_need_wh > 0))     /* wants all it can: no deadline to meet */
+			lax_ms = span_ms;
 		jobs[q].worth = 1.0 - PLAN_URGENT * lax_ms / span_ms + (target_a[idx[q]] > 0 ? PLAN_KEEP : 0);
 	}
 	rc = plan_lp_solve(in, jobs, n, cut, n_cut, constant_load, &x, PLAN_EARLY, first, &lr);

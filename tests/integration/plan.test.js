@@ -65,20 +65,20 @@ test('plan: needs from the EV (2.0.1) and from the page move the planned allocat
     // can, and equals share: 19 A each.
     await allocation(cps, 19, 19, 'no needs: equals share');
 
-    // The 2.0.1 EV leaves in an hour wanting 60 kWh (2.7 h at 32 A): no laxity, so the plan gives
-    // it its cap at once (not at the next period) and the bus, which has all day, the 6 A left.
+    // The 2.0.1 EV leaves in an hour wanting 60 kWh (2.7 h at 32 A): no laxity, so the plan (at
+    // once, not at the next period) gives it all but what the present's spread keeps for the bus,
+    // which has all day: two minimums, 12 A; the EV gets the other 26 A.
     assert.equal((await needs201(cps.EV201, inAnHour(), 60000)).status, 'Accepted');
-    await allocation(cps, 32, 6, 'EV needs', 4000);
+    await allocation(cps, 26, 12, 'EV needs', 4000);
 
     // The manager says the 1.6 bus leaves in an hour with 60 kWh to go, and the EV needs only
-    // 5 kWh more (4.1 kWh at 6 A for the hour, so it can wait): the bus now has no laxity and
-    // gets its cap, the EV what is left.
+    // 5 kWh more (it can wait): the bus now has no laxity and gets all but the EV's 12 A.
     const manager = await login(base);
     let r = await post(base, '/api/v1/chargers/BUS16/needs', { departure: inAnHour(), energy_kwh: 60 }, manager);
     assert.equal(r.status, 200, await r.clone().text());
     r = await post(base, '/api/v1/chargers/EV201/needs', { departure: inAnHour(), energy_kwh: 5 }, manager);
     assert.equal(r.status, 200, await r.clone().text());
-    await allocation(cps, 6, 32, 'manager needs', 4000);
+    await allocation(cps, 12, 26, 'manager needs', 4000);
     assert.doesNotMatch(d.log, /plan: planning failed|cannot start a plan/);
   } catch (e) {
     console.log(d.log.split('\n').slice(-40).join('\n'));
@@ -109,7 +109,7 @@ test('plan: a late plan leaves the site within its limits (the last plan holds, 
     // it was (never above 38 A), then it moves.
     const t0 = Date.now();
     assert.equal((await needs201(cps.EV201, inAnHour(), 60000)).status, 'Accepted');
-    await allocation(cps, 32, 6, 'the late plan lands', DELAY_MS + 6000);
+    await allocation(cps, 26, 12, 'the late plan lands', DELAY_MS + 6000);
     assert.ok(Date.now() - t0 >= DELAY_MS - 600, `the plan took ${Date.now() - t0} ms, the hook delays it ${DELAY_MS} ms`);
 
     // The manager lowers the grid to 24 A (22 A after the margin) while the plan in force was made
