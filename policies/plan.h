@@ -19,11 +19,11 @@
 /* Intervals in the horizon: the first planning period, then boundaries at departures (quantiles
  * when there are more). At most PLAN_MAX_INTERVALS, and at most PLAN_LP_CELLS / EVs (at least
  * PLAN_MIN_INTERVALS) so a large site's LP stays small: the simplex time grows faster than its
- * size (1,000 EVs: 12 intervals took 316 ms, 5 take 56 ms). An EV's window ends at the last
+ * size (1,000 EVs: 12 intervals took 316 ms, 4 take about 50). An EV's window ends at the last
  * boundary before its departure, so coarse intervals never count on time after a departure. */
 #define PLAN_MAX_INTERVALS 12
 #define PLAN_MIN_INTERVALS 4
-#define PLAN_LP_CELLS 5000
+#define PLAN_LP_CELLS 4000
 /* Energy delivered at the horizon is worth this much less than now: earlier wins among equal
  * schedules, and at most this share of the energy is traded for it. Drivers' departures are
  * guesses: charging early is what keeps a plan good when they leave before they said (at 0.002 a
