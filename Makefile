@@ -12,7 +12,9 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
 CPPFLAGS_ALL := -D_GNU_SOURCE -DAG_VERSION='"$(VERSION)"' -I. $(shell pkg-config --cflags $(PKGS))
-LDLIBS_ALL   := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+# GLPK: the `plan` policy and the replay's optimum solve their linear programme with it
+# (policies/plan-lp.c), so everything that links the library links GLPK.
+LDLIBS_ALL   := $(shell pkg-config --libs $(PKGS)) -lglpk -lpthread -lm
 
 # Sources by layer. Every module in edge/, drivers/ and policies/ goes into one library that
 # the daemon, the CLI, the simulator and the unit tests all link: no object is built twice
@@ -40,9 +42,8 @@ $(BUILD)/ampgated: $(BUILD)/obj/edge/main.o $(BUILD)/libampgate.a
 $(BUILD)/ampgatectl: $(CTL_OBJ) $(BUILD)/libampgate.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-# ampgate-sim links GLPK for `replay --optimum` (tools/sim/replay-optimum.c).
 $(BUILD)/ampgate-sim: $(SIM_OBJ) $(BUILD)/libampgate.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL) -lglpk
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 -include $(shell find $(BUILD)/obj $(BUILD)/san $(BUILD)/fuzz -name '*.d' 2>/dev/null)
 
@@ -64,11 +65,6 @@ $(BUILD)/unit/%: tests/unit/%.c $(SAN_OBJ)
 	  $(filter-out $(patsubst %.c,$(BUILD)/san/%.o,$(shell grep -ho '^#include "[a-z_/-]*\.c"' $< | cut -d'"' -f2)),$(SAN_OBJ)) \
 	  $(LDLIBS_ALL) $(TEST_LIBS) $(shell pkg-config --libs cmocka)
 
-# Tests that check the solver against GLPK's LP optimum (tests/lib/maxmin-glpk.c) link GLPK;
-# nothing else does.
-GLPK_UNIT := $(BUILD)/unit/test_solver_prop $(BUILD)/unit/test_replay $(BUILD)/unit/test_replay_optimum
-$(GLPK_UNIT): TEST_LIBS := -lglpk
-
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; (cd tests/unit && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ../../$$t); done
 
@@ -81,8 +77,6 @@ BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libampgate.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(WARN) -O2 -g -o $@ $< $(BUILD)/libampgate.a $(LDLIBS_ALL) $(BENCH_LIBS)
-
-$(BUILD)/bench/bench_solver $(BUILD)/bench/bench_replay: BENCH_LIBS := -lglpk
 
 # Node benches (tests/bench/*.bench.js) drive the real daemon with real peers: overload to wire,
 # partition replay, the proxy under 1,000 stations (latency, CPU, RSS, reconnect storm, restart).
@@ -161,7 +155,7 @@ $(BUILD)/asan/ampgatectl: $(CTL_OBJ:$(BUILD)/obj/%=$(BUILD)/san/%) $(SAN_OBJ)
 $(BUILD)/asan/ampgate-sim: $(SIM_OBJ:$(BUILD)/obj/%=$(BUILD)/san/%) $(SAN_OBJ)
 $(ASAN_BINS):
 	@mkdir -p $(dir $@)
-	$(CC) -O1 -g $(SAN) -o $@ $^ $(LDLIBS_ALL) $(if $(findstring ampgate-sim,$@),-lglpk)
+	$(CC) -O1 -g $(SAN) -o $@ $^ $(LDLIBS_ALL)
 
 check-asan: $(ASAN_BINS) tests/node_modules/.stamp
 	cd tests && AMPGATE_BIN_DIR=$(CURDIR)/$(BUILD)/asan AMPGATE_TIME_SCALE=$${AMPGATE_TIME_SCALE:-3} \

@@ -24,7 +24,7 @@
 	{ .name = #F, .type = CT_LIST, .offset = offsetof(S, F), .count_offset = offsetof(S, N), .sub = SUB, \
 	  .elem_size = sizeof(E), .line_offset = offsetof(E, line), .max = MAX, .help = H }
 
-static const char *const policies[] = { "fair", "priority", "deadline", "cost", NULL };
+static const char *const policies[] = { "fair", "priority", "deadline", "cost", "plan", NULL };
 static const char *const drivers[] = { "sunspec", "sdm630", "generic", "sim", NULL };
 static const char *const roles[] = { "grid-meter", "submeter", "battery", "pv", NULL };
 static const char *const rotations[] = { "L1L2L3", "L2L3L1", "L3L1L2", "L1L3L2", "L3L2L1", "L2L1L3",
@@ -64,6 +64,8 @@ static const struct cfg_key site_keys[] = {
 	KINT(struct cfg_site, control_period_ms, 100, 60000, 1000, "ms", "solver period"),
 	KDBL(struct cfg_site, margin_a, 0, 100, 2, "A", "current kept free below every limit"),
 	KENUM(struct cfg_site, policy, 0, policies, "fair", "allocation policy"),
+	KINT(struct cfg_site, plan_period_s, 10, 3600, 60, "s", "`plan` policy: re-plan this often (and on arrival, departure, need)"),
+	KINT(struct cfg_site, default_dwell_s, 600, 172800, 28800, "s", "`plan` policy: stay assumed for an EV that gave no departure"),
 	KDBL(struct cfg_site, fallback_a, 0, 80, 6, "A", "per-charger current when the edge cannot control it"),
 	KINT(struct cfg_site, meter_stale_ms, 500, 600000, 5000, "ms", "a meter reading older than this is stale"),
 	KINT(struct cfg_site, pv_hysteresis_s, 0, 3600, 60, "s",

@@ -41,6 +41,8 @@ struct cfg_site {
 	int control_period_ms;
 	double margin_a;
 	char *policy;
+	int plan_period_s;      /* `plan` policy */
+	int default_dwell_s;
 	double fallback_a;
 	int meter_stale_ms;
 	int pv_hysteresis_s;    /* PV surplus must hold (or be gone) this long to start (or stop) a charger */

@@ -14,6 +14,7 @@
 #include "edge/profiles.h"
 #include "edge/proxy.h"
 #include "edge/site-model.h"
+#include "edge/site-plan.h"
 #include "edge/solver.h"
 
 #include <errno.h>
@@ -47,6 +48,7 @@ struct site {
 	char summary_binding[SOLVER_BINDING_LEN];
 	uv_idle_t soon;
 	struct subscriber subs[SITE_SUBSCRIBERS];
+	struct site_plan *plan;         /* the `plan` policy's planner (site-plan.h) */
 };
 
 /* The limit tree from the configuration (site-model.c), and each node's meter. */
@@ -321,6 +323,7 @@ static void solve(struct site *s)
 	in.n_chargers = p->n_chargers;
 	in.meter_stale = !fresh;
 	in.grid_extra_w = battery_headroom(s, now);
+	in.plan_a = site_plan_targets(s->plan, &in, cfg, (int64_t)now);
 	int rc = solver_run(s->solver, &in, s->rot, (int64_t)now, s->out);
 	if (rc < 0) {
 		log_msg(LL_ERROR, "solver: %s; chargers keep their last limits", strerror(-rc));
@@ -521,6 +524,8 @@ int site_start(struct ag_daemon *d)
 		return -ENOMEM;
 	s->d = d;
 	d->site = s;
+	if (!(s->plan = site_plan_new(&d->loop)))
+		return -ENOMEM;
 	if ((rc = build_nodes(s, d->cfg)) < 0)
 		return rc;
 	if (d->cfg->site.grid.meter)
@@ -541,6 +546,7 @@ static void free_site(uv_handle_t *h)
 	struct site *s = h->data;
 
 	solver_free(s->solver);
+	site_plan_free(s->plan);
 	free(s->nodes);
 	free(s->meters);
 	free(s->bind_count);

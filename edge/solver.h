@@ -91,6 +91,9 @@ struct solver_input {
 	size_t n_prices;
 	int64_t max_wait_ms;            /* rotation: an EV waiting this long is admitted first; 0 = off */
 	int64_t min_run_ms;             /* rotation: an admitted EV keeps its slot this long */
+	/* The `plan` policy's targets per charger (A per phase, policies/plan.h), NULL = no plan yet
+	 * (or too old): that policy then shares as `fair` does. */
+	const double *plan_a;
 };
 
 /* Rotation state per charger (same index as the chargers), kept by the caller between solves. */

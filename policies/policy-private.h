@@ -9,6 +9,7 @@ const struct policy_ops *policy_fair_ops(void);
 const struct policy_ops *policy_priority_ops(void);
 const struct policy_ops *policy_deadline_ops(void);
 const struct policy_ops *policy_cost_ops(void);
+const struct policy_ops *policy_plan_ops(void);
 
 /* Least laxity first: an EV that must charge at its cap without pause to make its departure
  * (laxity <= 0) goes to class 0, everyone else to class 1, ranked by laxity. Sets d->cls and

@@ -16,6 +16,7 @@ static const struct policy_ops *(*const table[])(void) = {
 	policy_priority_ops,
 	policy_deadline_ops,
 	policy_cost_ops,
+	policy_plan_ops,
 };
 
 const struct policy_ops *policy_at(size_t i)
@@ -60,18 +61,28 @@ int policy_by_laxity(const struct solver_input *in, int64_t now_ms, size_t i, st
 
 enum { FILL_KW = 3, FILL_K = 4 };       /* headroom per node: L1..L3 in A, kW in W */
 
+void policy_effective_load(const struct solver_node *nodes, size_t n, double *nv)
+{
+	memset(nv, 0, n * 3 * sizeof(double));
+	for (size_t i = n; i-- > 0;)
+		for (int p = 0; p < 3; p++) {
+			nv[i * 3 + p] = fmax(nodes[i].non_ev_a[p], nv[i * 3 + p]);
+			if (i)
+				nv[nodes[i].parent * 3 + p] += nv[i * 3 + p];
+		}
+}
+
+double policy_fixed_a(const struct solver_input *in, const struct solver_charger *c)
+{
+	return c->link == SOLVER_UNCONTROLLED ? c->max_a : c->fallback_a > 0 ? c->fallback_a : in->fallback_a;
+}
+
 /* Headroom of every node as edge/solver.c set_headroom computes it. */
 static void fill_headroom(const struct solver_input *in, double *head, double *nv)
 {
 	double v = in->voltage_v;
 
-	memset(nv, 0, in->n_nodes * 3 * sizeof(double));
-	for (size_t i = in->n_nodes; i-- > 0;)
-		for (int p = 0; p < 3; p++) {
-			nv[i * 3 + p] = fmax(in->nodes[i].non_ev_a[p], nv[i * 3 + p]);
-			if (i)
-				nv[in->nodes[i].parent * 3 + p] += nv[i * 3 + p];
-		}
+	policy_effective_load(in->nodes, in->n_nodes, nv);
 	for (size_t i = 0; i < in->n_nodes; i++) {
 		const struct solver_node *nd = &in->nodes[i];
 		double extra_w = i == 0 ? fmax(0, in->grid_extra_w) : 0, *h = &head[i * FILL_K];
@@ -105,10 +116,9 @@ int policy_fill_in_order(const struct solver_input *in, const size_t *order, siz
 	for (size_t i = 0; i < in->n_chargers; i++) {
 		const struct solver_charger *c = &in->chargers[i];
 		unsigned mask = solver_phase_mask(c);
-		double a = c->link == SOLVER_UNCONTROLLED ? c->max_a : c->fallback_a > 0 ? c->fallback_a : in->fallback_a;
 
 		if (c->link != SOLVER_ONLINE)
-			take(in, head, c->node, mask, a);
+			take(in, head, c->node, mask, policy_fixed_a(in, c));
 	}
 	for (size_t q = 0; q < n; q++) {
 		const struct solver_charger *c = &in->chargers[order[q]];

@@ -32,7 +32,7 @@ struct policy_ops {
 	int (*decide)(const struct solver_input *in, int64_t now_ms, struct policy_decision *out);
 };
 
-/* The policy called `name` ("fair", "priority", "deadline", "cost"), or NULL. */
+/* The policy called `name` ("fair", "priority", "deadline", "cost", "plan"), or NULL. */
 const struct policy_ops *policy_find(const char *name);
 /* Iterate over all policies (for `--keys` and config validation): NULL past the end. */
 const struct policy_ops *policy_at(size_t i);
@@ -43,6 +43,14 @@ int64_t policy_need_ms(const struct solver_input *in, const struct solver_charge
 /* Slack before the EV must charge at its cap without pause to meet its departure, in ms (may be
  * negative); INT64_MAX when departure or need is unknown. */
 int64_t policy_laxity_ms(const struct solver_input *in, const struct solver_charger *c, int64_t now_ms);
+
+/* Non-EV load per node as the solver assumes it: the larger of its own reading and the sum of
+ * its children's (a node without a meter reads 0); nv has n x 3 entries. */
+void policy_effective_load(const struct solver_node *nodes, size_t n, double *nv);
+
+/* What a charger that is not online draws whatever is decided: its fallback (or the site's), or
+ * its max when it cannot be controlled. */
+double policy_fixed_a(const struct solver_input *in, const struct solver_charger *c);
 
 /* The textbook sorted greedy: chargers `order[0..n)` (indices into in->chargers, EVs only) each
  * in turn get as much as fits up to their cap along every node-phase and kW limit on their path

@@ -2,8 +2,10 @@
  * sessions on the demo depot (etc/demo.conf: 40 chargers, 250 A, two feeders), at the daemon's
  * 1 s control period, per policy; then how much each policy delivers against the textbook
  * references (edf, llf) and the offline optimum on generated depot and workplace days at three
- * levels of scarcity (the grid's limits scaled), with deadline also told departures off by up to
- * +-1 h and needs by +-20 %. Prints tables; writes JSON to the path in argv[1].
+ * levels of scarcity (the grid's limits scaled), on the demo network and on a single aggregate
+ * limit (40 single-phase 32 A chargers under one kW limit), with deadline and plan also told
+ * departures off by up to +-1 h and needs by +-20 %. Prints tables; writes JSON to the path in
+ * argv[1].
  *
  * Key design decision: the day goes through the same path as the command line (generator ->
  * CSV file -> CSV reader -> replay_run), so parsing is in the figure too; the violations and
@@ -42,10 +44,13 @@ static double worst_pct(const struct replay_input *in, const struct replay_resul
 }
 
 /* One day at one scarcity: every policy, the references and the optimum, as a JSON object. */
-static json_t *yardsticks(struct ag_config *cfg, enum replay_day day, size_t n, double scale, const char *path, int *bad)
+static json_t *yardsticks(const char *site, struct ag_config *cfg, enum replay_day day, size_t n, double scale,
+			  const char *path, int *bad)
 {
-	static const char *const runs[] = { "fair", "deadline", "llf", "edf", "deadline" };
-	double limit_a[3], limit_kw = cfg->site.grid.limit_kw, exact_pct = 0;
+	/* The last two are told the noisy story; each is compared with its own exact run. */
+	static const char *const runs[] = { "fair", "deadline", "plan", "llf", "edf", "deadline", "plan" };
+	enum { N_EXACT = 5 };
+	double limit_a[3], limit_kw = cfg->site.grid.limit_kw, exact_pct[2] = { 0, 0 };
 	struct replay_input in = { .cfg = cfg, .ev_feedback = true, .noise_seed = 1 };
 	struct replay_session *s = NULL;
 	struct replay_optimum opt = { 0 };
@@ -62,7 +67,8 @@ static json_t *yardsticks(struct ag_config *cfg, enum replay_day day, size_t n, 
 	in.sessions = s;
 	for (size_t k = 0; k < sizeof(runs) / sizeof(runs[0]); k++) {
 		struct replay_result r;
-		bool noisy = k == 4;
+		bool noisy = k >= N_EXACT, is_plan = !strcmp(runs[k], "plan");
+		char name[32];
 		double pct;
 
 		in.policy = runs[k];
@@ -73,32 +79,66 @@ static json_t *yardsticks(struct ag_config *cfg, enum replay_day day, size_t n, 
 		if (k == 0 && replay_optimum(&in, &r, &opt, stderr) < 0)
 			exit(1);
 		pct = 100.0 * r.delivered_wh / r.requested_wh;
-		exact_pct = k == 1 ? pct : exact_pct;
+		if (!noisy && (is_plan || !strcmp(runs[k], "deadline")))
+			exact_pct[is_plan] = pct;
 		*bad += r.violations != 0;
-		printf("%-9s %5.2f %-14s %9.2f %9.2f %9.1f %10ld %10.2f\n", day == REPLAY_DAY_DEPOT ? "depot" : "workplace",
-		       scale, noisy ? "deadline+noise" : r.policy, pct, 100.0 * opt.delivered_wh / opt.requested_wh - pct,
-		       worst_pct(&in, &r), r.violations, r.wall_s);
+		snprintf(name, sizeof(name), "%s%s", r.policy, noisy ? "+noise" : "");
+		printf("%-9s %-9s %5.2f %-14s %9.2f %9.2f %9.1f %10ld %10.2f", site, day == REPLAY_DAY_DEPOT ? "depot" : "workplace",
+		       scale, name, pct, 100.0 * opt.delivered_wh / opt.requested_wh - pct, worst_pct(&in, &r), r.violations,
+		       r.wall_s);
+		if (noisy)
+			printf("  loss vs exact %.2f pts", exact_pct[is_plan] - pct);
+		if (is_plan)
+			printf("  %llu plans, max %.1f ms", (unsigned long long)r.plans, r.plan_max_ms);
+		printf("\n");
 		o = json_pack("{s:s, s:b, s:f, s:f, s:f, s:I, s:I}", "policy", r.policy, "noisy", noisy, "delivered_pct", pct,
 			      "gap_pct_points", 100.0 * opt.delivered_wh / opt.requested_wh - pct, "worst_session_pct",
 			      worst_pct(&in, &r), "served", (json_int_t)r.served, "violations", (json_int_t)r.violations);
 		if (noisy)
-			json_object_set_new(o, "loss_vs_exact_pct_points", json_real(exact_pct - pct));
+			json_object_set_new(o, "loss_vs_exact_pct_points", json_real(exact_pct[is_plan] - pct));
+		if (is_plan) {
+			json_object_set_new(o, "plans", json_integer((json_int_t)r.plans));
+			json_object_set_new(o, "plan_mean_ms", json_real(r.plans ? r.plan_s * 1e3 / (double)r.plans : 0));
+			json_object_set_new(o, "plan_max_ms", json_real(r.plan_max_ms));
+		}
 		json_array_append_new(rows, o);
 		replay_result_fini(&r);
 	}
 	memcpy(cfg->site.grid.limit_a, limit_a, sizeof(limit_a));
 	cfg->site.grid.limit_kw = limit_kw;
 	free(s);
-	return json_pack("{s:s, s:I, s:f, s:f, s:f, s:I, s:f, s:o}", "day", day == REPLAY_DAY_DEPOT ? "depot" : "workplace",
+	return json_pack("{s:s, s:s, s:I, s:f, s:f, s:f, s:I, s:f, s:o}", "site", site, "day",
+			 day == REPLAY_DAY_DEPOT ? "depot" : "workplace",
 			 "sessions", (json_int_t)n, "grid_scale", scale, "optimum_pct",
 			 100.0 * opt.delivered_wh / opt.requested_wh, "optimum_kwh", opt.delivered_wh / 1000.0,
 			 "optimum_variables", (json_int_t)opt.variables, "optimum_s", opt.solve_s, "runs", rows);
 }
 
+/* One aggregate limit: 40 single-phase 32 A chargers spread over the phases under a 150 kW limit
+ * (the phases' limits far away), written to `path` and loaded. */
+static struct ag_config *aggregate_site(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	struct ag_config *cfg;
+
+	if (!f)
+		exit(1);
+	fprintf(f, "site = { name = \"aggregate\"; margin_a = 0.0; policy = \"fair\";\n"
+		   "  grid = { limit_a = [1000.0, 1000.0, 1000.0]; limit_kw = 150.0; }; };\nchargers = (\n");
+	for (int i = 0; i < 40; i++)
+		fprintf(f, "  { id = \"S%d\"; phases = 1; rotation = \"L%d\"; max_a = 32.0; password = \"aggregate-pass-%02d\"; }%s\n",
+			i + 1, i % 3 + 1, i, i < 39 ? "," : "");
+	fprintf(f, ");\nocpp = { listen = \"127.0.0.1:1\"; };\nweb = { listen = \"127.0.0.1:1\"; };\n"
+		   "storage = { path = \"/tmp/ampgate-bench-aggregate.db\"; };\n");
+	if (fclose(f) || !(cfg = config_load(path, stderr)))
+		exit(1);
+	return cfg;
+}
+
 int main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 100, 300, 1000 };
-	static const char *const policies[] = { "fair", "deadline", "priority" };
+	static const char *const policies[] = { "fair", "deadline", "priority", "plan" };
 	struct ag_config *cfg = config_load(SITE, stderr);
 	char path[] = "/tmp/ampgate-bench-replay-XXXXXX";
 	json_t *rows = json_array();
@@ -164,12 +204,18 @@ int main(int argc, char **argv)
 	static const double scales[] = { 1.0, 0.7, 0.45 };
 	json_t *days = json_array();
 
-	printf("\n%-9s %5s %-14s %9s %9s %9s %10s %10s\n", "day", "grid", "policy", "deliv. %", "gap pts", "worst %",
-	       "violations", "replay s");
+	struct ag_config *agg = aggregate_site(path);
+
+	printf("\n%-9s %-9s %5s %-14s %9s %9s %9s %10s %10s\n", "site", "day", "grid", "policy", "deliv. %", "gap pts",
+	       "worst %", "violations", "replay s");
 	for (int d = 0; d < 2; d++)
-		for (size_t k = 0; k < sizeof(scales) / sizeof(scales[0]); k++)
-			json_array_append_new(days, yardsticks(cfg, d ? REPLAY_DAY_WORKPLACE : REPLAY_DAY_DEPOT, d ? 80 : 300,
-							       scales[k], path, &bad));
+		for (size_t k = 0; k < sizeof(scales) / sizeof(scales[0]); k++) {
+			json_array_append_new(days, yardsticks("demo", cfg, d ? REPLAY_DAY_WORKPLACE : REPLAY_DAY_DEPOT,
+							       d ? 80 : 300, scales[k], path, &bad));
+			json_array_append_new(days, yardsticks("aggregate", agg, d ? REPLAY_DAY_WORKPLACE : REPLAY_DAY_DEPOT,
+							       d ? 80 : 200, scales[k], path, &bad));
+		}
+	config_free(agg);
 	unlink(path);
 	json_t *doc = json_pack("{s:s, s:i, s:o, s:o}", "site", SITE, "step_ms", cfg->site.control_period_ms, "rows", rows,
 				"yardsticks", days);

@@ -1,6 +1,8 @@
 /* Solver benchmark: solve time for depots of 10 to 10,000 chargers (median and p99 over many
  * runs), and the same instances solved by GLPK (level-by-level LP, tests/lib/maxmin-glpk.c) for
- * the ratio. Prints a table; writes JSON to the path in argv[1].
+ * the ratio; for the `plan` policy (up to 1,000 chargers) also the planner's time (median of
+ * plan_compute, the horizon LP the daemon runs off the loop) beside the real-time solve that
+ * follows its targets. Prints a table; writes JSON to the path in argv[1].
  *
  * Key design decision: the instances are shaped like real depots (grid -> feeders -> sub-boards,
  * a third single-phase on random phases, some EV-limited cars, mixed 16/32 A chargers, a kW limit)
@@ -8,6 +10,7 @@
  * admission and rotation (not everyone gets a minimum). GLPK's time counts its LP solves only,
  * not building the model, so the ratio errs in GLPK's favour. */
 #include "edge/solver.h"
+#include "policies/plan.h"
 #include "policies/policy.h"
 #include "tests/lib/maxmin-glpk.c"
 
@@ -100,11 +103,39 @@ struct row {
 	const char *kind;
 	int runs, paused, glpk_runs;
 	double median_us, p99_us, glpk_ms, max_diff_a;
+	int plan_runs;
+	double plan_median_ms, plan_max_ms;
 };
+
+/* `plan` on the scarce site: the planner's median over `runs` plans (each a minute later), then
+ * its targets go to the solver runs. */
+static int bench_plan(struct depot *d, int64_t now, struct row *row)
+{
+	static const struct plan_params pp = { .period_ms = 60000, .default_dwell_ms = 8 * 3600000LL };
+	int runs = d->in.n_chargers <= 100 ? 51 : 11;
+	double *t = calloc((size_t)runs, sizeof(double)), *target = calloc(d->in.n_chargers, sizeof(double));
+
+	if (!t || !target)
+		return -1;
+	for (int r = 0; r < runs; r++) {
+		double t0 = now_us();
+
+		if (plan_compute(&d->in, now + r * 60000LL, &pp, target, NULL))
+			return -1;
+		t[r] = (now_us() - t0) / 1e3;
+	}
+	qsort(t, (size_t)runs, sizeof(double), cmp_double);
+	row->plan_runs = runs;
+	row->plan_median_ms = t[runs / 2];
+	row->plan_max_ms = t[runs - 1];
+	d->in.plan_a = target;          /* freed by the caller after the solver runs */
+	free(t);
+	return 0;
+}
 
 static int bench_one(size_t n, int kind, struct row *row)
 {
-	bool scarce = kind > 0, deadline = kind == 2;
+	bool scarce = kind > 0, deadline = kind >= 2, plan = kind == 3;
 	struct depot d;
 	struct solver *s = solver_new(1 + n, n);
 	struct solver_result *out = calloc(n, sizeof(*out));
@@ -119,16 +150,18 @@ static int bench_one(size_t n, int kind, struct row *row)
 		return -1;
 	memset(row, 0, sizeof(*row));
 	row->n = n;
-	row->kind = deadline ? "deadline" : scarce ? "scarce" : "fair";
+	row->kind = plan ? "plan" : deadline ? "deadline" : scarce ? "scarce" : "fair";
 	row->runs = runs;
 	if (deadline) { /* the scarce site under least laxity first: every EV with a departure and a need */
 		uint64_t seed = 0xdead + n;
 
-		d.in.policy = policy_find("deadline");
+		d.in.policy = policy_find(plan ? "plan" : "deadline");
 		for (size_t i = 0; i < n; i++) {
 			d.ch[i].departure_ms = now + (int64_t)uni(&seed, 1, 10) * 3600000;
 			d.ch[i].energy_need_wh = uni(&seed, 5000, 40000);
 		}
+		if (plan && bench_plan(&d, now, row))
+			return -1;
 	}
 	for (int r = -runs / 10; r < runs; r++) {     /* the first tenth warms caches */
 		double t0 = now_us();
@@ -167,6 +200,7 @@ static int bench_one(size_t n, int kind, struct row *row)
 		mm_free(&p);
 	}
 	solver_free(s);
+	free((double *)d.in.plan_a);
 	free(d.nodes); free(d.ch); free(out); free(rot); free(t); free(limit); free(w); free(x);
 	free(admitted);
 	return 0;
@@ -175,7 +209,7 @@ static int bench_one(size_t n, int kind, struct row *row)
 int main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 10, 100, 1000, 10000 };
-	struct row rows[12];
+	struct row rows[16];
 	size_t nr = 0;
 	FILE *js;
 
@@ -183,7 +217,7 @@ int main(int argc, char **argv)
 	printf("%8s %7s %6s %11s %11s %7s %11s %9s %12s\n", "chargers", "kind", "runs", "median_us",
 	       "p99_us", "paused", "glpk_ms", "ratio", "max_diff_a");
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-		for (int kind = 0; kind < 3; kind++) {
+		for (int kind = 0; kind < (sizes[i] <= 1000 ? 4 : 3); kind++) {
 			struct row *r = &rows[nr++];
 
 			if (bench_one(sizes[i], kind, r)) {
@@ -195,6 +229,9 @@ int main(int argc, char **argv)
 			if (r->glpk_runs)
 				printf(" %11.2f %8.0fx %12.2g\n", r->glpk_ms, r->glpk_ms * 1e3 / r->median_us,
 				       r->max_diff_a);
+			else if (r->plan_runs)
+				printf("   plan: median %.2f ms, max %.2f ms over %d plans\n", r->plan_median_ms, r->plan_max_ms,
+				       r->plan_runs);
 			else
 				printf(" %11s %9s %12s\n", "-", "-", "-");
 			fflush(stdout);
@@ -208,11 +245,13 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < nr; i++)
 		fprintf(js, "  {\"chargers\": %zu, \"kind\": \"%s\", \"runs\": %d, \"median_us\": %.2f, "
 			"\"p99_us\": %.2f, \"paused\": %d, \"glpk_ms\": %.3f, \"glpk_runs\": %d, "
-			"\"ratio\": %.1f, \"max_diff_a\": %.3g}%s\n",
+			"\"ratio\": %.1f, \"max_diff_a\": %.3g, \"plan_runs\": %d, \"plan_median_ms\": %.3f, "
+			"\"plan_max_ms\": %.3f}%s\n",
 			rows[i].n, rows[i].kind, rows[i].runs, rows[i].median_us, rows[i].p99_us,
 			rows[i].paused, rows[i].glpk_ms, rows[i].glpk_runs,
 			rows[i].glpk_runs ? rows[i].glpk_ms * 1e3 / rows[i].median_us : 0,
-			rows[i].max_diff_a, i + 1 < nr ? "," : "");
+			rows[i].max_diff_a, rows[i].plan_runs, rows[i].plan_median_ms, rows[i].plan_max_ms,
+			i + 1 < nr ? "," : "");
 	fprintf(js, "]}\n");
 	return fclose(js) ? 1 : 0;
 }

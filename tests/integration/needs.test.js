@@ -11,7 +11,8 @@ import mqtt from 'mqtt';
 import { launchChromium, logIn } from '../lib/browser.js';
 import { AMPGATECTL, Daemon, ROOT, freePort, runSync, tmpDir } from '../lib/daemon.js';
 import { startBroker } from '../lib/mosquitto.js';
-import { bootPayload, connectStation, effectiveLimit, TS, until } from '../lib/ocpp.js';
+import { TS, until } from '../lib/ocpp.js';
+import { plugIn } from '../lib/plug-in.js';
 
 const PW = 'needs-charger-pass-1';
 const USERS = { manager: 'needs-manager-pass', viewer: 'needs-viewer-pass' };
@@ -54,30 +55,7 @@ ${mqttPort ? `mqtt = { enabled = true; host = "127.0.0.1"; port = ${mqttPort}; p
   return { d, url: `ws://127.0.0.1:${ocppPort}/ocpp`, base: `http://127.0.0.1:${webPort}` };
 }
 
-/** Both chargers booted, an EV plugged in and a transaction running on each. */
-async function plugInBoth(url) {
-  const cps = {};
-  for (const [id, protocol] of Object.entries(PROTOS)) {
-    const cp = await connectStation({ url, id, protocol, password: PW });
-    await cp.call('BootNotification', bootPayload(protocol));
-    if (protocol === 'ocpp1.6') {
-      await cp.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Charging' });
-      cp.txId = (await cp.call('StartTransaction', { connectorId: 1, idTag: 'DRIVER16', meterStart: 0, timestamp: TS() })).transactionId;
-    } else {
-      await cp.call('StatusNotification', { timestamp: TS(), connectorStatus: 'Occupied', evseId: 1, connectorId: 1 });
-      cp.txId = 'tx-needs-1';
-      cp.seqNo = 0;
-      await cp.call('TransactionEvent', { eventType: 'Started', timestamp: TS(), triggerReason: 'Authorized', seqNo: cp.seqNo++,
-        transactionInfo: { transactionId: cp.txId, chargingState: 'Charging' }, evse: { id: 1, connectorId: 1 },
-        idToken: { idToken: 'DRIVER201', type: 'ISO14443' },
-        meterValue: [{ timestamp: TS(), sampledValue: [{ value: 0, measurand: 'Energy.Active.Import.Register',
-          unitOfMeasure: { unit: 'Wh' }, context: 'Transaction.Begin' }] }] });
-    }
-    cp.limit = () => (cp.profiles.length >= 2 ? effectiveLimit(cp.profiles, protocol) : NaN);
-    cps[id] = cp;
-  }
-  return cps;
-}
+const plugInBoth = (url) => plugIn(url, PROTOS, PW, 'tx-needs-1');
 
 const energy201 = (cp, wh, eventType = 'Updated') => cp.call('TransactionEvent', {
   eventType, timestamp: TS(), triggerReason: eventType === 'Ended' ? 'StopAuthorized' : 'MeterValuePeriodic', seqNo: cp.seqNo++,

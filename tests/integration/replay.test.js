@@ -73,7 +73,7 @@ test('bad input: exit 2, file:line: column: message, nothing replayed', (t) => {
   assert.equal(r.stdout, '');
   r = runSync(AMPGATE_SIM, ['replay', '-c', conf, '--sessions', bad, '--policy', 'cheapest']);
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /--policy cheapest: fair, priority, deadline or cost/);
+  assert.match(r.stderr, /--policy cheapest: fair, priority, deadline, cost or plan/);
 });
 
 test("sessions from the daemon's own database: finished transactions replayed, open ones left out", async (t) => {

@@ -104,7 +104,7 @@ static void test_message_is_one_line(void **state)
 	(void)state;
 	assert_null(load_text("site = { name = \"t\"; grid = { limit_a = 1.0; }; policy = \"fa\\nir\"; };\n", errs,
 			      sizeof(errs)));
-	assert_string_equal(errs, "FILE:1: site.policy: \"fa?ir\" is not one of: fair, priority, deadline, cost\n");
+	assert_string_equal(errs, "FILE:1: site.policy: \"fa?ir\" is not one of: fair, priority, deadline, cost, plan\n");
 }
 
 static void test_missing_required(void **state)

@@ -57,14 +57,15 @@ static void expect(const struct solver_result *r, double limit_a, const char *bi
 
 static void test_lookup(void **state)
 {
-	static const char *const names[] = { "fair", "priority", "deadline", "cost" };
+	static const char *const names[] = { "fair", "priority", "deadline", "cost", "plan" };
 	size_t i;
 
 	(void)state;
-	for (i = 0; policy_at(i); i++)
+	for (i = 0; policy_at(i) && i < 5; i++)
 		assert_string_equal(policy_at(i)->name, names[i]);
-	assert_int_equal(i, 4);
-	for (i = 0; i < 4; i++)
+	assert_int_equal(i, 5);
+	assert_null(policy_at(5));
+	for (i = 0; i < 5; i++)
 		assert_ptr_equal(policy_find(names[i]), policy_at(i));
 	assert_null(policy_find("cheapest"));
 	assert_null(policy_find(NULL));

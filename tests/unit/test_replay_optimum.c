@@ -71,15 +71,16 @@ static double optimum_wh(const struct replay_input *in, struct replay_optimum *o
  *   B 00:00-02:00 wants 22.08 kWh.
  * Best: A 32 A for the hour, B the other 16 A (11.04 kWh), then B alone at 32 A for 30 min
  * (11.04 kWh): both full, 44.16 kWh. `fair` gives 24 A each in the first hour (A 16.56 kWh) and
- * B finishes: 38.64 kWh. llf (A has no laxity) and edf (A leaves first) find the optimum. */
+ * B finishes: 38.64 kWh. llf (A has no laxity) and edf (A leaves first) find the optimum, and so
+ * does plan (A at 32 A, B at 16 A from the first plan on). */
 static void test_two_cars_by_hand(void **state)
 {
 	struct ag_config *cfg = site(48, 0, three, 2);
 	struct replay_input in = { .cfg = cfg };
 	struct replay_optimum opt;
 	struct replay_result r;
-	static const char *const policies[] = { "fair", "llf", "edf", "deadline" };
-	static const double want[] = { 38640, 44160, 44160, 44160 };
+	static const char *const policies[] = { "fair", "llf", "edf", "deadline", "plan" };
+	static const double want[] = { 38640, 44160, 44160, 44160, 44160 };
 	(void)state;
 
 	load_sessions(&in, HEADER "CP1,00:00,01:00,22.08,32,3,200,10\n"
@@ -88,9 +89,10 @@ static void test_two_cars_by_hand(void **state)
 	assert_float_equal(opt.requested_wh, 44160, 1e-6);
 	assert_int_equal(opt.intervals, 2);             /* 00:00-01:00, 01:00-02:00 */
 	assert_int_equal(opt.variables, 3);             /* A, B in the first; B in the second */
-	for (size_t k = 0; k < 4; k++) {
+	for (size_t k = 0; k < 5; k++) {
 		in.policy = policies[k];
 		assert_int_equal(replay_run(&in, &r, stderr), 0);
+		assert_true(!strcmp(policies[k], "plan") ? r.plans > 0 : r.plans == 0);    /* plan planned inline */
 		if (fabs(r.delivered_wh - want[k]) > 30)        /* a few 1 s steps */
 			fail_msg("%s delivers %.1f Wh, want %.1f", policies[k], r.delivered_wh, want[k]);
 		assert_true(r.delivered_wh <= opt.delivered_wh + 0.01);

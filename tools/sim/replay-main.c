@@ -22,7 +22,7 @@ static void usage(FILE *out)
 		"  -c, --config FILE       site configuration (the daemon's file: circuits, limits, chargers, policy)\n"
 		"  --sessions FILE         sessions: CSV (charger,arrival,departure,energy_kwh[,max_a|max_kw,phases,\n"
 		"                          battery_kwh,arrival_soc_pct]) or the daemon's SQLite database\n"
-		"  --policy P[,P..]        fair, priority, deadline, cost; several compare them (default: the file's);\n"
+		"  --policy P[,P..]        fair, priority, deadline, cost, plan; several compare them (default: the file's);\n"
 		"                          the references edf and llf (sorted greedy to each EV's cap) always run too\n"
 		"  --step-s S              simulated step (default: site.control_period_ms)\n"
 		"  --load FILE             building load CSV: time,node,l1_a,l2_a,l3_a (or kw); a row without\n"
@@ -61,7 +61,7 @@ static int parse_policies(char *list, struct args *a)
 {
 	for (char *save = NULL, *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
 		if (!policy_find(p) && !replay_ref_known(p)) {
-			fprintf(stderr, "replay: --policy %s: fair, priority, deadline or cost (or the references edf, llf)\n", p);
+			fprintf(stderr, "replay: --policy %s: fair, priority, deadline, cost or plan (or the references edf, llf)\n", p);
 			return -EINVAL;
 		}
 		if (a->n_policies == MAX_POLICIES) {

@@ -14,6 +14,7 @@
 #include "tools/sim/replay.h"
 #include "tools/sim/ev.h"
 #include "edge/site-model.h"
+#include "policies/plan.h"
 #include "policies/policy.h"
 #include "tools/sim/rng.h"
 
@@ -54,6 +55,9 @@ struct run {
 	double *ev_a, *nonev_a; /* per node x 3: EV draw in the subtree; effective non-EV load */
 	bool stale;
 	size_t next_free;       /* where `any_charger` starts looking */
+	double *plan_a;         /* `plan` policy: the targets, planned inline; NULL for other policies */
+	struct plan_params plan;
+	int64_t next_plan_ms;
 };
 
 static int cmp_arrival(const void *a, const void *b, void *arg)
@@ -88,7 +92,7 @@ static int check(struct run *u, FILE *errs)
 	int bad = 0;
 
 	if (!u->sin.policy && !replay_ref_known(in->policy)) {
-		fprintf(errs, "replay: policy \"%s\" does not exist (fair, priority, deadline or cost, or the references edf, llf)\n",
+		fprintf(errs, "replay: policy \"%s\" does not exist (fair, priority, deadline, cost or plan, or the references edf, llf)\n",
 			in->policy ? in->policy : in->cfg->site.policy);
 		bad++;
 	}
@@ -162,6 +166,10 @@ static int setup(struct run *u, FILE *errs)
 	u->ev_a = calloc(r->n_nodes * 3, sizeof(double));
 	u->nonev_a = calloc(r->n_nodes * 3, sizeof(double));
 	u->solver = solver_new(r->n_nodes, u->n_ch);
+	if (!strcmp(u->sin.policy->name, "plan") && !(u->plan_a = calloc(u->n_ch ? u->n_ch : 1, sizeof(double))))
+		return -ENOMEM;
+	u->plan = (struct plan_params){ .period_ms = (int64_t)cfg->site.plan_period_s * 1000,
+					.default_dwell_ms = (int64_t)cfg->site.default_dwell_s * 1000 };
 	if (!r->outcome || !r->node || !u->ch || !u->rot || !u->res || !u->bay || !u->order || !u->told_dep_ms || !u->told_wh || !u->ev_a ||
 	    !u->nonev_a || !u->solver)
 		return -ENOMEM;
@@ -272,13 +280,7 @@ static void apply_load(struct run *u, const struct replay_load *l)
 
 void replay_effective_load(const struct solver_node *nodes, size_t n, double *nv)
 {
-	memset(nv, 0, n * 3 * sizeof(double));
-	for (size_t i = n; i-- > 0;)
-		for (int p = 0; p < 3; p++) {
-			nv[i * 3 + p] = fmax(nodes[i].non_ev_a[p], nv[i * 3 + p]);
-			if (i)
-				nv[nodes[i].parent * 3 + p] += nv[i * 3 + p];
-		}
+	policy_effective_load(nodes, n, nv);
 }
 
 static int solve(struct run *u, int64_t t)
@@ -297,6 +299,27 @@ static int solve(struct run *u, int64_t t)
 	u->r->solver_s += us / 1e6;
 	u->r->solver_max_us = fmax(u->r->solver_max_us, us);
 	return rc;
+}
+
+/* The `plan` policy, synchronously: at every planning period and at once when an EV arrives,
+ * leaves or is done (as edge/site-plan.c kicks the daemon's planner). A plan that fails leaves
+ * the last one in force, as in the daemon. */
+static void replan(struct run *u, int64_t t, bool changed)
+{
+	struct timespec a, b;
+	double ms;
+
+	if (!u->plan_a || (!changed && t < u->next_plan_ms))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	if (plan_compute(&u->sin, t, &u->plan, u->plan_a, NULL) == 0)
+		u->sin.plan_a = u->plan_a;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	u->r->plans++;
+	u->r->plan_s += ms / 1e3;
+	u->r->plan_max_ms = fmax(u->r->plan_max_ms, ms);
+	u->next_plan_ms = t + u->plan.period_ms;
 }
 
 /* What the daemon learns from each charger's meter values (edge/site.c ev_limited): an EV that
@@ -427,10 +450,13 @@ static int step_all(struct run *u, FILE *errs)
 				plug_in(u, u->order[next]);
 		for (; next_load < in->n_loads && in->loads[next_load].at_ms <= t; next_load++)
 			apply_load(u, &in->loads[next_load]);
+		bool changed = false;
+
 		for (size_t i = 0; i < u->n_ch; i++) {
 			const struct bay *b = &u->bay[i];
 			struct solver_charger *c = &u->ch[i];
 
+			changed |= c->ev != (b->session >= 0 && !b->done);
 			c->ev = b->session >= 0 && !b->done;
 			c->departure_ms = c->ev ? u->told_dep_ms[b->session] : 0;
 			/* At least a little is still needed while the EV charges: it is told, not measured. */
@@ -439,6 +465,8 @@ static int step_all(struct run *u, FILE *errs)
 						  : 0;
 			any_ev |= c->ev;
 		}
+		if (any_ev)
+			replan(u, t, changed);
 		if (u->stale)
 			r->fallback_ms += r->step_ms;
 		if (any_ev || u->stale) {
@@ -488,6 +516,7 @@ int replay_run(const struct replay_input *in, struct replay_result *out, FILE *e
 	free(u.told_wh);
 	free(u.ev_a);
 	free(u.nonev_a);
+	free(u.plan_a);
 	if (rc < 0)
 		replay_result_fini(out);
 	return rc;

@@ -98,6 +98,8 @@ struct replay_result {
 	uint64_t solves;
 	double solver_s, solver_max_us; /* wall time inside solver_run */
 	double wall_s;                  /* wall time of the whole replay */
+	uint64_t plans;                 /* `plan` policy: plans computed, their wall time */
+	double plan_s, plan_max_ms;
 	size_t n_curve;                 /* grid load: highest phase in A, sampled every REPLAY_CURVE_MS */
 	float *curve_a;
 };

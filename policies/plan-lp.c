@@ -1,0 +1,190 @@
+/* The charging linear programme; see plan-lp.h.
+ *
+ * Key design decision: one builder for the planner and the offline optimum, so the optimum a
+ * replay prints and the plan the daemon follows are the same model of the site (same rows, same
+ * headroom arithmetic) and differ only in what they are told: the optimum gets every session's
+ * true window and the building load as it was, the plan what drivers said and the last reading.
+ * An EV plugged in for part of an interval gets energy for that part only, while its current
+ * counts against the limits for the whole interval: coarse intervals are safe, never optimistic.
+ * GLPK's simplex solves it; matrix entries are collected first and loaded at once. A job with a
+ * share_a has two columns in the first interval (up to share_a, worth PLAN_LP_SHARE more, and the
+ * rest): a concave reward, still a linear programme. */
+#include "policies/plan-lp.h"
+
+#include <errno.h>
+#include <glpk.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { SLOT_KW = 3, SLOTS = 4 };        /* per node: L1..L3 in A, the kW limit in W */
+
+struct triplets {
+	int *ia, *ja;
+	double *ar;
+	size_t nz, cap;
+};
+
+static int push(struct triplets *m, int row, int col, double v)
+{
+	if (m->nz + 1 >= m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 1 << 12;
+		int *ia = realloc(m->ia, cap * sizeof(int)), *ja = ia ? realloc(m->ja, cap * sizeof(int)) : NULL;
+		double *ar = ja ? realloc(m->ar, cap * sizeof(double)) : NULL;
+
+		if (ia)
+			m->ia = ia;
+		if (ja)
+			m->ja = ja;
+		if (!ar)
+			return -ENOMEM;
+		m->ar = ar;
+		m->cap = cap;
+	}
+	m->nz++;                /* GLPK's arrays start at 1 */
+	m->ia[m->nz] = row;
+	m->ja[m->nz] = col;
+	m->ar[m->nz] = v;
+	return 0;
+}
+
+/* Headroom of node k's slot as edge/solver.c computes it (limit - margin - non-EV load, plus
+ * what a battery can add at the grid node); HUGE_VAL when the slot is not limited. */
+static double headroom(const struct solver_input *in, size_t k, int slot, const double *nv)
+{
+	const struct solver_node *nd = &in->nodes[k];
+	const double *n3 = &nv[k * 3];
+	double v = in->voltage_v, extra_w = k == 0 ? fmax(0, in->grid_extra_w) : 0;
+
+	if (slot == SLOT_KW)
+		return nd->limit_kw > 0 ? nd->limit_kw * 1000.0 + extra_w - v * (n3[0] + n3[1] + n3[2] + 3 * in->margin_a)
+					: HUGE_VAL;
+	return nd->limit_a[slot] > 0 ? nd->limit_a[slot] - in->margin_a - n3[slot] + extra_w / (3 * v) : HUGE_VAL;
+}
+
+/* Column `col` of job jb into every limited node-phase and kW row on its path for this interval
+ * (rows made on first use: row[] per node x slot, -1 = not limited). */
+static int add_path(const struct solver_input *in, const struct plan_lp_job *jb, struct triplets *m, glp_prob *lp,
+		    int *row, const double *nv, int col, struct plan_lp_result *out)
+{
+	double v = in->voltage_v;
+	int nph = __builtin_popcount(jb->mask), rc;
+
+	for (int k = jb->node; k >= 0; k = in->nodes[k].parent)
+		for (int slot = 0; slot < SLOTS; slot++) {
+			int *r = &row[(size_t)k * SLOTS + slot];
+			double head;
+
+			if (slot != SLOT_KW && !(jb->mask & (1u << slot)))
+				continue;
+			if (!*r) {
+				if ((head = headroom(in, (size_t)k, slot, nv)) == HUGE_VAL) {
+					*r = -1;
+					continue;
+				}
+				*r = glp_add_rows(lp, 1);
+				out->rows++;
+				glp_set_row_bnds(lp, *r, GLP_UP, 0.0, fmax(0.0, head));
+			}
+			if (*r > 0 && (rc = push(m, *r, col, slot == SLOT_KW ? v * nph : 1.0)) < 0)
+				return rc;
+		}
+	return 0;
+}
+
+static int build(const struct solver_input *in, const struct plan_lp_job *jobs, size_t n, const int64_t *cuts,
+		 size_t n_cuts, plan_lp_load_fn load, void *arg, double early, glp_prob *lp, struct triplets *m,
+		 int *first_col, struct plan_lp_result *out)
+{
+	double v = in->voltage_v, span_ms = n_cuts > 1 ? (double)(cuts[n_cuts - 1] - cuts[0]) : 1.0;
+	double *nv = calloc(in->n_nodes * 3 + 1, sizeof(double));
+	int *row = calloc(in->n_nodes * SLOTS + 1, sizeof(int)), rc = 0;
+
+	if (!nv || !row) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (n)          /* one row per job: its need, in kWh */
+		glp_add_rows(lp, (int)n);
+	for (size_t i = 0; i < n; i++)
+		glp_set_row_bnds(lp, (int)i + 1, GLP_UP, 0.0, fmax(0.0, jobs[i].need_wh) / 1000.0);
+	out->rows = n;
+	for (size_t j = 0; j + 1 < n_cuts; j++) {
+		int64_t t0 = cuts[j], t1 = cuts[j + 1];
+		double worth = 1.0 - early * ((double)(t0 + t1) / 2 - (double)cuts[0]) / span_ms;
+
+		if (t1 <= t0)
+			continue;
+		load(arg, t0, nv);
+		out->intervals++;
+		memset(row, 0, in->n_nodes * SLOTS * sizeof(int));
+		for (size_t i = 0; i < n; i++) {
+			const struct plan_lp_job *jb = &jobs[i];
+			int64_t a = jb->from_ms > t0 ? jb->from_ms : t0, b = jb->until_ms < t1 ? jb->until_ms : t1;
+			int nph = __builtin_popcount(jb->mask), col;
+			double kwh_per_a, split;
+
+			if (b <= a || !(jb->max_a > 0) || !(jb->need_wh > 0) || !nph)
+				continue;
+			kwh_per_a = v * nph * (double)(b - a) / 3.6e9;
+			split = j == 0 && jb->share_a > 0 && jb->share_a < jb->max_a ? jb->share_a : 0;
+			for (int part = split > 0; part >= 0; part--) {
+				col = glp_add_cols(lp, 1);
+				out->variables++;
+				if (j == 0 && first_col)
+					first_col[i * 2 + (size_t)part] = col;
+				glp_set_col_bnds(lp, col, GLP_DB, 0.0, part ? split : jb->max_a - split);
+				glp_set_obj_coef(lp, col, kwh_per_a * (worth * (jb->worth > 0 ? jb->worth : 1.0) +
+								      (part ? PLAN_LP_SHARE : 0)));
+				if ((rc = push(m, (int)i + 1, col, kwh_per_a)) < 0 || (rc = add_path(in, jb, m, lp, row, nv, col, out)) < 0)
+					goto out;
+			}
+		}
+	}
+	glp_load_matrix(lp, (int)m->nz, m->ia, m->ja, m->ar);
+out:
+	free(nv);
+	free(row);
+	return rc;
+}
+
+int plan_lp_solve(const struct solver_input *in, const struct plan_lp_job *jobs, size_t n, const int64_t *cuts,
+		  size_t n_cuts, plan_lp_load_fn load, void *arg, double early, double *first_a,
+		  struct plan_lp_result *out)
+{
+	struct triplets m = { 0 };
+	int *first_col = first_a ? calloc(2 * n + 1, sizeof(int)) : NULL;
+	glp_prob *lp;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (first_a && !first_col)
+		return -ENOMEM;
+	glp_term_out(GLP_OFF);
+	lp = glp_create_prob();
+	glp_set_obj_dir(lp, GLP_MAX);
+	rc = build(in, jobs, n, cuts, n_cuts, load, arg, early, lp, &m, first_col, out);
+	if (rc == 0 && out->variables) {
+		glp_smcp parm;
+
+		glp_init_smcp(&parm);
+		parm.presolve = GLP_ON;
+		parm.msg_lev = GLP_MSG_OFF;
+		if (glp_simplex(lp, &parm) != 0 || glp_get_status(lp) != GLP_OPT)
+			rc = -EIO;
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		double wh = out->variables ? glp_get_row_prim(lp, (int)i + 1) * 1000.0 : 0;
+
+		out->delivered_wh += wh;
+		if (first_a)
+			first_a[i] = (first_col[2 * i] && out->variables ? glp_get_col_prim(lp, first_col[2 * i]) : 0) +
+				     (first_col[2 * i + 1] && out->variables ? glp_get_col_prim(lp, first_col[2 * i + 1]) : 0);
+	}
+	glp_delete_prob(lp);
+	free(m.ia);
+	free(m.ja);
+	free(m.ar);
+	free(first_col);
+	return rc;
+}

@@ -1,0 +1,55 @@
+/* The charging linear programme shared by the `plan` policy (policies/plan.c) and the replay's
+ * offline optimum (tools/sim/replay-optimum.c): how much energy each EV can receive within its
+ * window under every node-phase and kW limit of the site, with time cut into intervals.
+ *
+ * One variable per EV and interval: its average current per phase (A) over the part of the
+ * interval it is plugged in. Rows: each EV's need (kWh) and, per interval, every limited
+ * node-phase (A) and node kW limit (W) on the EV's path, with the margin and the non-EV load
+ * taken off as the solver does (edge/solver.c). Continuous rates: the minimum current, the EV's
+ * taper and the control step are left out. */
+#ifndef AG_PLAN_LP_H
+#define AG_PLAN_LP_H
+
+#include "edge/solver.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* What the first share_a of a job's current in the first interval is worth above the rest. */
+#define PLAN_LP_SHARE 0.1
+
+struct plan_lp_job {
+	int node;                       /* index of the node its charger hangs on */
+	unsigned mask;                  /* site phases it loads (bit p = phase p) */
+	double max_a;                   /* per phase */
+	int64_t from_ms, until_ms;      /* when it may charge */
+	double need_wh;                 /* energy it wants */
+	/* Its energy's worth in the objective relative to others' (0 counts as 1): the planner
+	 * makes the least-laxity EV's slightly dearer, so among schedules delivering the same it
+	 * serves now those with the least room later, as least laxity first does. */
+	double worth;
+	/* In the first interval, its current up to share_a (A) is worth PLAN_LP_SHARE more: a concave
+	 * reward that spreads the present among EVs rather than handing it to few (0 = none). */
+	double share_a;
+};
+
+/* Effective non-EV load per node x 3 phases (A) from t_ms on: what the solver subtracts from
+ * every limit. Called once per interval, in time order. */
+typedef void (*plan_lp_load_fn)(void *arg, int64_t t_ms, double *nv);
+
+struct plan_lp_result {
+	double delivered_wh;            /* the energy the LP's schedule delivers */
+	size_t intervals, variables, rows;
+};
+
+/* Solve on the site of `in` (nodes, voltage, margin, grid_extra_w; its chargers are not read)
+ * for jobs[n] over the intervals cuts[0..n_cuts) (sorted). `early` in [0, 1): 0 maximises the
+ * energy alone; above 0 an interval's energy is worth 1 at cuts[0] down to 1 - early at the last
+ * cut, so of two schedules delivering the same energy the earlier wins (and at most a share
+ * `early` of the energy is traded for earliness). first_a (n entries, may be NULL) gets each
+ * job's current in the first interval. Returns 0, -ENOMEM, or -EIO when GLPK fails. */
+int plan_lp_solve(const struct solver_input *in, const struct plan_lp_job *jobs, size_t n, const int64_t *cuts,
+		  size_t n_cuts, plan_lp_load_fn load, void *arg, double early, double *first_a,
+		  struct plan_lp_result *out);
+
+#endif

@@ -1,0 +1,63 @@
+/* The `plan` policy's planner (model predictive control): from what the site knows now (every EV's
+ * departure and energy need, its cap, the non-EV load at its last reading), the charging
+ * schedule until the last known departure that delivers the most energy by each departure,
+ * earlier rather than later; its first period's currents become targets for the real-time
+ * solver (solver_input.plan_a), which the `plan` policy turns into classes and weights.
+ *
+ * plan_compute is pure computation on a copy of the solver input (no I/O, no clock, no globals),
+ * so the daemon runs it on the libuv thread pool (edge/site-plan.c) and the replay inline. The
+ * real-time solver keeps enforcing every limit each tick: a plan that is late or fails is never
+ * unsafe, the last one holds (then the policy shares as `fair`). */
+#ifndef AG_PLAN_H
+#define AG_PLAN_H
+
+#include "edge/solver.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Intervals in the horizon: the first planning period, then boundaries at departures (quantiles
+ * when there are more). At most PLAN_MAX_INTERVALS, and at most PLAN_LP_CELLS / EVs (at least
+ * PLAN_MIN_INTERVALS) so a large site's LP stays small: the simplex time grows faster than its
+ * size (1,000 EVs: 12 intervals took 316 ms, 4 take about 50). An EV's window ends at the last
+ * boundary before its departure, so coarse intervals never count on time after a departure. */
+#define PLAN_MAX_INTERVALS 12
+#define PLAN_MIN_INTERVALS 4
+#define PLAN_LP_CELLS 4000
+/* Energy delivered at the horizon is worth this much less than now: earlier wins among equal
+ * schedules, and at most this share of the energy is traded for it. Drivers' departures are
+ * guesses: charging early is what keeps a plan good when they leave before they said (at 0.002 a
+ * workplace day told departures +-1 h off lost 3.5 points against the exact run, at 0.02 none). */
+#define PLAN_EARLY 0.02
+
+/* An EV's energy is worth this much less when its laxity spans the horizon than when it has
+ * none: least laxity first among schedules that deliver the same. */
+#define PLAN_URGENT 0.05
+
+/* An EV the last plan served is worth this much more: of schedules that deliver the same, the one
+ * that keeps charging whom it charged wins, rather than a simplex vertex that switches chargers
+ * on and off every period. */
+#define PLAN_KEEP 0.005
+
+/* The first period's current up to this many minimums per EV is worth more (plan-lp.h share_a). */
+#define PLAN_SHARE_MINS 2.0
+
+struct plan_params {
+	int64_t period_ms;              /* site.plan_period_s: the first interval */
+	int64_t default_dwell_ms;       /* site.default_dwell_s: departure of an EV that gave none */
+};
+
+struct plan_stats {
+	size_t evs, intervals, variables, rows;
+	double planned_wh;              /* what the schedule delivers until the horizon */
+};
+
+/* The targets for every charger of `in` at now_ms into target_a[in->n_chargers] (A per phase;
+ * on entry the last plan's, or zeros: EVs it served are kept on among equal schedules;
+ * 0 for chargers without an EV, offline ones, and EVs the plan holds back this period). An EV
+ * without an energy need is planned as wanting all it can take until its departure. stats may be
+ * NULL. Returns 0, -ENOMEM, or -EIO when the linear programme does not solve. */
+int plan_compute(const struct solver_input *in, int64_t now_ms, const struct plan_params *p, double *target_a,
+		 struct plan_stats *stats);
+
+#endif
