@@ -19,7 +19,7 @@ LDLIBS_ALL   := $(shell pkg-config --libs $(PKGS)) -lglpk -lpthread -lm
 # Sources by layer. Every module in edge/, drivers/ and policies/ goes into one library that
 # the daemon, the CLI, the simulator and the unit tests all link: no object is built twice
 # with different meaning.
-CORE_SRC := $(filter-out edge/main.c,$(wildcard edge/*.c)) $(wildcard drivers/*.c) $(wildcard policies/*.c)
+CORE_SRC := $(filter-out edge/main.c,$(wildcard edge/*.c edge/*/*.c)) $(wildcard drivers/*.c) $(wildcard policies/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CTL_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/ctl/*.c))
 SIM_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/sim/*.c))

@@ -9,7 +9,7 @@
 #ifndef AG_DRIVER_H
 #define AG_DRIVER_H
 
-#include "edge/config.h"
+#include "edge/core/config.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -2,14 +2,14 @@
  * SIGTERM/SIGINT within 2 s, and keep systemd informed (READY, WATCHDOG from the loop itself,
  * so a hung loop is restarted, STATUS, RELOADING, STOPPING). */
 #include "edge/daemon.h"
-#include "edge/energy.h"
-#include "edge/health.h"
-#include "edge/log.h"
-#include "edge/lws-loop.h"
-#include "edge/mqtt.h"
-#include "edge/proxy.h"
-#include "edge/site.h"
-#include "edge/web.h"
+#include "edge/site/energy.h"
+#include "edge/health/health.h"
+#include "edge/core/log.h"
+#include "edge/core/lws-loop.h"
+#include "edge/mqtt/mqtt.h"
+#include "edge/ocpp/proxy.h"
+#include "edge/site/site.h"
+#include "edge/web/web.h"
 
 #include <errno.h>
 #include <signal.h>

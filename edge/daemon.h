@@ -6,9 +6,9 @@
 #ifndef AG_DAEMON_H
 #define AG_DAEMON_H
 
-#include "edge/config.h"
-#include "edge/devices.h"
-#include "edge/store.h"
+#include "edge/core/config.h"
+#include "edge/devices/devices.h"
+#include "edge/core/store.h"
 
 #include <libwebsockets.h>
 #include <stdbool.h>

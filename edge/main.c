@@ -1,8 +1,8 @@
 /* ampgated: command line, configuration check, then the daemon. Fatal exits happen only here,
  * while validating the configuration at start-up. */
-#include "edge/config.h"
+#include "edge/core/config.h"
 #include "edge/daemon.h"
-#include "edge/log.h"
+#include "edge/core/log.h"
 
 #include <getopt.h>
 #include <stdio.h>

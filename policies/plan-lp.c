@@ -48,7 +48,7 @@ static int push(struct triplets *m, int row, int col, double v)
 	return 0;
 }
 
-/* Headroom of node k's slot as edge/solver.c computes it (limit - margin - non-EV load, plus
+/* Headroom of node k's slot as edge/site/solver.c computes it (limit - margin - non-EV load, plus
  * what a battery can add at the grid node); HUGE_VAL when the slot is not limited. */
 static double headroom(const struct solver_input *in, size_t k, int slot, const double *nv)
 {

@@ -5,12 +5,12 @@
  * One variable per EV and interval: its average current per phase (A) over the part of the
  * interval it is plugged in. Rows: each EV's need (kWh) and, per interval, every limited
  * node-phase (A) and node kW limit (W) on the EV's path, with the margin and the non-EV load
- * taken off as the solver does (edge/solver.c). Continuous rates: the minimum current, the EV's
+ * taken off as the solver does (edge/site/solver.c). Continuous rates: the minimum current, the EV's
  * taper and the control step are left out. */
 #ifndef AG_PLAN_LP_H
 #define AG_PLAN_LP_H
 
-#include "edge/solver.h"
+#include "edge/site/solver.h"
 
 #include <stddef.h>
 #include <stdint.h>

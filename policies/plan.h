@@ -5,13 +5,13 @@
  * solver (solver_input.plan_a), which the `plan` policy turns into classes and weights.
  *
  * plan_compute is pure computation on a copy of the solver input (no I/O, no clock, no globals),
- * so the daemon runs it on the libuv thread pool (edge/site-plan.c) and the replay inline. The
+ * so the daemon runs it on the libuv thread pool (edge/site/site-plan.c) and the replay inline. The
  * real-time solver keeps enforcing every limit each tick: a plan that is late or fails is never
  * unsafe, the last one holds (then the policy shares as `fair`). */
 #ifndef AG_PLAN_H
 #define AG_PLAN_H
 
-#include "edge/solver.h"
+#include "edge/site/solver.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -77,7 +77,7 @@ double policy_fixed_a(const struct solver_input *in, const struct solver_charger
 	return c->link == SOLVER_UNCONTROLLED ? c->max_a : c->fallback_a > 0 ? c->fallback_a : in->fallback_a;
 }
 
-/* Headroom of every node as edge/solver.c set_headroom computes it. */
+/* Headroom of every node as edge/site/solver.c set_headroom computes it. */
 static void fill_headroom(const struct solver_input *in, double *head, double *nv)
 {
 	double v = in->voltage_v;

@@ -10,7 +10,7 @@
 #ifndef AG_POLICY_H
 #define AG_POLICY_H
 
-#include "edge/solver.h"
+#include "edge/site/solver.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -9,7 +9,7 @@
  * and tight enough that every level of the tree binds somewhere; the "scarce" rows add
  * admission and rotation (not everyone gets a minimum). GLPK's time counts its LP solves only,
  * not building the model, so the ratio errs in GLPK's favour. */
-#include "edge/solver.h"
+#include "edge/site/solver.h"
 #include "policies/plan.h"
 #include "policies/policy.h"
 #include "tests/lib/maxmin-glpk.c"

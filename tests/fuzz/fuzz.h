@@ -7,8 +7,8 @@
 #ifndef AG_TESTS_FUZZ_H
 #define AG_TESTS_FUZZ_H
 
-#include "edge/config.h"
-#include "edge/log.h"
+#include "edge/core/config.h"
+#include "edge/core/log.h"
 
 #include <stddef.h>
 #include <stdio.h>

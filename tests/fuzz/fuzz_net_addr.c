@@ -3,7 +3,7 @@
  * must be usable as it stands: ports 1..65535, a host that fits, a URL path that starts with '/'
  * and has no trailing '/', serial settings within what libmodbus takes. */
 #include "tests/fuzz/fuzz.h"
-#include "edge/net-addr.h"
+#include "edge/core/net-addr.h"
 
 #include <stdio.h>
 

@@ -6,7 +6,7 @@
  *   (the edge forwards and answers with that serialiser),
  * - a CALL rewritten by ocpp_call_set parses to the same frame with only that member changed. */
 #include "tests/fuzz/fuzz.h"
-#include "edge/ocpp-frame.h"
+#include "edge/ocpp/ocpp-frame.h"
 
 #include <stdio.h>
 

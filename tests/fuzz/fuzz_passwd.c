@@ -6,7 +6,7 @@
  * decodes to the same pair; a fresh hash of a password verifies it. Hashes from the input are
  * verified only with at most 16 iterations, so a run measures parsing, not PBKDF2. */
 #include "tests/fuzz/fuzz.h"
-#include "edge/passwd.h"
+#include "edge/core/passwd.h"
 
 #include <stdio.h>
 

@@ -13,10 +13,10 @@
  * holds data, so nothing is written at once, and lws_callback_on_writable is stubbed below), the
  * store is an in-memory SQLite database. */
 #include "tests/fuzz/fuzz.h"
-#include "edge/charger-model.h"
+#include "edge/ocpp/charger-model.h"
 #include "edge/daemon.h"
-#include "edge/profiles.h"
-#include "edge/proxy.h"
+#include "edge/site/profiles.h"
+#include "edge/ocpp/proxy.h"
 
 static struct ag_daemon daemon_ctx;
 static struct proxy proxy_ctx;

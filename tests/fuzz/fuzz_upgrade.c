@@ -4,7 +4,7 @@
  * Input: URI '\n' ocpp.path '\n' Sec-WebSocket-Protocol. An accepted station id lies inside the
  * URI, is at most 48 characters and holds none of "/?#% ". */
 #include "tests/fuzz/fuzz.h"
-#include "edge/ocpp-server.c"
+#include "edge/ocpp/ocpp-server.c"
 
 #include <stdio.h>
 

@@ -9,7 +9,7 @@
  * this frame, 8 a 16-bit length follows), length, bytes. The libwebsockets calls ws-link.c makes
  * are stubbed below; the wsi is a dummy. */
 #include "tests/fuzz/fuzz.h"
-#include "edge/ws-link.h"
+#include "edge/ocpp/ws-link.h"
 
 #include <stdio.h>
 

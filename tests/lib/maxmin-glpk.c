@@ -1,6 +1,6 @@
 /* Reference max-min fair allocation with GLPK (see maxmin-glpk.h), for tests and benchmarks.
  *
- * Key design decision: written apart from edge/solver.c on purpose (recursive tree walks, an LP
+ * Key design decision: written apart from edge/site/solver.c on purpose (recursive tree walks, an LP
  * instead of progressive filling) so that agreement means something. Level by level: maximise
  * the common level t subject to x_c >= w_c * t for the chargers not yet fixed; every charger
  * whose level row has a positive dual cannot rise above w_c * t in any optimum (complementary

@@ -1,10 +1,10 @@
 /* An independent reference for the solver: the site rebuilt as a linear program by code that
- * shares nothing with edge/solver.c but the input struct, and its weighted max-min fair optimum
+ * shares nothing with edge/site/solver.c but the input struct, and its weighted max-min fair optimum
  * computed level by level with GLPK. Used by the property test and the benchmark. */
 #ifndef AG_TEST_MAXMIN_GLPK_H
 #define AG_TEST_MAXMIN_GLPK_H
 
-#include "edge/solver.h"
+#include "edge/site/solver.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "edge/auth-cache.h"
+#include "edge/ocpp/auth-cache.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
 #define NOW 1764800000000LL /* 2025-12-03 */

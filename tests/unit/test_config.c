@@ -7,8 +7,8 @@
 #include <cmocka.h>
 #include <unistd.h>
 
-#include "edge/config.c"
-#include "edge/passwd.h"
+#include "edge/core/config.c"
+#include "edge/core/passwd.h"
 
 #include <sys/stat.h>
 

@@ -1,4 +1,4 @@
-/* The battery's dispatch decision (edge/energy.c energy_decide): peak shaving above peak_kw,
+/* The battery's dispatch decision (edge/site/energy.c energy_decide): peak shaving above peak_kw,
  * leading the EVs above the connection limit, the reserve, zero export and recharge. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 #include <cmocka.h>
 #include <math.h>
 
-#include "edge/energy.h"
+#include "edge/site/energy.h"
 
 static struct energy_params params(void)
 {

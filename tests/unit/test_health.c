@@ -9,10 +9,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "edge/health.c" /* reaches follow_wall_clock */
-#include "edge/health-report.h"
-#include "edge/proxy.h"
-#include "edge/store.h"
+#include "edge/health/health.c" /* reaches follow_wall_clock */
+#include "edge/health/health-report.h"
+#include "edge/ocpp/proxy.h"
+#include "edge/core/store.h"
 
 #include <stdlib.h>
 #include <string.h>

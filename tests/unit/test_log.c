@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "edge/log.h"
+#include "edge/core/log.h"
 
 /* Run `fn` with stderr captured into `out` (NUL-terminated); returns the bytes captured. */
 static size_t capture_stderr(void (*fn)(void), char *out, size_t size)

@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "edge/net-addr.h"
+#include "edge/core/net-addr.h"
 
 static void test_host_port(void **state)
 {

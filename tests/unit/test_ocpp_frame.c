@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "edge/ocpp-frame.h"
+#include "edge/ocpp/ocpp-frame.h"
 
 static void expect_set(const char *in, const char *obj_key, const char *key, const char *value, const char *want)
 {

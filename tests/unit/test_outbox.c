@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "edge/outbox.h"
+#include "edge/ocpp/outbox.h"
 
 struct fixture {
 	char path[64];

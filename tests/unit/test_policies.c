@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "edge/solver.h"
+#include "edge/site/solver.h"
 #include "policies/policy.h"
 
 #define NOW 1000000

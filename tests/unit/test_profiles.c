@@ -1,6 +1,6 @@
-/* The edge's limits as a charger receives them (issue 17): the EV-limited cap of edge/site.c
+/* The edge's limits as a charger receives them (issue 17): the EV-limited cap of edge/site/site.c
  * is held with hysteresis (no 18/32 A flapping on one reading), released when the EV pushes
- * against it, probed one charger at a time; and edge/profiles.c waits longer between increases
+ * against it, probed one charger at a time; and edge/site/profiles.c waits longer between increases
  * only while a limit goes up and down. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "edge/site.c"
-#include "edge/profiles.c"
+#include "edge/site/site.c"
+#include "edge/site/profiles.c"
 
 struct rig {
 	struct ag_config cfg;

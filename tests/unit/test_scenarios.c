@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "edge/solver.h"
+#include "edge/site/solver.h"
 #include "policies/policy.h"
 
 #define MAX_N 64

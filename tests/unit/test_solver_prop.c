@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "edge/solver.h"
+#include "edge/site/solver.h"
 #include "policies/policy.h"
 #include "tests/lib/maxmin-glpk.c"
 

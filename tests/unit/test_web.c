@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "edge/web.c"
-#include "edge/web-auth.c"
+#include "edge/web/web.c"
+#include "edge/web/web-auth.c"
 
 static void test_safe_path(void **state)
 {

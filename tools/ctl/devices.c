@@ -6,9 +6,9 @@
  * connection per device, without the daemon's threads, so it works whether or not ampgated is
  * running (a TCP device must accept a second client; on a serial line, stop the daemon first). */
 #include "drivers/driver.h"
-#include "edge/config.h"
+#include "edge/core/config.h"
 #include "edge/daemon.h"
-#include "edge/modbus-io.h"
+#include "edge/devices/modbus-io.h"
 
 #include <errno.h>
 #include <getopt.h>

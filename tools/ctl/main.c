@@ -1,7 +1,7 @@
 /* ampgatectl: the site manager's and installer's command line. Talks to the daemon's store and,
  * as the daemon grows, its REST API. One subcommand per task. */
-#include "edge/cli.h"
-#include "edge/log.h"
+#include "edge/core/cli.h"
+#include "edge/core/log.h"
 #include "tools/ctl/ctl.h"
 
 static const struct cli_command commands[] = {

@@ -2,7 +2,7 @@
  * first line of standard input) and print its hash for web.users[].password_hash or
  * chargers[].password_hash. People's passwords get the slow cost; --charger the cheap one meant
  * for the 16-40 random characters a charger sends on every reconnect. */
-#include "edge/passwd.h"
+#include "edge/core/passwd.h"
 #include "tools/ctl/ctl.h"
 
 #include <stdbool.h>

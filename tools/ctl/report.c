@@ -5,12 +5,12 @@
  * contracts and expansion.
  *
  * Design decision: it reads the daemon's database read-only (storage.path of the
- * configuration, or --db), with the same figures code the daemon uses (edge/health-report.c),
+ * configuration, or --db), with the same figures code the daemon uses (edge/health/health-report.c),
  * so it works whether or not ampgated runs and never changes the history. */
-#include "edge/config.h"
+#include "edge/core/config.h"
 #include "edge/daemon.h"
-#include "edge/health-report.h"
-#include "edge/ocpp-frame.h"
+#include "edge/health/health-report.h"
+#include "edge/ocpp/ocpp-frame.h"
 #include "tools/ctl/ctl.h"
 
 #include <errno.h>

@@ -6,7 +6,7 @@
  * two or three requests, so a blocking socket and a few lines of parsing do it; libwebsockets'
  * client would need an event loop for that. */
 #include "tools/ctl/rest.h"
-#include "edge/net-addr.h"
+#include "edge/core/net-addr.h"
 
 #include <errno.h>
 #include <netdb.h>

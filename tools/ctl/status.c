@@ -5,8 +5,8 @@
  *
  * Design decision: the same JSON the page reads, never the database or the daemon's memory, so
  * the CLI and the page cannot disagree; the words for states are the page's. */
-#include "edge/config.h"
-#include "edge/net-addr.h"
+#include "edge/core/config.h"
+#include "edge/core/net-addr.h"
 #include "tools/ctl/ctl.h"
 #include "tools/ctl/rest.h"
 

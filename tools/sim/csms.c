@@ -1,21 +1,21 @@
 /* `ampgate-sim csms`: a loopback CSMS for tests and benchmarks. It accepts any station id under
  * its path, speaks ocpp1.6 and ocpp2.0.1, answers every CALL at once with the minimal
- * schema-valid CALLRESULT (edge/ocpp-answer.h, the same table the edge answers with) and counts.
+ * schema-valid CALLRESULT (edge/ocpp/ocpp-answer.h, the same table the edge answers with) and counts.
  *
  * The decision to know: it must never be the bottleneck of what it measures, so it keeps no
  * per-station history, only counters, and does the least work a frame allows: one parse, one
- * answer, one write; the connection buffers are the edge's own (edge/ws-link.h). For timing across
+ * answer, one write; the connection buffers are the edge's own (edge/ocpp/ws-link.h). For timing across
  * processes it records wall-clock milliseconds: the first connection, and every moment the number
  * of stations booted on their current connection reaches --expect (a reconnect storm's end). */
 #include "tools/sim/sim.h"
 #include "edge/daemon.h"
-#include "edge/lws-loop.h"
-#include "edge/log.h"
-#include "edge/net-addr.h"
-#include "edge/ocpp-answer.h"
-#include "edge/ocpp-frame.h"
-#include "edge/ocpp-server.h"
-#include "edge/ws-link.h"
+#include "edge/core/lws-loop.h"
+#include "edge/core/log.h"
+#include "edge/core/net-addr.h"
+#include "edge/ocpp/ocpp-answer.h"
+#include "edge/ocpp/ocpp-frame.h"
+#include "edge/ocpp/ocpp-server.h"
+#include "edge/ocpp/ws-link.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -2,7 +2,7 @@
  * for station ids and passwords. Templates are expanded here rather than passed to printf, so
  * a user's string can never be a format string. */
 #include "tools/sim/fleet.h"
-#include "edge/log.h"
+#include "edge/core/log.h"
 
 #include <errno.h>
 #include <getopt.h>

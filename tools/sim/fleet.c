@@ -6,11 +6,11 @@
  * stations' own deadlines (heartbeat, meter values, reaction delay, reconnect) are plain
  * timestamps they compare on the tick. */
 #include "tools/sim/fleet.h"
-#include "edge/lws-loop.h"
+#include "edge/core/lws-loop.h"
 #include "tools/sim/sim.h"
 #include "tools/sim/station.h"
 #include "edge/daemon.h"
-#include "edge/log.h"
+#include "edge/core/log.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -5,7 +5,7 @@
 #ifndef AG_SIM_FLEET_H
 #define AG_SIM_FLEET_H
 
-#include "edge/net-addr.h"
+#include "edge/core/net-addr.h"
 #include "tools/sim/stats.h"
 
 #include <stdbool.h>

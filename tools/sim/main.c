@@ -1,5 +1,5 @@
 /* ampgate-sim: simulators for demos, tests and benchmarks. One subcommand per simulator. */
-#include "edge/cli.h"
+#include "edge/core/cli.h"
 #include "tools/sim/fleet.h"
 #include "tools/sim/replay.h"
 #include "tools/sim/sim.h"

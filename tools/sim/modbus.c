@@ -18,7 +18,7 @@
 #include "drivers/sim.h"
 #include "drivers/sunspec-models.h"
 #include "edge/daemon.h"
-#include "edge/net-addr.h"
+#include "edge/core/net-addr.h"
 #include "tools/sim/sim.h"
 
 #include <errno.h>

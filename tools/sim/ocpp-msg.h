@@ -1,10 +1,10 @@
 /* What the simulated stations of both protocol versions share beyond the frames themselves
- * (edge/ocpp-frame.h): meter value payloads, status answers, the wall clock. */
+ * (edge/ocpp/ocpp-frame.h): meter value payloads, status answers, the wall clock. */
 #ifndef AG_SIM_OCPP_MSG_H
 #define AG_SIM_OCPP_MSG_H
 
 #include "edge/daemon.h"
-#include "edge/ocpp-frame.h"
+#include "edge/ocpp/ocpp-frame.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -30,6 +30,6 @@ json_t *ocpp_status(const char *status);
 int ocpp_int_or(json_t *o, const char *key, int dflt);
 
 /* wall_ms(), wall-clock epoch milliseconds for timestamps in messages, is edge/daemon.h's;
- * RFC 3339 timestamps (ocpp_time_format / ocpp_time_parse) are edge/ocpp-frame.h's. */
+ * RFC 3339 timestamps (ocpp_time_format / ocpp_time_parse) are edge/ocpp/ocpp-frame.h's. */
 
 #endif

@@ -2,7 +2,7 @@
  * with the daemon's own parser, reads the inputs, replays once per policy asked for and reports.
  * Exit codes: 0 done, 1 a limit was exceeded in the replay, 2 bad usage or input. */
 #include "tools/sim/replay.h"
-#include "edge/log.h"
+#include "edge/core/log.h"
 #include "policies/policy.h"
 
 #include <errno.h>

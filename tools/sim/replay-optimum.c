@@ -9,7 +9,7 @@
  * the minimum current and the control step are left out on purpose: the result is an upper
  * bound no policy can beat, which is what a gap needs. */
 #include "tools/sim/replay.h"
-#include "edge/site-model.h"
+#include "edge/site/site-model.h"
 #include "policies/plan-lp.h"
 
 #include <errno.h>

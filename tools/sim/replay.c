@@ -1,6 +1,6 @@
 /* The what-if replay engine; see replay.h.
  *
- * Key design decision: the site is the daemon's (edge/site-model.c builds the nodes, chargers
+ * Key design decision: the site is the daemon's (edge/site/site-model.c builds the nodes, chargers
  * and solver settings from the same configuration) and every step runs the real solver_run with
  * the real policy, so the replay cannot allocate differently from the daemon. What the daemon
  * would learn from the chargers at run time is simulated here: an EV per session (tools/sim/ev.c:
@@ -8,12 +8,12 @@
  * step. Departure and energy need are given to the solver, as the `deadline` and `cost` policies
  * need them, and each EV's draw is fed back as the daemon learns it from meter values (an EV
  * that takes clearly less than offered is capped at its draw plus the slack, probed every 5
- * minutes); unlike edge/site.c, a capped EV that keeps drawing its cap stays capped, since
+ * minutes); unlike edge/site/site.c, a capped EV that keeps drawing its cap stays capped, since
  * letting go every other reading wastes the difference on the site's scarcest phase. Loads are checked against the configured limits (not limit - margin) every step:
  * a violation is a node-phase above its limit, whatever caused it. */
 #include "tools/sim/replay.h"
 #include "tools/sim/ev.h"
-#include "edge/site-model.h"
+#include "edge/site/site-model.h"
 #include "policies/plan.h"
 #include "policies/policy.h"
 #include "tools/sim/rng.h"
@@ -302,7 +302,7 @@ static int solve(struct run *u, int64_t t)
 }
 
 /* The `plan` policy, synchronously: at every planning period and at once when an EV arrives,
- * leaves or is done (as edge/site-plan.c kicks the daemon's planner). A plan that fails leaves
+ * leaves or is done (as edge/site/site-plan.c kicks the daemon's planner). A plan that fails leaves
  * the last one in force, as in the daemon. */
 static void replan(struct run *u, int64_t t, bool changed)
 {
@@ -322,7 +322,7 @@ static void replan(struct run *u, int64_t t, bool changed)
 	u->next_plan_ms = t + u->plan.period_ms;
 }
 
-/* What the daemon learns from each charger's meter values (edge/site.c ev_limited): an EV that
+/* What the daemon learns from each charger's meter values (edge/site/site.c ev_limited): an EV that
  * draws clearly less than it was offered is capped at its draw plus the slack, except during a
  * 30 s probe every 5 minutes, staggered by charger id. The replay's meter is the step's draw. */
 #define PROBE_PERIOD_S 300
@@ -339,7 +339,7 @@ static void learn(struct run *u, int64_t t)
 		for (const char *p = c->id; *p; p++)
 			stagger = stagger * 31 + (unsigned char)*p;
 		/* Once capped, an EV drawing its cap less the slack stays capped until the next probe
-		 * (edge/site.c compares with the last limit sent, which is the cap, and so lets go of
+		 * (edge/site/site.c compares with the last limit sent, which is the cap, and so lets go of
 		 * the cap every other reading: see the note at the top of the file). */
 		c->ev_limited = b->session >= 0 && !b->done && u->res[i].limit_a > 0 &&
 				(uint64_t)((t + u->r->step_ms) / 1000 + stagger) % PROBE_PERIOD_S >= PROBE_S &&

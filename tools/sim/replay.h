@@ -8,8 +8,8 @@
 #ifndef AG_SIM_REPLAY_H
 #define AG_SIM_REPLAY_H
 
-#include "edge/config.h"
-#include "edge/solver.h"
+#include "edge/core/config.h"
+#include "edge/site/solver.h"
 
 #include <jansson.h>
 #include <stdbool.h>

@@ -11,7 +11,7 @@
 #include "tools/sim/ocpp-dialect.h"
 #include "tools/sim/ocpp-msg.h"
 #include "edge/daemon.h"
-#include "edge/log.h"
+#include "edge/core/log.h"
 
 #include <errno.h>
 #include <stdio.h>

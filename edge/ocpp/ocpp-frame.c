@@ -1,0 +1,366 @@
+/* OCPP-J frame parsing and serialisation; see ocpp-frame.h. The parser is the first thing a
+ * hostile charger reaches, so it checks cheap limits first (depth by a byte scan) and only then
+ * builds a JSON tree; it never trusts lengths or types it has not checked. */
+#include "edge/ocpp/ocpp-frame.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int ocpp_json_depth(const char *text, size_t len, int limit)
+{
+	int depth = 0, max = 0;
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+			continue;
+		}
+		if (c == '"')
+			in_string = true;
+		else if (c == '[' || c == '{') {
+			if (++depth > max && (max = depth) > limit)
+				return max;
+		} else if (c == ']' || c == '}')
+			depth--;
+	}
+	return max;
+}
+
+static void set_id(struct ocpp_frame *f, const json_t *id)
+{
+	const char *s = json_string_value(id);
+
+	if (s && s[0] && strlen(s) <= OCPP_ID_MAX)       /* "" is no id: answer with "-1" */
+		snprintf(f->id, sizeof(f->id), "%s", s);
+	else
+		snprintf(f->id, sizeof(f->id), "-1");
+}
+
+enum ocpp_reject ocpp_frame_parse(const char *text, size_t len, struct ocpp_frame *f)
+{
+	json_error_t err;
+	json_t *root, *type;
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->id, sizeof(f->id), "-1");
+	if (ocpp_json_depth(text, len, OCPP_DEPTH_MAX) > OCPP_DEPTH_MAX)
+		return REJECT_TOO_DEEP;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+	if (!root)
+		return REJECT_NOT_JSON;
+	f->root = root;
+	f->text = text;
+	f->len = len;
+	if (!json_is_array(root) || json_array_size(root) < 3 || !json_is_integer(type = json_array_get(root, 0)))
+		return REJECT_NOT_RPC;
+	const json_t *id = json_array_get(root, 1);
+	set_id(f, id);
+	if (!json_is_string(id) || strlen(json_string_value(id)) == 0 || strlen(json_string_value(id)) > OCPP_ID_MAX)
+		return REJECT_NOT_RPC;
+	switch (json_integer_value(type)) {
+	case OCPP_CALL: {
+		f->type = OCPP_CALL;
+		const char *action = json_string_value(json_array_get(root, 2));
+		json_t *payload = json_array_get(root, 3);
+		if (json_array_size(root) != 4 || !action || !action[0] || strlen(action) > OCPP_ACTION_MAX ||
+		    !json_is_object(payload))
+			return REJECT_FORMAT;
+		snprintf(f->action, sizeof(f->action), "%s", action);
+		f->payload = payload;
+		return REJECT_NONE;
+	}
+	case OCPP_RESULT:
+		f->type = OCPP_RESULT;
+		if (json_array_size(root) != 3 || !json_is_object(json_array_get(root, 2)))
+			return REJECT_FORMAT;
+		f->payload = json_array_get(root, 2);
+		return REJECT_NONE;
+	case OCPP_ERROR: {
+		f->type = OCPP_ERROR;
+		const char *code = json_string_value(json_array_get(root, 2));
+		if (json_array_size(root) != 5 || !code || !json_is_string(json_array_get(root, 3)) ||
+		    !json_is_object(json_array_get(root, 4)))
+			return REJECT_FORMAT;
+		snprintf(f->error_code, sizeof(f->error_code), "%s", code);
+		return REJECT_NONE;
+	}
+	default:
+		return REJECT_BAD_TYPE;
+	}
+}
+
+void ocpp_frame_fini(struct ocpp_frame *f)
+{
+	json_decref(f->root);
+	f->root = NULL;
+	f->payload = NULL;
+}
+
+const char *ocpp_reject_code(enum ocpp_reject why, enum ocpp_version version)
+{
+	bool v16 = version == OCPP16;
+
+	switch (why) {
+	case REJECT_NOT_JSON:
+	case REJECT_NOT_RPC:
+		return v16 ? "FormationViolation" : "RpcFrameworkError";
+	case REJECT_BAD_TYPE:
+		return v16 ? "NotSupported" : "MessageTypeNotSupported";
+	case REJECT_FORMAT:
+	case REJECT_TOO_DEEP:
+		return v16 ? "FormationViolation" : "FormatViolation";
+	default:
+		return "GenericError";
+	}
+}
+
+/* ---- byte-exact splicing: a scanner over text jansson has already accepted ---- */
+
+static size_t skip_ws(const char *t, size_t i, size_t len)
+{
+	while (i < len && (t[i] == ' ' || t[i] == '\t' || t[i] == '\r' || t[i] == '\n'))
+		i++;
+	return i;
+}
+
+/* The index just past the JSON value starting at `i` (len when it runs off the end). */
+static size_t value_end(const char *t, size_t i, size_t len)
+{
+	int depth = 0;
+	bool in_string = false;
+
+	if (i < len && t[i] != '"' && t[i] != '{' && t[i] != '[') {
+		while (i < len && !strchr(",]} \t\r\n", t[i]))
+			i++;
+		return i;
+	}
+	for (; i < len; i++) {
+		char c = t[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"' && (in_string = false, depth == 0))
+				return i + 1;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if ((c == '}' || c == ']') && --depth == 0) {
+			return i + 1;
+		}
+	}
+	return len;
+}
+
+/* The value of member `key` of the object starting at `at` ('{'): 0 and its span [*vs, *ve),
+ * or -ENOENT. Keys are compared as written (OCPP's are plain ASCII). */
+static int member(const char *t, size_t len, size_t at, const char *key, size_t *vs, size_t *ve)
+{
+	size_t klen = strlen(key), i = at + 1;
+
+	for (;;) {
+		i = skip_ws(t, i, len);
+		if (i >= len || t[i] != '"')
+			return -ENOENT;
+		size_t ks = i + 1, ke = value_end(t, i, len) - 1;
+		i = skip_ws(t, ke + 1, len);
+		if (i >= len || t[i] != ':')
+			return -ENOENT;
+		*vs = skip_ws(t, i + 1, len);
+		*ve = value_end(t, *vs, len);
+		if (ke - ks == klen && memcmp(t + ks, key, klen) == 0)
+			return 0;
+		i = skip_ws(t, *ve, len);
+		if (i >= len || t[i] != ',')
+			return -ENOENT;
+		i++;
+	}
+}
+
+/* The span of element `index` of the array starting at `at` ('['): 0, or -ENOENT. */
+static int element(const char *t, size_t len, size_t at, int index, size_t *vs, size_t *ve)
+{
+	size_t i = at + 1;
+
+	for (int k = 0;; k++) {
+		*vs = skip_ws(t, i, len);
+		if (*vs >= len || t[*vs] == ']')
+			return -ENOENT;
+		*ve = value_end(t, *vs, len);
+		if (k == index)
+			return 0;
+		i = skip_ws(t, *ve, len);
+		if (i >= len || t[i] != ',')
+			return -ENOENT;
+		i++;
+	}
+}
+
+/* `t` with [start, end) replaced by `insert` (NUL-terminated, malloc'd). */
+static char *splice(const char *t, size_t len, size_t start, size_t end, const char *insert)
+{
+	size_t n = strlen(insert);
+	char *out = malloc(len - (end - start) + n + 1);
+
+	if (!out)
+		return NULL;
+	memcpy(out, t, start);
+	memcpy(out + start, insert, n);
+	memcpy(out + start + n, t + end, len - end);
+	out[len - (end - start) + n] = '\0';
+	return out;
+}
+
+static char *splice_member(const char *text, size_t len, const char *obj_key, const char *key, const char *value)
+{
+	size_t root = skip_ws(text, 0, len), obj, obj_end, vs, ve;
+	char add[OCPP_ACTION_MAX + 64];
+
+	if (root >= len || text[root] != '[' || element(text, len, root, 3, &obj, &obj_end) < 0 || text[obj] != '{')
+		return NULL;
+	if (obj_key && (member(text, len, obj, obj_key, &obj, &obj_end) < 0 || text[obj] != '{'))
+		return NULL;
+	if (member(text, len, obj, key, &vs, &ve) == 0)
+		return splice(text, len, vs, ve, value);
+	size_t first = skip_ws(text, obj + 1, len);
+	if (snprintf(add, sizeof(add), "\"%s\":%s%s", key, value, first < len && text[first] == '}' ? "" : ",") >=
+	    (int)sizeof(add))
+		return NULL;
+	return splice(text, len, obj + 1, obj + 1, add);
+}
+
+/* The object the member goes into, in a parsed CALL. */
+static json_t *target(const struct ocpp_frame *f, const char *obj_key)
+{
+	json_t *o = obj_key ? json_object_get(f->payload, obj_key) : f->payload;
+
+	return f->type == OCPP_CALL && json_is_object(o) ? o : NULL;
+}
+
+char *ocpp_call_set(const char *text, size_t len, const char *obj_key, const char *key, const char *value)
+{
+	struct ocpp_frame in, out;
+	json_t *want = json_loads(value, JSON_DECODE_ANY, NULL), *o;
+	char *spliced = NULL, *result = NULL;
+
+	if (!want)
+		return NULL;
+	if (ocpp_frame_parse(text, len, &in) != REJECT_NONE || !(o = target(&in, obj_key)))
+		goto done;
+	/* The splice is checked against the parser: a key written with escapes ("transaction\u0049d")
+	 * is the same member to a JSON reader but not to the byte scanner. Such a frame is
+	 * re-serialised instead: correct before exact. */
+	spliced = splice_member(text, len, obj_key, key, value);
+	if (spliced && ocpp_frame_parse(spliced, strlen(spliced), &out) == REJECT_NONE) {
+		json_t *t = target(&out, obj_key);
+		bool ok = t && json_equal(json_object_get(t, key), want) && json_object_size(t) ==
+			  json_object_size(o) + (json_object_get(o, key) ? 0 : 1);
+		ocpp_frame_fini(&out);
+		if (ok) {
+			result = spliced;
+			spliced = NULL;
+			goto done;
+		}
+	} else if (spliced) {
+		ocpp_frame_fini(&out);
+	}
+	json_object_set(o, key, want);
+	result = ocpp_call_text(in.id, in.action, in.payload);
+done:
+	ocpp_frame_fini(&in);
+	json_decref(want);
+	free(spliced);
+	return result;
+}
+
+/* Reals with 10 significant digits: 16.1 goes out as 16.1, not 16.100000000000001 (the 1.6
+ * schemas check multipleOf 0.1 on limits). */
+static char *dump_array(json_t *arr)
+{
+	char *s = arr ? json_dumps(arr, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+
+	json_decref(arr);
+	return s;
+}
+
+char *ocpp_call_text(const char *id, const char *action, const json_t *payload)
+{
+	return dump_array(json_pack("[i, s, s, O]", OCPP_CALL, id, action, payload));
+}
+
+char *ocpp_result_text(const char *id, const json_t *payload)
+{
+	return dump_array(json_pack("[i, s, O]", OCPP_RESULT, id, payload));
+}
+
+char *ocpp_error_text(const char *id, const char *code, const char *description)
+{
+	return dump_array(json_pack("[i, s, s, s, {}]", OCPP_ERROR, id, code, description));
+}
+
+void ocpp_timestamp(char *out, size_t size, long long offset_s)
+{
+	struct timespec ts;
+	struct tm tm;
+	char base[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	time_t t = ts.tv_sec + (time_t)offset_s;
+	gmtime_r(&t, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, size, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+}
+
+void ocpp_time_format(int64_t epoch_ms, char *buf, size_t size)
+{
+	time_t t = (time_t)(epoch_ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(epoch_ms % 1000));
+}
+
+int ocpp_time_parse(const char *s, int64_t *epoch_ms)
+{
+	struct tm tm;
+	int n = 0, frac_ms = 0, off_min = 0;
+	const char *p;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		   &tm.tm_min, &tm.tm_sec, &n) != 6 || n < 19)
+		return -EINVAL;
+	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+	    tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_hour < 0 || tm.tm_min < 0 || tm.tm_sec < 0)
+		return -EINVAL;
+	p = s + n;
+	if (*p == '.') {
+		int digits = 0;
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (digits < 3)
+				frac_ms = frac_ms * 10 + (*p - '0');
+		for (; digits < 3; digits++)
+			frac_ms *= 10;
+	}
+	if (*p == '+' || *p == '-') {
+		int hh, mm;
+		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+			return -EINVAL;
+		off_min = (hh * 60 + mm) * (*p == '-' ? -1 : 1);
+	} else if (*p != 'Z' && *p != 'z' && *p != '\0') {
+		return -EINVAL;
+	}
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*epoch_ms = ((int64_t)timegm(&tm) - off_min * 60) * 1000 + frac_ms;
+	return 0;
+}

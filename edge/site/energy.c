@@ -1,0 +1,536 @@
+/* Site energy; see energy.h.
+ *
+ * Design decisions:
+ * - The battery is dispatched with signed 124 limits ({-P, P}: discharge P; {P, -P}: charge P;
+ *   {0, 0}: hold), and every write carries battery.revert_s, renewed at a third of it: an edge
+ *   that dies leaves the battery on its own control within revert_s.
+ * - Writes only when the target moves by WRITE_STEP_W or the renewal is due, at most once per
+ *   half control period: a meter reading every few hundred ms must not become a Modbus write.
+ * - SoC stops the discharge RESERVE_PAD_PCT above reserve_pct, so the SoC integrated between two
+ *   polls never lands below it.
+ * - PV surplus reaches chargers as a cap on the solver's max_a (pv_caps), not as a new solver
+ *   input: the solver stays as it is, and a surplus charger is simply a charger whose maximum is
+ *   what the sun gives.
+ * - The ratchet only moves the battery's peak target (min of peak_kw and the month's peak); it
+ *   does not limit the EVs, which stay bound by the connection's limit. */
+#include "edge/site/energy.h"
+#include "edge/daemon.h"
+#include "edge/devices/devices.h"
+#include "edge/core/log.h"
+#include "edge/site/solver.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WRITE_STEP_W 300.0      /* smaller target changes wait for the renewal */
+#define DEADBAND_W 200.0        /* a target this small is a hold */
+#define RESERVE_PAD_PCT 0.5
+#define EXPORT_BIAS_W 500.0     /* under an export limit, PV recharge aims at this much import */
+#define IGNORED_AFTER_MS 3000   /* a setpoint not followed this long: the battery ignores it */
+#define SETTLE_MS 2000          /* the longest a new target waits for the battery to follow the last */
+
+struct pv_state {
+	char id[49];
+	bool on;                        /* a `surplus` charger may charge */
+	uint64_t pending_ms;            /* the surplus has disagreed with `on` since; 0 = agrees */
+};
+
+struct energy {
+	struct energy_status st;
+	struct pv_state *pv;
+	size_t n_pv;
+	double written_w;               /* NAN: nothing written yet (or the battery's own control) */
+	uint64_t written_ms;
+	double hold_w;                  /* highest discharge of the hold window */
+	uint64_t hold_until_ms;
+	double building_w;              /* highest building load of the hold window */
+	uint64_t building_until_ms;
+	uint64_t settled_ms;            /* the battery's reading first matched the last target; 0 = not yet */
+	uint64_t off_target_since_ms;   /* measured power far from the target since; 0 = following */
+	bool warned_ignored, warned_reserve, warned_stale;
+	/* the demand-charge ratchet */
+	char month[8];                  /* "2026-12", local time */
+	double month_peak_w;            /* highest window average this month; 0 = none yet */
+	int64_t window;                 /* index of the demand window being summed (wall ms / window) */
+	double window_wh;               /* import in it so far */
+	uint64_t window_ms;             /* time of it covered by readings */
+	uint64_t last_ms;               /* monotonic ms of the last turn with a grid reading */
+};
+
+void energy_decide(const struct energy_params *p, const struct energy_input *in, struct energy_decision *out)
+{
+	double site_w = in->building_w + in->ev_w;      /* import without the battery */
+
+	out->target_w = 0;
+	out->why = "idle";
+	if (!p->peak_shave) {
+		out->target_w = NAN;
+		out->why = "battery's own control";
+		return;
+	}
+	/* Discharge: what the site draws above peak_w, and what the EVs would take above the
+	 * connection's limit (they get the battery's power only once it is measured, so the battery
+	 * must lead). */
+	double need = fmax(site_w - p->peak_w, in->building_w + in->ev_want_w - p->limit_w);
+	if (p->export_limit_w >= 0)     /* never push the site into export */
+		need = fmin(need, in->building_now_w + in->ev_w + p->export_limit_w);
+	if (need > DEADBAND_W) {
+		if (!(in->soc_pct > p->reserve_pct + RESERVE_PAD_PCT)) {
+			out->why = "at reserve";
+			return;
+		}
+		out->target_w = fmin(need, p->max_discharge_w);
+		out->why = "peak shaving";
+		return;
+	}
+	if (!(in->soc_pct < 99.5))
+		return;
+	double charge = 0;
+	if (p->recharge == RECHARGE_PV) {
+		/* PV surplus only, on the latest estimate (the held highest would leave part of it to
+		 * export); under an export limit aim at a small import rather than a small export. */
+		charge = -(in->building_now_w + in->ev_w) + (p->export_limit_w >= 0 ? EXPORT_BIAS_W : 0);
+		out->why = "recharging from PV";
+	} else if (p->recharge == RECHARGE_ANY) {
+		charge = fmin(p->recharge_w, p->peak_w) - site_w;       /* up to the import ceiling */
+		out->why = "recharging";
+	}
+	charge = fmin(charge, p->max_charge_w);
+	if (charge > DEADBAND_W)
+		out->target_w = -charge;
+	else
+		out->why = "idle";
+}
+
+static void month_of(int64_t wall, char out[8])
+{
+	time_t t = (time_t)(wall / 1000);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(out, 8, "%Y-%m", &tm);
+}
+
+static void load_peak(struct ag_daemon *d, struct energy *e)
+{
+	sqlite3 *db = d->store ? store_db(d->store) : NULL;
+	sqlite3_stmt *q;
+
+	e->month_peak_w = 0;
+	if (!db || sqlite3_prepare_v2(db, "SELECT peak_w FROM demand_peaks WHERE month = ?", -1, &q, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(q, 1, e->month, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		e->month_peak_w = sqlite3_column_double(q, 0);
+	sqlite3_finalize(q);
+}
+
+static void save_peak(struct ag_daemon *d, struct energy *e, int64_t at)
+{
+	sqlite3 *db = d->store ? store_db(d->store) : NULL;
+	sqlite3_stmt *q;
+
+	if (!db || sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO demand_peaks (month, peak_w, at_ms) VALUES (?, ?, ?)",
+				      -1, &q, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(q, 1, e->month, -1, SQLITE_STATIC);
+	sqlite3_bind_double(q, 2, e->month_peak_w);
+	sqlite3_bind_int64(q, 3, at);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		log_msg(LL_WARN, "energy: cannot record the demand peak: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(q);
+}
+
+/* Sum the grid import over the utility's demand windows (wall-clock aligned); at a window's end
+ * its average may raise the month's peak, kept in the database across restarts. */
+static void demand(struct ag_daemon *d, struct energy *e, double grid_w, uint64_t now)
+{
+	int64_t wall = wall_ms();
+	int64_t len_ms = (int64_t)d->cfg->site.demand_window_s * 1000;
+	int64_t window = wall / len_ms;
+	char month[8];
+
+	if (e->last_ms && now > e->last_ms && now - e->last_ms < (uint64_t)len_ms) {
+		e->window_wh += fmax(0, grid_w) * (double)(now - e->last_ms) / 3600000.0;
+		e->window_ms += now - e->last_ms;
+	}
+	e->last_ms = now;
+	e->st.demand_w = e->window_ms ? e->window_wh * 3600000.0 / (double)e->window_ms : NAN;
+	if (window == e->window)
+		return;
+	month_of(wall, month);
+	if (strcmp(month, e->month) != 0) {
+		snprintf(e->month, sizeof(e->month), "%s", month);
+		load_peak(d, e);
+	}
+	/* A window seen for at least half its length counts (a restart mid-window). */
+	if (e->window && e->window_ms * 2 >= (uint64_t)len_ms && e->st.demand_w > e->month_peak_w) {
+		bool held = d->cfg->site.ratchet && e->month_peak_w > 0;
+		e->month_peak_w = e->st.demand_w;
+		save_peak(d, e, wall);
+		store_event(d->store, held ? LL_WARN : LL_NOTICE, "energy.demand", "grid",
+			    "this month's demand peak is now %.1f kW (%d s average)%s", e->month_peak_w / 1000,
+			    d->cfg->site.demand_window_s,
+			    held ? ": the battery could not hold the site below the previous one" : "");
+	}
+	e->window = window;
+	e->window_wh = 0;
+	e->window_ms = 0;
+	e->st.month_peak_w = e->month_peak_w;
+}
+
+int energy_start(struct ag_daemon *d)
+{
+	struct energy *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return -ENOMEM;
+	e->written_w = NAN;
+	e->st.soc_pct = e->st.battery_w = e->st.target_w = e->st.pv_w = e->st.building_w = NAN;
+	e->st.peak_w = e->st.surplus_w = NAN;
+	snprintf(e->st.why, sizeof(e->st.why), "not decided yet");
+	e->st.demand_w = NAN;
+	month_of(wall_ms(), e->month);
+	load_peak(d, e);
+	e->st.month_peak_w = e->month_peak_w;
+	if (e->month_peak_w > 0)
+		log_msg(LL_INFO, "energy: this month's demand peak so far: %.1f kW%s", e->month_peak_w / 1000,
+			d->cfg->site.ratchet ? " (the battery holds the site below it)" : "");
+	d->energy = e;
+	return 0;
+}
+
+void energy_stop(struct ag_daemon *d)
+{
+	if (d->energy)
+		free(d->energy->pv);
+	free(d->energy);
+	d->energy = NULL;
+}
+
+const struct energy_status *energy_status(const struct ag_daemon *d)
+{
+	return d->energy ? &d->energy->st : NULL;
+}
+
+static json_t *watts(double v)
+{
+	return isfinite(v) ? json_real(round(v)) : json_null();
+}
+
+json_t *energy_json(const struct ag_daemon *d)
+{
+	const struct energy_status *st = energy_status(d);
+	json_t *bat = json_null();
+
+	if (!st)
+		return json_null();
+	if (st->configured)
+		bat = json_pack("{s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:s}", "device", d->cfg->battery.device, "mode",
+				st->mode, "answering", st->battery_ok, "soc_pct",
+				isfinite(st->soc_pct) ? json_real(round(st->soc_pct * 10) / 10) : json_null(), "power_w",
+				watts(st->battery_w), "setpoint_w", watts(st->target_w), "counted_w", watts(st->counted_w),
+				"peak_w", watts(st->peak_w), "why", st->why);
+	return json_pack("{s:o, s:o, s:o, s:o, s:{s:o, s:o, s:b}}", "battery", bat, "pv_w", watts(st->pv_w), "building_w",
+			 watts(st->building_w), "pv_surplus_w", watts(st->surplus_w), "demand", "window_avg_w",
+			 watts(st->demand_w), "month_peak_w", watts(st->month_peak_w > 0 ? st->month_peak_w : NAN),
+			 "ratchet", d->cfg->site.ratchet);
+}
+
+static void params(const struct ag_config *cfg, const struct device_reading *r, double limit_w, double month_peak_w,
+		   struct energy_params *p)
+{
+	const struct cfg_battery *b = &cfg->battery;
+	double chg = isfinite(r->max_charge_w) ? r->max_charge_w : INFINITY;
+	double dis = isfinite(r->max_discharge_w) ? r->max_discharge_w : INFINITY;
+
+	p->peak_shave = b->mode && strcmp(b->mode, "peak-shave") == 0;
+	p->limit_w = limit_w;
+	p->peak_w = b->peak_kw > 0 ? b->peak_kw * 1000 : limit_w;
+	if (cfg->site.ratchet && month_peak_w > 0)
+		p->peak_w = fmin(p->peak_w, month_peak_w);     /* above it the demand charge rises */
+	p->reserve_pct = b->reserve_pct;
+	p->max_charge_w = fmax(0, b->max_charge_kw > 0 ? fmin(b->max_charge_kw * 1000, chg) : chg);
+	p->max_discharge_w = fmax(0, b->max_discharge_kw > 0 ? fmin(b->max_discharge_kw * 1000, dis) : dis);
+	if (!isfinite(p->max_charge_w))
+		p->max_charge_w = 0;            /* unknown rating and none configured: do not guess */
+	if (!isfinite(p->max_discharge_w))
+		p->max_discharge_w = 0;
+	p->recharge = !b->recharge || strcmp(b->recharge, "pv") == 0 ? RECHARGE_PV :
+		      strcmp(b->recharge, "any") == 0 ? RECHARGE_ANY : RECHARGE_OFF;
+	p->recharge_w = b->recharge_kw > 0 ? b->recharge_kw * 1000 : p->peak_w;
+	p->export_limit_w = cfg->site.grid.export_limit_kw >= 0 ? cfg->site.grid.export_limit_kw * 1000 : -1;
+}
+
+static double pv_power(struct ag_daemon *d, uint64_t now)
+{
+	double sum = NAN;
+
+	for (size_t i = 0; i < d->cfg->n_devices; i++) {
+		const struct cfg_device *c = &d->cfg->devices[i];
+		const struct device_reading *r = devices_latest(d->devices, c->id);
+		if (strcmp(c->role, "pv") != 0 || !r || devices_stale(d->devices, c->id, now) || !isfinite(r->power_w))
+			continue;
+		sum = (isnan(sum) ? 0 : sum) + r->power_w;
+	}
+	return sum;
+}
+
+/* Send the target when it moved or the battery's revert timer needs renewing. While the battery
+ * is still ramping towards the last target (for at most SETTLE_MS), a new target waits: the grid
+ * meter and the battery are read at different moments, and mid-ramp the difference between
+ * them looks like a load change that is not there (the setpoint swung 7 -> 2 -> 7 kW without
+ * this). Lower discharge for the reserve is not delayed by more than SETTLE_MS either. */
+static void command(struct ag_daemon *d, struct energy *e, double target_w, double measured_w, uint64_t now)
+{
+	const struct cfg_battery *b = &d->cfg->battery;
+	uint64_t renew_ms = (uint64_t)b->revert_s * 1000 / 3;
+	uint64_t min_gap_ms = (uint64_t)d->cfg->site.control_period_ms / 2;
+	bool moved = isnan(e->written_w) || fabs(target_w - e->written_w) >= WRITE_STEP_W ||
+		     (target_w == 0) != (e->written_w == 0);
+
+	bool ramping = !isnan(e->written_w) && now < e->written_ms + SETTLE_MS &&
+		       fabs(measured_w - e->written_w) > fmax(500, 0.1 * fabs(e->written_w));
+	if (!(moved && !ramping && now >= e->written_ms + min_gap_ms) && now < e->written_ms + renew_ms)
+		return;
+	struct device_setpoint sp = { .max_charge_w = -target_w, .max_discharge_w = target_w, .revert_s = b->revert_s };
+	int rc = devices_set(d->devices, b->device, &sp);
+	if (rc < 0) {
+		if (!isnan(e->written_w) || e->written_ms == 0)
+			log_msg(LL_WARN, "battery %s cannot be commanded (%s): peak shaving is off; check its driver",
+				b->device, strerror(-rc));
+		e->written_w = NAN;
+		e->written_ms = now;
+		return;
+	}
+	if (moved && fabs(target_w - (isnan(e->written_w) ? 0 : e->written_w)) >= 1000)
+		log_msg(LL_INFO, "battery %s: %s %.1f kW (%s)", b->device,
+			target_w > 0 ? "discharge" : target_w < 0 ? "charge" : "hold at", fabs(target_w) / 1000,
+			e->st.why);
+	if (!(target_w == e->written_w))
+		e->settled_ms = 0;
+	e->written_w = target_w;
+	e->written_ms = now;
+}
+
+/* A discharge that was asked and is not measured: log once, for the site manager. */
+static void watch_follow(struct ag_daemon *d, struct energy *e, double measured_w, uint64_t now)
+{
+	bool off = !isnan(e->written_w) && e->written_w > 1000 && measured_w < 0.5 * e->written_w;
+
+	if (!off) {
+		e->off_target_since_ms = 0;
+		e->warned_ignored = false;
+		return;
+	}
+	if (!e->off_target_since_ms)
+		e->off_target_since_ms = now;
+	if (!e->warned_ignored && now >= e->off_target_since_ms + IGNORED_AFTER_MS) {
+		e->warned_ignored = true;
+		store_event(d->store, LL_WARN, "battery.ignored", d->cfg->battery.device,
+			    "battery asked to discharge %.1f kW but delivers %.1f kW (tripped or ignoring its setpoint?); "
+			    "the EVs count only what it delivers", e->written_w / 1000, measured_w / 1000);
+	}
+}
+
+/* The grid meter's import in W (its power, else its currents at the nominal voltage); NAN when
+ * it is not fresh. */
+static double grid_import(struct ag_daemon *d, uint64_t now, uint64_t *at_ms)
+{
+	const char *m = d->cfg->site.grid.meter;
+	const struct device_reading *r = m && d->devices ? devices_latest(d->devices, m) : NULL;
+
+	if (!r || devices_stale(d->devices, m, now))
+		return NAN;
+	*at_ms = r->at_ms;
+	if (isfinite(r->power_w))
+		return r->power_w;
+	double w = 0;
+	for (int p = 0; p < 3; p++)
+		w += isfinite(r->current_a[p]) ? r->current_a[p] * d->cfg->site.voltage_v : 0;
+	return w;
+}
+
+static struct pv_state *pv_state(struct energy *e, const char *id)
+{
+	for (size_t i = 0; i < e->n_pv; i++)
+		if (strcmp(e->pv[i].id, id) == 0)
+			return &e->pv[i];
+	struct pv_state *n = realloc(e->pv, (e->n_pv + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	e->pv = n;
+	memset(&n[e->n_pv], 0, sizeof(*n));
+	snprintf(n[e->n_pv].id, sizeof(n[e->n_pv].id), "%s", id);
+	return &n[e->n_pv++];
+}
+
+/* PV surplus for the chargers with `pv` set: what the site exports without them (PV beyond the
+ * building and the other EVs; the battery's discharge is not surplus), handed out in charger
+ * order as a cap on max_a. A `surplus` charger starts when the surplus has covered its minimum
+ * for site.pv_hysteresis_s and pauses when it has not for as long; in between it keeps at least
+ * its minimum (from the grid, for the hysteresis' time), so a cloud does not toggle it. */
+static void pv_caps(struct ag_daemon *d, struct energy *e, struct solver_charger *chargers, size_t n,
+		    double building_w, uint64_t now)
+{
+	double v = d->cfg->site.voltage_v, other_w = 0;
+	uint64_t hyst_ms = (uint64_t)d->cfg->site.pv_hysteresis_s * 1000;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct cfg_charger *cc = config_charger(d->cfg, chargers[i].id);
+		if (!cc || !cc->pv || strcmp(cc->pv, "off") == 0)
+			for (int k = 0; k < chargers[i].phases; k++)
+				other_w += chargers[i].draw_a[k] * v;
+	}
+	double left_w = -(building_w + other_w);
+	e->st.surplus_w = fmax(0, left_w);
+	for (size_t i = 0; i < n; i++) {
+		struct solver_charger *c = &chargers[i];
+		const struct cfg_charger *cc = config_charger(d->cfg, c->id);
+		if (!cc || !cc->pv || strcmp(cc->pv, "off") == 0)
+			continue;
+		struct pv_state *ps = pv_state(e, c->id);
+		double per_a = c->phases * v;
+		double avail_a = fmax(0, left_w) / per_a;
+		double cap_a;
+		if (strcmp(cc->pv, "min+surplus") == 0) {
+			cap_a = c->min_a + avail_a;
+		} else {
+			bool want = c->ev && avail_a >= c->min_a;
+			if (ps && want != ps->on) {
+				if (!ps->pending_ms)
+					ps->pending_ms = now;
+				if (!c->ev || now >= ps->pending_ms + hyst_ms) {
+					ps->on = want;
+					ps->pending_ms = 0;
+					if (c->ev)
+						log_msg(LL_INFO, "charger %s: PV surplus %s for %d s: %s (pv = surplus)", c->id,
+							want ? "covers its minimum" : "below its minimum", d->cfg->site.pv_hysteresis_s,
+							want ? "charging from PV" : "paused until the sun is back");
+				}
+			} else if (ps) {
+				ps->pending_ms = 0;
+			}
+			cap_a = ps && ps->on ? fmax(avail_a, c->min_a) : 0;
+		}
+		if (!c->ev)
+			continue;
+		c->max_a = fmin(c->max_a, floor(cap_a * 10) / 10);
+		left_w -= fmin(c->max_a, cap_a) * per_a;
+	}
+}
+
+/* The building load (non-EV, non-battery, PV included) now: grid - EVs + battery, from readings
+ * taken at different moments. Trusted only once the battery has settled on its last target and
+ * the grid was read after that (or SETTLE_MS after the write, whatever it does); mid-ramp the
+ * difference looks like a load change that is not there, so the last trusted value stands.
+ * Also keeps the highest of the last two control periods (e->building_w). */
+static double building_now(struct ag_daemon *d, struct energy *e, double grid_w, uint64_t grid_at_ms, double ev_w,
+			   const struct device_reading *r, double measured_w, uint64_t now)
+{
+	uint64_t hold_ms = 2 * (uint64_t)d->cfg->site.control_period_ms;
+	double w = grid_w - ev_w + (r && isfinite(r->power_w) ? r->power_w : 0);
+	bool trusted = true;
+
+	if (r && !isnan(e->written_w)) {
+		bool near = fabs(measured_w - e->written_w) <= fmax(500, 0.1 * fabs(e->written_w));
+		if (!near)
+			e->settled_ms = 0;
+		else if (!e->settled_ms)
+			e->settled_ms = r->at_ms;
+		trusted = now >= e->written_ms + SETTLE_MS || (e->settled_ms && grid_at_ms > e->settled_ms);
+	}
+	if (!trusted && isfinite(e->st.building_w))
+		w = e->st.building_w;
+	if (now >= e->building_until_ms || w >= e->building_w) {
+		e->building_w = w;
+		e->building_until_ms = now + hold_ms;
+	}
+	e->st.building_w = w;
+	return w;
+}
+
+double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *chargers, size_t n_chargers,
+		   double limit_w, uint64_t now, double *hidden_a)
+{
+	struct energy *e = d->energy;
+	double voltage_v = d->cfg->site.voltage_v;
+	uint64_t grid_at_ms = 0;
+	double grid_w = grid_import(d, now, &grid_at_ms);
+	const struct cfg_battery *b = &d->cfg->battery;
+	const struct device_reading *r = b->device && d->devices ? devices_latest(d->devices, b->device) : NULL;
+
+	*hidden_a = 0;
+	if (!e)
+		return 0;
+	bool ok = r && r->at_ms && r->quality != RQ_FAILED && !devices_stale(d->devices, b->device, now) &&
+		  isfinite(r->power_w);
+	double measured_w = ok ? r->power_w : 0;
+	e->st.configured = r != NULL;
+	e->st.mode = b->mode ? b->mode : "off";
+	e->st.pv_w = d->devices ? pv_power(d, now) : NAN;
+	double bnow = isfinite(grid_w) ? building_now(d, e, grid_w, grid_at_ms, ev_w, r, measured_w, now) : NAN;
+	if (isfinite(grid_w))
+		demand(d, e, grid_w, now);
+	if (isfinite(bnow))
+		pv_caps(d, e, chargers, n_chargers, bnow, now);
+	if (!r)
+		return 0;
+	double last_w = isfinite(r->power_w) ? r->power_w : 0;
+	e->st.battery_ok = ok;
+	e->st.battery_w = ok ? r->power_w : NAN;
+	e->st.soc_pct = ok ? r->soc_pct : NAN;
+	if (!ok && !e->warned_stale && e->written_w > 0)
+		log_msg(LL_WARN, "battery %s does not answer: its discharge no longer counts for the EVs; chargers lowered",
+			b->device);
+	e->warned_stale = !ok;
+
+	/* What the grid meter hides: the highest discharge of the last two control periods, or the
+	 * last one read while the battery is silent (it may stop at any moment). */
+	uint64_t hold_ms = 2 * (uint64_t)d->cfg->site.control_period_ms;
+	if (now >= e->hold_until_ms)
+		e->hold_w = 0;
+	if (fmax(0, last_w) >= e->hold_w) {
+		e->hold_w = fmax(0, last_w);
+		e->hold_until_ms = now + hold_ms;
+	}
+	double hidden_w = ok ? e->hold_w : fmax(e->hold_w, fmax(0, last_w));
+	*hidden_a = hidden_w / (3 * voltage_v);
+	e->st.counted_w = fmax(0, measured_w);
+	watch_follow(d, e, measured_w, now);
+
+	struct energy_params p;
+	params(d->cfg, r, limit_w, e->month_peak_w, &p);
+	e->st.peak_w = p.peak_w;
+	if (!isfinite(bnow)) {
+		snprintf(e->st.why, sizeof(e->st.why), "grid meter not fresh");
+		return e->st.counted_w;         /* no command: the battery keeps its last, then reverts */
+	}
+	struct energy_input in = { .building_w = e->building_w, .building_now_w = bnow, .ev_w = ev_w,
+				   .soc_pct = ok ? r->soc_pct : NAN };
+	for (size_t i = 0; i < n_chargers; i++)
+		if (chargers[i].ev && chargers[i].link == SOLVER_ONLINE)
+			in.ev_want_w += chargers[i].max_a * chargers[i].phases * voltage_v;
+	in.ev_want_w = fmax(in.ev_want_w, ev_w);
+	struct energy_decision dec;
+	energy_decide(&p, &in, &dec);
+	snprintf(e->st.why, sizeof(e->st.why), "%s", ok ? dec.why : "battery not answering");
+	if (ok && strcmp(dec.why, "at reserve") == 0 && !e->warned_reserve) {
+		e->warned_reserve = true;
+		store_event(d->store, LL_WARN, "battery.reserve", b->device,
+			    "battery at its %.0f %% reserve: it stops discharging; grid import may exceed %.1f kW",
+			    p.reserve_pct, p.peak_w / 1000);
+	} else if (strcmp(dec.why, "at reserve") != 0) {
+		e->warned_reserve = false;
+	}
+	e->st.target_w = dec.target_w;
+	if (ok && !isnan(dec.target_w))
+		command(d, e, dec.target_w, measured_w, now);
+	return e->st.counted_w;
+}

@@ -1,0 +1,99 @@
+/* Site energy: the battery's dispatch (peak shaving, recharge), how much of its power the site
+ * controller may count as headroom for the EVs, and PV surplus for chargers with `pv` set. A
+ * daemon module.
+ *
+ * Two halves: energy_decide() is pure (what the battery should do, from one snapshot of the
+ * site), energy_turn() is the loop glue the site controller calls once per solve, before the
+ * solver runs: it reads the battery, decides, writes the setpoint through devices_set when it
+ * changed or before the battery's revert timer (battery.revert_s) runs out, and returns the
+ * battery power the solver may count.
+ *
+ * The headroom rule: the battery's discharge counts for the EVs only as its measured power
+ * confirms it, never as commanded. The grid meter already sees a discharge as lower import, so
+ * the site controller adds the battery's recent discharge back to the grid node's non-EV load
+ * (energy_turn's hidden_a: the highest discharge of the last hold window, or the last one read
+ * while the battery does not answer) and gives the confirmed part back as the solver's
+ * grid_extra_w. A battery that trips, ignores its setpoint or stops answering thus lowers the
+ * chargers at the first solve that sees it, before the grid meter shows the step. */
+#ifndef AG_ENERGY_H
+#define AG_ENERGY_H
+
+#include "edge/core/config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ag_daemon;
+struct solver_charger;
+
+enum energy_recharge { RECHARGE_PV, RECHARGE_ANY, RECHARGE_OFF };
+
+struct energy_params {
+	bool peak_shave;                /* battery.mode = peak-shave */
+	double peak_w;                  /* import above which the battery discharges */
+	double limit_w;                 /* the connection's import limit less margin */
+	double reserve_pct;
+	double max_charge_w;            /* the lower of the configuration's and the battery's */
+	double max_discharge_w;
+	enum energy_recharge recharge;
+	double recharge_w;              /* import ceiling while recharging from the grid */
+	double export_limit_w;          /* < 0: no limit */
+};
+
+/* One snapshot of the site, in W (import and discharge positive). */
+struct energy_input {
+	/* Non-EV, non-battery load, PV included (negative: PV surplus): the highest of the last two
+	 * control periods (the grid meter and the battery are read at different moments, so a
+	 * single estimate swings as the battery ramps), and the latest one (for the export cap). */
+	double building_w;
+	double building_now_w;
+	double ev_w;                    /* the EVs' measured draw */
+	double ev_want_w;               /* what the EVs with a session could take at their maximum */
+	double soc_pct;
+};
+
+struct energy_decision {
+	double target_w;                /* > 0 discharge, < 0 charge, 0 hold */
+	const char *why;                /* "peak shaving", "at reserve", "recharging from PV", ... */
+};
+
+/* What the battery should do now. Pure. */
+void energy_decide(const struct energy_params *p, const struct energy_input *in, struct energy_decision *out);
+
+/* What energy_turn saw and did, for REST, MQTT and /metrics. */
+struct energy_status {
+	bool configured;                /* battery.device is set */
+	bool battery_ok;                /* its reading is fresh */
+	const char *mode;               /* battery.mode */
+	double soc_pct;                 /* NAN: unknown */
+	double battery_w;               /* measured, > 0 discharging; NAN: unknown */
+	double target_w;                /* asked; NAN: the battery's own control */
+	double counted_w;               /* discharge counted as EV headroom this solve */
+	double pv_w;                    /* sum of the PV inverters' production; NAN: none configured */
+	double building_w;              /* non-EV, non-battery load; NAN before the first turn */
+	double surplus_w;               /* PV export available to chargers with `pv` set */
+	double demand_w;                /* grid import averaged over the demand window so far */
+	double month_peak_w;            /* the month's highest window average (0: none yet) */
+	double peak_w;
+	char why[64];
+};
+
+int energy_start(struct ag_daemon *d);
+void energy_stop(struct ag_daemon *d);
+const struct energy_status *energy_status(const struct ag_daemon *d);
+/* The status for REST and MQTT (the site's "energy" object): battery (null without one), PV,
+ * building load and PV surplus, in W and %. A new reference. */
+struct json_t;
+struct json_t *energy_json(const struct ag_daemon *d);
+
+/* Once per solve, after the site controller measured the grid node: `ev_w` is the chargers'
+ * measured draw at the grid, `chargers` the solver's view of them (what the EVs could take;
+ * chargers with `pv` set get their max_a capped to the PV surplus here), `limit_w` the
+ * connection's import limit less margin. Returns the battery discharge the solver may count
+ * (its grid_extra_w) and sets *hidden_a, the current per phase to add to the grid node's
+ * non-EV load. Both 0 without a battery. */
+double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *chargers, size_t n_chargers,
+		   double limit_w, uint64_t now, double *hidden_a);
+
+#endif

@@ -1,0 +1,169 @@
+/* Edge charging profiles; see profiles.h. Decreases go out at once; increases wait for the
+ * deadband and the next tick; a charger that refuses three times in a row is "not controllable" and the
+ * solver must assume it draws its maximum. */
+#include "edge/site/profiles.h"
+#include "edge/daemon.h"
+#include "edge/core/log.h"
+#include "edge/ocpp/proxy.h"
+
+#include <math.h>
+#include <string.h>
+
+double profiles_fallback_a(const struct proxy *p, const struct charger *ch)
+{
+	if (ch->cfg && ch->cfg->fallback_a > 0)
+		return ch->cfg->fallback_a;
+	return p->d->cfg->site.fallback_a;
+}
+
+double profiles_target_a(const struct charger *ch)
+{
+	double t = ch->limit_a;
+
+	if (ch->csms_limit_a > 0 && ch->csms_limit_a < t)
+		t = ch->csms_limit_a;
+	/* OCPP 1.6 schemas want multiples of 0.1 A: round down, never up. */
+	return floor(t * 10.0 + 1e-9) / 10.0;
+}
+
+json_t *profiles_payload(const struct charger *ch, int profile_id, int stack_level, double limit_a,
+			 long long valid_for_s)
+{
+	char start[40], until[40];
+	json_t *profile;
+
+	ocpp_timestamp(start, sizeof(start), -1);
+	ocpp_timestamp(until, sizeof(until), valid_for_s);
+	if (ch->version == OCPP16) {
+		profile = json_pack("{s:i, s:i, s:s, s:s, s:{s:s, s:s, s:[{s:i, s:f}]}}", "chargingProfileId", profile_id,
+				    "stackLevel", stack_level, "chargingProfilePurpose", "ChargePointMaxProfile",
+				    "chargingProfileKind", "Absolute", "chargingSchedule", "startSchedule", start,
+				    "chargingRateUnit", "A", "chargingSchedulePeriod", "startPeriod", 0, "limit", limit_a);
+		if (profile && valid_for_s > 0)
+			json_object_set_new(profile, "validTo", json_string(until));
+		return json_pack("{s:i, s:o}", "connectorId", 0, "csChargingProfiles", profile);
+	}
+	profile = json_pack("{s:i, s:i, s:s, s:s, s:[{s:i, s:s, s:s, s:[{s:i, s:f}]}]}", "id", profile_id, "stackLevel",
+			    stack_level, "chargingProfilePurpose", "ChargingStationMaxProfile", "chargingProfileKind",
+			    "Absolute", "chargingSchedule", "id", 1, "startSchedule", start, "chargingRateUnit", "A",
+			    "chargingSchedulePeriod", "startPeriod", 0, "limit", limit_a);
+	if (profile && valid_for_s > 0)
+		json_object_set_new(profile, "validTo", json_string(until));
+	return json_pack("{s:i, s:o}", "evseId", 0, "chargingProfile", profile);
+}
+
+/* One above every stack level the CSMS has used (DESIGN.md): a CSMS profile at the edge's own
+ * level and purpose would replace the edge's. */
+static int dynamic_stack(const struct charger *ch)
+{
+	return ch->csms_max_stack + 1 > PROFILE_STACK_BASE + 1 ? ch->csms_max_stack + 1 : PROFILE_STACK_BASE + 1;
+}
+
+static bool accepted(const json_t *result)
+{
+	const char *status = json_string_value(json_object_get(result, "status"));
+	return status && strcmp(status, "Accepted") == 0;
+}
+
+static void on_profile_result(struct charger *ch, const char *action, const json_t *request, const json_t *result,
+			      const char *error)
+{
+	struct proxy *p = ch->proxy;
+	const json_t *prof = json_object_get(request, ch->version == OCPP16 ? "csChargingProfiles" : "chargingProfile");
+	int id = (int)json_integer_value(json_object_get(prof, ch->version == OCPP16 ? "chargingProfileId" : "id"));
+	(void)action;
+
+	ch->profile_in_flight = false;
+	if (accepted(result)) {
+		if (ch->not_controllable)
+			store_event(p->d->store, LL_NOTICE, "charger", ch->id, "accepts charging profiles again");
+		ch->profile_failures = 0;
+		ch->not_controllable = false;
+		if (id == PROFILE_ID_BASE)
+			ch->base_installed = true;
+		else {
+			if (fabs(ch->pending_limit_a - ch->sent_limit_a) >= 0.05)
+				ch->sent_changed_ms = now_ms();
+			ch->sent_limit_a = ch->pending_limit_a;
+			ch->sent_stack = ch->pending_stack;
+		}
+		if (profiles_target_a(ch) < ch->sent_limit_a || ch->sent_stack != dynamic_stack(ch))
+			profiles_tick(p, ch, now_ms()); /* a decrease or a CSMS profile came meanwhile */
+		return;
+	}
+	ch->profile_failures++;
+	ch->profile_renew_ms = now_ms() + 30000;
+	if (ch->profile_failures >= 3 && !ch->not_controllable) {
+		const char *why = result ? json_string_value(json_object_get(result, "status")) : error;
+		ch->not_controllable = true;
+		store_event(p->d->store, LL_WARN, "charger", ch->id,
+			    "refuses charging profiles (%s); treated as drawing its maximum %.1f A until it accepts",
+			    why && why[0] ? why : "answer without a status", ch->cfg ? ch->cfg->max_a : 0.0);
+	}
+	if (id == PROFILE_ID_BASE)
+		ch->base_installed = ch->profile_failures >= 3; /* do not block the dynamic profile forever */
+}
+
+void profiles_set_limit(struct proxy *p, struct charger *ch, double limit_a, const char *binding)
+{
+	ch->limit_a = limit_a;
+	snprintf(ch->binding, sizeof(ch->binding), "%s", binding);
+	if (profiles_target_a(ch) < ch->sent_limit_a) {
+		/* Decreases go out now, not at the next tick: an overload is answered on the wire
+		 * within the same turn of the loop as the meter reading that showed it. */
+		ch->profile_renew_ms = 0;
+		profiles_tick(p, ch, now_ms());
+	}
+}
+
+/* An increase goes out. One that takes back a decrease of the previous increase within a renewal
+ * period means the limit goes up and down: the next increase waits twice as long (a charger that
+ * flaps writes its flash to death); a quiet renewal period brings the wait back to the shortest. */
+static void note_raise(struct charger *ch, uint64_t now)
+{
+	uint64_t hold_ms = ch->raise_hold_ms ? ch->raise_hold_ms : PROFILE_RAISE_MIN_MS;
+
+	if (ch->raised_ms && now < ch->raised_ms + PROFILE_RENEW_S * 1000 && ch->lowered_ms > ch->raised_ms)
+		hold_ms = hold_ms * 2 < PROFILE_RENEW_S * 1000 ? hold_ms * 2 : PROFILE_RENEW_S * 1000;
+	else if (!ch->raised_ms || now >= ch->raised_ms + PROFILE_RENEW_S * 1000)
+		hold_ms = PROFILE_RAISE_MIN_MS;
+	ch->raise_hold_ms = hold_ms;
+	ch->raised_ms = now;
+}
+
+void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now)
+{
+	if (!charger_ready(ch, now) || ch->profile_in_flight)
+		return;
+	if (!ch->base_installed) {
+		json_t *payload = profiles_payload(ch, PROFILE_ID_BASE, PROFILE_STACK_BASE, profiles_fallback_a(p, ch), 0);
+		if (payload && proxy_edge_call(p, ch, "SetChargingProfile", payload, on_profile_result) == 0)
+			ch->profile_in_flight = true;
+		return;
+	}
+	double target = profiles_target_a(ch);
+	int stack = dynamic_stack(ch);
+	bool installed = ch->sent_limit_a >= 0;
+	bool changed = !installed || fabs(target - ch->sent_limit_a) >= PROFILE_DEADBAND_A ||
+		       (target < ch->sent_limit_a && target == 0);
+	bool raise = installed && target > ch->sent_limit_a;
+	bool restack = installed && stack != ch->sent_stack;
+	bool due = now >= ch->profile_renew_ms;
+
+	uint64_t hold_ms = ch->raise_hold_ms ? ch->raise_hold_ms : PROFILE_RAISE_MIN_MS;
+	if (changed && raise && now < ch->raised_ms + hold_ms)
+		changed = false; /* an increase waits: a charger writes every profile to flash */
+	if (!due && (ch->profile_failures || (!changed && !restack)))
+		return;
+	json_t *payload = profiles_payload(ch, PROFILE_ID_DYNAMIC, stack, target, PROFILE_VALIDITY_S);
+	if (payload && proxy_edge_call(p, ch, "SetChargingProfile", payload, on_profile_result) == 0) {
+		ch->profile_in_flight = true;
+		ch->pending_limit_a = target;
+		ch->pending_stack = stack;
+		ch->profile_renew_ms = now + PROFILE_RENEW_S * 1000;
+		if (raise && target > ch->sent_limit_a + 0.05)
+			note_raise(ch, now);
+		else if (installed && target < ch->sent_limit_a - 0.05)
+			ch->lowered_ms = now;
+	}
+}

@@ -1,0 +1,41 @@
+/* The edge's charging limits on a charger (DESIGN.md, "OCPP rules"): a permanent base profile at
+ * the safe fallback current on a low stack level, and a dynamic profile carrying the solver's
+ * limit on a stack level above every one the CSMS has used, with a short validity that is
+ * renewed — so a dead edge leaves chargers at the fallback current, not at full power.
+ * Purpose ChargePointMaxProfile (1.6) / ChargingStationMaxProfile (2.0.1). */
+#ifndef AG_PROFILES_H
+#define AG_PROFILES_H
+
+#include "edge/ocpp/charger.h"
+
+#include <stdint.h>
+
+struct proxy;
+
+#define PROFILE_ID_BASE 917000001       /* ids the CSMS is unlikely to use; see README */
+#define PROFILE_ID_DYNAMIC 917000002
+#define PROFILE_STACK_BASE 0
+#define PROFILE_VALIDITY_S 120          /* the dynamic profile lapses this long after the edge dies */
+#define PROFILE_RENEW_S 60
+#define PROFILE_DEADBAND_A 0.5          /* smaller changes are not sent (except decreases to 0) */
+#define PROFILE_RAISE_MIN_MS 2000       /* increases at most this often (decreases at once), */
+					/* doubled each time an increase follows a decrease of the
+					 * last one, up to PROFILE_RENEW_S; reset after a quiet period */
+
+/* The charger's safe current: its own fallback_a, else site.fallback_a. */
+double profiles_fallback_a(const struct proxy *p, const struct charger *ch);
+/* The limit the edge wants on the charger: min(allocation, the CSMS's own limit). */
+double profiles_target_a(const struct charger *ch);
+/* Set the solver's allocation for `ch`; it goes out at the next tick (at once for decreases). */
+void profiles_set_limit(struct proxy *p, struct charger *ch, double limit_a, const char *binding);
+/* Install, renew or change the charger's profiles as needed: a new limit only when it moved by
+ * the deadband, increases at most every PROFILE_RAISE_MIN_MS (more seldom while the limit goes
+ * up and down), a new stack level at once when
+ * the CSMS has used the edge's, otherwise a renewal every PROFILE_RENEW_S. */
+void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now);
+
+/* Build the SetChargingProfile payload for `ch`'s version (new reference). */
+json_t *profiles_payload(const struct charger *ch, int profile_id, int stack_level, double limit_a,
+			 long long valid_for_s);
+
+#endif

@@ -1,0 +1,31 @@
+/* The `plan` policy's planner in the daemon: plan_compute (policies/plan.h) run off the event
+ * loop on the libuv thread pool, kicked by the site controller at every solve when a plan is due
+ * (site.plan_period_s) or the EVs changed (arrival, departure, new departure or need).
+ *
+ * The real-time solver never waits for a plan: each solve takes the last finished one. A plan
+ * older than SITE_PLAN_STALE_PERIODS periods is dropped (the policy then shares as `fair`), so a
+ * planner that hangs or fails is never unsafe: the solver enforces every limit each tick either
+ * way. Test hook: AMPGATE_PLAN_DELAY_MS in the environment delays every plan by that much. */
+#ifndef AG_SITE_PLAN_H
+#define AG_SITE_PLAN_H
+
+#include "edge/core/config.h"
+#include "edge/site/solver.h"
+
+#include <stdint.h>
+#include <uv.h>
+
+#define SITE_PLAN_STALE_PERIODS 3
+
+struct site_plan;
+
+struct site_plan *site_plan_new(uv_loop_t *loop);       /* NULL with errno */
+/* A plan still running is let finish and then dropped. NULL is fine. */
+void site_plan_free(struct site_plan *p);
+/* The targets for the chargers of `in` (NULL: the policy is not `plan`, no plan yet, or the last
+ * one is too old or for another set of chargers); starts a plan when one is due and none runs.
+ * Called on the loop thread; `in` is copied before the work leaves it. */
+const double *site_plan_targets(struct site_plan *p, const struct solver_input *in, const struct ag_config *cfg,
+				int64_t now_ms);
+
+#endif

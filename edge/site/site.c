@@ -1,0 +1,588 @@
+/* Site controller; see site.h. The solver is pure; everything it needs is gathered here, on the
+ * loop thread, from the configuration, the meters and the charger objects.
+ *
+ * Non-EV load at a metered node is what its meter measures minus what the chargers below it
+ * report drawing (their OCPP meter values). A configured meter (grid or circuit) without a fresh
+ * reading makes the whole site fall back to safe currents (the solver's meter_stale), never to
+ * nominal limits: a node we cannot see is a node we cannot keep under its fuse. */
+#include "edge/site/site.h"
+#include "edge/site/charger-needs.h"
+#include "edge/daemon.h"
+#include "edge/devices/devices.h"
+#include "edge/site/energy.h"
+#include "edge/core/log.h"
+#include "edge/site/profiles.h"
+#include "edge/ocpp/proxy.h"
+#include "edge/site/site-model.h"
+#include "edge/site/site-plan.h"
+#include "edge/site/solver.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct subscriber {
+	site_cb cb;
+	void *arg;
+};
+
+struct site {
+	struct ag_daemon *d;
+	uv_timer_t timer;
+	struct solver *solver;
+	struct solver_node *nodes;
+	size_t n_nodes;
+	struct solver_charger *in;
+	struct solver_rotation *rot;
+	struct solver_result *out;
+	size_t cap;
+	const char **meters;            /* per node: its meter's device id, or NULL */
+	size_t *bind_count;             /* per node and phase: chargers it binds (summary line) */
+	struct site_status status;
+	bool was_fallback;
+	bool overloaded;                /* a metered node-phase read above its limit */
+	bool probing;                   /* an EV-limited charger is being probed (one at a time) */
+	uint64_t summary_ms;            /* when the last summary line was logged */
+	char summary_binding[SOLVER_BINDING_LEN];
+	uv_idle_t soon;
+	struct subscriber subs[SITE_SUBSCRIBERS];
+	struct site_plan *plan;         /* the `plan` policy's planner (site-plan.h) */
+};
+
+/* The limit tree from the configuration (site-model.c), and each node's meter. */
+static int build_nodes(struct site *s, const struct ag_config *cfg)
+{
+	struct solver_node *nodes;
+	size_t n;
+	int rc = site_model_nodes(cfg, &nodes, &n);
+
+	if (rc < 0)
+		return rc;
+	const char **meters = calloc(n, sizeof(*meters));
+	size_t *bind_count = calloc(n * 4, sizeof(*bind_count));
+	if (!meters || !bind_count) {
+		free(nodes);
+		free(meters);
+		free(bind_count);
+		return -ENOMEM;
+	}
+	meters[0] = cfg->site.grid.meter;
+	for (size_t i = 1; i < n; i++) {
+		const struct cfg_circuit *c = config_circuit(cfg, nodes[i].id);
+		meters[i] = c ? c->meter : NULL;
+	}
+	free(s->nodes);
+	free(s->meters);
+	free(s->bind_count);
+	s->nodes = nodes;
+	s->n_nodes = n;
+	s->meters = meters;
+	s->bind_count = bind_count;
+	return 0;
+}
+
+static bool ev_present(const struct charger *ch)
+{
+	static const char *const busy[] = { "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Occupied", NULL };
+
+	if (charger_active_tx(ch))
+		return true;
+	for (int i = 0; i < ch->n_connectors; i++)
+		for (const char *const *b = busy; *b; b++)
+			if (strcmp(ch->connectors[i].status, *b) == 0)
+				return true;
+	return false;
+}
+
+/* An EV that takes clearly less than it was given (tapering near full, a small on-board charger,
+ * a single-phase car on a 3-phase charger) is capped at its draw plus the slack, so the rest goes
+ * to others. Only on a fresh meter value, only while it still draws about its minimum (a car
+ * drawing nothing keeps its allocation: it may start again at any moment).
+ *
+ * The cap is held, with hysteresis, because every change is a SetChargingProfile that a charger
+ * writes to flash (issue 17: comparing the draw against the cap just lowered released it at
+ * once, and the charger got 18 and 32 A in turn every half second). So: a cap is set only on a
+ * reading taken after the last increase went out (after a probe or a release, EV_SETTLE_MS after
+ * it: the EV's ramp); it is held while the EV
+ * draws below it; it is lowered when the draw falls by more than the slack, and released when the
+ * EV pushes against it. Every EV_PROBE_PERIOD_S a capped charger is offered its full share again
+ * (a probe, started with a renewal that was due anyway, one charger of the site at a time) until a
+ * settled reading says whether it takes more. */
+#define EV_PROBE_PERIOD_S 300
+#define EV_PROBE_MAX_S 90               /* a probe whose raise never showed in a reading ends */
+#define EV_SETTLE_MS 5000               /* an EV's ramp after a raise, before its draw says anything */
+static bool ev_limited(struct site *s, struct charger *ch, const struct solver_charger *c, uint64_t now)
+{
+	int interval_s = s->d->cfg->ocpp.meter_interval_s;
+	uint64_t fresh_ms = 3000 * (uint64_t)(interval_s > 10 ? interval_s : 10);
+	double draw = 0, slack = SITE_EV_SLACK_A;
+
+	if (!c->ev || ch->sent_limit_a <= 0 || !ch->meter.at_ms || now > ch->meter.at_ms + fresh_ms) {
+		ch->ev_cap_a = 0;
+		ch->ev_probing = false;
+		return false;
+	}
+	for (int i = 0; i < c->phases; i++)
+		draw = fmax(draw, ch->meter.current_a[i]);
+	if (ch->ev_probing) {
+		bool raised = ch->raised_ms >= ch->ev_probe_ms;
+		if (now < ch->ev_probe_ms + EV_PROBE_MAX_S * 1000 &&
+		    (!raised || ch->meter.at_ms < ch->raised_ms + EV_SETTLE_MS))
+			return false;
+		ch->ev_probing = false; /* judged below, on a reading taken at the full share */
+		ch->ev_probe_ms = now;
+	}
+	if (ch->ev_cap_a > 0) {
+		if (draw >= ch->ev_cap_a - slack / 2) {
+			/* The EV takes all of the cap: its share again, judged like a probe. */
+			ch->ev_cap_a = 0;
+			ch->ev_probing = true;
+			ch->ev_probe_ms = now;
+			return false;
+		}
+		if (draw + slack < ch->ev_cap_a - slack)
+			ch->ev_cap_a = draw + slack;
+		if (!s->probing && now >= ch->ev_probe_ms + EV_PROBE_PERIOD_S * 1000 &&
+		    ch->profile_renew_ms <= now + 2000) {
+			s->probing = true;
+			ch->ev_probing = true;
+			ch->ev_probe_ms = now;
+			ch->ev_cap_a = 0;
+			log_msg(LL_DEBUG, "charger %s: EV drew %.1f A for 5 minutes; offering its full share again", ch->id, draw);
+			return false;
+		}
+		return true;
+	}
+	if (ch->meter.at_ms <= ch->raised_ms || draw < c->min_a - slack ||
+	    draw >= ch->sent_limit_a - 2 * slack)
+		return false;
+	ch->ev_cap_a = draw + slack;
+	ch->ev_probe_ms = now;
+	return true;
+}
+
+/* One charger as the solver sees it at `now` (the solve's one clock reading). */
+static void describe(struct site *s, struct charger *ch, struct solver_charger *c, uint64_t now)
+{
+	site_model_charger(s->nodes, s->n_nodes, ch->cfg, c);
+	c->id = ch->id;
+	if (ch->csms_limit_a > 0 && ch->csms_limit_a < c->max_a)
+		c->max_a = ch->csms_limit_a;
+	memcpy(c->draw_a, ch->meter.current_a, sizeof(c->draw_a));
+	enum charger_link link = charger_link(ch, now, s->d->cfg->health.silent_after_s);
+	c->link = link == LINK_OFFLINE ? SOLVER_OFFLINE : link == LINK_SILENT ? SOLVER_SILENT :
+		  ch->not_controllable ? SOLVER_UNCONTROLLED : SOLVER_ONLINE;
+	c->ev = link != LINK_OFFLINE && ev_present(ch);
+	c->priority = site_model_class(site_priority(ch));
+	c->ev_limited = ev_limited(s, ch, c, now);
+	c->ev_cap_a = c->ev_limited ? ch->ev_cap_a : 0;
+	struct needs_now nn;
+	needs_now(ch, &nn);
+	c->departure_ms = needs_departure_mono_ms(&nn, now);
+	c->energy_need_wh = nn.need_wh > 0 ? nn.need_wh : 0;
+}
+
+int site_priority(const struct charger *ch)
+{
+	return ch->priority_override >= 0 ? ch->priority_override : ch->cfg ? ch->cfg->priority : 1;
+}
+
+static bool below(const struct site *s, int node, int ancestor)
+{
+	for (; node >= 0; node = s->nodes[node].parent)
+		if (node == ancestor)
+			return true;
+	return false;
+}
+
+/* Fill the metered nodes' non-EV load; false (and why) when a configured meter is not fresh.
+ * The chargers' draw is what they last reported; a negative difference (PV export, or meter
+ * values that lag) counts as 0, so solar never raises the import allowed at a node. */
+static bool measure(struct site *s, struct solver_node *nodes, size_t n_ch, uint64_t now)
+{
+	struct ag_daemon *d = s->d;
+	struct site_status *st = &s->status;
+
+	memset(st->ev_a, 0, sizeof(st->ev_a));
+	for (size_t i = 0; i < n_ch; i++)
+		for (int k = 0; k < s->in[i].phases; k++)
+			st->ev_a[s->in[i].rotation[k]] += s->in[i].draw_a[k];
+	memcpy(st->grid_a, st->ev_a, sizeof(st->grid_a));
+	st->grid_measured = false;
+	bool overloaded = false;
+	for (size_t n = 0; n < s->n_nodes; n++) {
+		const char *m = s->meters[n];
+		if (!m)
+			continue;
+		const struct device_reading *r = d->devices ? devices_latest(d->devices, m) : NULL;
+		if (!r || devices_stale(d->devices, m, now)) {
+			snprintf(st->fallback_why, sizeof(st->fallback_why), "%s meter \"%s\" %s",
+				 n ? "circuit" : "grid", m, r && r->at_ms ? "stale" : "has no reading yet");
+			return false;
+		}
+		for (int p = 0; p < AG_PHASES; p++) {
+			double ev = 0;
+			for (size_t i = 0; i < n_ch; i++)
+				for (int k = 0; k < s->in[i].phases; k++)
+					if (s->in[i].rotation[k] == p && below(s, s->in[i].node, (int)n))
+						ev += s->in[i].draw_a[k];
+			double amps = isfinite(r->current_a[p]) ? r->current_a[p] : 0;
+			nodes[n].non_ev_a[p] = fmax(0, amps - ev);
+			if (nodes[n].limit_a[p] > 0 && amps > nodes[n].limit_a[p] && !overloaded && !s->overloaded)
+				store_event(d->store, LL_WARN, "site.overload", nodes[n].id,
+					    "site: %s L%d reads %.1f A, above its %.1f A limit: lowering chargers now",
+					    nodes[n].id, p + 1, amps, nodes[n].limit_a[p]);
+			overloaded |= nodes[n].limit_a[p] > 0 && amps > nodes[n].limit_a[p];
+			if (n == 0)
+				st->grid_a[p] = amps;
+		}
+		st->grid_measured |= n == 0;
+	}
+	s->overloaded = overloaded;
+	return true;
+}
+
+/* The grid limit in force: the configured one, lowered by a site manager's override. */
+static void apply_override(struct site *s, uint64_t now)
+{
+	struct site_status *st = &s->status;
+
+	if (st->override_a > 0 && now >= st->override_until_ms) {
+		log_msg(LL_NOTICE, "site: temporary limit of %.1f A (%s) expired; back to the configured limit",
+			st->override_a, st->override_by);
+		st->override_a = 0;
+	}
+	for (int p = 0; p < AG_PHASES; p++) {
+		double lim = s->d->cfg->site.grid.limit_a[p];
+		if (st->override_a > 0 && (lim <= 0 || st->override_a < lim))
+			lim = st->override_a;
+		s->nodes[0].limit_a[p] = lim;
+		st->limit_a[p] = lim;
+	}
+}
+
+static void report_fallback(struct site *s, bool fallback);
+static void summarize(struct site *s, size_t n);
+
+/* The battery (energy.c): what it discharges is hidden in the grid meter's reading; count it as
+ * load again, and give back as headroom only what its own reading confirms. */
+static double battery_headroom(struct site *s, uint64_t now)
+{
+	const struct ag_config *cfg = s->d->cfg;
+	double v = cfg->site.voltage_v, ev_w = 0, limit_w = INFINITY, hidden_a;
+
+	for (int p = 0; p < AG_PHASES; p++) {
+		ev_w += s->status.ev_a[p] * v;
+		if (s->nodes[0].limit_a[p] > 0)
+			limit_w = fmin(limit_w, 3 * v * (s->nodes[0].limit_a[p] - cfg->site.margin_a));
+	}
+	if (s->nodes[0].limit_kw > 0)
+		limit_w = fmin(limit_w, s->nodes[0].limit_kw * 1000 - 3 * v * cfg->site.margin_a);
+	double extra_w = energy_turn(s->d, ev_w, s->in, s->d->proxy->n_chargers, limit_w, now, &hidden_a);
+	for (int p = 0; p < AG_PHASES; p++)
+		s->nodes[0].non_ev_a[p] += hidden_a;
+	return extra_w;
+}
+
+static void solve(struct site *s)
+{
+	struct ag_daemon *d = s->d;
+	const struct ag_config *cfg = d->cfg;
+	struct proxy *p = d->proxy;
+
+	if (!p || p->n_chargers == 0)
+		return;
+	if (p->n_chargers > s->cap) {
+		size_t cap = p->n_chargers * 2;
+		solver_free(s->solver);
+		free(s->in);
+		free(s->rot);
+		free(s->out);
+		s->solver = solver_new(s->n_nodes, cap);
+		s->in = calloc(cap, sizeof(*s->in));
+		s->rot = calloc(cap, sizeof(*s->rot));
+		s->out = calloc(cap, sizeof(*s->out));
+		s->cap = s->solver && s->in && s->rot && s->out ? cap : 0;
+		if (!s->cap)
+			return;
+	}
+	uint64_t now = now_ms();
+	s->probing = false;
+	for (size_t i = 0; i < p->n_chargers; i++)
+		s->probing |= p->chargers[i]->ev_probing;
+	for (size_t i = 0; i < p->n_chargers; i++)
+		describe(s, p->chargers[i], &s->in[i], now);
+	apply_override(s, now);
+	bool fresh = measure(s, s->nodes, p->n_chargers, now);
+	struct solver_input in = site_model_input(cfg);
+	in.nodes = s->nodes;
+	in.n_nodes = s->n_nodes;
+	in.chargers = s->in;
+	in.n_chargers = p->n_chargers;
+	in.meter_stale = !fresh;
+	in.grid_extra_w = battery_headroom(s, now);
+	in.plan_a = site_plan_targets(s->plan, &in, cfg, (int64_t)now);
+	int rc = solver_run(s->solver, &in, s->rot, (int64_t)now, s->out);
+	if (rc < 0) {
+		log_msg(LL_ERROR, "solver: %s; chargers keep their last limits", strerror(-rc));
+		return;
+	}
+	report_fallback(s, !fresh);
+	memset(s->status.allocated_a, 0, sizeof(s->status.allocated_a));
+	for (size_t i = 0; i < p->n_chargers; i++) {
+		struct charger *ch = p->chargers[i];
+		if (strcmp(ch->binding, s->out[i].binding) != 0 || ch->limit_a != s->out[i].limit_a)
+			log_msg(LL_DEBUG, "charger %s: %.1f A (%s)", ch->id, s->out[i].limit_a, s->out[i].binding);
+		profiles_set_limit(p, ch, s->out[i].limit_a, s->out[i].binding);
+		for (int k = 0; k < s->in[i].phases; k++)
+			s->status.allocated_a[s->in[i].rotation[k]] += s->out[i].limit_a;
+	}
+	s->status.solves++;
+	s->status.solved_ms = now;
+	summarize(s, p->n_chargers);
+	for (size_t i = 0; i < SITE_SUBSCRIBERS; i++)
+		if (s->subs[i].cb)
+			s->subs[i].cb(s->subs[i].arg, d);
+}
+
+/* One line for the site manager's log: how the site stands and what limits the chargers, every
+ * SITE_SUMMARY_S, and when the constraint binding most chargers changes (at most every 10 s). */
+#define SITE_SUMMARY_S 300
+static void summarize(struct site *s, size_t n)
+{
+	const struct site_status *st = &s->status;
+	const char *top = "no EV";
+	size_t top_n = 0, with_ev = 0;
+	double top_a = 0;
+	uint64_t now = st->solved_ms;
+
+	/* Count chargers per binding node-phase (slot node * 4 + phase + 1; phase -1 is kW). */
+	memset(s->bind_count, 0, s->n_nodes * 4 * sizeof(*s->bind_count));
+	for (size_t i = 0; i < n; i++) {
+		with_ev += s->in[i].ev;
+		if (s->out[i].bind != BIND_NODE)
+			continue;
+		size_t slot = (size_t)s->out[i].node * 4 + (size_t)(s->out[i].phase + 1);
+		if (++s->bind_count[slot] > top_n) {
+			top_n = s->bind_count[slot];
+			top = s->out[i].binding;
+			top_a = s->out[i].limit_a;
+		}
+	}
+	bool changed = strcmp(top, s->summary_binding) != 0;
+	if (!(changed && now >= s->summary_ms + 10000) && now < s->summary_ms + SITE_SUMMARY_S * 1000)
+		return;
+	s->summary_ms = now;
+	snprintf(s->summary_binding, sizeof(s->summary_binding), "%s", top);
+	char bound[160] = "no limit binds";
+	if (st->fallback)
+		snprintf(bound, sizeof(bound), "fallback: %s", st->fallback_why);
+	else if (top_n)
+		snprintf(bound, sizeof(bound), "bound by %s: %zu chargers at %.1f A", top, top_n, top_a);
+	log_msg(LL_INFO, "site: %zu chargers, %zu with an EV; grid %s%.0f/%.0f/%.0f A of %.0f/%.0f/%.0f A, "
+		"EVs %.0f/%.0f/%.0f A; %s", n, with_ev, st->grid_measured ? "" : "(no meter) ", st->grid_a[0],
+		st->grid_a[1], st->grid_a[2], st->limit_a[0], st->limit_a[1], st->limit_a[2], st->ev_a[0], st->ev_a[1],
+		st->ev_a[2], bound);
+}
+
+/* Say once when the site enters and leaves its fallback, in words for the site manager. */
+static void report_fallback(struct site *s, bool fallback)
+{
+	struct site_status *st = &s->status;
+
+	st->fallback = fallback;
+	if (fallback == s->was_fallback)
+		return;
+	s->was_fallback = fallback;
+	if (fallback)
+		store_event(s->d->store, LL_WARN, "site.fallback", "grid",
+			    "%s: every charger held at its fallback current until it reads again", st->fallback_why);
+	else
+		store_event(s->d->store, LL_NOTICE, "site.normal", "grid",
+			    "meters read again: chargers back under load management");
+	if (!fallback)
+		st->fallback_why[0] = '\0';
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	solve(t->data);
+}
+
+static void on_soon(uv_idle_t *h)
+{
+	uv_idle_stop(h);
+	solve(h->data);
+}
+
+void site_solve_soon(struct ag_daemon *d)
+{
+	if (d->site)
+		uv_idle_start(&d->site->soon, on_soon);
+}
+
+/* A meter reading arrived or went stale: solve now rather than at the end of the period, so an
+ * overload is answered within one poll. */
+static void on_device(void *arg, const char *id, enum devices_event ev, const struct device_reading *r)
+{
+	struct site *s = arg;
+
+	(void)id;
+	(void)ev;
+	(void)r;
+	uv_idle_start(&s->soon, on_soon);
+}
+
+const struct site_status *site_status(const struct ag_daemon *d)
+{
+	return d->site ? &d->site->status : NULL;
+}
+
+int site_override_limit(struct ag_daemon *d, double limit_a, int duration_s, const char *who)
+{
+	struct site *s = d->site;
+	struct site_status *st;
+
+	if (!s)
+		return -ENODEV;
+	st = &s->status;
+	if (!isfinite(limit_a) || (limit_a > 0 && (duration_s < 1 || duration_s > 86400)))
+		return -EINVAL;
+	if (limit_a <= 0) {
+		if (st->override_a > 0)
+			store_event(d->store, LL_NOTICE, "site.override", "grid",
+				    "temporary limit cleared by %s; back to the configured limit", who);
+		st->override_a = 0;
+	} else {
+		st->override_a = limit_a;
+		st->override_until_ms = now_ms() + (uint64_t)duration_s * 1000;
+		snprintf(st->override_by, sizeof(st->override_by), "%s", who);
+		store_event(d->store, LL_NOTICE, "site.override", "grid",
+			    "grid limited to %.1f A per phase for %d s by %s", limit_a, duration_s, who);
+	}
+	site_solve_soon(d);
+	return 0;
+}
+
+int site_set_priority(struct ag_daemon *d, const char *charger_id, int priority, const char *who)
+{
+	struct charger *ch = d->proxy ? proxy_find(d->proxy, charger_id) : NULL;
+
+	if (!ch)
+		return -ENOENT;
+	if (priority < -1 || priority > 9)
+		return -EINVAL;
+	ch->priority_override = priority;
+	store_event(d->store, LL_NOTICE, "charger.priority", ch->id, "priority set to %d by %s",
+		    site_priority(ch), who);
+	site_solve_soon(d);
+	return 0;
+}
+
+int site_set_needs(struct ag_daemon *d, const char *charger_id, const struct needs *n, const char *who)
+{
+	struct charger *ch = d->proxy ? proxy_find(d->proxy, charger_id) : NULL;
+	char what[96];
+
+	if (!ch)
+		return -ENOENT;
+	if (!charger_active_tx(ch))
+		return -ESRCH;
+	needs_set_manager(ch, n);
+	needs_describe(n, what, sizeof(what));
+	store_event(d->store, LL_NOTICE, "charger.needs", ch->id, "%s set by %s for this session%s", what, who,
+		    n->departure_wall_ms || n->energy_wh >= 0 ? "" : " (the EV's own values apply, if any)");
+	site_solve_soon(d);
+	return 0;
+}
+
+int site_subscribe(struct ag_daemon *d, site_cb cb, void *arg)
+{
+	for (size_t i = 0; d->site && i < SITE_SUBSCRIBERS; i++)
+		if (!d->site->subs[i].cb) {
+			d->site->subs[i] = (struct subscriber){ cb, arg };
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+void site_unsubscribe(struct ag_daemon *d, site_cb cb, void *arg)
+{
+	for (size_t i = 0; d->site && i < SITE_SUBSCRIBERS; i++)
+		if (d->site->subs[i].cb == cb && d->site->subs[i].arg == arg)
+			d->site->subs[i] = (struct subscriber){ 0 };
+}
+
+int site_start(struct ag_daemon *d)
+{
+	struct site *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	s->d = d;
+	d->site = s;
+	if (!(s->plan = site_plan_new(&d->loop)))
+		return -ENOMEM;
+	if ((rc = build_nodes(s, d->cfg)) < 0)
+		return rc;
+	if (d->cfg->site.grid.meter)
+		log_msg(LL_WARN, "site: grid meter \"%s\" has no reading yet; chargers held at their fallback current",
+			d->cfg->site.grid.meter);
+	uv_timer_init(&d->loop, &s->timer);
+	s->timer.data = s;
+	uv_idle_init(&d->loop, &s->soon);
+	s->soon.data = s;
+	if (d->devices)
+		devices_subscribe(d->devices, on_device, s);
+	uv_timer_start(&s->timer, on_timer, 0, (uint64_t)d->cfg->site.control_period_ms);
+	return 0;
+}
+
+static void free_site(uv_handle_t *h)
+{
+	struct site *s = h->data;
+
+	solver_free(s->solver);
+	site_plan_free(s->plan);
+	free(s->nodes);
+	free(s->meters);
+	free(s->bind_count);
+	free(s->in);
+	free(s->rot);
+	free(s->out);
+	free(s);
+}
+
+void site_stop(struct ag_daemon *d)
+{
+	struct site *s = d->site;
+
+	if (!s)
+		return;
+	if (d->devices)
+		devices_unsubscribe(d->devices, on_device, s);
+	uv_timer_stop(&s->timer);
+	uv_idle_stop(&s->soon);
+	uv_close((uv_handle_t *)&s->soon, NULL);
+	uv_close((uv_handle_t *)&s->timer, free_site);
+	d->site = NULL;
+}
+
+int site_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
+{
+	struct site *s = d->site;
+	int rc;
+
+	if (!s)
+		return 0;
+	if ((rc = build_nodes(s, new_cfg)) < 0)
+		return rc;
+	s->cap = 0; /* the tree may have grown: size the solver's scratch again at the next solve */
+	for (size_t i = 0; d->proxy && i < d->proxy->n_chargers; i++)
+		d->proxy->chargers[i]->priority_override = -1; /* the new file says what it wants */
+	uv_timer_set_repeat(&s->timer, (uint64_t)new_cfg->site.control_period_ms);
+	return 0;
+}
