@@ -173,8 +173,9 @@ for (const [protocol, id] of [['ocpp1.6', 'CP16'], ['ocpp2.0.1', 'CP201']]) {
       const replies = [];
       // Answers only: the edge's own CALLs (a profile renewal) may arrive at any moment in between.
       cp.on('message', ({ message, outbound }) => {
+        if (outbound) return;
         const m = JSON.parse(String(message));
-        if (!outbound && m[0] !== 2) replies.push(m);
+        if (m[0] !== 2) replies.push(m);
       });
       const frames = ['not json{', '{"a":1}', '[2,"abc"]', '[7,"id-7",{}]', '[2,"id-8",42,{}]',
         `[2,"${'x'.repeat(37)}","Heartbeat",{}]`, '['.repeat(50) + ']'.repeat(50)];
