@@ -44,7 +44,9 @@ static void set_id(struct ocpp_frame *f, const json_t *id)
 		snprintf(f->id, sizeof(f->id), "-1");
 }
 
-enum ocpp_reject ocpp_frame_parse(const char *text, size_t len, struct ocpp_frame *f)
+/* The whole frame as one jansson document: the reference the fast path below must agree with,
+ * and the path for everything unusual. */
+enum ocpp_reject ocpp_frame_parse_full(const char *text, size_t len, struct ocpp_frame *f)
 {
 	json_error_t err;
 	json_t *root, *type;
@@ -95,6 +97,95 @@ enum ocpp_reject ocpp_frame_parse(const char *text, size_t len, struct ocpp_fram
 	default:
 		return REJECT_BAD_TYPE;
 	}
+}
+
+
+/* ---- the fast path: the envelope read in place ----
+ * A forwarded frame needs only its type, id and action; building a jansson array and two string
+ * nodes for them (and a lexer buffer) cost allocations on every frame, and with 1,000 chargers
+ * glibc spent more time consolidating freed chunks than the proxy spent on anything else. The
+ * scanner below accepts only the plain shape [2,"id","Action",{...}] / [3,"id",{...}] with
+ * printable-ASCII id and action; anything else (escapes, other numbers, CALLERROR, odd
+ * whitespace) goes to the full parser, so a refusal and its reason are always the full
+ * parser's. Only the payload is parsed, from its span. */
+
+static size_t skip_ws(const char *t, size_t i, size_t len);
+static size_t value_end(const char *t, size_t i, size_t len);
+
+/* A string of printable ASCII without escapes at t[*i] ('"'), at most `max` characters, into
+ * `out`; *i moves past it. false when it is anything else. */
+static bool plain_string(const char *t, size_t len, size_t *i, char *out, size_t max)
+{
+	size_t s = *i + 1, e = s;
+
+	if (*i >= len || t[*i] != '"')
+		return false;
+	while (e < len && t[e] != '"') {
+		unsigned char c = (unsigned char)t[e];
+		if (c < 0x20 || c > 0x7e || c == '\\' || e - s >= max)
+			return false;
+		e++;
+	}
+	if (e >= len || e == s)
+		return false;
+	memcpy(out, t + s, e - s);
+	out[e - s] = '\0';
+	*i = e + 1;
+	return true;
+}
+
+/* A ',' between elements, with whitespace around it. */
+static bool comma(const char *t, size_t len, size_t *i)
+{
+	*i = skip_ws(t, *i, len);
+	if (*i >= len || t[*i] != ',')
+		return false;
+	*i = skip_ws(t, *i + 1, len);
+	return true;
+}
+
+/* 1 accepted (f filled), 0 not for the fast path. */
+static int frame_fast(const char *text, size_t len, struct ocpp_frame *f)
+{
+	size_t i = skip_ws(text, 0, len), ps, pe;
+	json_t *payload;
+
+	if (i + 1 >= len || text[i] != '[')
+		return 0;
+	i = skip_ws(text, i + 1, len);
+	if (i + 1 >= len || (text[i] != '2' && text[i] != '3'))
+		return 0;
+	f->type = text[i] == '2' ? OCPP_CALL : OCPP_RESULT;
+	i++;
+	if (!comma(text, len, &i) || !plain_string(text, len, &i, f->id, OCPP_ID_MAX) || !comma(text, len, &i))
+		return 0;
+	if (f->type == OCPP_CALL &&
+	    (!plain_string(text, len, &i, f->action, OCPP_ACTION_MAX) || !comma(text, len, &i)))
+		return 0;
+	if (i >= len || text[i] != '{')
+		return 0;
+	ps = i;
+	pe = value_end(text, ps, len);
+	i = skip_ws(text, pe, len);
+	if (i >= len || text[i] != ']' || skip_ws(text, i + 1, len) != len)
+		return 0;
+	payload = json_loadb(text + ps, pe - ps, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(payload)) {
+		json_decref(payload);
+		return 0;
+	}
+	f->root = f->payload = payload;
+	f->text = text;
+	f->len = len;
+	return 1;
+}
+
+enum ocpp_reject ocpp_frame_parse(const char *text, size_t len, struct ocpp_frame *f)
+{
+	memset(f, 0, sizeof(*f));
+	if (ocpp_json_depth(text, len, OCPP_DEPTH_MAX) <= OCPP_DEPTH_MAX && frame_fast(text, len, f))
+		return REJECT_NONE;
+	return ocpp_frame_parse_full(text, len, f);
 }
 
 void ocpp_frame_fini(struct ocpp_frame *f)
