@@ -4,7 +4,9 @@
 #include "edge/ocpp-frame.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -144,6 +146,99 @@ static bool comma(const char *t, size_t len, size_t *i)
 	return true;
 }
 
+/* ---- payload nodes from free lists ----
+ * A MeterValues payload is ~200 small jansson allocations; glibc's per-thread cache holds 7 per
+ * size, so with 1,000 chargers most of them went through _int_malloc's slow path (a quarter of
+ * the daemon's CPU after the envelope stopped being parsed). While a frame's payload is parsed,
+ * jansson allocates here instead: fixed size classes from one reserved address range, each
+ * with a free list, no locking (the loop thread only). Everything else jansson allocates (and
+ * every json_dumps string, which callers free() themselves) stays plain malloc; jansson's free
+ * tells the two apart by address. Freed nodes go back to their list, never to the system: the
+ * range holds at most the peak of payloads alive at once (held calls: one per charger). Off
+ * under AddressSanitizer, which must see every allocation. */
+#if defined(__SANITIZE_ADDRESS__)
+#define NODE_POOL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NODE_POOL 0
+#endif
+#endif
+#ifndef NODE_POOL
+#define NODE_POOL 1
+#endif
+
+#define POOL_RESERVE ((size_t)1 << 30) /* address space only: pages are taken as used */
+#define POOL_GRAIN 16                  /* size classes of 16 bytes ... */
+#define POOL_LARGEST 512               /* ... up to this; larger ones are malloc'd */
+
+struct pool {
+	char *base, *next, *end;
+	void *free_list[POOL_LARGEST / POOL_GRAIN + 1];
+	bool on;                        /* parsing a payload: allocate here */
+};
+static struct pool pool;
+
+/* The header before each node: its size class (keeps 16-byte alignment). */
+struct node_head {
+	size_t cls;
+	size_t pad;
+};
+
+static void *pool_malloc(size_t n)
+{
+	size_t cls = n ? (n + POOL_GRAIN - 1) / POOL_GRAIN : 1;
+	struct node_head *h;
+	void *p;
+
+	if (!pool.on || cls > POOL_LARGEST / POOL_GRAIN)
+		return malloc(n);
+	if ((p = pool.free_list[cls])) {
+		pool.free_list[cls] = *(void **)p;
+		return p;
+	}
+	if ((size_t)(pool.end - pool.next) < sizeof(*h) + cls * POOL_GRAIN)
+		return malloc(n);      /* the reserve used up: plain nodes from here on */
+	h = (struct node_head *)pool.next;
+	pool.next += sizeof(*h) + cls * POOL_GRAIN;
+	h->cls = cls;
+	return h + 1;
+}
+
+static void pool_free(void *p)
+{
+	if ((char *)p >= pool.base && (char *)p < pool.end) {
+		size_t cls = ((struct node_head *)p - 1)->cls;
+		*(void **)p = pool.free_list[cls];
+		pool.free_list[cls] = p;
+	} else {
+		free(p);
+	}
+}
+
+void ocpp_frame_pool_init(void)
+{
+	void *base;
+
+	if (!NODE_POOL || pool.base)
+		return;
+	base = mmap(NULL, POOL_RESERVE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return; /* plain malloc: slower, not wrong */
+	pool.base = pool.next = base;
+	pool.end = pool.base + POOL_RESERVE;
+	json_set_alloc_funcs(pool_malloc, pool_free);
+}
+
+static json_t *load_payload(const char *text, size_t len)
+{
+	json_t *j;
+
+	pool.on = pool.base != NULL;
+	j = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+	pool.on = false;
+	return j;
+}
+
 /* 1 accepted (f filled), 0 not for the fast path. */
 static int frame_fast(const char *text, size_t len, struct ocpp_frame *f)
 {
@@ -169,7 +264,7 @@ static int frame_fast(const char *text, size_t len, struct ocpp_frame *f)
 	i = skip_ws(text, pe, len);
 	if (i >= len || text[i] != ']' || skip_ws(text, i + 1, len) != len)
 		return 0;
-	payload = json_loadb(text + ps, pe - ps, JSON_REJECT_DUPLICATES, NULL);
+	payload = load_payload(text + ps, pe - ps);
 	if (!json_is_object(payload)) {
 		json_decref(payload);
 		return 0;

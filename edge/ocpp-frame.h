@@ -51,6 +51,11 @@ enum ocpp_reject ocpp_frame_parse(const char *text, size_t len, struct ocpp_fram
 enum ocpp_reject ocpp_frame_parse_full(const char *text, size_t len, struct ocpp_frame *f);
 void ocpp_frame_fini(struct ocpp_frame *f);
 
+/* Payloads parsed by ocpp_frame_parse take their nodes from free lists of fixed size classes
+ * (ocpp-frame.c says why). Call once, first thing in main(), before anything uses jansson: it
+ * installs jansson's allocator. Without it (tools, tests) everything is plain malloc. */
+void ocpp_frame_pool_init(void);
+
 /* The CALLERROR code for a refusal in `version`. */
 const char *ocpp_reject_code(enum ocpp_reject why, enum ocpp_version version);
 
