@@ -11,13 +11,17 @@
 #include <string.h>
 #include <time.h>
 
-int ocpp_json_depth(const char *text, size_t len, int limit)
+/* Brackets outside strings from t[i]: the deepest nesting into *max, stopping once it passes
+ * `limit`; with `to_close`, returns just past the bracket that closes the first one (len when
+ * it runs off the end or passes the limit). */
+static size_t nesting(const char *t, size_t i, size_t len, int limit, bool to_close, int *max)
 {
-	int depth = 0, max = 0;
+	int depth = 0;
 	bool in_string = false;
 
-	for (size_t i = 0; i < len; i++) {
-		char c = text[i];
+	*max = 0;
+	for (; i < len; i++) {
+		char c = t[i];
 		if (in_string) {
 			if (c == '\\')
 				i++;
@@ -28,11 +32,19 @@ int ocpp_json_depth(const char *text, size_t len, int limit)
 		if (c == '"')
 			in_string = true;
 		else if (c == '[' || c == '{') {
-			if (++depth > max && (max = depth) > limit)
-				return max;
-		} else if (c == ']' || c == '}')
-			depth--;
+			if (++depth > *max && (*max = depth) > limit)
+				return len;
+		} else if ((c == ']' || c == '}') && --depth == 0 && to_close)
+			return i + 1;
 	}
+	return len;
+}
+
+int ocpp_json_depth(const char *text, size_t len, int limit)
+{
+	int max;
+
+	nesting(text, 0, len, limit, false, &max);
 	return max;
 }
 
@@ -112,7 +124,6 @@ enum ocpp_reject ocpp_frame_parse_full(const char *text, size_t len, struct ocpp
  * parser's. Only the payload is parsed, from its span. */
 
 static size_t skip_ws(const char *t, size_t i, size_t len);
-static size_t value_end(const char *t, size_t i, size_t len);
 
 /* A string of printable ASCII without escapes at t[*i] ('"'), at most `max` characters, into
  * `out`; *i moves past it. false when it is anything else. */
@@ -260,7 +271,10 @@ static int frame_fast(const char *text, size_t len, struct ocpp_frame *f)
 	if (i >= len || text[i] != '{')
 		return 0;
 	ps = i;
-	pe = value_end(text, ps, len);
+	/* The envelope is depth 1 and its strings hold no brackets: the frame's depth is the
+	 * payload's plus one, checked here instead of by a separate scan of the whole text. */
+	int depth;
+	pe = nesting(text, ps, len, OCPP_DEPTH_MAX - 1, true, &depth);
 	i = skip_ws(text, pe, len);
 	if (i >= len || text[i] != ']' || skip_ws(text, i + 1, len) != len)
 		return 0;
@@ -278,7 +292,7 @@ static int frame_fast(const char *text, size_t len, struct ocpp_frame *f)
 enum ocpp_reject ocpp_frame_parse(const char *text, size_t len, struct ocpp_frame *f)
 {
 	memset(f, 0, sizeof(*f));
-	if (ocpp_json_depth(text, len, OCPP_DEPTH_MAX) <= OCPP_DEPTH_MAX && frame_fast(text, len, f))
+	if (frame_fast(text, len, f))
 		return REJECT_NONE;
 	return ocpp_frame_parse_full(text, len, f);
 }

@@ -185,6 +185,18 @@ static void test_fast_path_reads_as_the_full_parser(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++)
 		expect_same_as_full(frames[i]);
+	/* nesting just within the limit and one beyond (the fast path checks it in its own pass) */
+	for (int depth = OCPP_DEPTH_MAX - 1; depth <= OCPP_DEPTH_MAX + 1; depth++) {
+		char deep[256];
+		int n = snprintf(deep, sizeof(deep), "[2,\"a\",\"X\",{\"k\":");
+		for (int d = 2; d < depth; d++)
+			n += snprintf(deep + n, sizeof(deep) - (size_t)n, "[");
+		for (int d = 2; d < depth; d++)
+			n += snprintf(deep + n, sizeof(deep) - (size_t)n, "]");
+		snprintf(deep + n, sizeof(deep) - (size_t)n, "}]");
+		assert_int_equal(ocpp_json_depth(deep, strlen(deep), 100), depth);
+		expect_same_as_full(deep);
+	}
 }
 
 int main(void)
