@@ -37,7 +37,9 @@ const WARMUP_S = 10;
 // Issue 23's targets; the 10,000-station run has its own.
 const TARGET = N > 1000 ? { added_p99_ms: 10, rss_mb: 300, storm_s: 5 }
   : { added_p99_ms: 2, rss_mb: 50, storm_s: 1, stop_ms: 300, cpu_ratio: 0.25 };
-const PASSWORDS = 'bench-password-%04d';   // 16-40 characters, as the configuration demands
+// 16-40 characters, as the configuration demands, and none it warns about: 10,000 warnings made
+// the test harness's log matching (whole log per chunk) take longer than the start timeout.
+const PASSWORDS = 'Kx7q9wLm-%04d-zR2mVt8p';
 const out = process.argv[2] ?? '../build/bench/proxy.json';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const dir = tmpDir('ampgate-bench-');
@@ -177,6 +179,38 @@ async function startDaemon(cfgPath) {
   return d;
 }
 
+async function stormAndRestart(result, cfgPath, edgeUrl, csmsReport) {
+  fs.rmSync(path.join(dir, 'ampgate.db'), { force: true });
+  let d = await startDaemon(cfgPath);
+  const fleet = [];
+  try {
+    const fullBefore = readJson(csmsReport)?.all_booted_wall_ms.length ?? 0;
+    const stormReport = (k) => path.join(dir, `storm-${k}.json`);
+    fleet.push(...spawnFleet(edgeUrl, (k) => ['--connect-rate', '1000000', '--meter-interval-s', '60',
+      '--report-json', stormReport(k)]));
+    const stormStart = Date.now();
+    const full1 = await waitFor(() => readJson(csmsReport)?.all_booted_wall_ms[fullBefore], 60000, 'the storm to be served');
+    result.storm = { booted_through_edge_s: (full1 - stormStart) / 1000 };
+
+    // Restart with every station connected: SIGTERM, start again, until all are booted again.
+    await sleep(2000);
+    const restartAt = Date.now();
+    const stopped = await d.stop();
+    d = await startDaemon(cfgPath);
+    const upAt = Date.now();
+    const full2 = await waitFor(() => readJson(csmsReport)?.all_booted_wall_ms[fullBefore + 1], 90000, 'every station back after the restart');
+    result.restart = { stop_ms: stopped.ms, daemon_up_s: (upAt - restartAt) / 1000, all_back_s: (full2 - restartAt) / 1000 };
+  } finally {
+    for (const f of fleet) f.kill('SIGTERM');
+    for (const f of fleet) await f.exited;   // each writes its report as it exits
+    await d.stop();
+  }
+  const srs = fleet.map((f, k) => readJson(path.join(dir, `storm-${k}.json`)));
+  const sr = srs.every(Boolean) ? mergeReports(srs) : null;
+  result.storm.stations_all_booted_s = sr?.time_to_all_booted_s;
+  result.storm.reconnects = sr?.reconnects;
+}
+
 async function main() {
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const t0 = Date.now();
@@ -218,32 +252,11 @@ async function main() {
       result.cpu_per_frame_us.ratio = result.cpu_per_frame_us.ampgated / result.cpu_per_frame_us.node_relay;
     }
 
-    // Reconnect storm: a fresh daemon, every station connecting at once.
-    fs.rmSync(path.join(dir, 'ampgate.db'), { force: true });
-    d = await startDaemon(cfgPath);
-    const fullBefore = readJson(csmsReport)?.all_booted_wall_ms.length ?? 0;
-    const stormReport = (k) => path.join(dir, `storm-${k}.json`);
-    const fleet = spawnFleet(edgeUrl, (k) => ['--connect-rate', '1000000', '--meter-interval-s', '60',
-      '--report-json', stormReport(k)]);
-    const stormStart = Date.now();
-    const full1 = await waitFor(() => readJson(csmsReport)?.all_booted_wall_ms[fullBefore], 60000, 'the storm to be served');
-    result.storm = { booted_through_edge_s: (full1 - stormStart) / 1000 };
-
-    // Restart with every station connected: SIGTERM, start again, until all are booted again.
-    await sleep(2000);
-    const restartAt = Date.now();
-    const stopped = await d.stop();
-    d = await startDaemon(cfgPath);
-    const upAt = Date.now();
-    const full2 = await waitFor(() => readJson(csmsReport)?.all_booted_wall_ms[fullBefore + 1], 90000, 'every station back after the restart');
-    result.restart = { stop_ms: stopped.ms, daemon_up_s: (upAt - restartAt) / 1000, all_back_s: (full2 - restartAt) / 1000 };
-    for (const f of fleet) f.kill('SIGTERM');
-    for (const f of fleet) await f.exited;
-    const srs = fleet.map((f, k) => readJson(stormReport(k)));
-    const sr = srs.every(Boolean) ? mergeReports(srs) : null;
-    result.storm.stations_all_booted_s = sr?.time_to_all_booted_s;
-    result.storm.reconnects = sr?.reconnects;
-    await d.stop();
+    // Reconnect storm: a fresh daemon, every station connecting at once. A storm not served in
+    // time is recorded as such: the latency figures above still count.
+    await stormAndRestart(result, cfgPath, edgeUrl, csmsReport).catch((err) => {
+      result.storm = { ...result.storm, error: String(err.message ?? err) };
+    });
   } finally {
     csms.kill('SIGTERM');
     await csms.exited;
@@ -276,6 +289,10 @@ function printTable(r) {
       (r.targets.cpu_ratio ? ` (target <= ${r.targets.cpu_ratio}: ${ok(c.ratio, r.targets.cpu_ratio)})` : ''));
   }
   console.log(`stations that did not stay booted through ampgated: ${r.stations_dropped}`);
+  if (r.storm?.error) {
+    console.log(`reconnect storm: ${r.storm.error}`);
+    return;
+  }
   console.log(`reconnect storm: ${r.stations} stations booted through the edge to the CSMS in ${f(r.storm.booted_through_edge_s)} s (stations' view ${f(r.storm.stations_all_booted_s)} s), target <= ${r.targets.storm_s} s: ${ok(r.storm.booted_through_edge_s, r.targets.storm_s)}`);
   console.log(`daemon restart with all connected: stopped in ${r.restart.stop_ms} ms${r.targets.stop_ms ? ` (target <= ${r.targets.stop_ms}: ${ok(r.restart.stop_ms, r.targets.stop_ms)})` : ''}, up again after ${f(r.restart.daemon_up_s)} s, all ${r.stations} booted again after ${f(r.restart.all_back_s)} s`);
 }
