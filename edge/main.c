@@ -3,6 +3,7 @@
 #include "edge/core/config.h"
 #include "edge/daemon.h"
 #include "edge/core/log.h"
+#include "edge/ocpp/ocpp-frame.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@ int main(int argc, char **argv)
 	const char *path = AG_DEFAULT_CONFIG;
 	int check_only = 0, verbose = 0, c;
 
+	ocpp_frame_pool_init(); /* jansson's allocator: before anything allocates a JSON value */
 	while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': path = optarg; break;

@@ -313,58 +313,98 @@ static bool changed(struct hc *hc)
 	return true;
 }
 
-/* Every charger on the tick; after other turns of the loop only those that changed, so a busy
- * site with many chargers does not pay a full scan per frame. */
-static void scan(struct health *h, bool all)
+/* One charger's state, recorded when it changed, and its healing ladder. */
+static void visit(struct health *h, struct hc *hc, uint64_t now)
 {
 	const struct ag_config *cfg = h->d->cfg;
-	uint64_t now = now_ms();
+	struct charger *ch = hc->ch;
 	char detail[sizeof(h->hc[0].detail)];
 
-	sync_chargers(h);
-	if (all)
-		follow_wall_clock(h, now);
-	for (size_t i = 0; i < h->n; i++) {
-		struct hc *hc = &h->hc[i];
-		struct charger *ch = hc->ch;
-		if (!changed(hc) && !all)
-			continue;
-		if (!ch->cfg) { /* a pending station is not the site's (or no longer: reload) */
-			if (hc->state != HS_N) {
-				sqlite3_bind_int64(h->close_row, 1, health_wall_ms(h, now));
-				sqlite3_bind_text(h->close_row, 2, ch->id, -1, SQLITE_STATIC);
-				health_step(h, h->close_row, "close a health row");
-				hc->state = HS_N;
-			}
-			continue;
+	if (!ch->cfg) { /* a pending station is not the site's (or no longer: reload) */
+		if (hc->state != HS_N) {
+			sqlite3_bind_int64(h->close_row, 1, health_wall_ms(h, now));
+			sqlite3_bind_text(h->close_row, 2, ch->id, -1, SQLITE_STATIC);
+			health_step(h, h->close_row, "close a health row");
+			hc->state = HS_N;
 		}
-		enum charger_link link = charger_link(ch, now, cfg->health.silent_after_s);
-		enum health_state s = health_classify(ch, link, detail, sizeof(detail));
-		if (s != hc->state || strcmp(detail, hc->detail) != 0) {
-			uint64_t at = now;
-			if (s == HS_SILENT) { /* it fell silent when the threshold ran out, not when seen */
-				at = ch->last_rx_ms + charger_quiet_ms(ch, cfg->health.silent_after_s);
-				if (at < hc->since_ms || at > now)
-					at = now;
-			}
-			record(h, hc, s, detail, at);
-		}
-		health_heal(h, hc, link, now);
+		return;
 	}
+	enum charger_link link = charger_link(ch, now, cfg->health.silent_after_s);
+	enum health_state s = health_classify(ch, link, detail, sizeof(detail));
+	if (s != hc->state || strcmp(detail, hc->detail) != 0) {
+		uint64_t at = now;
+		if (s == HS_SILENT) { /* it fell silent when the threshold ran out, not when seen */
+			at = ch->last_rx_ms + charger_quiet_ms(ch, cfg->health.silent_after_s);
+			if (at < hc->since_ms || at > now)
+				at = now;
+		}
+		record(h, hc, s, detail, at);
+	}
+	health_heal(h, hc, link, now);
+}
+
+/* The entry of a charger the proxy marked: at the charger's own index while both arrays are in
+ * step (they grow and shrink together), else looked up. */
+static struct hc *entry_of(struct health *h, const struct charger *ch)
+{
+	if (ch->index < h->n && h->hc[ch->index].ch == ch)
+		return &h->hc[ch->index];
+	return health_entry(h, ch);
+}
+
+static void housekeeping(struct health *h, uint64_t now)
+{
 	if (now - h->flushed_ms >= FLUSH_MS)
 		flush(h, now);
 	if (now - h->pruned_ms >= PRUNE_MS)
 		prune(h, now);
 }
 
+/* Every charger, on the tick. */
+static void scan(struct health *h)
+{
+	uint64_t now = now_ms();
+
+	sync_chargers(h);
+	follow_wall_clock(h, now);
+	for (size_t i = 0; i < h->n; i++) {
+		changed(&h->hc[i]);
+		visit(h, &h->hc[i], now);
+	}
+	housekeeping(h, now);
+}
+
+/* After any other turn of the loop, only the chargers the proxy marked as changed since (and
+ * of those only the ones that did change), so a busy site does not pay a scan of every
+ * charger per frame. */
+static void scan_touched(struct health *h)
+{
+	struct proxy *p = h->d->proxy;
+	uint64_t now;
+
+	if (!p || !p->n_touched)
+		return;
+	now = now_ms();
+	sync_chargers(h);
+	for (size_t k = 0; k < p->n_touched; k++) {
+		struct charger *ch = p->touched[k];
+		struct hc *hc = entry_of(h, ch);
+		ch->touched = false;
+		if (hc && changed(hc))
+			visit(h, hc, now);
+	}
+	p->n_touched = 0;
+	housekeeping(h, now);
+}
+
 static void on_check(uv_check_t *c)
 {
-	scan(c->data, false);
+	scan_touched(c->data);
 }
 
 static void on_tick(uv_timer_t *t)
 {
-	scan(t->data, true);
+	scan(t->data);
 }
 
 static int prepare(struct health *h, sqlite3_stmt **q, const char *sql)
@@ -423,7 +463,7 @@ int health_start(struct ag_daemon *d)
 	h->tick.data = h->check.data = h;
 	h->flushed_ms = h->mono0;
 	prune(h, h->mono0);
-	scan(h, true);
+	scan(h);
 	uv_timer_start(&h->tick, on_tick, TICK_MS, TICK_MS);
 	uv_check_start(&h->check, on_check);
 	return 0;

@@ -52,6 +52,7 @@ void charger_free(struct charger *ch)
 	if (!ch)
 		return;
 	charger_reset_calls(ch);
+	free(ch->spare_text);
 	ws_link_reset(&ch->down);
 	ws_link_reset(&ch->up);
 	free(ch);

@@ -82,6 +82,11 @@ struct replay_ch;
 struct charger {
 	char id[49];
 	struct proxy *proxy;            /* the owner, for callbacks that get only the charger */
+	size_t index;                   /* in proxy->chargers */
+	bool touched;                   /* in proxy->touched */
+	char *spare_text;               /* the last answered call's text buffer, for the next */
+	size_t spare_cap;               /* its size (or of from_charger.text's, when held_spare) */
+	bool held_spare;                /* from_charger.text is that buffer */
 	const struct cfg_charger *cfg;  /* NULL for an unknown station let in as pending */
 	bool pending;
 	enum ocpp_version version;

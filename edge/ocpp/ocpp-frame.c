@@ -4,18 +4,24 @@
 #include "edge/ocpp/ocpp-frame.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-int ocpp_json_depth(const char *text, size_t len, int limit)
+/* Brackets outside strings from t[i]: the deepest nesting into *max, stopping once it passes
+ * `limit`; with `to_close`, returns just past the bracket that closes the first one (len when
+ * it runs off the end or passes the limit). */
+static size_t nesting(const char *t, size_t i, size_t len, int limit, bool to_close, int *max)
 {
-	int depth = 0, max = 0;
+	int depth = 0;
 	bool in_string = false;
 
-	for (size_t i = 0; i < len; i++) {
-		char c = text[i];
+	*max = 0;
+	for (; i < len; i++) {
+		char c = t[i];
 		if (in_string) {
 			if (c == '\\')
 				i++;
@@ -26,11 +32,19 @@ int ocpp_json_depth(const char *text, size_t len, int limit)
 		if (c == '"')
 			in_string = true;
 		else if (c == '[' || c == '{') {
-			if (++depth > max && (max = depth) > limit)
-				return max;
-		} else if (c == ']' || c == '}')
-			depth--;
+			if (++depth > *max && (*max = depth) > limit)
+				return len;
+		} else if ((c == ']' || c == '}') && --depth == 0 && to_close)
+			return i + 1;
 	}
+	return len;
+}
+
+int ocpp_json_depth(const char *text, size_t len, int limit)
+{
+	int max;
+
+	nesting(text, 0, len, limit, false, &max);
 	return max;
 }
 
@@ -44,7 +58,9 @@ static void set_id(struct ocpp_frame *f, const json_t *id)
 		snprintf(f->id, sizeof(f->id), "-1");
 }
 
-enum ocpp_reject ocpp_frame_parse(const char *text, size_t len, struct ocpp_frame *f)
+/* The whole frame as one jansson document: the reference the fast path below must agree with,
+ * and the path for everything unusual. */
+enum ocpp_reject ocpp_frame_parse_full(const char *text, size_t len, struct ocpp_frame *f)
 {
 	json_error_t err;
 	json_t *root, *type;
@@ -95,6 +111,190 @@ enum ocpp_reject ocpp_frame_parse(const char *text, size_t len, struct ocpp_fram
 	default:
 		return REJECT_BAD_TYPE;
 	}
+}
+
+
+/* ---- the fast path: the envelope read in place ----
+ * A forwarded frame needs only its type, id and action; building a jansson array and two string
+ * nodes for them (and a lexer buffer) cost allocations on every frame, and with 1,000 chargers
+ * glibc spent more time consolidating freed chunks than the proxy spent on anything else. The
+ * scanner below accepts only the plain shape [2,"id","Action",{...}] / [3,"id",{...}] with
+ * printable-ASCII id and action; anything else (escapes, other numbers, CALLERROR, odd
+ * whitespace) goes to the full parser, so a refusal and its reason are always the full
+ * parser's. Only the payload is parsed, from its span. */
+
+static size_t skip_ws(const char *t, size_t i, size_t len);
+
+/* A string of printable ASCII without escapes at t[*i] ('"'), at most `max` characters, into
+ * `out`; *i moves past it. false when it is anything else. */
+static bool plain_string(const char *t, size_t len, size_t *i, char *out, size_t max)
+{
+	size_t s = *i + 1, e = s;
+
+	if (*i >= len || t[*i] != '"')
+		return false;
+	while (e < len && t[e] != '"') {
+		unsigned char c = (unsigned char)t[e];
+		if (c < 0x20 || c > 0x7e || c == '\\' || e - s >= max)
+			return false;
+		e++;
+	}
+	if (e >= len || e == s)
+		return false;
+	memcpy(out, t + s, e - s);
+	out[e - s] = '\0';
+	*i = e + 1;
+	return true;
+}
+
+/* A ',' between elements, with whitespace around it. */
+static bool comma(const char *t, size_t len, size_t *i)
+{
+	*i = skip_ws(t, *i, len);
+	if (*i >= len || t[*i] != ',')
+		return false;
+	*i = skip_ws(t, *i + 1, len);
+	return true;
+}
+
+/* ---- payload nodes from free lists ----
+ * A MeterValues payload is ~200 small jansson allocations; glibc's per-thread cache holds 7 per
+ * size, so with 1,000 chargers most of them went through _int_malloc's slow path (a quarter of
+ * the daemon's CPU after the envelope stopped being parsed). While a frame's payload is parsed,
+ * jansson allocates here instead: fixed size classes from one reserved address range, each
+ * with a free list, no locking (the loop thread only). Everything else jansson allocates (and
+ * every json_dumps string, which callers free() themselves) stays plain malloc; jansson's free
+ * tells the two apart by address. Freed nodes go back to their list, never to the system: the
+ * range holds at most the peak of payloads alive at once (held calls: one per charger). Off
+ * under AddressSanitizer, which must see every allocation. */
+#if defined(__SANITIZE_ADDRESS__)
+#define NODE_POOL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NODE_POOL 0
+#endif
+#endif
+#ifndef NODE_POOL
+#define NODE_POOL 1
+#endif
+
+#define POOL_RESERVE ((size_t)1 << 30) /* address space only: pages are taken as used */
+#define POOL_GRAIN 16                  /* size classes of 16 bytes ... */
+#define POOL_LARGEST 512               /* ... up to this; larger ones are malloc'd */
+
+struct pool {
+	char *base, *next, *end;
+	void *free_list[POOL_LARGEST / POOL_GRAIN + 1];
+	bool on;                        /* parsing a payload: allocate here */
+};
+static struct pool pool;
+
+/* The header before each node: its size class (keeps 16-byte alignment). */
+struct node_head {
+	size_t cls;
+	size_t pad;
+};
+
+static void *pool_malloc(size_t n)
+{
+	size_t cls = n ? (n + POOL_GRAIN - 1) / POOL_GRAIN : 1;
+	struct node_head *h;
+	void *p;
+
+	if (!pool.on || cls > POOL_LARGEST / POOL_GRAIN)
+		return malloc(n);
+	if ((p = pool.free_list[cls])) {
+		pool.free_list[cls] = *(void **)p;
+		return p;
+	}
+	if ((size_t)(pool.end - pool.next) < sizeof(*h) + cls * POOL_GRAIN)
+		return malloc(n);      /* the reserve used up: plain nodes from here on */
+	h = (struct node_head *)pool.next;
+	pool.next += sizeof(*h) + cls * POOL_GRAIN;
+	h->cls = cls;
+	return h + 1;
+}
+
+static void pool_free(void *p)
+{
+	if ((char *)p >= pool.base && (char *)p < pool.end) {
+		size_t cls = ((struct node_head *)p - 1)->cls;
+		*(void **)p = pool.free_list[cls];
+		pool.free_list[cls] = p;
+	} else {
+		free(p);
+	}
+}
+
+void ocpp_frame_pool_init(void)
+{
+	void *base;
+
+	if (!NODE_POOL || pool.base)
+		return;
+	base = mmap(NULL, POOL_RESERVE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return; /* plain malloc: slower, not wrong */
+	pool.base = pool.next = base;
+	pool.end = pool.base + POOL_RESERVE;
+	json_set_alloc_funcs(pool_malloc, pool_free);
+}
+
+static json_t *load_payload(const char *text, size_t len)
+{
+	json_t *j;
+
+	pool.on = pool.base != NULL;
+	j = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+	pool.on = false;
+	return j;
+}
+
+/* 1 accepted (f filled), 0 not for the fast path. */
+static int frame_fast(const char *text, size_t len, struct ocpp_frame *f)
+{
+	size_t i = skip_ws(text, 0, len), ps, pe;
+	json_t *payload;
+
+	if (i + 1 >= len || text[i] != '[')
+		return 0;
+	i = skip_ws(text, i + 1, len);
+	if (i + 1 >= len || (text[i] != '2' && text[i] != '3'))
+		return 0;
+	f->type = text[i] == '2' ? OCPP_CALL : OCPP_RESULT;
+	i++;
+	if (!comma(text, len, &i) || !plain_string(text, len, &i, f->id, OCPP_ID_MAX) || !comma(text, len, &i))
+		return 0;
+	if (f->type == OCPP_CALL &&
+	    (!plain_string(text, len, &i, f->action, OCPP_ACTION_MAX) || !comma(text, len, &i)))
+		return 0;
+	if (i >= len || text[i] != '{')
+		return 0;
+	ps = i;
+	/* The envelope is depth 1 and its strings hold no brackets: the frame's depth is the
+	 * payload's plus one, checked here instead of by a separate scan of the whole text. */
+	int depth;
+	pe = nesting(text, ps, len, OCPP_DEPTH_MAX - 1, true, &depth);
+	i = skip_ws(text, pe, len);
+	if (i >= len || text[i] != ']' || skip_ws(text, i + 1, len) != len)
+		return 0;
+	payload = load_payload(text + ps, pe - ps);
+	if (!json_is_object(payload)) {
+		json_decref(payload);
+		return 0;
+	}
+	f->root = f->payload = payload;
+	f->text = text;
+	f->len = len;
+	return 1;
+}
+
+enum ocpp_reject ocpp_frame_parse(const char *text, size_t len, struct ocpp_frame *f)
+{
+	memset(f, 0, sizeof(*f));
+	if (frame_fast(text, len, f))
+		return REJECT_NONE;
+	return ocpp_frame_parse_full(text, len, f);
 }
 
 void ocpp_frame_fini(struct ocpp_frame *f)

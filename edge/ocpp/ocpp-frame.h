@@ -46,7 +46,15 @@ struct ocpp_frame {
  * On refusal fills f->id with the message id if it could be read, else "-1", and f->type with
  * the type if known (a refused RESULT/ERROR gets no answer). */
 enum ocpp_reject ocpp_frame_parse(const char *text, size_t len, struct ocpp_frame *f);
+/* The same, always through one jansson document of the whole frame (no fast path): the
+ * reference ocpp_frame_parse is fuzzed against. f->root is then the array. */
+enum ocpp_reject ocpp_frame_parse_full(const char *text, size_t len, struct ocpp_frame *f);
 void ocpp_frame_fini(struct ocpp_frame *f);
+
+/* Payloads parsed by ocpp_frame_parse take their nodes from free lists of fixed size classes
+ * (ocpp-frame.c says why). Call once, first thing in main(), before anything uses jansson: it
+ * installs jansson's allocator. Without it (tools, tests) everything is plain malloc. */
+void ocpp_frame_pool_init(void);
 
 /* The CALLERROR code for a refusal in `version`. */
 const char *ocpp_reject_code(enum ocpp_reject why, enum ocpp_version version);

@@ -40,6 +40,22 @@ struct charger *proxy_find(struct proxy *p, const char *id)
 	return NULL;
 }
 
+void proxy_touch(struct proxy *p, struct charger *ch)
+{
+	if (ch->touched)
+		return;
+	if (p->n_touched == p->cap_touched) {
+		size_t cap = p->cap_touched ? p->cap_touched * 2 : 64;
+		struct charger **grown = realloc(p->touched, cap * sizeof(*grown));
+		if (!grown)
+			return; /* the observer's periodic scan sees it */
+		p->touched = grown;
+		p->cap_touched = cap;
+	}
+	ch->touched = true;
+	p->touched[p->n_touched++] = ch;
+}
+
 struct charger *proxy_add(struct proxy *p, const char *id, const struct cfg_charger *cfg)
 {
 	struct charger *ch;
@@ -60,6 +76,7 @@ struct charger *proxy_add(struct proxy *p, const char *id, const struct cfg_char
 	ws_link_init(&ch->up, rx_max);
 	ch->proxy = p;
 	ch->limit_a = profiles_fallback_a(p, ch);
+	ch->index = p->n_chargers;
 	p->chargers[p->n_chargers++] = ch;
 	return ch;
 }
@@ -88,7 +105,14 @@ void proxy_del(struct proxy *p, struct charger *ch)
 		if (p->chargers[i] == ch) {
 			memmove(&p->chargers[i], &p->chargers[i + 1], (p->n_chargers - i - 1) * sizeof(*p->chargers));
 			p->n_chargers--;
+			for (; i < p->n_chargers; i++)
+				p->chargers[i]->index = i;
 			break;
+		}
+	for (size_t i = 0; ch->touched && i < p->n_touched; i++)
+		if (p->touched[i] == ch) {
+			p->touched[i] = p->touched[--p->n_touched];
+			ch->touched = false;
 		}
 	health_forget(p->d, ch);
 	charger_free(ch);
@@ -133,6 +157,7 @@ static void pump(struct proxy *p, struct charger *ch)
 	ch->to_charger = *c;
 	ch->to_charger.next = NULL;
 	ch->to_charger.sent_ms = now_ms();
+	proxy_touch(p, ch);
 	free(c);
 	if (ch->to_charger.text)
 		send_down(p, ch, ch->to_charger.text, strlen(ch->to_charger.text));
@@ -201,6 +226,38 @@ static void reject_frame(struct proxy *p, struct charger *ch, const struct ocpp_
 	free(err);
 }
 
+/* A copy of a charger's call for holding, in the buffer of the last answered one: a frame of a
+ * kilobyte or more allocated and freed per call made glibc consolidate every small chunk the
+ * frame's parse had freed (malloc_consolidate was the top symbol at 1,000 chargers). */
+static char *held_copy(struct charger *ch, const char *text, size_t len)
+{
+	char *buf = ch->spare_text;
+
+	if (!buf || ch->spare_cap < len + 1) {
+		free(buf);
+		ch->spare_cap = len + 1 < 2048 ? 2048 : len + 1;
+		buf = malloc(ch->spare_cap);
+	}
+	ch->spare_text = NULL;
+	ch->held_spare = buf != NULL;
+	if (!buf)
+		return NULL;
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* The answered call's text goes back to be reused (only a copy of our size class; a rewritten
+ * text is freed with the call). */
+static void keep_spare(struct charger *ch, struct call *c)
+{
+	if (!c->text || ch->spare_text || !ch->held_spare)
+		return;
+	ch->spare_text = c->text;
+	c->text = NULL;
+	ch->held_spare = false;
+}
+
 static void charger_call(struct proxy *p, struct charger *ch, struct ocpp_frame *f, const char *text, size_t len)
 {
 	if (ch->from_charger.active)
@@ -221,7 +278,8 @@ static void charger_call(struct proxy *p, struct charger *ch, struct ocpp_frame 
 	}
 	/* A 1.6 transaction started offline goes on under the CSMS's id. */
 	char *rewritten = replay_rewrite_up(ch, f);
-	ch->from_charger.text = rewritten ? rewritten : strndup(text, len);
+	ch->held_spare = false;
+	ch->from_charger.text = rewritten ? rewritten : held_copy(ch, text, len);
 	if (ch->up_state == UP_OPEN && ch->from_charger.text)
 		send_held(p, ch);
 	/* Otherwise held until the uplink opens, or answered by the edge when it does not in time. */
@@ -234,6 +292,7 @@ void proxy_from_charger(struct proxy *p, struct charger *ch, const char *text, s
 
 	p->frames_in++;
 	ch->last_rx_ms = now_ms();
+	proxy_touch(p, ch);
 	why = ocpp_frame_parse(text, len, &f);
 	if (why != REJECT_NONE) {
 		reject_frame(p, ch, &f, why, false);
@@ -293,6 +352,7 @@ void proxy_from_csms(struct proxy *p, struct charger *ch, const char *text, size
 		auth_seen_result(p, ch, &ch->from_charger, &f);
 		replay_live_result(p, ch, &ch->from_charger, &f);
 		send_down(p, ch, text, len);
+		keep_spare(ch, &ch->from_charger);
 		call_clear(&ch->from_charger);
 		replay_pump(p, ch);
 	} else {
@@ -305,6 +365,7 @@ void proxy_charger_connected(struct proxy *p, struct charger *ch)
 {
 	ch->connected_ms = ch->last_rx_ms = now_ms();
 	ch->up_attempts = 0;
+	proxy_touch(p, ch);
 	store_event(p->d->store, LL_INFO, "charger", ch->id, "connected (%s)", version_name(ch->version));
 	if (p->upstream_host[0] && !ch->pending)
 		ocpp_upstream_connect(p, ch);
@@ -319,6 +380,7 @@ void proxy_charger_closed(struct proxy *p, struct charger *ch)
 	charger_reset_calls(ch);
 	ws_link_reset(&ch->down);
 	ch->down.wsi = NULL;
+	proxy_touch(p, ch);
 	ch->booted = false;
 	ch->base_installed = false;
 	ch->setup_state = 0;
@@ -480,6 +542,9 @@ void proxy_stop(struct ag_daemon *d)
 		charger_free(ch);
 	}
 	free(p->chargers);
+	free(p->touched);
+	p->touched = NULL;
+	p->n_touched = 0;
 	/* The timer handle lives in p until its close callback has run: free p after the loop. */
 	d->proxy_closing = p;
 	d->proxy = NULL;

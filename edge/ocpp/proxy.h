@@ -28,6 +28,10 @@ struct proxy {
 	bool upstream_tls;
 	uint64_t frames_in, frames_out, rejected;
 	struct replay *replay;          /* the outbox and its replay (replay.c) */
+	/* Chargers a frame, a connection or a call changed since the observer (health) last
+	 * drained this: it looks at those instead of every charger after every loop turn. */
+	struct charger **touched;
+	size_t n_touched, cap_touched;
 };
 
 int proxy_start(struct ag_daemon *d);
@@ -42,6 +46,9 @@ struct charger *proxy_add(struct proxy *p, const char *id, const struct cfg_char
 void proxy_del(struct proxy *p, struct charger *ch);
 /* A pending (unknown, allow_unknown) station's entry, created on first sight. */
 struct charger *proxy_add_pending(struct proxy *p, const char *id);
+
+/* Mark `ch` changed (see struct proxy's touched). */
+void proxy_touch(struct proxy *p, struct charger *ch);
 
 /* Frames arriving from either side (whole messages, not NUL-terminated necessarily). */
 void proxy_from_charger(struct proxy *p, struct charger *ch, const char *text, size_t len);

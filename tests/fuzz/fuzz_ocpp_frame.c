@@ -4,7 +4,9 @@
  * - a refused frame still carries a usable id ("-1" or the message id, NUL-terminated),
  * - an accepted frame re-serialises with ocpp_*_text and parses back to the same frame
  *   (the edge forwards and answers with that serialiser),
- * - a CALL rewritten by ocpp_call_set parses to the same frame with only that member changed. */
+ * - a CALL rewritten by ocpp_call_set parses to the same frame with only that member changed,
+ * - the fast path (the envelope read in place, only the payload parsed) gives exactly what the
+ *   full parser of the whole document gives: verdict, type, id, action, error code, payload. */
 #include "tests/fuzz/fuzz.h"
 #include "edge/ocpp/ocpp-frame.h"
 
@@ -63,6 +65,20 @@ static void rewrite(const char *text, size_t size, const struct ocpp_frame *f)
 	}
 }
 
+static void same_as_full(const char *text, size_t size, const struct ocpp_frame *f, enum ocpp_reject why)
+{
+	struct ocpp_frame full;
+	enum ocpp_reject want = ocpp_frame_parse_full(text, size, &full);
+
+	fuzz_check(why == want, "fast and full parser give the same verdict");
+	fuzz_check(f->type == full.type && strcmp(f->id, full.id) == 0 && strcmp(f->action, full.action) == 0 &&
+			   strcmp(f->error_code, full.error_code) == 0,
+		   "fast and full parser read the same type, id, action, error code");
+	fuzz_check((f->payload == NULL) == (full.payload == NULL) && (!f->payload || json_equal(f->payload, full.payload)),
+		   "fast and full parser read the same payload");
+	ocpp_frame_fini(&full);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ocpp_frame f;
@@ -72,6 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fuzz_check(memchr(f.id, 0, sizeof(f.id)) != NULL && f.id[0], "the id is a non-empty string");
 	fuzz_check((depth > OCPP_DEPTH_MAX) == (why == REJECT_TOO_DEEP), "depth scan and parser agree");
+	same_as_full(text, size, &f, why);
 	fuzz_check(ocpp_reject_code(why, OCPP16) && ocpp_reject_code(why, OCPP201), "every refusal has a code");
 	if (why == REJECT_NONE) {
 		fuzz_check(f.type == OCPP_ERROR ? f.payload == NULL : json_is_object(f.payload), "payload per type");
