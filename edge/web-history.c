@@ -53,7 +53,7 @@ static int bound_node(const char *binding, char *node, size_t size)
 	const char *sp = strrchr(b, ' ');
 
 	if (!sp || sp == b || (strcmp(sp, " L1") && strcmp(sp, " L2") && strcmp(sp, " L3") && strcmp(sp, " kW")) ||
-	    strcmp(b, "paused: rotation") == 0 || (size_t)(sp - b) >= size)
+	    (size_t)(sp - b) >= size)
 		return -ENOENT;
 	memcpy(node, b, (size_t)(sp - b));
 	node[sp - b] = '\0';

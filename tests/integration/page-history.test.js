@@ -8,21 +8,24 @@
 // a first start (which creates the schema) and a second one: the daemon writes one row a minute,
 // so a day of it cannot come from a test run, and rows of known values give figures this test
 // can compute (a clock hook in the daemon would be test-only code). The daemon's own writer is
-// checked on the minutes of this run: they are in the database after the stop.
+// checked on the minutes of this run: they are in the database after the stop. Last, the
+// warnings a manager must act on are events with a severity on the events page: a charger that
+// refuses charging profiles, and (after a restart with a grid meter that never answers) the
+// stale meter that puts the site in fallback.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { axeCheck, finishPage, launchChromium, noSidewaysScroll, openPage, passwordHash } from '../lib/browser.js';
+import { axeCheck, finishPage, launchChromium, noSidewaysScroll, openPage, passwordHash, tab } from '../lib/browser.js';
 import { Daemon, ROOT, freePort, sql, tmpDir } from '../lib/daemon.js';
-import { bootPayload, connectStation, TS, sleep } from '../lib/ocpp.js';
+import { bootPayload, connectStation, TS, sleep, until } from '../lib/ocpp.js';
 
 const PW = 'bus-password-00001';
 const MANAGER = 'manager-pass-1';
 const SHOTS = path.join(ROOT, 'build/screenshots');
 const MIN = 60000;
 
-let d, base, dir, db, browser, cp, runStart;
+let d, base, dir, db, conf, browser, cp, refuser, runStart;
 const seeded = {};
 
 // Minutes from 48 h to 70 min ago (none in the live hour): grid 18/17/16 A, the chargers draw
@@ -43,10 +46,11 @@ before(async () => {
   const [ocppPort, webPort, csmsPort] = [await freePort(), await freePort(), await freePort()];
   // A 20 A connection without a meter (the grid reads what the chargers draw): the one vehicle
   // is held back by the grid limit. Nothing listens at the CSMS's address: the outbox fills.
-  fs.writeFileSync(path.join(dir, 'page.conf'), `
+  conf = path.join(dir, 'page.conf');
+  fs.writeFileSync(conf, `
 site = { name = "west-yard"; policy = "fair"; margin_a = 2.0; control_period_ms = 500;
   grid = { limit_a = [20.0, 20.0, 20.0]; }; };
-chargers = ( { id = "BUS01"; password = "${PW}"; max_a = 32.0; } );
+chargers = ( { id = "BUS01"; password = "${PW}"; max_a = 32.0; }, { id = "BUS02"; password = "${PW}"; max_a = 6.0; } );
 ocpp = { listen = "127.0.0.1:${ocppPort}"; };
 upstream = { url = "ws://127.0.0.1:${csmsPort}/csms"; security_profile = 0; reconnect_min_ms = 200; reconnect_max_ms = 500; };
 health = { heal = false; };
@@ -54,11 +58,11 @@ web = { listen = "127.0.0.1:${webPort}"; assets = "${path.join(ROOT, 'web')}";
   users = ( { name = "manager"; password_hash = "${passwordHash(MANAGER)}"; role = "manager"; } ); };
 storage = { path = "${db}"; outbox_max_rows = 10; };
 `);
-  d = new Daemon(path.join(dir, 'page.conf'));
+  d = new Daemon(conf);
   await d.start();
   await d.stop();
   seed(Date.now());
-  d = new Daemon(path.join(dir, 'page.conf'));
+  d = new Daemon(conf);
   await d.start();
   runStart = Date.now();
   base = `http://127.0.0.1:${webPort}`;
@@ -72,6 +76,11 @@ storage = { path = "${db}"; outbox_max_rows = 10; };
       ...['L1', 'L2', 'L3'].map((phase) => ({ value: '16', measurand: 'Current.Import', phase, unit: 'A' })),
       { value: String(i * 100), measurand: 'Energy.Active.Import.Register', unit: 'Wh' }] }] });
   }
+  // BUS02 answers every SetChargingProfile with Rejected: after the third the edge counts it
+  // at its maximum and says so (about a minute: a refused profile is tried again after 30 s).
+  refuser = await connectStation({ url: `ws://127.0.0.1:${ocppPort}/ocpp`, id: 'BUS02', protocol: 'ocpp1.6', password: PW, accept: false });
+  await refuser.call('BootNotification', bootPayload('ocpp1.6'));
+  await refuser.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Available' });
   browser = await launchChromium();
   fs.mkdirSync(SHOTS, { recursive: true });
 });
@@ -79,6 +88,7 @@ storage = { path = "${db}"; outbox_max_rows = 10; };
 after(async () => {
   await browser?.close();
   await cp?.close({ force: true }).catch(() => {});
+  await refuser?.close({ force: true }).catch(() => {});
   if (d && !d.exited) await d.stop();
 });
 
@@ -169,12 +179,17 @@ test('on a 390 px phone the day chart and its controls fit the width and are lab
   await finishPage(page, path.join(SHOTS, 'page-history-day-390.png'), 'overview with the day chart at 390 px');
 });
 
-test('the daemon writes its minutes: after a stop this run is in the history, with the grid limit binding', async () => {
+test('the daemon writes its minutes: after a stop this run is in the history, with the grid limit binding', { timeout: 150000 }, async () => {
+  // Into the next minute: its first sample writes the minute before (then the stop, the part-minute).
+  await sleep(MIN - (Date.now() % MIN) + 2000);
+  await until(() => sql(db, "SELECT count(*) FROM events WHERE subject = 'BUS02' AND message LIKE 'refuses charging profiles%'") === '1',
+    { timeoutMs: 100000, stepMs: 500, what: 'the edge to give up on BUS02\'s profiles (the last test)' });
   await cp.close({ force: true }).catch(() => {});
+  await refuser.close({ force: true }).catch(() => {});
   await d.stop(); // writes the part-minute
   const rows = sql(db, `SELECT samples, grid_a1, alloc_a1, limit_a FROM site_history WHERE time_ms >= ${runStart - MIN}`)
     .split('\n').filter(Boolean).map((l) => l.split('|').map(Number));
-  assert.ok(rows.length >= 1, 'rows of this run');
+  assert.ok(rows.length >= 2, `a row at each minute's end and the part-minute at the stop: ${rows.length} rows`);
   const samples = rows.reduce((s, r) => s + r[0], 0);
   const secs = (Date.now() - runStart) / 1000;
   assert.ok(samples >= secs / 3 && samples <= secs + 5, `${samples} samples in ${secs} s`);
@@ -184,4 +199,26 @@ test('the daemon writes its minutes: after a stop this run is in the history, wi
   assert.ok(rows.every((r) => r[3] === 20), JSON.stringify(rows));
   const bound = Number(sql(db, `SELECT coalesce(sum(samples), 0) FROM site_history_bound WHERE node = 'grid' AND time_ms >= ${runStart - MIN}`));
   assert.ok(bound > 0 && bound <= samples, `the grid bound in ${bound} of ${samples} samples`);
+});
+
+test('warnings a manager must act on are events with a severity: a charger refusing profiles, a stale grid meter', { timeout: 150000 }, async () => {
+  // The refusal was in the run before (the events are kept in the database).
+  const [modbusPort] = [await freePort()]; // nothing answers there
+  fs.writeFileSync(conf, fs.readFileSync(conf, 'utf8')
+    .replace('grid = { limit_a', 'meter_stale_ms = 1000; grid = { meter = "grid"; limit_a')
+    .replace('chargers = (', `devices = ( { id = "grid"; driver = "sdm630"; role = "grid-meter"; modbus = "tcp://127.0.0.1:${modbusPort}"; unit = 1; poll_ms = 300; timeout_ms = 200; } );\nchargers = (`));
+  d = new Daemon(conf);
+  await d.start();
+  const page = await openPage(browser, base, 1440, 'manager', MANAGER);
+  await page.waitForFunction(() => document.querySelector('#mode').textContent === 'Fallback', null, { timeout: 15000 });
+  await tab(page, '#events', () => document.querySelector('#events-table tbody tr'));
+  await page.selectOption('#event-severity', 'warning');
+  await page.waitForFunction(() => /site\.fallback/.test(document.querySelector('#events-table tbody').textContent), null, { timeout: 10000 });
+  const rows = await page.$$eval('#events-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  const row = (re) => rows.find((r) => re.test(r.join(' ')));
+  assert.deepEqual(row(/refuses charging profiles/)?.slice(1, 4), ['warning', 'charger', 'BUS02'], JSON.stringify(rows));
+  assert.match(row(/refuses charging profiles/)[4], /treated as drawing its maximum 6\.0 A until it accepts/);
+  assert.deepEqual(row(/site\.fallback/)?.slice(1, 4), ['warning', 'site.fallback', 'grid'], JSON.stringify(rows));
+  assert.match(row(/site\.fallback/)[4], /grid meter .*every charger held at its fallback current/);
+  await finishPage(page, path.join(SHOTS, 'page-warnings-1440.png'), 'events with the warnings');
 });
