@@ -213,6 +213,7 @@ const spanName = () => { const s = Number($('#span').value); return s > 86400 ? 
 // The stored samples of a day or a week, and how often each limit bound in the span.
 async function loadHistory() {
   const name = spanName();
+  state.historyAt = Date.now();
   const h = await api(`/api/v1/history?span=${name}`);
   if (name !== spanName()) return;
   state.voltage = h.voltage_v || state.voltage;
@@ -777,6 +778,7 @@ async function start() {
   state.voltage = hist.voltage_v || state.voltage;
   state.history = hist.samples;
   renderBound(hist.bound, 'hour');
+  state.historyAt = Date.now();
   state.site = await api('/api/v1/site');
   state.chargers = await api('/api/v1/chargers');
   renderSite();
@@ -795,8 +797,9 @@ async function start() {
     if (state.tab === 'devices') loadDevices().catch(() => {});
     if (state.tab === 'events') loadEvents().catch(() => {});
     if (state.tab === 'overview') loadEnergy().catch(() => {});
-    if (state.tab === 'overview' && Date.now() - (state.historyAt || 0) > 30000) {
-      state.historyAt = Date.now();
+    // The stored day or week (and the bound share) anew every 30 s; the hour's share every 5 min
+    // (its samples come live, and its answer is the whole hour of them).
+    if (state.tab === 'overview' && Date.now() - (state.historyAt || 0) > (spanName() === 'hour' ? 300000 : 30000)) {
       loadHistory().catch(() => {});
     }
     if (state.tab === 'charger' && state.charger) loadCharger(state.charger).catch(() => {});
