@@ -5,7 +5,7 @@
 'use strict';
 
 const $ = (sel) => document.querySelector(sel);
-const state = { session: null, site: null, chargers: [], history: [], tab: 'overview', live: null, backoff: 1000,
+const state = { session: null, site: null, chargers: [], history: [], stored: null, voltage: 230, tab: 'overview', live: null, backoff: 1000,
   lastMsg: 0, lostSince: null, energy: null, charger: null };
 
 function fmtA(v) {
@@ -112,6 +112,7 @@ function renderSite() {
     text($('#uplink'), s.uplink.connected > 0 || s.chargers.online === 0 ? 'Connected' : 'Down');
     text($('#uplink-sub'), `${s.uplink.connected} of ${s.chargers.online} online chargers linked; while down: ${s.uplink.partition_mode}`);
   }
+  renderOutbox(s.uplink);
   text($('#policy'), s.policy);
   const o = s.grid.override;
   const conn = Math.min(...(s.grid.configured_limit_a || [Infinity]).filter((v) => v > 0));
@@ -136,6 +137,19 @@ function renderSite() {
     text(row.querySelector('.val'), `${fmtA(cur)} of ${fmtA(lim)} · EV ${fmtA(ev)}`);
   }
   renderBanner();
+}
+
+// The durable outbox: what the edge keeps for the CSMS while it cannot reach it. Near its bound
+// the edge thins out MeterValues to make room: a manager should know before that happens.
+function renderOutbox(up) {
+  const el = $('#outbox');
+  const ob = up.outbox;
+  el.hidden = !up.configured || !ob;
+  if (el.hidden) return;
+  const near = ob.max > 0 && ob.messages >= 0.8 * ob.max;
+  const dropped = ob.dropped > 0 ? `; ${ob.dropped} meter readings dropped to make room` : '';
+  text(el, `Outbox: ${ob.messages} of ${ob.max} messages waiting for the CSMS${dropped}${near ? ' — nearly full' : ''}`);
+  el.className = near || ob.dropped > 0 ? 'warn' : 'muted';
 }
 
 function renderBanner() {
@@ -177,13 +191,74 @@ function renderAlerts() {
   ul.hidden = !items.length;
 }
 
-// ---- chart: grid per phase, EV (highest phase) and the limit over the chosen span ----
-function addSample(t, grid, ev, limit) {
+// ---- chart: grid, EV drawn, allocated and the limit over the chosen span, in A or kW ----
+// A sample: [time_ms, grid_a[3], ev_a[3], limit_a, allocated_a[3], grid_kw, ev_kw, allocated_kw]
+// (/api/v1/history's columns). The last hour comes from the live view (one a second), a day
+// or a week from the edge's database (5 or 30 minute means), fetched when chosen.
+function kw(a) {
+  const v = a.filter((x) => x !== null && x !== undefined);
+  return v.length ? (v.reduce((s, x) => s + x, 0) * state.voltage) / 1000 : null;
+}
+
+function addSample(t, g) {
   const h = state.history;
   if (h.length && t - h[h.length - 1][0] < 500) h.pop();
-  h.push([t, grid, ev, limit]);
+  h.push([t, g.current_a, g.ev_a, Math.max(...g.limit_a), g.allocated_a, kw(g.current_a), kw(g.ev_a), kw(g.allocated_a)]);
   const keep = Date.now() - 3600 * 1000;
   while (h.length && h[0][0] < keep) h.shift();
+}
+
+const spanName = () => { const s = Number($('#span').value); return s > 86400 ? 'week' : s > 3600 ? 'day' : 'hour'; };
+
+// The stored samples of a day or a week, and how often each limit bound in the span.
+async function loadHistory() {
+  const name = spanName();
+  state.historyAt = Date.now();
+  const h = await api(`/api/v1/history?span=${name}`);
+  if (name !== spanName()) return;
+  state.voltage = h.voltage_v || state.voltage;
+  state.stored = name === 'hour' ? null : { span: name, bucket: h.bucket_ms, samples: h.samples };
+  renderBound(h.bound, name);
+  drawChart();
+}
+
+function renderBound(b, name) {
+  const when = { hour: 'the last hour', day: 'the last 24 hours', week: 'the last 7 days' }[name];
+  const el = $('#bound-share');
+  el.dataset.samples = String(b.samples);
+  if (!b.samples) { text(el, `No history for ${when} yet.`); return; }
+  const nodes = b.nodes.filter((n) => n.share_pct > 0);
+  const words = (n) => `${n.node === 'grid' ? 'the grid connection' : `circuit ${n.node}`} ${n.share_pct.toFixed(1)} %`;
+  text(el, nodes.length ? `A limit held the chargers back in ${when}: ${nodes.map(words).join(', ')} of the time.`
+    : `No limit held the chargers back in ${when}: every vehicle got what it could take.`);
+}
+
+const SERIES = {
+  A: [['Grid L1', 'l1', '#2563eb', 2, null, (s) => s[1][0]], ['Grid L2', 'l2', '#16a34a', 2, null, (s) => s[1][1]],
+    ['Grid L3', 'l3', '#d97706', 2, null, (s) => s[1][2]],
+    ['EV chargers drawing (busiest phase)', 'ev', '#9333ea', 3, null, (s) => peak(s[2])],
+    ['Allocated to them (busiest phase)', 'alloc', '#9333ea', 2, [4, 3], (s) => peak(s[4])],
+    ['Limit', 'lim', '#dc2626', 2, [8, 6], (s) => s[3]]],
+  kW: [['Grid', 'grid', '#2563eb', 2, null, (s) => s[5]], ['EV chargers drawing', 'ev', '#9333ea', 3, null, (s) => s[6]],
+    ['Allocated to them', 'alloc', '#9333ea', 2, [4, 3], (s) => s[7]],
+    ['Limit', 'lim', '#dc2626', 2, [8, 6], (s) => (s[3] ? (s[3] * 3 * state.voltage) / 1000 : null)]],
+};
+
+function peak(a) {
+  const v = (a || []).filter((x) => x !== null && x !== undefined);
+  return v.length ? Math.max(...v) : null;
+}
+
+function renderLegend(unit) {
+  const lg = $('#legend');
+  if (lg.dataset.unit === unit) return;
+  lg.dataset.unit = unit;
+  lg.replaceChildren(...SERIES[unit].map(([name, cls]) => {
+    const k = document.createElement('span');
+    k.className = `k ${cls}`;
+    k.textContent = name;
+    return k;
+  }));
 }
 
 function drawChart() {
@@ -194,15 +269,23 @@ function drawChart() {
   const g = cv.getContext('2d');
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, w, hgt);
+  const unit = $('#unit').value;
+  const series = SERIES[unit];
+  renderLegend(unit);
   const span = Number($('#span').value) * 1000;
   const now = Date.now(), t0 = now - span;
-  const pts = state.history.filter((s) => s[0] >= t0);
-  cv.dataset.samples = String(pts.length);
-  cv.dataset.last = pts.length ? String(pts[pts.length - 1][0]) : '';
-  let ymax = 10;
-  for (const s of pts) ymax = Math.max(ymax, s[3] || 0, ...s[1].map((v) => v || 0));
-  ymax = Math.ceil((ymax * 1.1) / 20) * 20; // ticks at whole multiples of 5 A
-  const L = 56, R = 12, T = 10, B = 28;
+  const stored = spanName() !== 'hour' && state.stored && state.stored.span === spanName() ? state.stored : null;
+  const pts = (stored ? stored.samples : state.history).filter((s) => s[0] >= t0);
+  const gap = stored ? 2.5 * stored.bucket : 5000; // a longer silence: the edge was not running
+  const maxes = {};
+  for (const [name, , , , , get] of series) maxes[name] = Math.max(0, ...pts.map(get).filter((v) => v !== null && v !== undefined));
+  Object.assign(cv.dataset, { samples: String(pts.length), first: pts.length ? String(pts[0][0]) : '',
+    last: pts.length ? String(pts[pts.length - 1][0]) : '', unit, max: JSON.stringify(maxes) });
+  cv.setAttribute('aria-label', `${series.map(([name]) => name).join(', ')} over the ${$('#span').selectedOptions[0].textContent}, in ${unit}`);
+  const step = unit === 'kW' ? 10 : 20;
+  let ymax = Math.max(unit === 'kW' ? 5 : 10, ...Object.values(maxes));
+  ymax = Math.ceil((ymax * 1.1) / step) * step;
+  const L = 60, R = 12, T = 10, B = 28;
   const x = (t) => L + ((t - t0) / span) * (w - L - R);
   const y = (v) => T + (1 - v / ymax) * (hgt - T - B);
   g.font = '14px system-ui, sans-serif';
@@ -212,31 +295,27 @@ function drawChart() {
   for (let i = 0; i <= 4; i++) {
     const v = (ymax / 4) * i;
     g.beginPath(); g.moveTo(L, y(v)); g.lineTo(w - R, y(v)); g.stroke();
-    g.fillText(`${Math.round(v)} A`, 4, y(v) + 5);
+    g.fillText(`${Math.round(v)} ${unit}`, 4, y(v) + 5);
   }
   for (let i = 0; i <= 5; i++) {
     const t = t0 + (span / 5) * i;
-    const mins = Math.round((now - t) / 60000);
-    g.fillText(mins ? `−${mins} min` : 'now', x(t) - 20, hgt - 8);
+    const ago = (now - t) / 60000;
+    const label = ago < 1 ? 'now' : span > 2 * 86400e3 ? `−${(ago / 1440).toFixed(1)} d` : span > 3600e3 ? `−${Math.round(ago / 60)} h` : `−${Math.round(ago)} min`;
+    g.fillText(label, x(t) - 20, hgt - 8);
   }
-  const line = (get, color, width, dash) => {
+  for (const [, , color, width, dash, get] of series) {
     g.strokeStyle = color; g.lineWidth = width; g.setLineDash(dash || []);
     g.beginPath();
-    let started = false;
+    let prev = null;
     for (const s of pts) {
       const v = get(s);
-      if (v === null || v === undefined) { started = false; continue; }
-      if (!started) g.moveTo(x(s[0]), y(v)); else g.lineTo(x(s[0]), y(v));
-      started = true;
+      if (v === null || v === undefined) { prev = null; continue; }
+      if (prev === null || s[0] - prev > gap) g.moveTo(x(s[0]), y(v)); else g.lineTo(x(s[0]), y(v));
+      prev = s[0];
     }
     g.stroke();
     g.setLineDash([]);
-  };
-  line((s) => s[3], '#dc2626', 2, [8, 6]);
-  line((s) => s[1][0], '#2563eb', 2);
-  line((s) => s[1][1], '#16a34a', 2);
-  line((s) => s[1][2], '#d97706', 2);
-  line((s) => Math.max(...s[2].map((v) => v || 0)), '#9333ea', 3);
+  }
 }
 
 // ---- chargers ----
@@ -601,8 +680,7 @@ async function loadCharger(id) {
 function applyState(m) {
   state.site = m.site;
   state.chargers = m.chargers;
-  const g = m.site.grid;
-  addSample(m.time_ms, g.current_a, g.ev_a, Math.max(...g.limit_a));
+  addSample(m.time_ms, m.site.grid);
   renderSite();
   renderChargers();
   if (state.tab === 'overview') drawChart();
@@ -696,8 +774,11 @@ async function start() {
   state.session = await api('/api/v1/session');
   text($('#who'), `${state.session.user} (${state.session.role})`);
   $('#limit-form').hidden = !state.session.can_change;
-  const hist = await api('/api/v1/history');
-  state.history = hist.samples.map((s) => [s[0], s[1], s[2], s[3]]);
+  const hist = await api('/api/v1/history?span=hour');
+  state.voltage = hist.voltage_v || state.voltage;
+  state.history = hist.samples;
+  renderBound(hist.bound, 'hour');
+  state.historyAt = Date.now();
   state.site = await api('/api/v1/site');
   state.chargers = await api('/api/v1/chargers');
   renderSite();
@@ -706,7 +787,7 @@ async function start() {
   connectLive();
   window.addEventListener('hashchange', showTab);
   window.addEventListener('resize', drawChart);
-  $('#span').addEventListener('change', drawChart);
+  for (const id of ['#span', '#unit']) $(id).addEventListener('change', () => { drawChart(); loadHistory().catch(() => {}); });
   $('#event-filter').addEventListener('input', () => loadEvents().catch(() => {}));
   for (const id of ['#event-severity', '#event-from', '#event-to', '#event-routine']) $(id).addEventListener('change', () => loadEvents().catch(() => {}));
   $('#sessions-form').addEventListener('submit', (ev) => { ev.preventDefault(); loadSessions().catch((e) => text($('#sessions-sum'), e.message)); });
@@ -716,6 +797,11 @@ async function start() {
     if (state.tab === 'devices') loadDevices().catch(() => {});
     if (state.tab === 'events') loadEvents().catch(() => {});
     if (state.tab === 'overview') loadEnergy().catch(() => {});
+    // The stored day or week (and the bound share) anew every 30 s; the hour's share every 5 min
+    // (its samples come live, and its answer is the whole hour of them).
+    if (state.tab === 'overview' && Date.now() - (state.historyAt || 0) > (spanName() === 'hour' ? 300000 : 30000)) {
+      loadHistory().catch(() => {});
+    }
     if (state.tab === 'charger' && state.charger) loadCharger(state.charger).catch(() => {});
   }, 5000);
   $('#logout').addEventListener('click', async () => {

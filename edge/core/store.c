@@ -170,6 +170,23 @@ static const char *const migrations[] = {
 	"  month TEXT PRIMARY KEY,"
 	"  peak_w REAL NOT NULL,"
 	"  at_ms INTEGER NOT NULL);",
+	/* 11: the site's history for the page's day and week charts (web-live.c): one row per minute
+	 * the daemon ran (time_ms: the minute's start, wall clock; a restart within a minute adds a
+	 * second row for it, so readers weight by `samples`), the means over its samples; and, per
+	 * limit node that bound at least one charger's allocation, in how many of those samples. */
+	"CREATE TABLE site_history ("
+	"  time_ms INTEGER NOT NULL,"
+	"  samples INTEGER NOT NULL,"
+	"  grid_a1 REAL, grid_a2 REAL, grid_a3 REAL, grid_kw REAL,"
+	"  ev_a1 REAL, ev_a2 REAL, ev_a3 REAL, ev_kw REAL,"
+	"  alloc_a1 REAL, alloc_a2 REAL, alloc_a3 REAL, alloc_kw REAL,"
+	"  limit_a REAL);"
+	"CREATE INDEX site_history_time ON site_history(time_ms);"
+	"CREATE TABLE site_history_bound ("
+	"  time_ms INTEGER NOT NULL,"
+	"  node TEXT NOT NULL,"
+	"  samples INTEGER NOT NULL);"
+	"CREATE INDEX site_history_bound_time ON site_history_bound(time_ms);",
 };
 
 static int exec(struct store *st, const char *sql)
@@ -306,6 +323,16 @@ void store_close(struct store *st)
 	free(st);
 }
 
+int store_batch(struct store *st)
+{
+	if (!st->batch_open && sqlite3_get_autocommit(st->db)) {
+		if (exec(st, "BEGIN;") < 0)
+			return -EIO;
+		st->batch_open = true;
+	}
+	return 0;
+}
+
 static const char *severity_name(enum log_level level)
 {
 	switch (level) {
@@ -329,11 +356,8 @@ int store_event(struct store *st, enum log_level severity, const char *kind, con
 		log_msg(severity, "%s %s: %s", kind, subject, message);
 	else
 		log_msg(severity, "%s: %s", kind, message);
-	if (!st->batch_open && sqlite3_get_autocommit(st->db)) {
-		if (exec(st, "BEGIN;") < 0)
-			return -EIO;
-		st->batch_open = true;
-	}
+	if (store_batch(st) < 0)
+		return -EIO;
 	sqlite3_reset(st->insert_event);
 	sqlite3_bind_int64(st->insert_event, 1, wall_ms());
 	sqlite3_bind_text(st->insert_event, 2, severity_name(severity), -1, SQLITE_STATIC);

@@ -27,6 +27,11 @@ void store_close(struct store *st);
  * that). 0 or -EIO. */
 int store_commit(struct store *st);
 
+/* Open the batch (if no transaction is open) for a write that may wait for the loop's commit
+ * like an audit event: history rows, where one fsync a turn matters more than the last second.
+ * Write with a statement prepared on store_db()'s connection right after. 0 or -EIO. */
+int store_batch(struct store *st);
+
 /* Append to the audit log and log the same line. `kind` is a short word ("start", "config",
  * "charger"), `subject` the charger/device id or NULL. Returns 0 or -EIO. */
 int store_event(struct store *st, enum log_level severity, const char *kind, const char *subject,

@@ -69,6 +69,19 @@ static bool charger_path(const char *uri, char *id, size_t size, const char **re
 	return true;
 }
 
+/* /api/v1/history[?span=hour|day|week]: the hour when not said. */
+static int history(struct web *w, struct web_req *r)
+{
+	char arg[32];
+	const char *span = lws_get_urlarg_by_name(r->wsi, "span=", arg, sizeof(arg));
+
+	if (!span || !*span)
+		span = "hour";
+	if (strcmp(span, "hour") && strcmp(span, "day") && strcmp(span, "week"))
+		return web_error(r, 400, "span must be hour, day or week, not \"%s\"", span);
+	return web_reply_json(r, 200, web_history_json(w, span));
+}
+
 static int get(struct web *w, struct web_req *r)
 {
 	struct ag_daemon *d = w->d;
@@ -86,7 +99,7 @@ static int get(struct web *w, struct web_req *r)
 	if (strcmp(u, "/api/v1/events") == 0)
 		return web_reply_json(r, 200, events(w, r->wsi));
 	if (strcmp(u, "/api/v1/history") == 0)
-		return web_reply_json(r, 200, web_history_json(w));
+		return history(w, r);
 	if (strncmp(u, "/api/v1/pending", 15) == 0)
 		return web_pending_get(w, r);
 	if (strcmp(u, "/api/v1/sessions") == 0 || strcmp(u, "/api/v1/energy") == 0)

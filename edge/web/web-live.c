@@ -1,6 +1,7 @@
 /* The live view: a WebSocket at /api/v1/live (subprotocol "ampgate-live") that pushes the site
- * and its chargers after solves, at most once a second, and the last hour of grid and EV current
- * for the overview's chart (/api/v1/history).
+ * and its chargers after solves, at most once a second, and keeps the last hour of grid, EV and
+ * allocated current for the overview's chart (/api/v1/history, web-history.c, which also keeps
+ * these samples by the minute for the day and week).
  *
  * Design decision: a slow browser never holds up the loop or piles up memory. Each view keeps
  * only the latest state not yet sent; a newer one replaces it. The session is checked again on
@@ -39,27 +40,11 @@ static void sample(struct web *w, int64_t t_ms)
 	for (int p = 0; p < AG_PHASES; p++) {
 		s->grid_a[p] = (float)st->grid_a[p];
 		s->ev_a[p] = (float)st->ev_a[p];
+		s->alloc_a[p] = (float)st->allocated_a[p];
 		if (st->limit_a[p] > s->limit_a)
 			s->limit_a = (float)st->limit_a[p];
 	}
-}
-
-static json_t *num(float v)
-{
-	return isfinite(v) ? json_real(round(v * 10) / 10) : json_null();
-}
-
-json_t *web_history_json(struct web *w)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; a && i < w->hist_len; i++) {
-		const struct web_sample *s = &w->history[(w->hist_head + i) % WEB_HISTORY];
-		json_array_append_new(a, json_pack("[I, [o, o, o], [o, o, o], o]", (json_int_t)s->t_ms, num(s->grid_a[0]),
-						   num(s->grid_a[1]), num(s->grid_a[2]), num(s->ev_a[0]), num(s->ev_a[1]),
-						   num(s->ev_a[2]), num(s->limit_a)));
-	}
-	return json_pack("{s:[s, s, s, s], s:o}", "columns", "time_ms", "grid_a", "ev_a", "limit_a", "samples", a);
+	web_history_sample(w, t_ms, st);
 }
 
 static bool session_alive(struct web_live *v)
@@ -139,6 +124,7 @@ static void on_solve(void *arg, struct ag_daemon *d)
 
 int web_live_start(struct web *w)
 {
+	web_history_start(w); /* logged; without it the chart has the last hour only */
 	uv_timer_init(&w->d->loop, &w->push_timer);
 	w->push_timer.data = w;
 	w->push_timer_open = true;
@@ -148,6 +134,7 @@ int web_live_start(struct web *w)
 void web_live_stop(struct web *w)
 {
 	site_unsubscribe(w->d, on_solve, w);
+	web_history_stop(w);
 	if (w->push_timer_open) {
 		uv_timer_stop(&w->push_timer);
 		uv_close((uv_handle_t *)&w->push_timer, NULL);

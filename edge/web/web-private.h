@@ -48,7 +48,25 @@ struct web_fail {
 
 struct web_sample {
 	int64_t t_ms;                   /* wall clock, for the chart's time axis */
-	float grid_a[AG_PHASES], ev_a[AG_PHASES], limit_a;
+	float grid_a[AG_PHASES], ev_a[AG_PHASES], alloc_a[AG_PHASES], limit_a;
+};
+
+/* The minute being gathered for site_history (web-history.c): sums and counts of the averaged
+ * fields (a value that is not known is not counted), and the limit nodes that bound. */
+enum web_minute_field {
+	WM_GRID_A = 0, WM_GRID_KW = 3, WM_EV_A = 4, WM_EV_KW = 7, WM_ALLOC_A = 8, WM_ALLOC_KW = 11, WM_LIMIT_A = 12,
+	WM_FIELDS = 13
+};
+#define WEB_BOUND_NODES 16
+struct web_minute {
+	int64_t minute_ms;              /* wall clock, the minute's start */
+	int samples;
+	double sum[WM_FIELDS];
+	int count[WM_FIELDS];
+	char node[WEB_BOUND_NODES][40]; /* "grid", "feeder-a"; "" = free slot */
+	int node_samples[WEB_BOUND_NODES];
+	uint64_t pruned_ms;
+	struct sqlite3_stmt *insert_row, *insert_bound, *prune_rows, *prune_bound;
 };
 
 /* One open live view (the lws per-session data of the "ampgate-live" protocol). */
@@ -78,6 +96,7 @@ struct web {
 	struct web_sample history[WEB_HISTORY];
 	size_t hist_head, hist_len;
 	int64_t hist_last_s;
+	struct web_minute minute;       /* the day and week history (web-history.c) */
 };
 
 /* One HTTP request (the lws per-session data of the "http" protocol). */
@@ -147,8 +166,18 @@ int web_timeline_get(struct web *w, struct web_req *r, const char *charger_id);
 /* ---- web-live.c */
 int web_live_start(struct web *w);
 void web_live_stop(struct web *w);
-json_t *web_history_json(struct web *w);
 int web_live_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+
+/* ---- web-history.c: the site's history by the minute in the store. */
+struct site_status;
+int web_history_start(struct web *w);
+void web_history_stop(struct web *w);   /* writes the part-minute */
+/* One live sample (about a second apart) into the minute being gathered. */
+void web_history_sample(struct web *w, int64_t t_ms, const struct site_status *st);
+/* /api/v1/history?span=hour|day|week: samples (the hour from memory, day and week from the
+ * store in 5 and 30 minute buckets) and how often each limit bound. NULL for another span or
+ * when the database cannot be read. */
+json_t *web_history_json(struct web *w, const char *span);
 
 /* ---- web-metrics.c: the text of /metrics (malloc'd, *len set), NULL on ENOMEM. */
 char *web_metrics(struct web *w, size_t *len);

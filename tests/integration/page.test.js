@@ -10,25 +10,16 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { launchChromium, logIn } from '../lib/browser.js';
+import { axeCheck, finishPage, launchChromium, noSidewaysScroll, openPage as openLoggedIn, passwordHash, tab } from '../lib/browser.js';
 import { AMPGATECTL, Daemon, ROOT, freePort, runSync, tmpDir } from '../lib/daemon.js';
 import { bootPayload, connectStation, TS, until, sleep } from '../lib/ocpp.js';
 
-const require = createRequire(import.meta.url);
-const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const PW = 'bus-password-00001';
 const MANAGER = 'manager-pass-1';
 const SHOTS = path.join(ROOT, 'build/screenshots');
 
 let d, base, dir, browser;
 const cps = {};
-
-function hash(password) {
-  const r = runSync(AMPGATECTL, ['passwd'], { input: `${password}\n` });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout.trim();
-}
 
 function meter(transactionId, amps, wh) {
   return {
@@ -63,7 +54,7 @@ chargers = ( { id = "BUS01"; password = "${PW}"; }, { id = "BUS02"; password = "
 ocpp = { listen = "127.0.0.1:${ocppPort}"; };
 health = { heal = false; };
 web = { listen = "127.0.0.1:${webPort}"; assets = "${path.join(ROOT, 'web')}";
-  users = ( { name = "manager"; password_hash = "${hash(MANAGER)}"; role = "manager"; } ); };
+  users = ( { name = "manager"; password_hash = "${passwordHash(MANAGER)}"; role = "manager"; } ); };
 storage = { path = "${dir}/ampgate.db"; };
 `);
   d = new Daemon(path.join(dir, 'page.conf'));
@@ -94,35 +85,7 @@ after(async () => {
   if (d && !d.exited) await d.stop();
 });
 
-/** A logged-in page of `width` px that records console errors and uncaught exceptions. */
-async function openPage(width) {
-  const context = await browser.newContext({ viewport: { width, height: 900 }, acceptDownloads: true });
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
-  page.on('pageerror', (e) => page.errors.push(String(e)));
-  await logIn(page, base, 'manager', MANAGER);
-  await page.waitForFunction(() => document.querySelector('#live-state').textContent === 'live');
-  return page;
-}
-
-async function noSidewaysScroll(page, what) {
-  const { sw, iw } = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, iw: window.innerWidth }));
-  assert.ok(sw <= iw, `${what}: the page is ${sw} px wide in a ${iw} px window`);
-}
-
-async function tab(page, hash, ready) {
-  await page.evaluate((h) => { location.hash = h; }, hash);
-  await page.waitForFunction(ready);
-}
-
-async function axeCheck(page, what) {
-  await page.evaluate(AXE); // through the debugger protocol: the page's CSP does not apply
-  const r = await page.evaluate(() => window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] },
-    rules: { 'color-contrast': { enabled: false } } }));
-  const bad = r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  assert.deepEqual(bad, [], `${what}: accessibility violations`);
-}
+const openPage = (width) => openLoggedIn(browser, base, width, 'manager', MANAGER);
 
 test('overview and chargers page: faulted and offline chargers stand out; "charging" counts chargers drawing current', async () => {
   const page = await openPage(1440);
@@ -232,11 +195,7 @@ test('a finished session appears in the sessions list and the CSV with the kWh t
   assert.deepEqual([f[0], f[1], f[4], f[5], f[7]], ['BUS01', 'DRIVER1', '12.35', '11.04', 'yes']);
   assert.match(f[2], /^\d{4}-\d\d-\d\dT/);
   assert.match(f[3], /^\d{4}-\d\d-\d\dT/);
-  await page.screenshot({ path: path.join(SHOTS, 'page-sessions-1440.png'), fullPage: true });
-  await noSidewaysScroll(page, 'sessions at 1440 px');
-  await axeCheck(page, 'sessions page');
-  assert.deepEqual(page.errors, []);
-  await page.context().close();
+  await finishPage(page, path.join(SHOTS, 'page-sessions-1440.png'), 'sessions at 1440 px');
 });
 
 test('a measured reading above the limit shows Over limit and becomes a warning event; a limit above the connection is said to do nothing', async () => {
