@@ -457,9 +457,3 @@ void health_stop(struct ag_daemon *d)
 	d->health = NULL;
 }
 
-int health_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
-{
-	(void)d;
-	(void)new_cfg; /* every health key is read where it is used: a reload applies at once */
-	return 0;
-}

@@ -49,8 +49,8 @@ static inline int health_state_usable(enum health_state s)
 enum health_state health_classify(const struct charger *ch, enum charger_link link, char *detail, size_t size);
 
 int health_start(struct ag_daemon *d);
+/* No reload: every health key is read from the daemon's configuration where it is used. */
 void health_stop(struct ag_daemon *d);
-int health_reload(struct ag_daemon *d, const struct ag_config *new_cfg);
 
 /* The state a charger is in now (HS_OFFLINE for one health does not follow). */
 enum health_state health_of(const struct ag_daemon *d, const struct charger *ch);

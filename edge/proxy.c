@@ -427,6 +427,9 @@ int proxy_start(struct ag_daemon *d)
 		return -ENOMEM;
 	p->d = d;
 	d->proxy = p;
+	/* The handle first: proxy_stop closes it whether or not the rest started. */
+	uv_timer_init(&d->loop, &p->tick);
+	p->tick.data = p;
 	for (size_t i = 0; i < d->cfg->n_chargers; i++)
 		if (!proxy_add(p, d->cfg->chargers[i].id, &d->cfg->chargers[i]))
 			return -ENOMEM;
@@ -448,8 +451,6 @@ int proxy_start(struct ag_daemon *d)
 		return rc;
 	if ((rc = ocpp_server_start(p)) < 0 || (rc = ocpp_upstream_start(p)) < 0)
 		return rc;
-	uv_timer_init(&d->loop, &p->tick);
-	p->tick.data = p;
 	uv_timer_start(&p->tick, on_tick, TICK_MS, TICK_MS);
 	return 0;
 }
@@ -485,7 +486,7 @@ void proxy_stop(struct ag_daemon *d)
 	d->proxy = NULL;
 }
 
-int proxy_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
+void proxy_reload_apply(struct ag_daemon *d, const struct ag_config *new_cfg)
 {
 	const struct ag_config *old = d->cfg;
 
@@ -507,5 +508,4 @@ int proxy_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
 			if (!ch->cfg && !ch->pending)
 				ch->pending = true;
 		}
-	return 0;
 }

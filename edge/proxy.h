@@ -32,7 +32,8 @@ struct proxy {
 
 int proxy_start(struct ag_daemon *d);
 void proxy_stop(struct ag_daemon *d);
-int proxy_reload(struct ag_daemon *d, const struct ag_config *new_cfg);
+/* Reload, once every module accepted `new_cfg`: the chargers point into it from now on. */
+void proxy_reload_apply(struct ag_daemon *d, const struct ag_config *new_cfg);
 
 struct charger *proxy_find(struct proxy *p, const char *id);
 /* A station's entry (`cfg` NULL: pending); NULL on ENOMEM. */

@@ -26,6 +26,14 @@ struct subscriber {
 	void *arg;
 };
 
+/* The limit tree of one configuration, with each node's meter (pointers into that configuration). */
+struct tree {
+	struct solver_node *nodes;
+	size_t n_nodes;
+	const char **meters;            /* per node: its meter's device id, or NULL */
+	size_t *bind_count;             /* per node and phase: chargers it binds (summary line) */
+};
+
 struct site {
 	struct ag_daemon *d;
 	uv_timer_t timer;
@@ -46,10 +54,19 @@ struct site {
 	char summary_binding[SOLVER_BINDING_LEN];
 	uv_idle_t soon;
 	struct subscriber subs[SITE_SUBSCRIBERS];
+	struct tree next;               /* built by a reload's check, in force at its apply */
 };
 
+static void tree_free(struct tree *t)
+{
+	free(t->nodes);
+	free(t->meters);
+	free(t->bind_count);
+	*t = (struct tree){ 0 };
+}
+
 /* The limit tree from the configuration (site-model.c), and each node's meter. */
-static int build_nodes(struct site *s, const struct ag_config *cfg)
+static int tree_build(struct tree *t, const struct ag_config *cfg)
 {
 	struct solver_node *nodes;
 	size_t n;
@@ -70,14 +87,21 @@ static int build_nodes(struct site *s, const struct ag_config *cfg)
 		const struct cfg_circuit *c = config_circuit(cfg, nodes[i].id);
 		meters[i] = c ? c->meter : NULL;
 	}
+	*t = (struct tree){ .nodes = nodes, .n_nodes = n, .meters = meters, .bind_count = bind_count };
+	return 0;
+}
+
+/* Put `t` in force (taking it); the tree it replaces is freed. */
+static void tree_install(struct site *s, struct tree *t)
+{
 	free(s->nodes);
 	free(s->meters);
 	free(s->bind_count);
-	s->nodes = nodes;
-	s->n_nodes = n;
-	s->meters = meters;
-	s->bind_count = bind_count;
-	return 0;
+	s->nodes = t->nodes;
+	s->n_nodes = t->n_nodes;
+	s->meters = t->meters;
+	s->bind_count = t->bind_count;
+	*t = (struct tree){ 0 };
 }
 
 static bool ev_present(const struct charger *ch)
@@ -499,15 +523,18 @@ int site_start(struct ag_daemon *d)
 		return -ENOMEM;
 	s->d = d;
 	d->site = s;
-	if ((rc = build_nodes(s, d->cfg)) < 0)
-		return rc;
-	if (d->cfg->site.grid.meter)
-		log_msg(LL_WARN, "site: grid meter \"%s\" has no reading yet; chargers held at their fallback current",
-			d->cfg->site.grid.meter);
+	/* The handles first: site_stop closes them (and frees s) whether or not the rest started. */
 	uv_timer_init(&d->loop, &s->timer);
 	s->timer.data = s;
 	uv_idle_init(&d->loop, &s->soon);
 	s->soon.data = s;
+	struct tree t;
+	if ((rc = tree_build(&t, d->cfg)) < 0)
+		return rc;
+	tree_install(s, &t);
+	if (d->cfg->site.grid.meter)
+		log_msg(LL_WARN, "site: grid meter \"%s\" has no reading yet; chargers held at their fallback current",
+			d->cfg->site.grid.meter);
 	if (d->devices)
 		devices_subscribe(d->devices, on_device, s);
 	uv_timer_start(&s->timer, on_timer, 0, (uint64_t)d->cfg->site.control_period_ms);
@@ -522,6 +549,7 @@ static void free_site(uv_handle_t *h)
 	free(s->nodes);
 	free(s->meters);
 	free(s->bind_count);
+	tree_free(&s->next);
 	free(s->in);
 	free(s->rot);
 	free(s->out);
@@ -543,18 +571,25 @@ void site_stop(struct ag_daemon *d)
 	d->site = NULL;
 }
 
-int site_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
+int site_reload_check(struct ag_daemon *d, const struct ag_config *new_cfg)
 {
 	struct site *s = d->site;
-	int rc;
 
 	if (!s)
 		return 0;
-	if ((rc = build_nodes(s, new_cfg)) < 0)
-		return rc;
+	tree_free(&s->next); /* a tree a refused reload built */
+	return tree_build(&s->next, new_cfg);
+}
+
+void site_reload_apply(struct ag_daemon *d, const struct ag_config *new_cfg)
+{
+	struct site *s = d->site;
+
+	if (!s)
+		return;
+	tree_install(s, &s->next);
 	s->cap = 0; /* the tree may have grown: size the solver's scratch again at the next solve */
 	for (size_t i = 0; d->proxy && i < d->proxy->n_chargers; i++)
 		d->proxy->chargers[i]->priority_override = -1; /* the new file says what it wants */
 	uv_timer_set_repeat(&s->timer, (uint64_t)new_cfg->site.control_period_ms);
-	return 0;
 }
