@@ -57,6 +57,13 @@ void charger_free(struct charger *ch)
 	free(ch);
 }
 
+double charger_fallback_a(const struct charger *ch, const struct ag_config *cfg)
+{
+	if (ch->cfg && ch->cfg->fallback_a > 0)
+		return ch->cfg->fallback_a;
+	return cfg->site.fallback_a;
+}
+
 bool charger_online(const struct charger *ch)
 {
 	return ch->down.wsi != NULL;

@@ -156,6 +156,8 @@ void charger_reset_calls(struct charger *ch);
 void call_clear(struct call *c);
 
 bool charger_online(const struct charger *ch);
+/* The charger's safe current: its own fallback_a, else site.fallback_a. */
+double charger_fallback_a(const struct charger *ch, const struct ag_config *cfg);
 /* May the edge send the charger its profiles and settings? Once its boot was accepted, or when
  * it reconnected without booting (it was accepted before: after an ampgated restart, chargers
  * only reconnect): at its first other CALL, or CHARGER_BOOT_WAIT_MS after connecting with no

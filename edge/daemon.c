@@ -2,10 +2,12 @@
  * SIGTERM/SIGINT within 2 s, and keep systemd informed (READY, WATCHDOG from the loop itself,
  * so a hung loop is restarted, STATUS, RELOADING, STOPPING). */
 #include "edge/daemon.h"
+#include "edge/charger-setup.h"
 #include "edge/health.h"
 #include "edge/log.h"
 #include "edge/lws-loop.h"
 #include "edge/mqtt.h"
+#include "edge/profiles.h"
 #include "edge/proxy.h"
 #include "edge/site.h"
 #include "edge/web.h"
@@ -126,6 +128,8 @@ static const struct module modules[] = {
 	{ .name = "devices", .start = devices_start, .stop = devices_stop, .check = devices_check_module,
 	  .apply = devices_apply_module },
 	{ .name = "proxy", .start = proxy_start, .stop = proxy_stop, .apply = proxy_reload_apply },
+	{ .name = "profiles", .start = profiles_start, .stop = profiles_stop },
+	{ .name = "setup", .start = charger_setup_start, .stop = charger_setup_stop },
 	{ .name = "site", .start = site_start, .stop = site_stop, .check = site_reload_check, .apply = site_reload_apply },
 	{ .name = "health", .start = health_start, .stop = health_stop },
 	{ .name = "mqtt", .start = mqtt_start, .stop = mqtt_stop, .apply = mqtt_reload_apply },

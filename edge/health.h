@@ -54,8 +54,8 @@ void health_stop(struct ag_daemon *d);
 
 /* The state a charger is in now (HS_OFFLINE for one health does not follow). */
 enum health_state health_of(const struct ag_daemon *d, const struct charger *ch);
-/* A charger is about to be freed (proxy_del: a pending station rejected or replaced): drop its
- * entry, so health never reads it again and its entries stay in step with the proxy's list. */
+/* A charger is about to be freed (PROXY_REMOVED: a pending station rejected or replaced): drop
+ * its entry, so health never reads it again and its entries stay in step with the proxy's list. */
 void health_forget(struct ag_daemon *d, const struct charger *ch);
 
 /* GET /api/v1/chargers/<id>/health: {"state", "detail", "since_ms" (wall clock), "healing":

@@ -11,9 +11,7 @@
 
 double profiles_fallback_a(const struct proxy *p, const struct charger *ch)
 {
-	if (ch->cfg && ch->cfg->fallback_a > 0)
-		return ch->cfg->fallback_a;
-	return p->d->cfg->site.fallback_a;
+	return charger_fallback_a(ch, p->d->cfg);
 }
 
 double profiles_target_a(const struct charger *ch)
@@ -166,4 +164,43 @@ void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now)
 		else if (installed && target < ch->sent_limit_a - 0.05)
 			ch->lowered_ms = now;
 	}
+}
+
+/* The edge's profiles on a charger are gone, or may be: installed again from the start. */
+static void forget_installed(struct charger *ch)
+{
+	ch->base_installed = false;
+	ch->sent_limit_a = -1;
+}
+
+static void profiles_on_proxy(void *arg, struct proxy *p, struct charger *ch, enum proxy_event ev, uint64_t now)
+{
+	(void)arg;
+	switch (ev) {
+	case PROXY_TICK:
+		profiles_tick(p, ch, now);
+		break;
+	case PROXY_CLOSED: /* a new connection may be a rebooted charger: nothing of ours is known on it */
+		forget_installed(ch);
+		ch->profile_in_flight = false;
+		ch->profile_failures = 0;
+		break;
+	case PROXY_LIMITS_CLEARED:
+		forget_installed(ch);
+		ch->profile_renew_ms = 0;
+		break;
+	default:
+		break;
+	}
+}
+
+int profiles_start(struct ag_daemon *d)
+{
+	return d->proxy ? proxy_subscribe(d->proxy, profiles_on_proxy, NULL) : 0;
+}
+
+void profiles_stop(struct ag_daemon *d)
+{
+	if (d->proxy)
+		proxy_unsubscribe(d->proxy, profiles_on_proxy, NULL);
 }

@@ -8,17 +8,13 @@
 #include "edge/proxy.h"
 #include "edge/auth-cache.h"
 #include "edge/charger-model.h"
-#include "edge/charger-needs.h"
 #include "edge/daemon.h"
-#include "edge/health.h"
 #include "edge/log.h"
 #include "edge/net-addr.h"
 #include "edge/ocpp-server.h"
 #include "edge/ocpp-auth.h"
 #include "edge/ocpp-upstream.h"
 #include "edge/pending.h"
-#include "edge/charger-setup.h"
-#include "edge/profiles.h"
 #include "edge/replay.h"
 
 #include <errno.h>
@@ -30,6 +26,33 @@
 static const char *version_name(enum ocpp_version v)
 {
 	return v == OCPP16 ? "OCPP 1.6" : "OCPP 2.0.1";
+}
+
+int proxy_subscribe(struct proxy *p, proxy_cb cb, void *arg)
+{
+	for (size_t i = 0; i < PROXY_SUBSCRIBERS; i++)
+		if (!p->subs[i].cb) {
+			p->subs[i].cb = cb;
+			p->subs[i].arg = arg;
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+void proxy_unsubscribe(struct proxy *p, proxy_cb cb, void *arg)
+{
+	for (size_t i = 0; i < PROXY_SUBSCRIBERS; i++)
+		if (p->subs[i].cb == cb && p->subs[i].arg == arg)
+			p->subs[i].cb = NULL;
+}
+
+void proxy_emit(struct proxy *p, struct charger *ch, enum proxy_event ev)
+{
+	uint64_t now = now_ms();
+
+	for (size_t i = 0; i < PROXY_SUBSCRIBERS; i++)
+		if (p->subs[i].cb)
+			p->subs[i].cb(p->subs[i].arg, p, ch, ev, now);
 }
 
 struct charger *proxy_find(struct proxy *p, const char *id)
@@ -59,7 +82,7 @@ struct charger *proxy_add(struct proxy *p, const char *id, const struct cfg_char
 	ws_link_init(&ch->down, rx_max);
 	ws_link_init(&ch->up, rx_max);
 	ch->proxy = p;
-	ch->limit_a = profiles_fallback_a(p, ch);
+	ch->limit_a = charger_fallback_a(ch, p->d->cfg); /* until the site's first solve */
 	p->chargers[p->n_chargers++] = ch;
 	return ch;
 }
@@ -90,7 +113,7 @@ void proxy_del(struct proxy *p, struct charger *ch)
 			p->n_chargers--;
 			break;
 		}
-	health_forget(p->d, ch);
+	proxy_emit(p, ch, PROXY_REMOVED);
 	charger_free(ch);
 }
 
@@ -310,6 +333,7 @@ void proxy_charger_connected(struct proxy *p, struct charger *ch)
 		ocpp_upstream_connect(p, ch);
 	else
 		ch->up_state = UP_NONE;
+	proxy_emit(p, ch, PROXY_CONNECTED);
 }
 
 void proxy_charger_closed(struct proxy *p, struct charger *ch)
@@ -320,11 +344,7 @@ void proxy_charger_closed(struct proxy *p, struct charger *ch)
 	ws_link_reset(&ch->down);
 	ch->down.wsi = NULL;
 	ch->booted = false;
-	ch->base_installed = false;
-	ch->setup_state = 0;
-	ch->profile_in_flight = false;
-	ch->profile_failures = 0;
-	ch->sent_limit_a = -1;
+	proxy_emit(p, ch, PROXY_CLOSED);
 	store_event(p->d->store, LL_INFO, "charger", ch->id, "disconnected");
 }
 
@@ -413,8 +433,7 @@ static void on_tick(uv_timer_t *t)
 			pump(p, ch);
 		}
 		replay_tick(p, ch, now);
-		profiles_tick(p, ch, now);
-		charger_setup_tick(p, ch);
+		proxy_emit(p, ch, PROXY_TICK);
 	}
 }
 
@@ -447,7 +466,7 @@ int proxy_start(struct ag_daemon *d)
 		log_msg(LL_NOTICE, "upstream.url is not set: the edge answers chargers itself (no CSMS)");
 	}
 	/* The outbox and the open transactions of the previous run, before any charger is let in. */
-	if ((rc = replay_start(p)) < 0 || (rc = charger_model_load(p)) < 0 || (rc = needs_load(p)) < 0)
+	if ((rc = replay_start(p)) < 0 || (rc = charger_model_load(p)) < 0)
 		return rc;
 	if ((rc = ocpp_server_start(p)) < 0 || (rc = ocpp_upstream_start(p)) < 0)
 		return rc;

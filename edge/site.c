@@ -424,6 +424,18 @@ void site_solve_soon(struct ag_daemon *d)
 
 /* A meter reading arrived or went stale: solve now rather than at the end of the period, so an
  * overload is answered within one poll. */
+/* What the OCPP core tells of its chargers that changes the allocation: solve now. */
+static void site_on_proxy(void *arg, struct proxy *p, struct charger *ch, enum proxy_event ev, uint64_t now)
+{
+	struct site *s = arg;
+
+	(void)p;
+	(void)ch;
+	(void)now;
+	if (ev == PROXY_NEEDS_CHANGED || ev == PROXY_ACCEPTED || ev == PROXY_REMOVED)
+		uv_idle_start(&s->soon, on_soon);
+}
+
 static void on_device(void *arg, const char *id, enum devices_event ev, const struct device_reading *r)
 {
 	struct site *s = arg;
@@ -537,6 +549,11 @@ int site_start(struct ag_daemon *d)
 			d->cfg->site.grid.meter);
 	if (d->devices)
 		devices_subscribe(d->devices, on_device, s);
+	if (d->proxy) {
+		/* Departure and energy needs of the sessions the previous run left open. */
+		if ((rc = needs_load(d->proxy)) < 0 || (rc = proxy_subscribe(d->proxy, site_on_proxy, s)) < 0)
+			return rc;
+	}
 	uv_timer_start(&s->timer, on_timer, 0, (uint64_t)d->cfg->site.control_period_ms);
 	return 0;
 }
@@ -564,6 +581,8 @@ void site_stop(struct ag_daemon *d)
 		return;
 	if (d->devices)
 		devices_unsubscribe(d->devices, on_device, s);
+	if (d->proxy)
+		proxy_unsubscribe(d->proxy, site_on_proxy, s);
 	uv_timer_stop(&s->timer);
 	uv_idle_stop(&s->soon);
 	uv_close((uv_handle_t *)&s->soon, NULL);
