@@ -358,7 +358,7 @@ void charger_model_call(struct proxy *p, struct charger *ch, const struct ocpp_f
 }
 
 /* A CSMS limit on the whole station: fold it in as an upper bound of the edge's own. */
-static void csms_profile(struct charger *ch, const json_t *pl)
+static void csms_profile(const struct ag_config *cfg, struct charger *ch, const json_t *pl)
 {
 	const json_t *prof = json_object_get(pl, ch->version == OCPP16 ? "csChargingProfiles" : "chargingProfile");
 	const json_t *sched = json_object_get(prof, "chargingSchedule");
@@ -377,7 +377,7 @@ static void csms_profile(struct charger *ch, const json_t *pl)
 	double limit = number(json_object_get(json_array_get(json_object_get(sched, "chargingSchedulePeriod"), 0), "limit"));
 	if (unit && strcmp(unit, "W") == 0) {
 		int phases = ch->cfg ? ch->cfg->phases : 3;
-		limit = limit / (230.0 * phases);
+		limit = limit / (cfg->site.voltage_v * phases);
 	}
 	if (limit > 0)
 		ch->csms_limit_a = limit;
@@ -385,9 +385,8 @@ static void csms_profile(struct charger *ch, const json_t *pl)
 
 void charger_model_csms_call(struct proxy *p, struct charger *ch, const struct ocpp_frame *f)
 {
-	(void)p;
 	if (strcmp(f->action, "SetChargingProfile") == 0)
-		csms_profile(ch, f->payload);
+		csms_profile(p->d->cfg, ch, f->payload);
 }
 
 void charger_model_result(struct proxy *p, struct charger *ch, const struct call *call, const struct ocpp_frame *f)

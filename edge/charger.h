@@ -112,7 +112,7 @@ struct charger {
 	struct meter_sample meter;
 
 	/* Limits. */
-	double csms_limit_a;            /* the CSMS's lowest station-wide limit seen; 0 = none */
+	double csms_limit_a;            /* the station-wide limit of the CSMS's latest max profile; 0 = none */
 	int csms_max_stack;             /* highest stack level the CSMS used; -1 = none */
 	double limit_a;                 /* the edge's allocation (the solver's output) */
 	char binding[48];               /* what bound limit_a */

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
-#include <time.h>
 
 /* A module of the daemon. start/stop run in table order / reverse order. A start that fails
  * part-way leaves what it made reachable from `d`: the daemon stops that module too, so every
@@ -136,22 +135,6 @@ static const struct module modules[] = {
 	{ .name = "web", .start = web_start, .stop = web_stop, .apply = web_reload_apply },
 };
 #define N_MODULES (sizeof(modules) / sizeof(modules[0]))
-
-uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void notify_status(struct ag_daemon *d)
 {

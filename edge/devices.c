@@ -14,7 +14,7 @@
  * - Log lines and staleness are decided on the loop thread, where the state is, and only on
  *   transitions, so a dead meter logs once, not every poll. */
 #include "edge/devices.h"
-#include "edge/daemon.h"
+#include "edge/clock.h"
 #include "edge/log.h"
 #include "edge/modbus-io.h"
 
