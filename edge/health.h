@@ -1,6 +1,7 @@
 /* Charger health: what state each charger is in (available, charging, occupied, faulted,
  * unavailable, silent, offline), how long it spent in each (persisted, so a day's figures
- * survive restarts), and remote healing before a truck rolls (DESIGN.md "Remote healing"):
+ * survive restarts), and remote healing before a truck rolls (docs/ARCHITECTURE.md, "Remote
+ * healing"):
  *
  *   faulted with no transaction for health.faulted_reset_s
  *     -> TriggerMessage StatusNotification (confirm)

@@ -50,7 +50,7 @@ json_t *profiles_payload(const struct charger *ch, int profile_id, int stack_lev
 	return json_pack("{s:i, s:o}", "evseId", 0, "chargingProfile", profile);
 }
 
-/* One above every stack level the CSMS has used (DESIGN.md): a CSMS profile at the edge's own
+/* One above every stack level the CSMS has used (docs/ARCHITECTURE.md, "OCPP rules"): a CSMS profile at the edge's own
  * level and purpose would replace the edge's. */
 static int dynamic_stack(const struct charger *ch)
 {

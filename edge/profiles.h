@@ -1,4 +1,4 @@
-/* The edge's charging limits on a charger (DESIGN.md, "OCPP rules"): a permanent base profile at
+/* The edge's charging limits on a charger (docs/ARCHITECTURE.md, "OCPP rules"): a permanent base profile at
  * the safe fallback current on a low stack level, and a dynamic profile carrying the solver's
  * limit on a stack level above every one the CSMS has used, with a short validity that is
  * renewed — so a dead edge leaves chargers at the fallback current, not at full power.
