@@ -165,8 +165,9 @@ double charger_fallback_a(const struct charger *ch, const struct ag_config *cfg)
 #define CHARGER_BOOT_WAIT_MS 5000
 bool charger_ready(const struct charger *ch, uint64_t now_ms);
 
-/* How the charger talks (docs/ARCHITECTURE.md, "Charger links"): offline (socket closed), silent (socket open, nothing heard
- * for `silent_after_s`, or for twice its heartbeat interval when that is 0), else online. */
+/* How the charger talks (docs/ARCHITECTURE.md, "Charger links"): offline (socket closed), silent
+ * (socket open, nothing heard for `silent_after_s`, or for twice its heartbeat interval when that
+ * is 0), else online. */
 enum charger_link { LINK_OFFLINE, LINK_SILENT, LINK_ONLINE };
 enum charger_link charger_link(const struct charger *ch, uint64_t now_ms, int silent_after_s);
 /* How long nothing may be heard before the charger counts as silent, in ms. */

@@ -50,8 +50,8 @@ json_t *profiles_payload(const struct charger *ch, int profile_id, int stack_lev
 	return json_pack("{s:i, s:o}", "evseId", 0, "chargingProfile", profile);
 }
 
-/* One above every stack level the CSMS has used (docs/ARCHITECTURE.md, "OCPP rules"): a CSMS profile at the edge's own
- * level and purpose would replace the edge's. */
+/* One above every stack level the CSMS has used (docs/ARCHITECTURE.md, "OCPP rules"): a CSMS
+ * profile at the edge's own level and purpose would replace the edge's. */
 static int dynamic_stack(const struct charger *ch)
 {
 	return ch->csms_max_stack + 1 > PROFILE_STACK_BASE + 1 ? ch->csms_max_stack + 1 : PROFILE_STACK_BASE + 1;

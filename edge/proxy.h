@@ -1,7 +1,8 @@
 /* The OCPP proxy: chargers in (ocpp-server.c), the CSMS out (ocpp-upstream.c), and between them
- * the routing rules of docs/ARCHITECTURE.md ("OCPP rules") — everything forwarded byte for byte while the uplink is up, at
- * most one CALL outstanding per direction, the edge's own calls queued behind the CSMS's and
- * their results consumed, the edge answering for the CSMS when there is none.
+ * the routing rules of docs/ARCHITECTURE.md ("OCPP rules") — everything forwarded byte for
+ * byte while the uplink is up, at most one CALL outstanding per direction, the edge's own calls
+ * queued behind the CSMS's and their results consumed, the edge answering for the CSMS when
+ * there is none.
  *
  * The OCPP core includes nothing of the layers above it: they hear of chargers through
  * proxy_subscribe and have it send through proxy_edge_call (docs/ARCHITECTURE.md, "Layers").
