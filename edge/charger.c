@@ -16,8 +16,8 @@ struct charger *charger_new(const char *id, const struct cfg_charger *cfg)
 	ch->cfg = cfg;
 	ch->pending = cfg == NULL;
 	ch->csms_max_stack = -1;
-	ch->sent_limit_a = -1;
-	ch->sent_stack = -1;
+	ch->prof.sent_limit_a = -1;
+	ch->prof.sent_stack = -1;
 	ch->meter.soc_pct = -1;
 	ch->heartbeat_s = 300;
 	ch->priority_override = -1;

@@ -76,6 +76,25 @@ struct needs {
 	double delivered_wh;            /* what the session had delivered when it was given */
 };
 
+/* The edge's own charging profiles on one charger (profiles.c): what was sent, what the charger
+ * accepted, when to renew. profiles.c alone writes and resets it (on PROXY_CLOSED and
+ * PROXY_LIMITS_CLEARED); the site reads it to judge an EV's draw against what it was given. */
+struct edge_profiles {
+	double sent_limit_a;            /* what the charger last accepted; < 0 = nothing yet */
+	double pending_limit_a;         /* what the profile in flight carries */
+	int sent_stack;                 /* stack level of the dynamic profile the charger accepted */
+	int pending_stack;              /* stack level of the profile in flight */
+	uint64_t sent_changed_ms;       /* when the charger accepted a new sent_limit_a (not a renewal) */
+	uint64_t raised_ms;             /* when the last increase went out (profiles.c rate-limits them) */
+	uint64_t lowered_ms;            /* when the last decrease went out */
+	uint64_t raise_hold_ms;         /* the wait between increases now in force; 0 = the shortest */
+	bool profile_in_flight;
+	uint64_t profile_renew_ms;      /* when to renew the dynamic profile */
+	bool base_installed;
+	bool not_controllable;          /* refused three profiles in a row: assumed at its maximum */
+	int profile_failures;
+};
+
 struct proxy;
 struct replay_ch;
 
@@ -116,24 +135,12 @@ struct charger {
 	int csms_max_stack;             /* highest stack level the CSMS used; -1 = none */
 	double limit_a;                 /* the edge's allocation (the solver's output) */
 	char binding[48];               /* what bound limit_a */
-	double sent_limit_a;            /* what the charger last accepted; < 0 = nothing yet */
-	double pending_limit_a;         /* what the profile in flight carries */
-	int sent_stack;                 /* stack level of the dynamic profile the charger accepted */
-	int pending_stack;              /* stack level of the profile in flight */
-	uint64_t sent_changed_ms;       /* when the charger accepted a new sent_limit_a (not a renewal) */
-	uint64_t raised_ms;             /* when the last increase went out (profiles.c rate-limits them) */
-	uint64_t lowered_ms;            /* when the last decrease went out */
-	uint64_t raise_hold_ms;         /* the wait between increases now in force; 0 = the shortest */
+	struct edge_profiles prof;      /* profiles.c alone (charger_new: nothing installed) */
 	/* EV-limited detection (site.c): an EV that takes clearly less than it is given is capped at
 	 * a held figure until it pushes against the cap or a probe shows it takes more. */
 	double ev_cap_a;                /* 0 = not capped */
 	bool ev_probing;                /* the cap is off to see whether the EV takes more */
 	uint64_t ev_probe_ms;           /* when the cap was set or the last probe began */
-	bool profile_in_flight;
-	uint64_t profile_renew_ms;      /* when to renew the dynamic profile */
-	bool base_installed;
-	bool not_controllable;
-	int profile_failures;
 	int setup_state;                /* charger-setup.c: meter values asked for on this connection */
 	int priority_override;          /* a site manager's priority until restart; -1 = none */
 

@@ -140,7 +140,7 @@ static bool ev_limited(struct site *s, struct charger *ch, const struct solver_c
 	uint64_t fresh_ms = 3000 * (uint64_t)(interval_s > 10 ? interval_s : 10);
 	double draw = 0, slack = SITE_EV_SLACK_A;
 
-	if (!c->ev || ch->sent_limit_a <= 0 || !ch->meter.at_ms || now > ch->meter.at_ms + fresh_ms) {
+	if (!c->ev || ch->prof.sent_limit_a <= 0 || !ch->meter.at_ms || now > ch->meter.at_ms + fresh_ms) {
 		ch->ev_cap_a = 0;
 		ch->ev_probing = false;
 		return false;
@@ -148,9 +148,9 @@ static bool ev_limited(struct site *s, struct charger *ch, const struct solver_c
 	for (int i = 0; i < c->phases; i++)
 		draw = fmax(draw, ch->meter.current_a[i]);
 	if (ch->ev_probing) {
-		bool raised = ch->raised_ms >= ch->ev_probe_ms;
+		bool raised = ch->prof.raised_ms >= ch->ev_probe_ms;
 		if (now < ch->ev_probe_ms + EV_PROBE_MAX_S * 1000 &&
-		    (!raised || ch->meter.at_ms < ch->raised_ms + EV_SETTLE_MS))
+		    (!raised || ch->meter.at_ms < ch->prof.raised_ms + EV_SETTLE_MS))
 			return false;
 		ch->ev_probing = false; /* judged below, on a reading taken at the full share */
 		ch->ev_probe_ms = now;
@@ -166,7 +166,7 @@ static bool ev_limited(struct site *s, struct charger *ch, const struct solver_c
 		if (draw + slack < ch->ev_cap_a - slack)
 			ch->ev_cap_a = draw + slack;
 		if (!s->probing && now >= ch->ev_probe_ms + EV_PROBE_PERIOD_S * 1000 &&
-		    ch->profile_renew_ms <= now + 2000) {
+		    ch->prof.profile_renew_ms <= now + 2000) {
 			s->probing = true;
 			ch->ev_probing = true;
 			ch->ev_probe_ms = now;
@@ -176,8 +176,8 @@ static bool ev_limited(struct site *s, struct charger *ch, const struct solver_c
 		}
 		return true;
 	}
-	if (ch->meter.at_ms <= ch->raised_ms || draw < c->min_a - slack ||
-	    draw >= ch->sent_limit_a - 2 * slack)
+	if (ch->meter.at_ms <= ch->prof.raised_ms || draw < c->min_a - slack ||
+	    draw >= ch->prof.sent_limit_a - 2 * slack)
 		return false;
 	ch->ev_cap_a = draw + slack;
 	ch->ev_probe_ms = now;
@@ -194,7 +194,7 @@ static void describe(struct site *s, struct charger *ch, struct solver_charger *
 	memcpy(c->draw_a, ch->meter.current_a, sizeof(c->draw_a));
 	enum charger_link link = charger_link(ch, now, s->d->cfg->health.silent_after_s);
 	c->link = link == LINK_OFFLINE ? SOLVER_OFFLINE : link == LINK_SILENT ? SOLVER_SILENT :
-		  ch->not_controllable ? SOLVER_UNCONTROLLED : SOLVER_ONLINE;
+		  ch->prof.not_controllable ? SOLVER_UNCONTROLLED : SOLVER_ONLINE;
 	c->ev = link != LINK_OFFLINE && ev_present(ch);
 	c->priority = site_model_class(site_priority(ch));
 	c->ev_limited = ev_limited(s, ch, c, now);
