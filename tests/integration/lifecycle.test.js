@@ -54,7 +54,7 @@ test('a reload refused by the last module changes nothing: old limits stay, noth
   }
 });
 
-for (const module of ['store', 'devices', 'proxy', 'site', 'health', 'mqtt', 'web']) {
+for (const module of ['store', 'lws', 'devices', 'proxy', 'profiles', 'setup', 'site', 'health', 'mqtt', 'web']) {
   test(`a failure at the start of ${module} stops the daemon cleanly, naming it`, async () => {
     const dir = tmpDir();
     const file = path.join(dir, 'a.conf');
