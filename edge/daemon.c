@@ -2,11 +2,13 @@
  * SIGTERM/SIGINT within 2 s, and keep systemd informed (READY, WATCHDOG from the loop itself,
  * so a hung loop is restarted, STATUS, RELOADING, STOPPING). */
 #include "edge/daemon.h"
+#include "edge/site/charger-setup.h"
 #include "edge/site/energy.h"
 #include "edge/health/health.h"
 #include "edge/core/log.h"
 #include "edge/core/lws-loop.h"
 #include "edge/mqtt/mqtt.h"
+#include "edge/site/profiles.h"
 #include "edge/ocpp/proxy.h"
 #include "edge/site/site.h"
 #include "edge/web/web.h"
@@ -17,15 +19,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
-#include <time.h>
 
-/* A module of the daemon. start/stop run in table order / reverse order; reload is offered the
- * new configuration before it is swapped in and returns -errno to keep the old one. */
+/* A module of the daemon. start/stop run in table order / reverse order. A start that fails
+ * part-way leaves what it made reachable from `d`: the daemon stops that module too, so every
+ * stop must be safe on a module's partial state (and on none at all).
+ *
+ * A reload is two passes over the started modules: every `check` is offered the new
+ * configuration while the old one still runs, and may refuse it (-errno) but changes nothing;
+ * only when all have accepted does every `apply` run, which cannot fail and may keep pointers
+ * into the new configuration. `d->cfg` is still the old one during both passes. */
 struct module {
 	const char *name;
 	int (*start)(struct ag_daemon *d);
 	void (*stop)(struct ag_daemon *d);
-	int (*reload)(struct ag_daemon *d, const struct ag_config *new_cfg);
+	int (*check)(struct ag_daemon *d, const struct ag_config *new_cfg);
+	void (*apply)(struct ag_daemon *d, const struct ag_config *new_cfg);
 };
 
 static void on_store_commit(uv_prepare_t *h)
@@ -38,11 +46,12 @@ static void on_store_commit(uv_prepare_t *h)
 
 static int store_start(struct ag_daemon *d)
 {
+	/* The handle first: store_stop closes it whether or not the database opened. */
+	uv_prepare_init(&d->loop, &d->store_commit);
+	d->store_commit.data = d;
 	d->store = store_open(d->cfg->storage.path);
 	if (!d->store)
 		return -errno;
-	uv_prepare_init(&d->loop, &d->store_commit);
-	d->store_commit.data = d;
 	uv_prepare_start(&d->store_commit, on_store_commit);
 	return 0;
 }
@@ -55,12 +64,11 @@ static void store_stop(struct ag_daemon *d)
 	d->store = NULL;
 }
 
-static int store_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
+static void store_apply(struct ag_daemon *d, const struct ag_config *new_cfg)
 {
 	if (strcmp(d->cfg->storage.path, new_cfg->storage.path) != 0)
 		log_msg(LL_WARN, "config: storage.path changed to %s; it takes effect at the next restart",
 			new_cfg->storage.path);
-	return 0;
 }
 
 static int lws_start(struct ag_daemon *d)
@@ -94,39 +102,41 @@ static void devices_stop(struct ag_daemon *d)
 	d->devices = NULL;
 }
 
-static int devices_reload_module(struct ag_daemon *d, const struct ag_config *new_cfg)
+static int devices_check_module(struct ag_daemon *d, const struct ag_config *new_cfg)
 {
-	return devices_reload(d->devices, new_cfg);
+	(void)d;
+	return devices_reload_check(new_cfg);
+}
+
+static void devices_apply_module(struct ag_daemon *d, const struct ag_config *new_cfg)
+{
+	devices_reload(d->devices, new_cfg);
+}
+
+/* Test hooks, compiled in and inert unless the variable is set: the integration tests make one
+ * named module refuse a reload or fail its start, to show that nothing is left half-done. */
+static bool test_hook(const char *var, const char *module)
+{
+	const char *v = getenv(var);
+
+	return v && strcmp(v, module) == 0;
 }
 
 static const struct module modules[] = {
-	{ .name = "store", .start = store_start, .stop = store_stop, .reload = store_reload },
+	{ .name = "store", .start = store_start, .stop = store_stop, .apply = store_apply },
 	{ .name = "lws", .start = lws_start, .stop = lws_stop },
-	{ .name = "devices", .start = devices_start, .stop = devices_stop, .reload = devices_reload_module },
-	{ .name = "proxy", .start = proxy_start, .stop = proxy_stop, .reload = proxy_reload },
+	{ .name = "devices", .start = devices_start, .stop = devices_stop, .check = devices_check_module,
+	  .apply = devices_apply_module },
+	{ .name = "proxy", .start = proxy_start, .stop = proxy_stop, .apply = proxy_reload_apply },
+	{ .name = "profiles", .start = profiles_start, .stop = profiles_stop },
+	{ .name = "setup", .start = charger_setup_start, .stop = charger_setup_stop },
 	{ .name = "energy", .start = energy_start, .stop = energy_stop },
-	{ .name = "site", .start = site_start, .stop = site_stop, .reload = site_reload },
-	{ .name = "health", .start = health_start, .stop = health_stop, .reload = health_reload },
-	{ .name = "mqtt", .start = mqtt_start, .stop = mqtt_stop, .reload = mqtt_reload },
-	{ .name = "web", .start = web_start, .stop = web_stop, .reload = web_reload },
+	{ .name = "site", .start = site_start, .stop = site_stop, .check = site_reload_check, .apply = site_reload_apply },
+	{ .name = "health", .start = health_start, .stop = health_stop },
+	{ .name = "mqtt", .start = mqtt_start, .stop = mqtt_stop, .apply = mqtt_reload_apply },
+	{ .name = "web", .start = web_start, .stop = web_stop, .apply = web_reload_apply },
 };
 #define N_MODULES (sizeof(modules) / sizeof(modules[0]))
-
-uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void notify_status(struct ag_daemon *d)
 {
@@ -180,8 +190,12 @@ int daemon_start(struct ag_daemon *d, struct ag_config *cfg)
 	uv_timer_init(&d->loop, &d->stop_guard);
 	for (d->started = 0; d->started < N_MODULES; d->started++) {
 		const struct module *m = &modules[d->started];
-		if ((rc = m->start(d)) < 0) {
-			log_msg(LL_ERROR, "cannot start %s: %s", m->name, strerror(-rc));
+		rc = m->start(d);
+		if (rc == 0 && test_hook("AMPGATE_TEST_FAIL_START", m->name))
+			rc = -EIO;
+		if (rc < 0) {
+			log_msg(LL_ERROR, "cannot start %s: %s; stopping what was started", m->name, strerror(-rc));
+			d->started++; /* its partial state is stopped too (daemon_stop) */
 			return rc;
 		}
 	}
@@ -250,8 +264,11 @@ void daemon_reload(struct ag_daemon *d)
 		sd_notify(0, "READY=1");
 		return;
 	}
+	/* Check, then apply: no module may repoint to `next` before all have accepted it. */
 	for (size_t i = 0; i < d->started; i++) {
-		int rc = modules[i].reload ? modules[i].reload(d, next) : 0;
+		int rc = modules[i].check ? modules[i].check(d, next) : 0;
+		if (rc == 0 && test_hook("AMPGATE_TEST_REFUSE_RELOAD", modules[i].name))
+			rc = -EPERM;
 		if (rc < 0) {
 			store_event(d->store, LL_ERROR, "config", NULL,
 				    "reload refused by %s (%s); still running on the previous configuration",
@@ -262,6 +279,9 @@ void daemon_reload(struct ag_daemon *d)
 		}
 	}
 	config_log_diff(d->cfg, next);
+	for (size_t i = 0; i < d->started; i++)
+		if (modules[i].apply)
+			modules[i].apply(d, next);
 	config_free(d->cfg);
 	d->cfg = next;
 	store_event(d->store, LL_NOTICE, "config", NULL, "configuration reloaded from %s", next->file);

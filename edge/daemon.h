@@ -6,6 +6,7 @@
 #ifndef AG_DAEMON_H
 #define AG_DAEMON_H
 
+#include "edge/core/clock.h" /* now_ms/wall_ms, for the files that took them from here */
 #include "edge/core/config.h"
 #include "edge/devices/devices.h"
 #include "edge/core/store.h"
@@ -44,10 +45,5 @@ int daemon_run(struct ag_daemon *d);
 void daemon_stop(struct ag_daemon *d, int exit_code);
 /* Re-read the configuration file; keep the old one (and log why) if the new one is invalid. */
 void daemon_reload(struct ag_daemon *d);
-
-/* Monotonic milliseconds, the clock of every timer and timeout. */
-uint64_t now_ms(void);
-/* Wall-clock milliseconds since the epoch, for what people read (audit, first seen). */
-int64_t wall_ms(void);
 
 #endif

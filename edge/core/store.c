@@ -2,7 +2,7 @@
  * is committed first, so the connection runs in WAL mode with synchronous=FULL (a commit survives
  * power loss, not only a crash), and every write is a short transaction on the loop thread. */
 #include "edge/core/store.h"
-#include "edge/daemon.h"
+#include "edge/core/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,7 +14,7 @@
  * - Log lines and staleness are decided on the loop thread, where the state is, and only on
  *   transitions, so a dead meter logs once, not every poll. */
 #include "edge/devices/devices.h"
-#include "edge/daemon.h"
+#include "edge/core/clock.h"
 #include "edge/core/log.h"
 #include "edge/devices/modbus-io.h"
 
@@ -685,7 +685,19 @@ static bool same_device(const struct cfg_device *a, const struct cfg_device *b)
 	return true;
 }
 
-int devices_reload(struct devices *ds, const struct ag_config *cfg)
+int devices_reload_check(const struct ag_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_devices; i++) {
+		char err[256];
+		if (driver_check_config(&cfg->devices[i], err, sizeof(err)) < 0) {
+			log_msg(LL_ERROR, "device %s: %s", cfg->devices[i].id, err);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+void devices_reload(struct devices *ds, const struct ag_config *cfg)
 {
 	bool same = cfg->n_devices == ds->n_devs;
 	struct dev_entry *old;
@@ -699,14 +711,7 @@ int devices_reload(struct devices *ds, const struct ag_config *cfg)
 			same = bd->index < cfg->n_devices && same_device(&bd->cfg, &cfg->devices[bd->index]);
 		}
 	if (same)
-		return 0;
-	for (size_t i = 0; i < cfg->n_devices; i++) {
-		char err[256];
-		if (driver_check_config(&cfg->devices[i], err, sizeof(err)) < 0) {
-			log_msg(LL_ERROR, "device %s: %s", cfg->devices[i].id, err);
-			return -EINVAL;
-		}
-	}
+		return;
 	log_msg(LL_NOTICE, "devices changed; restarting the Modbus buses");
 	stop_buses(ds);
 	old = ds->devs;
@@ -722,7 +727,9 @@ int devices_reload(struct devices *ds, const struct ag_config *cfg)
 				ds->devs[i].stale = old[j].stale;
 			}
 	free(old);
-	return rc;
+	if (rc < 0)
+		log_msg(LL_ERROR, "devices: the Modbus buses did not all restart (%s); their meters read stale until "
+				  "the configuration is fixed and reloaded", strerror(-rc));
 }
 
 const struct device_reading *devices_latest(const struct devices *ds, const char *id)

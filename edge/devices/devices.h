@@ -33,9 +33,12 @@ struct devices *devices_new(uv_loop_t *loop, const struct ag_config *cfg);
  * a Modbus call then is left to finish on its own and frees itself), close handles.
  * devices_free(NULL) is fine. Handles close asynchronously: run the loop afterwards. */
 void devices_free(struct devices *ds);
-/* Apply a new configuration: unchanged device list = nothing; otherwise restart the buses,
- * keeping the latest readings of devices whose id survives. 0 or -errno. */
-int devices_reload(struct devices *ds, const struct ag_config *cfg);
+/* Reload, first step: can every device of `cfg` be driven? 0 or -EINVAL (logged); no effect. */
+int devices_reload_check(const struct ag_config *cfg);
+/* Reload, once every module accepted `cfg`: unchanged device list = nothing; otherwise restart
+ * the buses, keeping the latest readings of devices whose id survives (a bus that cannot start
+ * is logged; its devices read stale, which the site answers with fallback currents). */
+void devices_reload(struct devices *ds, const struct ag_config *cfg);
 
 /* Latest reading of a device (quality RQ_NONE before the first answer); NULL for an unknown id. */
 const struct device_reading *devices_latest(const struct devices *ds, const char *id);

@@ -4,7 +4,7 @@
  * Design decision: health reads the charger objects the proxy keeps (connector statuses,
  * transactions, the link) after every turn of the loop (a uv_check handle) instead of being
  * called by the proxy, so a change is stamped in the loop turn that received the frame and the
- * proxy knows nothing of health. A short timer makes sure time-driven changes (silence, the
+ * proxy knows nothing of health (it hears of a removed charger through proxy_subscribe). A short timer makes sure time-driven changes (silence, the
  * ladder's next step) are seen when no frame arrives. History rows carry wall-clock ms derived
  * from the monotonic clock (one offset taken at start), so durations are monotonic-exact. */
 #include "edge/health/health-private.h"
@@ -427,6 +427,16 @@ static void finalize_all(struct health *h)
 	}
 }
 
+static void health_on_proxy(void *arg, struct proxy *p, struct charger *ch, enum proxy_event ev, uint64_t now)
+{
+	struct health *h = arg;
+
+	(void)p;
+	(void)now;
+	if (ev == PROXY_REMOVED)
+		health_forget(h->d, ch);
+}
+
 int health_start(struct ag_daemon *d)
 {
 	struct health *h = calloc(1, sizeof(*h));
@@ -466,6 +476,8 @@ int health_start(struct ag_daemon *d)
 	scan(h);
 	uv_timer_start(&h->tick, on_tick, TICK_MS, TICK_MS);
 	uv_check_start(&h->check, on_check);
+	if (d->proxy)
+		proxy_subscribe(d->proxy, health_on_proxy, h);
 	return 0;
 }
 
@@ -486,6 +498,8 @@ void health_stop(struct ag_daemon *d)
 
 	if (!h)
 		return;
+	if (d->proxy)
+		proxy_unsubscribe(d->proxy, health_on_proxy, h);
 	flush(h, now);
 	store_exec(h->d->store, "UPDATE health_states SET open = 0 WHERE open = 1;");
 	finalize_all(h);
@@ -497,9 +511,3 @@ void health_stop(struct ag_daemon *d)
 	d->health = NULL;
 }
 
-int health_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
-{
-	(void)d;
-	(void)new_cfg; /* every health key is read where it is used: a reload applies at once */
-	return 0;
-}

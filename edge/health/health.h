@@ -1,6 +1,7 @@
 /* Charger health: what state each charger is in (available, charging, occupied, faulted,
  * unavailable, silent, offline), how long it spent in each (persisted, so a day's figures
- * survive restarts), and remote healing before a truck rolls (DESIGN.md "Remote healing"):
+ * survive restarts), and remote healing before a truck rolls (docs/ARCHITECTURE.md, "Remote
+ * healing"):
  *
  *   faulted with no transaction for health.faulted_reset_s
  *     -> TriggerMessage StatusNotification (confirm)
@@ -49,13 +50,13 @@ static inline int health_state_usable(enum health_state s)
 enum health_state health_classify(const struct charger *ch, enum charger_link link, char *detail, size_t size);
 
 int health_start(struct ag_daemon *d);
+/* No reload: every health key is read from the daemon's configuration where it is used. */
 void health_stop(struct ag_daemon *d);
-int health_reload(struct ag_daemon *d, const struct ag_config *new_cfg);
 
 /* The state a charger is in now (HS_OFFLINE for one health does not follow). */
 enum health_state health_of(const struct ag_daemon *d, const struct charger *ch);
-/* A charger is about to be freed (proxy_del: a pending station rejected or replaced): drop its
- * entry, so health never reads it again and its entries stay in step with the proxy's list. */
+/* A charger is about to be freed (PROXY_REMOVED: a pending station rejected or replaced): drop
+ * its entry, so health never reads it again and its entries stay in step with the proxy's list. */
 void health_forget(struct ag_daemon *d, const struct charger *ch);
 
 /* GET /api/v1/chargers/<id>/health: {"state", "detail", "since_ms" (wall clock), "healing":

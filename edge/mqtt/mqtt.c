@@ -453,22 +453,21 @@ static void on_restart(uv_timer_t *t)
 		log_msg(LL_ERROR, "mqtt: not restarted after the reload; fix the mqtt group and reload again");
 }
 
-int mqtt_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
+void mqtt_reload_apply(struct ag_daemon *d, const struct ag_config *new_cfg)
 {
 	struct mqtt *m = d->mqtt;
 	bool same = config_group_equal(d->cfg, new_cfg, "mqtt") && strcmp(d->cfg->site.name, new_cfg->site.name) == 0;
 
 	if (!m)
-		return 0;
+		return;
 	if (same) {
 		/* Chargers or devices may have changed: discovery and every topic again. */
 		m->refreshed_ms = 0;
 		if (m->connected && new_cfg->mqtt.discovery)
 			m->rediscover = true;
-		return 0;
+		return;
 	}
 	m->retry.data = m;
 	uv_timer_stop(&m->retry);
 	uv_timer_start(&m->retry, on_restart, 0, 0);
-	return 0;
 }

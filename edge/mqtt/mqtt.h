@@ -23,6 +23,7 @@ struct ag_daemon;
 
 int mqtt_start(struct ag_daemon *d);
 void mqtt_stop(struct ag_daemon *d);
-int mqtt_reload(struct ag_daemon *d, const struct ag_config *new_cfg);
+/* Reload, once every module accepted `new_cfg` (a changed mqtt group reconnects). */
+void mqtt_reload_apply(struct ag_daemon *d, const struct ag_config *new_cfg);
 
 #endif

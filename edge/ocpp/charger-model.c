@@ -4,9 +4,7 @@
 #include "edge/site/charger-needs.h"
 #include "edge/daemon.h"
 #include "edge/core/log.h"
-#include "edge/site/profiles.h"
 #include "edge/ocpp/proxy.h"
-#include "edge/site/site.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -270,7 +268,7 @@ static void tx_ended(struct proxy *p, struct charger *ch, struct transaction *tx
 	if (!charger_active_tx(ch) && needs_end(ch)) {
 		store_event(p->d->store, LL_INFO, "charger.needs", ch->id,
 			    "departure and energy need cleared: transaction %s ended", tx->id);
-		site_solve_soon(p->d);
+		proxy_emit(p, ch, PROXY_NEEDS_CHANGED);
 	}
 }
 
@@ -284,7 +282,7 @@ static void ev_charging_needs(struct proxy *p, struct charger *ch, const json_t 
 	store_event(p->d->store, LL_INFO, "charger.needs", ch->id, "EV on EVSE %d asks for %s%s", ch->needs_evse, what,
 		    ch->mgr_needs.departure_wall_ms || ch->mgr_needs.energy_wh >= 0 ?
 		    " (a site manager's values still win)" : "");
-	site_solve_soon(p->d);
+	proxy_emit(p, ch, PROXY_NEEDS_CHANGED);
 }
 
 static void transaction_event(struct proxy *p, struct charger *ch, const json_t *pl)
@@ -326,6 +324,7 @@ void charger_model_call(struct proxy *p, struct charger *ch, const struct ocpp_f
 		store_event(p->d->store, LL_INFO, "charger", ch->id,
 			    "reconnected without a BootNotification (%s first): accepted as booted before; "
 			    "its limit and meter settings are sent now", f->action);
+		proxy_emit(p, ch, PROXY_BOOTED);
 	}
 	if (strcmp(f->action, "BootNotification") == 0) {
 		const json_t *cs = ch->version == OCPP16 ? pl : json_object_get(pl, "chargingStation");
@@ -359,7 +358,7 @@ void charger_model_call(struct proxy *p, struct charger *ch, const struct ocpp_f
 }
 
 /* A CSMS limit on the whole station: fold it in as an upper bound of the edge's own. */
-static void csms_profile(struct charger *ch, const json_t *pl)
+static void csms_profile(const struct ag_config *cfg, struct charger *ch, const json_t *pl)
 {
 	const json_t *prof = json_object_get(pl, ch->version == OCPP16 ? "csChargingProfiles" : "chargingProfile");
 	const json_t *sched = json_object_get(prof, "chargingSchedule");
@@ -378,7 +377,7 @@ static void csms_profile(struct charger *ch, const json_t *pl)
 	double limit = number(json_object_get(json_array_get(json_object_get(sched, "chargingSchedulePeriod"), 0), "limit"));
 	if (unit && strcmp(unit, "W") == 0) {
 		int phases = ch->cfg ? ch->cfg->phases : 3;
-		limit = limit / (230.0 * phases);
+		limit = limit / (cfg->site.voltage_v * phases);
 	}
 	if (limit > 0)
 		ch->csms_limit_a = limit;
@@ -386,9 +385,8 @@ static void csms_profile(struct charger *ch, const json_t *pl)
 
 void charger_model_csms_call(struct proxy *p, struct charger *ch, const struct ocpp_frame *f)
 {
-	(void)p;
 	if (strcmp(f->action, "SetChargingProfile") == 0)
-		csms_profile(ch, f->payload);
+		csms_profile(p->d->cfg, ch, f->payload);
 }
 
 void charger_model_result(struct proxy *p, struct charger *ch, const struct call *call, const struct ocpp_frame *f)
@@ -406,6 +404,7 @@ void charger_model_result(struct proxy *p, struct charger *ch, const struct call
 			ch->booted = true;
 			store_event(p->d->store, LL_INFO, "charger", ch->id, "booted: %s %s, firmware %s", ch->vendor,
 				    ch->model, ch->firmware[0] ? ch->firmware : "?");
+			proxy_emit(p, ch, PROXY_BOOTED);
 		}
 	} else if (strcmp(call->action, "StartTransaction") == 0) {
 		json_int_t id = json_integer_value(json_object_get(res, "transactionId"));
@@ -422,9 +421,7 @@ void charger_model_result(struct proxy *p, struct charger *ch, const struct call
 		/* The CSMS may have cleared the edge's profiles too (a Clear with no filter clears all):
 		 * forget the CSMS's limit and put the edge's profiles back. */
 		ch->csms_limit_a = 0;
-		ch->base_installed = false;
-		ch->sent_limit_a = -1;
-		ch->profile_renew_ms = 0;
+		proxy_emit(p, ch, PROXY_LIMITS_CLEARED);
 	}
 }
 

@@ -16,8 +16,8 @@ struct charger *charger_new(const char *id, const struct cfg_charger *cfg)
 	ch->cfg = cfg;
 	ch->pending = cfg == NULL;
 	ch->csms_max_stack = -1;
-	ch->sent_limit_a = -1;
-	ch->sent_stack = -1;
+	ch->prof.sent_limit_a = -1;
+	ch->prof.sent_stack = -1;
 	ch->meter.soc_pct = -1;
 	ch->heartbeat_s = 300;
 	ch->priority_override = -1;
@@ -56,6 +56,13 @@ void charger_free(struct charger *ch)
 	ws_link_reset(&ch->down);
 	ws_link_reset(&ch->up);
 	free(ch);
+}
+
+double charger_fallback_a(const struct charger *ch, const struct ag_config *cfg)
+{
+	if (ch->cfg && ch->cfg->fallback_a > 0)
+		return ch->cfg->fallback_a;
+	return cfg->site.fallback_a;
 }
 
 bool charger_online(const struct charger *ch)

@@ -76,6 +76,25 @@ struct needs {
 	double delivered_wh;            /* what the session had delivered when it was given */
 };
 
+/* The edge's own charging profiles on one charger (profiles.c): what was sent, what the charger
+ * accepted, when to renew. profiles.c alone writes and resets it (on PROXY_CLOSED and
+ * PROXY_LIMITS_CLEARED); the site reads it to judge an EV's draw against what it was given. */
+struct edge_profiles {
+	double sent_limit_a;            /* what the charger last accepted; < 0 = nothing yet */
+	double pending_limit_a;         /* what the profile in flight carries */
+	int sent_stack;                 /* stack level of the dynamic profile the charger accepted */
+	int pending_stack;              /* stack level of the profile in flight */
+	uint64_t sent_changed_ms;       /* when the charger accepted a new sent_limit_a (not a renewal) */
+	uint64_t raised_ms;             /* when the last increase went out (profiles.c rate-limits them) */
+	uint64_t lowered_ms;            /* when the last decrease went out */
+	uint64_t raise_hold_ms;         /* the wait between increases now in force; 0 = the shortest */
+	bool profile_in_flight;
+	uint64_t profile_renew_ms;      /* when to renew the dynamic profile */
+	bool base_installed;
+	bool not_controllable;          /* refused three profiles in a row: assumed at its maximum */
+	int profile_failures;
+};
+
 struct proxy;
 struct replay_ch;
 
@@ -117,28 +136,16 @@ struct charger {
 	struct meter_sample meter;
 
 	/* Limits. */
-	double csms_limit_a;            /* the CSMS's lowest station-wide limit seen; 0 = none */
+	double csms_limit_a;            /* the station-wide limit of the CSMS's latest max profile; 0 = none */
 	int csms_max_stack;             /* highest stack level the CSMS used; -1 = none */
 	double limit_a;                 /* the edge's allocation (the solver's output) */
 	char binding[48];               /* what bound limit_a */
-	double sent_limit_a;            /* what the charger last accepted; < 0 = nothing yet */
-	double pending_limit_a;         /* what the profile in flight carries */
-	int sent_stack;                 /* stack level of the dynamic profile the charger accepted */
-	int pending_stack;              /* stack level of the profile in flight */
-	uint64_t sent_changed_ms;       /* when the charger accepted a new sent_limit_a (not a renewal) */
-	uint64_t raised_ms;             /* when the last increase went out (profiles.c rate-limits them) */
-	uint64_t lowered_ms;            /* when the last decrease went out */
-	uint64_t raise_hold_ms;         /* the wait between increases now in force; 0 = the shortest */
+	struct edge_profiles prof;      /* profiles.c alone (charger_new: nothing installed) */
 	/* EV-limited detection (site.c): an EV that takes clearly less than it is given is capped at
 	 * a held figure until it pushes against the cap or a probe shows it takes more. */
 	double ev_cap_a;                /* 0 = not capped */
 	bool ev_probing;                /* the cap is off to see whether the EV takes more */
 	uint64_t ev_probe_ms;           /* when the cap was set or the last probe began */
-	bool profile_in_flight;
-	uint64_t profile_renew_ms;      /* when to renew the dynamic profile */
-	bool base_installed;
-	bool not_controllable;
-	int profile_failures;
 	int setup_state;                /* charger-setup.c: meter values asked for on this connection */
 	int priority_override;          /* a site manager's priority until restart; -1 = none */
 
@@ -161,6 +168,8 @@ void charger_reset_calls(struct charger *ch);
 void call_clear(struct call *c);
 
 bool charger_online(const struct charger *ch);
+/* The charger's safe current: its own fallback_a, else site.fallback_a. */
+double charger_fallback_a(const struct charger *ch, const struct ag_config *cfg);
 /* May the edge send the charger its profiles and settings? Once its boot was accepted, or when
  * it reconnected without booting (it was accepted before: after an ampgated restart, chargers
  * only reconnect): at its first other CALL, or CHARGER_BOOT_WAIT_MS after connecting with no
@@ -168,8 +177,9 @@ bool charger_online(const struct charger *ch);
 #define CHARGER_BOOT_WAIT_MS 5000
 bool charger_ready(const struct charger *ch, uint64_t now_ms);
 
-/* How the charger talks (DESIGN.md): offline (socket closed), silent (socket open, nothing heard
- * for `silent_after_s`, or for twice its heartbeat interval when that is 0), else online. */
+/* How the charger talks (docs/ARCHITECTURE.md, "Charger links"): offline (socket closed), silent
+ * (socket open, nothing heard for `silent_after_s`, or for twice its heartbeat interval when that
+ * is 0), else online. */
 enum charger_link { LINK_OFFLINE, LINK_SILENT, LINK_ONLINE };
 enum charger_link charger_link(const struct charger *ch, uint64_t now_ms, int silent_after_s);
 /* How long nothing may be heard before the charger counts as silent, in ms. */

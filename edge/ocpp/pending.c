@@ -14,7 +14,6 @@
 #include "edge/ocpp/ocpp-upstream.h"
 #include "edge/core/passwd.h"
 #include "edge/ocpp/proxy.h"
-#include "edge/site/site.h"
 #include "edge/core/store.h"
 
 #include <errno.h>
@@ -323,7 +322,7 @@ int pending_accept(struct proxy *p, const char *id, const char *who)
 		proxy_edge_call(p, ch, "TriggerMessage", json_pack("{s:s}", "requestedMessage", "BootNotification"),
 				on_trigger);
 	}
-	site_solve_soon(p->d);
+	proxy_emit(p, ch, PROXY_ACCEPTED);
 	return 0;
 }
 
@@ -340,8 +339,7 @@ int pending_reject(struct proxy *p, const char *id, const char *who)
 		    "unknown station rejected by %s (%s %s, serial %s, from %s): disconnected, and refused whenever it "
 		    "connects again; an entry in chargers would let it in",
 		    who, or_unknown(ch->vendor), or_unknown(ch->model), or_unknown(ch->serial), or_unknown(ch->peer));
-	proxy_del(p, ch);
-	site_solve_soon(p->d);
+	proxy_del(p, ch); /* the site solves again on PROXY_REMOVED */
 	return 0;
 }
 

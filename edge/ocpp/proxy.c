@@ -8,17 +8,13 @@
 #include "edge/ocpp/proxy.h"
 #include "edge/ocpp/auth-cache.h"
 #include "edge/ocpp/charger-model.h"
-#include "edge/site/charger-needs.h"
 #include "edge/daemon.h"
-#include "edge/health/health.h"
 #include "edge/core/log.h"
 #include "edge/core/net-addr.h"
 #include "edge/ocpp/ocpp-server.h"
 #include "edge/ocpp/ocpp-auth.h"
 #include "edge/ocpp/ocpp-upstream.h"
 #include "edge/ocpp/pending.h"
-#include "edge/site/charger-setup.h"
-#include "edge/site/profiles.h"
 #include "edge/ocpp/replay.h"
 
 #include <errno.h>
@@ -30,6 +26,33 @@
 static const char *version_name(enum ocpp_version v)
 {
 	return v == OCPP16 ? "OCPP 1.6" : "OCPP 2.0.1";
+}
+
+int proxy_subscribe(struct proxy *p, proxy_cb cb, void *arg)
+{
+	for (size_t i = 0; i < PROXY_SUBSCRIBERS; i++)
+		if (!p->subs[i].cb) {
+			p->subs[i].cb = cb;
+			p->subs[i].arg = arg;
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+void proxy_unsubscribe(struct proxy *p, proxy_cb cb, void *arg)
+{
+	for (size_t i = 0; i < PROXY_SUBSCRIBERS; i++)
+		if (p->subs[i].cb == cb && p->subs[i].arg == arg)
+			p->subs[i].cb = NULL;
+}
+
+void proxy_emit(struct proxy *p, struct charger *ch, enum proxy_event ev)
+{
+	uint64_t now = now_ms();
+
+	for (size_t i = 0; i < PROXY_SUBSCRIBERS; i++)
+		if (p->subs[i].cb)
+			p->subs[i].cb(p->subs[i].arg, p, ch, ev, now);
 }
 
 struct charger *proxy_find(struct proxy *p, const char *id)
@@ -75,7 +98,7 @@ struct charger *proxy_add(struct proxy *p, const char *id, const struct cfg_char
 	ws_link_init(&ch->down, rx_max);
 	ws_link_init(&ch->up, rx_max);
 	ch->proxy = p;
-	ch->limit_a = profiles_fallback_a(p, ch);
+	ch->limit_a = charger_fallback_a(ch, p->d->cfg); /* until the site's first solve */
 	ch->index = p->n_chargers;
 	p->chargers[p->n_chargers++] = ch;
 	return ch;
@@ -114,7 +137,7 @@ void proxy_del(struct proxy *p, struct charger *ch)
 			p->touched[i] = p->touched[--p->n_touched];
 			ch->touched = false;
 		}
-	health_forget(p->d, ch);
+	proxy_emit(p, ch, PROXY_REMOVED);
 	charger_free(ch);
 }
 
@@ -371,6 +394,7 @@ void proxy_charger_connected(struct proxy *p, struct charger *ch)
 		ocpp_upstream_connect(p, ch);
 	else
 		ch->up_state = UP_NONE;
+	proxy_emit(p, ch, PROXY_CONNECTED);
 }
 
 void proxy_charger_closed(struct proxy *p, struct charger *ch)
@@ -382,11 +406,7 @@ void proxy_charger_closed(struct proxy *p, struct charger *ch)
 	ch->down.wsi = NULL;
 	proxy_touch(p, ch);
 	ch->booted = false;
-	ch->base_installed = false;
-	ch->setup_state = 0;
-	ch->profile_in_flight = false;
-	ch->profile_failures = 0;
-	ch->sent_limit_a = -1;
+	proxy_emit(p, ch, PROXY_CLOSED);
 	store_event(p->d->store, LL_INFO, "charger", ch->id, "disconnected");
 }
 
@@ -475,8 +495,7 @@ static void on_tick(uv_timer_t *t)
 			pump(p, ch);
 		}
 		replay_tick(p, ch, now);
-		profiles_tick(p, ch, now);
-		charger_setup_tick(p, ch);
+		proxy_emit(p, ch, PROXY_TICK);
 	}
 }
 
@@ -489,6 +508,9 @@ int proxy_start(struct ag_daemon *d)
 		return -ENOMEM;
 	p->d = d;
 	d->proxy = p;
+	/* The handle first: proxy_stop closes it whether or not the rest started. */
+	uv_timer_init(&d->loop, &p->tick);
+	p->tick.data = p;
 	for (size_t i = 0; i < d->cfg->n_chargers; i++)
 		if (!proxy_add(p, d->cfg->chargers[i].id, &d->cfg->chargers[i]))
 			return -ENOMEM;
@@ -506,12 +528,10 @@ int proxy_start(struct ag_daemon *d)
 		log_msg(LL_NOTICE, "upstream.url is not set: the edge answers chargers itself (no CSMS)");
 	}
 	/* The outbox and the open transactions of the previous run, before any charger is let in. */
-	if ((rc = replay_start(p)) < 0 || (rc = charger_model_load(p)) < 0 || (rc = needs_load(p)) < 0)
+	if ((rc = replay_start(p)) < 0 || (rc = charger_model_load(p)) < 0)
 		return rc;
 	if ((rc = ocpp_server_start(p)) < 0 || (rc = ocpp_upstream_start(p)) < 0)
 		return rc;
-	uv_timer_init(&d->loop, &p->tick);
-	p->tick.data = p;
 	uv_timer_start(&p->tick, on_tick, TICK_MS, TICK_MS);
 	return 0;
 }
@@ -550,7 +570,7 @@ void proxy_stop(struct ag_daemon *d)
 	d->proxy = NULL;
 }
 
-int proxy_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
+void proxy_reload_apply(struct ag_daemon *d, const struct ag_config *new_cfg)
 {
 	const struct ag_config *old = d->cfg;
 
@@ -572,5 +592,4 @@ int proxy_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
 			if (!ch->cfg && !ch->pending)
 				ch->pending = true;
 		}
-	return 0;
 }

@@ -1,9 +1,12 @@
 /* The OCPP proxy: chargers in (ocpp-server.c), the CSMS out (ocpp-upstream.c), and between them
- * the routing rules of DESIGN.md — everything forwarded byte for byte while the uplink is up, at
- * most one CALL outstanding per direction, the edge's own calls queued behind the CSMS's and
- * their results consumed, the edge answering for the CSMS when there is none.
+ * the routing rules of docs/ARCHITECTURE.md ("OCPP rules") — everything forwarded byte for
+ * byte while the uplink is up, at most one CALL outstanding per direction, the edge's own calls
+ * queued behind the CSMS's and their results consumed, the edge answering for the CSMS when
+ * there is none.
  *
- * Runs on the loop thread. A daemon module (proxy_start/stop/reload). */
+ * The OCPP core includes nothing of the layers above it: they hear of chargers through
+ * proxy_subscribe and have it send through proxy_edge_call (docs/ARCHITECTURE.md, "Layers").
+ * Runs on the loop thread. A daemon module (proxy_start/stop/reload_apply). */
 #ifndef AG_PROXY_H
 #define AG_PROXY_H
 
@@ -14,6 +17,22 @@
 
 struct ag_daemon;
 struct replay;
+
+/* What happens to a charger, told to the features above the OCPP core (profiles, charger setup,
+ * health, the site), so the core calls none of them. Subscribers are called in the order they
+ * subscribed. */
+enum proxy_event {
+	PROXY_CONNECTED,        /* its socket is open (a pending station's first one too) */
+	PROXY_BOOTED,           /* its boot was accepted, or it resumed without booting */
+	PROXY_CLOSED,           /* its socket closed: what was set up on this connection is void */
+	PROXY_REMOVED,          /* about to be freed (proxy_del): drop every pointer to it */
+	PROXY_TICK,             /* the core's periodic tick (TICK_MS), for an online charger */
+	PROXY_NEEDS_CHANGED,    /* its EV's departure or energy need changed or ended */
+	PROXY_ACCEPTED,         /* a pending station was accepted by a site manager */
+	PROXY_LIMITS_CLEARED,   /* the CSMS cleared charging profiles, maybe the edge's own too */
+};
+typedef void (*proxy_cb)(void *arg, struct proxy *p, struct charger *ch, enum proxy_event ev, uint64_t now);
+#define PROXY_SUBSCRIBERS 8
 
 struct proxy {
 	struct ag_daemon *d;
@@ -32,11 +51,19 @@ struct proxy {
 	 * drained this: it looks at those instead of every charger after every loop turn. */
 	struct charger **touched;
 	size_t n_touched, cap_touched;
+	struct { proxy_cb cb; void *arg; } subs[PROXY_SUBSCRIBERS];
 };
+
+/* Be told of every charger event (0, -ENOSPC). Unsubscribe before `arg` goes. */
+int proxy_subscribe(struct proxy *p, proxy_cb cb, void *arg);
+void proxy_unsubscribe(struct proxy *p, proxy_cb cb, void *arg);
+/* Tell the subscribers (the core's own files: charger-model.c, pending.c). */
+void proxy_emit(struct proxy *p, struct charger *ch, enum proxy_event ev);
 
 int proxy_start(struct ag_daemon *d);
 void proxy_stop(struct ag_daemon *d);
-int proxy_reload(struct ag_daemon *d, const struct ag_config *new_cfg);
+/* Reload, once every module accepted `new_cfg`: the chargers point into it from now on. */
+void proxy_reload_apply(struct ag_daemon *d, const struct ag_config *new_cfg);
 
 struct charger *proxy_find(struct proxy *p, const char *id);
 /* A station's entry (`cfg` NULL: pending); NULL on ENOMEM. */
@@ -60,7 +87,8 @@ void proxy_charger_closed(struct proxy *p, struct charger *ch);
 void proxy_upstream_opened(struct proxy *p, struct charger *ch);
 void proxy_upstream_closed(struct proxy *p, struct charger *ch, const char *why);
 
-/* The edge's own CALL to a charger, queued behind the CSMS's. Takes `payload`. 0 or -errno. */
+/* The edge's own CALL to a charger, queued behind the CSMS's. Takes `payload`. 0 or -errno.
+ * The one way the layers above have the core send something (profiles, setup, healing). */
 int proxy_edge_call(struct proxy *p, struct charger *ch, const char *action, json_t *payload, edge_call_cb cb);
 
 /* Answer a CALL from the charger as the CSMS would (no CSMS configured or reachable). */

@@ -97,3 +97,24 @@ void charger_setup_tick(struct proxy *p, struct charger *ch)
 		ask(p, ch, SETUP_MEASURANDS_NO_SOC, NULL);
 	}
 }
+
+static void setup_on_proxy(void *arg, struct proxy *p, struct charger *ch, enum proxy_event ev, uint64_t now)
+{
+	(void)arg;
+	(void)now;
+	if (ev == PROXY_TICK)
+		charger_setup_tick(p, ch);
+	else if (ev == PROXY_CLOSED)
+		ch->setup_state = SETUP_NONE; /* asked once per connection */
+}
+
+int charger_setup_start(struct ag_daemon *d)
+{
+	return d->proxy ? proxy_subscribe(d->proxy, setup_on_proxy, NULL) : 0;
+}
+
+void charger_setup_stop(struct ag_daemon *d)
+{
+	if (d->proxy)
+		proxy_unsubscribe(d->proxy, setup_on_proxy, NULL);
+}

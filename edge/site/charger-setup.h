@@ -9,7 +9,12 @@
 
 #include <stdint.h>
 
+struct ag_daemon;
 struct proxy;
+
+/* A daemon module: asks on the proxy's ticks, once per connection (reset when it closes). */
+int charger_setup_start(struct ag_daemon *d);
+void charger_setup_stop(struct ag_daemon *d);
 
 /* The measurands the edge asks for, most useful first. */
 #define SETUP_MEASURANDS "Current.Import,Power.Active.Import,Energy.Active.Import.Register,Voltage,SoC"

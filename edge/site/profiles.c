@@ -11,9 +11,7 @@
 
 double profiles_fallback_a(const struct proxy *p, const struct charger *ch)
 {
-	if (ch->cfg && ch->cfg->fallback_a > 0)
-		return ch->cfg->fallback_a;
-	return p->d->cfg->site.fallback_a;
+	return charger_fallback_a(ch, p->d->cfg);
 }
 
 double profiles_target_a(const struct charger *ch)
@@ -52,8 +50,8 @@ json_t *profiles_payload(const struct charger *ch, int profile_id, int stack_lev
 	return json_pack("{s:i, s:o}", "evseId", 0, "chargingProfile", profile);
 }
 
-/* One above every stack level the CSMS has used (DESIGN.md): a CSMS profile at the edge's own
- * level and purpose would replace the edge's. */
+/* One above every stack level the CSMS has used (docs/ARCHITECTURE.md, "OCPP rules"): a CSMS
+ * profile at the edge's own level and purpose would replace the edge's. */
 static int dynamic_stack(const struct charger *ch)
 {
 	return ch->csms_max_stack + 1 > PROFILE_STACK_BASE + 1 ? ch->csms_max_stack + 1 : PROFILE_STACK_BASE + 1;
@@ -73,45 +71,45 @@ static void on_profile_result(struct charger *ch, const char *action, const json
 	int id = (int)json_integer_value(json_object_get(prof, ch->version == OCPP16 ? "chargingProfileId" : "id"));
 	(void)action;
 
-	ch->profile_in_flight = false;
+	ch->prof.profile_in_flight = false;
 	if (accepted(result)) {
-		if (ch->not_controllable)
+		if (ch->prof.not_controllable)
 			store_event(p->d->store, LL_NOTICE, "charger", ch->id, "accepts charging profiles again");
-		ch->profile_failures = 0;
-		ch->not_controllable = false;
+		ch->prof.profile_failures = 0;
+		ch->prof.not_controllable = false;
 		if (id == PROFILE_ID_BASE)
-			ch->base_installed = true;
+			ch->prof.base_installed = true;
 		else {
-			if (fabs(ch->pending_limit_a - ch->sent_limit_a) >= 0.05)
-				ch->sent_changed_ms = now_ms();
-			ch->sent_limit_a = ch->pending_limit_a;
-			ch->sent_stack = ch->pending_stack;
+			if (fabs(ch->prof.pending_limit_a - ch->prof.sent_limit_a) >= 0.05)
+				ch->prof.sent_changed_ms = now_ms();
+			ch->prof.sent_limit_a = ch->prof.pending_limit_a;
+			ch->prof.sent_stack = ch->prof.pending_stack;
 		}
-		if (profiles_target_a(ch) < ch->sent_limit_a || ch->sent_stack != dynamic_stack(ch))
+		if (profiles_target_a(ch) < ch->prof.sent_limit_a || ch->prof.sent_stack != dynamic_stack(ch))
 			profiles_tick(p, ch, now_ms()); /* a decrease or a CSMS profile came meanwhile */
 		return;
 	}
-	ch->profile_failures++;
-	ch->profile_renew_ms = now_ms() + 30000;
-	if (ch->profile_failures >= 3 && !ch->not_controllable) {
+	ch->prof.profile_failures++;
+	ch->prof.profile_renew_ms = now_ms() + 30000;
+	if (ch->prof.profile_failures >= 3 && !ch->prof.not_controllable) {
 		const char *why = result ? json_string_value(json_object_get(result, "status")) : error;
-		ch->not_controllable = true;
+		ch->prof.not_controllable = true;
 		store_event(p->d->store, LL_WARN, "charger", ch->id,
 			    "refuses charging profiles (%s); treated as drawing its maximum %.1f A until it accepts",
 			    why && why[0] ? why : "answer without a status", ch->cfg ? ch->cfg->max_a : 0.0);
 	}
 	if (id == PROFILE_ID_BASE)
-		ch->base_installed = ch->profile_failures >= 3; /* do not block the dynamic profile forever */
+		ch->prof.base_installed = ch->prof.profile_failures >= 3; /* do not block the dynamic profile forever */
 }
 
 void profiles_set_limit(struct proxy *p, struct charger *ch, double limit_a, const char *binding)
 {
 	ch->limit_a = limit_a;
 	snprintf(ch->binding, sizeof(ch->binding), "%s", binding);
-	if (profiles_target_a(ch) < ch->sent_limit_a) {
+	if (profiles_target_a(ch) < ch->prof.sent_limit_a) {
 		/* Decreases go out now, not at the next tick: an overload is answered on the wire
 		 * within the same turn of the loop as the meter reading that showed it. */
-		ch->profile_renew_ms = 0;
+		ch->prof.profile_renew_ms = 0;
 		profiles_tick(p, ch, now_ms());
 	}
 }
@@ -121,49 +119,88 @@ void profiles_set_limit(struct proxy *p, struct charger *ch, double limit_a, con
  * flaps writes its flash to death); a quiet renewal period brings the wait back to the shortest. */
 static void note_raise(struct charger *ch, uint64_t now)
 {
-	uint64_t hold_ms = ch->raise_hold_ms ? ch->raise_hold_ms : PROFILE_RAISE_MIN_MS;
+	uint64_t hold_ms = ch->prof.raise_hold_ms ? ch->prof.raise_hold_ms : PROFILE_RAISE_MIN_MS;
 
-	if (ch->raised_ms && now < ch->raised_ms + PROFILE_RENEW_S * 1000 && ch->lowered_ms > ch->raised_ms)
+	if (ch->prof.raised_ms && now < ch->prof.raised_ms + PROFILE_RENEW_S * 1000 && ch->prof.lowered_ms > ch->prof.raised_ms)
 		hold_ms = hold_ms * 2 < PROFILE_RENEW_S * 1000 ? hold_ms * 2 : PROFILE_RENEW_S * 1000;
-	else if (!ch->raised_ms || now >= ch->raised_ms + PROFILE_RENEW_S * 1000)
+	else if (!ch->prof.raised_ms || now >= ch->prof.raised_ms + PROFILE_RENEW_S * 1000)
 		hold_ms = PROFILE_RAISE_MIN_MS;
-	ch->raise_hold_ms = hold_ms;
-	ch->raised_ms = now;
+	ch->prof.raise_hold_ms = hold_ms;
+	ch->prof.raised_ms = now;
 }
 
 void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now)
 {
-	if (!charger_ready(ch, now) || ch->profile_in_flight)
+	if (!charger_ready(ch, now) || ch->prof.profile_in_flight)
 		return;
-	if (!ch->base_installed) {
+	if (!ch->prof.base_installed) {
 		json_t *payload = profiles_payload(ch, PROFILE_ID_BASE, PROFILE_STACK_BASE, profiles_fallback_a(p, ch), 0);
 		if (payload && proxy_edge_call(p, ch, "SetChargingProfile", payload, on_profile_result) == 0)
-			ch->profile_in_flight = true;
+			ch->prof.profile_in_flight = true;
 		return;
 	}
 	double target = profiles_target_a(ch);
 	int stack = dynamic_stack(ch);
-	bool installed = ch->sent_limit_a >= 0;
-	bool changed = !installed || fabs(target - ch->sent_limit_a) >= PROFILE_DEADBAND_A ||
-		       (target < ch->sent_limit_a && target == 0);
-	bool raise = installed && target > ch->sent_limit_a;
-	bool restack = installed && stack != ch->sent_stack;
-	bool due = now >= ch->profile_renew_ms;
+	bool installed = ch->prof.sent_limit_a >= 0;
+	bool changed = !installed || fabs(target - ch->prof.sent_limit_a) >= PROFILE_DEADBAND_A ||
+		       (target < ch->prof.sent_limit_a && target == 0);
+	bool raise = installed && target > ch->prof.sent_limit_a;
+	bool restack = installed && stack != ch->prof.sent_stack;
+	bool due = now >= ch->prof.profile_renew_ms;
 
-	uint64_t hold_ms = ch->raise_hold_ms ? ch->raise_hold_ms : PROFILE_RAISE_MIN_MS;
-	if (changed && raise && now < ch->raised_ms + hold_ms)
+	uint64_t hold_ms = ch->prof.raise_hold_ms ? ch->prof.raise_hold_ms : PROFILE_RAISE_MIN_MS;
+	if (changed && raise && now < ch->prof.raised_ms + hold_ms)
 		changed = false; /* an increase waits: a charger writes every profile to flash */
-	if (!due && (ch->profile_failures || (!changed && !restack)))
+	if (!due && (ch->prof.profile_failures || (!changed && !restack)))
 		return;
 	json_t *payload = profiles_payload(ch, PROFILE_ID_DYNAMIC, stack, target, PROFILE_VALIDITY_S);
 	if (payload && proxy_edge_call(p, ch, "SetChargingProfile", payload, on_profile_result) == 0) {
-		ch->profile_in_flight = true;
-		ch->pending_limit_a = target;
-		ch->pending_stack = stack;
-		ch->profile_renew_ms = now + PROFILE_RENEW_S * 1000;
-		if (raise && target > ch->sent_limit_a + 0.05)
+		ch->prof.profile_in_flight = true;
+		ch->prof.pending_limit_a = target;
+		ch->prof.pending_stack = stack;
+		ch->prof.profile_renew_ms = now + PROFILE_RENEW_S * 1000;
+		if (raise && target > ch->prof.sent_limit_a + 0.05)
 			note_raise(ch, now);
-		else if (installed && target < ch->sent_limit_a - 0.05)
-			ch->lowered_ms = now;
+		else if (installed && target < ch->prof.sent_limit_a - 0.05)
+			ch->prof.lowered_ms = now;
 	}
+}
+
+/* The edge's profiles on a charger are gone, or may be: installed again from the start. */
+static void forget_installed(struct charger *ch)
+{
+	ch->prof.base_installed = false;
+	ch->prof.sent_limit_a = -1;
+}
+
+static void profiles_on_proxy(void *arg, struct proxy *p, struct charger *ch, enum proxy_event ev, uint64_t now)
+{
+	(void)arg;
+	switch (ev) {
+	case PROXY_TICK:
+		profiles_tick(p, ch, now);
+		break;
+	case PROXY_CLOSED: /* a new connection may be a rebooted charger: nothing of ours is known on it */
+		forget_installed(ch);
+		ch->prof.profile_in_flight = false;
+		ch->prof.profile_failures = 0;
+		break;
+	case PROXY_LIMITS_CLEARED:
+		forget_installed(ch);
+		ch->prof.profile_renew_ms = 0;
+		break;
+	default:
+		break;
+	}
+}
+
+int profiles_start(struct ag_daemon *d)
+{
+	return d->proxy ? proxy_subscribe(d->proxy, profiles_on_proxy, NULL) : 0;
+}
+
+void profiles_stop(struct ag_daemon *d)
+{
+	if (d->proxy)
+		proxy_unsubscribe(d->proxy, profiles_on_proxy, NULL);
 }

@@ -1,4 +1,4 @@
-/* The edge's charging limits on a charger (DESIGN.md, "OCPP rules"): a permanent base profile at
+/* The edge's charging limits on a charger (docs/ARCHITECTURE.md, "OCPP rules"): a permanent base profile at
  * the safe fallback current on a low stack level, and a dynamic profile carrying the solver's
  * limit on a stack level above every one the CSMS has used, with a short validity that is
  * renewed — so a dead edge leaves chargers at the fallback current, not at full power.
@@ -10,7 +10,13 @@
 
 #include <stdint.h>
 
+struct ag_daemon;
 struct proxy;
+
+/* A daemon module: renews and resets the profiles on the proxy's events (tick, closed, the CSMS
+ * clearing profiles). */
+int profiles_start(struct ag_daemon *d);
+void profiles_stop(struct ag_daemon *d);
 
 #define PROFILE_ID_BASE 917000001       /* ids the CSMS is unlikely to use; see README */
 #define PROFILE_ID_DYNAMIC 917000002
@@ -22,7 +28,7 @@ struct proxy;
 					/* doubled each time an increase follows a decrease of the
 					 * last one, up to PROFILE_RENEW_S; reset after a quiet period */
 
-/* The charger's safe current: its own fallback_a, else site.fallback_a. */
+/* The charger's safe current: its own fallback_a, else site.fallback_a (charger_fallback_a). */
 double profiles_fallback_a(const struct proxy *p, const struct charger *ch);
 /* The limit the edge wants on the charger: min(allocation, the CSMS's own limit). */
 double profiles_target_a(const struct charger *ch);

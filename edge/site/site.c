@@ -28,6 +28,14 @@ struct subscriber {
 	void *arg;
 };
 
+/* The limit tree of one configuration, with each node's meter (pointers into that configuration). */
+struct tree {
+	struct solver_node *nodes;
+	size_t n_nodes;
+	const char **meters;            /* per node: its meter's device id, or NULL */
+	size_t *bind_count;             /* per node and phase: chargers it binds (summary line) */
+};
+
 struct site {
 	struct ag_daemon *d;
 	uv_timer_t timer;
@@ -49,10 +57,19 @@ struct site {
 	uv_idle_t soon;
 	struct subscriber subs[SITE_SUBSCRIBERS];
 	struct site_plan *plan;         /* the `plan` policy's planner (site-plan.h) */
+	struct tree next;               /* built by a reload's check, in force at its apply */
 };
 
+static void tree_free(struct tree *t)
+{
+	free(t->nodes);
+	free(t->meters);
+	free(t->bind_count);
+	*t = (struct tree){ 0 };
+}
+
 /* The limit tree from the configuration (site-model.c), and each node's meter. */
-static int build_nodes(struct site *s, const struct ag_config *cfg)
+static int tree_build(struct tree *t, const struct ag_config *cfg)
 {
 	struct solver_node *nodes;
 	size_t n;
@@ -73,14 +90,21 @@ static int build_nodes(struct site *s, const struct ag_config *cfg)
 		const struct cfg_circuit *c = config_circuit(cfg, nodes[i].id);
 		meters[i] = c ? c->meter : NULL;
 	}
+	*t = (struct tree){ .nodes = nodes, .n_nodes = n, .meters = meters, .bind_count = bind_count };
+	return 0;
+}
+
+/* Put `t` in force (taking it); the tree it replaces is freed. */
+static void tree_install(struct site *s, struct tree *t)
+{
 	free(s->nodes);
 	free(s->meters);
 	free(s->bind_count);
-	s->nodes = nodes;
-	s->n_nodes = n;
-	s->meters = meters;
-	s->bind_count = bind_count;
-	return 0;
+	s->nodes = t->nodes;
+	s->n_nodes = t->n_nodes;
+	s->meters = t->meters;
+	s->bind_count = t->bind_count;
+	*t = (struct tree){ 0 };
 }
 
 static bool ev_present(const struct charger *ch)
@@ -119,7 +143,7 @@ static bool ev_limited(struct site *s, struct charger *ch, const struct solver_c
 	uint64_t fresh_ms = 3000 * (uint64_t)(interval_s > 10 ? interval_s : 10);
 	double draw = 0, slack = SITE_EV_SLACK_A;
 
-	if (!c->ev || ch->sent_limit_a <= 0 || !ch->meter.at_ms || now > ch->meter.at_ms + fresh_ms) {
+	if (!c->ev || ch->prof.sent_limit_a <= 0 || !ch->meter.at_ms || now > ch->meter.at_ms + fresh_ms) {
 		ch->ev_cap_a = 0;
 		ch->ev_probing = false;
 		return false;
@@ -127,9 +151,9 @@ static bool ev_limited(struct site *s, struct charger *ch, const struct solver_c
 	for (int i = 0; i < c->phases; i++)
 		draw = fmax(draw, ch->meter.current_a[i]);
 	if (ch->ev_probing) {
-		bool raised = ch->raised_ms >= ch->ev_probe_ms;
+		bool raised = ch->prof.raised_ms >= ch->ev_probe_ms;
 		if (now < ch->ev_probe_ms + EV_PROBE_MAX_S * 1000 &&
-		    (!raised || ch->meter.at_ms < ch->raised_ms + EV_SETTLE_MS))
+		    (!raised || ch->meter.at_ms < ch->prof.raised_ms + EV_SETTLE_MS))
 			return false;
 		ch->ev_probing = false; /* judged below, on a reading taken at the full share */
 		ch->ev_probe_ms = now;
@@ -145,7 +169,7 @@ static bool ev_limited(struct site *s, struct charger *ch, const struct solver_c
 		if (draw + slack < ch->ev_cap_a - slack)
 			ch->ev_cap_a = draw + slack;
 		if (!s->probing && now >= ch->ev_probe_ms + EV_PROBE_PERIOD_S * 1000 &&
-		    ch->profile_renew_ms <= now + 2000) {
+		    ch->prof.profile_renew_ms <= now + 2000) {
 			s->probing = true;
 			ch->ev_probing = true;
 			ch->ev_probe_ms = now;
@@ -155,8 +179,8 @@ static bool ev_limited(struct site *s, struct charger *ch, const struct solver_c
 		}
 		return true;
 	}
-	if (ch->meter.at_ms <= ch->raised_ms || draw < c->min_a - slack ||
-	    draw >= ch->sent_limit_a - 2 * slack)
+	if (ch->meter.at_ms <= ch->prof.raised_ms || draw < c->min_a - slack ||
+	    draw >= ch->prof.sent_limit_a - 2 * slack)
 		return false;
 	ch->ev_cap_a = draw + slack;
 	ch->ev_probe_ms = now;
@@ -173,7 +197,7 @@ static void describe(struct site *s, struct charger *ch, struct solver_charger *
 	memcpy(c->draw_a, ch->meter.current_a, sizeof(c->draw_a));
 	enum charger_link link = charger_link(ch, now, s->d->cfg->health.silent_after_s);
 	c->link = link == LINK_OFFLINE ? SOLVER_OFFLINE : link == LINK_SILENT ? SOLVER_SILENT :
-		  ch->not_controllable ? SOLVER_UNCONTROLLED : SOLVER_ONLINE;
+		  ch->prof.not_controllable ? SOLVER_UNCONTROLLED : SOLVER_ONLINE;
 	c->ev = link != LINK_OFFLINE && ev_present(ch);
 	c->priority = site_model_class(site_priority(ch));
 	c->ev_limited = ev_limited(s, ch, c, now);
@@ -425,6 +449,18 @@ void site_solve_soon(struct ag_daemon *d)
 
 /* A meter reading arrived or went stale: solve now rather than at the end of the period, so an
  * overload is answered within one poll. */
+/* What the OCPP core tells of its chargers that changes the allocation: solve now. */
+static void site_on_proxy(void *arg, struct proxy *p, struct charger *ch, enum proxy_event ev, uint64_t now)
+{
+	struct site *s = arg;
+
+	(void)p;
+	(void)ch;
+	(void)now;
+	if (ev == PROXY_NEEDS_CHANGED || ev == PROXY_ACCEPTED || ev == PROXY_REMOVED)
+		uv_idle_start(&s->soon, on_soon);
+}
+
 static void on_device(void *arg, const char *id, enum devices_event ev, const struct device_reading *r)
 {
 	struct site *s = arg;
@@ -524,19 +560,27 @@ int site_start(struct ag_daemon *d)
 		return -ENOMEM;
 	s->d = d;
 	d->site = s;
-	if (!(s->plan = site_plan_new(&d->loop)))
-		return -ENOMEM;
-	if ((rc = build_nodes(s, d->cfg)) < 0)
-		return rc;
-	if (d->cfg->site.grid.meter)
-		log_msg(LL_WARN, "site: grid meter \"%s\" has no reading yet; chargers held at their fallback current",
-			d->cfg->site.grid.meter);
+	/* The handles first: site_stop closes them (and frees s) whether or not the rest started. */
 	uv_timer_init(&d->loop, &s->timer);
 	s->timer.data = s;
 	uv_idle_init(&d->loop, &s->soon);
 	s->soon.data = s;
+	if (!(s->plan = site_plan_new(&d->loop)))
+		return -ENOMEM;
+	struct tree t;
+	if ((rc = tree_build(&t, d->cfg)) < 0)
+		return rc;
+	tree_install(s, &t);
+	if (d->cfg->site.grid.meter)
+		log_msg(LL_WARN, "site: grid meter \"%s\" has no reading yet; chargers held at their fallback current",
+			d->cfg->site.grid.meter);
 	if (d->devices)
 		devices_subscribe(d->devices, on_device, s);
+	if (d->proxy) {
+		/* Departure and energy needs of the sessions the previous run left open. */
+		if ((rc = needs_load(d->proxy)) < 0 || (rc = proxy_subscribe(d->proxy, site_on_proxy, s)) < 0)
+			return rc;
+	}
 	uv_timer_start(&s->timer, on_timer, 0, (uint64_t)d->cfg->site.control_period_ms);
 	return 0;
 }
@@ -550,6 +594,7 @@ static void free_site(uv_handle_t *h)
 	free(s->nodes);
 	free(s->meters);
 	free(s->bind_count);
+	tree_free(&s->next);
 	free(s->in);
 	free(s->rot);
 	free(s->out);
@@ -564,6 +609,8 @@ void site_stop(struct ag_daemon *d)
 		return;
 	if (d->devices)
 		devices_unsubscribe(d->devices, on_device, s);
+	if (d->proxy)
+		proxy_unsubscribe(d->proxy, site_on_proxy, s);
 	uv_timer_stop(&s->timer);
 	uv_idle_stop(&s->soon);
 	uv_close((uv_handle_t *)&s->soon, NULL);
@@ -571,18 +618,25 @@ void site_stop(struct ag_daemon *d)
 	d->site = NULL;
 }
 
-int site_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
+int site_reload_check(struct ag_daemon *d, const struct ag_config *new_cfg)
 {
 	struct site *s = d->site;
-	int rc;
 
 	if (!s)
 		return 0;
-	if ((rc = build_nodes(s, new_cfg)) < 0)
-		return rc;
+	tree_free(&s->next); /* a tree a refused reload built */
+	return tree_build(&s->next, new_cfg);
+}
+
+void site_reload_apply(struct ag_daemon *d, const struct ag_config *new_cfg)
+{
+	struct site *s = d->site;
+
+	if (!s)
+		return;
+	tree_install(s, &s->next);
 	s->cap = 0; /* the tree may have grown: size the solver's scratch again at the next solve */
 	for (size_t i = 0; d->proxy && i < d->proxy->n_chargers; i++)
 		d->proxy->chargers[i]->priority_override = -1; /* the new file says what it wants */
 	uv_timer_set_repeat(&s->timer, (uint64_t)new_cfg->site.control_period_ms);
-	return 0;
 }

@@ -19,7 +19,10 @@ struct charger;
 
 int site_start(struct ag_daemon *d);
 void site_stop(struct ag_daemon *d);
-int site_reload(struct ag_daemon *d, const struct ag_config *new_cfg);
+/* Reload in two steps: check builds the new limit tree aside (-errno refuses the file, the
+ * running tree untouched); apply, once every module accepted, puts it in force. */
+int site_reload_check(struct ag_daemon *d, const struct ag_config *new_cfg);
+void site_reload_apply(struct ag_daemon *d, const struct ag_config *new_cfg);
 
 /* Solve at the next turn of the loop instead of waiting for the period (a meter step, a plug-in,
  * a command). */

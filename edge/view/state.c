@@ -209,11 +209,11 @@ json_t *state_charger(struct ag_daemon *d, const struct charger *ch)
 			 "boot", "vendor", ch->vendor, "model", ch->model, "firmware", ch->firmware, "serial", ch->serial,
 			 "connectors", connectors(ch), "transactions", transactions(ch), "meter", meter(ch),
 			 "limit", "limit_a", number(ch->limit_a), "binding", ch->binding,
-			 "sent_a", ch->sent_limit_a >= 0 ? number(ch->sent_limit_a) : json_null(),
+			 "sent_a", ch->prof.sent_limit_a >= 0 ? number(ch->prof.sent_limit_a) : json_null(),
 			 "csms_limit_a", ch->csms_limit_a > 0 ? number(ch->csms_limit_a) : json_null(),
 			 "fallback_a", number(d->proxy ? profiles_fallback_a(d->proxy, ch) : 0),
 			 "upstream", json_string(ch->up_state == UP_OPEN ? "connected" : d->cfg->upstream.url ? "down" : "none"),
-			 "controllable", !ch->not_controllable,
+			 "controllable", !ch->prof.not_controllable,
 			 "priority", site_priority(ch));
 
 	if (o) {

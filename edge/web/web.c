@@ -473,7 +473,7 @@ void web_stop(struct ag_daemon *d)
 	web.d = NULL; /* the vhost goes with the lws context; late callbacks see a stopped module */
 }
 
-int web_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
+void web_reload_apply(struct ag_daemon *d, const struct ag_config *new_cfg)
 {
 	const struct cfg_web *old = &d->cfg->web, *c = &new_cfg->web;
 
@@ -492,5 +492,4 @@ int web_reload(struct ag_daemon *d, const struct ag_config *new_cfg)
 			OPENSSL_cleanse(s, sizeof(*s));
 		}
 	}
-	return 0;
 }

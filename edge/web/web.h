@@ -9,6 +9,7 @@ struct ag_daemon;
 
 int web_start(struct ag_daemon *d);
 void web_stop(struct ag_daemon *d);
-int web_reload(struct ag_daemon *d, const struct ag_config *new_cfg);
+/* Reload, once every module accepted `new_cfg`: removed users and changed roles log out. */
+void web_reload_apply(struct ag_daemon *d, const struct ag_config *new_cfg);
 
 #endif

@@ -14,9 +14,9 @@ const DYNAMIC = 917000002;
 const RENEW_S = 60; // PROFILE_RENEW_S
 
 // chargers: [{ id, circuit }]; circuits: libconfig text.
-async function edge(dir, { chargers, circuits = '', upstream = '', port = 0, web = '' }) {
+async function edge(dir, { chargers, circuits = '', upstream = '', port = 0, web = '', site = '' }) {
   port = port || await freePort();
-  fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "profiles"; margin_a = 2.0; fallback_a = 6.0; control_period_ms = 1000;
+  fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "profiles"; margin_a = 2.0; fallback_a = 6.0; control_period_ms = 1000; ${site}
   grid = { limit_a = [200.0, 200.0, 200.0]; };
   circuits = ( ${circuits} ); };
 chargers = ( ${chargers.map((c) => `{ id = "${c.id}"; ${c.circuit ? `circuit = "${c.circuit}";` : ''} max_a = 32.0; password = "${PW}"; }`).join(',\n  ')} );
@@ -273,5 +273,34 @@ test('stale sessions: Available with no transaction, or a reboot without resumin
   } finally {
     for (const cp of cps) await cp.close({ force: true });
     await d.stop();
+  }
+});
+
+test('a CSMS limit in watts is converted at the site\'s voltage (site.voltage_v), not a fixed 230 V', async () => {
+  const dir = tmpDir('ampgate-profiles-');
+  const csms = await startCsms({ passwords: { S16: PW } });
+  const { d, url } = await edge(dir, {
+    chargers: [{ id: 'S16' }],
+    site: 'voltage_v = 120.0;',
+    upstream: `upstream = { url = "${csms.url}"; security_profile = 1; credentials = "forward"; call_timeout_s = 5;
+  reconnect_min_ms = 200; reconnect_max_ms = 1000; };`,
+  });
+  let cp;
+  try {
+    cp = await station(url, 'S16', 'ocpp1.6');
+    await charging(cp);
+    await until(() => cp.dynamic().at(-1)?.limit === 32 && csms.clients.has(cp.identity), { timeoutMs: 8000, what: '32 A profile' });
+    const before = cp.dynamic().length;
+    // 7200 W on 3 phases at 120 V is 20 A (at 230 V it would be 10.4 A).
+    const r = await csms.clients.get(cp.identity).call('SetChargingProfile', { connectorId: 0, csChargingProfiles: {
+      chargingProfileId: 78, stackLevel: 3, chargingProfilePurpose: 'ChargePointMaxProfile', chargingProfileKind: 'Relative',
+      chargingSchedule: { chargingRateUnit: 'W', chargingSchedulePeriod: [{ startPeriod: 0, limit: 7200 }] } } });
+    assert.equal(r.status, 'Accepted');
+    await until(() => cp.dynamic().length > before, { timeoutMs: 3000, what: 'the edge\'s profile under the CSMS limit' });
+    assert.equal(cp.dynamic().at(-1).limit, 20);
+  } finally {
+    await cp?.close({ force: true });
+    await d.stop();
+    await csms.close();
   }
 });

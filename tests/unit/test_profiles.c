@@ -26,8 +26,8 @@ static void rig_init(struct rig *r, double sent_a)
 	r->d.cfg = &r->cfg;
 	r->s.d = &r->d;
 	r->ch = charger_new("EV1", NULL);
-	r->ch->sent_limit_a = sent_a;
-	r->ch->profile_renew_ms = UINT64_MAX;   /* no renewal due: no probe unless a test says so */
+	r->ch->prof.sent_limit_a = sent_a;
+	r->ch->prof.profile_renew_ms = UINT64_MAX;   /* no renewal due: no probe unless a test says so */
 	r->c = (struct solver_charger){ .phases = 3, .min_a = 6, .max_a = 32, .ev = true };
 }
 
@@ -51,7 +51,7 @@ static void test_cap_held_not_flapping(void **state)
 	assert_true(r.ch->ev_cap_a == 18);
 	/* The charger now holds 18 A; the EV still draws 16 A: 16 < 18 - 4 is false, and the old code
 	 * released the cap here. Held, at the same figure, reading after reading. */
-	r.ch->sent_limit_a = 18;
+	r.ch->prof.sent_limit_a = 18;
 	for (int i = 1; i <= 20; i++) {
 		assert_true(reading(&r, 16 + (i % 3) * 0.3, t + (uint64_t)i * 10000));
 		assert_true(r.ch->ev_cap_a == 18);
@@ -70,13 +70,13 @@ static void test_release_and_probe(void **state)
 	(void)state;
 	rig_init(&r, 32);
 	assert_true(reading(&r, 16, t));
-	r.ch->sent_limit_a = 18;
+	r.ch->prof.sent_limit_a = 18;
 	/* The EV takes all of its cap: released, and judged only on a reading EV_SETTLE_MS after the
 	 * raise went out — not on the reading taken at 18 A. */
 	assert_false(reading(&r, 17.5, t + 10000));
 	assert_true(r.ch->ev_probing);
-	r.ch->raised_ms = t + 11000;
-	r.ch->sent_limit_a = 32;
+	r.ch->prof.raised_ms = t + 11000;
+	r.ch->prof.sent_limit_a = 32;
 	assert_false(reading(&r, 17.5, t + 12000));
 	/* 20 A at 32 A offered, on a settled reading: capped again, at 22 A. */
 	assert_true(reading(&r, 20, t + 11000 + EV_SETTLE_MS));
@@ -85,7 +85,7 @@ static void test_release_and_probe(void **state)
 
 	/* Five minutes later, with a renewal due: a probe (the cap off) — but only one at a time. */
 	uint64_t later = r.ch->ev_probe_ms + EV_PROBE_PERIOD_S * 1000;
-	r.ch->profile_renew_ms = later;
+	r.ch->prof.profile_renew_ms = later;
 	r.s.probing = true;
 	assert_true(reading(&r, 20, later));
 	r.s.probing = false;
@@ -101,22 +101,22 @@ static void test_raise_hold(void **state)
 
 	(void)state;
 	note_raise(&ch, t);
-	assert_int_equal(ch.raise_hold_ms, PROFILE_RAISE_MIN_MS);
+	assert_int_equal(ch.prof.raise_hold_ms, PROFILE_RAISE_MIN_MS);
 	/* Up, down, up again within a renewal period: the next increase waits twice as long ... */
-	ch.lowered_ms = t + 500;
+	ch.prof.lowered_ms = t + 500;
 	note_raise(&ch, t + 3000);
-	assert_int_equal(ch.raise_hold_ms, 2 * PROFILE_RAISE_MIN_MS);
+	assert_int_equal(ch.prof.raise_hold_ms, 2 * PROFILE_RAISE_MIN_MS);
 	for (int i = 0; i < 10; i++) {
-		ch.lowered_ms = ch.raised_ms + 1;
-		note_raise(&ch, ch.raised_ms + ch.raise_hold_ms);
+		ch.prof.lowered_ms = ch.prof.raised_ms + 1;
+		note_raise(&ch, ch.prof.raised_ms + ch.prof.raise_hold_ms);
 	}
-	assert_int_equal(ch.raise_hold_ms, PROFILE_RENEW_S * 1000); /* ... up to a minute */
+	assert_int_equal(ch.prof.raise_hold_ms, PROFILE_RENEW_S * 1000); /* ... up to a minute */
 	/* Two increases with no decrease between: no flapping, the hold stays. */
-	note_raise(&ch, ch.raised_ms + 1000);
-	assert_int_equal(ch.raise_hold_ms, PROFILE_RENEW_S * 1000);
+	note_raise(&ch, ch.prof.raised_ms + 1000);
+	assert_int_equal(ch.prof.raise_hold_ms, PROFILE_RENEW_S * 1000);
 	/* A quiet renewal period: the shortest wait again. */
-	note_raise(&ch, ch.raised_ms + PROFILE_RENEW_S * 1000);
-	assert_int_equal(ch.raise_hold_ms, PROFILE_RAISE_MIN_MS);
+	note_raise(&ch, ch.prof.raised_ms + PROFILE_RENEW_S * 1000);
+	assert_int_equal(ch.prof.raise_hold_ms, PROFILE_RAISE_MIN_MS);
 }
 
 int main(void)
