@@ -12,7 +12,7 @@
  * Who may command is the broker's business (its ACL): MQTT tells us nothing trustworthy about
  * the sender, so the audit names the channel ("mqtt"). */
 #include "edge/mqtt/mqtt-private.h"
-#include "edge/site/charger-needs.h"
+#include "edge/ocpp/charger-needs.h"
 #include "edge/daemon.h"
 #include "edge/core/log.h"
 #include "edge/site/site.h"

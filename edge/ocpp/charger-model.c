@@ -1,7 +1,7 @@
 /* What the frames say about a charger; see charger-model.h. Tolerant by design: the payloads are
  * the CSMS's to validate, so a field that is missing or of the wrong type is simply not learnt. */
 #include "edge/ocpp/charger-model.h"
-#include "edge/site/charger-needs.h"
+#include "edge/ocpp/charger-needs.h"
 #include "edge/daemon.h"
 #include "edge/core/log.h"
 #include "edge/ocpp/proxy.h"

@@ -486,9 +486,10 @@ double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *char
 	e->st.battery_ok = ok;
 	e->st.battery_w = ok ? r->power_w : NAN;
 	e->st.soc_pct = ok ? r->soc_pct : NAN;
-	if (!ok && !e->warned_stale && e->written_w > 0)
-		log_msg(LL_WARN, "battery %s does not answer: its discharge no longer counts for the EVs; chargers lowered",
-			b->device);
+	if (!ok && !e->warned_stale && e->written_w > 0) /* an event: the manager must look at it */
+		store_event(d->store, LL_WARN, "battery.fault", b->device,
+			    "does not answer: its discharge no longer counts for the EVs; chargers lowered (check the "
+			    "battery and its Modbus link)");
 	e->warned_stale = !ok;
 
 	/* What the grid meter hides: the highest discharge of the last two control periods, or the

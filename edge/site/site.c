@@ -6,7 +6,7 @@
  * reading makes the whole site fall back to safe currents (the solver's meter_stale), never to
  * nominal limits: a node we cannot see is a node we cannot keep under its fuse. */
 #include "edge/site/site.h"
-#include "edge/site/charger-needs.h"
+#include "edge/ocpp/charger-needs.h"
 #include "edge/daemon.h"
 #include "edge/devices/devices.h"
 #include "edge/site/energy.h"

@@ -3,7 +3,7 @@
  * known is null, never 0. */
 #include "edge/view/state.h"
 #include "edge/ocpp/charger.h"
-#include "edge/site/charger-needs.h"
+#include "edge/ocpp/charger-needs.h"
 #include "edge/daemon.h"
 #include "edge/devices/devices.h"
 #include "edge/site/energy.h"

@@ -2,7 +2,7 @@
  * changes, the CSRF token). Reads are the JSON of state.c, the same the page, MQTT and /metrics
  * show; changes go through the site controller (site.h), which audits them. A viewer may read
  * everything and change nothing. */
-#include "edge/site/charger-needs.h"
+#include "edge/ocpp/charger-needs.h"
 #include "edge/health/health.h"
 #include "edge/core/log.h"
 #include "edge/ocpp/proxy.h"

@@ -198,7 +198,8 @@ test('a battery that stops answering no longer counts for the EVs: they are lowe
     // only the rule "count what is measured" lowers the EV.
     s.set({ base_a: 80, pv_w: 0, silent: true });
     await lowered('the battery went silent (Modbus timeout 500 ms)');
-    assert.match(d.log, /battery bess does not answer: its discharge no longer counts for the EVs; chargers lowered/);
+    // An event (warning) on the page, not only a log line.
+    assert.match(d.log, /battery\.fault bess: does not answer: its discharge no longer counts for the EVs; chargers lowered/);
     assert.ok(s.readings().at(-1).bat_w > 8000, 'the battery itself is still discharging');
   });
 });

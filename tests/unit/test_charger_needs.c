@@ -1,4 +1,4 @@
-/* A session's departure and energy need (edge/site/charger-needs.c): the manager's values win field by
+/* A session's departure and energy need (edge/ocpp/charger-needs.c): the manager's values win field by
  * field, the need shrinks with what the session delivers, both end with the session, and a
  * manager's request is validated before anything changes. */
 #include <setjmp.h>
@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "edge/site/charger-needs.h"
+#include "edge/ocpp/charger-needs.h"
 #include "edge/ocpp/ocpp-frame.h"
 
 #include <errno.h>

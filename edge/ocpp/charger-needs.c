@@ -5,7 +5,7 @@
  * delivered since). So it follows the meter values without anyone updating it, and a need that
  * was met reads 0, not a stale number. Departures are kept on the wall clock (that is what people
  * and EVs give) and turned into the solver's monotonic clock only at solve time. */
-#include "edge/site/charger-needs.h"
+#include "edge/ocpp/charger-needs.h"
 #include "edge/daemon.h"
 #include "edge/core/log.h"
 #include "edge/ocpp/ocpp-frame.h"
