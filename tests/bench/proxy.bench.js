@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AMPGATED, AMPGATE_SIM, Daemon, freePort, tmpDir } from '../lib/daemon.js';
+import { fleetConfig } from '../lib/fleet-config.js';
 
 const N = Number(process.env.AMPGATE_BENCH_STATIONS ?? 1000);
 const RUN_S = Number(process.env.AMPGATE_BENCH_S ?? 45);
@@ -58,23 +59,7 @@ function procStats(pid) {
 }
 
 function configText({ ocppPort, webPort, csmsPort }) {
-  const chargers = [];
-  for (let i = 1; i <= N; i++) {
-    const n = String(i).padStart(4, '0');
-    chargers.push(`  { id = "SIM${n}"; password = "${PASSWORDS.replace('%04d', n)}"; max_a = 32.0; }`);
-  }
-  // The largest grid connection the configuration takes: the bench measures the proxy, not the
-  // allocation (bench_solver does).
-  const grid = Math.min(N * 33, 10000);
-  return `site = { name = "bench"; grid = { limit_a = [${grid}.0, ${grid}.0, ${grid}.0]; }; };
-ocpp = { listen = "127.0.0.1:${ocppPort}"; path = "/ocpp"; security_profile = 1; meter_interval_s = 0; };
-upstream = { url = "ws://127.0.0.1:${csmsPort}/ocpp"; security_profile = 1; };
-web = { listen = "127.0.0.1:${webPort}"; };
-storage = { path = "${dir}/ampgate.db"; };
-chargers = (
-${chargers.join(',\n')}
-);
-`;
+  return fleetConfig({ name: 'bench', dir, n: N, passwords: PASSWORDS, ocppPort, webPort, csmsPort });
 }
 
 function fleetArgs(url, extra) {
