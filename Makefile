@@ -1,6 +1,6 @@
 # Ampgate — one non-recursive Makefile. `make` builds the three binaries into build/;
 # `make deps` installs what the build and the tests need; `make check` runs every test; `make bench`
-# runs the benchmarks (tables on stdout, JSON in build/bench/); `make check-long` the long partition suite.
+# runs the benchmarks (tables on stdout, JSON in build/bench/); `make check-long` the long partition suite and the soak.
 VERSION    := $(shell cat VERSION)
 PREFIX     ?= /usr
 SYSCONFDIR ?= /etc
@@ -166,7 +166,7 @@ check-asan: $(ASAN_BINS) tests/node_modules/.stamp
 
 # The longer partition suite: at least 50 kill -9 of ampgated during partition and replay.
 check-long: all tests/node_modules/.stamp
-	cd tests && AMPGATE_LONG=1 node --test --test-concurrency=1 integration/partition.test.js
+	cd tests && AMPGATE_LONG=1 node --test --test-concurrency=1 integration/partition.test.js long/soak.test.js
 
 # ---- deps: every Debian package the build and the tests use (idempotent) ----
 DEB_DEPS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmodbus-dev libmosquitto-dev \

@@ -6,8 +6,12 @@
  * per-station history, only counters, and does the least work a frame allows: one parse, one
  * answer, one write; the connection buffers are the edge's own (edge/ocpp/ws-link.h). For timing across
  * processes it records wall-clock milliseconds: the first connection, and every moment the number
- * of stations booted on their current connection reaches --expect (a reconnect storm's end). */
+ * of stations booted on their current connection reaches --expect (a reconnect storm's end).
+ * For a soak it can also keep the one history that counts, --tx-log: every transaction message
+ * written to the file with write(2) before it is answered, so that a kill -9 of this CSMS loses
+ * no line of what it acknowledged; and play a slow peer towards one station (--slow, --push). */
 #include "tools/sim/sim.h"
+#include "tools/sim/ocpp-msg.h"
 #include "edge/daemon.h"
 #include "edge/core/lws-loop.h"
 #include "edge/core/log.h"
@@ -18,6 +22,7 @@
 #include "edge/ocpp/ws-link.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <libwebsockets.h>
@@ -26,16 +31,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #define CSMS_RX_MAX (1024 * 1024)
 #define REPORT_MS 250
 #define FULL_MAX 64             /* moments "all --expect stations booted" kept */
+#define PUSH_BYTES 10000        /* --push: one DataTransfer's data, ... */
+#define PUSH_PER_TICK 2         /* ...this many every REPORT_MS */
 
 struct csms_opts {
 	struct host_port listen;
 	const char *path;
 	const char *report_json;
+	const char *tx_log;
+	const char *slow_id;            /* this station's connection stops reading now and then */
+	int slow_every_s, slow_for_s;
+	const char *push_id;            /* this station gets DataTransfer calls it may not read */
 	int heartbeat_s;
 	int expect;
 	int duration_s;
@@ -58,6 +70,12 @@ struct csms {
 	uint64_t connects, boots, calls, errors_sent, rejected, results;
 	json_int_t next_tx_id;
 	json_t *actions;                /* action -> calls received */
+	int tx_fd;                      /* --tx-log, or -1 */
+	uint64_t tx_logged, pushed, slow_pauses;
+	struct conn *slow, *push;
+	uint64_t slow_next_ms;
+	bool slow_paused;
+	unsigned push_seq;
 };
 
 /* One station's connection (lws per-session data, zeroed by lws). */
@@ -99,6 +117,22 @@ static void booted(struct csms *c, struct conn *cn)
 	}
 }
 
+/* One line "<pid>\t<station>\t<key>" per transaction message, written before the answer; the
+ * pid tells a CSMS that was killed (and what it got just before) from the one after it. */
+static void log_tx(struct csms *c, const struct conn *cn, const struct ocpp_frame *f)
+{
+	char key[128], line[256];
+	int n;
+
+	if (c->tx_fd < 0 || !ocpp_tx_key(f->action, f->payload, key, sizeof(key)))
+		return;
+	n = snprintf(line, sizeof(line), "%ld\t%s\t%s\n", (long)getpid(), cn->id, key);
+	if (n > 0 && write(c->tx_fd, line, (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1)) < 0)
+		log_msg(LL_ERROR, "csms: cannot write %s: %s", c->o.tx_log, strerror(errno));
+	else
+		c->tx_logged++;
+}
+
 static void on_call(struct csms *c, struct conn *cn, const struct ocpp_frame *f)
 {
 	char now[40];
@@ -108,6 +142,7 @@ static void on_call(struct csms *c, struct conn *cn, const struct ocpp_frame *f)
 
 	c->calls++;
 	count_action(c, f->action);
+	log_tx(c, cn, f);
 	ocpp_timestamp(now, sizeof(now), 0);
 	if (strcmp(f->action, "StartTransaction") == 0)
 		a.tx_id = ++c->next_tx_id;
@@ -174,6 +209,13 @@ static void established(struct csms *c, struct lws *wsi, struct conn *cn)
 	if (!c->connects++)
 		c->first_connect_wall_ms = wall_ms();
 	c->connected++;
+	if (c->o.slow_id && !strcmp(cn->id, c->o.slow_id)) {
+		c->slow = cn;
+		c->slow_paused = false;
+		c->slow_next_ms = now_ms() + 1000ULL * (uint64_t)c->o.slow_every_s;
+	}
+	if (c->o.push_id && !strcmp(cn->id, c->o.push_id))
+		c->push = cn;
 	log_msg(LL_DEBUG, "csms: %s connected (%s)", cn->id, lws_get_protocol(wsi)->name);
 }
 
@@ -205,6 +247,10 @@ static int cb_ocpp(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	case LWS_CALLBACK_CLOSED:
 		/* Also runs for a connection refused before ESTABLISHED (link.wsi still NULL). */
 		if (cn->link.wsi) {
+			if (c->slow == cn)
+				c->slow = NULL;
+			if (c->push == cn)
+				c->push = NULL;
 			c->connected--;
 			if (cn->booted)
 				c->booted--;
@@ -239,6 +285,9 @@ static json_t *report(const struct csms *c)
 	json_object_set_new(r, "cpu_s", json_real((double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 						  (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6));
 	json_object_set_new(r, "max_rss_kb", json_integer(ru.ru_maxrss));
+	json_object_set_new(r, "tx_logged", json_integer((json_int_t)c->tx_logged));
+	json_object_set_new(r, "pushed", json_integer((json_int_t)c->pushed));
+	json_object_set_new(r, "slow_pauses", json_integer((json_int_t)c->slow_pauses));
 	return r;
 }
 
@@ -260,10 +309,50 @@ static void csms_stop(struct csms *c)
 	uv_stop(&c->loop);
 }
 
+/* --slow: the station's connection stops being read for slow_for_s every slow_every_s (what a
+ * CSMS stuck in a database call does); its frames wait in the socket, then in the edge. */
+static void slow_step(struct csms *c, uint64_t now)
+{
+	if (!c->slow || now < c->slow_next_ms)
+		return;
+	c->slow_paused = !c->slow_paused;
+	lws_rx_flow_control(c->slow->link.wsi, c->slow_paused ? 0 : 1);
+	if (c->slow_paused)
+		c->slow_pauses++;
+	log_msg(LL_INFO, "csms: %s: %s reading", c->slow->id, c->slow_paused ? "stopped" : "resumed");
+	c->slow_next_ms = now + 1000ULL * (uint64_t)(c->slow_paused ? c->o.slow_for_s : c->o.slow_every_s);
+}
+
+/* --push: DataTransfer calls of PUSH_BYTES to one station, whether it reads them or not. */
+static void push_step(struct csms *c)
+{
+	static char data[PUSH_BYTES + 1];
+	char id[24];
+
+	if (!c->push)
+		return;
+	if (!data[0])
+		memset(data, 'x', PUSH_BYTES);
+	for (int i = 0; i < PUSH_PER_TICK; i++) {
+		json_t *p = json_pack("{ssss}", "vendorId", "ampgate.soak", "data", data);
+		char *text;
+		snprintf(id, sizeof(id), "push-%u", c->push_seq++);
+		text = ocpp_call_text(id, "DataTransfer", p);
+		json_decref(p);
+		if (text && ws_link_send(&c->push->link, text, strlen(text)) == 0)
+			c->pushed++;
+		free(text);
+		if (!c->push)
+			break;
+	}
+}
+
 static void on_report(uv_timer_t *t)
 {
 	struct csms *c = t->data;
 
+	slow_step(c, now_ms());
+	push_step(c);
 	write_report(c);
 	if (c->o.duration_s && now_ms() - c->start_ms >= 1000ULL * (uint64_t)c->o.duration_s)
 		csms_stop(c);
@@ -310,6 +399,8 @@ static void csms_teardown(struct csms *c)
 	lws_loop_teardown(c->ctx, &c->loop, handles, c->handles_up ? sizeof(handles) / sizeof(handles[0]) : 0);
 	uv_loop_close(&c->loop);
 	json_decref(c->actions);
+	if (c->tx_fd >= 0)
+		close(c->tx_fd);
 }
 
 static void usage(FILE *out)
@@ -326,9 +417,14 @@ static void usage(FILE *out)
 		"                            connection (all_booted_wall_ms in the report)\n"
 		"  --duration-s S            stop after S seconds (default: at SIGINT/SIGTERM)\n"
 		"  --report-json FILE        counts, CPU and RSS; rewritten every %d ms and at the end\n"
+		"  --tx-log FILE             append \"<pid>\\t<station>\\t<key>\" for every transaction message\n"
+		"                            (Start/StopTransaction, TransactionEvent), written before answering\n"
+		"  --slow ID                 station ID's connection stops being read for --slow-for-s (20)\n"
+		"                            every --slow-every-s (60) seconds\n"
+		"  --push ID                 send station ID %d-byte DataTransfer calls, %d every %d ms\n"
 		"  -q, --quiet               warnings only\n"
 		"  -v, --verbose             debug log\n",
-		REPORT_MS);
+		REPORT_MS, PUSH_BYTES, PUSH_PER_TICK, REPORT_MS);
 }
 
 static int parse_args(int argc, char **argv, struct csms_opts *o)
@@ -337,6 +433,9 @@ static int parse_args(int argc, char **argv, struct csms_opts *o)
 		{ "listen", required_argument, NULL, 'l' },  { "path", required_argument, NULL, 'p' },
 		{ "heartbeat-s", required_argument, NULL, 'b' }, { "expect", required_argument, NULL, 'e' },
 		{ "duration-s", required_argument, NULL, 'D' },  { "report-json", required_argument, NULL, 'j' },
+		{ "tx-log", required_argument, NULL, 't' },      { "slow", required_argument, NULL, 's' },
+		{ "slow-every-s", required_argument, NULL, 'E' }, { "slow-for-s", required_argument, NULL, 'F' },
+		{ "push", required_argument, NULL, 'P' },
 		{ "quiet", no_argument, NULL, 'q' },             { "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },              { NULL, 0, NULL, 0 },
 	};
@@ -349,6 +448,8 @@ static int parse_args(int argc, char **argv, struct csms_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->path = "/ocpp";
 	o->heartbeat_s = 300;
+	o->slow_every_s = 60;
+	o->slow_for_s = 20;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -367,18 +468,23 @@ static int parse_args(int argc, char **argv, struct csms_opts *o)
 		}
 		case 'p': o->path = optarg; break;
 		case 'j': o->report_json = optarg; break;
+		case 't': o->tx_log = optarg; break;
+		case 's': o->slow_id = optarg; break;
+		case 'P': o->push_id = optarg; break;
 		case 'q': level = LL_WARN; o->quiet = true; break;
 		case 'v': level = LL_DEBUG; break;
 		case 'h': usage(stdout); return 1;
-		case 'b': case 'e': case 'D':
+		case 'b': case 'e': case 'D': case 'E': case 'F':
 			v = strtol(optarg, &end, 10);
-			if (end == optarg || *end || v < (ch == 'b') || v > 1000000) {
+			if (end == optarg || *end || v < (ch == 'b' || ch == 'E' || ch == 'F') || v > 1000000) {
 				fprintf(stderr, "csms: --%s %s: expected a whole number%s\n",
-					ch == 'b' ? "heartbeat-s" : ch == 'e' ? "expect" : "duration-s", optarg,
-					ch == 'b' ? " from 1" : "");
+					ch == 'b' ? "heartbeat-s" : ch == 'e' ? "expect" : ch == 'D' ? "duration-s" :
+					ch == 'E' ? "slow-every-s" : "slow-for-s", optarg,
+					ch == 'b' || ch == 'E' || ch == 'F' ? " from 1" : "");
 				return 2;
 			}
-			*(ch == 'b' ? &o->heartbeat_s : ch == 'e' ? &o->expect : &o->duration_s) = (int)v;
+			*(ch == 'b' ? &o->heartbeat_s : ch == 'e' ? &o->expect : ch == 'D' ? &o->duration_s :
+			  ch == 'E' ? &o->slow_every_s : &o->slow_for_s) = (int)v;
 			break;
 		default: usage(stderr); return 2;
 		}
@@ -406,6 +512,14 @@ int sim_csms_main(int argc, char **argv)
 		return rc == 1 ? 0 : rc;
 	}
 	c->actions = json_object();
+	c->tx_fd = -1;
+	if (c->o.tx_log && (c->tx_fd = open(c->o.tx_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		log_msg(LL_ERROR, "csms: cannot write %s: %s", c->o.tx_log, strerror(errno));
+		json_decref(c->actions);
+		uv_loop_close(&c->loop);
+		free(c);
+		return 1;
+	}
 	log_hook_lws();
 	if ((rc = csms_setup(c)) < 0) {
 		log_msg(LL_ERROR, "csms: cannot listen on %s:%d: %s", c->o.listen.host, c->o.listen.port,

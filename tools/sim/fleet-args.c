@@ -41,6 +41,8 @@ static void usage(FILE *out)
 		"  --station-max-a A         station rating per phase (default 32)\n"
 		"  --draw-out FILE           rewrite FILE atomically every second with the fleet's per-phase draw (JSON)\n"
 		"  --report-json FILE        final report: counts, energy, per-action latency p50/p99\n"
+		"  --tx-log FILE             one line \"<station>\\t<key>\" per transaction message acknowledged\n"
+		"                            (StartTransaction, StopTransaction, TransactionEvent)\n"
 		"  --warmup-s S              latency percentiles leave out the first S seconds (default 0)\n"
 		"  -v, --verbose             debug log\n");
 }
@@ -121,6 +123,7 @@ int fleet_parse_args(int argc, char **argv, struct fleet_opts *o)
 		{ "station-max-a", required_argument, NULL, 'x' },
 		{ "draw-out", required_argument, NULL, 'o' },
 		{ "report-json", required_argument, NULL, 'j' },
+		{ "tx-log", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -179,6 +182,7 @@ int fleet_parse_args(int argc, char **argv, struct fleet_opts *o)
 		case 'x': rc = num("station-max-a", optarg, 6, 1000, &o->station_max_a); break;
 		case 'o': o->draw_out = optarg; break;
 		case 'j': o->report_json = optarg; break;
+		case 'T': o->tx_log = optarg; break;
 		case 'v': verbose = 1; break;
 		case 'h': usage(stdout); return 1;
 		default: rc = -EINVAL; break;

@@ -32,6 +32,7 @@ struct fleet {
 	struct station *st;
 	char (*passwords)[96];
 	struct stats *stats;
+	FILE *tx_log;
 	struct rng rng;
 	uint64_t start_ms, next_arrival_ms, next_summary_ms, all_booted_ms;
 	int booted_once, arrivals, arrivals_missed;
@@ -48,6 +49,12 @@ const struct fleet_opts *fleet_opts(const struct fleet *f)
 struct stats *fleet_stats(struct fleet *f)
 {
 	return f->stats;
+}
+
+void fleet_tx_acked(struct fleet *f, const char *station_id, const char *key)
+{
+	if (f->tx_log)
+		fprintf(f->tx_log, "%s\t%s\n", station_id, key);
 }
 
 bool fleet_stopping(const struct fleet *f)
@@ -287,6 +294,10 @@ static int fleet_setup(struct fleet *f)
 		return -ENOMEM;
 	if (f->o.password_file && (rc = load_passwords(f)) < 0)
 		return rc;
+	if (f->o.tx_log && !(f->tx_log = fopen(f->o.tx_log, "w"))) {
+		log_msg(LL_ERROR, "fleet: cannot write %s: %s", f->o.tx_log, strerror(errno));
+		return -errno;
+	}
 	if (!(f->ctx = lws_loop_context(&f->loop, NULL)))
 		return -ENOMEM;
 	memset(&info, 0, sizeof(info));
@@ -341,6 +352,8 @@ static void fleet_teardown(struct fleet *f)
 	free(f->st);
 	free(f->passwords);
 	stats_free(f->stats);
+	if (f->tx_log && fclose(f->tx_log) != 0)
+		log_msg(LL_ERROR, "fleet: cannot write %s: %s", f->o.tx_log, strerror(errno));
 }
 
 int fleet_run(const struct fleet_opts *o)

@@ -41,6 +41,7 @@ struct fleet_opts {
 	double station_max_a;           /* the station's own rating per phase */
 	const char *report_json;
 	const char *draw_out;
+	const char *tx_log;             /* one line per transaction message acknowledged */
 	bool quiet;
 };
 
@@ -60,6 +61,9 @@ const struct fleet_opts *fleet_opts(const struct fleet *f);
 struct stats *fleet_stats(struct fleet *f);
 /* True once the fleet is shutting down (links closing are expected then). */
 bool fleet_stopping(const struct fleet *f);
+/* A transaction message (ocpp_tx_key) was acknowledged with a CALLRESULT: one line
+ * "<station id>\t<key>" in --tx-log, to compare with what the CSMS received. */
+void fleet_tx_acked(struct fleet *f, const char *station_id, const char *key);
 /* A station finished its first successful boot. */
 void fleet_note_booted(struct fleet *f);
 

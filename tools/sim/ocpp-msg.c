@@ -75,3 +75,29 @@ int ocpp_int_or(json_t *o, const char *key, int dflt)
 
 	return json_is_integer(v) ? (int)json_integer_value(v) : dflt;
 }
+
+static const char *str(const json_t *v)
+{
+	return json_is_string(v) ? json_string_value(v) : "-";
+}
+
+int ocpp_tx_key(const char *action, json_t *payload, char *buf, size_t size)
+{
+	if (!action || !payload)
+		return 0;
+	if (!strcmp(action, "StartTransaction"))
+		snprintf(buf, size, "S|%d|%s|%lld|%s", ocpp_int_or(payload, "connectorId", -1),
+			 str(json_object_get(payload, "idTag")),
+			 (long long)json_integer_value(json_object_get(payload, "meterStart")),
+			 str(json_object_get(payload, "timestamp")));
+	else if (!strcmp(action, "StopTransaction"))
+		snprintf(buf, size, "T|%lld|%s|%s", (long long)json_integer_value(json_object_get(payload, "meterStop")),
+			 str(json_object_get(payload, "timestamp")), str(json_object_get(payload, "reason")));
+	else if (!strcmp(action, "TransactionEvent"))
+		snprintf(buf, size, "E|%s|%d|%s",
+			 str(json_object_get(json_object_get(payload, "transactionInfo"), "transactionId")),
+			 ocpp_int_or(payload, "seqNo", -1), str(json_object_get(payload, "eventType")));
+	else
+		return 0;
+	return 1;
+}

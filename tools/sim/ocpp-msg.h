@@ -29,6 +29,12 @@ json_t *ocpp_status(const char *status);
 /* An integer member, or `dflt` when it is absent or not an integer. */
 int ocpp_int_or(json_t *o, const char *key, int dflt);
 
+/* The identity of a transaction message (StartTransaction, StopTransaction, TransactionEvent)
+ * as both ends of a proxy see it, for counting it lost or duplicated: built from the payload
+ * only, never from the message id or a 1.6 transactionId, which an edge may rewrite
+ * (provisional ids) on the way. 1 with the key in `buf`, 0 for any other action. */
+int ocpp_tx_key(const char *action, json_t *payload, char *buf, size_t size);
+
 /* wall_ms(), wall-clock epoch milliseconds for timestamps in messages, is edge/daemon.h's;
  * RFC 3339 timestamps (ocpp_time_format / ocpp_time_parse) are edge/ocpp/ocpp-frame.h's. */
 

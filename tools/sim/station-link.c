@@ -182,6 +182,8 @@ static void handle_message(struct station *st, const char *buf, size_t len)
 		struct stats *s = fleet_stats(st->fleet);
 		if (f.type == OCPP_RESULT) {
 			stats_call_ok(s, st->pending_action, mono_us() - st->pending_sent_us);
+			if (st->pending_tx_key[0])
+				fleet_tx_acked(st->fleet, st->id, st->pending_tx_key);
 			call_done(st, f.payload);
 		} else {
 			log_msg(LL_INFO, "%s: %s answered with %s", st->id, st->pending_action, f.error_code);
@@ -240,6 +242,8 @@ static int write_call(struct station *st, struct lws *wsi)
 		return 0;
 	}
 	snprintf(st->pending_id, sizeof(st->pending_id), "%u", st->next_msg_id++);
+	if (!ocpp_tx_key(action, payload, st->pending_tx_key, sizeof(st->pending_tx_key)))
+		st->pending_tx_key[0] = '\0';
 	text = ocpp_call_text(st->pending_id, action, payload);
 	json_decref(payload);
 	if (!text)

@@ -78,6 +78,7 @@ struct station {
 	struct intent pending;
 	const char *pending_action;
 	char pending_id[16];
+	char pending_tx_key[128];       /* ocpp_tx_key of the call in flight; "" for other calls */
 	uint64_t pending_sent_us, pending_deadline_ms;
 	unsigned next_msg_id;
 
