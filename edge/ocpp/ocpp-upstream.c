@@ -213,7 +213,8 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 				 ups->peer_reason[0] ? ": " : "", ups->peer_reason);
 			proxy_upstream_closed(p, ch, why);
 		} else if (ups && ws_ping_hangup_s(p->d->cfg->upstream.ping_interval_s) &&
-			   now_ms() - ups->pong_ms >= (uint64_t)ws_ping_hangup_s(p->d->cfg->upstream.ping_interval_s) * 1000 - 500) {
+			   now_ms() - ups->pong_ms >= (uint64_t)ws_ping_hangup_s(p->d->cfg->upstream.ping_interval_s) * 1000 - 500 &&
+			   ws_hung_up_on_live_peer(wsi)) {
 			char why[160];
 			snprintf(why, sizeof(why), "no answer to WebSocket pings for %d s: a half-open link, or the CSMS is stuck",
 				 ws_ping_hangup_s(p->d->cfg->upstream.ping_interval_s));

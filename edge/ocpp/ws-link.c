@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* Frames up to this size are copied (for the LWS_PRE headroom, and because a client link masks
  * the payload in place) to the stack to be written; larger ones to a short-lived heap buffer. */
@@ -158,6 +159,19 @@ void ws_ping_policy(lws_retry_bo_t *policy, int interval_s)
 	/* Both 0 turns lws's own checks off (its default pings every 300 s and hangs up at 310). */
 	policy->secs_since_valid_ping = (uint16_t)interval_s;
 	policy->secs_since_valid_hangup = (uint16_t)ws_ping_hangup_s(interval_s);
+}
+
+bool ws_hung_up_on_live_peer(struct lws *wsi)
+{
+	lws_sockfd_type fd = lws_get_socket_fd(wsi);
+	char c;
+
+	if (fd < 0)
+		return false;
+	/* A peer that ended its socket reads as end of file (0) or a reset; a live one has nothing
+	 * to read (EAGAIN) or bytes lws never read. */
+	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
 }
 
 int ws_close_payload(const void *in, size_t len, char *reason, size_t size)

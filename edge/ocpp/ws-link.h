@@ -57,6 +57,11 @@ static inline int ws_ping_hangup_s(int interval_s)
 {
 	return interval_s ? interval_s + (interval_s < 10 ? interval_s : 10) : 0;
 }
+/* At LWS_CALLBACK_CLOSED of a link that ended without a close frame: did the edge hang up on a
+ * peer whose socket is still open (lws's ping policy found no pong in time), rather than the peer
+ * ending its socket (power, cable, a charger that just went)? lws 4.1 never hands an empty pong
+ * to the callback, so the time of the last pong cannot tell these apart; the socket can. */
+bool ws_hung_up_on_live_peer(struct lws *wsi);
 /* A peer's close frame payload (WS_PEER_INITIATED_CLOSE): its code (0 when none) and its reason
  * into `reason` (control characters made '?'). */
 int ws_close_payload(const void *in, size_t len, char *reason, size_t size);

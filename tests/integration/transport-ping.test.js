@@ -22,7 +22,7 @@ before(async () => {
     ws.on('ping', () => mute.pings.set(id, (mute.pings.get(id) ?? 0) + 1));
   });
   await new Promise((resolve) => mute.on('listening', resolve));
-  ({ daemon, url } = await startEdge({ name: 'ping-test', chargers: { CPGOOD: PW, CPMUTE: PW }, ocpp: 'ping_interval_s = 1;',
+  ({ daemon, url } = await startEdge({ name: 'ping-test', chargers: { CPGOOD: PW, CPMUTE: PW, CPDROP: PW }, ocpp: 'ping_interval_s = 1;',
     upstream: `url = "ws://127.0.0.1:${mute.address().port}/csms"; ping_interval_s = 1; reconnect_min_ms = 200; reconnect_max_ms = 400;` }));
 });
 after(async () => {
@@ -51,6 +51,20 @@ test('a charger that does not answer pings is closed within seconds; one that do
   assert.equal(goodClosed, false, 'a charger that answers pings stays connected');
   assert.equal((await good.call('BootNotification', bootPayload('ocpp1.6'))).status, 'Accepted');
   await good.close({ force: true });
+});
+
+test('a charger that answered its pings and then drops its socket is not said to have stopped answering them', async () => {
+  const ws = new WebSocket(`${url}/CPDROP`, ['ocpp1.6'], {
+    headers: { Authorization: `Basic ${Buffer.from(`CPDROP:${PW}`).toString('base64')}` },
+  });
+  let pings = 0;
+  ws.on('ping', () => { pings++; });
+  await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
+  await until(() => pings >= 4, { timeoutMs: scaled(8000), what: 'four pings answered' });
+  ws.terminate(); // no close frame: power gone, cable pulled
+  await daemon.waitForLog(/charger CPDROP: disconnected/);
+  await sleep(300);
+  assert.doesNotMatch(daemon.log, /charger CPDROP: no answer to WebSocket pings/);
 });
 
 test('an uplink whose CSMS does not answer pings is closed, logged and reopened', async () => {
