@@ -25,7 +25,7 @@ const MANAGER = 'manager-pass-1';
 const SHOTS = path.join(ROOT, 'build/screenshots');
 const MIN = 60000;
 
-let d, base, dir, db, conf, browser, cp, refuser, runStart;
+let d, base, dir, db, conf, browser, cp, refuser, runStart, firstStart;
 const seeded = {};
 
 // Minutes from 48 h to 70 min ago (none in the live hour): grid 18/17/16 A, the chargers draw
@@ -59,6 +59,7 @@ web = { listen = "127.0.0.1:${webPort}"; assets = "${path.join(ROOT, 'web')}";
 storage = { path = "${db}"; outbox_max_rows = 10; };
 `);
   d = new Daemon(conf);
+  firstStart = Date.now();
   await d.start();
   await d.stop();
   seed(Date.now());
@@ -192,7 +193,10 @@ test('the daemon writes its minutes: after a stop this run is in the history, wi
   assert.ok(rows.length >= 2, `a row at each minute's end and the part-minute at the stop: ${rows.length} rows`);
   const samples = rows.reduce((s, r) => s + r[0], 0);
   const secs = (Date.now() - runStart) / 1000;
-  assert.ok(samples >= secs / 3 && samples <= secs + 5, `${samples} samples in ${secs} s`);
+  // At most one sample a second of either run: the schema-making first start also wrote its
+  // part-minute, within the same window when both fall in one minute (seen once in CI).
+  const bothSecs = (Date.now() - firstStart) / 1000;
+  assert.ok(samples >= secs / 3 && samples <= bothSecs + 5, `${samples} samples in ${secs} s (${bothSecs} s since the first start)`);
   // Weighted by samples: the charger's draw most of the run (none before it came), under the 20 A limit.
   const mean = (i) => rows.reduce((s, r) => s + r[0] * r[i], 0) / samples;
   assert.ok(mean(1) > 4 && mean(1) <= 20 && mean(2) > 0, `grid ${mean(1)} A, allocated ${mean(2)} A`);
