@@ -26,6 +26,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fleetConfig } from '../lib/fleet-config.js';
 import { AMPGATED, AMPGATE_SIM, Daemon, freePort, tmpDir } from '../lib/daemon.js';
 
 const N = Number(process.env.AMPGATE_BENCH_STATIONS ?? 1000);
@@ -80,28 +81,10 @@ function procStats(pid) {
 const PER_PROC = Math.ceil(N / PROCS);
 const idPrefix = (k) => (PROCS > 1 ? `P${k}` : '');
 const procCount = (k) => Math.min(PER_PROC, N - k * PER_PROC);
-const passwordOf = (k, n) => `${idPrefix(k)}${PASSWORDS.replace('%04d', n)}`;
 
 function configText({ ocppPort, webPort, csmsPort }) {
-  const chargers = [];
-  for (let k = 0; k < PROCS; k++) {
-    for (let i = 1; i <= procCount(k); i++) {
-      const n = String(i).padStart(4, '0');
-      chargers.push(`  { id = "${idPrefix(k)}SIM${n}"; password = "${passwordOf(k, n)}"; max_a = 32.0; }`);
-    }
-  }
-  // The largest grid connection the configuration takes: the bench measures the proxy, not the
-  // allocation (bench_solver does).
-  const grid = Math.min(N * 33, 10000);
-  return `site = { name = "bench"; grid = { limit_a = [${grid}.0, ${grid}.0, ${grid}.0]; }; };
-ocpp = { listen = "127.0.0.1:${ocppPort}"; path = "/ocpp"; security_profile = 1; meter_interval_s = 0; };
-upstream = { url = "ws://127.0.0.1:${csmsPort}/ocpp"; security_profile = 1; };
-web = { listen = "127.0.0.1:${webPort}"; };
-storage = { path = "${dir}/ampgate.db"; };
-chargers = (
-${chargers.join(',\n')}
-);
-`;
+  const groups = Array.from({ length: PROCS }, (_, k) => ({ prefix: idPrefix(k), n: procCount(k) }));
+  return fleetConfig({ name: 'bench', dir, n: N, passwords: PASSWORDS, ocppPort, webPort, csmsPort, groups });
 }
 
 function fleetArgs(url, extra, k = 0) {
