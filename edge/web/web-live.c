@@ -25,7 +25,8 @@ static void sample(struct web *w, int64_t t_ms)
 
 	if (!st)
 		return;
-	if (w->hist_len && t_ms / 1000 == w->hist_last_s) {
+	bool same_second = w->hist_len && t_ms / 1000 == w->hist_last_s;
+	if (same_second) {
 		s = &w->history[(w->hist_head + w->hist_len - 1) % WEB_HISTORY]; /* same second: newest wins */
 	} else {
 		if (w->hist_len < WEB_HISTORY)
@@ -44,7 +45,10 @@ static void sample(struct web *w, int64_t t_ms)
 		if (st->limit_a[p] > s->limit_a)
 			s->limit_a = (float)st->limit_a[p];
 	}
-	web_history_sample(w, t_ms, st);
+	/* The stored history counts one sample a second, as this ring keeps one: a push between
+	 * ticks (after a solve) must not weigh its minute twice. */
+	if (!same_second)
+		web_history_sample(w, t_ms, st);
 }
 
 static bool session_alive(struct web_live *v)
