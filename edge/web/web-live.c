@@ -25,8 +25,7 @@ static void sample(struct web *w, int64_t t_ms)
 
 	if (!st)
 		return;
-	bool same_second = w->hist_len && t_ms / 1000 == w->hist_last_s;
-	if (same_second) {
+	if (w->hist_len && t_ms / 1000 == w->hist_last_s) {
 		s = &w->history[(w->hist_head + w->hist_len - 1) % WEB_HISTORY]; /* same second: newest wins */
 	} else {
 		if (w->hist_len < WEB_HISTORY)
@@ -45,10 +44,7 @@ static void sample(struct web *w, int64_t t_ms)
 		if (st->limit_a[p] > s->limit_a)
 			s->limit_a = (float)st->limit_a[p];
 	}
-	/* The stored history counts one sample a second, as this ring keeps one: a push between
-	 * ticks (after a solve) must not weigh its minute twice. */
-	if (!same_second)
-		web_history_sample(w, t_ms, st);
+	web_history_sample(w, t_ms, st);
 }
 
 static bool session_alive(struct web_live *v)
