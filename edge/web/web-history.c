@@ -82,6 +82,8 @@ static void write_minute(struct web *w)
 			sqlite3_bind_double(m->insert_row, f + 3, m->sum[f] / m->count[f]);
 	step(w, m->insert_row, "write the site's history");
 	for (int i = 0; i < WEB_BOUND_NODES && m->node[i][0]; i++) {
+		if (!m->node_samples[i])
+			continue; /* only in a sample a newer one of its second replaced */
 		sqlite3_bind_int64(m->insert_bound, 1, m->minute_ms);
 		sqlite3_bind_text(m->insert_bound, 2, m->node[i], -1, SQLITE_STATIC);
 		sqlite3_bind_int(m->insert_bound, 3, m->node_samples[i]);
@@ -109,7 +111,9 @@ static void prune(struct web *w, int64_t wall)
 
 static void count_bound(struct web_minute *m, const struct ag_daemon *d)
 {
-	char node[SOLVER_BINDING_LEN], seen[WEB_BOUND_NODES] = { 0 };
+	char node[SOLVER_BINDING_LEN], *seen = m->last_bound;
+
+	memset(m->last_bound, 0, sizeof(m->last_bound));
 
 	for (size_t c = 0; d->proxy && c < d->proxy->n_chargers; c++) {
 		if (bound_node(d->proxy->chargers[c]->binding, node, sizeof(node)) < 0)
@@ -126,6 +130,19 @@ static void count_bound(struct web_minute *m, const struct ag_daemon *d)
 	}
 }
 
+/* Take the minute's last sample back out of its sums. */
+static void forget_last(struct web_minute *m)
+{
+	for (int f = 0; f < WM_FIELDS; f++)
+		if (isfinite(m->last[f])) {
+			m->sum[f] -= m->last[f];
+			m->count[f]--;
+		}
+	for (int i = 0; i < WEB_BOUND_NODES; i++)
+		m->node_samples[i] -= m->last_bound[i];
+	m->samples--;
+}
+
 void web_history_sample(struct web *w, int64_t t_ms, const struct site_status *st)
 {
 	struct web_minute *m = &w->minute;
@@ -134,7 +151,10 @@ void web_history_sample(struct web *w, int64_t t_ms, const struct site_status *s
 
 	if (m->samples && minute != m->minute_ms)
 		write_minute(w);
+	else if (m->samples && t_ms / 1000 == m->last_s)
+		forget_last(m); /* pushed again within the second (after a solve): the newest counts */
 	m->minute_ms = minute;
+	m->last_s = t_ms / 1000;
 	for (int p = 0; p < AG_PHASES; p++) {
 		val[WM_GRID_A + p] = st->grid_a[p];
 		val[WM_EV_A + p] = st->ev_a[p];
@@ -144,11 +164,13 @@ void web_history_sample(struct web *w, int64_t t_ms, const struct site_status *s
 	val[WM_EV_KW] = kw(st->ev_a, v);
 	val[WM_ALLOC_KW] = kw(st->allocated_a, v);
 	val[WM_LIMIT_A] = fmax(st->limit_a[0], fmax(st->limit_a[1], st->limit_a[2]));
-	for (int f = 0; f < WM_FIELDS; f++)
+	for (int f = 0; f < WM_FIELDS; f++) {
+		m->last[f] = val[f];
 		if (isfinite(val[f])) {
 			m->sum[f] += val[f];
 			m->count[f]++;
 		}
+	}
 	m->samples++;
 	count_bound(m, w->d);
 	if (now_ms() - m->pruned_ms >= PRUNE_MS)

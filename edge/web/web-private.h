@@ -65,6 +65,11 @@ struct web_minute {
 	int count[WM_FIELDS];
 	char node[WEB_BOUND_NODES][40]; /* "grid", "feeder-a"; "" = free slot */
 	int node_samples[WEB_BOUND_NODES];
+	/* The minute's last sample, so that a later one in the same second replaces it (the live
+	 * ring keeps one sample a second, newest wins; the minutes must count the same samples). */
+	int64_t last_s;
+	double last[WM_FIELDS];
+	char last_bound[WEB_BOUND_NODES];
 	uint64_t pruned_ms;
 	struct sqlite3_stmt *insert_row, *insert_bound, *prune_rows, *prune_bound;
 };

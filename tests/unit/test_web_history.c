@@ -156,6 +156,30 @@ static void test_restart_part_minutes_add_up(void **state)
 	fixture_free(fx);
 }
 
+/* A push after a solve lands in the second of the timer's push: the minute counts one sample for
+ * that second, the newest, as the live ring does (38 samples in 31 s failed page-history). */
+static void test_same_second_newest_counts(void **state)
+{
+	struct fixture *fx = fixture_new();
+
+	(void)state;
+	for (int s = 0; s < 30; s++) {
+		set(fx, 50, 0, 0, "grid L1", "no EV", "no EV");
+		web_history_sample(&fx->w, T0 + s * 1000, &fx->st);
+		set(fx, 20, 16, 18, "no EV", "no EV", "no EV"); /* the solve's push, 400 ms later */
+		web_history_sample(&fx->w, T0 + s * 1000 + 400, &fx->st);
+	}
+	web_history_stop(&fx->w);
+	assert_int_equal(web_history_start(&fx->w), 0);
+	assert_int_equal(one(fx, "SELECT samples FROM site_history"), 30);
+	assert_int_equal(one(fx, "SELECT round(grid_a1 * 10) FROM site_history"), 200);
+	assert_int_equal(one(fx, "SELECT round(ev_a1 * 10) FROM site_history"), 160);
+	assert_int_equal(one(fx, "SELECT round(alloc_a1 * 10) FROM site_history"), 180);
+	/* the grid bound only in replaced samples: no row for it */
+	assert_int_equal(one(fx, "SELECT count(*) FROM site_history_bound"), 0);
+	fixture_free(fx);
+}
+
 static void test_retention_prunes(void **state)
 {
 	struct fixture *fx = fixture_new();
@@ -181,6 +205,7 @@ int main(void)
 		cmocka_unit_test(test_binding_names_a_node),
 		cmocka_unit_test(test_minute_row_and_bound_share),
 		cmocka_unit_test(test_restart_part_minutes_add_up),
+		cmocka_unit_test(test_same_second_newest_counts),
 		cmocka_unit_test(test_retention_prunes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
