@@ -462,12 +462,13 @@ async function loadDevices() {
   if (!list.length) tbody.innerHTML = '<tr><td colspan="5" class="muted">No Modbus devices configured.</td></tr>';
 }
 
-// Events newest first, back to the start of the date range (1000 a page, at most 10 pages;
-// without a start, the latest 1000).
-async function fetchEvents(from) {
-  let list = await api('/api/v1/events?limit=1000');
-  for (let n = 1; from && n < 10 && list.length === n * 1000 && list[list.length - 1].time_ms >= from; n++) {
-    const more = await api(`/api/v1/events?limit=1000&before=${list[list.length - 1].id}`);
+// Events newest first in the date range and at least the chosen severity, filtered by the
+// daemon (1000 a page, at most 10 pages), so a range reaches back past the newest routine rows.
+async function fetchEvents(from, to, sev) {
+  const q = `limit=1000${from ? `&from_ms=${from}` : ''}${to < Infinity ? `&to_ms=${to}` : ''}${sev ? `&severity=${sev}` : ''}`;
+  let list = await api(`/api/v1/events?${q}`);
+  for (let n = 1; n < 10 && list.length === n * 1000; n++) {
+    const more = await api(`/api/v1/events?${q}&before=${list[list.length - 1].id}`);
     if (!more.length) break;
     list = list.concat(more);
   }
@@ -478,13 +479,12 @@ async function fetchEvents(from) {
 // changes (info: connects, sessions, boots) folded into one line.
 async function loadEvents() {
   const from = $('#event-from').value ? new Date(`${$('#event-from').value}T00:00`).getTime() : 0;
-  const list = await fetchEvents(from);
-  const f = $('#event-filter').value.trim().toLowerCase();
-  const sev = $('#event-severity').value;
   const to = $('#event-to').value ? new Date(`${$('#event-to').value}T00:00`).getTime() + 86400000 : Infinity;
+  const sev = $('#event-severity').value;
+  const list = await fetchEvents(from, to, sev);
+  const f = $('#event-filter').value.trim().toLowerCase();
   const rank = { info: 0, notice: 1, warning: 2, error: 3 };
-  const shown = list.filter((e) => !(sev && rank[e.severity] < rank[sev]) && e.time_ms >= from && e.time_ms < to &&
-    !(f && !`${e.kind} ${e.subject || ''} ${e.message}`.toLowerCase().includes(f)));
+  const shown = list.filter((e) => !(f && !`${e.kind} ${e.subject || ''} ${e.message}`.toLowerCase().includes(f)));
   const urgent = shown.filter((e) => rank[e.severity] >= 2);
   const rest = shown.filter((e) => rank[e.severity] < 2);
   const tbody = $('#events-table tbody');

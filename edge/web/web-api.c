@@ -17,40 +17,64 @@
 
 #define CHARGERS "/api/v1/chargers/"
 
-static json_t *events(struct web *w, struct lws *wsi)
-{
-	char arg[32];
-	const char *v;
-	long limit = 100, before = 0;
-	sqlite3_stmt *q;
-	json_t *a = json_array();
+/* The events' severities, least urgent first: ?severity= keeps this one and the more urgent. */
+static const char *const severities[] = { "info", "notice", "warning", "error" };
 
-	if ((v = lws_get_urlarg_by_name(wsi, "limit=", arg, sizeof(arg))))
-		limit = strtol(v, NULL, 10);
-	if ((v = lws_get_urlarg_by_name(wsi, "before=", arg, sizeof(arg))))
-		before = strtol(v, NULL, 10);
+/* GET /api/v1/events: newest first, `limit` (1..1000) a page, older than event `before`; filtered
+ * by `from_ms`..`to_ms` (wall clock, to exclusive), the least `severity` and a charger (`subject`)
+ * in SQL, so a date range reaches back past the newest thousand routine rows. */
+static int events(struct web *w, struct web_req *r)
+{
+	char arg[64], subject[64] = "";
+	const char *v;
+	long long limit = 100, before = 0, from = 0, to = 0;
+	int sev = 0;
+	sqlite3_stmt *q;
+
+	if ((v = lws_get_urlarg_by_name(r->wsi, "limit=", arg, sizeof(arg))))
+		limit = strtoll(v, NULL, 10);
+	if ((v = lws_get_urlarg_by_name(r->wsi, "before=", arg, sizeof(arg))))
+		before = strtoll(v, NULL, 10);
+	if ((v = lws_get_urlarg_by_name(r->wsi, "from_ms=", arg, sizeof(arg))))
+		from = strtoll(v, NULL, 10);
+	if ((v = lws_get_urlarg_by_name(r->wsi, "to_ms=", arg, sizeof(arg))))
+		to = strtoll(v, NULL, 10);
+	if ((v = lws_get_urlarg_by_name(r->wsi, "subject=", arg, sizeof(arg))))
+		snprintf(subject, sizeof(subject), "%s", v);
+	if ((v = lws_get_urlarg_by_name(r->wsi, "severity=", arg, sizeof(arg)))) {
+		while (sev < 4 && strcmp(severities[sev], v) != 0)
+			sev++;
+		if (sev == 4)
+			return web_error(r, 400, "severity must be info, notice, warning or error, not \"%s\"", v);
+	}
 	if (limit < 1 || limit > 1000)
 		limit = 100;
-	if (!a || sqlite3_prepare_v2(store_db(w->d->store),
-				     "SELECT id, time_ms, severity, kind, subject, message FROM events"
-				     " WHERE ?1 <= 0 OR id < ?1 ORDER BY id DESC LIMIT ?2",
-				     -1, &q, NULL) != SQLITE_OK) {
-		json_decref(a);
-		return NULL;
-	}
+	if (sqlite3_prepare_v2(store_db(w->d->store),
+			       "SELECT id, time_ms, severity, kind, subject, message FROM events"
+			       " WHERE (?1 <= 0 OR id < ?1) AND time_ms >= ?3 AND (?4 <= 0 OR time_ms < ?4)"
+			       " AND (?5 = '' OR subject = ?5)"
+			       " AND CASE severity WHEN 'error' THEN 3 WHEN 'warning' THEN 2 WHEN 'notice' THEN 1 ELSE 0 END >= ?6"
+			       " ORDER BY id DESC LIMIT ?2",
+			       -1, &q, NULL) != SQLITE_OK)
+		return web_error(r, 500, "cannot read the events from the database: %s", sqlite3_errmsg(store_db(w->d->store)));
 	sqlite3_bind_int64(q, 1, before);
 	sqlite3_bind_int64(q, 2, limit);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		const char *subject = (const char *)sqlite3_column_text(q, 4);
+	sqlite3_bind_int64(q, 3, from);
+	sqlite3_bind_int64(q, 4, to);
+	sqlite3_bind_text(q, 5, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 6, sev);
+	json_t *a = json_array();
+	while (a && sqlite3_step(q) == SQLITE_ROW) {
+		const char *subj = (const char *)sqlite3_column_text(q, 4);
 		json_array_append_new(a, json_pack("{s:I, s:I, s:s, s:s, s:s?, s:s}", "id",
 						   (json_int_t)sqlite3_column_int64(q, 0), "time_ms",
 						   (json_int_t)sqlite3_column_int64(q, 1), "severity",
 						   (const char *)sqlite3_column_text(q, 2), "kind",
-						   (const char *)sqlite3_column_text(q, 3), "subject", subject, "message",
+						   (const char *)sqlite3_column_text(q, 3), "subject", subj, "message",
 						   (const char *)sqlite3_column_text(q, 5)));
 	}
 	sqlite3_finalize(q);
-	return a;
+	return web_reply_json(r, 200, a);
 }
 
 /* The charger id in "/api/v1/chargers/<id>[/<rest>]" into `id`; `rest` points after it. */
@@ -97,7 +121,7 @@ static int get(struct web *w, struct web_req *r)
 	if (strcmp(u, "/api/v1/devices") == 0)
 		return web_reply_json(r, 200, state_devices(d));
 	if (strcmp(u, "/api/v1/events") == 0)
-		return web_reply_json(r, 200, events(w, r->wsi));
+		return events(w, r);
 	if (strcmp(u, "/api/v1/history") == 0)
 		return history(w, r);
 	if (strncmp(u, "/api/v1/pending", 15) == 0)

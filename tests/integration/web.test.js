@@ -175,6 +175,24 @@ test('REST: a viewer reads everything and changes nothing; a manager changes, au
   assert.ok(events.length <= 5);
   assert.ok(events.some((e) => e.kind === 'site.override' && /grid limited to 50.0 A per phase for 120 s by web:manager/.test(e.message)));
   assert.ok(events.some((e) => e.kind === 'web.login' && e.subject === 'manager'));
+  // Filtered in the database: a date range, the least severity, one subject.
+  const all = await (await get('/api/v1/events?limit=1000', manager.cookie)).json();
+  const override = all.find((e) => e.kind === 'site.override');
+  const t = override.time_ms;
+  const around = await (await get(`/api/v1/events?limit=1000&from_ms=${t}&to_ms=${t + 1}`, manager.cookie)).json();
+  assert.ok(around.length >= 1 && around.every((e) => e.time_ms === t), JSON.stringify(around));
+  assert.ok(around.some((e) => e.id === override.id));
+  const older = await (await get(`/api/v1/events?limit=1000&to_ms=${t}`, manager.cookie)).json();
+  assert.ok(older.length >= 1 && older.every((e) => e.time_ms < t));
+  const rank = { info: 0, notice: 1, warning: 2, error: 3 };
+  const notices = await (await get('/api/v1/events?limit=1000&severity=notice', manager.cookie)).json();
+  assert.deepEqual(notices.map((e) => e.id), all.filter((e) => rank[e.severity] >= 1).map((e) => e.id));
+  assert.ok(notices.length < all.length, 'routine info events are left out');
+  const mine = await (await get('/api/v1/events?limit=1000&subject=manager', manager.cookie)).json();
+  assert.ok(mine.length >= 1 && mine.every((e) => e.subject === 'manager'));
+  r = await get('/api/v1/events?severity=loud', manager.cookie);
+  assert.equal(r.status, 400);
+  assert.match((await r.json()).error, /severity must be info, notice, warning or error/);
 });
 
 test('a forged cross-site change is refused: no CSRF token, a foreign Origin, a form on another site', async () => {
