@@ -1,7 +1,7 @@
 /* What the proxy reads of the frames that pass: a charger session and its CSMS's traffic as a
  * script, fed through proxy_from_charger / proxy_from_csms, so the parsed frames reach the
  * charger model (boot data, connectors, transactions, meter values, the CSMS's limits), the
- * edge's local answers (answer.c), the edge's profile calls and their results (profiles.c).
+ * edge's local answers (local-answer.c), the edge's profile calls and their results (profiles.c).
  *
  * Input: a first line of flags (its first byte & 7: 1 = OCPP 2.0.1, 2 = the uplink is open so
  * frames are forwarded, otherwise the edge answers; 4 = an unknown station held as pending), then
