@@ -202,8 +202,8 @@ function renderFlow() {
   $('#flow').hidden = !e;
   if (!e) return;
   const g = flowNode('grid', 'in', 'Grid');
-  setFlow(g, e.grid_w, 'importing from the grid', 'exporting to the grid', e.grid_w === null ? 'no grid meter reading' : 'no flow');
-  text(g.querySelector('.sub'), e.grid_w === null ? "Without a grid meter reading the building's share is not known." : '');
+  setFlow(g, e.grid_w, 'importing from the grid', 'exporting to the grid', e.grid_w === null ? 'not measured' : 'no flow');
+  text(g.querySelector('.sub'), e.grid_w === null ? "No fresh grid meter reading: the building's share of the connection is not known." : '');
   const shown = new Set(['grid', 'ev']);
   if (e.pv_w !== null) {
     shown.add('pv');
