@@ -1,4 +1,4 @@
-// The site manager's page: overview (mode, uplink, grid per phase, live chart), chargers (with
+// The site manager's page: overview (mode, uplink, energy flow, grid per phase, live chart), chargers (with
 // the reason behind every limit; priority and a session's departure and energy need for
 // managers), devices and events. Plain JS, no build step; data from /api/v1 and the live
 // WebSocket. Changes carry the session's CSRF token.
@@ -113,6 +113,7 @@ function renderSite() {
     text($('#uplink-sub'), `${s.uplink.connected} of ${s.chargers.online} online chargers linked; while down: ${s.uplink.partition_mode}`);
   }
   renderOutbox(s.uplink);
+  renderFlow();
   text($('#policy'), s.policy);
   const o = s.grid.override;
   const conn = Math.min(...(s.grid.configured_limit_a || [Infinity]).filter((v) => v > 0));
@@ -150,6 +151,114 @@ function renderOutbox(up) {
   const dropped = ob.dropped > 0 ? `; ${ob.dropped} meter readings dropped to make room` : '';
   text(el, `Outbox: ${ob.messages} of ${ob.max} messages waiting for the CSMS${dropped}${near ? ' — nearly full' : ''}`);
   el.className = near || ob.dropped > 0 ? 'warn' : 'muted';
+}
+
+// ---- energy flow: what comes in (grid, PV, battery) and where it goes (building, EVs) ----
+// From the site's "energy" object of the live state. A node shows only what the site has (no PV
+// box without an inverter); the arrow and the words carry the direction, not a colour: a
+// power flowing into the site points right (down on a phone), towards the building and the EVs.
+const FLOW_IDLE_W = 50; // less than this either way: no flow worth an arrow
+
+function fmtKw(w) {
+  return w === null || w === undefined ? '–' : `${(Math.abs(w) / 1000).toFixed(1)} kW`;
+}
+
+// The node `id` in the column `side`, made on first use: name, kW, direction, details.
+function flowNode(id, side, name) {
+  let n = $(`#flow-${id}`);
+  if (n) return n;
+  n = document.createElement('div');
+  n.id = `flow-${id}`;
+  n.className = 'flow-node';
+  n.innerHTML = '<h3></h3><p class="kw"></p><p class="dir"><span class="arrow" aria-hidden="true"></span> <span class="words"></span></p><p class="sub muted"></p>';
+  n.querySelector('h3').textContent = name;
+  $(`#flow-${side}`).appendChild(n);
+  return n;
+}
+
+// `w` signed: > 0 flows the way the site's arrows point (into the site from the left, out of
+// it to the right), < 0 against it.
+function setFlow(n, w, along, against, idle, cls) {
+  text(n.querySelector('.kw'), fmtKw(w));
+  const dir = w === null || w === undefined ? '' : w > FLOW_IDLE_W ? '→' : w < -FLOW_IDLE_W ? '←' : '·';
+  text(n.querySelector('.arrow'), dir);
+  text(n.querySelector('.words'), dir === '→' ? along : dir === '←' ? against : idle);
+  n.className = `flow-node${cls ? ` ${cls}` : ''}`;
+  n.dataset.dir = dir === '→' ? 'along' : dir === '←' ? 'against' : 'none';
+}
+
+function battText(b) {
+  const sp = b.setpoint_w;
+  const asked = sp === null ? "its own control (the edge does not command it)"
+    : sp > FLOW_IDLE_W ? `discharge ${fmtKw(sp)}` : sp < -FLOW_IDLE_W ? `charge ${fmtKw(sp)}` : 'hold';
+  const counted = b.counted_w > FLOW_IDLE_W ? ` · ${fmtKw(b.counted_w)} counted as room for the EVs` : '';
+  const above = b.mode === 'peak-shave' && b.peak_w !== null ? ` (above ${fmtKw(b.peak_w)} import)` : '';
+  return `Mode ${b.mode}${above}; asked: ${asked} (${b.why})${counted}`;
+}
+
+function renderFlow() {
+  const s = state.site;
+  const e = s.energy;
+  $('#flow').hidden = !e;
+  if (!e) return;
+  const g = flowNode('grid', 'in', 'Grid');
+  setFlow(g, e.grid_w, 'importing from the grid', 'exporting to the grid', e.grid_w === null ? 'not measured' : 'no flow');
+  text(g.querySelector('.sub'), e.grid_w === null ? "No fresh grid meter reading: the building's share of the connection is not known." : '');
+  const shown = new Set(['grid', 'ev']);
+  if (e.pv_w !== null) {
+    shown.add('pv');
+    const n = flowNode('pv', 'in', 'Solar (PV)');
+    setFlow(n, e.pv_w, 'producing', 'drawing', 'not producing');
+    text(n.querySelector('.sub'), e.pv_surplus_w > FLOW_IDLE_W ? `${fmtKw(e.pv_surplus_w)} spare for chargers set to charge from PV` : '');
+  }
+  const b = e.battery;
+  if (b) {
+    shown.add('battery');
+    const n = flowNode('battery', 'in', 'Battery');
+    setFlow(n, b.answering ? b.power_w : null, 'discharging', 'charging', b.answering ? 'idle' : 'not answering', b.answering ? '' : 'fault');
+    let soc = n.querySelector('.soc');
+    if (!soc) { soc = document.createElement('p'); soc.className = 'soc'; n.querySelector('.dir').after(soc); }
+    text(soc, b.soc_pct === null ? 'SoC –' : `SoC ${b.soc_pct.toFixed(0)} %`);
+    text(n.querySelector('.sub'), b.answering ? battText(b)
+      : `Not answering: its discharge no longer counts for the EVs, the chargers are lowered. Check the battery ${b.device} and its Modbus link.`);
+  }
+  if (e.building_w !== null) {
+    // building_w is the non-EV load net of PV; the building itself uses that plus what PV gives.
+    shown.add('building');
+    const n = flowNode('building', 'out', 'Building');
+    setFlow(n, e.building_w + (e.pv_w || 0), 'using', 'feeding in', 'using nothing');
+    text(n.querySelector('.sub'), 'Everything on the connection but the chargers');
+  }
+  const ev = flowNode('ev', 'out', 'EV chargers');
+  const n = s.chargers.charging;
+  setFlow(ev, e.ev_w, `charging ${n} vehicle${n === 1 ? '' : 's'}`, 'feeding in', 'not drawing');
+  text(ev.querySelector('.sub'), `${s.chargers.online} of ${s.chargers.configured} chargers online`);
+  for (const el of document.querySelectorAll('.flow-node')) if (!shown.has(el.id.slice(5))) el.remove();
+  renderRatchet(e.demand);
+}
+
+// The demand-charge ratchet: this month's highest window average, and whether the site stays
+// under it in the window now running.
+function renderRatchet(d) {
+  const el = $('#flow-ratchet');
+  el.hidden = !d || (d.month_peak_w === null && d.window_avg_w === null);
+  if (el.hidden) return;
+  const min = `${Math.round(d.window_s / 60)}-minute`;
+  const peak = d.month_peak_w === null ? 'none recorded yet' : `${fmtKw(d.month_peak_w)} (highest ${min} average import)`;
+  const now = d.window_avg_w === null ? '' : ` This ${min} window so far: ${fmtKw(d.window_avg_w)}`;
+  let verdict = '', cls = 'muted';
+  if (d.month_peak_w !== null && d.window_avg_w !== null) {
+    const holds = d.window_avg_w <= d.month_peak_w;
+    verdict = holds ? (d.ratchet ? ' — the ratchet holds: below the peak.' : ' — below the peak.')
+      : ` — above the peak${d.ratchet ? ': the ratchet does not hold' : ''}; if it stays there, this month's peak (and its demand charge) rises.`;
+    cls = holds ? 'muted' : 'warn';
+    el.dataset.holds = String(holds);
+  } else {
+    delete el.dataset.holds;
+    if (now) verdict = '.';
+  }
+  text(el, `This month's demand peak: ${peak}.${now}${verdict}`);
+  el.className = cls;
 }
 
 function renderBanner() {

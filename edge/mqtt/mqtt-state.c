@@ -231,6 +231,49 @@ static void sensor(struct mqtt *m, const char *node, const char *object, const c
 			   "state_class", unit ? "measurement" : NULL));
 }
 
+enum energy_needs { NEEDS_NOTHING, NEEDS_GRID_METER, NEEDS_BATTERY, NEEDS_PV };
+
+/* The energy flow the overview shows, as sensors on the site topic (energy_json's fields), each
+ * announced only where the site has what it measures. */
+static const struct energy_sensor {
+	const char *object, *name, *field, *unit, *device_class;
+	enum energy_needs needs;
+} energy_sensor_table[] = {
+	{ "ev_power", "EV chargers power", "ev_w", "W", "power", NEEDS_NOTHING },
+	{ "grid_power", "Grid power (import > 0)", "grid_w", "W", "power", NEEDS_GRID_METER },
+	{ "building_power", "Building power (without EVs, PV included)", "building_w", "W", "power", NEEDS_GRID_METER },
+	{ "demand_month_peak", "Demand peak this month", "demand.month_peak_w", "W", "power", NEEDS_GRID_METER },
+	{ "battery_soc", "Battery SoC", "battery.soc_pct", "%", "battery", NEEDS_BATTERY },
+	{ "battery_power", "Battery power (discharge > 0)", "battery.power_w", "W", "power", NEEDS_BATTERY },
+	{ "battery_setpoint", "Battery setpoint (discharge > 0)", "battery.setpoint_w", "W", "power", NEEDS_BATTERY },
+	{ "battery_mode", "Battery mode", "battery.mode", NULL, NULL, NEEDS_BATTERY },
+	{ "pv_power", "PV power", "pv_w", "W", "power", NEEDS_PV },
+};
+
+static void energy_sensors(struct mqtt *m, const char *node, const char *site_topic)
+{
+	const struct ag_config *cfg = m->d->cfg;
+	bool has[] = { [NEEDS_NOTHING] = true, [NEEDS_GRID_METER] = cfg->site.grid.meter != NULL,
+		       [NEEDS_BATTERY] = cfg->battery.device != NULL, [NEEDS_PV] = false };
+	char tmpl[128];
+
+	for (size_t i = 0; i < cfg->n_devices; i++)
+		has[NEEDS_PV] = has[NEEDS_PV] || strcmp(cfg->devices[i].role, "pv") == 0;
+	for (size_t i = 0; i < sizeof(energy_sensor_table) / sizeof(energy_sensor_table[0]); i++) {
+		const struct energy_sensor *e = &energy_sensor_table[i];
+		if (!has[e->needs])
+			continue;
+		snprintf(tmpl, sizeof(tmpl), "{{ value_json.energy.%s }}", e->field);
+		sensor(m, node, e->object, e->name, site_topic, tmpl, e->unit, e->device_class);
+	}
+	/* on = the battery does not answer: its discharge no longer counts for the EVs */
+	if (has[NEEDS_BATTERY])
+		discover(m, "binary_sensor", node, "battery_fault",
+			 json_pack("{s:s, s:s, s:s, s:s}", "name", "Battery not answering", "state_topic", site_topic,
+				   "value_template", "{{ 'OFF' if value_json.energy.battery.answering else 'ON' }}",
+				   "device_class", "problem"));
+}
+
 void mqtt_publish_discovery(struct mqtt *m)
 {
 	const struct ag_config *cfg = m->d->cfg;
@@ -253,17 +296,7 @@ void mqtt_publish_discovery(struct mqtt *m)
 			max_a = cfg->site.grid.limit_a[p];
 	}
 	sensor(m, node, "site_mode", "Site mode", site_topic, "{{ value_json.mode }}", NULL, NULL);
-	if (cfg->battery.device) {
-		sensor(m, node, "battery_soc", "Battery SoC", site_topic, "{{ value_json.energy.battery.soc_pct }}", "%",
-		       "battery");
-		sensor(m, node, "battery_power", "Battery power", site_topic, "{{ value_json.energy.battery.power_w }}", "W",
-		       "power");
-	}
-	for (size_t i = 0; i < cfg->n_devices; i++)
-		if (strcmp(cfg->devices[i].role, "pv") == 0) {
-			sensor(m, node, "pv_power", "PV power", site_topic, "{{ value_json.energy.pv_w }}", "W", "power");
-			break;
-		}
+	energy_sensors(m, node, site_topic);
 	/* The site limit as a number: setting it sends a 15-minute temporary limit. */
 	if (max_a > 0) {
 		char cmd[600];

@@ -193,6 +193,7 @@ int energy_start(struct ag_daemon *d)
 		return -ENOMEM;
 	e->written_w = NAN;
 	e->st.soc_pct = e->st.battery_w = e->st.target_w = e->st.pv_w = e->st.building_w = NAN;
+	e->st.grid_w = e->st.ev_w = NAN;
 	e->st.peak_w = e->st.surplus_w = NAN;
 	snprintf(e->st.why, sizeof(e->st.why), "not decided yet");
 	e->st.demand_w = NAN;
@@ -237,10 +238,11 @@ json_t *energy_json(const struct ag_daemon *d)
 				isfinite(st->soc_pct) ? json_real(round(st->soc_pct * 10) / 10) : json_null(), "power_w",
 				watts(st->battery_w), "setpoint_w", watts(st->target_w), "counted_w", watts(st->counted_w),
 				"peak_w", watts(st->peak_w), "why", st->why);
-	return json_pack("{s:o, s:o, s:o, s:o, s:{s:o, s:o, s:b}}", "battery", bat, "pv_w", watts(st->pv_w), "building_w",
-			 watts(st->building_w), "pv_surplus_w", watts(st->surplus_w), "demand", "window_avg_w",
-			 watts(st->demand_w), "month_peak_w", watts(st->month_peak_w > 0 ? st->month_peak_w : NAN),
-			 "ratchet", d->cfg->site.ratchet);
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:b, s:i}}", "battery", bat, "pv_w", watts(st->pv_w),
+			 "building_w", watts(st->building_w), "grid_w", watts(st->grid_w), "ev_w", watts(st->ev_w),
+			 "pv_surplus_w", watts(st->surplus_w), "demand", "window_avg_w", watts(st->demand_w),
+			 "month_peak_w", watts(st->month_peak_w > 0 ? st->month_peak_w : NAN), "ratchet",
+			 d->cfg->site.ratchet, "window_s", d->cfg->site.demand_window_s);
 }
 
 static void params(const struct ag_config *cfg, const struct device_reading *r, double limit_w, double month_peak_w,
@@ -475,6 +477,8 @@ double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *char
 	e->st.configured = r != NULL;
 	e->st.mode = b->mode ? b->mode : "off";
 	e->st.pv_w = d->devices ? pv_power(d, now) : NAN;
+	e->st.grid_w = grid_w;
+	e->st.ev_w = ev_w;
 	double bnow = isfinite(grid_w) ? building_now(d, e, grid_w, grid_at_ms, ev_w, r, measured_w, now) : NAN;
 	if (isfinite(grid_w))
 		demand(d, e, grid_w, now);

@@ -72,6 +72,8 @@ struct energy_status {
 	double counted_w;               /* discharge counted as EV headroom this solve */
 	double pv_w;                    /* sum of the PV inverters' production; NAN: none configured */
 	double building_w;              /* non-EV, non-battery load; NAN before the first turn */
+	double grid_w;                  /* the grid meter's import (< 0: export) this turn; NAN: not fresh */
+	double ev_w;                    /* the EVs' measured draw this turn */
 	double surplus_w;               /* PV export available to chargers with `pv` set */
 	double demand_w;                /* grid import averaged over the demand window so far */
 	double month_peak_w;            /* the month's highest window average (0: none yet) */
@@ -83,7 +85,7 @@ int energy_start(struct ag_daemon *d);
 void energy_stop(struct ag_daemon *d);
 const struct energy_status *energy_status(const struct ag_daemon *d);
 /* The status for REST and MQTT (the site's "energy" object): battery (null without one), PV,
- * building load and PV surplus, in W and %. A new reference. */
+ * building load, grid import (< 0: export), EV draw and PV surplus, in W and %. A new reference. */
 struct json_t;
 struct json_t *energy_json(const struct ag_daemon *d);
 

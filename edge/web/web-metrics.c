@@ -149,6 +149,12 @@ static void energy(FILE *f, struct ag_daemon *d)
 	if (!e)
 		return;
 	if (e->configured) {
+		head(f, "ampgate_battery_mode", "gauge", "battery.mode in force (1 on the configured mode).");
+		fputs("ampgate_battery_mode{mode=", f);
+		label(f, e->mode ? e->mode : "off");
+		fputs("} 1\n", f);
+		scalar(f, "ampgate_battery_answering", "gauge", "1 when the battery's reading is fresh (0: its discharge is not counted).",
+		       e->battery_ok);
 		scalar(f, "ampgate_battery_soc_percent", "gauge", "Battery state of charge.", e->soc_pct);
 		scalar(f, "ampgate_battery_power_watts", "gauge", "Battery power measured, > 0 discharging.", e->battery_w);
 		scalar(f, "ampgate_battery_setpoint_watts", "gauge",
@@ -157,6 +163,9 @@ static void energy(FILE *f, struct ag_daemon *d)
 		       e->counted_w);
 	}
 	scalar(f, "ampgate_pv_power_watts", "gauge", "PV production, sum of the PV inverters (NaN: none).", e->pv_w);
+	scalar(f, "ampgate_grid_power_watts", "gauge", "Grid meter power, import > 0, export < 0 (NaN: no fresh reading).",
+	       e->grid_w);
+	scalar(f, "ampgate_ev_power_watts", "gauge", "The chargers' measured draw.", e->ev_w);
 	scalar(f, "ampgate_building_power_watts", "gauge", "Non-EV, non-battery load at the grid, PV included.",
 	       e->building_w);
 	scalar(f, "ampgate_demand_window_watts", "gauge", "Grid import averaged over the current demand window so far.",

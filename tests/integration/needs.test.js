@@ -10,7 +10,7 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import { launchChromium, logIn } from '../lib/browser.js';
 import { AMPGATECTL, Daemon, ROOT, freePort, runSync, tmpDir } from '../lib/daemon.js';
-import { startBroker } from '../lib/mosquitto.js';
+import { siteAcl, startBroker } from '../lib/mosquitto.js';
 import { TS, until } from '../lib/ocpp.js';
 import { plugIn } from '../lib/plug-in.js';
 
@@ -20,15 +20,6 @@ const SITE = 'depot-needs';
 const BASE = `ampgate/${SITE}`;
 const PROTOS = { EV201: 'ocpp2.0.1', BUS16: 'ocpp1.6' };
 const MQTT_USERS = { ampgate: 'needs-daemon-secret', manager: 'needs-mqtt-manager' };
-const ACL = `user ampgate
-topic write ${BASE}/#
-topic read ${BASE}/cmd/#
-topic write homeassistant/#
-
-user manager
-topic read ${BASE}/#
-topic write ${BASE}/cmd/#
-`;
 const inAnHour = () => new Date(Date.now() + 3600e3).toISOString();
 
 function hash(password) {
@@ -178,7 +169,7 @@ test('the EV\'s NotifyEVChargingNeeds and a manager\'s REST needs move the deadl
 
 test('MQTT cmd/charger/<id>/needs sets a session\'s needs and answers on /result; bad commands change nothing', async () => {
   const dir = tmpDir('ampgate-needs-mqtt-');
-  const broker = await startBroker({ dir, users: MQTT_USERS, acl: ACL });
+  const broker = await startBroker({ dir, users: MQTT_USERS, acl: siteAcl(BASE) });
   const { d, url, base } = await edge(dir, { mqttPort: broker.port });
   let cps = {};
   let c;

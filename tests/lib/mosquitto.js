@@ -7,6 +7,22 @@ import path from 'node:path';
 import { freePort } from './daemon.js';
 import { startHelper } from './peers.js';
 
+/** The usual ACL of a test: the daemon (user `ampgate`) writes its state under `base` and Home
+ * Assistant discovery and reads commands; a site manager (user `manager`) reads both and writes
+ * commands. */
+export function siteAcl(base) {
+  return `user ampgate
+topic write ${base}/#
+topic read ${base}/cmd/#
+topic write homeassistant/#
+
+user manager
+topic read ${base}/#
+topic read homeassistant/#
+topic write ${base}/cmd/#
+`;
+}
+
 /**
  * Start a broker. `users` maps user name -> password; `acl` is the ACL file's text; `tls` is
  * { cert, key } for a TLS listener. Anonymous clients may connect but, with an ACL that names
