@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { AMPGATED, Daemon, freePort, tmpDir } from '../lib/daemon.js';
+import { AMPGATED, Daemon, freePort, scaled, tmpDir } from '../lib/daemon.js';
 import rpc from 'ocpp-rpc';
 import { bootPayload, connectStation, sleep } from '../lib/ocpp.js';
 
@@ -56,7 +56,7 @@ function cpuSeconds(pid) {
 }
 
 /** A charger's connection, or null when it is not answered within `ms` (the attempt is dropped). */
-async function tryStation(url, id, password, ms = 3000) {
+async function tryStation(url, id, password, ms = scaled(3000)) {
   const cp = new rpc.RPCClient({
     endpoint: url, identity: id, protocols: ['ocpp1.6'], strictMode: true, password,
     reconnect: false, callTimeoutMs: 5000, pingIntervalMs: 0,
@@ -130,7 +130,7 @@ storage = { path = "${dir}/ampgate.db"; };
     // Some chargers leave: a new one gets in.
     waiting.destroy();
     for (const cp of cps.splice(0, 3)) await cp.close({ force: true });
-    const cp = await tryStation(url, ids[next], pw(ids[next]), 5000);
+    const cp = await tryStation(url, ids[next], pw(ids[next]), scaled(5000));
     assert.ok(cp, `charger ${ids[next]} not accepted after 3 chargers left`);
     cps.push(cp);
     assert.equal((await cp.call('BootNotification', bootPayload('ocpp1.6'))).status, 'Accepted');
