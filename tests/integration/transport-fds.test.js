@@ -117,6 +117,7 @@ storage = { path = "${dir}/ampgate.db"; };
     const full = d.log.split('\n').filter((l) =>
       /cannot accept more chargers: \d+ of 128 file descriptors in use; raise LimitNOFILE in the unit/.test(l));
     assert.equal(full.length, 1, `the 'cannot accept' line ${full.length} times:\n${d.log.slice(-3000)}`);
+    t.diagnostic(full[0]);
     const spam = d.log.split('\n').filter((l) => /accept: errno 24/.test(l)).length;
     assert.ok(spam <= 2, `${spam} accept error lines`);
 
