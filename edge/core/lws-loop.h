@@ -12,14 +12,35 @@
  * clients and servers; `user` is what lws_context_user() returns. NULL on failure. */
 struct lws_context *lws_loop_context(uv_loop_t *loop, void *user);
 
-/* Raise the soft descriptor limit to the hard one (the systemd unit sets LimitNOFILE); the
- * limit in force, or -errno. Afterwards lws_loop_fd_for_web() keeps the top quarter (at least
- * 16) of the descriptors for chargers and uplinks. */
+/* Descriptors. The soft limit is raised to the hard one (the systemd unit sets LimitNOFILE) once,
+ * before the first context is made: lws 4.1 sizes its descriptor table from the soft limit at
+ * that moment and refuses any socket numbered above it. With L the limit, the plan is:
+ *   below 3/4 L              anyone;
+ *   3/4 L .. L - S           chargers and uplinks, not web clients (idle browsers must not
+ *                            starve chargers);
+ *   L - S .. L - S/2         web clients and uplinks, not new chargers (a site full of chargers
+ *                            still shows its page);
+ *   the last S/2             uplinks, the database and files only;
+ * with S = L/32, at least 8. Descriptors are handed out lowest first, so a descriptor's number
+ * tells how full the table is below it. */
+/* The limit in force and, in *was, the one found at start; or -errno. */
 int lws_loop_raise_fd_limit(int *was);
 /* For a web server's LWS_CALLBACK_FILTER_NETWORK_CONNECTION: false when the accepted descriptor
- * `fd` lies in the part kept for chargers and uplinks (refuse the web client: idle browsers must
- * not starve chargers of descriptors). */
+ * `fd` lies in a part kept from web clients (refuse the client). */
 bool lws_loop_fd_for_web(int fd);
+
+/* A listening socket whose connections `vh` serves (a vhost made with port
+ * CONTEXT_PORT_NO_LISTEN_SERVER), in place of lws's own listener: when the process is out of
+ * descriptors, lws 4.1's accept() fails with EMFILE, it logs and returns with the socket still
+ * readable, and the loop spins at 100 % CPU. This one stops accepting while no descriptor below
+ * L - S is free (newcomers wait in the kernel's queue), says so once in a warning naming `what`
+ * ("chargers"), looks again every second and says when it accepts again. `host` "" or 0.0.0.0
+ * is every address (IPv6 and IPv4). 0 or -errno (bind, listen). */
+struct lws_loop_listener;
+int lws_loop_listen(uv_loop_t *loop, struct lws_vhost *vh, const char *host, int port, const char *what,
+		    struct lws_loop_listener **out);
+/* Stop listening; the socket closes once the loop has run the handles' close. NULL is fine. */
+void lws_loop_listener_close(struct lws_loop_listener *l);
 
 /* Tear down a context on a foreign loop, closing the caller's `n` handles too. libwebsockets
  * 4.1 only starts closing its sockets and uv handles in lws_context_destroy; the loop must run

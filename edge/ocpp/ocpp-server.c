@@ -477,6 +477,12 @@ void ocpp_server_close(struct proxy *p, struct charger *ch, int code, const char
 	lws_callback_on_writable(ch->down.wsi);
 }
 
+void ocpp_server_stop(struct proxy *p)
+{
+	lws_loop_listener_close(p->listener);
+	p->listener = NULL;
+}
+
 int ocpp_server_start(struct proxy *p)
 {
 	static lws_retry_bo_t ping_policy; /* the vhost keeps a pointer: one server per process */
@@ -496,8 +502,7 @@ int ocpp_server_start(struct proxy *p)
 			limit < 4096 ? "; raise LimitNOFILE in the systemd unit (or ulimit -n) for a large site" : "");
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "ocpp";
-	info.iface = hp.host[0] && strcmp(hp.host, "0.0.0.0") != 0 ? hp.host : NULL;
-	info.port = hp.port;
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* our listener (lws-loop.h): no spin on EMFILE */
 	info.protocols = protocols;
 	info.user = p;
 	ws_ping_policy(&ping_policy, o->ping_interval_s);
@@ -513,8 +518,13 @@ int ocpp_server_start(struct proxy *p)
 	}
 	p->server = lws_create_vhost(p->d->lws, &info);
 	if (!p->server) {
-		log_msg(LL_ERROR, "OCPP: cannot listen on %s (in use, or TLS files unreadable?)", o->listen);
-		return -EADDRINUSE;
+		log_msg(LL_ERROR, "OCPP: cannot serve on %s (TLS files unreadable?)", o->listen);
+		return -EINVAL;
+	}
+	int rc = lws_loop_listen(&p->d->loop, p->server, hp.host, hp.port, "chargers", &p->listener);
+	if (rc < 0) {
+		log_msg(LL_ERROR, "OCPP: cannot listen on %s: %s", o->listen, strerror(-rc));
+		return rc;
 	}
 	log_msg(LL_INFO, "OCPP: chargers connect to ws%s://%s%s/<station id> (security profile %d)",
 		o->security_profile >= 2 ? "s" : "", o->listen, o->path, o->security_profile);

@@ -10,6 +10,8 @@ struct proxy;
 struct charger;
 
 int ocpp_server_start(struct proxy *p);
+/* Stop accepting chargers (shutdown); connected ones stay until the lws context goes. */
+void ocpp_server_stop(struct proxy *p);
 /* From the tick: read the charger again once what waits for the CSMS has drained. */
 void ocpp_server_flow(struct proxy *p, struct charger *ch);
 /* Close the charger's socket with a close frame (`code`, static `reason`) at its next WRITEABLE,

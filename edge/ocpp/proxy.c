@@ -544,6 +544,7 @@ void proxy_stop(struct ag_daemon *d)
 		return;
 	uv_timer_stop(&p->tick);
 	uv_close((uv_handle_t *)&p->tick, NULL);
+	ocpp_server_stop(p);
 	replay_stop(p);
 	/* The sockets close after this (with the lws context); detach them from the chargers first. */
 	for (size_t i = 0; i < p->n_chargers; i++) {

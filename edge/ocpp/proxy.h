@@ -39,6 +39,7 @@ struct proxy {
 	struct charger **chargers;
 	size_t n_chargers, cap_chargers;
 	struct lws_vhost *server;
+	struct lws_loop_listener *listener; /* the OCPP port (ocpp-server.c) */
 	struct lws_vhost *client;
 	uv_timer_t tick;
 	char upstream_host[256];

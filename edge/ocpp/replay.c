@@ -18,6 +18,7 @@
 #include "edge/core/log.h"
 #include "edge/ocpp/outbox.h"
 #include "edge/ocpp/proxy.h"
+#include "edge/ocpp/tx-ids.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -25,11 +26,6 @@
 #include <time.h>
 
 #define RETRY_BASE_MS 500
-
-struct tx_map {
-	int64_t provisional;
-	int64_t csms_id;        /* 0 = the CSMS has not numbered it yet */
-};
 
 /* Per charger. */
 struct replay_ch {
@@ -48,8 +44,7 @@ struct replay_ch {
 	int thinned;                    /* MeterValues just dropped to make room, for the audit */
 	int64_t thinned_from_ms, thinned_to_ms;
 	bool awaiting_commit;           /* the last acknowledgement is not committed yet */
-	struct tx_map *maps;
-	size_t n_maps, cap_maps;
+	struct tx_ids ids;              /* provisional 1.6 transaction ids (tx-ids.h) */
 	unsigned replayed;              /* this run, for the summary */
 	uint64_t run_started_ms;
 };
@@ -86,43 +81,6 @@ static struct replay_ch *state_new(struct charger *ch)
 	return ch->rp;
 }
 
-static struct tx_map *map_find(const struct replay_ch *rp, int64_t provisional, int64_t csms_id)
-{
-	for (size_t i = 0; rp && i < rp->n_maps; i++)
-		if ((provisional && rp->maps[i].provisional == provisional) ||
-		    (csms_id && rp->maps[i].csms_id == csms_id))
-			return &rp->maps[i];
-	return NULL;
-}
-
-static struct tx_map *map_add(struct replay_ch *rp, int64_t provisional, int64_t csms_id)
-{
-	struct tx_map *m = map_find(rp, provisional, 0);
-
-	if (!m) {
-		if (rp->n_maps == rp->cap_maps) {
-			size_t cap = rp->cap_maps ? rp->cap_maps * 2 : 4;
-			struct tx_map *grown = realloc(rp->maps, cap * sizeof(*grown));
-			if (!grown)
-				return NULL;
-			rp->maps = grown;
-			rp->cap_maps = cap;
-		}
-		m = &rp->maps[rp->n_maps++];
-		m->provisional = provisional;
-	}
-	m->csms_id = csms_id;
-	return m;
-}
-
-static void map_del(struct replay_ch *rp, int64_t provisional)
-{
-	struct tx_map *m = map_find(rp, provisional, 0);
-
-	if (m)
-		*m = rp->maps[--rp->n_maps];
-}
-
 static void inflight_clear(struct replay_ch *rp)
 {
 	json_decref(rp->inflight_payload);
@@ -145,14 +103,6 @@ static const char *clock_text(int64_t wall_ms, char *buf, size_t size)
 static bool is16(const struct charger *ch)
 {
 	return ch->version == OCPP16;
-}
-
-/* A 1.6 transactionId the edge handed out itself, or 0. */
-static int64_t provisional_in(const json_t *payload)
-{
-	const json_t *id = json_object_get(payload, "transactionId");
-
-	return json_is_integer(id) && json_integer_value(id) < 0 ? json_integer_value(id) : 0;
 }
 
 /* ---- storing ---- */
@@ -242,7 +192,7 @@ int replay_queue(struct proxy *p, struct charger *ch, const struct ocpp_frame *f
 			    f->action);
 	rp->depth += 1 - removed;
 	if (provisional)
-		map_add(rp, provisional, 0);
+		tx_ids_set(&rp->ids, provisional, 0);
 	if (on_live_uplink(ch, f))
 		inflight_live(rp, f, seq, provisional, ch->from_charger.up_sent_ms);
 	replay_pump(p, ch);
@@ -424,7 +374,7 @@ static char *outgoing(const struct charger *ch, struct replay_ch *rp, const stru
 		      const char **why)
 {
 	json_t *pl = NULL;
-	char *frame = NULL, *text = NULL, value[24];
+	char *frame = NULL, *text = NULL;
 	struct ocpp_frame f;
 
 	/* Rows of earlier versions hold the payload only: give them their envelope (and, as then,
@@ -447,21 +397,17 @@ static char *outgoing(const struct charger *ch, struct replay_ch *rp, const stru
 		return NULL;
 	}
 	rp->inflight_provisional = row->provisional;
-	if (is16(ch) && (strcmp(row->action, "StopTransaction") == 0 || strcmp(row->action, "MeterValues") == 0)) {
-		int64_t prov = provisional_in(f.payload);
-		if (prov) {
-			struct tx_map *m = map_find(rp, prov, 0);
-			if (!m || !m->csms_id) {
-				*why = "the StartTransaction of its session (started offline) was not accepted by the CSMS, "
-				       "so the CSMS has no transaction id for it";
-				ocpp_frame_fini(&f);
-				free(frame);
-				return NULL;
-			}
-			snprintf(value, sizeof(value), "%lld", (long long)m->csms_id);
-			text = ocpp_call_set(frame, strlen(frame), NULL, "transactionId", value);
-			rp->inflight_provisional = prov;
+	if (is16(ch)) {
+		int64_t prov;
+		if (tx_ids_up(&rp->ids, frame, strlen(frame), row->action, f.payload, &prov, &text) < 0) {
+			*why = "the StartTransaction of its session (started offline) was not accepted by the CSMS, "
+			       "so the CSMS has no transaction id for it";
+			ocpp_frame_fini(&f);
+			free(frame);
+			return NULL;
 		}
+		if (prov)
+			rp->inflight_provisional = prov;
 	}
 	ocpp_frame_fini(&f);
 	if (text) {
@@ -650,7 +596,7 @@ static void replay_delivered(struct proxy *p, struct charger *ch, struct replay_
 		if (json_is_integer(id)) {
 			a.map_provisional = rp->inflight_provisional;
 			a.map_csms_id = json_integer_value(id);
-			map_add(rp, a.map_provisional, a.map_csms_id);
+			tx_ids_set(&rp->ids, a.map_provisional, a.map_csms_id);
 			store_event(p->d->store, LL_INFO, "transaction", ch->id,
 				    "session %s, started while the CSMS was unreachable or slow to answer, is transaction %lld at the CSMS",
 				    prov, (long long)a.map_csms_id);
@@ -661,7 +607,7 @@ static void replay_delivered(struct proxy *p, struct charger *ch, struct replay_
 				       rp->inflight_provisional);
 	} else if (is16(ch) && strcmp(action, "StopTransaction") == 0 && rp->inflight_provisional) {
 		a.unmap_provisional = rp->inflight_provisional;
-		map_del(rp, rp->inflight_provisional);
+		tx_ids_del(&rp->ids, rp->inflight_provisional);
 	} else if (!is16(ch) && strcmp(action, "TransactionEvent") == 0 && json_object_get(pl, "idToken")) {
 		const char *status = json_string_value(json_object_get(json_object_get(res, "idTokenInfo"), "status"));
 		if (status && strcmp(status, "Accepted") != 0)
@@ -717,51 +663,23 @@ int replay_depth(const struct charger *ch, int *parked)
 	return rp ? rp->depth : 0;
 }
 
-/* `f` with `transactionId` of `obj_key` (or of the payload when NULL) set to `id`, every other
- * byte as received. */
-static char *with_tx_id(const struct ocpp_frame *f, const char *obj_key, int64_t id)
-{
-	char value[24];
-
-	if (!f->text)
-		return NULL;
-	snprintf(value, sizeof(value), "%lld", (long long)id);
-	return ocpp_call_set(f->text, f->len, obj_key, "transactionId", value);
-}
-
 char *replay_rewrite_up(const struct charger *ch, const struct ocpp_frame *f)
 {
 	const struct replay_ch *rp = state_of(ch);
 	int64_t prov;
-	struct tx_map *m;
+	char *out;
 
-	if (!rp || !rp->n_maps || !is16(ch) ||
-	    (strcmp(f->action, "StopTransaction") != 0 && strcmp(f->action, "MeterValues") != 0))
+	if (!rp || !rp->ids.n || !is16(ch) || !f->text)
 		return NULL;
-	if (!(prov = provisional_in(f->payload)) || !(m = map_find(rp, prov, 0)) || !m->csms_id)
-		return NULL;
-	return with_tx_id(f, NULL, m->csms_id);
+	tx_ids_up(&rp->ids, f->text, f->len, f->action, f->payload, &prov, &out);
+	return out;
 }
 
 char *replay_rewrite_down(const struct charger *ch, const struct ocpp_frame *f)
 {
 	const struct replay_ch *rp = state_of(ch);
-	const char *obj_key;
-	const json_t *id;
-	struct tx_map *m;
 
-	if (!rp || !rp->n_maps || !is16(ch))
-		return NULL;
-	if (strcmp(f->action, "RemoteStopTransaction") == 0)
-		obj_key = NULL;
-	else if (strcmp(f->action, "SetChargingProfile") == 0)
-		obj_key = "csChargingProfiles";
-	else
-		return NULL;
-	id = json_object_get(obj_key ? json_object_get(f->payload, obj_key) : f->payload, "transactionId");
-	if (!json_is_integer(id) || json_integer_value(id) <= 0 || !(m = map_find(rp, 0, json_integer_value(id))))
-		return NULL;
-	return with_tx_id(f, obj_key, m->provisional);
+	return rp && is16(ch) ? tx_ids_down(&rp->ids, f) : NULL;
 }
 
 void replay_live_result(struct proxy *p, struct charger *ch, const struct call *c, const struct ocpp_frame *f)
@@ -769,10 +687,10 @@ void replay_live_result(struct proxy *p, struct charger *ch, const struct call *
 	struct replay_ch *rp = state_of(ch);
 	int64_t prov;
 
-	if (!rp || !rp->n_maps || !is16(ch) || f->type != OCPP_RESULT || strcmp(c->action, "StopTransaction") != 0 ||
-	    !(prov = provisional_in(c->payload)))
+	if (!rp || !rp->ids.n || !is16(ch) || f->type != OCPP_RESULT || strcmp(c->action, "StopTransaction") != 0 ||
+	    !(prov = tx_ids_provisional_in(c->payload)))
 		return;
-	map_del(rp, prov);
+	tx_ids_del(&rp->ids, prov);
 	outbox_unmap(p->replay->ob, ch->id, prov);
 }
 
@@ -785,7 +703,7 @@ static void load_map(void *ctx, const char *charger, int64_t provisional, int64_
 	struct replay_ch *rp = ch ? state_new(ch) : NULL;
 
 	if (rp)
-		map_add(rp, provisional, csms_id);
+		tx_ids_set(&rp->ids, provisional, csms_id);
 }
 
 int replay_start(struct proxy *p)
@@ -847,7 +765,7 @@ void replay_stop(struct proxy *p)
 		if (!rp)
 			continue;
 		inflight_clear(rp);
-		free(rp->maps);
+		tx_ids_free(&rp->ids);
 		free(rp);
 		p->chargers[i]->rp = NULL;
 	}

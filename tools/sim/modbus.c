@@ -197,8 +197,17 @@ static void read_ev_draw(struct server *s)
 	json_decref(j);
 }
 
+static void pv_profile_free(struct server *s)
+{
+	free(s->pv_t_s);
+	free(s->pv_w);
+	s->pv_t_s = s->pv_w = NULL;
+	s->n_pv = 0;
+}
+
 /* A PV profile: "SECONDS WATTS" per line, seconds since the server started, ascending; '#'
- * comments. Linear between points, the last value after the end. 0, or -EINVAL (with the line). */
+ * comments. Linear between points, the last value after the end. 0, or -EINVAL (with the line)
+ * and nothing kept: the caller exits at once. */
 static int read_pv_profile(struct server *s, const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -218,6 +227,7 @@ static int read_pv_profile(struct server *s, const char *path)
 		    (s->n_pv && t <= s->pv_t_s[s->n_pv - 1])) {
 			fprintf(stderr, "ampgate-sim modbus: %s:%d: want \"SECONDS WATTS\", seconds ascending\n", path, no);
 			fclose(f);
+			pv_profile_free(s);
 			return -EINVAL;
 		}
 		double *nt = realloc(s->pv_t_s, (s->n_pv + 1) * sizeof(*nt));
@@ -226,6 +236,7 @@ static int read_pv_profile(struct server *s, const char *path)
 			s->pv_t_s = nt;
 		if (!nw) {
 			fclose(f);
+			pv_profile_free(s);
 			return -ENOMEM;
 		}
 		s->pv_w = nw;
@@ -611,7 +622,6 @@ int sim_modbus_main(int argc, char **argv)
 		modbus_mapping_free(s.units[u].map);
 	if (s.trace)
 		fclose(s.trace);
-	free(s.pv_t_s);
-	free(s.pv_w);
+	pv_profile_free(&s);
 	return rc;
 }
