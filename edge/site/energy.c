@@ -535,3 +535,11 @@ double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *char
 		command(d, e, dec.target_w, measured_w, now);
 	return e->st.counted_w;
 }
+
+void energy_params_from_config(const struct ag_config *cfg, double rated_charge_w, double rated_discharge_w,
+			       double limit_w, double month_peak_w, struct energy_params *p)
+{
+	struct device_reading r = { .max_charge_w = rated_charge_w, .max_discharge_w = rated_discharge_w };
+
+	params(cfg, &r, limit_w, month_peak_w, p);
+}

@@ -60,6 +60,11 @@ struct energy_decision {
 
 /* What the battery should do now. Pure. */
 void energy_decide(const struct energy_params *p, const struct energy_input *in, struct energy_decision *out);
+/* The parameters energy_turn decides with, from the configuration's `battery` group and the
+ * battery's rated charge and discharge power in W (NAN: unknown; the configuration's kW then,
+ * else 0): the same derivation for the daemon and for `ampgate-sim replay --battery-kw`. */
+void energy_params_from_config(const struct ag_config *cfg, double rated_charge_w, double rated_discharge_w,
+			       double limit_w, double month_peak_w, struct energy_params *p);
 
 /* What energy_turn saw and did, for REST, MQTT and /metrics. */
 struct energy_status {
