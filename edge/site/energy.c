@@ -17,6 +17,7 @@
 #include "edge/daemon.h"
 #include "edge/devices/devices.h"
 #include "edge/core/log.h"
+#include "edge/site/site-model.h"
 #include "edge/site/solver.h"
 
 #include <errno.h>
@@ -33,6 +34,7 @@
 #define RESERVE_PAD_PCT 0.5
 #define EXPORT_BIAS_W 500.0     /* under an export limit, PV recharge aims at this much import */
 #define IGNORED_AFTER_MS 3000   /* a setpoint not followed this long: the battery ignores it */
+#define LEAD_BAND 0.03          /* the site within this share of its limit is at it (allocation steps) */
 #define SETTLE_MS 2000          /* the longest a new target waits for the battery to follow the last */
 
 struct pv_state {
@@ -76,8 +78,14 @@ void energy_decide(const struct energy_params *p, const struct energy_input *in,
 	}
 	/* Discharge: what the site draws above peak_w, and what the EVs would take above the
 	 * connection's limit (they get the battery's power only once it is measured, so the battery
-	 * must lead). */
-	double need = fmax(site_w - p->peak_w, in->building_w + in->ev_want_w - p->limit_w);
+	 * must lead). With peak_w below the limit the EVs count only the discharge beyond the gap
+	 * between the two (energy_counted_w), so leading them takes the gap too, and only once the
+	 * site is at the limit: below it, what the EVs "want" is held back by something the battery
+	 * cannot relieve (a feeder, a car's own limit), and leading drained it for nothing. */
+	double lead = in->building_w + in->ev_want_w - p->limit_w, gap = fmax(0, p->limit_w - p->peak_w);
+	if (gap > 0 && lead > 0)
+		lead = site_w >= p->limit_w * (1 - LEAD_BAND) ? lead + gap : 0;
+	double need = fmax(site_w - p->peak_w, lead);
 	if (p->export_limit_w >= 0)     /* never push the site into export */
 		need = fmin(need, in->building_now_w + in->ev_w + p->export_limit_w);
 	if (need > DEADBAND_W) {
@@ -98,7 +106,9 @@ void energy_decide(const struct energy_params *p, const struct energy_input *in,
 		charge = -(in->building_now_w + in->ev_w) + (p->export_limit_w >= 0 ? EXPORT_BIAS_W : 0);
 		out->why = "recharging from PV";
 	} else if (p->recharge == RECHARGE_ANY) {
-		charge = fmin(p->recharge_w, p->peak_w) - site_w;       /* up to the import ceiling */
+		/* up to the import ceiling, the EVs first: recharging into room an EV could still take
+		 * (wanted but not yet drawn) lowered what the solver offered it */
+		charge = fmin(p->recharge_w, p->peak_w) - (in->building_w + fmax(in->ev_w, in->ev_want_w));
 		out->why = "recharging";
 	}
 	charge = fmin(charge, p->max_charge_w);
@@ -106,6 +116,22 @@ void energy_decide(const struct energy_params *p, const struct energy_input *in,
 		out->target_w = -charge;
 	else
 		out->why = "idle";
+}
+
+double energy_counted_w(const struct energy_params *p, double measured_w)
+{
+	return fmax(0, measured_w - (p->peak_shave ? fmax(0, p->limit_w - p->peak_w) : 0));
+}
+
+double energy_ev_want_w(const struct solver_charger *chargers, size_t n, double ev_slack_a, double voltage_v, double ev_w)
+{
+	struct solver_input slack = { .ev_slack_a = ev_slack_a };
+	double w = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (chargers[i].ev && chargers[i].link == SOLVER_ONLINE)
+			w += solver_cap_a(&slack, &chargers[i]) * __builtin_popcount(solver_phase_mask(&chargers[i])) * voltage_v;
+	return fmax(w, ev_w);
 }
 
 static void month_of(int64_t wall, char out[8])
@@ -503,22 +529,19 @@ double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *char
 	}
 	double hidden_w = ok ? e->hold_w : fmax(e->hold_w, fmax(0, last_w));
 	*hidden_a = hidden_w / (3 * voltage_v);
-	e->st.counted_w = fmax(0, measured_w);
 	watch_follow(d, e, measured_w, now);
 
 	struct energy_params p;
 	params(d->cfg, r, limit_w, e->month_peak_w, &p);
+	e->st.counted_w = energy_counted_w(&p, measured_w);
 	e->st.peak_w = p.peak_w;
 	if (!isfinite(bnow)) {
 		snprintf(e->st.why, sizeof(e->st.why), "grid meter not fresh");
 		return e->st.counted_w;         /* no command: the battery keeps its last, then reverts */
 	}
 	struct energy_input in = { .building_w = e->building_w, .building_now_w = bnow, .ev_w = ev_w,
+				   .ev_want_w = energy_ev_want_w(chargers, n_chargers, SITE_EV_SLACK_A, voltage_v, ev_w),
 				   .soc_pct = ok ? r->soc_pct : NAN };
-	for (size_t i = 0; i < n_chargers; i++)
-		if (chargers[i].ev && chargers[i].link == SOLVER_ONLINE)
-			in.ev_want_w += chargers[i].max_a * chargers[i].phases * voltage_v;
-	in.ev_want_w = fmax(in.ev_want_w, ev_w);
 	struct energy_decision dec;
 	energy_decide(&p, &in, &dec);
 	snprintf(e->st.why, sizeof(e->st.why), "%s", ok ? dec.why : "battery not answering");

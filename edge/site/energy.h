@@ -60,6 +60,17 @@ struct energy_decision {
 
 /* What the battery should do now. Pure. */
 void energy_decide(const struct energy_params *p, const struct energy_input *in, struct energy_decision *out);
+/* The discharge the EVs may count as headroom (the solver's grid_extra_w) when the battery
+ * delivers measured_w: with peak shaving below the connection's limit, only what goes beyond
+ * holding the import at peak_w (measured_w less limit_w - peak_w); otherwise all of it. Counting
+ * all of it let the EVs grow into the discharge, so a congested site's import stayed at the
+ * limit whatever peak_kw said. Pure. */
+double energy_counted_w(const struct energy_params *p, double measured_w);
+/* What the EVs with a session could take (energy_input.ev_want_w): each online charger with an
+ * EV at its cap (an EV-limited car at its draw plus ev_slack_a, on the phases it draws on, as
+ * the solver caps it), at least ev_w. Counting EV-limited cars at the charger's maximum had the
+ * battery discharging for power nobody could take. Pure. */
+double energy_ev_want_w(const struct solver_charger *chargers, size_t n, double ev_slack_a, double voltage_v, double ev_w);
 /* The parameters energy_turn decides with, from the configuration's `battery` group and the
  * battery's rated charge and discharge power in W (NAN: unknown; the configuration's kW then,
  * else 0): the same derivation for the daemon and for `ampgate-sim replay --battery-kw`. */
