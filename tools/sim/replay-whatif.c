@@ -7,8 +7,9 @@
  * the group as configured), and replay.c dispatches it with energy_decide on the parameters
  * energy_params_from_config derives, so the what-if answers for the dispatch ampgated runs.
  * What the daemon cannot know is the peak target worth configuring: without one (--peak-kw or
- * battery.peak_kw) the what-if finds the lowest the battery holds on this day by bisection, and
- * says so, so "what would a 200 kWh battery have saved" is one command. */
+ * battery.peak_kw) the what-if searches for the target that gives the lowest demand peak on this
+ * day with no less EV energy, and says so, so "what would a 200 kWh battery have saved" is one
+ * command. */
 #include "tools/sim/replay.h"
 #include "tools/sim/ocpp-msg.h"
 
@@ -16,8 +17,9 @@
 #include <math.h>
 #include <string.h>
 
-#define SEARCH_STEPS 12
-#define HELD_TOLERANCE_KW 0.5   /* a demand peak this close to the target holds it */
+#define SCAN_POINTS 6
+#define REFINE_STEPS 4
+#define TIE_KW 0.01             /* demand peaks this close are equal */
 
 void replay_whatif_init(struct replay_whatif *w, const struct ag_config *cfg)
 {
@@ -48,50 +50,77 @@ static int run_at(struct replay_whatif *w, struct replay_input *in, double peak_
 	return replay_run(&x, out, errs);
 }
 
-/* The target holds when the demand peak stays at it, no less EV energy is delivered than
- * without the battery and no limit is exceeded. */
-static bool held(const struct replay_result *base, const struct replay_result *r, double peak_kw)
+/* A run counts when it delivers no less EV energy than the day without storage and exceeds no
+ * limit; of those, the lowest demand peak wins (ties: the higher target, which cycles the
+ * battery less). */
+struct search {
+	struct replay_whatif *w;
+	struct replay_input *in;
+	const struct replay_result *base;
+	FILE *errs;
+	struct replay_result best;
+	double best_kw;                 /* the target that gave `best`; NAN: none yet */
+};
+
+static int try_target(struct search *s, double peak_kw)
 {
-	return r->demand_peak_kw <= peak_kw + HELD_TOLERANCE_KW && r->delivered_wh >= base->delivered_wh - 1.0 &&
-	       r->violations == 0;
+	struct replay_result r;
+	int rc = run_at(s->w, s->in, peak_kw, &r, s->errs);
+
+	if (rc < 0)
+		return rc;
+	bool ok = r.delivered_wh >= s->base->delivered_wh - 1.0 && r.violations == 0;
+	bool better = isnan(s->best_kw) || r.demand_peak_kw < s->best.demand_peak_kw - TIE_KW ||
+		      (r.demand_peak_kw <= s->best.demand_peak_kw + TIE_KW && peak_kw > s->best_kw);
+	if (ok && better) {
+		if (!isnan(s->best_kw))
+			replay_result_fini(&s->best);
+		s->best = r;
+		s->best_kw = peak_kw;
+	} else {
+		replay_result_fini(&r);
+	}
+	return 0;
 }
 
 int replay_whatif_run(struct replay_whatif *w, struct replay_input *in, const struct replay_result *base,
 		      struct replay_result *out, FILE *errs)
 {
+	struct search s = { .w = w, .in = in, .base = base, .errs = errs, .best_kw = NAN };
 	int rc;
 
 	if (!w->peak_auto) {
 		w->peak_used_kw = w->cfg.battery.peak_kw;       /* 0 = the connection's limit less margin */
 		return run_at(w, in, w->peak_used_kw, out, errs);
 	}
-	/* Bisection between the baseline's demand peak less P (the most P can shave) and the
-	 * baseline's demand peak (nothing shaved, which always holds). */
-	double hi = base->demand_peak_kw, lo = fmax(0, hi - w->battery.power_w / 1000.0);
-	struct replay_result r;
+	/* The demand peak against the target is a valley: too high shaves little, too low empties
+	 * the battery before the peak is over. A scan between the baseline's demand peak less 2 P
+	 * and the baseline's demand peak (nothing shaved, which always counts), then a refinement
+	 * around the best. */
+	double hi = base->demand_peak_kw, lo = fmax(0, hi - 2 * w->battery.power_w / 1000.0);
+	double step = (hi - lo) / (SCAN_POINTS - 1);
 
-	if ((rc = run_at(w, in, lo, &r, errs)) < 0)
-		return rc;
-	if (!held(base, &r, lo)) {
-		replay_result_fini(&r);
-		for (int i = 0; i < SEARCH_STEPS; i++) {
-			double mid = (lo + hi) / 2;
+	for (int i = 0; i < SCAN_POINTS; i++)
+		if ((rc = try_target(&s, lo + step * i)) < 0)
+			goto fail;
+	for (int i = 0; i < REFINE_STEPS; i++) {
+		double at = s.best_kw;
 
-			if ((rc = run_at(w, in, mid, &r, errs)) < 0)
-				return rc;
-			if (held(base, &r, mid))
-				hi = mid;
-			else
-				lo = mid;
-			replay_result_fini(&r);
-		}
-		lo = hi;
-		if ((rc = run_at(w, in, lo, &r, errs)) < 0)
-			return rc;
+		step /= 2;
+		if ((at - step >= lo && (rc = try_target(&s, at - step)) < 0) || (rc = try_target(&s, at + step)) < 0)
+			goto fail;
 	}
-	w->peak_used_kw = lo;
-	*out = r;
+	if (isnan(s.best_kw)) {         /* even the baseline's own peak did not count: say it as it is */
+		w->peak_used_kw = hi;
+		return run_at(w, in, hi, out, errs);
+	}
+	w->peak_used_kw = s.best_kw;
+	*out = s.best;
 	return 0;
+fail:
+	if (!isnan(s.best_kw))
+		replay_result_fini(&s.best);
+	return rc;
 }
 
 static void whatif_row(FILE *out, const char *what, double base, double with, const char *unit)
@@ -114,7 +143,7 @@ void replay_print_whatif(FILE *out, const struct replay_whatif *w, const struct 
 	fprintf(out, "\n");
 	if (w->has_battery)
 		fprintf(out, "  peak target %.1f kW: %s\n", w->peak_used_kw,
-			w->peak_auto ? "the lowest this battery holds on this day (set battery.peak_kw to it)"
+			w->peak_auto ? "the one that gives the lowest demand peak on this day (set battery.peak_kw to it)"
 				     : w->peak_used_kw > 0 ? "as asked" : "the connection's limit less margin (battery.peak_kw = 0)");
 	fprintf(out, "  %-26s %10s %10s %10s\n", "", "without", "with", "change");
 	whatif_row(out, "grid peak, 15-min mean", b->demand_peak_kw, r->demand_peak_kw, "kW");

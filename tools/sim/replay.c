@@ -13,9 +13,10 @@
  * a violation is a node-phase above its limit, whatever caused it.
  *
  * A what-if battery and PV sit behind the grid meter: the solver sees the grid node as the
- * daemon does (PV and battery charging in the non-EV load, discharge given back as grid_extra_w
- * once it flows), the battery is dispatched by the daemon's energy_decide, and the grid's
- * import is the EVs plus the building less PV and discharge. */
+ * daemon does (PV and battery charging in the non-EV load, the discharge added back and given
+ * to the EVs as grid_extra_w once it flows, as far as energy_counted_w allows), the battery is
+ * dispatched by the daemon's energy_decide, and the grid's import is the EVs plus the building
+ * less PV and discharge. */
 #include "tools/sim/replay.h"
 #include "tools/sim/ev.h"
 #include "edge/site/energy.h"
@@ -540,7 +541,7 @@ static void storage_step(struct run *u, int64_t t)
 		u->nodes[0].non_ev_a[p] = u->grid_a[p] + fmax(0, u->bat_w) / (3 * v);
 	}
 	replay_effective_load(u->nodes, u->r->n_nodes, u->nonev_a);
-	u->sin.grid_extra_w = fmax(0, u->bat_w);
+	u->sin.grid_extra_w = b ? energy_counted_w(&u->ep, u->bat_w) : 0;
 }
 
 /* After the step: the battery's energy, then the daemon's decision for the next step from this
@@ -567,16 +568,14 @@ static void dispatch(struct run *u)
 		now_w += u->grid_base_a[p] * v;
 		in.ev_w += u->ev_a[p] * v;
 	}
-	for (size_t i = 0; i < u->n_ch; i++)
-		if (u->ch[i].ev && u->ch[i].link == SOLVER_ONLINE)
-			in.ev_want_w += u->ch[i].max_a * u->ch[i].phases * v;
-	in.ev_want_w = fmax(in.ev_want_w, in.ev_w);
+	in.ev_want_w = energy_ev_want_w(u->ch, u->n_ch, u->sin.ev_slack_a, v, in.ev_w);
 	in.building_now_w = now_w;
 	in.building_w = fmax(now_w, u->building_w);
 	in.soc_pct = r->soc_end_pct;
 	u->building_w = now_w;
 	energy_decide(&u->ep, &in, &dec);
 	u->target_w = isfinite(dec.target_w) ? dec.target_w : 0;
+	{ static int64_t k; if (getenv("WHATIF_TRACE") && (k++ % 600) == 0) fprintf(stderr, "T %.2f grid %.1f ev %.1f want %.1f bat %.1f soc %.1f tgt %.1f %s peak %.1f lim %.1f\n", (double)(k*1.0/3600)+5.28, in.ev_w/1000 + now_w/1000 - u->bat_w/1000, in.ev_w/1000, in.ev_want_w/1000, u->bat_w/1000, in.soc_pct, u->target_w/1000, dec.why, u->ep.peak_w/1000, u->ep.limit_w/1000); }
 }
 
 static int step_all(struct run *u, FILE *errs)
