@@ -150,8 +150,10 @@ void replay_print_whatif(FILE *out, const struct replay_whatif *w, const struct 
 	whatif_row(out, "grid peak, instantaneous", b->grid_peak_kw, r->grid_peak_kw, "kW");
 	whatif_row(out, "grid import", b->import_wh / 1000.0, r->import_wh / 1000.0, "kWh");
 	whatif_row(out, "grid export", b->export_wh / 1000.0, r->export_wh / 1000.0, "kWh");
-	if (w->has_pv)
+	if (w->has_pv) {
 		whatif_row(out, "PV produced", 0, r->pv_wh / 1000.0, "kWh");
+		whatif_row(out, "PV used on site", 0, (r->pv_wh - r->export_wh) / 1000.0, "kWh (the rest exported)");
+	}
 	if (w->has_battery) {
 		whatif_row(out, "battery discharged", 0, r->battery_out_wh / 1000.0, "kWh");
 		whatif_row(out, "battery charged", 0, r->battery_in_wh / 1000.0, "kWh");
@@ -189,8 +191,11 @@ json_t *replay_json_whatif(const struct replay_whatif *w, const struct replay_re
 							    "peak_target_auto", w->peak_auto, "soc_end_pct", r->soc_end_pct,
 							    "soc_min_pct", r->soc_min_pct));
 	}
-	if (w->has_pv)
+	if (w->has_pv) {
 		json_object_set_new(o, "pv_profile", json_string(w->pv_path));
+		/* the battery never discharges into export (energy_decide), so what leaves is PV */
+		json_object_set_new(o, "pv_used_kwh", json_real((r->pv_wh - r->export_wh) / 1000.0));
+	}
 	json_object_set_new(o, "demand_peak_saved_kw", json_real(b->demand_peak_kw - r->demand_peak_kw));
 	json_object_set_new(o, "grid_peak_saved_kw", json_real(b->grid_peak_kw - r->grid_peak_kw));
 	return o;
