@@ -575,7 +575,6 @@ static void dispatch(struct run *u)
 	u->building_w = now_w;
 	energy_decide(&u->ep, &in, &dec);
 	u->target_w = isfinite(dec.target_w) ? dec.target_w : 0;
-	{ static int64_t k; if (getenv("WHATIF_TRACE") && (k++ % 600) == 0) fprintf(stderr, "T %.2f grid %.1f ev %.1f want %.1f bat %.1f soc %.1f tgt %.1f %s peak %.1f lim %.1f\n", (double)(k*1.0/3600)+5.28, in.ev_w/1000 + now_w/1000 - u->bat_w/1000, in.ev_w/1000, in.ev_want_w/1000, u->bat_w/1000, in.soc_pct, u->target_w/1000, dec.why, u->ep.peak_w/1000, u->ep.limit_w/1000); }
 }
 
 static int step_all(struct run *u, FILE *errs)
