@@ -11,9 +11,7 @@
  * day with no less EV energy, and says so, so "what would a 200 kWh battery have saved" is one
  * command. */
 #include "tools/sim/replay.h"
-#include "tools/sim/ocpp-msg.h"
 
-#include <errno.h>
 #include <math.h>
 #include <string.h>
 
