@@ -27,7 +27,7 @@ async function sim(dir, control, extra = []) {
   return { ...h, port: Number(h.match[1]), readings, set, evDraw };
 }
 
-async function edge(dir, port, { battery, limitA = 100, charger = '', site = '', grid = '' }) {
+async function edge(dir, port, { battery, limitA = 100, charger = '', site = '', grid = '', web = '' }) {
   const ocpp = await freePort();
   const webPort = await freePort();
   fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "energy"; margin_a = 2.0; fallback_a = 6.0;
@@ -40,7 +40,7 @@ devices = (
 battery = { device = "bess"; ${battery} };
 chargers = ( { id = "A"; password = "${PW}"; ${charger || 'max_a = 32.0;'} } );
 ocpp = { listen = "127.0.0.1:${ocpp}"; meter_interval_s = 0; };
-web = { listen = "127.0.0.1:${webPort}"; };
+web = { listen = "127.0.0.1:${webPort}"; ${web} };
 storage = { path = "${dir}/a.db"; };
 `);
   const d = new Daemon(path.join(dir, 'a.conf'));
@@ -48,7 +48,7 @@ storage = { path = "${dir}/a.db"; };
   // /metrics answers the edge's own host without a token.
   const metrics = async () => Object.fromEntries((await (await fetch(`http://127.0.0.1:${webPort}/metrics`)).text())
     .split('\n').filter((l) => l && !l.startsWith('#')).map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
-  return { d, url: `ws://127.0.0.1:${ocpp}/ocpp`, metrics };
+  return { d, url: `ws://127.0.0.1:${ocpp}/ocpp`, metrics, base: `http://127.0.0.1:${webPort}` };
 }
 
 async function station(url, status = 'Available', handlers = {}) {
@@ -410,4 +410,70 @@ test('--check: battery.mode = peak-shave needs a battery device and a grid meter
   assert.match(r.stderr, /battery\.reserve_pct: 120 % is out of range \(0 \.\. 100 %\)/);
   r = check('chargers = ( { id = "A"; password = "0123456789abcdef"; pv = "sun"; } );');
   assert.match(r.stderr, /c\.conf:2: chargers\[0\]\.pv: "sun" is not one of: off, surplus, min\+surplus/);
+});
+
+// "HH:MM" local time `min` minutes from now (the daemon reads battery.off_peak in the same zone).
+function hhmm(min) {
+  const t = new Date(Date.now() + min * 60000);
+  return `${String(t.getHours()).padStart(2, '0')}:${String(t.getMinutes()).padStart(2, '0')}`;
+}
+
+test('recharge = off-peak: the battery recharges from the grid only in battery.off_peak, never above the connection limit less margin', async () => {
+  const dir = tmpDir();
+  // 29 A x 3 x 230 V = 20 kW of building on a 40 A connection: 38 A (26.2 kW) less margin.
+  const s = await sim(dir, { base_a: 29, pv_w: 0 }, ['--soc', '50']);
+  const conf = (win) => ({ limitA: 40, battery: `mode = "peak-shave"; reserve_pct = 20.0; recharge = "off-peak"; ` +
+    `recharge_kw = 60.0; off_peak = "${win}"; revert_s = 10;` });
+  let { d, url } = await edge(dir, s.port, conf(`${hhmm(120)}-${hhmm(180)}, ${hhmm(240)}-${hhmm(300)}`));
+  let cp;
+  await guarded({ proc: s.proc, d: () => d, cp: () => cp }, async () => {
+    cp = await station(url);
+    await until(() => s.readings().length > 8, { timeoutMs: 8000, what: 'grid meter read' });
+    let before = s.readings().length;
+    await sleep(4000);
+    const outside = s.readings().slice(before);
+    console.log(`outside off-peak: battery ${Math.min(...outside.map((x) => x.bat_w))}..${Math.max(...outside.map((x) => x.bat_w))} W`);
+    assert.ok(outside.every((x) => Math.abs(x.bat_w) < 300), 'no grid recharge outside the off-peak windows');
+    assert.doesNotMatch(d.log, /battery bess: charge/);
+
+    await cp.close({ force: true });
+    cp = null;
+    await d.stop();
+    ({ d, url } = await edge(dir, s.port, conf(`${hhmm(-60)}-${hhmm(60)}`)));
+    cp = await station(url);
+    await until(() => s.readings().at(-1).bat_w < -4000, { timeoutMs: 10000, what: 'recharging off-peak' });
+    await d.waitForLog(/battery bess: charge [56]\.\d kW \(recharging off-peak\)/, 5000);
+    await sleep(1500);
+    before = s.readings().length;
+    await sleep(3000);
+    const inside = s.readings().slice(before);
+    const top = Math.max(...inside.map((x) => x.grid_w));
+    console.log(`off-peak: grid at most ${top} W (limit less margin 26220 W), battery ${inside.at(-1).bat_w} W`);
+    assert.ok(top <= 26220 + 300, `never above the connection's limit less margin (recharge_kw is 60): ${top} W`);
+    assert.ok(inside.at(-1).bat_w < -5000, `recharging with what is left under it: ${inside.at(-1).bat_w} W`);
+  });
+});
+
+test('--check: recharge = off-peak needs battery.off_peak, and its windows are HH:MM-HH:MM', () => {
+  const dir = tmpDir();
+  const conf = (bat) => {
+    const f = path.join(dir, 'c.conf');
+    fs.writeFileSync(f, `site = { name = "c"; grid = { meter = "grid"; limit_a = [40.0, 40.0, 40.0]; }; };
+devices = ( { id = "grid"; driver = "sunspec"; role = "grid-meter"; modbus = "tcp://127.0.0.1:1502"; },
+  { id = "bess"; driver = "sunspec"; role = "battery"; modbus = "tcp://127.0.0.1:1502"; unit = 2; } );
+battery = { device = "bess"; mode = "plan";
+  ${bat} };
+chargers = ( { id = "A"; password = "${PW}"; } );
+storage = { path = "${dir}/c.db"; };
+`);
+    return runSync(AMPGATED, ['--check', '-c', f]);
+  };
+  let r = conf('recharge = "off-peak";');
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /c\.conf:5: battery\.recharge: off-peak needs battery\.off_peak/);
+  r = conf('off_peak = "22:00-06:00, 25:00-26:00";');
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /c\.conf:5: battery\.off_peak: "25:00-26:00": each window is HH:MM-HH:MM/);
+  r = conf('recharge = "off-peak"; off_peak = "22:00-06:00,12:30-14:00";');
+  assert.equal(r.status, 0, r.stderr);
 });
