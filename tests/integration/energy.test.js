@@ -477,3 +477,64 @@ storage = { path = "${dir}/c.db"; };
   r = conf('recharge = "off-peak"; off_peak = "22:00-06:00,12:30-14:00";');
   assert.equal(r.status, 0, r.stderr);
 });
+
+const MANAGER_PW = 'energy-manager-pass';
+
+test('the ratchet holds the EVs: under the month\'s stored peak with no urgent need; an urgent need exceeds it and says what it costs', async () => {
+  const dir = tmpDir();
+  // 20 kW of building; the battery stays out of it (mode off), so only the EVs can hold the site.
+  const s = await sim(dir, { base_a: 29, pv_w: 0 }, ['--soc', '80']);
+  const passwd = runSync(AMPGATECTL, ['passwd'], { input: `${MANAGER_PW}\n` });
+  assert.equal(passwd.status, 0, passwd.stderr);
+  const conf = { battery: 'mode = "off";', site: 'ratchet = true;',
+    web: `users = ( { name = "manager"; password_hash = "${passwd.stdout.trim()}"; role = "manager"; } );` };
+  let { d, url, base } = await edge(dir, s.port, conf);
+  await d.stop();
+  // This month's peak so far: 30 kW.
+  const month = new Date().toLocaleString('sv-SE').slice(0, 7);
+  sql(path.join(dir, 'a.db'), `INSERT OR REPLACE INTO demand_peaks (month, peak_w, at_ms) VALUES ('${month}', 30000, ${Date.now()})`);
+  ({ d, url, base } = await edge(dir, s.port, conf));
+  const ev = followingEv(s);
+  await guarded({ proc: s.proc, d, cp: () => ev.cp }, async () => {
+    ev.cp = await station(url, 'Charging', ev.handlers);
+    await ev.cp.call('StartTransaction', { connectorId: 1, idTag: 'BUS7', meterStart: 0, timestamp: TS() });
+    // 30 kW - 20 kW - 1.4 kW margin = 8.6 kW: 12.4 A, not the 32 A the EV could take.
+    await until(() => ev.limits.length && ev.limits.at(-1).limit >= 6, { timeoutMs: 10000, what: 'EV charging' });
+    await sleep(3000);
+    let before = s.readings().length;
+    await sleep(3000);
+    let r = s.readings().slice(before);
+    const top = Math.max(...r.map((x) => x.grid_w));
+    console.log(`held: EV at ${ev.limits.at(-1).limit} A, grid at most ${top} W (month's peak 30000 W)`);
+    assert.ok(top < 30000, `the grid stays under the month's peak: ${top} W`);
+    assert.ok(ev.limits.at(-1).limit >= 11 && ev.limits.at(-1).limit <= 13, `the EV gets the room under it: ${ev.limits.at(-1).limit} A`);
+    const login = await fetch(`${base}/api/v1/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'manager', password: MANAGER_PW }) });
+    assert.equal(login.status, 200);
+    const auth = { Cookie: login.headers.get('set-cookie').split(';')[0], 'X-CSRF-Token': (await login.json()).csrf_token };
+    let site = await (await fetch(`${base}/api/v1/site`, { headers: auth })).json();
+    assert.deepEqual(site.energy.demand, { ...site.energy.demand, month_peak_w: 30000, ratchet: true, holding: true, ev_cap_w: 30000 });
+    assert.doesNotMatch(d.log, /ratchet: the EVs need/);
+
+    // A bus that must have 10 kWh in 30 minutes: 20 kW, more than the 8.6 kW under the peak.
+    const departure = new Date(Date.now() + 1800e3);
+    const res = await fetch(`${base}/api/v1/chargers/A/needs`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ departure: departure.toISOString(), energy_kwh: 10 }) });
+    assert.equal(res.status, 200, await res.text());
+    const until_ = `${String(departure.getHours()).padStart(2, '0')}:${String(departure.getMinutes()).padStart(2, '0')}`;
+    await d.waitForLog(new RegExp(`ratchet: the EVs need 20\\.\\d kW until ${until_} .*the month's peak rises from 30\\.0 to 40\\.\\d kW`), 5000);
+    await until(() => ev.limits.at(-1).limit >= 28, { timeoutMs: 5000, what: 'EV raised to its need' });
+    await sleep(2000);
+    before = s.readings().length;
+    await sleep(2000);
+    r = s.readings().slice(before);
+    console.log(`urgent: EV at ${ev.limits.at(-1).limit} A, grid ${Math.min(...r.map((x) => x.grid_w))}..${Math.max(...r.map((x) => x.grid_w))} W`);
+    assert.ok(r.every((x) => x.grid_w > 30000), 'above the old peak, as the need requires');
+    assert.equal(d.log.match(/ratchet: the EVs need/g).length, 1, 'said once');
+    const events = sql(path.join(dir, 'a.db'), "SELECT severity || ' ' || message FROM events WHERE kind = 'ratchet'");
+    assert.match(events, /^warning ratchet: the EVs need 20\.\d kW until/);
+    site = await (await fetch(`${base}/api/v1/site`, { headers: auth })).json();
+    assert.equal(site.energy.demand.holding, false);
+    assert.ok(site.energy.demand.ev_cap_w > 39000, `the raised cap: ${site.energy.demand.ev_cap_w} W`);
+  });
+});
