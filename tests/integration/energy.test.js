@@ -364,7 +364,7 @@ test('demand-charge ratchet: the month\'s highest window average is kept in the 
     cp = null;
     await d.stop();
     ({ d, url, metrics } = await edge(dir, s.port, { battery, site: 'ratchet = true; demand_window_s = 3;' }));
-    assert.match(d.log, /this month's demand peak so far: (19|20|21)\.\d kW \(the battery holds the site below it\)/);
+    assert.match(d.log, /this month's demand peak so far: (19|20|21)\.\d kW \(the battery and the EVs hold the site below it\)/);
   });
 });
 
@@ -479,15 +479,24 @@ storage = { path = "${dir}/c.db"; };
 });
 
 const MANAGER_PW = 'energy-manager-pass';
+// The web group's users line with a manager, and that manager's session headers.
+function managerUsers() {
+  const passwd = runSync(AMPGATECTL, ['passwd'], { input: `${MANAGER_PW}\n` });
+  assert.equal(passwd.status, 0, passwd.stderr);
+  return `users = ( { name = "manager"; password_hash = "${passwd.stdout.trim()}"; role = "manager"; } );`;
+}
+async function managerAuth(base) {
+  const login = await fetch(`${base}/api/v1/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'manager', password: MANAGER_PW }) });
+  assert.equal(login.status, 200);
+  return { Cookie: login.headers.get('set-cookie').split(';')[0], 'X-CSRF-Token': (await login.json()).csrf_token };
+}
 
 test('the ratchet holds the EVs: under the month\'s stored peak with no urgent need; an urgent need exceeds it and says what it costs', async () => {
   const dir = tmpDir();
   // 20 kW of building; the battery stays out of it (mode off), so only the EVs can hold the site.
   const s = await sim(dir, { base_a: 29, pv_w: 0 }, ['--soc', '80']);
-  const passwd = runSync(AMPGATECTL, ['passwd'], { input: `${MANAGER_PW}\n` });
-  assert.equal(passwd.status, 0, passwd.stderr);
-  const conf = { battery: 'mode = "off";', site: 'ratchet = true;',
-    web: `users = ( { name = "manager"; password_hash = "${passwd.stdout.trim()}"; role = "manager"; } );` };
+  const conf = { battery: 'mode = "off";', site: 'ratchet = true;', web: managerUsers() };
   let { d, url, base } = await edge(dir, s.port, conf);
   await d.stop();
   // This month's peak so far: 30 kW.
@@ -508,10 +517,7 @@ test('the ratchet holds the EVs: under the month\'s stored peak with no urgent n
     console.log(`held: EV at ${ev.limits.at(-1).limit} A, grid at most ${top} W (month's peak 30000 W)`);
     assert.ok(top < 30000, `the grid stays under the month's peak: ${top} W`);
     assert.ok(ev.limits.at(-1).limit >= 11 && ev.limits.at(-1).limit <= 13, `the EV gets the room under it: ${ev.limits.at(-1).limit} A`);
-    const login = await fetch(`${base}/api/v1/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: 'manager', password: MANAGER_PW }) });
-    assert.equal(login.status, 200);
-    const auth = { Cookie: login.headers.get('set-cookie').split(';')[0], 'X-CSRF-Token': (await login.json()).csrf_token };
+    const auth = await managerAuth(base);
     let site = await (await fetch(`${base}/api/v1/site`, { headers: auth })).json();
     assert.deepEqual(site.energy.demand, { ...site.energy.demand, month_peak_w: 30000, ratchet: true, holding: true, ev_cap_w: 30000 });
     assert.doesNotMatch(d.log, /ratchet: the EVs need/);
@@ -536,5 +542,49 @@ test('the ratchet holds the EVs: under the month\'s stored peak with no urgent n
     site = await (await fetch(`${base}/api/v1/site`, { headers: auth })).json();
     assert.equal(site.energy.demand.holding, false);
     assert.ok(site.energy.demand.ev_cap_w > 39000, `the raised cap: ${site.energy.demand.ev_cap_w} W`);
+  });
+});
+
+test('battery.mode = plan: pre-charges off-peak up to the month\'s peak, and shaves down to it without site.ratchet', async () => {
+  const dir = tmpDir();
+  const s = await sim(dir, { base_a: 29, pv_w: 0 }, ['--soc', '50']); // 20 kW
+  const conf = { battery: `mode = "plan"; peak_kw = 60.0; reserve_pct = 20.0; recharge_kw = 60.0; off_peak = "${hhmm(-60)}-${hhmm(60)}"; revert_s = 10;`,
+    web: managerUsers() };
+  let { d, url, base } = await edge(dir, s.port, conf);
+  await d.stop();
+  const month = new Date().toLocaleString('sv-SE').slice(0, 7);
+  sql(path.join(dir, 'a.db'), `INSERT OR REPLACE INTO demand_peaks (month, peak_w, at_ms) VALUES ('${month}', 25000, ${Date.now()})`);
+  ({ d, url, base } = await edge(dir, s.port, conf));
+  let cp;
+  await guarded({ proc: s.proc, d, cp: () => cp }, async () => {
+    cp = await station(url);
+    // Off-peak: it charges with what is left under the month's peak (25 kW), not under recharge_kw (60).
+    await until(() => s.readings().at(-1).bat_w < -3500, { timeoutMs: 10000, what: 'pre-charging off-peak' });
+    await sleep(1500);
+    let before = s.readings().length;
+    await sleep(3000);
+    let r = s.readings().slice(before);
+    let top = Math.max(...r.map((x) => x.grid_w));
+    console.log(`plan, off-peak: grid at most ${top} W, battery ${r.at(-1).bat_w} W`);
+    assert.ok(top <= 25000 + 300, `pre-charge keeps the import under the month's peak: ${top} W`);
+    assert.ok(r.at(-1).bat_w < -4000, `pre-charging: ${r.at(-1).bat_w} W`);
+    const site = await (await fetch(`${base}/api/v1/site`, { headers: await managerAuth(base) })).json();
+    assert.equal(site.energy.battery.mode, 'plan');
+    assert.equal(site.energy.battery.off_peak, true);
+    assert.equal(site.energy.battery.peak_w, 25000);
+    assert.ok(site.energy.battery.setpoint_w < -4000, `setpoint ${site.energy.battery.setpoint_w}`);
+    assert.equal(site.energy.demand.ratchet, true);
+    assert.equal(site.energy.demand.holding, true);
+
+    // 27.6 kW of building: above the month's peak (not above peak_kw): the battery shaves it.
+    s.set({ base_a: 40, pv_w: 0 });
+    await until(() => s.readings().at(-1).bat_w > 2000, { timeoutMs: 8000, what: 'shaving to the month\'s peak' });
+    await sleep(1500);
+    before = s.readings().length;
+    await sleep(3000);
+    r = s.readings().slice(before);
+    top = Math.max(...r.map((x) => x.grid_w));
+    console.log(`plan, 27.6 kW building: grid at most ${top} W, battery ${r.at(-1).bat_w} W`);
+    assert.ok(top <= 25000 + 1000, `held at the month's peak: ${top} W`);
   });
 });
