@@ -10,6 +10,8 @@ import path from 'node:path';
 import { AMPGATECTL, AMPGATED, AMPGATE_SIM, Daemon, ROOT, freePort, runSync, sql, tmpDir } from '../lib/daemon.js';
 import { bootPayload, connectStation, effectiveLimit, sleep, TS, until } from '../lib/ocpp.js';
 import { startHelper } from '../lib/peers.js';
+import { startBroker } from '../lib/mosquitto.js';
+import mqtt from 'mqtt';
 
 const PW = 'energy-password-01';
 const V = 230;
@@ -27,7 +29,7 @@ async function sim(dir, control, extra = []) {
   return { ...h, port: Number(h.match[1]), readings, set, evDraw };
 }
 
-async function edge(dir, port, { battery, limitA = 100, charger = '', site = '', grid = '', web = '' }) {
+async function edge(dir, port, { battery, limitA = 100, charger = '', site = '', grid = '', web = '', extra = '' }) {
   const ocpp = await freePort();
   const webPort = await freePort();
   fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "energy"; margin_a = 2.0; fallback_a = 6.0;
@@ -42,6 +44,7 @@ chargers = ( { id = "A"; password = "${PW}"; ${charger || 'max_a = 32.0;'} } );
 ocpp = { listen = "127.0.0.1:${ocpp}"; meter_interval_s = 0; };
 web = { listen = "127.0.0.1:${webPort}"; ${web} };
 storage = { path = "${dir}/a.db"; };
+${extra}
 `);
   const d = new Daemon(path.join(dir, 'a.conf'));
   await d.start();
@@ -548,43 +551,59 @@ test('the ratchet holds the EVs: under the month\'s stored peak with no urgent n
 test('battery.mode = plan: pre-charges off-peak up to the month\'s peak, and shaves down to it without site.ratchet', async () => {
   const dir = tmpDir();
   const s = await sim(dir, { base_a: 29, pv_w: 0 }, ['--soc', '50']); // 20 kW
+  const broker = await startBroker({ dir, acl: 'topic readwrite #\n' });
   const conf = { battery: `mode = "plan"; peak_kw = 60.0; reserve_pct = 20.0; recharge_kw = 60.0; off_peak = "${hhmm(-60)}-${hhmm(60)}"; revert_s = 10;`,
-    web: managerUsers() };
+    web: managerUsers(), extra: `mqtt = { enabled = true; host = "127.0.0.1"; port = ${broker.port}; prefix = "ampgate"; };` };
   let { d, url, base } = await edge(dir, s.port, conf);
   await d.stop();
   const month = new Date().toLocaleString('sv-SE').slice(0, 7);
   sql(path.join(dir, 'a.db'), `INSERT OR REPLACE INTO demand_peaks (month, peak_w, at_ms) VALUES ('${month}', 25000, ${Date.now()})`);
   ({ d, url, base } = await edge(dir, s.port, conf));
   let cp;
-  await guarded({ proc: s.proc, d, cp: () => cp }, async () => {
-    cp = await station(url);
-    // Off-peak: it charges with what is left under the month's peak (25 kW), not under recharge_kw (60).
-    await until(() => s.readings().at(-1).bat_w < -3500, { timeoutMs: 10000, what: 'pre-charging off-peak' });
-    await sleep(1500);
-    let before = s.readings().length;
-    await sleep(3000);
-    let r = s.readings().slice(before);
-    let top = Math.max(...r.map((x) => x.grid_w));
-    console.log(`plan, off-peak: grid at most ${top} W, battery ${r.at(-1).bat_w} W`);
-    assert.ok(top <= 25000 + 300, `pre-charge keeps the import under the month's peak: ${top} W`);
-    assert.ok(r.at(-1).bat_w < -4000, `pre-charging: ${r.at(-1).bat_w} W`);
-    const site = await (await fetch(`${base}/api/v1/site`, { headers: await managerAuth(base) })).json();
-    assert.equal(site.energy.battery.mode, 'plan');
-    assert.equal(site.energy.battery.off_peak, true);
-    assert.equal(site.energy.battery.peak_w, 25000);
-    assert.ok(site.energy.battery.setpoint_w < -4000, `setpoint ${site.energy.battery.setpoint_w}`);
-    assert.equal(site.energy.demand.ratchet, true);
-    assert.equal(site.energy.demand.holding, true);
+  try {
+    await guarded({ proc: s.proc, d, cp: () => cp }, async () => {
+      cp = await station(url);
+      // Off-peak: it charges with what is left under the month's peak (25 kW), not under recharge_kw (60).
+      await until(() => s.readings().at(-1).bat_w < -3500, { timeoutMs: 10000, what: 'pre-charging off-peak' });
+      await sleep(1500);
+      let before = s.readings().length;
+      await sleep(3000);
+      let r = s.readings().slice(before);
+      let top = Math.max(...r.map((x) => x.grid_w));
+      console.log(`plan, off-peak: grid at most ${top} W, battery ${r.at(-1).bat_w} W`);
+      assert.ok(top <= 25000 + 300, `pre-charge keeps the import under the month's peak: ${top} W`);
+      assert.ok(r.at(-1).bat_w < -4000, `pre-charging: ${r.at(-1).bat_w} W`);
+      const site = await (await fetch(`${base}/api/v1/site`, { headers: await managerAuth(base) })).json();
+      assert.equal(site.energy.battery.mode, 'plan');
+      assert.equal(site.energy.battery.off_peak, true);
+      assert.equal(site.energy.battery.peak_w, 25000);
+      assert.ok(site.energy.battery.setpoint_w < -4000, `setpoint ${site.energy.battery.setpoint_w}`);
+      assert.equal(site.energy.demand.ratchet, true);
+      assert.equal(site.energy.demand.holding, true);
+      // MQTT's retained site topic carries the same object.
+      const client = mqtt.connect(`mqtt://127.0.0.1:${broker.port}`);
+      try {
+        let got = null;
+        client.on('message', (_t, m) => { got = JSON.parse(m.toString()).energy; });
+        await client.subscribeAsync('ampgate/energy/site');
+        await until(() => got?.battery?.mode === 'plan' && got.demand.holding === true && got.battery.setpoint_w < -4000 &&
+          got.demand.month_peak_w === 25000, { timeoutMs: 5000, what: `MQTT energy (${JSON.stringify(got)})` });
+      } finally {
+        await client.endAsync();
+      }
 
-    // 27.6 kW of building: above the month's peak (not above peak_kw): the battery shaves it.
-    s.set({ base_a: 40, pv_w: 0 });
-    await until(() => s.readings().at(-1).bat_w > 2000, { timeoutMs: 8000, what: 'shaving to the month\'s peak' });
-    await sleep(1500);
-    before = s.readings().length;
-    await sleep(3000);
-    r = s.readings().slice(before);
-    top = Math.max(...r.map((x) => x.grid_w));
-    console.log(`plan, 27.6 kW building: grid at most ${top} W, battery ${r.at(-1).bat_w} W`);
-    assert.ok(top <= 25000 + 1000, `held at the month's peak: ${top} W`);
-  });
+      // 27.6 kW of building: above the month's peak (not above peak_kw): the battery shaves it.
+      s.set({ base_a: 40, pv_w: 0 });
+      await until(() => s.readings().at(-1).bat_w > 2000, { timeoutMs: 8000, what: 'shaving to the month\'s peak' });
+      await sleep(1500);
+      before = s.readings().length;
+      await sleep(3000);
+      r = s.readings().slice(before);
+      top = Math.max(...r.map((x) => x.grid_w));
+      console.log(`plan, 27.6 kW building: grid at most ${top} W, battery ${r.at(-1).bat_w} W`);
+      assert.ok(top <= 25000 + 1000, `held at the month's peak: ${top} W`);
+    });
+  } finally {
+    await broker.stop();
+  }
 });
