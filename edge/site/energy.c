@@ -41,6 +41,7 @@
 #define EXPORT_BIAS_W 500.0     /* under an export limit, PV recharge aims at this much import */
 #define IGNORED_AFTER_MS 3000   /* a setpoint not followed this long: the battery ignores it */
 #define LEAD_BAND 0.03          /* the site within this share of its limit is at it (allocation steps) */
+#define RATCHET_HYST 0.9        /* a lifted ratchet holds again once the needs fit in 90 % of the room */
 #define SETTLE_MS 2000          /* the longest a new target waits for the battery to follow the last */
 
 struct pv_state {
@@ -147,6 +148,12 @@ double energy_ev_want_w(const struct solver_charger *chargers, size_t n, double 
 	return fmax(w, ev_w);
 }
 
+/* site.ratchet, or battery.mode = plan, which implies it. */
+static bool ratchet_on(const struct ag_config *cfg)
+{
+	return cfg->site.ratchet || (cfg->battery.mode && strcmp(cfg->battery.mode, "plan") == 0);
+}
+
 static void month_of(int64_t wall, char out[8])
 {
 	time_t t = (time_t)(wall / 1000);
@@ -240,8 +247,7 @@ int energy_start(struct ag_daemon *d)
 	e->st.month_peak_w = e->month_peak_w;
 	if (e->month_peak_w > 0)
 		log_msg(LL_INFO, "energy: this month's demand peak so far: %.1f kW%s", e->month_peak_w / 1000,
-			d->cfg->site.ratchet || (d->cfg->battery.mode && strcmp(d->cfg->battery.mode, "plan") == 0) ?
-				" (the battery and the EVs hold the site below it)" : "");
+			ratchet_on(d->cfg) ? " (the battery and the EVs hold the site below it)" : "");
 	d->energy = e;
 	return 0;
 }
@@ -537,7 +543,7 @@ static double ratchet_cap(struct ag_daemon *d, struct energy *e, const struct so
 	double margin_w = 3 * cfg->site.voltage_v * cfg->site.margin_a;
 	int64_t by_ms;
 
-	e->st.ratchet = cfg->site.ratchet || (cfg->battery.mode && strcmp(cfg->battery.mode, "plan") == 0);
+	e->st.ratchet = ratchet_on(cfg);
 	e->st.holding = false;
 	e->st.ev_cap_w = NAN;
 	if (!e->st.ratchet || !(e->month_peak_w > 0) || !isfinite(building_w)) {
@@ -546,7 +552,9 @@ static double ratchet_cap(struct ag_daemon *d, struct energy *e, const struct so
 	}
 	double need_w = needed_w(c, n, now, &by_ms);
 	double room_w = e->month_peak_w - building_w - margin_w + counted_w;
-	if (need_w <= room_w) {
+	/* hysteresis: a need near the room (building load moving, a departure nearing) must not
+	 * toggle the lift and repeat the event */
+	if (need_w <= room_w * (e->ratchet_urgent ? RATCHET_HYST : 1.0)) {
 		e->ratchet_urgent = false;
 		e->st.holding = true;
 		e->st.ev_cap_w = e->month_peak_w;
