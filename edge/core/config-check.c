@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -124,6 +125,13 @@ static void check_circuits(const struct ag_config *cfg, const config_t *root, st
 	if (cfg->battery.mode && strcmp(cfg->battery.mode, "off") != 0 && (!cfg->battery.device || !s->grid.meter))
 		cfg_error(r, line_at(root, 0, "battery.mode"), "battery.mode",
 			  "peak shaving needs battery.device and site.grid.meter (the edge must see both)");
+	const char *bad = NULL;
+	if (cfg->battery.off_peak && config_in_windows(cfg->battery.off_peak, 0, &bad) < 0)
+		cfg_error(r, line_at(root, 0, "battery.off_peak"), "battery.off_peak",
+			  "\"%s\": each window is HH:MM-HH:MM (local time), separated by commas", bad);
+	if (cfg->battery.recharge && strcmp(cfg->battery.recharge, "off-peak") == 0 && !cfg->battery.off_peak)
+		cfg_error(r, line_at(root, 0, "battery.recharge"), "battery.recharge",
+			  "off-peak needs battery.off_peak, the tariff's off-peak windows (\"22:00-06:00\")");
 	for (size_t i = 0; i < s->n_circuits; i++) {
 		const struct cfg_circuit *c = &s->circuits[i];
 		snprintf(key, sizeof(key), "site.circuits[%zu].id", i);
@@ -511,4 +519,28 @@ void config_check(const struct ag_config *cfg, const config_t *root, struct cfg_
 		check_hash(r, line_of(root, cfg->web.users[i].line, "web.users.[%zu].password_hash", i), key, who,
 			   cfg->web.users[i].password_hash, WEB_MIN_ITERATIONS);
 	}
+}
+
+int config_in_windows(const char *spec, int minute, const char **bad)
+{
+	const char *p = spec;
+	int in = 0;
+
+	while (*p) {
+		int h1, m1, h2, m2, used = 0;
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		*bad = p;
+		if (sscanf(p, "%2d:%2d-%2d:%2d%n", &h1, &m1, &h2, &m2, &used) != 4 || used == 0 || h1 < 0 || h1 > 24 ||
+		    h2 < 0 || h2 > 24 || m1 < 0 || m1 > 59 || m2 < 0 || m2 > 59 || (h1 == 24 && m1) || (h2 == 24 && m2) ||
+		    (p[used] && p[used] != ',' && p[used] != ' '))
+			return -EINVAL;
+		int a = h1 * 60 + m1, b = h2 * 60 + m2;
+		if (a <= b ? minute >= a && minute < b : minute >= a || minute < b)
+			in = 1;
+		p += used;
+	}
+	return in;
 }

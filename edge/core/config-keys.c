@@ -233,12 +233,13 @@ static const struct cfg_key auth_keys[] = {
 	END
 };
 
-static const char *const battery_modes[] = { "off", "peak-shave", NULL };
-static const char *const recharges[] = { "pv", "any", "off", NULL };
+static const char *const battery_modes[] = { "off", "peak-shave", "plan", NULL };
+static const char *const recharges[] = { "pv", "any", "off-peak", "off", NULL };
 
 static const struct cfg_key battery_keys[] = {
 	KSTR(struct cfg_battery, device, 0, NULL, "device id of the battery (role battery) the edge commands"),
-	KENUM(struct cfg_battery, mode, 0, battery_modes, "off", "off (the battery's own control) or peak-shave"),
+	KENUM(struct cfg_battery, mode, 0, battery_modes, "off", "off (the battery's own control), peak-shave, or plan (peak-shave below the month's "
+	      "demand peak, EVs held under it, pre-charge off-peak)"),
 	KDBL(struct cfg_battery, peak_kw, 0, 100000, 0, "kW",
 	     "grid import above which the battery discharges; 0 = the connection's limit less margin"),
 	KDBL(struct cfg_battery, reserve_pct, 0, 100, 20, "%", "state of charge kept for outages; never discharged below"),
@@ -246,8 +247,11 @@ static const struct cfg_key battery_keys[] = {
 	KDBL(struct cfg_battery, max_discharge_kw, 0, 100000, 0, "kW",
 	     "highest discharge power asked, 0 = the battery's rating"),
 	KENUM(struct cfg_battery, recharge, 0, recharges, "pv",
-	      "recharge from PV export only, from the grid below recharge_kw (any), or not at all"),
+	      "recharge from PV export only, from the grid below recharge_kw (any, or off-peak: only in "
+	      "battery.off_peak), or not at all"),
 	KDBL(struct cfg_battery, recharge_kw, 0, 100000, 0, "kW", "grid import ceiling while recharging, 0 = peak_kw"),
+	KSTR(struct cfg_battery, off_peak, 0, NULL,
+	     "the tariff's off-peak windows, local time: \"22:00-06:00, 12:00-14:00\" (recharge = off-peak, mode = plan)"),
 	KINT(struct cfg_battery, revert_s, 10, 3600, 60, "s",
 	     "the battery returns to its own control this long after the edge's last write"),
 	END

@@ -181,13 +181,14 @@ struct cfg_auth {
 /* Battery dispatch (edge/site/energy.c). */
 struct cfg_battery {
 	char *device;           /* device id of the battery (role battery); NULL = no dispatch */
-	char *mode;             /* "off" | "peak-shave" */
+	char *mode;             /* "off" | "peak-shave" | "plan" */
 	double peak_kw;         /* grid import above which the battery discharges; 0 = limit less margin */
 	double reserve_pct;     /* SoC the battery never discharges below */
 	double max_charge_kw;   /* 0 = the battery's own rating */
 	double max_discharge_kw;
-	char *recharge;         /* "pv" | "any" | "off" */
+	char *recharge;         /* "pv" | "any" | "off-peak" | "off" */
 	double recharge_kw;     /* grid import ceiling while recharging from the grid; 0 = peak_kw */
+	char *off_peak;         /* "HH:MM-HH:MM, ..." local time; NULL = none */
 	int revert_s;           /* the battery's own control returns this long after the last write */
 };
 
@@ -235,6 +236,9 @@ int config_override_check(const struct ag_config *cfg, double limit_a, char *why
 
 /* Lookups by id; NULL when absent. */
 const struct cfg_charger *config_charger(const struct ag_config *cfg, const char *id);
+/* Whether `minute` (0..1439, local time) falls in a "HH:MM-HH:MM, ..." list of windows (one that
+ * ends before it starts runs past midnight): 1 or 0; -EINVAL with *bad at the faulty window. */
+int config_in_windows(const char *spec, int minute, const char **bad);
 const struct cfg_device *config_device(const struct ag_config *cfg, const char *id);
 const struct cfg_circuit *config_circuit(const struct ag_config *cfg, const char *id);
 

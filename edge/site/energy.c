@@ -11,12 +11,19 @@
  * - PV surplus reaches chargers as a cap on the solver's max_a (pv_caps), not as a new solver
  *   input: the solver stays as it is, and a surplus charger is simply a charger whose maximum is
  *   what the sun gives.
- * - The ratchet only moves the battery's peak target (min of peak_kw and the month's peak); it
- *   does not limit the EVs, which stay bound by the connection's limit. */
+ * - The ratchet (site.ratchet or mode = plan) moves the battery's peak target to min(peak_kw,
+ *   the month's peak) and holds the EVs too: the grid node gets a kW limit at the month's peak
+ *   for the solve (ratchet_cap), so the solver and every policy see it as one more limit. It
+ *   gives way only to known needs: when the EVs' departures and energy needs, earliest
+ *   departure first, need more than the room under the peak, the limit rises to what they need
+ *   and the site manager is told once what that costs (the month's peak from A to B kW).
+ * - Off-peak windows are a list in battery.off_peak, not a tariff file: the edge has no tariff
+ *   configuration of its own (the `cost` policy's prices come from the CSMS or a replay file). */
 #include "edge/site/energy.h"
 #include "edge/daemon.h"
 #include "edge/devices/devices.h"
 #include "edge/core/log.h"
+#include "edge/site/site-model.h"
 #include "edge/site/solver.h"
 
 #include <errno.h>
@@ -33,6 +40,8 @@
 #define RESERVE_PAD_PCT 0.5
 #define EXPORT_BIAS_W 500.0     /* under an export limit, PV recharge aims at this much import */
 #define IGNORED_AFTER_MS 3000   /* a setpoint not followed this long: the battery ignores it */
+#define LEAD_BAND 0.03          /* the site within this share of its limit is at it (allocation steps) */
+#define RATCHET_HYST 0.9        /* a lifted ratchet holds again once the needs fit in 90 % of the room */
 #define SETTLE_MS 2000          /* the longest a new target waits for the battery to follow the last */
 
 struct pv_state {
@@ -54,6 +63,7 @@ struct energy {
 	uint64_t settled_ms;            /* the battery's reading first matched the last target; 0 = not yet */
 	uint64_t off_target_since_ms;   /* measured power far from the target since; 0 = following */
 	bool warned_ignored, warned_reserve, warned_stale;
+	bool ratchet_urgent;            /* the EVs' needs lifted the ratchet (said once per lift) */
 	/* the demand-charge ratchet */
 	char month[8];                  /* "2026-12", local time */
 	double month_peak_w;            /* highest window average this month; 0 = none yet */
@@ -76,8 +86,14 @@ void energy_decide(const struct energy_params *p, const struct energy_input *in,
 	}
 	/* Discharge: what the site draws above peak_w, and what the EVs would take above the
 	 * connection's limit (they get the battery's power only once it is measured, so the battery
-	 * must lead). */
-	double need = fmax(site_w - p->peak_w, in->building_w + in->ev_want_w - p->limit_w);
+	 * must lead). With peak_w below the limit the EVs count only the discharge beyond the gap
+	 * between the two (energy_counted_w), so leading them takes the gap too, and only once the
+	 * site is at the limit: below it, what the EVs "want" is held back by something the battery
+	 * cannot relieve (a feeder, a car's own limit), and leading drained it for nothing. */
+	double lead = in->building_w + in->ev_want_w - p->limit_w, gap = fmax(0, p->limit_w - p->peak_w);
+	if (gap > 0 && lead > 0)
+		lead = site_w >= p->limit_w * (1 - LEAD_BAND) ? lead + gap : 0;
+	double need = fmax(site_w - p->peak_w, lead);
 	if (p->export_limit_w >= 0)     /* never push the site into export */
 		need = fmin(need, in->building_now_w + in->ev_w + p->export_limit_w);
 	if (need > DEADBAND_W) {
@@ -92,20 +108,50 @@ void energy_decide(const struct energy_params *p, const struct energy_input *in,
 	if (!(in->soc_pct < 99.5))
 		return;
 	double charge = 0;
-	if (p->recharge == RECHARGE_PV) {
+	/* PV surplus is free: taken with recharge = pv, and with off-peak or plan outside their
+	 * windows too (only grid energy waits for off-peak). */
+	if (p->recharge == RECHARGE_PV || p->recharge == RECHARGE_OFF_PEAK) {
 		/* PV surplus only, on the latest estimate (the held highest would leave part of it to
 		 * export); under an export limit aim at a small import rather than a small export. */
 		charge = -(in->building_now_w + in->ev_w) + (p->export_limit_w >= 0 ? EXPORT_BIAS_W : 0);
 		out->why = "recharging from PV";
-	} else if (p->recharge == RECHARGE_ANY) {
-		charge = fmin(p->recharge_w, p->peak_w) - site_w;       /* up to the import ceiling */
-		out->why = "recharging";
+	}
+	bool off_peak = in->off_peak && (p->recharge == RECHARGE_OFF_PEAK || (p->plan && p->recharge != RECHARGE_OFF));
+	if (p->recharge == RECHARGE_ANY || off_peak) {
+		/* up to the import ceiling, the EVs first: recharging into room an EV could still take
+		 * (wanted but not yet drawn) lowered what the solver offered it; never above the
+		 * connection's limit less margin nor the peak target (the ratchet) */
+		charge = fmin(fmin(p->recharge_w, p->peak_w), p->limit_w) -
+			 (in->building_w + fmax(in->ev_w, in->ev_want_w));
+		out->why = off_peak ? "recharging off-peak" : "recharging";
 	}
 	charge = fmin(charge, p->max_charge_w);
 	if (charge > DEADBAND_W)
 		out->target_w = -charge;
 	else
 		out->why = "idle";
+}
+
+double energy_counted_w(const struct energy_params *p, double measured_w)
+{
+	return fmax(0, measured_w - (p->peak_shave ? fmax(0, p->limit_w - p->peak_w) : 0));
+}
+
+double energy_ev_want_w(const struct solver_charger *chargers, size_t n, double ev_slack_a, double voltage_v, double ev_w)
+{
+	struct solver_input slack = { .ev_slack_a = ev_slack_a };
+	double w = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (chargers[i].ev && chargers[i].link == SOLVER_ONLINE)
+			w += solver_cap_a(&slack, &chargers[i]) * __builtin_popcount(solver_phase_mask(&chargers[i])) * voltage_v;
+	return fmax(w, ev_w);
+}
+
+/* site.ratchet, or battery.mode = plan, which implies it. */
+static bool ratchet_on(const struct ag_config *cfg)
+{
+	return cfg->site.ratchet || (cfg->battery.mode && strcmp(cfg->battery.mode, "plan") == 0);
 }
 
 static void month_of(int64_t wall, char out[8])
@@ -171,13 +217,13 @@ static void demand(struct ag_daemon *d, struct energy *e, double grid_w, uint64_
 	}
 	/* A window seen for at least half its length counts (a restart mid-window). */
 	if (e->window && e->window_ms * 2 >= (uint64_t)len_ms && e->st.demand_w > e->month_peak_w) {
-		bool held = d->cfg->site.ratchet && e->month_peak_w > 0;
+		bool held = e->st.ratchet && e->month_peak_w > 0 && !e->ratchet_urgent;
 		e->month_peak_w = e->st.demand_w;
 		save_peak(d, e, wall);
 		store_event(d->store, held ? LL_WARN : LL_NOTICE, "energy.demand", "grid",
 			    "this month's demand peak is now %.1f kW (%d s average)%s", e->month_peak_w / 1000,
 			    d->cfg->site.demand_window_s,
-			    held ? ": the battery could not hold the site below the previous one" : "");
+			    held ? ": the battery and the EVs could not hold the site below the previous one" : "");
 	}
 	e->window = window;
 	e->window_wh = 0;
@@ -202,7 +248,7 @@ int energy_start(struct ag_daemon *d)
 	e->st.month_peak_w = e->month_peak_w;
 	if (e->month_peak_w > 0)
 		log_msg(LL_INFO, "energy: this month's demand peak so far: %.1f kW%s", e->month_peak_w / 1000,
-			d->cfg->site.ratchet ? " (the battery holds the site below it)" : "");
+			ratchet_on(d->cfg) ? " (the battery and the EVs hold the site below it)" : "");
 	d->energy = e;
 	return 0;
 }
@@ -238,11 +284,13 @@ json_t *energy_json(const struct ag_daemon *d)
 				isfinite(st->soc_pct) ? json_real(round(st->soc_pct * 10) / 10) : json_null(), "power_w",
 				watts(st->battery_w), "setpoint_w", watts(st->target_w), "counted_w", watts(st->counted_w),
 				"peak_w", watts(st->peak_w), "why", st->why);
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:b, s:i}}", "battery", bat, "pv_w", watts(st->pv_w),
-			 "building_w", watts(st->building_w), "grid_w", watts(st->grid_w), "ev_w", watts(st->ev_w),
-			 "pv_surplus_w", watts(st->surplus_w), "demand", "window_avg_w", watts(st->demand_w),
-			 "month_peak_w", watts(st->month_peak_w > 0 ? st->month_peak_w : NAN), "ratchet",
-			 d->cfg->site.ratchet, "window_s", d->cfg->site.demand_window_s);
+	if (st->configured)
+		json_object_set_new(bat, "off_peak", json_boolean(st->off_peak));
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:b, s:b, s:o, s:i}}", "battery", bat, "pv_w",
+			 watts(st->pv_w), "building_w", watts(st->building_w), "grid_w", watts(st->grid_w), "ev_w",
+			 watts(st->ev_w), "pv_surplus_w", watts(st->surplus_w), "demand", "window_avg_w", watts(st->demand_w),
+			 "month_peak_w", watts(st->month_peak_w > 0 ? st->month_peak_w : NAN), "ratchet", st->ratchet,
+			 "holding", st->holding, "ev_cap_w", watts(st->ev_cap_w), "window_s", d->cfg->site.demand_window_s);
 }
 
 static void params(const struct ag_config *cfg, const struct device_reading *r, double limit_w, double month_peak_w,
@@ -252,10 +300,11 @@ static void params(const struct ag_config *cfg, const struct device_reading *r, 
 	double chg = isfinite(r->max_charge_w) ? r->max_charge_w : INFINITY;
 	double dis = isfinite(r->max_discharge_w) ? r->max_discharge_w : INFINITY;
 
-	p->peak_shave = b->mode && strcmp(b->mode, "peak-shave") == 0;
+	p->plan = b->mode && strcmp(b->mode, "plan") == 0;
+	p->peak_shave = p->plan || (b->mode && strcmp(b->mode, "peak-shave") == 0);
 	p->limit_w = limit_w;
 	p->peak_w = b->peak_kw > 0 ? b->peak_kw * 1000 : limit_w;
-	if (cfg->site.ratchet && month_peak_w > 0)
+	if ((cfg->site.ratchet || p->plan) && month_peak_w > 0)
 		p->peak_w = fmin(p->peak_w, month_peak_w);     /* above it the demand charge rises */
 	p->reserve_pct = b->reserve_pct;
 	p->max_charge_w = fmax(0, b->max_charge_kw > 0 ? fmin(b->max_charge_kw * 1000, chg) : chg);
@@ -265,7 +314,8 @@ static void params(const struct ag_config *cfg, const struct device_reading *r, 
 	if (!isfinite(p->max_discharge_w))
 		p->max_discharge_w = 0;
 	p->recharge = !b->recharge || strcmp(b->recharge, "pv") == 0 ? RECHARGE_PV :
-		      strcmp(b->recharge, "any") == 0 ? RECHARGE_ANY : RECHARGE_OFF;
+		      strcmp(b->recharge, "any") == 0 ? RECHARGE_ANY :
+		      strcmp(b->recharge, "off-peak") == 0 ? RECHARGE_OFF_PEAK : RECHARGE_OFF;
 	p->recharge_w = b->recharge_kw > 0 ? b->recharge_kw * 1000 : p->peak_w;
 	p->export_limit_w = cfg->site.grid.export_limit_kw >= 0 ? cfg->site.grid.export_limit_kw * 1000 : -1;
 }
@@ -458,8 +508,92 @@ static double building_now(struct ag_daemon *d, struct energy *e, double grid_w,
 	return w;
 }
 
+/* The power the EVs with a known departure and energy need must average from now on to be
+ * ready, earliest departure first (each departure must see the energy of all due by then), and
+ * the departure that sets it (*by_ms, monotonic). 0 with no such EV. */
+static double needed_w(const struct solver_charger *c, size_t n, uint64_t now, int64_t *by_ms)
+{
+	double most_w = 0;
+
+	*by_ms = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!c[i].ev || c[i].energy_need_wh <= 0 || c[i].departure_ms <= (int64_t)now)
+			continue;
+		double due_wh = 0;
+		for (size_t j = 0; j < n; j++)
+			if (c[j].ev && c[j].energy_need_wh > 0 && c[j].departure_ms > (int64_t)now &&
+			    c[j].departure_ms <= c[i].departure_ms)
+				due_wh += c[j].energy_need_wh;
+		double w = due_wh * 3600000.0 / (double)(c[i].departure_ms - (int64_t)now);
+		if (w > most_w) {
+			most_w = w;
+			*by_ms = c[i].departure_ms;
+		}
+	}
+	return most_w;
+}
+
+/* The ratchet for the EVs: the grid node's kW limit for this solve (0: none). The solver keeps
+ * the EVs at limit - non-EV load - margin + counted discharge, so a limit at the month's peak
+ * keeps the import (building + EVs - battery) below it. When the known needs do not fit in that
+ * room, the limit becomes what they need, and the site manager hears once what it costs. */
+static double ratchet_cap(struct ag_daemon *d, struct energy *e, const struct solver_charger *c, size_t n,
+			  double building_w, double counted_w, uint64_t now)
+{
+	const struct ag_config *cfg = d->cfg;
+	double margin_w = 3 * cfg->site.voltage_v * cfg->site.margin_a;
+	int64_t by_ms;
+
+	e->st.ratchet = ratchet_on(cfg);
+	e->st.holding = false;
+	e->st.ev_cap_w = NAN;
+	if (!e->st.ratchet || !(e->month_peak_w > 0) || !isfinite(building_w)) {
+		e->ratchet_urgent = false;
+		return 0;
+	}
+	double need_w = needed_w(c, n, now, &by_ms);
+	double room_w = e->month_peak_w - building_w - margin_w + counted_w;
+	/* hysteresis: a need near the room (building load moving, a departure nearing) must not
+	 * toggle the lift and repeat the event */
+	if (need_w <= room_w * (e->ratchet_urgent ? RATCHET_HYST : 1.0)) {
+		e->ratchet_urgent = false;
+		e->st.holding = true;
+		e->st.ev_cap_w = e->month_peak_w;
+		return e->month_peak_w / 1000;
+	}
+	double cap_w = building_w + need_w + margin_w - counted_w;
+	if (!e->ratchet_urgent) {
+		time_t t = (time_t)((wall_ms() + (by_ms - (int64_t)now)) / 1000);
+		struct tm tm;
+		char hhmm[8];
+		localtime_r(&t, &tm);
+		strftime(hhmm, sizeof(hhmm), "%H:%M", &tm);
+		store_event(d->store, LL_WARN, "ratchet", "grid",
+			    "ratchet: the EVs need %.1f kW until %s to meet their departures and energy needs; the month's "
+			    "peak rises from %.1f to %.1f kW (to avoid it: a later departure or a smaller energy need, "
+			    "or accept the higher demand charge)",
+			    need_w / 1000, hhmm, e->month_peak_w / 1000, (cap_w - margin_w) / 1000);
+	}
+	e->ratchet_urgent = true;
+	e->st.ev_cap_w = cap_w - margin_w;
+	return cap_w / 1000;
+}
+
+/* Whether now (local time) is in battery.off_peak's windows. */
+static bool off_peak_now(const struct ag_config *cfg)
+{
+	time_t t = (time_t)(wall_ms() / 1000);
+	struct tm tm;
+	const char *bad;
+
+	if (!cfg->battery.off_peak)
+		return false;
+	localtime_r(&t, &tm);
+	return config_in_windows(cfg->battery.off_peak, tm.tm_hour * 60 + tm.tm_min, &bad) == 1;
+}
+
 double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *chargers, size_t n_chargers,
-		   double limit_w, uint64_t now, double *hidden_a)
+		   double limit_w, uint64_t now, double *hidden_a, double *grid_cap_kw)
 {
 	struct energy *e = d->energy;
 	double voltage_v = d->cfg->site.voltage_v;
@@ -469,6 +603,7 @@ double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *char
 	const struct device_reading *r = b->device && d->devices ? devices_latest(d->devices, b->device) : NULL;
 
 	*hidden_a = 0;
+	*grid_cap_kw = 0;
 	if (!e)
 		return 0;
 	bool ok = r && r->at_ms && r->quality != RQ_FAILED && !devices_stale(d->devices, b->device, now) &&
@@ -484,8 +619,11 @@ double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *char
 		demand(d, e, grid_w, now);
 	if (isfinite(bnow))
 		pv_caps(d, e, chargers, n_chargers, bnow, now);
-	if (!r)
+	e->st.off_peak = off_peak_now(d->cfg);
+	if (!r) {
+		*grid_cap_kw = ratchet_cap(d, e, chargers, n_chargers, bnow, 0, now);
 		return 0;
+	}
 	double last_w = isfinite(r->power_w) ? r->power_w : 0;
 	e->st.battery_ok = ok;
 	e->st.battery_w = ok ? r->power_w : NAN;
@@ -507,22 +645,26 @@ double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *char
 	}
 	double hidden_w = ok ? e->hold_w : fmax(e->hold_w, fmax(0, last_w));
 	*hidden_a = hidden_w / (3 * voltage_v);
-	e->st.counted_w = fmax(0, measured_w);
 	watch_follow(d, e, measured_w, now);
 
 	struct energy_params p;
 	params(d->cfg, r, limit_w, e->month_peak_w, &p);
+	e->st.counted_w = energy_counted_w(&p, measured_w);
+	*grid_cap_kw = ratchet_cap(d, e, chargers, n_chargers, bnow, e->st.counted_w, now);
+	if (*grid_cap_kw > 0 && *grid_cap_kw * 1000 < p.limit_w) {
+		/* the EVs' limit is now the ratchet's: the battery leads them up to it, and all of its
+		 * discharge counts for them */
+		p.limit_w = *grid_cap_kw * 1000;
+		e->st.counted_w = energy_counted_w(&p, measured_w);
+	}
 	e->st.peak_w = p.peak_w;
 	if (!isfinite(bnow)) {
 		snprintf(e->st.why, sizeof(e->st.why), "grid meter not fresh");
 		return e->st.counted_w;         /* no command: the battery keeps its last, then reverts */
 	}
 	struct energy_input in = { .building_w = e->building_w, .building_now_w = bnow, .ev_w = ev_w,
-				   .soc_pct = ok ? r->soc_pct : NAN };
-	for (size_t i = 0; i < n_chargers; i++)
-		if (chargers[i].ev && chargers[i].link == SOLVER_ONLINE)
-			in.ev_want_w += chargers[i].max_a * chargers[i].phases * voltage_v;
-	in.ev_want_w = fmax(in.ev_want_w, ev_w);
+				   .ev_want_w = energy_ev_want_w(chargers, n_chargers, SITE_EV_SLACK_A, voltage_v, ev_w),
+				   .soc_pct = ok ? r->soc_pct : NAN, .off_peak = e->st.off_peak };
 	struct energy_decision dec;
 	energy_decide(&p, &in, &dec);
 	snprintf(e->st.why, sizeof(e->st.why), "%s", ok ? dec.why : "battery not answering");
@@ -538,4 +680,12 @@ double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *char
 	if (ok && !isnan(dec.target_w))
 		command(d, e, dec.target_w, measured_w, now);
 	return e->st.counted_w;
+}
+
+void energy_params_from_config(const struct ag_config *cfg, double rated_charge_w, double rated_discharge_w,
+			       double limit_w, double month_peak_w, struct energy_params *p)
+{
+	struct device_reading r = { .max_charge_w = rated_charge_w, .max_discharge_w = rated_discharge_w };
+
+	params(cfg, &r, limit_w, month_peak_w, p);
 }

@@ -27,17 +27,19 @@
 struct ag_daemon;
 struct solver_charger;
 
-enum energy_recharge { RECHARGE_PV, RECHARGE_ANY, RECHARGE_OFF };
+enum energy_recharge { RECHARGE_PV, RECHARGE_ANY, RECHARGE_OFF_PEAK, RECHARGE_OFF };
 
 struct energy_params {
-	bool peak_shave;                /* battery.mode = peak-shave */
+	bool peak_shave;                /* battery.mode = peak-shave or plan */
+	bool plan;                      /* battery.mode = plan: pre-charge from the grid off-peak too */
 	double peak_w;                  /* import above which the battery discharges */
 	double limit_w;                 /* the connection's import limit less margin */
 	double reserve_pct;
 	double max_charge_w;            /* the lower of the configuration's and the battery's */
 	double max_discharge_w;
 	enum energy_recharge recharge;
-	double recharge_w;              /* import ceiling while recharging from the grid */
+	double recharge_w;              /* import ceiling while recharging from the grid (also held
+					 * below limit_w and peak_w, so below the ratchet) */
 	double export_limit_w;          /* < 0: no limit */
 };
 
@@ -51,6 +53,7 @@ struct energy_input {
 	double ev_w;                    /* the EVs' measured draw */
 	double ev_want_w;               /* what the EVs with a session could take at their maximum */
 	double soc_pct;
+	bool off_peak;                  /* now is in battery.off_peak's windows */
 };
 
 struct energy_decision {
@@ -60,6 +63,22 @@ struct energy_decision {
 
 /* What the battery should do now. Pure. */
 void energy_decide(const struct energy_params *p, const struct energy_input *in, struct energy_decision *out);
+/* The discharge the EVs may count as headroom (the solver's grid_extra_w) when the battery
+ * delivers measured_w: with peak shaving below the connection's limit, only what goes beyond
+ * holding the import at peak_w (measured_w less limit_w - peak_w); otherwise all of it. Counting
+ * all of it let the EVs grow into the discharge, so a congested site's import stayed at the
+ * limit whatever peak_kw said. Pure. */
+double energy_counted_w(const struct energy_params *p, double measured_w);
+/* What the EVs with a session could take (energy_input.ev_want_w): each online charger with an
+ * EV at its cap (an EV-limited car at its draw plus ev_slack_a, on the phases it draws on, as
+ * the solver caps it), at least ev_w. Counting EV-limited cars at the charger's maximum had the
+ * battery discharging for power nobody could take. Pure. */
+double energy_ev_want_w(const struct solver_charger *chargers, size_t n, double ev_slack_a, double voltage_v, double ev_w);
+/* The parameters energy_turn decides with, from the configuration's `battery` group and the
+ * battery's rated charge and discharge power in W (NAN: unknown; the configuration's kW then,
+ * else 0): the same derivation for the daemon and for `ampgate-sim replay --battery-kw`. */
+void energy_params_from_config(const struct ag_config *cfg, double rated_charge_w, double rated_discharge_w,
+			       double limit_w, double month_peak_w, struct energy_params *p);
 
 /* What energy_turn saw and did, for REST, MQTT and /metrics. */
 struct energy_status {
@@ -78,6 +97,10 @@ struct energy_status {
 	double demand_w;                /* grid import averaged over the demand window so far */
 	double month_peak_w;            /* the month's highest window average (0: none yet) */
 	double peak_w;
+	bool ratchet;                   /* site.ratchet or battery.mode = plan: the EVs are held too */
+	bool holding;                   /* the EVs are held below the month's peak now */
+	double ev_cap_w;                /* the grid import the EVs are allocated under; NAN: none */
+	bool off_peak;                  /* now is in battery.off_peak's windows */
 	char why[64];
 };
 
@@ -94,8 +117,13 @@ struct json_t *energy_json(const struct ag_daemon *d);
  * chargers with `pv` set get their max_a capped to the PV surplus here), `limit_w` the
  * connection's import limit less margin. Returns the battery discharge the solver may count
  * (its grid_extra_w) and sets *hidden_a, the current per phase to add to the grid node's
- * non-EV load. Both 0 without a battery. */
+ * non-EV load. Both 0 without a battery.
+ *
+ * The demand-charge ratchet (site.ratchet or battery.mode = plan, once the month has a peak):
+ * *grid_cap_kw is the kW limit the grid node gets for this solve (0: none), so that the EVs keep
+ * the import below the month's peak, unless the EVs' known departures and energy needs cannot
+ * be met under it: then it is raised to what they need, said once as a `ratchet` event. */
 double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *chargers, size_t n_chargers,
-		   double limit_w, uint64_t now, double *hidden_a);
+		   double limit_w, uint64_t now, double *hidden_a, double *grid_cap_kw);
 
 #endif

@@ -295,8 +295,9 @@ static void summarize(struct site *s, size_t n);
 static double battery_headroom(struct site *s, uint64_t now)
 {
 	const struct ag_config *cfg = s->d->cfg;
-	double v = cfg->site.voltage_v, ev_w = 0, limit_w = INFINITY, hidden_a;
+	double v = cfg->site.voltage_v, ev_w = 0, limit_w = INFINITY, hidden_a, cap_kw;
 
+	s->nodes[0].limit_kw = cfg->site.grid.limit_kw;        /* the ratchet's cap below is per solve */
 	for (int p = 0; p < AG_PHASES; p++) {
 		ev_w += s->status.ev_a[p] * v;
 		if (s->nodes[0].limit_a[p] > 0)
@@ -304,7 +305,9 @@ static double battery_headroom(struct site *s, uint64_t now)
 	}
 	if (s->nodes[0].limit_kw > 0)
 		limit_w = fmin(limit_w, s->nodes[0].limit_kw * 1000 - 3 * v * cfg->site.margin_a);
-	double extra_w = energy_turn(s->d, ev_w, s->in, s->d->proxy->n_chargers, limit_w, now, &hidden_a);
+	double extra_w = energy_turn(s->d, ev_w, s->in, s->d->proxy->n_chargers, limit_w, now, &hidden_a, &cap_kw);
+	if (cap_kw > 0 && (s->nodes[0].limit_kw <= 0 || cap_kw < s->nodes[0].limit_kw))
+		s->nodes[0].limit_kw = cap_kw;
 	for (int p = 0; p < AG_PHASES; p++)
 		s->nodes[0].non_ev_a[p] += hidden_a;
 	return extra_w;

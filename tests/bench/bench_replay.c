@@ -4,8 +4,10 @@
  * references (edf, llf) and the offline optimum on generated depot and workplace days at three
  * levels of scarcity (the grid's limits scaled), on the demo network and on a single aggregate
  * limit (40 single-phase 32 A chargers under one kW limit), with deadline and plan also told
- * departures off by up to +-1 h and needs by +-20 %. Prints tables; writes JSON to the path in
- * argv[1].
+ * departures off by up to +-1 h and needs by +-20 %. Then the storage what-if (issue #21): a
+ * generated depot day with a P kW battery dispatched by the daemon's energy_decide must lower the
+ * grid's demand peak (15-min mean) by at least 0.95 x P, deliver no less EV energy and exceed no
+ * limit, else the bench fails. Prints tables; writes JSON to the path in argv[1].
  *
  * Key design decision: the day goes through the same path as the command line (generator ->
  * CSV file -> CSV reader -> replay_run), so parsing is in the figure too; the violations and
@@ -17,6 +19,8 @@
 #include "tools/sim/replay-report.c"
 #include "tools/sim/replay-ref.c"
 #include "tools/sim/replay-optimum.c"
+#include "tools/sim/pv-profile.c"
+#include "tools/sim/replay-whatif.c"
 #include "tools/sim/replay.c"
 
 #include <stdlib.h>
@@ -112,6 +116,44 @@ static json_t *yardsticks(const char *site, struct ag_config *cfg, enum replay_d
 			 "sessions", (json_int_t)n, "grid_scale", scale, "optimum_pct",
 			 100.0 * opt.delivered_wh / opt.requested_wh, "optimum_kwh", opt.delivered_wh / 1000.0,
 			 "optimum_variables", (json_int_t)opt.variables, "optimum_s", opt.solve_s, "runs", rows);
+}
+
+/* The storage what-if on a generated depot day of n sessions on the demo depot: a battery of
+ * kw / kwh with the target the what-if finds. Fails (*bad) unless the demand peak drops by
+ * WHATIF_SHARE x P with no less EV energy (1 Wh of rounding) and 0 violations. */
+#define WHATIF_SHARE 0.95
+static json_t *whatif_day(struct ag_config *cfg, size_t n, double kwh, double kw, const char *path, int *bad)
+{
+	struct replay_input in = { .cfg = cfg, .ev_feedback = true };
+	struct replay_whatif w = { .has_battery = true, .battery = { kwh * 1000, kw * 1000, 100 } };
+	struct replay_result base, with;
+	struct replay_session *s = NULL;
+	FILE *f = fopen(path, "w");
+	double t0 = now_s();
+
+	if (!f || replay_generate(cfg, n, 1, f) < 0 || fclose(f) || replay_read_sessions(path, cfg, &s, &in.n_sessions, stderr) < 0)
+		exit(1);
+	in.sessions = s;
+	replay_whatif_init(&w, cfg);
+	if (replay_run(&in, &base, stderr) < 0 || replay_whatif_run(&w, &in, &base, &with, stderr) < 0)
+		exit(1);
+	double drop = base.demand_peak_kw - with.demand_peak_kw;
+	bool met = drop >= WHATIF_SHARE * kw && with.delivered_wh >= base.delivered_wh - 1.0 && with.violations == 0 &&
+		   base.violations == 0;
+	printf("%-9zu %5.0f %5.0f %9.1f %9.1f %8.1f %6.2f %9.1f %9.1f %10.1f %10.1f %6ld %8.1f  %s\n", n, kw, kwh, w.peak_used_kw,
+	       base.demand_peak_kw, with.demand_peak_kw, drop / kw, base.grid_peak_kw, with.grid_peak_kw, base.delivered_wh / 1000,
+	       with.delivered_wh / 1000, with.violations, now_s() - t0, met ? "ok" : "MISSED (>= 0.95 P, no less EV energy, 0 violations)");
+	*bad += !met;
+	json_t *o = replay_json_whatif(&w, &base, &with);
+	json_object_set_new(o, "sessions", json_integer((json_int_t)n));
+	json_object_set_new(o, "demand_drop_share_of_p", json_real(drop / kw));
+	json_object_set_new(o, "target_share_of_p", json_real(WHATIF_SHARE));
+	json_object_set_new(o, "met", json_boolean(met));
+	json_object_set_new(o, "wall_s", json_real(now_s() - t0));
+	replay_result_fini(&base);
+	replay_result_fini(&with);
+	free(s);
+	return o;
 }
 
 /* One aggregate limit: 40 single-phase 32 A chargers spread over the phases under a 150 kW limit
@@ -216,15 +258,24 @@ int main(int argc, char **argv)
 							       d ? 80 : 200, scales[k], path, &bad));
 		}
 	config_free(agg);
+	/* The storage what-if: E chosen so the battery lasts the evening peak (with 400 kWh the
+	 * 100-session day drops 0.88 P, with 800 the 300-session day 0.85 P: the energy runs out). */
+	static const struct { size_t n; double kwh, kw; } batteries[] = { { 100, 600, 50 }, { 300, 1200, 50 } };
+	json_t *whatif = json_array();
+
+	printf("\n%-9s %5s %5s %9s %9s %8s %6s %9s %9s %10s %10s %6s %8s\n", "sessions", "kW", "kWh", "target", "demand",
+	       "with", "drop/P", "instant", "with", "EV kWh", "with", "viol.", "s");
+	for (size_t i = 0; i < sizeof(batteries) / sizeof(batteries[0]); i++)
+		json_array_append_new(whatif, whatif_day(cfg, batteries[i].n, batteries[i].kwh, batteries[i].kw, path, &bad));
 	unlink(path);
-	json_t *doc = json_pack("{s:s, s:i, s:o, s:o}", "site", SITE, "step_ms", cfg->site.control_period_ms, "rows", rows,
-				"yardsticks", days);
+	json_t *doc = json_pack("{s:s, s:i, s:o, s:o, s:o}", "site", SITE, "step_ms", cfg->site.control_period_ms, "rows", rows,
+				"yardsticks", days, "storage_whatif", whatif);
 
 	if (argc > 1 && json_dump_file(doc, argv[1], JSON_INDENT(2) | JSON_REAL_PRECISION(6)) < 0)
 		fprintf(stderr, "bench_replay: cannot write %s\n", argv[1]);
 	json_decref(doc);
 	config_free(cfg);
 	if (bad)
-		fprintf(stderr, "bench_replay: %d run(s) exceeded a limit\n", bad);
+		fprintf(stderr, "bench_replay: %d run(s) exceeded a limit or missed the storage what-if's target\n", bad);
 	return bad ? 1 : 0;
 }

@@ -10,6 +10,8 @@ import path from 'node:path';
 import { AMPGATECTL, AMPGATED, AMPGATE_SIM, Daemon, ROOT, freePort, runSync, sql, tmpDir } from '../lib/daemon.js';
 import { bootPayload, connectStation, effectiveLimit, sleep, TS, until } from '../lib/ocpp.js';
 import { startHelper } from '../lib/peers.js';
+import { startBroker } from '../lib/mosquitto.js';
+import mqtt from 'mqtt';
 
 const PW = 'energy-password-01';
 const V = 230;
@@ -27,7 +29,7 @@ async function sim(dir, control, extra = []) {
   return { ...h, port: Number(h.match[1]), readings, set, evDraw };
 }
 
-async function edge(dir, port, { battery, limitA = 100, charger = '', site = '', grid = '' }) {
+async function edge(dir, port, { battery, limitA = 100, charger = '', site = '', grid = '', web = '', extra = '' }) {
   const ocpp = await freePort();
   const webPort = await freePort();
   fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "energy"; margin_a = 2.0; fallback_a = 6.0;
@@ -40,15 +42,16 @@ devices = (
 battery = { device = "bess"; ${battery} };
 chargers = ( { id = "A"; password = "${PW}"; ${charger || 'max_a = 32.0;'} } );
 ocpp = { listen = "127.0.0.1:${ocpp}"; meter_interval_s = 0; };
-web = { listen = "127.0.0.1:${webPort}"; };
+web = { listen = "127.0.0.1:${webPort}"; ${web} };
 storage = { path = "${dir}/a.db"; };
+${extra}
 `);
   const d = new Daemon(path.join(dir, 'a.conf'));
   await d.start();
   // /metrics answers the edge's own host without a token.
   const metrics = async () => Object.fromEntries((await (await fetch(`http://127.0.0.1:${webPort}/metrics`)).text())
     .split('\n').filter((l) => l && !l.startsWith('#')).map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
-  return { d, url: `ws://127.0.0.1:${ocpp}/ocpp`, metrics };
+  return { d, url: `ws://127.0.0.1:${ocpp}/ocpp`, metrics, base: `http://127.0.0.1:${webPort}` };
 }
 
 async function station(url, status = 'Available', handlers = {}) {
@@ -364,7 +367,7 @@ test('demand-charge ratchet: the month\'s highest window average is kept in the 
     cp = null;
     await d.stop();
     ({ d, url, metrics } = await edge(dir, s.port, { battery, site: 'ratchet = true; demand_window_s = 3;' }));
-    assert.match(d.log, /this month's demand peak so far: (19|20|21)\.\d kW \(the battery holds the site below it\)/);
+    assert.match(d.log, /this month's demand peak so far: (19|20|21)\.\d kW \(the battery and the EVs hold the site below it\)/);
   });
 });
 
@@ -410,4 +413,197 @@ test('--check: battery.mode = peak-shave needs a battery device and a grid meter
   assert.match(r.stderr, /battery\.reserve_pct: 120 % is out of range \(0 \.\. 100 %\)/);
   r = check('chargers = ( { id = "A"; password = "0123456789abcdef"; pv = "sun"; } );');
   assert.match(r.stderr, /c\.conf:2: chargers\[0\]\.pv: "sun" is not one of: off, surplus, min\+surplus/);
+});
+
+// "HH:MM" local time `min` minutes from now (the daemon reads battery.off_peak in the same zone).
+function hhmm(min) {
+  const t = new Date(Date.now() + min * 60000);
+  return `${String(t.getHours()).padStart(2, '0')}:${String(t.getMinutes()).padStart(2, '0')}`;
+}
+
+test('recharge = off-peak: the battery recharges from the grid only in battery.off_peak, never above the connection limit less margin', async () => {
+  const dir = tmpDir();
+  // 29 A x 3 x 230 V = 20 kW of building on a 40 A connection: 38 A (26.2 kW) less margin.
+  const s = await sim(dir, { base_a: 29, pv_w: 0 }, ['--soc', '50']);
+  const conf = (win) => ({ limitA: 40, battery: `mode = "peak-shave"; reserve_pct = 20.0; recharge = "off-peak"; ` +
+    `recharge_kw = 60.0; off_peak = "${win}"; revert_s = 10;` });
+  let { d, url } = await edge(dir, s.port, conf(`${hhmm(120)}-${hhmm(180)}, ${hhmm(240)}-${hhmm(300)}`));
+  let cp;
+  await guarded({ proc: s.proc, d: () => d, cp: () => cp }, async () => {
+    cp = await station(url);
+    await until(() => s.readings().length > 8, { timeoutMs: 8000, what: 'grid meter read' });
+    let before = s.readings().length;
+    await sleep(4000);
+    const outside = s.readings().slice(before);
+    console.log(`outside off-peak: battery ${Math.min(...outside.map((x) => x.bat_w))}..${Math.max(...outside.map((x) => x.bat_w))} W`);
+    assert.ok(outside.every((x) => Math.abs(x.bat_w) < 300), 'no grid recharge outside the off-peak windows');
+    assert.doesNotMatch(d.log, /battery bess: charge/);
+
+    await cp.close({ force: true });
+    cp = null;
+    await d.stop();
+    ({ d, url } = await edge(dir, s.port, conf(`${hhmm(-60)}-${hhmm(60)}`)));
+    cp = await station(url);
+    await until(() => s.readings().at(-1).bat_w < -4000, { timeoutMs: 10000, what: 'recharging off-peak' });
+    await d.waitForLog(/battery bess: charge [56]\.\d kW \(recharging off-peak\)/, 5000);
+    await sleep(1500);
+    before = s.readings().length;
+    await sleep(3000);
+    const inside = s.readings().slice(before);
+    const top = Math.max(...inside.map((x) => x.grid_w));
+    console.log(`off-peak: grid at most ${top} W (limit less margin 26220 W), battery ${inside.at(-1).bat_w} W`);
+    assert.ok(top <= 26220 + 300, `never above the connection's limit less margin (recharge_kw is 60): ${top} W`);
+    assert.ok(inside.at(-1).bat_w < -5000, `recharging with what is left under it: ${inside.at(-1).bat_w} W`);
+  });
+});
+
+test('--check: recharge = off-peak needs battery.off_peak, and its windows are HH:MM-HH:MM', () => {
+  const dir = tmpDir();
+  const conf = (bat) => {
+    const f = path.join(dir, 'c.conf');
+    fs.writeFileSync(f, `site = { name = "c"; grid = { meter = "grid"; limit_a = [40.0, 40.0, 40.0]; }; };
+devices = ( { id = "grid"; driver = "sunspec"; role = "grid-meter"; modbus = "tcp://127.0.0.1:1502"; },
+  { id = "bess"; driver = "sunspec"; role = "battery"; modbus = "tcp://127.0.0.1:1502"; unit = 2; } );
+battery = { device = "bess"; mode = "plan";
+  ${bat} };
+chargers = ( { id = "A"; password = "${PW}"; } );
+storage = { path = "${dir}/c.db"; };
+`);
+    return runSync(AMPGATED, ['--check', '-c', f]);
+  };
+  let r = conf('recharge = "off-peak";');
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /c\.conf:5: battery\.recharge: off-peak needs battery\.off_peak/);
+  r = conf('off_peak = "22:00-06:00, 25:00-26:00";');
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /c\.conf:5: battery\.off_peak: "25:00-26:00": each window is HH:MM-HH:MM/);
+  r = conf('recharge = "off-peak"; off_peak = "22:00-06:00,12:30-14:00";');
+  assert.equal(r.status, 0, r.stderr);
+});
+
+const MANAGER_PW = 'energy-manager-pass';
+// The web group's users line with a manager, and that manager's session headers.
+function managerUsers() {
+  const passwd = runSync(AMPGATECTL, ['passwd'], { input: `${MANAGER_PW}\n` });
+  assert.equal(passwd.status, 0, passwd.stderr);
+  return `users = ( { name = "manager"; password_hash = "${passwd.stdout.trim()}"; role = "manager"; } );`;
+}
+async function managerAuth(base) {
+  const login = await fetch(`${base}/api/v1/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'manager', password: MANAGER_PW }) });
+  assert.equal(login.status, 200);
+  return { Cookie: login.headers.get('set-cookie').split(';')[0], 'X-CSRF-Token': (await login.json()).csrf_token };
+}
+
+test('the ratchet holds the EVs: under the month\'s stored peak with no urgent need; an urgent need exceeds it and says what it costs', async () => {
+  const dir = tmpDir();
+  // 20 kW of building; the battery stays out of it (mode off), so only the EVs can hold the site.
+  const s = await sim(dir, { base_a: 29, pv_w: 0 }, ['--soc', '80']);
+  const conf = { battery: 'mode = "off";', site: 'ratchet = true;', web: managerUsers() };
+  let { d, url, base } = await edge(dir, s.port, conf);
+  await d.stop();
+  // This month's peak so far: 30 kW.
+  const month = new Date().toLocaleString('sv-SE').slice(0, 7);
+  sql(path.join(dir, 'a.db'), `INSERT OR REPLACE INTO demand_peaks (month, peak_w, at_ms) VALUES ('${month}', 30000, ${Date.now()})`);
+  ({ d, url, base } = await edge(dir, s.port, conf));
+  const ev = followingEv(s);
+  await guarded({ proc: s.proc, d, cp: () => ev.cp }, async () => {
+    ev.cp = await station(url, 'Charging', ev.handlers);
+    await ev.cp.call('StartTransaction', { connectorId: 1, idTag: 'BUS7', meterStart: 0, timestamp: TS() });
+    // 30 kW - 20 kW - 1.4 kW margin = 8.6 kW: 12.4 A, not the 32 A the EV could take.
+    await until(() => ev.limits.length && ev.limits.at(-1).limit >= 6, { timeoutMs: 10000, what: 'EV charging' });
+    await sleep(3000);
+    let before = s.readings().length;
+    await sleep(3000);
+    let r = s.readings().slice(before);
+    const top = Math.max(...r.map((x) => x.grid_w));
+    console.log(`held: EV at ${ev.limits.at(-1).limit} A, grid at most ${top} W (month's peak 30000 W)`);
+    assert.ok(top < 30000, `the grid stays under the month's peak: ${top} W`);
+    assert.ok(ev.limits.at(-1).limit >= 11 && ev.limits.at(-1).limit <= 13, `the EV gets the room under it: ${ev.limits.at(-1).limit} A`);
+    const auth = await managerAuth(base);
+    let site = await (await fetch(`${base}/api/v1/site`, { headers: auth })).json();
+    assert.deepEqual(site.energy.demand, { ...site.energy.demand, month_peak_w: 30000, ratchet: true, holding: true, ev_cap_w: 30000 });
+    assert.doesNotMatch(d.log, /ratchet: the EVs need/);
+
+    // A bus that must have 10 kWh in 30 minutes: 20 kW, more than the 8.6 kW under the peak.
+    const departure = new Date(Date.now() + 1800e3);
+    const res = await fetch(`${base}/api/v1/chargers/A/needs`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ departure: departure.toISOString(), energy_kwh: 10 }) });
+    assert.equal(res.status, 200, await res.text());
+    const until_ = `${String(departure.getHours()).padStart(2, '0')}:${String(departure.getMinutes()).padStart(2, '0')}`;
+    await d.waitForLog(new RegExp(`ratchet: the EVs need 20\\.\\d kW until ${until_} .*the month's peak rises from 30\\.0 to 40\\.\\d kW`), 5000);
+    await until(() => ev.limits.at(-1).limit >= 28, { timeoutMs: 5000, what: 'EV raised to its need' });
+    await sleep(2000);
+    before = s.readings().length;
+    await sleep(2000);
+    r = s.readings().slice(before);
+    console.log(`urgent: EV at ${ev.limits.at(-1).limit} A, grid ${Math.min(...r.map((x) => x.grid_w))}..${Math.max(...r.map((x) => x.grid_w))} W`);
+    assert.ok(r.every((x) => x.grid_w > 30000), 'above the old peak, as the need requires');
+    assert.equal(d.log.match(/ratchet: the EVs need/g).length, 1, 'said once');
+    const events = sql(path.join(dir, 'a.db'), "SELECT severity || ' ' || message FROM events WHERE kind = 'ratchet'");
+    assert.match(events, /^warning ratchet: the EVs need 20\.\d kW until/);
+    site = await (await fetch(`${base}/api/v1/site`, { headers: auth })).json();
+    assert.equal(site.energy.demand.holding, false);
+    assert.ok(site.energy.demand.ev_cap_w > 39000, `the raised cap: ${site.energy.demand.ev_cap_w} W`);
+  });
+});
+
+test('battery.mode = plan: pre-charges off-peak up to the month\'s peak, and shaves down to it without site.ratchet', async () => {
+  const dir = tmpDir();
+  const s = await sim(dir, { base_a: 29, pv_w: 0 }, ['--soc', '50']); // 20 kW
+  const broker = await startBroker({ dir, acl: 'topic readwrite #\n' });
+  const conf = { battery: `mode = "plan"; peak_kw = 60.0; reserve_pct = 20.0; recharge_kw = 60.0; off_peak = "${hhmm(-60)}-${hhmm(60)}"; revert_s = 10;`,
+    web: managerUsers(), extra: `mqtt = { enabled = true; host = "127.0.0.1"; port = ${broker.port}; prefix = "ampgate"; };` };
+  let { d, url, base } = await edge(dir, s.port, conf);
+  await d.stop();
+  const month = new Date().toLocaleString('sv-SE').slice(0, 7);
+  sql(path.join(dir, 'a.db'), `INSERT OR REPLACE INTO demand_peaks (month, peak_w, at_ms) VALUES ('${month}', 25000, ${Date.now()})`);
+  ({ d, url, base } = await edge(dir, s.port, conf));
+  let cp;
+  try {
+    await guarded({ proc: s.proc, d, cp: () => cp }, async () => {
+      cp = await station(url);
+      // Off-peak: it charges with what is left under the month's peak (25 kW), not under recharge_kw (60).
+      await until(() => s.readings().at(-1).bat_w < -3500, { timeoutMs: 10000, what: 'pre-charging off-peak' });
+      await sleep(1500);
+      let before = s.readings().length;
+      await sleep(3000);
+      let r = s.readings().slice(before);
+      let top = Math.max(...r.map((x) => x.grid_w));
+      console.log(`plan, off-peak: grid at most ${top} W, battery ${r.at(-1).bat_w} W`);
+      assert.ok(top <= 25000 + 300, `pre-charge keeps the import under the month's peak: ${top} W`);
+      assert.ok(r.at(-1).bat_w < -4000, `pre-charging: ${r.at(-1).bat_w} W`);
+      const site = await (await fetch(`${base}/api/v1/site`, { headers: await managerAuth(base) })).json();
+      assert.equal(site.energy.battery.mode, 'plan');
+      assert.equal(site.energy.battery.off_peak, true);
+      assert.equal(site.energy.battery.peak_w, 25000);
+      assert.ok(site.energy.battery.setpoint_w < -4000, `setpoint ${site.energy.battery.setpoint_w}`);
+      assert.equal(site.energy.demand.ratchet, true);
+      assert.equal(site.energy.demand.holding, true);
+      // MQTT's retained site topic carries the same object.
+      const client = mqtt.connect(`mqtt://127.0.0.1:${broker.port}`);
+      try {
+        let got = null;
+        client.on('message', (_t, m) => { got = JSON.parse(m.toString()).energy; });
+        await client.subscribeAsync('ampgate/energy/site');
+        await until(() => got?.battery?.mode === 'plan' && got.demand.holding === true && got.battery.setpoint_w < -4000 &&
+          got.demand.month_peak_w === 25000, { timeoutMs: 5000, what: `MQTT energy (${JSON.stringify(got)})` });
+      } finally {
+        await client.endAsync();
+      }
+
+      // 27.6 kW of building: above the month's peak (not above peak_kw): the battery shaves it.
+      s.set({ base_a: 40, pv_w: 0 });
+      await until(() => s.readings().at(-1).bat_w > 2000, { timeoutMs: 8000, what: 'shaving to the month\'s peak' });
+      await sleep(1500);
+      before = s.readings().length;
+      await sleep(3000);
+      r = s.readings().slice(before);
+      top = Math.max(...r.map((x) => x.grid_w));
+      console.log(`plan, 27.6 kW building: grid at most ${top} W, battery ${r.at(-1).bat_w} W`);
+      assert.ok(top <= 25000 + 1000, `held at the month's peak: ${top} W`);
+    });
+  } finally {
+    await broker.stop();
+  }
 });

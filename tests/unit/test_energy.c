@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "edge/site/energy.h"
+#include "edge/site/solver.h"
 
 static struct energy_params params(void)
 {
@@ -90,12 +91,61 @@ static void test_recharge(void **state)
 	assert_true(isnan(d.target_w));
 }
 
+/* A peak target below the connection's limit (30 of 60 kW): the EVs count only the discharge
+ * beyond the 30 kW gap, the battery leads them only once the site is at the limit, and its
+ * recharge leaves the EVs what they want first. Before: a congested site's EVs took the whole
+ * discharge (import stayed at the limit), a feeder-bound site drained the battery at 25 kW import,
+ * and recharging took room a ramping EV was about to use. */
+static void test_peak_below_limit(void **state)
+{
+	struct energy_params p = params();
+	struct energy_decision d;
+	(void)state;
+	assert_true(energy_counted_w(&p, 25000) == 0);
+	assert_true(fabs(energy_counted_w(&p, 40000) - 10000) < 1e-6);
+	p.peak_shave = false;
+	assert_true(fabs(energy_counted_w(&p, 25000) - 25000) < 1e-6);
+	p.peak_shave = true;
+	/* 20 kW drawn, 70 kW wanted but held back by something else (import far below the limit):
+	 * nothing to shave and nobody the battery could serve. */
+	energy_decide(&p, &(struct energy_input){ .building_w = 0, .ev_w = 20000, .ev_want_w = 70000, .soc_pct = 60 }, &d);
+	assert_true(d.target_w == 0);
+	/* At the limit (60 kW) wanting 90: the gap (30) plus what they want beyond the limit (30),
+	 * within its 50 kW rating: 50 kW, of which the EVs count 20. */
+	p.max_discharge_w = 50000;
+	energy_decide(&p, &(struct energy_input){ .building_w = 0, .ev_w = 60000, .ev_want_w = 90000, .soc_pct = 60 }, &d);
+	assert_true(fabs(d.target_w - 50000) < 1e-6);
+	assert_true(fabs(energy_counted_w(&p, d.target_w) - 20000) < 1e-6);
+	/* Recharge any: 12 kW building, EVs drawing 6 but wanting 20: 32 > 30 kW ceiling, hold. */
+	p.recharge = RECHARGE_ANY;
+	energy_decide(&p, &(struct energy_input){ .building_w = 12000, .ev_w = 6000, .ev_want_w = 20000, .soc_pct = 50 },
+		      &d);
+	assert_true(d.target_w == 0);
+}
+
+/* What the EVs could take: an EV-limited car at its draw plus the slack on the phases it draws
+ * on, others at the charger's maximum, offline chargers not at all. */
+static void test_ev_want(void **state)
+{
+	struct solver_charger c[3] = {
+		{ .ev = true, .link = SOLVER_ONLINE, .phases = 3, .rotation = { 0, 1, 2 }, .max_a = 32, .ev_limited = true,
+		  .draw_a = { 10, 10, 10 } },
+		{ .ev = true, .link = SOLVER_ONLINE, .phases = 3, .rotation = { 0, 1, 2 }, .max_a = 32 },
+		{ .ev = true, .link = SOLVER_OFFLINE, .phases = 3, .rotation = { 0, 1, 2 }, .max_a = 32 },
+	};
+	(void)state;
+	assert_true(fabs(energy_ev_want_w(c, 3, 2.0, 230, 0) - (12 * 3 + 32 * 3) * 230.0) < 1e-6);
+	assert_true(fabs(energy_ev_want_w(c, 3, 2.0, 230, 40000) - 40000) < 1e-6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_peak_shave),
 		cmocka_unit_test(test_reserve_and_export),
 		cmocka_unit_test(test_recharge),
+		cmocka_unit_test(test_peak_below_limit),
+		cmocka_unit_test(test_ev_want),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

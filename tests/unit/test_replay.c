@@ -18,6 +18,7 @@
 #include "tools/sim/replay-report.c"
 #include "tools/sim/replay-ref.c"
 #include "tools/sim/replay-optimum.c"
+#include "tools/sim/pv-profile.c"
 #include "tools/sim/replay.c"
 
 #define H(x) (REPLAY_DAY0_MS + (int64_t)((x) * 3600000.0))

@@ -20,6 +20,7 @@
 #include "tools/sim/replay-report.c"
 #include "tools/sim/replay-ref.c"
 #include "tools/sim/replay-optimum.c"
+#include "tools/sim/pv-profile.c"
 #include "tools/sim/replay.c"
 
 #define REPLAY_FIXTURE_DIR "/tmp/ampgate-optimum-XXXXXX"

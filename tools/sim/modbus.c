@@ -19,6 +19,7 @@
 #include "drivers/sunspec-models.h"
 #include "edge/daemon.h"
 #include "edge/core/net-addr.h"
+#include "tools/sim/pv-profile.h"
 #include "tools/sim/sim.h"
 
 #include <errno.h>
@@ -59,8 +60,7 @@ struct server {
 	const char *control;    /* --control file: {"base_a": A, "pv_w": W, "trip": bool} */
 	FILE *trace;            /* --trace: one line per grid meter read */
 	bool bat_silent;        /* --control "silent": the battery answers nothing (and keeps going) */
-	double *pv_t_s, *pv_w;  /* --pv-profile: PV power at seconds since start (linear between) */
-	size_t n_pv;
+	struct pv_profile pv;   /* --pv-profile: PV power at seconds since start */
 	uint64_t started_ms;
 	double control_pv_w;    /* --control's pv_w (NAN: none): wins over the profile */
 };
@@ -197,71 +197,6 @@ static void read_ev_draw(struct server *s)
 	json_decref(j);
 }
 
-static void pv_profile_free(struct server *s)
-{
-	free(s->pv_t_s);
-	free(s->pv_w);
-	s->pv_t_s = s->pv_w = NULL;
-	s->n_pv = 0;
-}
-
-/* A PV profile: "SECONDS WATTS" per line, seconds since the server started, ascending; '#'
- * comments. Linear between points, the last value after the end. 0, or -EINVAL (with the line)
- * and nothing kept: the caller exits at once. */
-static int read_pv_profile(struct server *s, const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char line[256];
-	int no = 0;
-
-	if (!f) {
-		fprintf(stderr, "ampgate-sim modbus: --pv-profile %s: %s\n", path, strerror(errno));
-		return -EINVAL;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		double t, w;
-		no++;
-		if (line[strspn(line, " \t")] == '#' || line[strspn(line, " \t\r\n")] == '\0')
-			continue;
-		if (sscanf(line, "%lf %lf", &t, &w) != 2 || !(t >= 0) || !(w >= 0) ||
-		    (s->n_pv && t <= s->pv_t_s[s->n_pv - 1])) {
-			fprintf(stderr, "ampgate-sim modbus: %s:%d: want \"SECONDS WATTS\", seconds ascending\n", path, no);
-			fclose(f);
-			pv_profile_free(s);
-			return -EINVAL;
-		}
-		double *nt = realloc(s->pv_t_s, (s->n_pv + 1) * sizeof(*nt));
-		double *nw = nt ? realloc(s->pv_w, (s->n_pv + 1) * sizeof(*nw)) : NULL;
-		if (nt)
-			s->pv_t_s = nt;
-		if (!nw) {
-			fclose(f);
-			pv_profile_free(s);
-			return -ENOMEM;
-		}
-		s->pv_w = nw;
-		s->pv_t_s[s->n_pv] = t;
-		s->pv_w[s->n_pv++] = w;
-	}
-	fclose(f);
-	return s->n_pv ? 0 : -EINVAL;
-}
-
-static double pv_profile_at(const struct server *s, uint64_t now)
-{
-	double t = (double)(now - s->started_ms) / 1000.0;
-	size_t i = 0;
-
-	if (t <= s->pv_t_s[0])
-		return s->pv_w[0];
-	while (i + 1 < s->n_pv && s->pv_t_s[i + 1] < t)
-		i++;
-	if (i + 1 >= s->n_pv)
-		return s->pv_w[s->n_pv - 1];
-	double f = (t - s->pv_t_s[i]) / (s->pv_t_s[i + 1] - s->pv_t_s[i]);
-	return s->pv_w[i] + f * (s->pv_w[i + 1] - s->pv_w[i]);
-}
-
 /* The test's or trainer's hand on the site: a missing key leaves that quantity to the model. */
 static void read_control(struct server *s)
 {
@@ -289,7 +224,7 @@ static void refresh(struct server *s, uint64_t now)
 {
 	read_ev_draw(s);
 	read_control(s);
-	s->site.fixed_pv_w = !isnan(s->control_pv_w) ? s->control_pv_w : s->n_pv ? pv_profile_at(s, now) : NAN;
+	s->site.fixed_pv_w = !isnan(s->control_pv_w) ? s->control_pv_w : s->pv.n ? pv_profile_at(&s->pv, (double)(now - s->started_ms) / 1000.0) : NAN;
 	const struct sim_values *v = sim_model_step(&s->site, now);
 	bool faults = now >= s->faults_from_ms;
 	struct unit *u;
@@ -551,7 +486,7 @@ int sim_modbus_main(int argc, char **argv)
 		case 'E': bat_kwh = atof(optarg); break;
 		case 'P': bat_kw = atof(optarg); break;
 		case 'v':
-			if (read_pv_profile(&s, optarg) < 0)
+			if (pv_profile_read(optarg, "ampgate-sim modbus: --pv-profile", &s.pv, stderr) < 0)
 				return 2;
 			break;
 		case 't':
@@ -622,6 +557,6 @@ int sim_modbus_main(int argc, char **argv)
 		modbus_mapping_free(s.units[u].map);
 	if (s.trace)
 		fclose(s.trace);
-	pv_profile_free(&s);
+	pv_profile_fini(&s.pv);
 	return rc;
 }

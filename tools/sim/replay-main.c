@@ -43,6 +43,16 @@ static void usage(FILE *out)
 		"                          (sessions still leave and are scored on the truth; --seed picks the noise)\n"
 		"  --no-ev-feedback        the solver sees every EV at its charger's maximum (default: an EV drawing\n"
 		"                          less is capped at its draw, as the daemon learns from meter values)\n"
+		"  --battery-kwh E         what if: replay the day also with a battery of E kWh (needs --battery-kw),\n"
+		"  --battery-kw P          P kW each way, dispatched by the daemon's own peak shaving (battery group of\n"
+		"                          SITE.conf: reserve_pct, recharge; 95 %% efficient each way) and report it\n"
+		"                          beside the day without: grid peak (15-min mean, instantaneous), import,\n"
+		"                          PV, battery throughput, EV energy, cost, violations\n"
+		"  --battery-soc-pct S     its state of charge at the start (default 100)\n"
+		"  --peak-kw K             its peak target (default battery.peak_kw; if 0, the lowest it holds that day)\n"
+		"  --recharge pv|any|off   how it recharges (default the file's peak-shave battery's, else any)\n"
+		"  --pv FILE               what if: PV behind the grid meter, \"SECONDS WATTS\" lines (the format of\n"
+		"                          ampgate-sim modbus --pv-profile), seconds from 00:00 UTC of the first day\n"
 		"  -q, --quiet             no table on stdout\n");
 }
 
@@ -55,6 +65,8 @@ struct args {
 	unsigned long long seed;
 	bool any, quiet, optimum, no_feedback;
 	enum replay_day day;
+	double battery_kwh, battery_kw, battery_soc_pct, peak_kw;
+	const char *recharge, *pv;
 };
 
 static int parse_policies(char *list, struct args *a)
@@ -86,6 +98,9 @@ static int parse(int argc, char **argv, struct args *a)
 		{ "optimum", no_argument, NULL, 'x' },       { "departure-noise-s", required_argument, NULL, 'D' },
 		{ "energy-noise-pct", required_argument, NULL, 'E' }, { "no-ev-feedback", no_argument, NULL, 'F' },
 		{ "day", required_argument, NULL, 'y' },
+		{ "battery-kwh", required_argument, NULL, 'B' }, { "battery-kw", required_argument, NULL, 'W' },
+		{ "battery-soc-pct", required_argument, NULL, 'C' }, { "peak-kw", required_argument, NULL, 'K' },
+		{ "recharge", required_argument, NULL, 'R' }, { "pv", required_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -94,6 +109,7 @@ static int parse(int argc, char **argv, struct args *a)
 	memset(a, 0, sizeof(*a));
 	a->generate = -1;
 	a->seed = 1;
+	a->battery_soc_pct = 100;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:qh", opts, NULL)) != -1) {
 		switch (c) {
@@ -146,12 +162,44 @@ static int parse(int argc, char **argv, struct args *a)
 				return -EINVAL;
 			}
 			break;
+		case 'B': case 'W': case 'C': case 'K': {
+			static const struct { int c; const char *name; double lo, hi; } r[] = {
+				{ 'B', "--battery-kwh", 0.001, 100000 }, { 'W', "--battery-kw", 0.001, 100000 },
+				{ 'C', "--battery-soc-pct", 0, 100 }, { 'K', "--peak-kw", 0.001, 1000000 } };
+			double *dst[] = { &a->battery_kwh, &a->battery_kw, &a->battery_soc_pct, &a->peak_kw };
+			size_t k = 0;
+
+			while (r[k].c != c)
+				k++;
+			*dst[k] = strtod(optarg, &end);
+			if (*end || !(*dst[k] >= r[k].lo && *dst[k] <= r[k].hi)) {
+				fprintf(stderr, "replay: %s %s: %g .. %g\n", r[k].name, optarg, r[k].lo, r[k].hi);
+				return -EINVAL;
+			}
+			break;
+		}
+		case 'R':
+			if (strcmp(optarg, "pv") && strcmp(optarg, "any") && strcmp(optarg, "off")) {
+				fprintf(stderr, "replay: --recharge %s: pv, any or off\n", optarg);
+				return -EINVAL;
+			}
+			a->recharge = optarg;
+			break;
+		case 'V': a->pv = optarg; break;
 		case 'h': usage(stdout); return 1;
 		default: return -EINVAL;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "replay: unexpected argument %s\n", argv[optind]);
+		return -EINVAL;
+	}
+	if ((a->battery_kwh > 0) != (a->battery_kw > 0)) {
+		fprintf(stderr, "replay: a what-if battery needs both --battery-kwh and --battery-kw\n");
+		return -EINVAL;
+	}
+	if (!(a->battery_kwh > 0) && (a->peak_kw > 0 || a->recharge)) {
+		fprintf(stderr, "replay: --peak-kw and --recharge are for a what-if battery (--battery-kwh, --battery-kw)\n");
 		return -EINVAL;
 	}
 	if (!a->config || (a->generate < 0 && !a->sessions)) {
@@ -179,7 +227,8 @@ static int generate(const struct args *a, const struct ag_config *cfg)
 }
 
 static int write_outputs(const struct args *a, const struct replay_input *in, const struct replay_result *r, size_t n,
-			 const struct replay_result *refs, size_t n_refs, const struct replay_optimum *opt)
+			 const struct replay_result *refs, size_t n_refs, const struct replay_optimum *opt,
+			 const struct replay_whatif *w, const struct replay_result *wr)
 {
 	int bad = 0;
 
@@ -188,6 +237,9 @@ static int write_outputs(const struct args *a, const struct replay_input *in, co
 
 		if (j)
 			replay_json_yardsticks(j, r, n, refs, n_refs, opt);
+		for (size_t i = 0; j && wr && i < n; i++)
+			json_object_set_new(n == 1 ? j : json_array_get(json_object_get(j, "runs"), i), "whatif",
+					    replay_json_whatif(w, &r[i], &wr[i]));
 		if (!j || json_dump_file(j, a->json, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) < 0) {
 			fprintf(stderr, "replay: cannot write %s\n", a->json);
 			bad++;
@@ -212,11 +264,13 @@ int replay_main(int argc, char **argv)
 	struct replay_session *sessions = NULL;
 	struct replay_load *loads = NULL;
 	struct price_slot *prices = NULL;
-	struct replay_result r[MAX_POLICIES], refs[2];
+	struct replay_result r[MAX_POLICIES], refs[2], wr[MAX_POLICIES];
+	struct replay_whatif w = { 0 };
+	bool whatif = false;
 	static const char *const ref_names[] = { "edf", "llf" };
 	struct replay_optimum opt;
 	struct replay_input in = { 0 };
-	size_t n_runs = 0, n_refs = 0;
+	size_t n_runs = 0, n_refs = 0, n_wr = 0;
 	int rc = parse(argc, argv, &a), code = 2;
 
 	if (rc) {
@@ -246,6 +300,16 @@ int replay_main(int argc, char **argv)
 	in.sessions = sessions;
 	in.loads = loads;
 	in.prices = prices;
+	if (a.pv && pv_profile_read(a.pv, "replay: --pv", &w.pv, stderr) < 0)
+		goto out;
+	w.has_pv = a.pv != NULL;
+	w.pv_path = a.pv;
+	w.has_battery = a.battery_kwh > 0;
+	w.battery = (struct replay_battery){ a.battery_kwh * 1000, a.battery_kw * 1000, a.battery_soc_pct };
+	w.peak_kw = a.peak_kw;
+	w.recharge = a.recharge;
+	whatif = w.has_battery || w.has_pv;
+	replay_whatif_init(&w, cfg);
 	if (!a.n_policies)
 		a.policy[a.n_policies++] = NULL;
 	for (; n_runs < a.n_policies; n_runs++) {
@@ -254,6 +318,15 @@ int replay_main(int argc, char **argv)
 			goto out;
 		if (!a.quiet)
 			replay_print(stdout, &in, &r[n_runs]);
+		if (whatif) {
+			if (replay_whatif_run(&w, &in, &r[n_runs], &wr[n_wr], stderr) < 0) {
+				n_runs++;
+				goto out;
+			}
+			n_wr++;
+			if (!a.quiet)
+				replay_print_whatif(stdout, &w, &in, &r[n_runs], &wr[n_runs]);
+		}
 		if (!a.quiet && n_runs + 1 < a.n_policies)
 			fputc('\n', stdout);
 	}
@@ -270,11 +343,11 @@ int replay_main(int argc, char **argv)
 		goto out;
 	if (!a.quiet)
 		replay_print_yardsticks(stdout, r, n_runs, refs, n_refs, a.optimum ? &opt : NULL);
-	code = write_outputs(&a, &in, r, n_runs, refs, n_refs, a.optimum ? &opt : NULL);
+	code = write_outputs(&a, &in, r, n_runs, refs, n_refs, a.optimum ? &opt : NULL, &w, whatif ? wr : NULL);
 	for (size_t i = 0; code == 0 && i < n_runs; i++)
-		if (r[i].violations) {
-			fprintf(stderr, "replay: policy %s: %ld node-phase steps above a configured limit\n", r[i].policy,
-				r[i].violations);
+		if (r[i].violations || (whatif && wr[i].violations)) {
+			fprintf(stderr, "replay: policy %s%s: %ld node-phase steps above a configured limit\n", r[i].policy,
+				r[i].violations ? "" : " with the what-if storage", r[i].violations ? r[i].violations : wr[i].violations);
 			code = 1;
 		}
 out:
@@ -282,6 +355,9 @@ out:
 		replay_result_fini(&r[--n_runs]);
 	while (n_refs > 0)
 		replay_result_fini(&refs[--n_refs]);
+	while (n_wr > 0)
+		replay_result_fini(&wr[--n_wr]);
+	pv_profile_fini(&w.pv);
 	free(sessions);
 	free(loads);
 	free(prices);

@@ -10,9 +10,16 @@
  * that takes clearly less than offered is capped at its draw plus the slack, probed every 5
  * minutes); unlike edge/site/site.c, a capped EV that keeps drawing its cap stays capped, since
  * letting go every other reading wastes the difference on the site's scarcest phase. Loads are checked against the configured limits (not limit - margin) every step:
- * a violation is a node-phase above its limit, whatever caused it. */
+ * a violation is a node-phase above its limit, whatever caused it.
+ *
+ * A what-if battery and PV sit behind the grid meter: the solver sees the grid node as the
+ * daemon does (PV and battery charging in the non-EV load, the discharge added back and given
+ * to the EVs as grid_extra_w once it flows, as far as energy_counted_w allows), the battery is
+ * dispatched by the daemon's energy_decide, and the grid's import is the EVs plus the building
+ * less PV and discharge. */
 #include "tools/sim/replay.h"
 #include "tools/sim/ev.h"
+#include "edge/site/energy.h"
 #include "edge/site/site-model.h"
 #include "policies/plan.h"
 #include "policies/policy.h"
@@ -58,6 +65,16 @@ struct run {
 	double *plan_a;         /* `plan` policy: the targets, planned inline; NULL for other policies */
 	struct plan_params plan;
 	int64_t next_plan_ms;
+	/* the grid meter's non-EV reading from the load file, before PV and the battery */
+	double grid_base_a[3];
+	/* what-if storage and PV */
+	struct energy_params ep;
+	double soc_wh, bat_w, target_w, pv_w, building_w;
+	bool storage;           /* a battery or PV: grid_a is the grid's non-EV load */
+	double grid_a[3];       /* the building less PV and battery (what the grid meter sees less the EVs) */
+	int64_t day0_ms;        /* 00:00 UTC of the first day: the PV profile's origin */
+	int64_t window;         /* demand window being summed (ms / REPLAY_DEMAND_MS) */
+	double window_wh, window_ms;
 };
 
 static int cmp_arrival(const void *a, const void *b, void *arg)
@@ -128,6 +145,35 @@ static void tell(struct run *u)
 		u->told_dep_ms[i] = dep > s->arrival_ms + 60000 ? dep : s->arrival_ms + 60000;
 		u->told_wh[i] = fmax(0.0, s->request_wh * (1.0 + de / 100.0));
 	}
+}
+
+/* The connection's import limit less margin, as edge/site/site.c hands it to energy_turn. */
+static double grid_limit_w(const struct run *u)
+{
+	const struct ag_config *cfg = u->in->cfg;
+	double v = u->sin.voltage_v, w = INFINITY;
+
+	for (int p = 0; p < 3; p++)
+		if (u->nodes[0].limit_a[p] > 0)
+			w = fmin(w, 3 * v * (u->nodes[0].limit_a[p] - cfg->site.margin_a));
+	if (u->nodes[0].limit_kw > 0)
+		w = fmin(w, u->nodes[0].limit_kw * 1000 - 3 * v * cfg->site.margin_a);
+	return w;
+}
+
+static void setup_storage(struct run *u)
+{
+	const struct replay_battery *b = u->in->battery;
+	struct replay_result *r = u->r;
+
+	u->day0_ms = r->start_ms - r->start_ms % 86400000;
+	u->target_w = 0;
+	r->soc_start_pct = r->soc_end_pct = r->soc_min_pct = NAN;
+	if (!b)
+		return;
+	energy_params_from_config(u->in->cfg, b->power_w, b->power_w, grid_limit_w(u), 0, &u->ep);
+	u->soc_wh = b->capacity_wh * b->soc_start_pct / 100.0;
+	r->soc_start_pct = r->soc_end_pct = r->soc_min_pct = b->soc_start_pct;
 }
 
 static int setup(struct run *u, FILE *errs)
@@ -201,6 +247,7 @@ static int setup(struct run *u, FILE *errs)
 	for (size_t i = 0; i < n; i++)
 		if (in->sessions[i].departure_ms > r->end_ms)
 			r->end_ms = in->sessions[i].departure_ms;
+	setup_storage(u);
 	r->n_curve = (size_t)((r->end_ms - r->start_ms) / REPLAY_CURVE_MS) + 1;
 	r->curve_a = calloc(r->n_curve, sizeof(float));
 	return r->curve_a ? 0 : -ENOMEM;
@@ -272,8 +319,10 @@ static void apply_load(struct run *u, const struct replay_load *l)
 		u->stale = true;
 		return;
 	}
-	if (k == 0)
+	if (k == 0) {
 		u->stale = false;
+		memcpy(u->grid_base_a, l->a, sizeof(l->a));
+	}
 	memcpy(u->nodes[k].non_ev_a, l->a, sizeof(l->a));
 	replay_effective_load(u->nodes, u->r->n_nodes, u->nonev_a);
 }
@@ -386,8 +435,42 @@ static void charge(struct run *u, int64_t t, double price)
 			u->ev_a[u->nodes[k].parent * 3 + p] += u->ev_a[k * 3 + p];
 }
 
+/* A demand window's mean at its end: the highest one is the demand peak. */
+static void close_window(struct run *u)
+{
+	struct replay_result *r = u->r;
+
+	if (u->window_ms * 2 >= REPLAY_DEMAND_MS && u->window_wh * 3600.0 / u->window_ms > r->demand_peak_kw) {
+		r->demand_peak_kw = u->window_wh * 3600.0 / u->window_ms;
+		r->demand_peak_at_ms = u->window * REPLAY_DEMAND_MS;
+	}
+	u->window_wh = u->window_ms = 0;
+}
+
+/* The grid connection's import this step (kW, < 0 export): peaks, demand windows, energy, cost. */
+static void account_grid(struct run *u, int64_t t, double kw, double price)
+{
+	struct replay_result *r = u->r;
+	double h = (double)r->step_ms / 3600000.0;
+
+	if (kw > r->grid_peak_kw) {
+		r->grid_peak_kw = kw;
+		r->grid_peak_at_ms = t;
+	}
+	if (t / REPLAY_DEMAND_MS != u->window) {
+		close_window(u);
+		u->window = t / REPLAY_DEMAND_MS;
+	}
+	u->window_wh += fmax(0, kw) * h * 1000.0;
+	u->window_ms += (double)r->step_ms;
+	r->import_wh += fmax(0, kw) * h * 1000.0;
+	r->export_wh += fmax(0, -kw) * h * 1000.0;
+	r->grid_cost += fmax(0, kw) * h * price;
+	r->pv_wh += u->pv_w * h;
+}
+
 /* Peaks and violations of every node at time t. */
-static void account(struct run *u, int64_t t)
+static void account(struct run *u, int64_t t, double price)
 {
 	struct replay_result *r = u->r;
 	double v = u->sin.voltage_v;
@@ -397,7 +480,8 @@ static void account(struct run *u, int64_t t)
 		double kw = 0;
 
 		for (int p = 0; p < 3; p++) {
-			double a = u->ev_a[k * 3 + p] + u->nonev_a[k * 3 + p];
+			/* with storage, the grid meter sees PV and the battery the solver's view leaves out */
+			double a = u->ev_a[k * 3 + p] + (k == 0 && u->storage ? u->grid_a[p] : u->nonev_a[k * 3 + p]);
 
 			kw += a * v / 1000.0;
 			if (a > nd->peak_a[p]) {
@@ -426,7 +510,71 @@ static void account(struct run *u, int64_t t)
 			if (!nd->first_violation_ms)
 				nd->first_violation_ms = t;
 		}
+		if (k == 0)
+			account_grid(u, t, kw, price);
 	}
+}
+
+/* Before the solve: PV now, and the battery at the last decision (within what its SoC allows),
+ * as the grid meter and the solver see them. */
+static void storage_step(struct run *u, int64_t t)
+{
+	const struct replay_battery *b = u->in->battery;
+	double v = u->sin.voltage_v, dt_h = (double)u->r->step_ms / 3600000.0;
+
+	if (!b && !u->in->pv)
+		return;
+	u->pv_w = u->in->pv ? pv_profile_at(u->in->pv, (double)(t - u->day0_ms) / 1000.0) : 0;
+	u->bat_w = 0;
+	if (b && u->target_w > 0)
+		u->bat_w = fmin(fmin(u->target_w, b->power_w), u->soc_wh * REPLAY_BATTERY_EFFICIENCY / dt_h);
+	else if (b && u->target_w < 0)
+		u->bat_w = -fmin(fmin(-u->target_w, b->power_w),
+				 (b->capacity_wh - u->soc_wh) / REPLAY_BATTERY_EFFICIENCY / dt_h);
+	/* The grid meter: the building (or its circuits' sum) less PV and discharge, plus charging.
+	 * The solver: the same with the discharge added back (energy_turn's hidden load). */
+	u->storage = true;
+	memcpy(u->nodes[0].non_ev_a, u->grid_base_a, sizeof(u->grid_base_a));
+	replay_effective_load(u->nodes, u->r->n_nodes, u->nonev_a);
+	for (int p = 0; p < 3; p++) {
+		u->grid_a[p] = u->nonev_a[p] - (u->pv_w + u->bat_w) / (3 * v);
+		u->nodes[0].non_ev_a[p] = u->grid_a[p] + fmax(0, u->bat_w) / (3 * v);
+	}
+	replay_effective_load(u->nodes, u->r->n_nodes, u->nonev_a);
+	u->sin.grid_extra_w = b ? energy_counted_w(&u->ep, u->bat_w) : 0;
+}
+
+/* After the step: the battery's energy, then the daemon's decision for the next step from this
+ * step's snapshot (building load held over two steps, as energy_turn holds it over two control
+ * periods). */
+static void dispatch(struct run *u)
+{
+	const struct replay_battery *b = u->in->battery;
+	struct replay_result *r = u->r;
+	double v = u->sin.voltage_v, dt_h = (double)r->step_ms / 3600000.0, now_w = -u->pv_w;
+	struct energy_input in = { 0 };
+	struct energy_decision dec;
+
+	if (u->bat_w > 0) {
+		u->soc_wh = fmax(0, u->soc_wh - u->bat_w * dt_h / REPLAY_BATTERY_EFFICIENCY);
+		r->battery_out_wh += u->bat_w * dt_h;
+	} else {
+		u->soc_wh = fmin(b->capacity_wh, u->soc_wh - u->bat_w * dt_h * REPLAY_BATTERY_EFFICIENCY);
+		r->battery_in_wh -= u->bat_w * dt_h;
+	}
+	r->soc_end_pct = 100.0 * u->soc_wh / b->capacity_wh;
+	r->soc_min_pct = fmin(r->soc_min_pct, r->soc_end_pct);
+	for (int p = 0; p < 3; p++) {
+		now_w += u->grid_base_a[p] * v;
+		in.ev_w += u->ev_a[p] * v;
+	}
+	in.ev_want_w = energy_ev_want_w(u->ch, u->n_ch, u->sin.ev_slack_a, v, in.ev_w);
+	in.building_now_w = now_w;
+	in.building_w = fmax(now_w, u->building_w);
+	in.soc_pct = r->soc_end_pct;
+	u->building_w = now_w;
+	energy_decide(&u->ep, &in, &dec);
+	u->target_w = isfinite(dec.target_w) ? dec.target_w : 0;
 }
 
 static int step_all(struct run *u, FILE *errs)
@@ -465,6 +613,7 @@ static int step_all(struct run *u, FILE *errs)
 						  : 0;
 			any_ev |= c->ev;
 		}
+		storage_step(u, t);
 		if (any_ev)
 			replan(u, t, changed);
 		if (u->stale)
@@ -478,8 +627,12 @@ static int step_all(struct run *u, FILE *errs)
 		} else {
 			memset(u->res, 0, u->n_ch * sizeof(*u->res));
 		}
-		charge(u, t, price_at(in, t, &price_cursor));
-		account(u, t);
+		double price = price_at(in, t, &price_cursor);
+
+		charge(u, t, price);
+		account(u, t, price);
+		if (in->battery)
+			dispatch(u);
 	}
 	return 0;
 }
@@ -495,6 +648,8 @@ int replay_run(const struct replay_input *in, struct replay_result *out, FILE *e
 	rc = setup(&u, errs);
 	if (rc == 0)
 		rc = step_all(&u, errs);
+	if (rc == 0)
+		close_window(&u);
 	for (size_t i = 0; rc == 0 && i < in->n_sessions; i++) {
 		const struct replay_outcome *o = &out->outcome[i];
 

@@ -10,6 +10,7 @@
 
 #include "edge/core/config.h"
 #include "edge/site/solver.h"
+#include "tools/sim/pv-profile.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -44,6 +45,19 @@ struct replay_load {
 	int line;
 };
 
+/* The what-if battery (--battery-kwh, --battery-kw): dispatched every step by the daemon's own
+ * energy_decide (edge/site/energy.c) on the parameters energy_params_from_config derives from
+ * cfg's `battery` group (mode, peak_kw, reserve_pct, recharge, recharge_kw), as the daemon would
+ * with this battery behind the grid meter. It follows each decision one step later (the
+ * daemon's setpoint reaches the battery within a control period), and its discharge counts as
+ * headroom for the EVs only once it flows, as in the daemon. */
+#define REPLAY_BATTERY_EFFICIENCY 0.95  /* each way: 90.25 % round trip */
+struct replay_battery {
+	double capacity_wh;
+	double power_w;                 /* rated charge and discharge power */
+	double soc_start_pct;
+};
+
 struct replay_input {
 	const struct ag_config *cfg;
 	const struct replay_session *sessions;  /* any order */
@@ -64,6 +78,11 @@ struct replay_input {
 	 * still leave and are scored on the truth. */
 	double departure_noise_s, energy_noise_pct;
 	uint64_t noise_seed;
+	/* What-if storage and PV (NULL = none): the battery's settings come from cfg->battery. The PV
+	 * profile's seconds count from 00:00 UTC of the replay's first day; PV lowers the grid
+	 * node's non-EV load, as an inverter behind the grid meter does. */
+	const struct replay_battery *battery;
+	const struct pv_profile *pv;
 };
 
 /* What happened to one session. */
@@ -102,7 +121,17 @@ struct replay_result {
 	double plan_s, plan_max_ms;
 	size_t n_curve;                 /* grid load: highest phase in A, sampled every REPLAY_CURVE_MS */
 	float *curve_a;
+	/* The grid connection's import (battery and PV included; > 0 import): the highest step, the
+	 * highest mean over a demand window (REPLAY_DEMAND_MS, clock-aligned as utilities bill it;
+	 * windows seen for at least half their length), energy both ways and its cost. */
+	double grid_peak_kw, demand_peak_kw;
+	int64_t grid_peak_at_ms, demand_peak_at_ms;
+	double import_wh, export_wh, grid_cost;
+	/* PV produced, what the battery discharged to the site and took from it (AC), and its SoC. */
+	double pv_wh, battery_out_wh, battery_in_wh;
+	double soc_start_pct, soc_end_pct, soc_min_pct;
 };
+#define REPLAY_DEMAND_MS 900000         /* 15 min */
 
 /* Replay `in` into `out` (zeroed first; free with replay_result_fini). Returns 0, -EINVAL with a
  * message on `errs` (a session on an unknown charger, a load row for an unknown node, an unknown
@@ -173,6 +202,31 @@ void replay_ref_free(struct replay_ref *r);
 const char *replay_ref_name(const struct replay_ref *r);
 /* Limits for every charger of `in` into out[] (limit_a; 0 = paused). 0 or -E2BIG. */
 int replay_ref_allocate(struct replay_ref *r, const struct solver_input *in, int64_t now_ms, struct solver_result *out);
+
+/* The storage what-if (replay-whatif.c): the day without and with a battery and PV. Fill
+ * battery/has_battery, pv/has_pv, peak_kw (0 = the configuration's battery.peak_kw, else the
+ * lowest the battery holds) and recharge (NULL = the configuration's when it has a peak-shave
+ * battery, else "any"), then replay_whatif_init; `cfg` must outlive `w`. */
+struct replay_whatif {
+	struct replay_battery battery;
+	bool has_battery, has_pv;
+	struct pv_profile pv;
+	const char *pv_path, *recharge;
+	double peak_kw;
+	struct ag_config cfg;           /* the site with the what-if battery group */
+	bool peak_auto;
+	double peak_used_kw;            /* the target the `with` run used */
+};
+void replay_whatif_init(struct replay_whatif *w, const struct ag_config *cfg);
+/* `in` without storage replayed as `base` (its policy), then with it into `out` (free with
+ * replay_result_fini). 0 or replay_run's error. */
+int replay_whatif_run(struct replay_whatif *w, struct replay_input *in, const struct replay_result *base,
+		      struct replay_result *out, FILE *errs);
+void replay_print_whatif(FILE *out, const struct replay_whatif *w, const struct replay_input *in,
+			 const struct replay_result *base, const struct replay_result *with);
+/* {"without": {...}, "with": {...}, "battery": {...}, "demand_peak_saved_kw", ...}. New reference. */
+json_t *replay_json_whatif(const struct replay_whatif *w, const struct replay_result *base,
+			   const struct replay_result *with);
 
 /* `ampgate-sim replay` (replay-main.c). */
 int replay_main(int argc, char **argv);
