@@ -134,16 +134,22 @@ static bool ev_present(const struct charger *ch)
  * EV pushes against it. Every EV_PROBE_PERIOD_S a capped charger is offered its full share again
  * (a probe, started with a renewal that was due anyway, one charger of the site at a time) until a
  * settled reading says whether it takes more. */
+/* A charger's meter values are fresh for three of its meter intervals (at least 30 s). */
+static bool reading_fresh(const struct site *s, const struct charger *ch, uint64_t now)
+{
+	int interval_s = s->d->cfg->ocpp.meter_interval_s;
+
+	return ch->meter.at_ms && now <= ch->meter.at_ms + 3000 * (uint64_t)(interval_s > 10 ? interval_s : 10);
+}
+
 #define EV_PROBE_PERIOD_S 300
 #define EV_PROBE_MAX_S 90               /* a probe whose raise never showed in a reading ends */
 #define EV_SETTLE_MS 5000               /* an EV's ramp after a raise, before its draw says anything */
 static bool ev_limited(struct site *s, struct charger *ch, const struct solver_charger *c, uint64_t now)
 {
-	int interval_s = s->d->cfg->ocpp.meter_interval_s;
-	uint64_t fresh_ms = 3000 * (uint64_t)(interval_s > 10 ? interval_s : 10);
 	double draw = 0, slack = SITE_EV_SLACK_A;
 
-	if (!c->ev || ch->prof.sent_limit_a <= 0 || !ch->meter.at_ms || now > ch->meter.at_ms + fresh_ms) {
+	if (!c->ev || ch->prof.sent_limit_a <= 0 || !reading_fresh(s, ch, now)) {
 		ch->ev_cap_a = 0;
 		ch->ev_probing = false;
 		return false;
@@ -187,6 +193,22 @@ static bool ev_limited(struct site *s, struct charger *ch, const struct solver_c
 	return true;
 }
 
+/* Whether the charger's per-phase currents can say on which phases its EV draws (solver.h
+ * draw_fresh): a fresh reading whose total power the currents explain. A charger that reports
+ * L1 alone (or no power) would otherwise hide a 3-phase car's other two phases, so it is counted
+ * on all of its phases, as before. */
+#define SITE_POWER_EXPLAINED 1.25      /* reported power within this factor of V x the phases' A */
+static bool draw_fresh(const struct site *s, const struct charger *ch, const struct solver_charger *c, uint64_t now)
+{
+	double amps = 0;
+
+	if (!c->ev || !reading_fresh(s, ch, now) || !(ch->meter.power_w > 0))
+		return false;
+	for (int i = 0; i < c->phases; i++)
+		amps += ch->meter.current_a[i];
+	return ch->meter.power_w <= SITE_POWER_EXPLAINED * s->d->cfg->site.voltage_v * amps + 100.0;
+}
+
 /* One charger as the solver sees it at `now` (the solve's one clock reading). */
 static void describe(struct site *s, struct charger *ch, struct solver_charger *c, uint64_t now)
 {
@@ -202,6 +224,7 @@ static void describe(struct site *s, struct charger *ch, struct solver_charger *
 	c->priority = site_model_class(site_priority(ch));
 	c->ev_limited = ev_limited(s, ch, c, now);
 	c->ev_cap_a = c->ev_limited ? ch->ev_cap_a : 0;
+	c->draw_fresh = draw_fresh(s, ch, c, now);
 	struct needs_now nn;
 	needs_now(ch, &nn);
 	c->departure_ms = needs_departure_mono_ms(&nn, now);

@@ -11,24 +11,13 @@
 #include "edge/site/site.c"
 #include "edge/site/profiles.c"
 
-struct rig {
-	struct ag_config cfg;
-	struct ag_daemon d;
-	struct site s;
-	struct charger *ch;
-	struct solver_charger c;
-};
+#include "tests/unit/site-rig.h"
 
 static void rig_init(struct rig *r, double sent_a)
 {
-	memset(r, 0, sizeof(*r));
-	r->cfg.ocpp.meter_interval_s = 10;
-	r->d.cfg = &r->cfg;
-	r->s.d = &r->d;
-	r->ch = charger_new("EV1", NULL);
+	site_rig_init(r);
 	r->ch->prof.sent_limit_a = sent_a;
 	r->ch->prof.profile_renew_ms = UINT64_MAX;   /* no renewal due: no probe unless a test says so */
-	r->c = (struct solver_charger){ .phases = 3, .min_a = 6, .max_a = 32, .ev = true };
 }
 
 /* The EV reports `amps` per phase at `now`; one solve's verdict. */

@@ -336,6 +336,7 @@ static void learn(struct run *u, int64_t t)
 
 		for (int p = 0; p < 3; p++)
 			c->draw_a[p] = b->session >= 0 && !b->done && p < b->ev_phases ? b->draw_a : 0;
+		c->draw_fresh = true;   /* the replay's meter is the step's draw, phase by phase */
 		for (const char *p = c->id; *p; p++)
 			stagger = stagger * 31 + (unsigned char)*p;
 		/* Once capped, an EV drawing its cap less the slack stays capped until the next probe
