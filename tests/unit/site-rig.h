@@ -9,6 +9,7 @@ struct rig {
 	struct ag_daemon d;
 	struct site s;
 	struct charger *ch;
+	struct site_ev ev;              /* the site's record of ch */
 	struct solver_charger c;
 };
 
@@ -20,6 +21,7 @@ static void site_rig_init(struct rig *r)
 	r->d.cfg = &r->cfg;
 	r->s.d = &r->d;
 	r->ch = charger_new("EV1", NULL);
+	r->ev.ch = r->ch;
 	r->c = (struct solver_charger){ .phases = 3, .rotation = { 0, 1, 2 }, .min_a = 6, .max_a = 32, .ev = true };
 }
 

@@ -2,7 +2,7 @@
  * single-phase car on a three-phase charger draws on one phase; the solver may count it there
  * alone only when the reading is fresh and the currents explain the charger's reported power,
  * because a charger that reports L1 alone would otherwise hide a three-phase car's other two
- * phases (and overload an unmetered feeder). */
+ * phases (and overload an unmetered feeder). And when an EV counts as taking less than offered. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,10 +56,68 @@ static void test_single_phase_car_loads_one_phase(void **state)
 	charger_free(r.ch);
 }
 
+/* A 29 A car on a 32 A charger, on a settled reading: 3 A below the limit sent is more than the
+ * 2 A slack, so it is capped at 31 A (before, only a draw 4 A below counted, and the 3 A sat
+ * unused). 30.5 A is within the slack of 32: not capped. */
+static void test_small_onboard_charger_capped(void **state)
+{
+	struct rig r;
+	uint64_t t = 1000000;
+
+	(void)state;
+	rig_init(&r);
+	r.ch->prof.sent_limit_a = 32;
+	r.ch->prof.profile_renew_ms = UINT64_MAX;
+	r.ch->meter.at_ms = t;
+	r.ch->meter.current_a[0] = 30.5;
+	assert_false(ev_limited(&r.s, &r.ev, r.ch, &r.c, t + 1000));
+	r.ch->meter.current_a[0] = 29;
+	assert_true(ev_limited(&r.s, &r.ev, r.ch, &r.c, t + 1000));
+	assert_true(fabs(r.ev.cap_a - 31) < 1e-9);
+	charger_free(r.ch);
+}
+
+/* The EV records are the site's, at each charger's index: when the proxy removes a charger and
+ * closes the gap, the records of the chargers after it move with them (a cap is not lost, nor
+ * given to another charger). */
+static void test_records_follow_removal(void **state)
+{
+	struct rig r;
+	struct proxy p = { 0 };
+	struct charger *ch[3] = { charger_new("A", NULL), charger_new("B", NULL), charger_new("C", NULL) };
+
+	(void)state;
+	rig_init(&r);
+	assert_int_equal(uv_loop_init(&r.d.loop), 0);
+	uv_idle_init(&r.d.loop, &r.s.soon);
+	assert_int_equal(ev_records(&r.s, 4), 0);
+	for (size_t i = 0; i < 3; i++) {
+		ch[i]->index = i;
+		r.s.ev[i] = (struct site_ev){ .ch = ch[i], .cap_a = 10.0 + (double)i };
+	}
+	/* The proxy removes B: C moves to index 1. */
+	ch[2]->index = 1;
+	site_on_proxy(&r.s, &p, ch[1], PROXY_REMOVED, 0);
+	assert_ptr_equal(r.s.ev[0].ch, ch[0]);
+	assert_true(r.s.ev[0].cap_a == 10);
+	assert_ptr_equal(r.s.ev[1].ch, ch[2]);
+	assert_true(r.s.ev[1].cap_a == 12);
+	assert_null(r.s.ev[2].ch);
+	uv_close((uv_handle_t *)&r.s.soon, NULL);
+	uv_run(&r.d.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&r.d.loop);
+	free(r.s.ev);
+	for (size_t i = 0; i < 3; i++)
+		charger_free(ch[i]);
+	charger_free(r.ch);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_single_phase_car_loads_one_phase),
+		cmocka_unit_test(test_small_onboard_charger_capped),
+		cmocka_unit_test(test_records_follow_removal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -345,7 +345,7 @@ static void learn(struct run *u, int64_t t)
 		c->ev_limited = b->session >= 0 && !b->done && u->res[i].limit_a > 0 &&
 				(uint64_t)((t + u->r->step_ms) / 1000 + stagger) % PROBE_PERIOD_S >= PROBE_S &&
 				b->draw_a >= c->min_a - u->sin.ev_slack_a &&
-				(b->draw_a < u->res[i].limit_a - 2 * u->sin.ev_slack_a ||
+				(b->draw_a < u->res[i].limit_a - u->sin.ev_slack_a ||
 				 (c->ev_limited && b->draw_a >= u->res[i].limit_a - u->sin.ev_slack_a - LOAD_EPS_A));
 	}
 }
