@@ -50,6 +50,18 @@ static void test_single_phase_car_loads_one_phase(void **state)
 	assert_int_equal(solver_phase_mask(&r.c), 7u);
 	/* No power reported: nothing to check the currents against. */
 	assert_false(phases_trusted(&r, 16, 0, 0, 0, t, t + 1000));
+	/* A reading taken within EV_SETTLE_MS of a raise (or a cut): the EV may still be following. */
+	r.ch->prof.raised_ms = t - 1000;
+	assert_false(phases_trusted(&r, 16, 0, 0, 3680, t, t + 1000));
+	r.ch->prof.raised_ms = 0;
+	r.ch->prof.lowered_ms = t - 1000;
+	assert_false(phases_trusted(&r, 16, 0, 0, 3680, t, t + 1000));
+	r.ch->prof.lowered_ms = 0;
+	/* A metered phase read above its limit lately: every EV on all its phases for 10 min. */
+	r.s.phases_trusted_ms = t + 1000 + SITE_PHASES_DISTRUST_S * 1000;
+	assert_false(phases_trusted(&r, 16, 0, 0, 3680, t, t + 1000));
+	assert_true(phases_trusted(&r, 16, 0, 0, 3680, t + SITE_PHASES_DISTRUST_S * 1000, t + 1000 + SITE_PHASES_DISTRUST_S * 1000));
+	r.s.phases_trusted_ms = 0;
 	/* A three-phase car, all reported: trusted, and it loads all three. */
 	assert_true(phases_trusted(&r, 16, 16, 16, 11040, t, t + 1000));
 	assert_int_equal(solver_phase_mask(&r.c), 7u);
