@@ -98,9 +98,9 @@ static int build(const struct solver_input *in, const struct plan_lp_job *jobs, 
 {
 	double v = in->voltage_v, span_ms = n_cuts > 1 ? (double)(cuts[n_cuts - 1] - cuts[0]) : 1.0;
 	double *nv = calloc(in->n_nodes * 3 + 1, sizeof(double));
-	int *row = calloc(in->n_nodes * SLOTS + 1, sizeof(int)), rc = 0;
+	int *row = calloc(in->n_nodes * SLOTS + 1, sizeof(int)), *floor_row = calloc(n + 1, sizeof(int)), rc = 0;
 
-	if (!nv || !row) {
+	if (!nv || !row || !floor_row) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -109,6 +109,24 @@ static int build(const struct solver_input *in, const struct plan_lp_job *jobs, 
 	for (size_t i = 0; i < n; i++)
 		glp_set_row_bnds(lp, (int)i + 1, GLP_UP, 0.0, fmax(0.0, jobs[i].need_wh) / 1000.0);
 	out->rows = n;
+	/* One row per job with a floor: its floor column, less its energy, at most 0; then the
+	 * floor columns themselves (kWh, worth PLAN_LP_FLOOR each). */
+	for (size_t i = 0; i < n; i++) {
+		int r, col;
+
+		if (!(jobs[i].floor_wh > 0))
+			continue;
+		r = glp_add_rows(lp, 1);
+		out->rows++;
+		glp_set_row_bnds(lp, r, GLP_UP, 0.0, 0.0);
+		floor_row[i] = r;
+		col = glp_add_cols(lp, 1);
+		out->variables++;
+		glp_set_col_bnds(lp, col, GLP_DB, 0.0, fmin(jobs[i].floor_wh, fmax(0.0, jobs[i].need_wh)) / 1000.0);
+		glp_set_obj_coef(lp, col, PLAN_LP_FLOOR);
+		if ((rc = push(m, r, col, 1.0)) < 0)
+			goto out;
+	}
 	for (size_t j = 0; j + 1 < n_cuts; j++) {
 		int64_t t0 = cuts[j], t1 = cuts[j + 1];
 		double worth = 1.0 - early * ((double)(t0 + t1) / 2 - (double)cuts[0]) / span_ms;
@@ -136,7 +154,9 @@ static int build(const struct solver_input *in, const struct plan_lp_job *jobs, 
 				glp_set_col_bnds(lp, col, GLP_DB, 0.0, part ? split : jb->max_a - split);
 				glp_set_obj_coef(lp, col, kwh_per_a * (worth * (jb->worth > 0 ? jb->worth : 1.0) +
 								      (part ? PLAN_LP_SHARE : 0)));
-				if ((rc = push(m, (int)i + 1, col, kwh_per_a)) < 0 || (rc = add_path(in, jb, m, lp, row, nv, col, out)) < 0)
+				if ((rc = push(m, (int)i + 1, col, kwh_per_a)) < 0 ||
+				    (floor_row[i] && (rc = push(m, floor_row[i], col, -kwh_per_a)) < 0) ||
+				    (rc = add_path(in, jb, m, lp, row, nv, col, out)) < 0)
 					goto out;
 			}
 		}
@@ -145,6 +165,7 @@ static int build(const struct solver_input *in, const struct plan_lp_job *jobs, 
 out:
 	free(nv);
 	free(row);
+	free(floor_row);
 	return rc;
 }
 

@@ -17,6 +17,8 @@
 
 /* What the first share_a of a job's current in the first interval is worth above the rest. */
 #define PLAN_LP_SHARE 0.1
+/* What a job's first floor_wh are worth above the rest. */
+#define PLAN_LP_FLOOR 0.03
 
 struct plan_lp_job {
 	int node;                       /* index of the node its charger hangs on */
@@ -31,6 +33,10 @@ struct plan_lp_job {
 	/* In the first interval, its current up to share_a (A) is worth PLAN_LP_SHARE more: a concave
 	 * reward that spreads the present among EVs rather than handing it to few (0 = none). */
 	double share_a;
+	/* Its energy up to floor_wh is worth PLAN_LP_FLOOR more, wherever it is delivered: a concave
+	 * reward on each EV's total, so no EV is left with nothing where a little for each costs
+	 * the others about as much as it gives (0 = none). */
+	double floor_wh;
 };
 
 /* Effective non-EV load per node x 3 phases (A) from t_ms on: what the solver subtracts from

@@ -42,6 +42,9 @@
 /* The first period's current up to this many minimums per EV is worth more (plan-lp.h share_a). */
 #define PLAN_SHARE_MINS 2.0
 
+/* The first this share of each EV's need is worth more (plan-lp.h floor_wh). */
+#define PLAN_FLOOR_SHARE 0.2
+
 struct plan_params {
 	int64_t period_ms;              /* site.plan_period_s: the first interval */
 	int64_t default_dwell_ms;       /* site.default_dwell_s: departure of an EV that gave none */

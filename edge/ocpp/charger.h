@@ -141,11 +141,6 @@ struct charger {
 	double limit_a;                 /* the edge's allocation (the solver's output) */
 	char binding[48];               /* what bound limit_a */
 	struct edge_profiles prof;      /* profiles.c alone (charger_new: nothing installed) */
-	/* EV-limited detection (site.c): an EV that takes clearly less than it is given is capped at
-	 * a held figure until it pushes against the cap or a probe shows it takes more. */
-	double ev_cap_a;                /* 0 = not capped */
-	bool ev_probing;                /* the cap is off to see whether the EV takes more */
-	uint64_t ev_probe_ms;           /* when the cap was set or the last probe began */
 	int setup_state;                /* charger-setup.c: meter values asked for on this connection */
 	int priority_override;          /* a site manager's priority until restart; -1 = none */
 

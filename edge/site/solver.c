@@ -113,7 +113,12 @@ void solver_free(struct solver *s)
 	free(s);
 }
 
-/* Site phases of charger c; with use_draw, only those an EV-limited car draws on (if any). */
+/* Site phases of charger c; with use_draw, only those an EV-limited car, or a car whose draw is
+ * a fresh reading, draws on (if any). Before a fresh reading counted, a single-phase car on a
+ * 3-phase charger held its current on all three phases, and the two it never drew on were lost
+ * to everyone: on a generated workplace day on the demo depot (80 % single-phase staff cars) every
+ * policy delivered 72-76 % of the request where 99.8 % was possible, bound by a grid phase that
+ * never read above 190 of its 250 A. */
 static unsigned phase_mask(const struct solver_charger *c, int use_draw)
 {
 	unsigned full = 0, drawn = 0;
@@ -123,7 +128,7 @@ static unsigned phase_mask(const struct solver_charger *c, int use_draw)
 		if (c->draw_a[i] >= SOLVER_PHASE_IDLE_A)
 			drawn |= 1u << (c->rotation[i] % SOLVER_PHASES);
 	}
-	return use_draw && c->ev_limited && drawn ? drawn : full;
+	return use_draw && (c->ev_limited || c->draw_fresh) && drawn ? drawn : full;
 }
 
 unsigned solver_phase_mask(const struct solver_charger *c)

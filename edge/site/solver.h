@@ -62,6 +62,11 @@ struct solver_charger {
 	bool ev_limited;
 	double ev_cap_a;                /* > 0: the cap the caller holds for an EV-limited charger
 					 * (instead of draw + slack, which moves with every reading) */
+	/* draw_a is a fresh reading the caller trusts phase by phase: an EV drawing on fewer phases
+	 * than the charger has (a single-phase car on a 3-phase charger) then loads only the phases
+	 * drawing at least SOLVER_PHASE_IDLE_A, EV-limited or not. An EV drawing nothing loads them
+	 * all (it may start on any). */
+	bool draw_fresh;
 	int priority;                   /* class for the `priority` policy: 1 first, then 2, ... */
 	int64_t departure_ms;           /* 0 = unknown */
 	double energy_need_wh;          /* 0 = unknown */

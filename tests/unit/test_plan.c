@@ -10,6 +10,7 @@
 
 #include "edge/site/solver.h"
 #include "policies/plan.h"
+#include "policies/plan-lp.h"
 #include "policies/policy.h"
 
 #define NOW 1000000
@@ -183,6 +184,41 @@ static void test_present_spread(void **state)
 	}
 }
 
+static void no_load(void *arg, int64_t t_ms, double *nv)
+{
+	(void)arg;
+	(void)t_ms;
+	nv[0] = nv[1] = nv[2] = 0;
+}
+
+/* The floor: one hour, 32 A for two EVs. A needs 22.08 kWh (the whole hour at 32 A), B 44.16 kWh;
+ * A's energy is worth 1, B's 0.99. Without a floor A takes all 32 A and B nothing. With B's
+ * first 20 % (8.832 kWh = 12.8 A for the hour) worth 0.03 more, B's floor (1.02) beats A's energy
+ * beyond its own floor (1.0): B 12.8 A, A 19.2 A (A's floor, 4.416 kWh = 6.4 A, is met). */
+static void test_floor_each_ev(void **state)
+{
+	struct scene sc;
+	int64_t cuts[2] = { NOW, NOW + HOUR_MS };
+	struct plan_lp_job jobs[2];
+	struct plan_lp_result r;
+	double first[2];
+
+	(void)state;
+	scene_init(&sc, 32, 0, 2);
+	for (int i = 0; i < 2; i++)
+		jobs[i] = (struct plan_lp_job){ .node = 0, .mask = 7, .max_a = 32, .from_ms = NOW, .until_ms = NOW + HOUR_MS,
+						.need_wh = (i + 1) * KWH_AT_32A, .worth = i ? 0.99 : 1.0 };
+	assert_int_equal(plan_lp_solve(&sc.in, jobs, 2, cuts, 2, no_load, NULL, 0, first, &r), 0);
+	assert_near(first[0], 32);
+	assert_near(first[1], 0);
+	for (int i = 0; i < 2; i++)
+		jobs[i].floor_wh = PLAN_FLOOR_SHARE * jobs[i].need_wh;
+	assert_int_equal(plan_lp_solve(&sc.in, jobs, 2, cuts, 2, no_load, NULL, 0, first, &r), 0);
+	assert_near(first[0], 19.2);
+	assert_near(first[1], 12.8);
+	assert_near(r.delivered_wh, KWH_AT_32A);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +227,7 @@ int main(void)
 		cmocka_unit_test(test_no_departure_and_hold),
 		cmocka_unit_test(test_offline_fallback_counted),
 		cmocka_unit_test(test_present_spread),
+		cmocka_unit_test(test_floor_each_ev),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

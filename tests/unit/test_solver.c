@@ -124,6 +124,40 @@ static void test_single_phase_car(void **state)
 	assert_int_equal(solver_phase_mask(&ch[0]), 1);
 }
 
+/* A single-phase car that takes all it is offered (so never EV-limited) on a three-phase charger
+ * wired L2-L3-L1: it draws on L2 only. Feeder 40 A per phase (38 A after the margin); a
+ * three-phase EV and two single-phase chargers on L3 and L1 share it. Counted on all three
+ * phases (a stale reading; before the fix, every reading), L1 and L3 carry three chargers each:
+ * 38 / 3 = 12.667 A for everyone. With the fresh reading the car loads L2 alone, and every
+ * phase carries two chargers: 19 A each. */
+static void test_single_phase_car_full_draw(void **state)
+{
+	struct solver_node nodes[] = {
+		{ .id = "grid", .parent = -1, .limit_a = { 250, 250, 250 } },
+		{ .id = "feeder-a", .parent = 0, .limit_a = { 40, 40, 40 } },
+	};
+	struct solver_charger ch[4] = { ev3(1, 32), ev3(1, 32), ev1(1, 2, 32), ev1(1, 0, 32) };
+	struct solver_result out[4];
+	struct solver_input in = site(nodes, 2, ch, 4);
+
+	(void)state;
+	ch[0].rotation[0] = 1, ch[0].rotation[1] = 2, ch[0].rotation[2] = 0;
+	ch[0].draw_a[0] = 9.5;          /* charger phase 1 = site L2, at the full offer */
+	assert_int_equal(run(&in, NULL, NOW, out), 0);
+	for (int i = 0; i < 4; i++)
+		expect(&out[i], 38.0 / 3, i == 2 ? "feeder-a L3" : "feeder-a L1");
+	ch[0].draw_fresh = true;
+	assert_int_equal(solver_phase_mask(&ch[0]), 2);
+	assert_int_equal(run(&in, NULL, NOW, out), 0);
+	expect(&out[0], 19, "feeder-a L2");
+	expect(&out[1], 19, "feeder-a L1");
+	expect(&out[2], 19, "feeder-a L3");
+	expect(&out[3], 19, "feeder-a L1");
+	/* Drawing nothing, it may start on any phase: all three again. */
+	ch[0].draw_a[0] = 0;
+	assert_int_equal(solver_phase_mask(&ch[0]), 7);
+}
+
 /* A feeder loaded 10 A on L1 by the building; two single-phase chargers on L1, one on L2, one on
  * L3 and a three-phase charger wired L2-L3-L1. L1 has 32 - 2 - 10 = 20 A for three chargers
  * (6.667 A each); L2 and L3 have 30 A each, of which the three-phase charger takes 6.667. */
@@ -320,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_single_phase_car),
 		cmocka_unit_test(test_unbalanced_feeder),
 		cmocka_unit_test(test_battery_raises_headroom),
+		cmocka_unit_test(test_single_phase_car_full_draw),
 		cmocka_unit_test(test_stale_meter),
 		cmocka_unit_test(test_silent_charger),
 		cmocka_unit_test(test_rotation_bounded_wait),

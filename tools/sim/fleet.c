@@ -125,10 +125,13 @@ static void totals(const struct fleet *f, struct fleet_totals *t)
 		t->energy_wh += m.energy_wh;
 		t->reconnects += st->reconnects;
 		t->boots += st->boots;
-		/* Phase rotation: station i's L1 sits on grid phase i mod 3, so single-phase
-		 * EVs spread over the three phases as installers wire them. */
+		/* Phase rotation: station number n's (i + 1, as in its id) L1 sits on grid phase
+		 * n mod 3, as etc/demo.conf wires them (DEPOT01 L2L3L1, DEPOT03 L1L2L3), so
+		 * single-phase EVs spread over the three phases as installers wire them. It was
+		 * i mod 3, a phase off from the file: harmless while the daemon counted every EV on
+		 * all three phases, an overload on L1 once it counts a single-phase car on its own. */
 		for (int p = 0; p < 3; p++)
-			t->grid_a[(p + i) % 3] += m.current_a[p];
+			t->grid_a[(p + i + 1) % 3] += m.current_a[p];
 	}
 }
 

@@ -385,6 +385,7 @@ static void learn(struct run *u, int64_t t)
 
 		for (int p = 0; p < 3; p++)
 			c->draw_a[p] = b->session >= 0 && !b->done && p < b->ev_phases ? b->draw_a : 0;
+		c->draw_fresh = true;   /* the replay's meter is the step's draw, phase by phase */
 		for (const char *p = c->id; *p; p++)
 			stagger = stagger * 31 + (unsigned char)*p;
 		/* Once capped, an EV drawing its cap less the slack stays capped until the next probe
@@ -393,7 +394,7 @@ static void learn(struct run *u, int64_t t)
 		c->ev_limited = b->session >= 0 && !b->done && u->res[i].limit_a > 0 &&
 				(uint64_t)((t + u->r->step_ms) / 1000 + stagger) % PROBE_PERIOD_S >= PROBE_S &&
 				b->draw_a >= c->min_a - u->sin.ev_slack_a &&
-				(b->draw_a < u->res[i].limit_a - 2 * u->sin.ev_slack_a ||
+				(b->draw_a < u->res[i].limit_a - u->sin.ev_slack_a ||
 				 (c->ev_limited && b->draw_a >= u->res[i].limit_a - u->sin.ev_slack_a - LOAD_EPS_A));
 	}
 }

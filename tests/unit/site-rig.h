@@ -1,0 +1,28 @@
+/* A site controller with one charger, for unit tests that #include edge/site/site.c (its statics):
+ * no loop, no store, a 10 s meter interval at 230 V, one three-phase 6-32 A charger "EV1" with an
+ * EV. */
+#ifndef AG_TEST_SITE_RIG_H
+#define AG_TEST_SITE_RIG_H
+
+struct rig {
+	struct ag_config cfg;
+	struct ag_daemon d;
+	struct site s;
+	struct charger *ch;
+	struct site_ev ev;              /* the site's record of ch */
+	struct solver_charger c;
+};
+
+static void site_rig_init(struct rig *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->cfg.ocpp.meter_interval_s = 10;
+	r->cfg.site.voltage_v = 230;
+	r->d.cfg = &r->cfg;
+	r->s.d = &r->d;
+	r->ch = charger_new("EV1", NULL);
+	r->ev.ch = r->ch;
+	r->c = (struct solver_charger){ .phases = 3, .rotation = { 0, 1, 2 }, .min_a = 6, .max_a = 32, .ev = true };
+}
+
+#endif

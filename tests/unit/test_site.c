@@ -1,0 +1,136 @@
+/* The site controller's view of a charger (edge/site/site.c): which phases its EV loads. A
+ * single-phase car on a three-phase charger draws on one phase; the solver may count it there
+ * alone only when the reading is fresh and the currents explain the charger's reported power,
+ * because a charger that reports L1 alone would otherwise hide a three-phase car's other two
+ * phases (and overload an unmetered feeder). And when an EV counts as taking less than offered. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "edge/site/site.c"
+
+#include "tests/unit/site-rig.h"
+
+static void rig_init(struct rig *r)
+{
+	site_rig_init(r);
+	r->c.rotation[0] = 1, r->c.rotation[1] = 2, r->c.rotation[2] = 0;   /* wired L2-L3-L1 */
+}
+
+/* The charger reports `l1`, `l2`, `l3` A and `power_w` W at `at`; the site's verdict at `now`. */
+static bool phases_trusted(struct rig *r, double l1, double l2, double l3, double power_w, uint64_t at, uint64_t now)
+{
+	r->ch->meter.current_a[0] = l1;
+	r->ch->meter.current_a[1] = l2;
+	r->ch->meter.current_a[2] = l3;
+	r->ch->meter.power_w = power_w;
+	r->ch->meter.at_ms = at;
+	r->c.draw_fresh = draw_fresh(&r->s, r->ch, &r->c, now);
+	memcpy(r->c.draw_a, r->ch->meter.current_a, sizeof(r->c.draw_a));
+	return r->c.draw_fresh;
+}
+
+static void test_single_phase_car_loads_one_phase(void **state)
+{
+	struct rig r;
+	uint64_t t = 1000000;
+
+	(void)state;
+	rig_init(&r);
+	/* 16 A on charger phase 1 (site L2), 3.7 kW: the currents explain the power. */
+	assert_true(phases_trusted(&r, 16, 0, 0, 3680, t, t + 1000));
+	assert_int_equal(solver_phase_mask(&r.c), 1u << 1);
+	/* The same reading 31 s later (three 10 s intervals) is stale: all three phases again. */
+	assert_false(phases_trusted(&r, 16, 0, 0, 3680, t, t + 31000));
+	assert_int_equal(solver_phase_mask(&r.c), 7u);
+	/* L1 alone reported but 11 kW drawn: a three-phase car whose other phases go unreported. */
+	assert_false(phases_trusted(&r, 16, 0, 0, 11040, t, t + 1000));
+	assert_int_equal(solver_phase_mask(&r.c), 7u);
+	/* No power reported: nothing to check the currents against. */
+	assert_false(phases_trusted(&r, 16, 0, 0, 0, t, t + 1000));
+	/* A reading taken within EV_SETTLE_MS of a raise (or a cut): the EV may still be following. */
+	r.ch->prof.raised_ms = t - 1000;
+	assert_false(phases_trusted(&r, 16, 0, 0, 3680, t, t + 1000));
+	r.ch->prof.raised_ms = 0;
+	r.ch->prof.lowered_ms = t - 1000;
+	assert_false(phases_trusted(&r, 16, 0, 0, 3680, t, t + 1000));
+	r.ch->prof.lowered_ms = 0;
+	/* A metered phase read above its limit lately: every EV on all its phases for 10 min. */
+	r.s.phases_trusted_ms = t + 1000 + SITE_PHASES_DISTRUST_S * 1000;
+	assert_false(phases_trusted(&r, 16, 0, 0, 3680, t, t + 1000));
+	assert_true(phases_trusted(&r, 16, 0, 0, 3680, t + SITE_PHASES_DISTRUST_S * 1000, t + 1000 + SITE_PHASES_DISTRUST_S * 1000));
+	r.s.phases_trusted_ms = 0;
+	/* A three-phase car, all reported: trusted, and it loads all three. */
+	assert_true(phases_trusted(&r, 16, 16, 16, 11040, t, t + 1000));
+	assert_int_equal(solver_phase_mask(&r.c), 7u);
+	charger_free(r.ch);
+}
+
+/* A 29 A car on a 32 A charger, on a settled reading: 3 A below the limit sent is more than the
+ * 2 A slack, so it is capped at 31 A (before, only a draw 4 A below counted, and the 3 A sat
+ * unused). 30.5 A is within the slack of 32: not capped. */
+static void test_small_onboard_charger_capped(void **state)
+{
+	struct rig r;
+	uint64_t t = 1000000;
+
+	(void)state;
+	rig_init(&r);
+	r.ch->prof.sent_limit_a = 32;
+	r.ch->prof.profile_renew_ms = UINT64_MAX;
+	r.ch->meter.at_ms = t;
+	r.ch->meter.current_a[0] = 30.5;
+	assert_false(ev_limited(&r.s, &r.ev, r.ch, &r.c, t + 1000));
+	r.ch->meter.current_a[0] = 29;
+	assert_true(ev_limited(&r.s, &r.ev, r.ch, &r.c, t + 1000));
+	assert_true(fabs(r.ev.cap_a - 31) < 1e-9);
+	charger_free(r.ch);
+}
+
+/* The EV records are the site's, at each charger's index: when the proxy removes a charger and
+ * closes the gap, the records of the chargers after it move with them (a cap is not lost, nor
+ * given to another charger). */
+static void test_records_follow_removal(void **state)
+{
+	struct rig r;
+	struct proxy p = { 0 };
+	struct charger *ch[3] = { charger_new("A", NULL), charger_new("B", NULL), charger_new("C", NULL) };
+
+	(void)state;
+	rig_init(&r);
+	assert_int_equal(uv_loop_init(&r.d.loop), 0);
+	uv_idle_init(&r.d.loop, &r.s.soon);
+	assert_int_equal(ev_records(&r.s, 4), 0);
+	for (size_t i = 0; i < 3; i++) {
+		ch[i]->index = i;
+		r.s.ev[i] = (struct site_ev){ .ch = ch[i], .cap_a = 10.0 + (double)i };
+	}
+	/* The proxy removes B: C moves to index 1. */
+	ch[2]->index = 1;
+	site_on_proxy(&r.s, &p, ch[1], PROXY_REMOVED, 0);
+	assert_ptr_equal(r.s.ev[0].ch, ch[0]);
+	assert_true(r.s.ev[0].cap_a == 10);
+	assert_ptr_equal(r.s.ev[1].ch, ch[2]);
+	assert_true(r.s.ev[1].cap_a == 12);
+	assert_null(r.s.ev[2].ch);
+	uv_close((uv_handle_t *)&r.s.soon, NULL);
+	uv_run(&r.d.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&r.d.loop);
+	free(r.s.ev);
+	for (size_t i = 0; i < 3; i++)
+		charger_free(ch[i]);
+	charger_free(r.ch);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_single_phase_car_loads_one_phase),
+		cmocka_unit_test(test_small_onboard_charger_capped),
+		cmocka_unit_test(test_records_follow_removal),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
