@@ -34,7 +34,13 @@ struct ocpp_frame {
 	enum ocpp_msg_type type;
 	char id[OCPP_ID_MAX + 1];
 	char action[OCPP_ACTION_MAX + 1];       /* CALL only */
-	json_t *payload;                        /* CALL, RESULT: object; ERROR: NULL */
+	json_t *payload;                        /* CALL, RESULT: object; ERROR: NULL; and NULL for a
+						 * MeterValues CALL read by the scanner (below) */
+	const char *payload_text;               /* the payload's bytes within `text` (fast path) */
+	size_t payload_len;
+	bool meter_scanned;                     /* a MeterValues CALL whose payload meter_scan
+						 * (meter-scan.h) accepted: no tree was built; read it
+						 * with meter_scan or ocpp_frame_payload */
 	char error_code[48];                    /* ERROR only */
 	json_t *root;                           /* owns payload */
 	const char *text;                       /* the bytes parsed (borrowed: valid while the caller's
@@ -50,6 +56,9 @@ enum ocpp_reject ocpp_frame_parse(const char *text, size_t len, struct ocpp_fram
  * reference ocpp_frame_parse is fuzzed against. f->root is then the array. */
 enum ocpp_reject ocpp_frame_parse_full(const char *text, size_t len, struct ocpp_frame *f);
 void ocpp_frame_fini(struct ocpp_frame *f);
+/* The payload as a tree, a new reference (json_decref it): f->payload, or for a scanned
+ * MeterValues its text parsed now. NULL for a CALLERROR or on ENOMEM. */
+json_t *ocpp_frame_payload(const struct ocpp_frame *f);
 
 /* Payloads parsed by ocpp_frame_parse take their nodes from free lists of fixed size classes
  * (ocpp-frame.c says why). Call once, first thing in main(), before anything uses jansson: it
