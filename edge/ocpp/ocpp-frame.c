@@ -457,9 +457,7 @@ static char *splice_member(const char *text, size_t len, const char *obj_key, co
 	return splice(text, len, obj + 1, obj + 1, add);
 }
 
-/* ocpp_frame_parse, always with the payload's tree (a scanned MeterValues gets it now): the
- * splice below is checked by comparing trees. */
-static enum ocpp_reject parse_tree(const char *text, size_t len, struct ocpp_frame *f)
+enum ocpp_reject ocpp_frame_parse_tree(const char *text, size_t len, struct ocpp_frame *f)
 {
 	enum ocpp_reject why = ocpp_frame_parse(text, len, f);
 
@@ -486,13 +484,13 @@ char *ocpp_call_set(const char *text, size_t len, const char *obj_key, const cha
 
 	if (!want)
 		return NULL;
-	if (parse_tree(text, len, &in) != REJECT_NONE || !(o = target(&in, obj_key)))
+	if (ocpp_frame_parse_tree(text, len, &in) != REJECT_NONE || !(o = target(&in, obj_key)))
 		goto done;
-	/* The splice is checked against the parser: a key written with escapes ("transaction\u0049d")
+	/* The splice is checked against the parser (by comparing trees): a key written with escapes ("transaction\u0049d")
 	 * is the same member to a JSON reader but not to the byte scanner. Such a frame is
 	 * re-serialised instead: correct before exact. */
 	spliced = splice_member(text, len, obj_key, key, value);
-	if (spliced && parse_tree(spliced, strlen(spliced), &out) == REJECT_NONE) {
+	if (spliced && ocpp_frame_parse_tree(spliced, strlen(spliced), &out) == REJECT_NONE) {
 		json_t *t = target(&out, obj_key);
 		bool ok = t && json_equal(json_object_get(t, key), want) && json_object_size(t) ==
 			  json_object_size(o) + (json_object_get(o, key) ? 0 : 1);

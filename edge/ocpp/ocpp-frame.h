@@ -52,6 +52,9 @@ struct ocpp_frame {
  * On refusal fills f->id with the message id if it could be read, else "-1", and f->type with
  * the type if known (a refused RESULT/ERROR gets no answer). */
 enum ocpp_reject ocpp_frame_parse(const char *text, size_t len, struct ocpp_frame *f);
+/* The same, always with the payload's tree (f->payload; a MeterValues is then not left to the
+ * scanner): for code that compares or edits trees. */
+enum ocpp_reject ocpp_frame_parse_tree(const char *text, size_t len, struct ocpp_frame *f);
 /* The same, always through one jansson document of the whole frame (no fast path): the
  * reference ocpp_frame_parse is fuzzed against. f->root is then the array. */
 enum ocpp_reject ocpp_frame_parse_full(const char *text, size_t len, struct ocpp_frame *f);
