@@ -311,13 +311,13 @@ static void transaction_event(struct proxy *p, struct charger *ch, const json_t 
 		tx_ended(p, ch, tx, "stopped");
 }
 
-/* A MeterValues call: from the scanner's reading when the frame parser left the tree out. */
+/* A MeterValues call: the scanner's reading when the frame parser left the tree out. */
 static void meter_values(struct charger *ch, const struct ocpp_frame *f)
 {
-	struct meter_reading r;
+	const struct meter_reading *r = &f->meter;
 	struct transaction *tx;
 
-	if (!f->meter_scanned || meter_scan(f->payload_text, f->payload_len, &r) < 0) {
+	if (!f->meter_scanned) {
 		json_t *pl = ocpp_frame_payload(f);
 		if ((tx = tx_of(ch, json_object_get(pl, "transactionId"))))
 			tx->unconfirmed = false; /* it resumed */
@@ -325,10 +325,10 @@ static void meter_values(struct charger *ch, const struct ocpp_frame *f)
 		json_decref(pl);
 		return;
 	}
-	if ((tx = r.has_tx ? charger_tx(ch, r.tx_id, false) : NULL))
+	if ((tx = r->has_tx ? charger_tx(ch, r->tx_id, false) : NULL))
 		tx->unconfirmed = false;
-	for (size_t i = 0; i < r.n; i++)
-		apply_sample(ch, &r.s[i], tx);
+	for (size_t i = 0; i < r->n; i++)
+		apply_sample(ch, &r->s[i], tx);
 	ch->meter.at_ms = now_ms();
 }
 

@@ -194,8 +194,8 @@ static void resolve(const struct sv *v, struct meter_value *out)
 										   : NULL;
 	bool m = v->has_measurand && v->measurand.kind == K_STRING;
 
-	out->what = m ? what_of(v->measurand.s, v->measurand.n) : METER_ENERGY;
-	out->phase = v->has_phase && v->phase.kind == K_STRING ? phase_of(v->phase.s, v->phase.n) : -1;
+	out->what = (unsigned char)(m ? what_of(v->measurand.s, v->measurand.n) : METER_ENERGY);
+	out->phase = (signed char)(v->has_phase && v->phase.kind == K_STRING ? phase_of(v->phase.s, v->phase.n) : -1);
 	out->value = v->has_value ? to_double(&v->value) : 0;
 	out->kilo = unit && unit->n > 0 && unit->s[0] == 'k';
 }
@@ -371,8 +371,8 @@ void meter_value_of(const json_t *sv, struct meter_value *out)
 
 	if (!unit)
 		unit = json_string_value(json_object_get(json_object_get(sv, "unitOfMeasure"), "unit"));
-	out->what = measurand ? what_of(measurand, strlen(measurand)) : METER_ENERGY;
-	out->phase = phase ? phase_of(phase, strlen(phase)) : -1;
+	out->what = (unsigned char)(measurand ? what_of(measurand, strlen(measurand)) : METER_ENERGY);
+	out->phase = (signed char)(phase ? phase_of(phase, strlen(phase)) : -1);
 	out->kilo = unit && unit[0] == 'k';
 	out->value = json_is_number(v) ? json_number_value(v) : json_is_string(v) ? strtod(json_string_value(v), NULL) : 0;
 }

@@ -18,13 +18,15 @@ enum meter_what { METER_ENERGY, METER_CURRENT, METER_VOLTAGE, METER_POWER, METER
 /* One sampledValue as the edge reads it: `value` in the unit sent, `kilo` when that unit starts
  * with 'k' (kWh, kW), `phase` 0..2 for L1..L3 (also "L1-N") or -1. */
 struct meter_value {
-	enum meter_what what;
-	int phase;
-	bool kilo;
 	double value;
+	unsigned char what;             /* enum meter_what */
+	signed char phase;
+	bool kilo;
 };
 
-#define METER_SAMPLES_MAX 64
+/* Real chargers send up to ~20 (3 phases of current, voltage and power, energy, SoC...); a
+ * frame with more is read from its tree. */
+#define METER_SAMPLES_MAX 32
 
 /* What a MeterValues payload says: its top-level transactionId (1.6; an integer is written in
  * decimal, a string as sent, truncated to fit) and its samples in order. */

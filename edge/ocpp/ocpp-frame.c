@@ -2,7 +2,6 @@
  * hostile charger reaches, so it checks cheap limits first (depth by a byte scan) and only then
  * builds a JSON tree; it never trusts lengths or types it has not checked. */
 #include "edge/ocpp/ocpp-frame.h"
-#include "edge/ocpp/meter-scan.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -287,8 +286,8 @@ static int frame_fast(const char *text, size_t len, struct ocpp_frame *f)
 	 * A negative 1.6 transactionId is the edge's own provisional id, which replay.c rewrites
 	 * from the tree: that one (rare: only after an offline start) is parsed as before. */
 	if (f->type == OCPP_CALL && strcmp(f->action, "MeterValues") == 0) {
-		struct meter_reading r;
-		if (meter_scan(f->payload_text, f->payload_len, &r) == 0 && !(r.tx_is_int && r.tx_int < 0)) {
+		struct meter_reading *r = &f->meter;
+		if (meter_scan(f->payload_text, f->payload_len, r) == 0 && !(r->tx_is_int && r->tx_int < 0)) {
 			f->meter_scanned = true;
 			return 1;
 		}

@@ -7,6 +7,8 @@
 #ifndef AG_OCPP_FRAME_H
 #define AG_OCPP_FRAME_H
 
+#include "edge/ocpp/meter-scan.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,8 +41,9 @@ struct ocpp_frame {
 	const char *payload_text;               /* the payload's bytes within `text` (fast path) */
 	size_t payload_len;
 	bool meter_scanned;                     /* a MeterValues CALL whose payload meter_scan
-						 * (meter-scan.h) accepted: no tree was built; read it
-						 * with meter_scan or ocpp_frame_payload */
+						 * (meter-scan.h) accepted: no tree was built; what it
+						 * says is in `meter` (the tree: ocpp_frame_payload) */
+	struct meter_reading meter;
 	char error_code[48];                    /* ERROR only */
 	json_t *root;                           /* owns payload */
 	const char *text;                       /* the bytes parsed (borrowed: valid while the caller's
