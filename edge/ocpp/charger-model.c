@@ -2,6 +2,7 @@
  * the CSMS's to validate, so a field that is missing or of the wrong type is simply not learnt. */
 #include "edge/ocpp/charger-model.h"
 #include "edge/ocpp/charger-needs.h"
+#include "edge/ocpp/meter-scan.h"
 #include "edge/daemon.h"
 #include "edge/core/log.h"
 #include "edge/ocpp/proxy.h"
@@ -28,17 +29,36 @@ static double number(const json_t *v)
 	return 0;
 }
 
-static int phase_index(const char *phase)
+/* One sample into the charger's meter (and its transaction's energy and peak power). */
+static void apply_sample(struct charger *ch, const struct meter_value *m, struct transaction *tx)
 {
-	if (!phase)
-		return -1;
-	if (strncmp(phase, "L1", 2) == 0)
-		return 0;
-	if (strncmp(phase, "L2", 2) == 0)
-		return 1;
-	if (strncmp(phase, "L3", 2) == 0)
-		return 2;
-	return -1;
+	switch (m->what) {
+	case METER_ENERGY:
+		ch->meter.energy_wh = m->kilo ? m->value * 1000 : m->value;
+		if (tx)
+			tx->energy_wh = ch->meter.energy_wh - tx->start_wh;
+		break;
+	case METER_CURRENT:
+		if (m->phase >= 0)
+			ch->meter.current_a[m->phase] = m->value;
+		break;
+	case METER_VOLTAGE:
+		if (m->phase >= 0)
+			ch->meter.voltage_v[m->phase] = m->value;
+		break;
+	case METER_POWER:
+		if (m->phase >= 0)
+			break; /* the total only */
+		ch->meter.power_w = m->kilo ? m->value * 1000 : m->value;
+		if (tx && ch->meter.power_w > tx->peak_w)
+			tx->peak_w = ch->meter.power_w;
+		break;
+	case METER_SOC:
+		ch->meter.soc_pct = m->value;
+		break;
+	case METER_OTHER:
+		break;
+	}
 }
 
 /* meterValue arrays of MeterValues, StopTransaction (transactionData) and TransactionEvent. */
@@ -51,28 +71,9 @@ static void read_meter_values(struct charger *ch, const json_t *meter_values, st
 	{
 		json_array_foreach(json_object_get(mv, "sampledValue"), j, sv)
 		{
-			const char *measurand = json_string_value(json_object_get(sv, "measurand"));
-			int ph = phase_index(json_string_value(json_object_get(sv, "phase")));
-			double v = number(json_object_get(sv, "value"));
-			const char *unit = json_string_value(json_object_get(sv, "unit"));
-			if (!unit)
-				unit = json_string_value(json_object_get(json_object_get(sv, "unitOfMeasure"), "unit"));
-			bool kilo = unit && unit[0] == 'k';
-			if (!measurand || strcmp(measurand, "Energy.Active.Import.Register") == 0) {
-				ch->meter.energy_wh = kilo ? v * 1000 : v;
-				if (tx)
-					tx->energy_wh = ch->meter.energy_wh - tx->start_wh;
-			} else if (strcmp(measurand, "Current.Import") == 0 && ph >= 0) {
-				ch->meter.current_a[ph] = v;
-			} else if (strcmp(measurand, "Voltage") == 0 && ph >= 0) {
-				ch->meter.voltage_v[ph] = v;
-			} else if (strcmp(measurand, "Power.Active.Import") == 0 && ph < 0) {
-				ch->meter.power_w = kilo ? v * 1000 : v;
-				if (tx && ch->meter.power_w > tx->peak_w)
-					tx->peak_w = ch->meter.power_w;
-			} else if (strcmp(measurand, "SoC") == 0) {
-				ch->meter.soc_pct = v;
-			}
+			struct meter_value m;
+			meter_value_of(sv, &m);
+			apply_sample(ch, &m, tx);
 		}
 	}
 	ch->meter.at_ms = now_ms();
@@ -310,6 +311,27 @@ static void transaction_event(struct proxy *p, struct charger *ch, const json_t 
 		tx_ended(p, ch, tx, "stopped");
 }
 
+/* A MeterValues call: the scanner's reading when the frame parser left the tree out. */
+static void meter_values(struct charger *ch, const struct ocpp_frame *f)
+{
+	const struct meter_reading *r = &f->meter;
+	struct transaction *tx;
+
+	if (!f->meter_scanned) {
+		json_t *pl = ocpp_frame_payload(f);
+		if ((tx = tx_of(ch, json_object_get(pl, "transactionId"))))
+			tx->unconfirmed = false; /* it resumed */
+		read_meter_values(ch, json_object_get(pl, "meterValue"), tx);
+		json_decref(pl);
+		return;
+	}
+	if ((tx = r->has_tx ? charger_tx(ch, r->tx_id, false) : NULL))
+		tx->unconfirmed = false;
+	for (size_t i = 0; i < r->n; i++)
+		apply_sample(ch, &r->s[i], tx);
+	ch->meter.at_ms = now_ms();
+}
+
 void charger_model_call(struct proxy *p, struct charger *ch, const struct ocpp_frame *f)
 {
 	const json_t *pl = f->payload;
@@ -336,10 +358,7 @@ void charger_model_call(struct proxy *p, struct charger *ch, const struct ocpp_f
 	} else if (strcmp(f->action, "StatusNotification") == 0) {
 		status_notification(p, ch, pl);
 	} else if (strcmp(f->action, "MeterValues") == 0) {
-		struct transaction *tx = tx_of(ch, json_object_get(pl, "transactionId"));
-		if (tx)
-			tx->unconfirmed = false; /* it resumed */
-		read_meter_values(ch, json_object_get(pl, "meterValue"), tx);
+		meter_values(ch, f);
 	} else if (strcmp(f->action, "StopTransaction") == 0) {
 		struct transaction *tx = tx_of(ch, json_object_get(pl, "transactionId"));
 		if (tx) {

@@ -7,6 +7,8 @@
 #ifndef AG_OCPP_FRAME_H
 #define AG_OCPP_FRAME_H
 
+#include "edge/ocpp/meter-scan.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,7 +36,14 @@ struct ocpp_frame {
 	enum ocpp_msg_type type;
 	char id[OCPP_ID_MAX + 1];
 	char action[OCPP_ACTION_MAX + 1];       /* CALL only */
-	json_t *payload;                        /* CALL, RESULT: object; ERROR: NULL */
+	json_t *payload;                        /* CALL, RESULT: object; ERROR: NULL; and NULL for a
+						 * MeterValues CALL read by the scanner (below) */
+	const char *payload_text;               /* the payload's bytes within `text` (fast path) */
+	size_t payload_len;
+	bool meter_scanned;                     /* a MeterValues CALL whose payload meter_scan
+						 * (meter-scan.h) accepted: no tree was built; what it
+						 * says is in `meter` (the tree: ocpp_frame_payload) */
+	struct meter_reading meter;
 	char error_code[48];                    /* ERROR only */
 	json_t *root;                           /* owns payload */
 	const char *text;                       /* the bytes parsed (borrowed: valid while the caller's
@@ -46,10 +55,16 @@ struct ocpp_frame {
  * On refusal fills f->id with the message id if it could be read, else "-1", and f->type with
  * the type if known (a refused RESULT/ERROR gets no answer). */
 enum ocpp_reject ocpp_frame_parse(const char *text, size_t len, struct ocpp_frame *f);
+/* The same, always with the payload's tree (f->payload; a MeterValues is then not left to the
+ * scanner): for code that compares or edits trees. */
+enum ocpp_reject ocpp_frame_parse_tree(const char *text, size_t len, struct ocpp_frame *f);
 /* The same, always through one jansson document of the whole frame (no fast path): the
  * reference ocpp_frame_parse is fuzzed against. f->root is then the array. */
 enum ocpp_reject ocpp_frame_parse_full(const char *text, size_t len, struct ocpp_frame *f);
 void ocpp_frame_fini(struct ocpp_frame *f);
+/* The payload as a tree, a new reference (json_decref it): f->payload, or for a scanned
+ * MeterValues its text parsed now. NULL for a CALLERROR or on ENOMEM. */
+json_t *ocpp_frame_payload(const struct ocpp_frame *f);
 
 /* Payloads parsed by ocpp_frame_parse take their nodes from free lists of fixed size classes
  * (ocpp-frame.c says why). Call once, first thing in main(), before anything uses jansson: it

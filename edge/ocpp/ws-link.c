@@ -17,11 +17,65 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 /* Frames up to this size are copied (for the LWS_PRE headroom, and because a client link masks
  * the payload in place) to the stack to be written; larger ones to a short-lived heap buffer. */
 #define WS_STACK_FRAME 4096
+
+/* ---- the masking key of every frame an uplink sends ----
+ * A client masks each frame with 4 random bytes (RFC 6455 5.3), and libwebsockets 4.1 reads them
+ * with one read(2) of /dev/urandom per frame (lib/plat/unix/unix-misc.c: lws_get_random is
+ * read(context->fd_random); no context option gives it a buffered generator): with 1,000
+ * uplinks, one system call of the ~5 per forwarded frame. The executable defines the function
+ * instead, and the dynamic linker binds libwebsockets' calls to it (they go through its PLT): the
+ * same kernel generator (getrandom(2), no weaker source), drawn RANDOM_CHUNK bytes at a time.
+ * Bytes handed out are wiped from the buffer; a thread of its own buffer (lws calls it on the
+ * loop thread only, but nothing else must share a buffer). */
+#define RANDOM_CHUNK 4096
+
+size_t lws_get_random(struct lws_context *context, void *buf, size_t len);
+
+size_t lws_get_random(struct lws_context *context, void *buf, size_t len)
+{
+	static __thread unsigned char pool[RANDOM_CHUNK];
+	static __thread size_t left;
+	unsigned char *out = buf;
+	size_t done = 0;
+
+	(void)context;
+	if (len > RANDOM_CHUNK / 4) { /* large requests (keys): straight from the kernel */
+		while (done < len) {
+			ssize_t n = getrandom(out + done, len - done, 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return done;
+			done += (size_t)n;
+		}
+		return done;
+	}
+	while (done < len) {
+		if (!left) {
+			ssize_t n = getrandom(pool, sizeof(pool), 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return done; /* lws treats a short read as a failure, as with /dev/urandom */
+			left = (size_t)n;
+			if (left < sizeof(pool)) /* keep the unused bytes at the end */
+				memmove(pool + sizeof(pool) - left, pool, left);
+		}
+		size_t take = len - done < left ? len - done : left;
+		unsigned char *from = pool + sizeof(pool) - left;
+		memcpy(out + done, from, take);
+		memset(from, 0, take);
+		left -= take;
+		done += take;
+	}
+	return done;
+}
 
 struct ws_msg {
 	struct ws_msg *next;

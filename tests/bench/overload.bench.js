@@ -16,10 +16,15 @@ import { until } from '../lib/ocpp.js';
 import { pymodbusTcp } from '../lib/peers.js';
 
 const N = Number(process.env.CHARGERS || 1000);
-const ROUNDS = Number(process.env.ROUNDS || 30);
+// Each round is a decrease followed by an increase: the edge takes that for a flapping limit and
+// doubles the wait before the next increase (2 s, 4 s, ... up to PROFILE_RENEW_S = 60 s,
+// edge/site/profiles.c), so round r waits up to min(60, 2^(r+1)) s to recover; 8 rounds take
+// about 5 minutes.
+const ROUNDS = Number(process.env.ROUNDS || 8);
+const recoverMs = (r) => Math.min(60, 2 ** (r + 1)) * 1000 + 20000;
 const LIMIT = 10000;          // per phase; room for every charger well above its minimum
 const NORMAL = 1000;          // building load between rounds: every charger at 8.9 A
-const OVER = 10050;           // above the limit: every charger must pause
+const OVER = 10050;           // above the limit: every charger must pause (+1 A each round)
 const out = process.argv[2] || path.join('..', 'build', 'bench', 'overload.json');
 
 const dir = tmpDir();
@@ -86,37 +91,52 @@ function station(i) {
 }
 
 const cps = [];
-for (let i = 0; i < N; i += 50)
-  cps.push(...await Promise.all(Array.from({ length: Math.min(50, N - i) }, (_, k) => station(i + k))));
-const limit = (cp) => cp.limit;
-const all = (pred) => cps.every((cp) => pred(limit(cp)));
-await until(() => all((l) => l > 8), { timeoutMs: 60000, what: 'every charger above 8 A' });
-
-const logTime = (line) => {
-  const m = line.match(/^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d{3})/);
-  return new Date(`${m[1]}T${m[2]}Z`).getTime();
-};
 const samples = [];
 const firsts = [];
-for (let r = 0; r < ROUNDS; r++) {
-  const before = d.log.length;
-  setLoad(OVER);
-  await until(() => all((l) => l === 0), { timeoutMs: 10000, what: `round ${r}: every charger paused` });
-  const line = d.log.slice(before).split('\n').find((l) => /reads .* above its .* limit: lowering chargers now/.test(l));
-  if (!line) throw new Error('no overload line in the log');
-  samples.push(Math.max(...cps.map((cp) => cp.lastProfileAt)) - logTime(line));
-  firsts.push(Math.min(...cps.map((cp) => cp.lastProfileAt)) - logTime(line));
-  setLoad(NORMAL);
-  await until(() => all((l) => l > 8), { timeoutMs: 20000, what: `round ${r}: recovered` });
+// A failed round must not leave the daemon and the Modbus peer running.
+const cleanup = async () => {
+  for (const cp of cps) cp.ws.terminate();
+  await d.stop();
+  peer.proc.kill('SIGTERM');
+};
+try {
+  for (let i = 0; i < N; i += 50)
+    cps.push(...await Promise.all(Array.from({ length: Math.min(50, N - i) }, (_, k) => station(i + k))));
+  const limit = (cp) => cp.limit;
+  const all = (pred) => cps.every((cp) => pred(limit(cp)));
+  await until(() => all((l) => l > 8), { timeoutMs: 60000, what: 'every charger above 8 A' });
+
+  const logTime = (line) => {
+    const m = line.match(/^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d{3})/);
+    return new Date(`${m[1]}T${m[2]}Z`).getTime();
+  };
+  for (let r = 0; r < ROUNDS; r++) {
+    const before = d.log.length;
+    // A reading of its own each round: the daemon writes a line repeated back to back only once
+    // (edge/core/log.c folds repeats), so the same overload every round left rounds 2.. without
+    // their line.
+    setLoad(OVER + r);
+    await until(() => all((l) => l === 0), { timeoutMs: 10000, what: `round ${r}: every charger paused` });
+    // The chargers' profiles and the daemon's stderr come over different pipes: the log line
+    // (written before the profiles go out) may reach this process after the last profile, so
+    // wait for it rather than look once.
+    const overloadLine = () => d.log.slice(before).split('\n').find((l) => /reads .* above its .* limit: lowering chargers now/.test(l));
+    const line = await until(overloadLine, { timeoutMs: 5000, what: `round ${r}: the overload line in the daemon's log` });
+    samples.push(Math.max(...cps.map((cp) => cp.lastProfileAt)) - logTime(line));
+    firsts.push(Math.min(...cps.map((cp) => cp.lastProfileAt)) - logTime(line));
+    setLoad(NORMAL);
+    await until(() => all((l) => l > 8), { timeoutMs: recoverMs(r), what: `round ${r}: recovered` });
+  }
+} catch (err) {
+  await cleanup();
+  throw err;
 }
 samples.sort((a, b) => a - b);
 const pct = (p) => samples[Math.min(samples.length - 1, Math.ceil((p / 100) * samples.length) - 1)];
 const res = { chargers: N, rounds: ROUNDS, overload_to_wire_ms: { p50: pct(50), p99: pct(99), max: samples.at(-1) },
-  target_p99_ms: 50, samples_ms: samples, first_frame_ms: firsts };
+  target_p99_ms: 25, samples_ms: samples, first_frame_ms: firsts };
 fs.mkdirSync(path.dirname(out), { recursive: true });
 fs.writeFileSync(out, JSON.stringify(res, null, 2));
-console.log(`overload to wire, ${N} chargers, ${ROUNDS} rounds: p50 ${pct(50)} ms, p99 ${pct(99)} ms (target <= 50 ms)`);
-for (const cp of cps) cp.ws.terminate();
-await d.stop();
-peer.proc.kill('SIGTERM');
+console.log(`overload to wire, ${N} chargers, ${ROUNDS} rounds: p50 ${pct(50)} ms, p99 ${pct(99)} ms (target <= 25 ms, issue 23)`);
+await cleanup();
 process.exit(0);

@@ -179,10 +179,17 @@ async function stormAndRestart(result, cfgPath, edgeUrl, csmsReport) {
     await sleep(2000);
     const restartAt = Date.now();
     const stopped = await d.stop();
+    // Where the stop's time went, from the daemon's own stamps: SIGTERM seen, last line written
+    // (a spread between runs is then the daemon's or the machine's, not the harness's).
+    const stamps = d.log.split('\n').map((l) => /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d{3}) /.exec(l))
+      .filter(Boolean).map((m) => new Date(`${m[1]}T${m[2]}`).getTime());
+    const sigLine = d.log.split('\n').find((l) => /received SIGTERM, stopping/.test(l));
+    const sigAt = sigLine ? new Date(sigLine.slice(0, 23).replace(' ', 'T')).getTime() : NaN;
+    const stopLog = { signal_seen_ms: sigAt - restartAt, last_line_ms: stamps.at(-1) - restartAt };
     d = await startDaemon(cfgPath);
     const upAt = Date.now();
     const full2 = await waitFor(() => readJson(csmsReport)?.all_booted_wall_ms[fullBefore + 1], 90000, 'every station back after the restart');
-    result.restart = { stop_ms: stopped.ms, daemon_up_s: (upAt - restartAt) / 1000, all_back_s: (full2 - restartAt) / 1000 };
+    result.restart = { stop_ms: stopped.ms, stop_log: stopLog, daemon_up_s: (upAt - restartAt) / 1000, all_back_s: (full2 - restartAt) / 1000 };
   } finally {
     for (const f of fleet) f.kill('SIGTERM');
     for (const f of fleet) await f.exited;   // each writes its report as it exits
@@ -277,7 +284,8 @@ function printTable(r) {
     return;
   }
   console.log(`reconnect storm: ${r.stations} stations booted through the edge to the CSMS in ${f(r.storm.booted_through_edge_s)} s (stations' view ${f(r.storm.stations_all_booted_s)} s), target <= ${r.targets.storm_s} s: ${ok(r.storm.booted_through_edge_s, r.targets.storm_s)}`);
-  console.log(`daemon restart with all connected: stopped in ${r.restart.stop_ms} ms${r.targets.stop_ms ? ` (target <= ${r.targets.stop_ms}: ${ok(r.restart.stop_ms, r.targets.stop_ms)})` : ''}, up again after ${f(r.restart.daemon_up_s)} s, all ${r.stations} booted again after ${f(r.restart.all_back_s)} s`);
+  const sl = r.restart.stop_log;
+  console.log(`daemon restart with all connected: stopped in ${r.restart.stop_ms} ms${r.targets.stop_ms ? ` (target <= ${r.targets.stop_ms}: ${ok(r.restart.stop_ms, r.targets.stop_ms)})` : ''} (daemon's log: SIGTERM seen at ${sl?.signal_seen_ms} ms, last line at ${sl?.last_line_ms} ms), up again after ${f(r.restart.daemon_up_s)} s, all ${r.stations} booted again after ${f(r.restart.all_back_s)} s`);
 }
 
 main().catch((err) => { console.error(err.stack ?? String(err)); process.exit(1); });
