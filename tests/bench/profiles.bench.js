@@ -12,6 +12,7 @@ import { bootPayload, connectStation, effectiveLimit, sleep, TS } from '../lib/o
 
 const DURATION_S = Number(process.env.DURATION_S || 120);
 const WARMUP_S = Number(process.env.WARMUP_S || 20);
+const RENEW_S = 60; // the dynamic profile's renewal period (edge/site/profiles.c)
 const out = process.argv[2] || path.join('..', 'build', 'bench', 'profiles.json');
 const PW = 'bench-profiles-pw1';
 const ids = [['P1', 'ocpp1.6', 16], ['P2', 'ocpp2.0.1', 16], ['P3', 'ocpp1.6', null], ['P4', 'ocpp2.0.1', null]];
@@ -59,17 +60,29 @@ try {
   const dynamic = (cp) => cp.profiles.map((p, i) => ({ p: cp.v16 ? p.csChargingProfiles : p.chargingProfile, at: cp.at[i] }))
     .filter(({ p, at }) => (p.chargingProfileId ?? p.id) === 917000002 && at >= from).length;
   const perHour = cps.map((cp) => (dynamic(cp) * 3600) / DURATION_S);
+  // "At most one profile per renewal period": the shortest gap between two dynamic profiles a
+  // charger got in the steady state (the renewal timer may fire a little early or late).
+  const gaps = cps.map((cp) => {
+    const at = cp.profiles.map((p, i) => ({ p: cp.v16 ? p.csChargingProfiles : p.chargingProfile, at: cp.at[i] }))
+      .filter(({ p, at: t }) => (p.chargingProfileId ?? p.id) === 917000002 && t >= from).map(({ at: t }) => t);
+    return at.slice(1).map((t, i) => (t - at[i]) / 1000);
+  });
   const result = {
     bench: 'profiles', duration_s: DURATION_S, renewal_floor_per_hour: 60,
     chargers: cps.map((cp, i) => ({ id: ids[i][0], protocol: ids[i][1], ev: cp.amps ? `steady ${cp.amps} A` : 'takes its share',
-      limit_a: effectiveLimit(cp.profiles, cp.proto), profiles_per_hour: Math.round(perHour[i]) })),
+      limit_a: effectiveLimit(cp.profiles, cp.proto), profiles_per_hour: Math.round(perHour[i]),
+      shortest_gap_s: gaps[i].length ? Math.min(...gaps[i]) : null })),
     max_profiles_per_charger_per_hour: Math.round(Math.max(...perHour)),
+    shortest_gap_s: Math.min(...gaps.flat()),
   };
+  result.target_met = result.shortest_gap_s >= 0.9 * RENEW_S;
   console.log('charger  protocol   EV               limit A  profiles/h');
   for (const c of result.chargers) console.log(`${c.id.padEnd(8)} ${c.protocol.padEnd(10)} ${c.ev.padEnd(16)} ${String(c.limit_a).padStart(7)}  ${String(c.profiles_per_hour).padStart(10)}`);
-  console.log(`steady state over ${DURATION_S} s; renewal floor 60/h; worst charger ${result.max_profiles_per_charger_per_hour}/h`);
+  console.log(`steady state over ${DURATION_S} s; renewal floor 60/h; worst charger ${result.max_profiles_per_charger_per_hour}/h; `
+    + `shortest gap between two profiles ${result.shortest_gap_s} s (target: one per ${RENEW_S} s renewal: ${result.target_met ? 'met' : 'MISSED'})`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(result, null, 2));
+  if (!result.target_met) process.exitCode = 1;
 } finally {
   running = false;
   for (const cp of cps) await cp.close({ force: true });
