@@ -303,3 +303,59 @@ describe('ocpp1.6: a slow CSMS through the edge', () => {
       });
   }
 });
+
+// The same in 2.0.1 with extrawest on both sides. Its charger gives up on a call after 10 s and its
+// CSMS answers InternalError for a handler that takes 10 s (neither can be changed), so the slow
+// CSMS here takes 8 s over TransactionEvent(Started): a charger connected to it directly would be
+// answered in time, but only just; an edge told to answer after 5 s (upstream.answer_after_s)
+// answers the charger first, keeps waiting for the CSMS's late answer, and sends the rest of the
+// transaction once, behind the start.
+describe('ocpp2.0.1: a slow CSMS through the edge (upstream.answer_after_s = 5)', () => {
+  let csms, site;
+  const cases = [{ id: 'IOPSLOW201A', delayMs: 8000 }];
+  before(async () => {
+    csms = await startInteropCsms('ocpp2.0.1', {
+      handlers: {
+        TransactionEvent: async (params, id) => {
+          if (params.eventType === 'Started') await sleep(cases.find((c) => c.id === id).delayMs);
+          return {};
+        },
+      },
+    });
+    site = await startSite(csms.url, cases.map((c) => c.id), 'answer_after_s = 5;');
+  });
+  after(() => stopSites([site], csms));
+
+  for (const c of cases) {
+    test(`the CSMS answers TransactionEvent(Started) after ${c.delayMs / 1000} s: the charger is answered in time, the CSMS gets each event once, in order`,
+      { timeout: c.delayMs + 40000 }, async () => {
+        const s = session('ocpp2.0.1');
+        const txId = `TX-${c.id}`;
+        const cp = await connectInteropStation({ protocol: 'ocpp2.0.1', url: site.edgeUrl, id: c.id, password: pw(c.id) });
+        try {
+          await cp.call('BootNotification', bootPayload('ocpp2.0.1'));
+          await until(() => csms.connected(c.id), { what: 'the uplink' });
+          await cp.call('Authorize', s.authorize); // known to the edge when it answers the start itself
+          const sent = [0, 1, 2].map((n) => s.event(txId, ['Started', 'Updated', 'Ended'][n], n));
+          const t0 = Date.now();
+          const res = await cp.call('TransactionEvent', sent[0]);
+          const answeredMs = Date.now() - t0;
+          assert.ok(answeredMs < c.delayMs, `the edge answered the charger before the CSMS did (${answeredMs} ms)`);
+          assert.equal(res.idTokenInfo?.status, 'Accepted');
+          await cp.call('TransactionEvent', sent[1]);
+          await cp.call('TransactionEvent', sent[2]);
+          await until(() => csms.calls('TransactionEvent', c.id).length >= 3, { timeoutMs: c.delayMs + 15000, what: 'the whole transaction at the CSMS' });
+          await sleep(2000); // a resend would be here by now
+          const got = csms.calls('TransactionEvent', c.id);
+          assert.deepEqual(got.map((r) => [r.params.eventType, r.params.seqNo, r.params.transactionInfo.transactionId]),
+            sent.map((p) => [p.eventType, p.seqNo, txId]), 'each event once, in order');
+          assert.equal(csms.frames.filter((f) => f.id === c.id && f.dir === 'in' && f.frame.includes('"Started"')).length, 1,
+            'the start was sent once on the wire');
+          assert.deepEqual(cp.failures, [], 'nothing failed the charger library');
+          assert.deepEqual(csms.failures, [], 'nothing failed the CSMS library');
+        } finally {
+          cp.close();
+        }
+      });
+  }
+});
