@@ -5,7 +5,7 @@ import { Daemon, freePort, tmpDir } from '../lib/daemon.js';
 
 /** Start ampgated with `chargers` (id -> password) and extra `ocpp`/`upstream` keys (libconfig
  *  text); resolves with { daemon, port, url } where url is the chargers' ws:// base. */
-export async function startEdge({ name, chargers, ocpp = '', upstream = '' }) {
+export async function startEdge({ name, chargers, ocpp = '', upstream = '', env = {} }) {
   const dir = tmpDir(`ampgate-${name}-`);
   const port = await freePort();
   const list = Object.entries(chargers).map(([id, pw]) => `{ id = "${id}"; password = "${pw}"; }`).join(', ');
@@ -17,7 +17,7 @@ upstream = { security_profile = 1; ${upstream} };
 web = { listen = "127.0.0.1:1"; };
 storage = { path = "${dir}/ampgate.db"; };
 `);
-  const daemon = new Daemon(path.join(dir, 'a.conf'));
+  const daemon = new Daemon(path.join(dir, 'a.conf'), { env });
   await daemon.start();
   return { daemon, port, url: `ws://127.0.0.1:${port}/ocpp` };
 }
