@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #define HEALTH_DAY_MS (86400LL * 1000)
+#define HEALTH_STEPS_SHOWN 20 /* healing steps in GET .../health */
 
 /* One charger as health follows it. */
 struct hc {
