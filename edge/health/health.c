@@ -306,10 +306,10 @@ static bool changed(struct hc *hc)
 	const struct charger *ch = hc->ch;
 	bool online = charger_online(ch);
 
-	if (ch->last_rx_ms == hc->seen_rx_ms && ch->connected_ms == hc->seen_conn_ms &&
+	if (ch->rx_frames == hc->seen_rx_frames && ch->connected_ms == hc->seen_conn_ms &&
 	    ch->to_charger.sent_ms == hc->seen_call_ms && online == hc->seen_online)
 		return false;
-	hc->seen_rx_ms = ch->last_rx_ms;
+	hc->seen_rx_frames = ch->rx_frames;
 	hc->seen_conn_ms = ch->connected_ms;
 	hc->seen_call_ms = ch->to_charger.sent_ms;
 	hc->seen_online = online;
