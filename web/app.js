@@ -571,10 +571,12 @@ async function loadDevices() {
   if (!list.length) tbody.innerHTML = '<tr><td colspan="5" class="muted">No Modbus devices configured.</td></tr>';
 }
 
-// Events newest first in the date range and at least the chosen severity, filtered by the
-// daemon (1000 a page, at most 10 pages), so a range reaches back past the newest routine rows.
-async function fetchEvents(from, to, sev) {
-  const q = `limit=1000${from ? `&from_ms=${from}` : ''}${to < Infinity ? `&to_ms=${to}` : ''}${sev ? `&severity=${sev}` : ''}`;
+// Events newest first in the date range, of at least the chosen severity and about the chosen
+// charger, filtered by the daemon (1000 a page, at most 10 pages), so a range reaches back past
+// the newest routine rows.
+async function fetchEvents(from, to, sev, subject) {
+  const q = `limit=1000${from ? `&from_ms=${from}` : ''}${to < Infinity ? `&to_ms=${to}` : ''}${sev ? `&severity=${sev}` : ''}`
+    + `${subject ? `&subject=${encodeURIComponent(subject)}` : ''}`;
   let list = await api(`/api/v1/events?${q}`);
   for (let n = 1; n < 10 && list.length === n * 1000; n++) {
     const more = await api(`/api/v1/events?${q}&before=${list[list.length - 1].id}`);
@@ -590,7 +592,9 @@ async function loadEvents() {
   const from = $('#event-from').value ? new Date(`${$('#event-from').value}T00:00`).getTime() : 0;
   const to = $('#event-to').value ? new Date(`${$('#event-to').value}T00:00`).getTime() + 86400000 : Infinity;
   const sev = $('#event-severity').value;
-  const list = await fetchEvents(from, to, sev);
+  const sel = $('#event-charger');
+  for (const ch of state.chargers) if (![...sel.options].some((o) => o.value === ch.id)) sel.add(new Option(ch.id, ch.id));
+  const list = await fetchEvents(from, to, sev, sel.value);
   const f = $('#event-filter').value.trim().toLowerCase();
   const rank = { info: 0, notice: 1, warning: 2, error: 3 };
   const shown = list.filter((e) => !(f && !`${e.kind} ${e.subject || ''} ${e.message}`.toLowerCase().includes(f)));
@@ -721,6 +725,27 @@ function heatMap(tl) {
   text($('#cp-heat-sum'), box.getAttribute('aria-label'));
 }
 
+// Each step of the healing ladder, newest first: what the edge tried, what the charger answered
+// and whether the charger recovered after it ("not yet" while the next step is still waited for).
+const STEP_WORDS = { 'soft reset': 'Soft reset', 'hard reset': 'Hard reset', disconnect: 'Closed its silent socket',
+  technician: 'Technician alert' };
+function healingSteps(steps) {
+  const tbody = $('#cp-steps tbody');
+  tbody.replaceChildren();
+  for (const s of steps) {
+    const tr = document.createElement('tr');
+    tbody.appendChild(tr);
+    tr.className = s.action === 'technician' ? 'sev-warning' : '';
+    text(cell(tr), new Date(s.time_ms).toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' }));
+    text(cell(tr), STEP_WORDS[s.action] || s.action);
+    text(cell(tr), s.detail || '–');
+    text(cell(tr), s.answer || '–');
+    const healed = cell(tr, 'healed');
+    text(healed, s.action === 'technician' ? '–' : s.healed === null ? 'not yet' : s.healed ? 'Yes' : 'No');
+  }
+  if (!steps.length) tbody.innerHTML = '<tr><td colspan="5" class="muted">No healing steps in 30 days.</td></tr>';
+}
+
 // ---- one charger: health now, availability, time per state, faults, healing ----
 async function loadCharger(id) {
   const path = `/api/v1/chargers/${encodeURIComponent(id)}`;
@@ -782,6 +807,7 @@ async function loadCharger(id) {
       text(cell(tr, 'num'), String(n));
     }
     if (!Object.keys(m.faults_by_code).length) tbody.innerHTML = '<tr><td colspan="2" class="muted">No faults in 30 days.</td></tr>';
+    healingSteps(h.steps || []);
   }
 }
 
@@ -898,7 +924,7 @@ async function start() {
   window.addEventListener('resize', drawChart);
   for (const id of ['#span', '#unit']) $(id).addEventListener('change', () => { drawChart(); loadHistory().catch(() => {}); });
   $('#event-filter').addEventListener('input', () => loadEvents().catch(() => {}));
-  for (const id of ['#event-severity', '#event-from', '#event-to', '#event-routine']) $(id).addEventListener('change', () => loadEvents().catch(() => {}));
+  for (const id of ['#event-severity', '#event-charger', '#event-from', '#event-to', '#event-routine']) $(id).addEventListener('change', () => loadEvents().catch(() => {}));
   $('#sessions-form').addEventListener('submit', (ev) => { ev.preventDefault(); loadSessions().catch((e) => text($('#sessions-sum'), e.message)); });
   setInterval(watchLive, 1000);
   setInterval(() => {

@@ -125,7 +125,7 @@ static void on_trigger(struct charger *ch, const char *action, const json_t *req
 		return;
 	hc->busy = false;
 	hc->confirmed = hc->awaiting_status = true;
-	hc->confirm_rx_ms = ch->last_rx_ms;
+	hc->confirm_rx_frames = ch->rx_frames; /* a status sent right after the answer may share its ms */
 	hc->next_ms = now_ms() + CONFIRM_MS;
 	log_msg(LL_INFO, "charger %s: status request answered (%s)", ch->id, answer_of(result, error));
 }
@@ -296,7 +296,7 @@ static void ladder(struct health *h, struct hc *hc, enum charger_link link, uint
 	}
 	if (!hc->fault_since_ms)
 		hc->fault_since_ms = now;
-	if (hc->awaiting_status && ch->last_rx_ms > hc->confirm_rx_ms) {
+	if (hc->awaiting_status && ch->rx_frames > hc->confirm_rx_frames) {
 		hc->awaiting_status = false; /* the charger spoke since: its status is fresh */
 		hc->next_ms = now;
 	}
@@ -308,6 +308,9 @@ static void ladder(struct health *h, struct hc *hc, enum charger_link link, uint
 		send_trigger(h, hc, now);
 		return;
 	}
+	/* Waited CONFIRM_MS for a status that did not come: stop waiting, or the next frame (the
+	 * reset's own answer) would end the wait and with it the backoff after that reset. */
+	hc->awaiting_status = false;
 	if (hc->soft_done < cfg->max_soft_resets || !hc->hard_done) {
 		int today = resets_last_day(h, ch, now);
 		if (today >= cfg->max_resets_per_day)

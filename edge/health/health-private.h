@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #define HEALTH_DAY_MS (86400LL * 1000)
+#define HEALTH_STEPS_SHOWN 20 /* healing steps in GET .../health */
 
 /* One charger as health follows it. */
 struct hc {
@@ -19,7 +20,7 @@ struct hc {
 	enum health_state state;        /* HS_N until first seen */
 	uint64_t since_ms;              /* monotonic start of the current state */
 	char detail[160];
-	uint64_t seen_rx_ms, seen_conn_ms, seen_call_ms; /* what the last scan saw (change detection) */
+	uint64_t seen_rx_frames, seen_conn_ms, seen_call_ms; /* what the last scan saw (change detection) */
 	bool seen_online;
 
 	/* The ladder. */
@@ -28,7 +29,7 @@ struct hc {
 	uint64_t fault_since_ms;        /* faulted with no transaction since (monotonic); 0 = not */
 	bool confirmed;                 /* TriggerMessage StatusNotification answered */
 	bool awaiting_status;           /* ... and its fresh status not heard yet */
-	uint64_t confirm_rx_ms;         /* the charger's last_rx_ms when the trigger was answered */
+	uint64_t confirm_rx_frames;     /* the charger's rx_frames when the trigger was answered */
 	int soft_done;
 	bool hard_done;
 	bool alerted;                   /* technician alert raised: nothing more until it recovers */

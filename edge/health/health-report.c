@@ -230,6 +230,35 @@ json_t *health_figures_json(const struct health_figures *f)
 			 f->energy_wh / 1000.0);
 }
 
+json_t *health_steps_json(sqlite3 *db, const char *charger_id, int64_t from_ms, int64_t to_ms, int max)
+{
+	sqlite3_stmt *q;
+	json_t *a = json_array();
+	int rc;
+
+	if (!a || window_query(db, &q,
+			       "SELECT time_ms, action, detail, answer, healed FROM health_actions WHERE charger_id = ?1"
+			       " AND time_ms >= ?2 AND time_ms < ?3 ORDER BY time_ms DESC, id DESC LIMIT ?4",
+			       charger_id, from_ms, to_ms) < 0) {
+		json_decref(a);
+		return NULL;
+	}
+	sqlite3_bind_int(q, 4, max);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		json_t *healed = sqlite3_column_type(q, 4) == SQLITE_NULL ? json_null() : json_boolean(sqlite3_column_int(q, 4));
+		json_array_append_new(a, json_pack("{s:I, s:s, s:s?, s:s?, s:o}", "time_ms", (json_int_t)sqlite3_column_int64(q, 0),
+						   "action", (const char *)sqlite3_column_text(q, 1), "detail",
+						   (const char *)sqlite3_column_text(q, 2), "answer",
+						   (const char *)sqlite3_column_text(q, 3), "healed", healed));
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
 json_t *health_timeline_json(sqlite3 *db, const char *charger_id, int64_t from_ms, int64_t to_ms)
 {
 	sqlite3_stmt *q;

@@ -58,6 +58,14 @@ json_t *health_figures_json(const struct health_figures *f);
  * time the edge did not run is in no stretch. New reference; NULL on a database error. */
 json_t *health_timeline_json(sqlite3 *db, const char *charger_id, int64_t from_ms, int64_t to_ms);
 
+/* The healing steps of one charger within the window, newest first, at most `max`:
+ * [{"time_ms", "action" ("soft reset", "hard reset", "disconnect", "technician"), "detail"
+ * (fault codes; may be null), "answer" (the charger's answer to a reset; null before one or for
+ * an alert), "healed" (true, false, or null while it is not known yet or for an alert)}].
+ * What the per-charger page lists so a manager sees each step and whether it healed. New
+ * reference; NULL on a database error. */
+json_t *health_steps_json(sqlite3 *db, const char *charger_id, int64_t from_ms, int64_t to_ms, int max);
+
 /* 0 when the database has the health tables, else -ENOENT. */
 int health_report_check(sqlite3 *db);
 

@@ -278,10 +278,13 @@ json_t *health_json(struct ag_daemon *d, const struct charger *ch)
 	if (health_report_charger(h->db, ch->id, t - HEALTH_DAY_MS, t, &day) < 0 ||
 	    health_report_charger(h->db, ch->id, t - 30 * HEALTH_DAY_MS, t, &month) < 0)
 		return NULL;
-	return json_pack("{s:s, s:s?, s:I, s:o, s:o, s:o}", "state", health_state_name(hc->state), "detail",
+	json_t *steps = health_steps_json(h->db, ch->id, t - 30 * HEALTH_DAY_MS, t, HEALTH_STEPS_SHOWN);
+	if (!steps)
+		return NULL;
+	return json_pack("{s:s, s:s?, s:I, s:o, s:o, s:o, s:o}", "state", health_state_name(hc->state), "detail",
 			 hc->detail[0] ? hc->detail : NULL, "since_ms", (json_int_t)health_wall_ms(h, hc->since_ms),
 			 "healing", health_heal_json(hc), "last_24h", health_figures_json(&day), "last_30d",
-			 health_figures_json(&month));
+			 health_figures_json(&month), "steps", steps);
 }
 
 static void prune(struct health *h, uint64_t now)
@@ -303,10 +306,10 @@ static bool changed(struct hc *hc)
 	const struct charger *ch = hc->ch;
 	bool online = charger_online(ch);
 
-	if (ch->last_rx_ms == hc->seen_rx_ms && ch->connected_ms == hc->seen_conn_ms &&
+	if (ch->rx_frames == hc->seen_rx_frames && ch->connected_ms == hc->seen_conn_ms &&
 	    ch->to_charger.sent_ms == hc->seen_call_ms && online == hc->seen_online)
 		return false;
-	hc->seen_rx_ms = ch->last_rx_ms;
+	hc->seen_rx_frames = ch->rx_frames;
 	hc->seen_conn_ms = ch->connected_ms;
 	hc->seen_call_ms = ch->to_charger.sent_ms;
 	hc->seen_online = online;

@@ -61,7 +61,8 @@ void health_forget(struct ag_daemon *d, const struct charger *ch);
 
 /* GET /api/v1/chargers/<id>/health: {"state", "detail", "since_ms" (wall clock), "healing":
  * {"faulted", "soft_resets", "hard_reset", "technician_alert", "silent_socket_closed"},
- * "last_24h" and "last_30d": the figures of health-report.h up to now}. New reference. */
+ * "last_24h" and "last_30d": the figures of health-report.h up to now, "steps": the last 30
+ * days' healing steps, newest first, at most 20 (health_steps_json)}. New reference. */
 json_t *health_json(struct ag_daemon *d, const struct charger *ch);
 
 #endif

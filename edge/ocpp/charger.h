@@ -130,6 +130,7 @@ struct charger {
 	uint64_t boot_seen_ms;          /* when it last sent a BootNotification (this connection if >= connected_ms) */
 	int heartbeat_s;
 	uint64_t connected_ms, last_rx_ms;
+	uint64_t rx_frames;             /* frames heard from it, ever: orders two in the same ms */
 	struct connector connectors[CHARGER_CONNECTORS];
 	int n_connectors;
 	struct transaction tx[CHARGER_TX];

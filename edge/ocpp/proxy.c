@@ -314,6 +314,7 @@ void proxy_from_charger(struct proxy *p, struct charger *ch, const char *text, s
 	enum ocpp_reject why;
 
 	p->frames_in++;
+	ch->rx_frames++;
 	ch->last_rx_ms = now_ms();
 	proxy_touch(p, ch);
 	why = ocpp_frame_parse(text, len, &f);

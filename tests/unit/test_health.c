@@ -184,6 +184,52 @@ static void test_report(void **state)
 	store_close(st);
 }
 
+/* The healing steps the page lists: the window's, newest first, at most `max`; a step not yet
+ * judged (or an alert) has healed null, not false. */
+static void test_steps(void **state)
+{
+	struct store *st = store_open(":memory:");
+	sqlite3 *db;
+	(void)state;
+
+	assert_non_null(st);
+	db = store_db(st);
+	assert_int_equal(sqlite3_exec(db,
+				      "INSERT INTO health_actions (time_ms, charger_id, action, detail, answer, healed) VALUES "
+				      "(1000, 'A', 'soft reset', 'GroundFailure', 'Accepted', 0),"
+				      "(2000, 'A', 'hard reset', 'GroundFailure', 'Rejected', 0),"
+				      "(3000, 'A', 'technician', 'GroundFailure', NULL, NULL),"
+				      "(4000, 'A', 'soft reset', NULL, NULL, NULL),"
+				      "(2500, 'B', 'soft reset', 'OverVoltage', 'Accepted', 1);",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	json_t *a = health_steps_json(db, "A", 1500, 4000, 20);
+	assert_non_null(a);
+	assert_int_equal(json_array_size(a), 2); /* 1000 before the window, 4000 at its end */
+	json_t *alert = json_array_get(a, 0), *hard = json_array_get(a, 1);
+	assert_string_equal(json_string_value(json_object_get(alert, "action")), "technician");
+	assert_true(json_is_null(json_object_get(alert, "healed")));
+	assert_true(json_is_null(json_object_get(alert, "answer")));
+	assert_int_equal(json_integer_value(json_object_get(hard, "time_ms")), 2000);
+	assert_string_equal(json_string_value(json_object_get(hard, "answer")), "Rejected");
+	assert_true(json_is_false(json_object_get(hard, "healed")));
+	assert_string_equal(json_string_value(json_object_get(hard, "detail")), "GroundFailure");
+	json_decref(a);
+
+	a = health_steps_json(db, "A", 0, 10000, 3); /* the newest three */
+	assert_int_equal(json_array_size(a), 3);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 0), "time_ms")), 4000);
+	assert_true(json_is_null(json_object_get(json_array_get(a, 0), "detail")));
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 2), "time_ms")), 2000);
+	json_decref(a);
+
+	a = health_steps_json(db, "B", 0, 10000, 20);
+	assert_int_equal(json_array_size(a), 1);
+	assert_true(json_is_true(json_object_get(json_array_get(a, 0), "healed")));
+	json_decref(a);
+	store_close(st);
+}
+
 static long long q1(sqlite3 *db, const char *sql)
 {
 	sqlite3_stmt *q;
@@ -255,6 +301,7 @@ int main(void)
 		cmocka_unit_test(test_classify_16),
 		cmocka_unit_test(test_classify_201),
 		cmocka_unit_test(test_report),
+		cmocka_unit_test(test_steps),
 		cmocka_unit_test(test_module_history),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
