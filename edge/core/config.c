@@ -356,6 +356,7 @@ void config_free(struct ag_config *cfg)
 	if (!cfg)
 		return;
 	free_table(config_root_keys(), cfg);
+	free(cfg->charger_by_id);
 	free(cfg->file);
 	free(cfg);
 }
@@ -380,6 +381,24 @@ static void source_line(const char *path, int line, char *out, size_t size)
 	}
 	if (f)
 		fclose(f);
+}
+
+static int by_id(const void *a, const void *b)
+{
+	return strcmp((*(const struct cfg_charger *const *)a)->id, (*(const struct cfg_charger *const *)b)->id);
+}
+
+/* The index config_charger searches; without it (no memory) config_charger scans. */
+static void index_chargers(struct ag_config *cfg)
+{
+	const struct cfg_charger **index;
+
+	if (!cfg->n_chargers || !(index = malloc(cfg->n_chargers * sizeof(*index))))
+		return;
+	for (size_t i = 0; i < cfg->n_chargers; i++)
+		index[i] = &cfg->chargers[i];
+	qsort(index, cfg->n_chargers, sizeof(*index), by_id);
+	cfg->charger_by_id = index;
 }
 
 struct ag_config *config_load(const char *path, FILE *errs)
@@ -423,6 +442,7 @@ struct ag_config *config_load(const char *path, FILE *errs)
 		errno = EINVAL;
 		return NULL;
 	}
+	index_chargers(cfg);
 	return cfg;
 }
 
@@ -556,6 +576,12 @@ void config_print_keys(FILE *out)
 
 const struct cfg_charger *config_charger(const struct ag_config *cfg, const char *id)
 {
+	if (cfg->charger_by_id) {
+		struct cfg_charger key = { .id = (char *)id };
+		const struct cfg_charger *k = &key, *const *hit =
+			bsearch(&k, cfg->charger_by_id, cfg->n_chargers, sizeof(*cfg->charger_by_id), by_id);
+		return hit ? *hit : NULL;
+	}
 	for (size_t i = 0; i < cfg->n_chargers; i++)
 		if (strcmp(cfg->chargers[i].id, id) == 0)
 			return &cfg->chargers[i];

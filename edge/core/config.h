@@ -205,6 +205,9 @@ struct ag_config {
 	size_t n_devices;
 	struct cfg_charger *chargers;
 	size_t n_chargers;
+	/* `chargers` sorted by id, for config_charger: built by config_load (NULL in a configuration
+	 * made by hand, which is then searched in order). Not a key. */
+	const struct cfg_charger **charger_by_id;
 	struct cfg_ocpp ocpp;
 	struct cfg_upstream upstream;
 	struct cfg_web web;
@@ -234,7 +237,8 @@ void config_print_keys(FILE *out);
  * words in `why`. */
 int config_override_check(const struct ag_config *cfg, double limit_a, char *why, size_t size);
 
-/* Lookups by id; NULL when absent. */
+/* Lookups by id; NULL when absent. A charger in O(log n): the site looks each one up per solve,
+ * and a scan of 1,000 ids each made a solve at 1,000 chargers cost ~5 ms of strcmp. */
 const struct cfg_charger *config_charger(const struct ag_config *cfg, const char *id);
 /* Whether `minute` (0..1439, local time) falls in a "HH:MM-HH:MM, ..." list of windows (one that
  * ends before it starts runs past midnight): 1 or 0; -EINVAL with *bad at the faulty window. */

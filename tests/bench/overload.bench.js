@@ -128,6 +128,10 @@ try {
     await until(() => all((l) => l > 8), { timeoutMs: recoverMs(r), what: `round ${r}: recovered` });
   }
 } catch (err) {
+  // Which limits the chargers hold, and the daemon's last lines, say why a round did not end.
+  const held = {};
+  for (const cp of cps) held[cp.limit] = (held[cp.limit] ?? 0) + 1;
+  console.error(`chargers by limit held: ${JSON.stringify(held)}\n${d.log.split('\n').slice(-15).join('\n')}`);
   await cleanup();
   throw err;
 }

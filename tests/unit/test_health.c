@@ -295,6 +295,77 @@ static void test_module_history(void **state)
 	charger_free(ch);
 }
 
+static int count_commit(void *arg)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Chargers that change state in one turn of the loop are recorded in the store's grouped commit
+ * (one fsync at the end of the turn), not in a transaction each: at a reconnect storm or a stop
+ * an fsync per charger kept the loop busy for seconds. Both rows of a change land together. */
+static void test_states_in_one_commit(void **state)
+{
+	enum { N = 3 };
+	struct ag_daemon d;
+	struct ag_config cfg;
+	struct cfg_charger cc[N];
+	struct proxy p;
+	struct charger *list[N];
+	int commits = 0;
+	(void)state;
+
+	memset(&d, 0, sizeof(d));
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&p, 0, sizeof(p));
+	cfg.storage.retention_days = 90;
+	cfg.health.silent_after_s = 60;
+	static char ids[N][4] = { "CP0", "CP1", "CP2" };
+	for (int i = 0; i < N; i++) {
+		cc[i] = (struct cfg_charger){ .id = ids[i], .phases = 3, .max_a = 32 };
+		list[i] = charger_new(ids[i], &cc[i]);
+		list[i]->proxy = &p;
+		list[i]->index = (size_t)i;
+	}
+	p.d = &d;
+	p.chargers = list;
+	p.n_chargers = N;
+	d.cfg = &cfg;
+	d.proxy = &p;
+	assert_int_equal(uv_loop_init(&d.loop), 0);
+	d.store = store_open(":memory:");
+	assert_non_null(d.store);
+	sqlite3 *db = store_db(d.store);
+	assert_int_equal(health_start(&d), 0);
+	store_commit(d.store);
+
+	/* Every charger connects and says Available in the same turn. */
+	for (int i = 0; i < N; i++) {
+		list[i]->down.wsi = (struct lws *)&list[i]->down; /* online: only compared with NULL here */
+		list[i]->last_rx_ms = now_ms();
+		set(list[i], 1, "Available", "NoError");
+	}
+	sqlite3_commit_hook(db, count_commit, &commits);
+	scan(d.health);
+	assert_int_equal(commits, 0);
+	assert_int_equal(store_commit(d.store), 0);
+	assert_int_equal(commits, 1);
+	sqlite3_commit_hook(db, NULL, NULL);
+	assert_int_equal(q1(db, "SELECT count(*) FROM health_states WHERE state = 'available' AND open = 1"), N);
+	assert_int_equal(q1(db, "SELECT count(*) FROM health_states WHERE state = 'offline' AND open = 0"), N);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(health_of(&d, list[i]), HS_AVAILABLE);
+
+	health_stop(&d);
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&d.loop), 0);
+	store_close(d.store);
+	for (int i = 0; i < N; i++) {
+		list[i]->down.wsi = NULL;
+		charger_free(list[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -303,6 +374,7 @@ int main(void)
 		cmocka_unit_test(test_report),
 		cmocka_unit_test(test_steps),
 		cmocka_unit_test(test_module_history),
+		cmocka_unit_test(test_states_in_one_commit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
