@@ -184,6 +184,33 @@ static void test_present_spread(void **state)
 	}
 }
 
+/* An EV that takes less than it is offered (EV-limited: it draws 20 A, so the site caps it at
+ * 20 A + the 2 A slack) is planned at its draw: on 48 A with two EVs that both want more than
+ * they can get in their 4 h, A 20 A and B 28 A, and the solver offers just that. Planned at its
+ * cap, A got 22 A it never drew and B 26 A. */
+static void test_ev_limited_at_draw(void **state)
+{
+	struct scene sc;
+
+	(void)state;
+	scene_init(&sc, 48, 0, 2);
+	sc.in.ev_slack_a = 2;
+	for (int i = 0; i < 2; i++) {
+		sc.ch[i].departure_ms = NOW + 4 * HOUR_MS;
+		sc.ch[i].energy_need_wh = 4 * KWH_AT_32A;
+		sc.ch[i].draw_fresh = true;
+	}
+	sc.ch[0].ev_limited = true;
+	for (int p = 0; p < 3; p++)
+		sc.ch[0].draw_a[p] = 20;
+	plan(&sc);
+	assert_near(sc.target_a[0], 20);
+	assert_near(sc.target_a[1], 28);
+	solve(&sc);
+	assert_near(sc.out[0].limit_a, 20);
+	assert_near(sc.out[1].limit_a, 28);
+}
+
 static void no_load(void *arg, int64_t t_ms, double *nv)
 {
 	(void)arg;
@@ -227,6 +254,7 @@ int main(void)
 		cmocka_unit_test(test_no_departure_and_hold),
 		cmocka_unit_test(test_offline_fallback_counted),
 		cmocka_unit_test(test_present_spread),
+		cmocka_unit_test(test_ev_limited_at_draw),
 		cmocka_unit_test(test_floor_each_ev),
 	};
 
