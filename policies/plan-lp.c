@@ -96,7 +96,7 @@ static int build(const struct solver_input *in, const struct plan_lp_job *jobs, 
 		 size_t n_cuts, plan_lp_load_fn load, void *arg, double early, glp_prob *lp, struct triplets *m,
 		 int *first_col, struct plan_lp_result *out)
 {
-	double v = in->voltage_v, span_ms = n_cuts > 1 ? (double)(cuts[n_cuts - 1] - cuts[0]) : 1.0, max_nph = 1;
+	double v = in->voltage_v, span_ms = n_cuts > 1 ? (double)(cuts[n_cuts - 1] - cuts[0]) : 1.0;
 	double *nv = calloc(in->n_nodes * 3 + 1, sizeof(double));
 	int *row = calloc(in->n_nodes * SLOTS + 1, sizeof(int)), *floor_row = calloc(n + 1, sizeof(int)), rc = 0;
 
@@ -110,12 +110,9 @@ static int build(const struct solver_input *in, const struct plan_lp_job *jobs, 
 		glp_set_row_bnds(lp, (int)i + 1, GLP_UP, 0.0, fmax(0.0, jobs[i].need_wh) / 1000.0);
 	out->rows = n;
 	/* One row per job with a floor: its floor column, less its energy, at most 0; then the
-	 * floor columns themselves (kWh, worth PLAN_LP_FLOOR each, more for a job on fewer phases
-	 * than the most any job has: see PLAN_LP_FLOOR). */
-	for (size_t i = 0; i < n; i++)
-		max_nph = fmax(max_nph, __builtin_popcount(jobs[i].mask));
+	 * floor columns themselves (kWh, worth PLAN_LP_FLOOR each). */
 	for (size_t i = 0; i < n; i++) {
-		int r, col, nph = __builtin_popcount(jobs[i].mask);
+		int r, col;
 
 		if (!(jobs[i].floor_wh > 0))
 			continue;
@@ -126,7 +123,7 @@ static int build(const struct solver_input *in, const struct plan_lp_job *jobs, 
 		col = glp_add_cols(lp, 1);
 		out->variables++;
 		glp_set_col_bnds(lp, col, GLP_DB, 0.0, fmin(jobs[i].floor_wh, fmax(0.0, jobs[i].need_wh)) / 1000.0);
-		glp_set_obj_coef(lp, col, nph ? (1.0 + PLAN_LP_FLOOR) * max_nph / nph - 1.0 : PLAN_LP_FLOOR);
+		glp_set_obj_coef(lp, col, PLAN_LP_FLOOR);
 		if ((rc = push(m, r, col, 1.0)) < 0)
 			goto out;
 	}

@@ -17,11 +17,7 @@
 
 /* What the first share_a of a job's current in the first interval is worth above the rest. */
 #define PLAN_LP_SHARE 0.1
-/* What a job's first floor_wh are worth above the rest, for a job on as many phases as the most
- * any job has. A job on fewer phases (nph of max_nph) gets (1 + PLAN_LP_FLOOR) x max_nph / nph
- * - 1, so its floor outbids the energy the same amps on a binding phase would give a 3-phase EV
- * (3 kWh for its 1): at 0.03 alone, on the demo network the single-phase visitors on the binding
- * phase got 0-2 % of their request while fair gave every session at least 4.8-11.5 %. */
+/* What a job's first floor_wh are worth above the rest. */
 #define PLAN_LP_FLOOR 0.03
 
 struct plan_lp_job {

@@ -15,9 +15,7 @@
  * PLAN_FLOOR_SHARE of its need is worth a little more, wherever in the horizon it comes (the LP
  * otherwise hands a short visitor 0 % when the energy is the same either way: on generated days
  * plan's worst-served session was at 0 % where fair's had 10-16 %; now 14-41 %, with the same
- * energy delivered to within 0.05 points). On a network where phases bind, a single-phase EV's
- * floor is worth more (plan-lp.h PLAN_LP_FLOOR): its amps on the binding phase would give a
- * 3-phase EV three times the energy, so a small bonus left it at 0-2 %. */
+ * energy delivered to within 0.05 points). */
 #include "policies/plan.h"
 #include "policies/plan-lp.h"
 #include "policies/policy-private.h"

@@ -42,10 +42,8 @@
 /* The first period's current up to this many minimums per EV is worth more (plan-lp.h share_a). */
 #define PLAN_SHARE_MINS 2.0
 
-/* The first this share of each EV's need is worth more (plan-lp.h floor_wh). 10 %, not 20 %: now
- * that a floor on fewer phases is worth what a phase amp gives the best-phased EV (PLAN_LP_FLOOR),
- * each point of floor costs the others energy where a phase binds. */
-#define PLAN_FLOOR_SHARE 0.10
+/* The first this share of each EV's need is worth more (plan-lp.h floor_wh). */
+#define PLAN_FLOOR_SHARE 0.2
 
 struct plan_params {
 	int64_t period_ms;              /* site.plan_period_s: the first interval */

@@ -239,39 +239,11 @@ static void test_floor_each_ev(void **state)
 	assert_near(first[0], 32);
 	assert_near(first[1], 0);
 	for (int i = 0; i < 2; i++)
-		jobs[i].floor_wh = 0.2 * jobs[i].need_wh;
+		jobs[i].floor_wh = PLAN_FLOOR_SHARE * jobs[i].need_wh;
 	assert_int_equal(plan_lp_solve(&sc.in, jobs, 2, cuts, 2, no_load, NULL, 0, first, &r), 0);
 	assert_near(first[0], 19.2);
 	assert_near(first[1], 12.8);
 	assert_near(r.delivered_wh, KWH_AT_32A);
-}
-
-/* The floor of a job on fewer phases: one hour, 32 A per phase. A, three-phase, could take all of
- * it (22.08 kWh); B, single-phase on L1, wants 7.36 kWh (the hour at 32 A), its first 20 %
- * (1.472 kWh = 6.4 A for the hour) its floor. Each amp B takes on L1 costs A three times the
- * energy, so a floor worth 0.03 more leaves B nothing; worth (1.03 x 3/1 - 1) more it outbids
- * that: B 6.4 A, A 25.6 A, 17.664 + 1.472 kWh. */
-static void test_floor_fewer_phases(void **state)
-{
-	struct scene sc;
-	int64_t cuts[2] = { NOW, NOW + HOUR_MS };
-	struct plan_lp_job jobs[2] = {
-		{ .node = 0, .mask = 7, .max_a = 32, .from_ms = NOW, .until_ms = NOW + HOUR_MS, .need_wh = KWH_AT_32A,
-		  .worth = 1.0 },
-		{ .node = 0, .mask = 1, .max_a = 32, .from_ms = NOW, .until_ms = NOW + HOUR_MS, .need_wh = KWH_AT_32A / 3,
-		  .worth = 1.0 },
-	};
-	struct plan_lp_result r;
-	double first[2];
-
-	(void)state;
-	scene_init(&sc, 32, 0, 2);
-	for (int i = 0; i < 2; i++)
-		jobs[i].floor_wh = 0.2 * jobs[i].need_wh;
-	assert_int_equal(plan_lp_solve(&sc.in, jobs, 2, cuts, 2, no_load, NULL, 0, first, &r), 0);
-	assert_near(first[0], 25.6);
-	assert_near(first[1], 6.4);
-	assert_near(r.delivered_wh, 17664.0 + 1472.0);
 }
 
 int main(void)
@@ -284,7 +256,6 @@ int main(void)
 		cmocka_unit_test(test_present_spread),
 		cmocka_unit_test(test_ev_limited_at_draw),
 		cmocka_unit_test(test_floor_each_ev),
-		cmocka_unit_test(test_floor_fewer_phases),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
