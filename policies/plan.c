@@ -156,11 +156,6 @@ int plan_compute(const struct solver_input *in, int64_t now_ms, const struct pla
 		jb->share_a = PLAN_SHARE_MINS * c->min_a;
 		jb->from_ms = now_ms;
 		jb->until_ms = c->departure_ms > now_ms ? c->departure_ms : now_ms + p->default_dwell_ms;
-		if (c->departure_ms > now_ms) {        /* finish a little early (PLAN_HEDGE_MS) */
-			int64_t h = (c->departure_ms - now_ms) / PLAN_HEDGE_DIV;
-
-			jb->until_ms -= h < PLAN_HEDGE_MS ? h : PLAN_HEDGE_MS;
-		}
 		if (c->departure_ms > 0 && c->departure_ms <= now_ms)   /* overdue: plan it one period */
 			jb->until_ms = now_ms + p->period_ms;
 		jb->need_wh = c->energy_need_wh > 0 ? c->energy_need_wh
