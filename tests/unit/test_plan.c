@@ -246,6 +246,27 @@ static void test_floor_each_ev(void **state)
 	assert_near(r.delivered_wh, KWH_AT_32A);
 }
 
+/* The plan counts on an EV only until a little before its departure: one leaving in 1 h that
+ * wants 2 h at 32 A is planned to 7.5 min before (1/8 of the hour, less than 30 min): 32 A for
+ * 52.5 min, 19.32 kWh. In 16 h, 30 min before: 15.5 h. */
+static void test_finish_early(void **state)
+{
+	struct scene sc;
+	struct plan_stats st;
+
+	(void)state;
+	scene_init(&sc, 48, 0, 1);
+	sc.ch[0].departure_ms = NOW + HOUR_MS;
+	sc.ch[0].energy_need_wh = 2 * KWH_AT_32A;
+	assert_int_equal(plan_compute(&sc.in, NOW, &params, sc.target_a, &st), 0);
+	assert_near(sc.target_a[0], 32);
+	assert_near(st.planned_wh, KWH_AT_32A * 52.5 / 60);
+	sc.ch[0].departure_ms = NOW + 16 * HOUR_MS;
+	sc.ch[0].energy_need_wh = 20 * KWH_AT_32A;
+	assert_int_equal(plan_compute(&sc.in, NOW, &params, sc.target_a, &st), 0);
+	assert_near(st.planned_wh, KWH_AT_32A * 15.5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -256,6 +277,7 @@ int main(void)
 		cmocka_unit_test(test_present_spread),
 		cmocka_unit_test(test_ev_limited_at_draw),
 		cmocka_unit_test(test_floor_each_ev),
+		cmocka_unit_test(test_finish_early),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
