@@ -184,6 +184,33 @@ static void test_present_spread(void **state)
 	}
 }
 
+/* An EV that takes less than it is offered (EV-limited: it draws 20 A, so the site caps it at
+ * 20 A + the 2 A slack) is planned at its draw: on 48 A with two EVs that both want more than
+ * they can get in their 4 h, A 20 A and B 28 A, and the solver offers just that. Planned at its
+ * cap, A got 22 A it never drew and B 26 A. */
+static void test_ev_limited_at_draw(void **state)
+{
+	struct scene sc;
+
+	(void)state;
+	scene_init(&sc, 48, 0, 2);
+	sc.in.ev_slack_a = 2;
+	for (int i = 0; i < 2; i++) {
+		sc.ch[i].departure_ms = NOW + 4 * HOUR_MS;
+		sc.ch[i].energy_need_wh = 4 * KWH_AT_32A;
+		sc.ch[i].draw_fresh = true;
+	}
+	sc.ch[0].ev_limited = true;
+	for (int p = 0; p < 3; p++)
+		sc.ch[0].draw_a[p] = 20;
+	plan(&sc);
+	assert_near(sc.target_a[0], 20);
+	assert_near(sc.target_a[1], 28);
+	solve(&sc);
+	assert_near(sc.out[0].limit_a, 20);
+	assert_near(sc.out[1].limit_a, 28);
+}
+
 static void no_load(void *arg, int64_t t_ms, double *nv)
 {
 	(void)arg;
@@ -219,6 +246,27 @@ static void test_floor_each_ev(void **state)
 	assert_near(r.delivered_wh, KWH_AT_32A);
 }
 
+/* The plan counts on an EV only until a little before its departure: one leaving in 1 h that
+ * wants 2 h at 32 A is planned to 7.5 min before (1/8 of the hour, less than 30 min): 32 A for
+ * 52.5 min, 19.32 kWh. In 16 h, 30 min before: 15.5 h. */
+static void test_finish_early(void **state)
+{
+	struct scene sc;
+	struct plan_stats st;
+
+	(void)state;
+	scene_init(&sc, 48, 0, 1);
+	sc.ch[0].departure_ms = NOW + HOUR_MS;
+	sc.ch[0].energy_need_wh = 2 * KWH_AT_32A;
+	assert_int_equal(plan_compute(&sc.in, NOW, &params, sc.target_a, &st), 0);
+	assert_near(sc.target_a[0], 32);
+	assert_near(st.planned_wh, KWH_AT_32A * 52.5 / 60);
+	sc.ch[0].departure_ms = NOW + 16 * HOUR_MS;
+	sc.ch[0].energy_need_wh = 20 * KWH_AT_32A;
+	assert_int_equal(plan_compute(&sc.in, NOW, &params, sc.target_a, &st), 0);
+	assert_near(st.planned_wh, KWH_AT_32A * 15.5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,7 +275,9 @@ int main(void)
 		cmocka_unit_test(test_no_departure_and_hold),
 		cmocka_unit_test(test_offline_fallback_counted),
 		cmocka_unit_test(test_present_spread),
+		cmocka_unit_test(test_ev_limited_at_draw),
 		cmocka_unit_test(test_floor_each_ev),
+		cmocka_unit_test(test_finish_early),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
