@@ -183,6 +183,44 @@ async function evOnBattery(body) {
   });
 }
 
+test('an EV that starts above peak_kw: the battery is dispatched for it in the loop turn that sends the EV its limit, not after the grid meter shows it', async () => {
+  const dir = tmpDir();
+  // 36 A x 3 x 230 V = 24.8 kW of building under a 30 kW peak: the EV's 32 A (22.1 kW) puts the
+  // site 16.9 kW above it. The EV draws its limit at once but reports nothing (no MeterValues):
+  // without the lead, the edge learns of it from the grid meter one or more turns later.
+  const s = await sim(dir, { base_a: 36, pv_w: 0 }, ['--soc', '80']);
+  const { d, url } = await edge(dir, s.port, { battery: 'mode = "peak-shave"; peak_kw = 30.0; reserve_pct = 20.0; revert_s = 10;' });
+  const limits = [];
+  let discharge = null;
+  const handlers = {
+    SetChargingProfile: (params) => {
+      const limit = params.csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0].limit;
+      limits.push({ at: Date.now(), limit });
+      setImmediate(() => s.evDraw(limit));
+      return { status: 'Accepted' };
+    },
+  };
+  let cp;
+  await guarded({ proc: s.proc, d, cp: () => cp }, async () => {
+    cp = await station(url, 'Available', handlers);
+    await until(() => s.readings().length > 8, { timeoutMs: 8000, what: 'grid meter read' });
+    await sleep(1500);
+    assert.ok(Math.abs(s.readings().at(-1).bat_w) < 500, 'below the peak: the battery holds');
+    const from = d.log.length;
+    await cp.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Charging' });
+    await until(() => {
+      if (!discharge && /battery bess: discharge/.test(d.log.slice(from))) discharge = Date.now();
+      return discharge && limits.some((l) => l.limit > 20);
+    }, { timeoutMs: 8000, stepMs: 10, what: 'the EV\'s limit and the discharge' });
+    const started = limits.find((l) => l.limit > 20);
+    const line = d.log.slice(from).match(/battery bess: discharge ([\d.]+) kW \((.*)\)/);
+    console.log(`EV given ${started.limit} A; "${line[0]}" ${discharge - started.at} ms after the EV's profile arrived`);
+    assert.match(line[2], /EVs raised 2\d\.\d kW/, 'decided on the solve\'s raise, not on a meter reading');
+    assert.ok(Math.abs(Number(line[1]) - (24.8 + started.limit * 3 * V / 1000 - 30)) < 1.5, `discharge ${line[1]} kW`);
+    assert.ok(discharge - started.at <= 200, `the discharge is written in the same loop turn (${discharge - started.at} ms)`);
+  });
+});
+
 test('the battery trips mid-discharge: the chargers are lowered within one control period and the grid is back within its limit', async () => {
   await evOnBattery(async ({ s, d, lowered, before }) => {
     s.set({ base_a: 80, pv_w: 0, trip: true });
