@@ -113,10 +113,15 @@ const struct driver_ops *driver_find(const char *name)
 	return NULL;
 }
 
-int driver_check_config(const struct cfg_device *cfg, char *err, size_t errlen)
+int driver_check_config(const struct cfg_device *cfg, char *err, size_t errlen, int *line)
 {
 	const struct driver_ops *ops = driver_find(cfg->driver);
 	int role = role_parse(cfg->role);
+	int dummy;
+
+	if (!line)
+		line = &dummy;
+	*line = cfg->line;
 
 	if (!ops) {
 		snprintf(err, errlen, "unknown driver \"%s\"", cfg->driver);
@@ -135,7 +140,16 @@ int driver_check_config(const struct cfg_device *cfg, char *err, size_t errlen)
 			 ops->name);
 		return -EINVAL;
 	}
-	return ops->check ? ops->check(cfg, err, errlen) : 0;
+	return ops->check ? ops->check(cfg, err, errlen, line) : 0;
+}
+
+bool driver_can_control(const struct cfg_device *cfg)
+{
+	const struct driver_ops *ops = driver_find(cfg->driver);
+
+	if (!ops || !ops->write_setpoint)
+		return false;
+	return ops->controls ? ops->controls(cfg) : true;
 }
 
 int drv_dev_init(struct drv_dev *dev, const struct cfg_device *cfg)

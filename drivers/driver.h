@@ -109,8 +109,12 @@ struct driver_ops {
 	unsigned roles;                 /* ROLE_BIT()s this driver can serve */
 	unsigned options;               /* DRV_OPT_* */
 	/* Check the device's configuration beyond the key table (register names, ...). Writes one
-	 * message into err on failure. 0 or -EINVAL. May be NULL. */
-	int (*check)(const struct cfg_device *cfg, char *err, size_t errlen);
+	 * message into err on failure, and sets *line when the fault is on a line of its own (a
+	 * register row). 0 or -EINVAL. May be NULL. */
+	int (*check)(const struct cfg_device *cfg, char *err, size_t errlen, int *line);
+	/* Whether this configuration of the device can take a setpoint (the generic driver only
+	 * with a setpoint_w register). NULL: whenever write_setpoint is set. */
+	bool (*controls)(const struct cfg_device *cfg);
 	/* Allocate dev->priv. 0 or -errno. */
 	int (*init)(struct drv_dev *dev);
 	void (*fini)(struct drv_dev *dev);
@@ -132,8 +136,11 @@ const struct driver_ops *driver_at(size_t i);
 const struct driver_ops *driver_find(const char *name);
 
 /* Check a device configuration against its driver: role, options, driver's own check.
- * 0 or -EINVAL with one message in err. */
-int driver_check_config(const struct cfg_device *cfg, char *err, size_t errlen);
+ * 0 or -EINVAL with one message in err; *line (may be NULL) gets the configuration line of the
+ * fault: the register row's where the fault is in one, else the device's. */
+int driver_check_config(const struct cfg_device *cfg, char *err, size_t errlen, int *line);
+/* Whether the device's driver, so configured, can be commanded (write_setpoint). */
+bool driver_can_control(const struct cfg_device *cfg);
 
 /* Bind dev to its driver and call init. 0 or -errno. drv_dev_fini is safe on a failed init. */
 int drv_dev_init(struct drv_dev *dev, const struct cfg_device *cfg);

@@ -88,9 +88,10 @@ static void check_devices(const struct ag_config *cfg, const config_t *root, str
 				  a.host, d->id);
 		}
 		char why[256];
-		if (driver_check_config(d, why, sizeof(why)) < 0) {
-			snprintf(key, sizeof(key), "devices[%zu].driver", i);
-			cfg_error(r, d->line, key, "device %s: %s", d->id, why);
+		int why_line;
+		if (driver_check_config(d, why, sizeof(why), &why_line) < 0) {
+			snprintf(key, sizeof(key), "devices[%zu].%s", i, why_line != d->line ? "registers" : "driver");
+			cfg_error(r, why_line, key, "device %s: %s", d->id, why);
 		}
 	}
 }
@@ -125,6 +126,12 @@ static void check_circuits(const struct ag_config *cfg, const config_t *root, st
 	if (cfg->battery.mode && strcmp(cfg->battery.mode, "off") != 0 && (!cfg->battery.device || !s->grid.meter))
 		cfg_error(r, line_at(root, 0, "battery.mode"), "battery.mode",
 			  "peak shaving needs battery.device and site.grid.meter (the edge must see both)");
+	const struct cfg_device *bat = cfg->battery.device ? config_device(cfg, cfg->battery.device) : NULL;
+	if (cfg->battery.mode && strcmp(cfg->battery.mode, "off") != 0 && bat && strcmp(bat->role, "battery") == 0 &&
+	    driver_find(bat->driver) && !driver_can_control(bat))
+		cfg_error(r, line_at(root, 0, "battery.mode"), "battery.mode",
+			  "device \"%s\" (driver %s) takes no setpoint, so it cannot be dispatched%s", bat->id, bat->driver,
+			  strcmp(bat->driver, "generic") == 0 ? ": add a setpoint_w row to its registers" : "");
 	const char *bad = NULL;
 	if (cfg->battery.off_peak && config_in_windows(cfg->battery.off_peak, 0, &bad) < 0)
 		cfg_error(r, line_at(root, 0, "battery.off_peak"), "battery.off_peak",

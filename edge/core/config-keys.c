@@ -32,6 +32,7 @@ static const char *const rotations[] = { "L1L2L3", "L2L3L1", "L3L1L2", "L1L3L2",
 static const char *const functions[] = { "holding", "input", NULL };
 static const char *const reg_types[] = { "int16", "uint16", "int32", "uint32", "float32", NULL };
 static const char *const word_orders[] = { "big", "little", NULL };
+static const char *const directions[] = { "discharge", "charge", NULL };
 static const char *const credentials[] = { "per-charger", "forward", NULL };
 static const char *const partitions[] = { "autonomous", "strict", NULL };
 static const char *const replay_rejected[] = { "stop", "keep", NULL };
@@ -80,13 +81,17 @@ static const struct cfg_key site_keys[] = {
 };
 
 static const struct cfg_key register_keys[] = {
-	KID(struct cfg_register, name, "quantity: current_l1..3, voltage_l1..3, power_w, import_wh, export_wh, soc_pct, ..."),
+	KID(struct cfg_register, name,
+	    "quantity: current_l1..3, voltage_l1..3, power_w, import_wh, export_wh, soc_pct, ...; "
+	    "written: setpoint_w, revert_s"),
 	KINT(struct cfg_register, address, 0, 65535, 0, NULL, "register address (0-based)"),
 	KENUM(struct cfg_register, function, 0, functions, "holding", "register kind"),
 	KENUM(struct cfg_register, type, 0, reg_types, "uint16", "value type"),
 	KENUM(struct cfg_register, word_order, 0, word_orders, "big", "word order of 32-bit values"),
 	KDBL(struct cfg_register, scale, -1e9, 1e9, 1, NULL, "multiplier to SI units"),
 	KSTR(struct cfg_register, unit, 0, NULL, "unit after scaling, for display"),
+	KENUM(struct cfg_register, positive, 0, directions, NULL,
+	      "setpoint_w: what a positive value commands, discharge (default) or charge"),
 	END
 };
 

@@ -61,6 +61,7 @@ struct cfg_register {           /* `generic` driver register map entry */
 	char *word_order;       /* "big" | "little" */
 	double scale;
 	char *unit;
+	char *positive;         /* setpoint_w: "discharge" | "charge" (NULL: discharge) */
 	int line;
 };
 

@@ -128,6 +128,7 @@ static void cfg_copy_free(struct cfg_device *c)
 		free(c->registers[i].type);
 		free(c->registers[i].word_order);
 		free(c->registers[i].unit);
+		free(c->registers[i].positive);
 	}
 	free(c->registers);
 	memset(c, 0, sizeof(*c));
@@ -155,6 +156,7 @@ static int cfg_copy(struct cfg_device *dst, const struct cfg_device *src)
 		d->type = dup_or_null(s->type);
 		d->word_order = dup_or_null(s->word_order);
 		d->unit = dup_or_null(s->unit);
+		d->positive = dup_or_null(s->positive);
 	}
 	return 0;
 }
@@ -503,7 +505,7 @@ static int add_device(struct devices *ds, const struct cfg_device *c)
 	struct bus *b;
 	int rc;
 
-	if (driver_check_config(c, err, sizeof(err)) < 0) {
+	if (driver_check_config(c, err, sizeof(err), NULL) < 0) {
 		log_msg(LL_ERROR, "device %s: %s", c->id, err);
 		return -EINVAL;
 	}
@@ -689,7 +691,7 @@ int devices_reload_check(const struct ag_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_devices; i++) {
 		char err[256];
-		if (driver_check_config(&cfg->devices[i], err, sizeof(err)) < 0) {
+		if (driver_check_config(&cfg->devices[i], err, sizeof(err), NULL) < 0) {
 			log_msg(LL_ERROR, "device %s: %s", cfg->devices[i].id, err);
 			return -EINVAL;
 		}
@@ -782,9 +784,9 @@ int devices_set(struct devices *ds, const char *id, const struct device_setpoint
 
 	if (!e)
 		return -ENOENT;
-	if (!e->ops->write_setpoint || e->role != ROLE_BATTERY)
-		return -ENOTSUP;
 	bd = &e->bus->devs[e->slot];
+	if (e->role != ROLE_BATTERY || !driver_can_control(&bd->cfg))
+		return -ENOTSUP;
 	pthread_mutex_lock(&e->bus->mu);
 	bd->sp = *sp;
 	bd->sp_pending = true;

@@ -71,6 +71,11 @@ struct energy {
 	double window_wh;               /* import in it so far */
 	uint64_t window_ms;             /* time of it covered by readings */
 	uint64_t last_ms;               /* monotonic ms of the last turn with a grid reading */
+	/* energy_turn's decision, for energy_commit after the solve */
+	bool pending;
+	struct energy_params p;
+	struct energy_input in;
+	double measured_w;
 };
 
 void energy_decide(const struct energy_params *p, const struct energy_input *in, struct energy_decision *out)
@@ -135,6 +140,27 @@ void energy_decide(const struct energy_params *p, const struct energy_input *in,
 double energy_counted_w(const struct energy_params *p, double measured_w)
 {
 	return fmax(0, measured_w - (p->peak_shave ? fmax(0, p->limit_w - p->peak_w) : 0));
+}
+
+double energy_ev_raise_w(const struct solver_charger *chargers, const double *old_limit_a,
+			 const struct solver_result *res, size_t n, double voltage_v)
+{
+	double w = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct solver_charger *c = &chargers[i];
+		double drawn = 0;
+
+		if (!c->ev || res[i].bind == BIND_EV_LIMITED || !(res[i].limit_a > 0))
+			continue;
+		for (int k = 0; k < c->phases && k < SOLVER_PHASES; k++)
+			if (isfinite(c->draw_a[k]))
+				drawn = fmax(drawn, c->draw_a[k]);
+		double up = res[i].limit_a - fmax(drawn, isfinite(old_limit_a[i]) ? old_limit_a[i] : 0);
+		if (up > 0)
+			w += up * __builtin_popcount(solver_phase_mask(c)) * voltage_v;
+	}
+	return w;
 }
 
 double energy_ev_want_w(const struct solver_charger *chargers, size_t n, double ev_slack_a, double voltage_v, double ev_w)
@@ -339,7 +365,7 @@ static double pv_power(struct ag_daemon *d, uint64_t now)
  * meter and the battery are read at different moments, and mid-ramp the difference between
  * them looks like a load change that is not there (the setpoint swung 7 -> 2 -> 7 kW without
  * this). Lower discharge for the reserve is not delayed by more than SETTLE_MS either. */
-static void command(struct ag_daemon *d, struct energy *e, double target_w, double measured_w, uint64_t now)
+static void command(struct ag_daemon *d, struct energy *e, double target_w, double measured_w, uint64_t now, bool lead)
 {
 	const struct cfg_battery *b = &d->cfg->battery;
 	uint64_t renew_ms = (uint64_t)b->revert_s * 1000 / 3;
@@ -349,7 +375,7 @@ static void command(struct ag_daemon *d, struct energy *e, double target_w, doub
 
 	bool ramping = !isnan(e->written_w) && now < e->written_ms + SETTLE_MS &&
 		       fabs(measured_w - e->written_w) > fmax(500, 0.1 * fabs(e->written_w));
-	if (!(moved && !ramping && now >= e->written_ms + min_gap_ms) && now < e->written_ms + renew_ms)
+	if (!(moved && (lead || (!ramping && now >= e->written_ms + min_gap_ms))) && now < e->written_ms + renew_ms)
 		return;
 	struct device_setpoint sp = { .max_charge_w = -target_w, .max_discharge_w = target_w, .revert_s = b->revert_s };
 	int rc = devices_set(d->devices, b->device, &sp);
@@ -677,9 +703,35 @@ double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *char
 		e->warned_reserve = false;
 	}
 	e->st.target_w = dec.target_w;
-	if (ok && !isnan(dec.target_w))
-		command(d, e, dec.target_w, measured_w, now);
+	e->pending = ok && !isnan(dec.target_w);
+	if (e->pending) {
+		command(d, e, dec.target_w, measured_w, now, false);
+		e->p = p;
+		e->in = in;
+		e->measured_w = measured_w;
+	}
 	return e->st.counted_w;
+}
+
+void energy_commit(struct ag_daemon *d, double raise_w, uint64_t now)
+{
+	struct energy *e = d->energy;
+	struct energy_decision dec;
+
+	if (!e || !e->pending)
+		return;
+	e->pending = false;
+	if (!(raise_w > 0))
+		return;
+	struct energy_input in = e->in;
+	in.ev_w += raise_w;
+	in.ev_want_w = fmax(in.ev_want_w, in.ev_w);
+	energy_decide(&e->p, &in, &dec);
+	if (isnan(dec.target_w) || !(dec.target_w > e->st.target_w))
+		return;
+	snprintf(e->st.why, sizeof(e->st.why), "%s (EVs raised %.1f kW)", dec.why, raise_w / 1000);
+	e->st.target_w = dec.target_w;
+	command(d, e, dec.target_w, e->measured_w, now, true);
 }
 
 void energy_params_from_config(const struct ag_config *cfg, double rated_charge_w, double rated_discharge_w,

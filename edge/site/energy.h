@@ -6,7 +6,9 @@
  * site), energy_turn() is the loop glue the site controller calls once per solve, before the
  * solver runs: it reads the battery, decides, writes the setpoint through devices_set when it
  * changed or before the battery's revert timer (battery.revert_s) runs out, and returns the
- * battery power the solver may count.
+ * battery power the solver may count. energy_commit(), after the solve, raises that target by
+ * what the solve just added to the EVs, so the battery leads an EV's start instead of following
+ * the grid meter a turn later.
  *
  * The headroom rule: the battery's discharge counts for the EVs only as its measured power
  * confirms it, never as commanded. The grid meter already sees a discharge as lower import, so
@@ -26,6 +28,7 @@
 
 struct ag_daemon;
 struct solver_charger;
+struct solver_result;
 
 enum energy_recharge { RECHARGE_PV, RECHARGE_ANY, RECHARGE_OFF_PEAK, RECHARGE_OFF };
 
@@ -74,6 +77,15 @@ double energy_counted_w(const struct energy_params *p, double measured_w);
  * the solver caps it), at least ev_w. Counting EV-limited cars at the charger's maximum had the
  * battery discharging for power nobody could take. Pure. */
 double energy_ev_want_w(const struct solver_charger *chargers, size_t n, double ev_slack_a, double voltage_v, double ev_w);
+/* What the EVs are about to draw beyond what they draw now, W, once a solve has given them
+ * res[]: for each charger with an EV whose new limit is not EV-bound, the part of the limit above
+ * both its previous limit (old_limit_a[i]; 0 for a charger that had none) and its measured draw,
+ * on the phases it loads. The battery is dispatched for it in the loop turn that raises the EVs
+ * (energy_commit), not one control period later when the grid meter shows it: a car that starts
+ * at 32 A on three phases is a 22 kW step, and that step went straight to the grid. A limit
+ * that only catches up with the draw, or an EV-limited car's slack, adds nothing. Pure. */
+double energy_ev_raise_w(const struct solver_charger *chargers, const double *old_limit_a,
+			 const struct solver_result *res, size_t n, double voltage_v);
 /* The parameters energy_turn decides with, from the configuration's `battery` group and the
  * battery's rated charge and discharge power in W (NAN: unknown; the configuration's kW then,
  * else 0): the same derivation for the daemon and for `ampgate-sim replay --battery-kw`. */
@@ -125,5 +137,10 @@ struct json_t *energy_json(const struct ag_daemon *d);
  * be met under it: then it is raised to what they need, said once as a `ratchet` event. */
 double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *chargers, size_t n_chargers,
 		   double limit_w, uint64_t now, double *hidden_a, double *grid_cap_kw);
+/* After the solve, with what it adds to the EVs (energy_ev_raise_w, W): when that asks more of
+ * the battery than energy_turn decided on the snapshot before the solve, the larger target is
+ * written now, without waiting for the next turn or the battery's ramp to settle. Only a raise
+ * leads: a lower target waits for the measurements as before. */
+void energy_commit(struct ag_daemon *d, double raise_w, uint64_t now);
 
 #endif

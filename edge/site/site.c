@@ -55,6 +55,7 @@ struct site {
 	struct solver_charger *in;
 	struct solver_rotation *rot;
 	struct solver_result *out;
+	double *old_a;                  /* per charger: its allocation before this solve */
 	struct site_ev *ev;             /* per charger, kept when the scratch grows */
 	size_t n_ev;                    /* records allocated */
 	size_t cap;
@@ -394,11 +395,13 @@ static void solve(struct site *s)
 		free(s->in);
 		free(s->rot);
 		free(s->out);
+		free(s->old_a);
 		s->solver = solver_new(s->n_nodes, cap);
 		s->in = calloc(cap, sizeof(*s->in));
 		s->rot = calloc(cap, sizeof(*s->rot));
 		s->out = calloc(cap, sizeof(*s->out));
-		s->cap = s->solver && s->in && s->rot && s->out && ev_records(s, cap) == 0 ? cap : 0;
+		s->old_a = calloc(cap, sizeof(*s->old_a));
+		s->cap = s->solver && s->in && s->rot && s->out && s->old_a && ev_records(s, cap) == 0 ? cap : 0;
 		if (!s->cap)
 			return;
 	}
@@ -433,6 +436,10 @@ static void solve(struct site *s)
 		log_msg(LL_ERROR, "solver: %s; chargers keep their last limits", strerror(-rc));
 		return;
 	}
+	/* The battery leads what this solve adds to the EVs, in this loop turn. */
+	for (size_t i = 0; i < p->n_chargers; i++)
+		s->old_a[i] = p->chargers[i]->limit_a;
+	energy_commit(d, energy_ev_raise_w(s->in, s->old_a, s->out, p->n_chargers, cfg->site.voltage_v), now);
 	report_fallback(s, !fresh);
 	memset(s->status.allocated_a, 0, sizeof(s->status.allocated_a));
 	for (size_t i = 0; i < p->n_chargers; i++) {
@@ -682,6 +689,7 @@ static void free_site(uv_handle_t *h)
 	free(s->in);
 	free(s->rot);
 	free(s->out);
+	free(s->old_a);
 	free(s->ev);
 	free(s);
 }

@@ -108,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (dev.n = 0; dev.n < WINDOW_MAX && in.left >= 2; dev.n++)
 		dev.regs[dev.n] = fuzz_u16(&in);
 
-	if (driver_check_config(&cfg, err, sizeof(err)) < 0 || drv_dev_init(&d, &cfg) < 0) {
+	if (driver_check_config(&cfg, err, sizeof(err), NULL) < 0 || drv_dev_init(&d, &cfg) < 0) {
 		drv_dev_fini(&d);
 		return 0;
 	}

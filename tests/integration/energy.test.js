@@ -183,6 +183,44 @@ async function evOnBattery(body) {
   });
 }
 
+test('an EV that starts above peak_kw: the battery is dispatched for it in the loop turn that sends the EV its limit, not after the grid meter shows it', async () => {
+  const dir = tmpDir();
+  // 36 A x 3 x 230 V = 24.8 kW of building under a 30 kW peak: the EV's 32 A (22.1 kW) puts the
+  // site 16.9 kW above it. The EV draws its limit at once but reports nothing (no MeterValues):
+  // without the lead, the edge learns of it from the grid meter one or more turns later.
+  const s = await sim(dir, { base_a: 36, pv_w: 0 }, ['--soc', '80']);
+  const { d, url } = await edge(dir, s.port, { battery: 'mode = "peak-shave"; peak_kw = 30.0; reserve_pct = 20.0; revert_s = 10;' });
+  const limits = [];
+  let discharge = null;
+  const handlers = {
+    SetChargingProfile: (params) => {
+      const limit = params.csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0].limit;
+      limits.push({ at: Date.now(), limit });
+      setImmediate(() => s.evDraw(limit));
+      return { status: 'Accepted' };
+    },
+  };
+  let cp;
+  await guarded({ proc: s.proc, d, cp: () => cp }, async () => {
+    cp = await station(url, 'Available', handlers);
+    await until(() => s.readings().length > 8, { timeoutMs: 8000, what: 'grid meter read' });
+    await sleep(1500);
+    assert.ok(Math.abs(s.readings().at(-1).bat_w) < 500, 'below the peak: the battery holds');
+    const from = d.log.length;
+    await cp.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Charging' });
+    await until(() => {
+      if (!discharge && /battery bess: discharge/.test(d.log.slice(from))) discharge = Date.now();
+      return discharge && limits.some((l) => l.limit > 20);
+    }, { timeoutMs: 8000, stepMs: 10, what: 'the EV\'s limit and the discharge' });
+    const started = limits.find((l) => l.limit > 20);
+    const line = d.log.slice(from).match(/battery bess: discharge ([\d.]+) kW \((.*)\)/);
+    console.log(`EV given ${started.limit} A; "${line[0]}" ${discharge - started.at} ms after the EV's profile arrived`);
+    assert.match(line[2], /EVs raised 2\d\.\d kW/, 'decided on the solve\'s raise, not on a meter reading');
+    assert.ok(Math.abs(Number(line[1]) - (24.8 + started.limit * 3 * V / 1000 - 30)) < 1.5, `discharge ${line[1]} kW`);
+    assert.ok(discharge - started.at <= 200, `the discharge is written in the same loop turn (${discharge - started.at} ms)`);
+  });
+});
+
 test('the battery trips mid-discharge: the chargers are lowered within one control period and the grid is back within its limit', async () => {
   await evOnBattery(async ({ s, d, lowered, before }) => {
     s.set({ base_a: 80, pv_w: 0, trip: true });
@@ -335,6 +373,118 @@ test('a SunSpec storage written from the model definitions (pymodbus, not our si
     await until(() => ticks().at(-1).mode === 0 && ticks().at(-1).bat_w === 0, { timeoutMs: 9000, what: 'reverted' });
     console.log(`SunSpec peer: back on its own control ${Date.now() - dead} ms after the edge died (revert_s 10)`);
   });
+});
+
+test('a battery on a generic register map (pymodbus vendor map, charge-positive int32 W): peak shaving writes the setpoint and its timeout', async () => {
+  const dir = tmpDir();
+  const port = await freePort();
+  const load = path.join(dir, 'load');
+  const writes = path.join(dir, 'writes.jsonl');
+  const status = path.join(dir, 'status.jsonl');
+  fs.writeFileSync(load, '25');
+  const peer = await startHelper('/usr/bin/python3', [path.join(ROOT, 'tests/peers/generic_battery.py'), '--tcp', String(port),
+    '--load-file', load, '--writes', writes, '--status', status], /ready/);
+  const lines = (f) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const ticks = () => lines(status);
+  // The setpoint writes as the battery got them: raw int32 (high word first) at 10, raw uint16 at 12.
+  const setpoints = () => lines(writes).filter((w) => w.addr === 10 && w.values.length === 2)
+    .map((w) => ({ t_ms: w.t_ms, raw: (w.values[0] << 16) | w.values[1] }));
+  const timeouts = () => lines(writes).filter((w) => w.addr === 12).map((w) => w.values[0]);
+  const ocpp = await freePort();
+  const webPort = await freePort();
+  fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "generic"; margin_a = 2.0; fallback_a = 6.0;
+  control_period_ms = 1000; voltage_v = ${V}.0; meter_stale_ms = 2000;
+  grid = { meter = "grid"; limit_a = [100.0, 100.0, 100.0]; }; };
+devices = (
+  { id = "grid"; driver = "sdm630"; role = "grid-meter"; modbus = "tcp://127.0.0.1:${port}"; unit = 1; poll_ms = 250; },
+  { id = "bess"; driver = "generic"; role = "battery"; modbus = "tcp://127.0.0.1:${port}"; unit = 2; poll_ms = 250;
+    registers = (
+      { name = "soc_pct"; address = 0; type = "uint16"; scale = 0.1; },
+      { name = "power_w"; address = 1; type = "int16"; scale = -10.0; },
+      { name = "setpoint_w"; address = 10; type = "int32"; positive = "charge"; },
+      { name = "revert_s"; address = 12; type = "uint16"; }
+    ); }
+);
+battery = { device = "bess"; mode = "peak-shave"; peak_kw = 30.0; reserve_pct = 20.0; revert_s = 10;
+  max_charge_kw = 20.0; max_discharge_kw = 20.0; };
+chargers = ( { id = "A"; password = "${PW}"; max_a = 32.0; } );
+ocpp = { listen = "127.0.0.1:${ocpp}"; meter_interval_s = 0; };
+web = { listen = "127.0.0.1:${webPort}"; };
+storage = { path = "${dir}/a.db"; };
+`);
+  const d = new Daemon(path.join(dir, 'a.conf'));
+  await d.start();
+  let cp;
+  await guarded({ proc: peer.proc, d, cp: () => cp }, async () => {
+    cp = await station(`ws://127.0.0.1:${ocpp}/ocpp`);
+    await d.waitForLog(/device bess answered: SoC 70\.0 %/, 5000);
+    await sleep(1500);
+    assert.equal(ticks().at(-1).bat_w, 0, 'below peak: idle');
+    assert.ok(setpoints().every((w) => w.raw === 0), `below peak nothing but 0 W is commanded: ${JSON.stringify(setpoints())}`);
+
+    fs.writeFileSync(load, '40'); // 10 kW above the 30 kW peak
+    await until(() => ticks().at(-1).load_w === 40000, { what: 'the step' });
+    const step = ticks().find((x) => x.load_w === 40000);
+    await until(() => ticks().at(-1).grid_w <= 31000, { timeoutMs: 4000, what: 'peak held' });
+    const held = ticks().find((x) => x.t_ms > step.t_ms && x.grid_w <= 31000);
+    console.log(`generic battery: grid at the peak ${held.t_ms - step.t_ms} ms after the step`);
+    assert.ok(held.t_ms - step.t_ms <= 2000 + 250, 'within 2 control periods (plus a meter poll)');
+    await sleep(1000);
+    const t = ticks().at(-1);
+    assert.ok(Math.abs(t.bat_w - 10000) < 1000, `the battery discharges ${t.bat_w} W`);
+    // Units and sign on the wire: W, charge positive, so a 10 kW discharge is about -10000.
+    const sp = setpoints().filter((w) => w.t_ms > step.t_ms);
+    assert.ok(sp.length > 0, 'a setpoint was written after the step');
+    console.log(`generic battery: setpoints after the step ${sp.map((w) => w.raw).join(', ')}; timeouts ${[...new Set(timeouts())].join(', ')}`);
+    assert.ok(sp.every((w) => w.raw < 0 && w.raw >= -20000), `discharge is negative on a charge-positive register: ${sp.map((w) => w.raw)}`);
+    assert.ok(Math.abs(sp.at(-1).raw + 10000) <= 1500, `about -10000 W: ${sp.at(-1).raw}`);
+    assert.ok(timeouts().length > 0 && timeouts().every((v) => v === 10), `the timeout register gets revert_s: ${timeouts()}`);
+
+    // The edge dies: the battery keeps the setpoint until its own timeout, then idles.
+    await cp.close({ force: true });
+    cp = null;
+    d.proc.kill('SIGKILL');
+    await d.exitPromise;
+    const dead = Date.now();
+    await sleep(4000);
+    assert.ok(ticks().at(-1).bat_w > 9000, 'still discharging within the timeout');
+    await until(() => !ticks().at(-1).active && ticks().at(-1).bat_w === 0, { timeoutMs: 12000, what: 'reverted' });
+    console.log(`generic battery: idle ${Date.now() - dead} ms after the edge died (timeout 10 s)`);
+  });
+});
+
+test('--check: a generic battery needs a setpoint_w row to be dispatched; written rows are refused on their line', () => {
+  const dir = tmpDir();
+  const check = (regs, mode = 'peak-shave') => {
+    fs.writeFileSync(path.join(dir, 'c.conf'), `site = { name = "x"; grid = { meter = "grid"; limit_a = [100.0, 100.0, 100.0]; }; };
+devices = (
+  { id = "grid"; driver = "sdm630"; role = "grid-meter"; modbus = "tcp://127.0.0.1:1502"; },
+  { id = "bess"; driver = "generic"; role = "battery"; modbus = "tcp://127.0.0.1:1502"; unit = 2;
+    registers = (
+      { name = "soc_pct"; address = 0; scale = 0.1; },
+${regs}
+    ); }
+);
+battery = { device = "bess";
+  mode = "${mode}"; };
+`);
+    return runSync(AMPGATED, ['-c', path.join(dir, 'c.conf'), '--check']);
+  };
+  let r = check('      { name = "setpoint_w"; address = 10; type = "int32"; positive = "charge"; }');
+  assert.equal(r.status, 0, r.stderr);
+  r = check('      { name = "power_w"; address = 1; type = "int16"; }');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /c\.conf:11: battery\.mode: device "bess" \(driver generic\) takes no setpoint, so it cannot be dispatched: add a setpoint_w row/);
+  assert.equal(check('      { name = "power_w"; address = 1; type = "int16"; }', 'off').status, 0, 'read only is fine without dispatch');
+  r = check('      { name = "setpoint_w"; address = 10; type = "uint16"; }');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /c\.conf:7: devices\[1\]\.registers: device bess: registers\[1\]: setpoint_w is signed/);
+  r = check('      { name = "setpoint_w"; address = 10; type = "int16"; function = "input"; }');
+  assert.match(r.stderr, /c\.conf:7: .*setpoint_w is written, so it is a holding register, not input/);
+  r = check('      { name = "setpoint_w"; address = 10; type = "int16"; positive = "up"; }');
+  assert.match(r.stderr, /c\.conf:7: .*positive: "up" is not one of: discharge, charge/);
+  r = check('      { name = "revert_s"; address = 12; }');
+  assert.match(r.stderr, /c\.conf:7: .*a revert_s row without a setpoint_w row/);
 });
 
 test('demand-charge ratchet: the month\'s highest window average is kept in the database, and with site.ratchet the battery holds the site below it', async () => {

@@ -178,6 +178,9 @@ test('a load step above peak_kw: the card shows the battery discharging with its
       close(n.building.kw, e.building_w + e.pv_w, 'building (its load net of PV, plus PV)');
       close(n.ev.kw, e.ev_w, 'EVs');
       assert.equal(n.ev.words, 'charging 1 vehicle');
+      // The battery ramps (20 kW/s in the simulator): the card may show it above 15 kW before it
+      // reaches the 17.4 kW the step needs; the grid at peak_kw says it got there.
+      assert.ok(Math.abs(e.grid_w - 30000) < 1500, `the battery holds the grid at peak_kw: ${e.grid_w} W`);
     }, 'the card shows the battery covering the step');
     console.log(`card shows the battery discharging ${c.nodes.battery.kw} ${Date.now() - stepAt} ms after the step; ` +
       `REST: grid ${s.energy.grid_w} W, PV ${s.energy.pv_w} W, battery ${s.energy.battery.power_w} W at SoC ${s.energy.battery.soc_pct} %, ` +
@@ -186,7 +189,6 @@ test('a load step above peak_kw: the card shows the battery discharging with its
     const e = s.energy;
     assert.ok(Math.abs(e.grid_w + e.pv_w + e.battery.power_w - (e.building_w + e.pv_w + e.ev_w)) < 1500,
       `grid + PV + battery = building + EVs: ${JSON.stringify(e)}`);
-    assert.ok(Math.abs(e.grid_w - 30000) < 1500, `the battery holds the grid at peak_kw: ${e.grid_w} W`);
 
     // The ratchet: the seeded 35 kW peak, this window's average under it.
     await agreeing(page, (card, en) => {

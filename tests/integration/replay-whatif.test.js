@@ -37,11 +37,13 @@ test('a 20 kW / 50 kWh battery at a 30 kW target, then 10 kW of PV: the figures 
   assert.match(r.stdout, /grid peak, 15-min mean +40\.0 +30\.0 +-10\.0 +kW/);
   assert.match(r.stdout, /battery discharged +0\.0 +10\.0 +\+10\.0 +kWh/);
   const w = JSON.parse(fs.readFileSync(json, 'utf8')).whatif;
-  // 1 s at 40.02 kW before the battery answers, then 30.00: (40.02 + 899 x 30) / 900.
-  assert.ok(Math.abs(w.with.demand_peak_kw - (40.02 + 899 * 30) / 900) < 1e-3, `${w.with.demand_peak_kw}`);
+  // The battery leads the EV's start in the same step (the solve's raise): 30.00 kW from the
+  // first second, instantaneous peak included, 10.02 kW x 1 h discharged.
+  assert.ok(Math.abs(w.with.demand_peak_kw - 30) < 1e-3, `${w.with.demand_peak_kw}`);
+  assert.ok(Math.abs(w.with.grid_peak_kw - 30) < 1e-3, `${w.with.grid_peak_kw}`);
   assert.ok(Math.abs(w.without.demand_peak_kw - 40.02) < 1e-6);
-  assert.ok(Math.abs(w.with.battery_discharged_kwh - 10.02 * 3599 / 3600) < 1e-3);
-  assert.ok(Math.abs(w.battery.soc_end_pct - 100 * (50 - 10.02 * 3599 / 3600 / 0.95) / 50) < 0.01);
+  assert.ok(Math.abs(w.with.battery_discharged_kwh - 10.02) < 1e-3);
+  assert.ok(Math.abs(w.battery.soc_end_pct - 100 * (50 - 10.02 / 0.95) / 50) < 0.01);
   assert.equal(w.with.ev_delivered_kwh.toFixed(2), '40.02');
   assert.equal(w.without.ev_delivered_kwh.toFixed(2), '40.02');
   assert.equal(w.with.violations, 0);

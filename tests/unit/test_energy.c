@@ -138,6 +138,47 @@ static void test_ev_want(void **state)
 	assert_true(fabs(energy_ev_want_w(c, 3, 2.0, 230, 40000) - 40000) < 1e-6);
 }
 
+/* What a solve is about to add to the EVs: a car that starts (no limit before, nothing drawn) at
+ * its whole new limit on the phases it loads; a raised car from the higher of its old limit and
+ * its draw; a limit that only catches up with the draw, an EV-limited car's slack, a charger
+ * without an EV or paused: nothing. */
+static void test_ev_raise(void **state)
+{
+	struct solver_charger c[6] = {
+		{ .ev = true, .link = SOLVER_ONLINE, .phases = 3, .rotation = { 0, 1, 2 }, .max_a = 32 },
+		{ .ev = true, .link = SOLVER_ONLINE, .phases = 1, .rotation = { 2 }, .max_a = 32 },
+		{ .ev = true, .link = SOLVER_ONLINE, .phases = 3, .rotation = { 0, 1, 2 }, .max_a = 32, .draw_a = { 10, 10, 10 } },
+		{ .ev = true, .link = SOLVER_ONLINE, .phases = 3, .rotation = { 0, 1, 2 }, .max_a = 32, .draw_a = { 20, 20, 20 } },
+		{ .ev = true, .link = SOLVER_ONLINE, .phases = 3, .rotation = { 0, 1, 2 }, .max_a = 32, .ev_limited = true,
+		  .draw_a = { 10, 10, 10 } },
+		{ .ev = false, .link = SOLVER_ONLINE, .phases = 3, .rotation = { 0, 1, 2 }, .max_a = 32 },
+	};
+	double old_a[6] = { 0, 0, 16, 10, 10, 0 };
+	struct solver_result res[6] = {
+		{ .limit_a = 32, .bind = BIND_CHARGER_MAX },            /* starts: 32 A x 3 */
+		{ .limit_a = 32, .bind = BIND_CHARGER_MAX },            /* starts, one phase: 32 A x 1 */
+		{ .limit_a = 20, .bind = BIND_NODE },                   /* 16 -> 20 A, drawing 10: 4 A x 3 */
+		{ .limit_a = 20, .bind = BIND_NODE },                   /* 10 -> 20 A, already drawing 20: 0 */
+		{ .limit_a = 12, .bind = BIND_EV_LIMITED },             /* slack: 0 */
+		{ .limit_a = 32, .bind = BIND_NONE },                   /* no EV: 0 */
+	};
+	(void)state;
+	assert_true(fabs(energy_ev_raise_w(c, old_a, res, 6, 230) - (32 * 3 + 32 + 4 * 3) * 230.0) < 1e-6);
+	res[0].limit_a = 0;                                     /* paused: 0 */
+	old_a[1] = 32;                                          /* already had it */
+	assert_true(fabs(energy_ev_raise_w(c, old_a, res, 6, 230) - 4 * 3 * 230.0) < 1e-6);
+	/* ... and the dispatch for it: 22 kW more on a site at its 30 kW peak is a 22 kW discharge. */
+	struct energy_params p = params();
+	struct energy_input in = { .building_w = 10000, .building_now_w = 10000, .ev_w = 20000, .soc_pct = 80 };
+	struct energy_decision d;
+	energy_decide(&p, &in, &d);
+	assert_true(d.target_w == 0);
+	in.ev_w += 32 * 3 * 230.0;
+	in.ev_want_w = in.ev_w;
+	energy_decide(&p, &in, &d);
+	assert_true(fabs(d.target_w - 32 * 3 * 230.0) < 1e-6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -146,6 +187,7 @@ int main(void)
 		cmocka_unit_test(test_recharge),
 		cmocka_unit_test(test_peak_below_limit),
 		cmocka_unit_test(test_ev_want),
+		cmocka_unit_test(test_ev_raise),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

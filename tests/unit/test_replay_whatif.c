@@ -81,12 +81,13 @@ static void whatif(struct replay_whatif *w, const struct ag_config *cfg, double 
 
 
 /* A 20 kW / 50 kWh battery, peak target 30 kW, full at 10:00, reserve 20 % (the default):
- * 10:00:00   the EV starts; the battery learns it from this step (one control period late):
- *            import 40.02 kW for 1 s, the instantaneous peak is unchanged.
- * then       energy_decide: 40.02 - 30 = 10.02 kW discharge (under its 20 kW), import 30.00 kW.
- * Discharged 10.02 kW x 3 599 s = 10 017.2 Wh; SoC 50 000 - 10 017.2 / 0.95 = 39 455.6 Wh = 78.91 %.
- * 15-min means: 10:00-10:15 (40.02 + 899 x 30) / 900 = 30.011 kW, then 30.000: demand peak
- * 40.02 -> 30.011 kW. Import 40.02 -> 30.003 kWh. */
+ * 10:00:00   the EV starts: the solve raises it from 0 to 58 A (40.02 kW), and the battery is
+ *            dispatched for that raise in the same step (energy_ev_raise_w, as energy_commit
+ *            does in the daemon): 40.02 - 30 = 10.02 kW. Before, it learnt of the EV one
+ *            control period late and the grid took 40.02 kW for that step.
+ * then       energy_decide on the measured EV: the same 10.02 kW, import 30.00 kW.
+ * Discharged 10.02 kW x 3 600 s = 10 020 Wh; SoC 50 000 - 10 020 / 0.95 = 39 452.6 Wh = 78.91 %.
+ * Every 15-min mean and the instantaneous peak: 40.02 -> 30.00 kW. Import 40.02 -> 30.00 kWh. */
 static void test_battery_shaves_to_target(void **state)
 {
 	struct fx f;
@@ -99,20 +100,20 @@ static void test_battery_shaves_to_target(void **state)
 	assert_false(w.peak_auto);
 	assert_int_equal(replay_whatif_run(&w, &f.in, &f.base, &with, stderr), 0);
 	assert_near(with.delivered_wh, EV_W, 0.01);
-	assert_near(with.demand_peak_kw, (40.02 + 899 * 30.0) / 900, 1e-3);
-	assert_near(with.grid_peak_kw, 40.02, 1e-6);
-	assert_near(with.battery_out_wh, 10020.0 * 3599 / 3600, 0.5);
+	assert_near(with.demand_peak_kw, 30.0, 1e-3);
+	assert_near(with.grid_peak_kw, 30.0, 1e-3);
+	assert_near(with.battery_out_wh, 10020.0, 0.5);
 	assert_near(with.battery_in_wh, 0, 1e-9);
-	assert_near(with.soc_end_pct, 100.0 * (50000 - 10020.0 * 3599 / 3600 / 0.95) / 50000, 0.01);
-	assert_near(with.import_wh, EV_W - 10020.0 * 3599 / 3600, 0.5);
+	assert_near(with.soc_end_pct, 100.0 * (50000 - 10020.0 / 0.95) / 50000, 0.01);
+	assert_near(with.import_wh, EV_W - 10020.0, 0.5);
 	assert_int_equal(f.base.violations + with.violations, 0);
 	replay_result_fini(&with);
 	fx_close(&f);
 }
 
 /* No target: the one with the lowest demand peak. 20 kW / 50 kWh covers 20 kW for the hour (it
- * needs 20 / 0.95 = 21 kWh of its 39.75 above reserve): 40.02 - 20 = 20.02 kW (any lower target
- * gives the same peak; the highest of those is kept). A 10 kWh one has (100 - 20.5) % x 10 x 0.95
+ * needs 20 / 0.95 = 21 kWh of its 39.75 above reserve): 40.02 - 20 = 20.02 kW from the first
+ * step, instantaneous peak too (any lower target gives the same peak; the highest is kept). A 10 kWh one has (100 - 20.5) % x 10 x 0.95
  * = 7.55 kWh to give: about 7.5 kW over the hour, 32.5 kW (a lower target empties it before
  * 11:00 and the last quarter-hour's mean rises). */
 static void test_lowest_target_held(void **state)
@@ -127,7 +128,8 @@ static void test_lowest_target_held(void **state)
 	assert_true(w.peak_auto);
 	assert_int_equal(replay_whatif_run(&w, &f.in, &f.base, &with, stderr), 0);
 	assert_near(w.peak_used_kw, 20.02, 1e-6);
-	assert_near(with.demand_peak_kw, (40.02 + 899 * 20.02) / 900, 1e-3);
+	assert_near(with.demand_peak_kw, 20.02, 1e-3);
+	assert_near(with.grid_peak_kw, 20.02, 1e-3);
 	replay_result_fini(&with);
 
 	whatif(&w, f.cfg, 10, 20, 0);

@@ -518,7 +518,7 @@ static void test_sdm630(void **state)
 	/* SDM630 is a meter: not a battery. */
 	char err[200];
 	c.role = (char *)"battery";
-	assert_int_equal(driver_check_config(&c, err, sizeof(err)), -EINVAL);
+	assert_int_equal(driver_check_config(&c, err, sizeof(err), NULL), -EINVAL);
 	assert_non_null(strstr(err, "cannot serve role"));
 	free(f);
 }
@@ -546,7 +546,7 @@ static void test_generic(void **state)
 	f->holding[100] = (uint16_t)-1550;
 	regs_put_u32(&f->holding[102], (uint32_t)-7000, true);
 	regs_put_u32(&f->input[10], 42, false);
-	assert_int_equal(driver_check_config(&c, err, sizeof(err)), 0);
+	assert_int_equal(driver_check_config(&c, err, sizeof(err), NULL), 0);
 	assert_int_equal(drv_dev_init(&dev, &c), 0);
 	reading_clear(&r);
 	f->reads = 0;
@@ -558,12 +558,122 @@ static void test_generic(void **state)
 	assert_true(isnan(r.current_a[1]));
 	drv_dev_fini(&dev);
 	regs[0].name = (char *)"curent_l1";
-	assert_int_equal(driver_check_config(&c, err, sizeof(err)), -EINVAL);
+	assert_int_equal(driver_check_config(&c, err, sizeof(err), NULL), -EINVAL);
 	assert_non_null(strstr(err, "unknown quantity \"curent_l1\""));
 	/* "base" and "registers" belong to one driver each. */
 	struct cfg_device s = dev_cfg("sdm630", "submeter", 40000);
-	assert_int_equal(driver_check_config(&s, err, sizeof(err)), -EINVAL);
+	assert_int_equal(driver_check_config(&s, err, sizeof(err), NULL), -EINVAL);
 	assert_non_null(strstr(err, "base"));
+	free(f);
+}
+
+/* A battery on a generic map: setpoint_w (int32, charge positive, 10 W per count here) and
+ * revert_s written, in that order; a discharge comes out negative, a value past the type is
+ * clamped (never wrapped into the other direction), limits that force nothing write 0 W,
+ * and the rows are refused where they cannot work, each with its register row's line. */
+static void test_generic_setpoint(void **state)
+{
+	struct reg_io io;
+	struct fake *f = fake_new(&io);
+	struct drv_dev dev;
+	struct cfg_device c = dev_cfg("generic", "battery", -1);
+	struct cfg_register regs[] = {
+		{ .name = (char *)"soc_pct", .address = 0, .function = (char *)"holding", .type = (char *)"uint16",
+		  .word_order = (char *)"big", .scale = 0.1, .line = 10 },
+		{ .name = (char *)"setpoint_w", .address = 20, .function = (char *)"holding", .type = (char *)"int32",
+		  .word_order = (char *)"little", .scale = 10, .positive = (char *)"charge", .line = 11 },
+		{ .name = (char *)"revert_s", .address = 30, .function = (char *)"holding", .type = (char *)"uint16",
+		  .word_order = (char *)"big", .scale = 1, .line = 12 },
+	};
+	struct device_reading r;
+	char err[256];
+	int line = 0;
+	(void)state;
+	c.registers = regs;
+	c.n_registers = 3;
+	c.line = 9;
+	map_range(f, 0, 40);
+	f->holding[0] = 705;
+	assert_int_equal(driver_check_config(&c, err, sizeof(err), &line), 0);
+	assert_true(driver_can_control(&c));
+	assert_int_equal(drv_dev_init(&dev, &c), 0);
+	reading_clear(&r);
+	f->reads = 0;
+	assert_int_equal(dev.ops->poll(&dev, &io, 1, &r), 0);
+	assert_int_equal(f->reads, 1);                      /* the written rows are not polled */
+	assert_true(fabs(r.soc_pct - 70.5) < 1e-9);
+
+	/* Discharge 12.34 kW, as the site controller asks it: {-P, P}. Charge positive: -1234. */
+	struct device_setpoint sp = { .max_charge_w = -12340, .max_discharge_w = 12340, .revert_s = 15 };
+	assert_int_equal(dev.ops->write_setpoint(&dev, &io, &sp), 0);
+	assert_int_equal((int32_t)regs_u32(&f->holding[20], true), -1234);
+	assert_int_equal(f->holding[30], 15);
+	assert_int_equal(f->last_write_addr, 20);           /* the revert timer first, then the power */
+	/* Charge 5 kW: {P, -P}. */
+	sp = (struct device_setpoint){ .max_charge_w = 5000, .max_discharge_w = -5000, .revert_s = 0 };
+	assert_int_equal(dev.ops->write_setpoint(&dev, &io, &sp), 0);
+	assert_int_equal((int32_t)regs_u32(&f->holding[20], true), 500);
+	assert_int_equal(f->holding[30], 0);
+	/* Limits that force no direction: held at 0 W. */
+	sp = (struct device_setpoint){ .max_charge_w = 3000, .max_discharge_w = 3000, .revert_s = 15 };
+	assert_int_equal(dev.ops->write_setpoint(&dev, &io, &sp), 0);
+	assert_int_equal((int32_t)regs_u32(&f->holding[20], true), 0);
+	drv_dev_fini(&dev);
+
+	/* int16 in W, discharge positive: 40 kW does not fit; clamped to 32767, not wrapped negative. */
+	regs[1].type = (char *)"int16";
+	regs[1].scale = 1;
+	regs[1].positive = NULL;
+	assert_int_equal(drv_dev_init(&dev, &c), 0);
+	sp = (struct device_setpoint){ .max_charge_w = -40000, .max_discharge_w = 40000, .revert_s = 15 };
+	assert_int_equal(dev.ops->write_setpoint(&dev, &io, &sp), 0);
+	assert_int_equal((int16_t)f->holding[20], 32767);
+	sp = (struct device_setpoint){ .max_charge_w = 40000, .max_discharge_w = -40000, .revert_s = 15 };
+	assert_int_equal(dev.ops->write_setpoint(&dev, &io, &sp), 0);
+	assert_int_equal((int16_t)f->holding[20], -32768);
+	/* float32 with scale 1000 (kW on the wire). */
+	drv_dev_fini(&dev);
+	regs[1].type = (char *)"float32";
+	regs[1].word_order = (char *)"big";
+	regs[1].scale = 1000;
+	assert_int_equal(drv_dev_init(&dev, &c), 0);
+	sp = (struct device_setpoint){ .max_charge_w = -7500, .max_discharge_w = 7500, .revert_s = 15 };
+	assert_int_equal(dev.ops->write_setpoint(&dev, &io, &sp), 0);
+	assert_true(regs_f32(&f->holding[20], false) == 7.5f);
+	drv_dev_fini(&dev);
+
+	/* Refused, each on its register's line. */
+	regs[1].type = (char *)"uint16";
+	assert_int_equal(driver_check_config(&c, err, sizeof(err), &line), -EINVAL);
+	assert_non_null(strstr(err, "setpoint_w is signed"));
+	assert_int_equal(line, 11);
+	regs[1].type = (char *)"int32";
+	regs[1].function = (char *)"input";
+	assert_int_equal(driver_check_config(&c, err, sizeof(err), &line), -EINVAL);
+	assert_non_null(strstr(err, "holding register"));
+	assert_int_equal(line, 11);
+	regs[1].function = (char *)"holding";
+	regs[0].positive = (char *)"charge";
+	assert_int_equal(driver_check_config(&c, err, sizeof(err), &line), -EINVAL);
+	assert_non_null(strstr(err, "for the setpoint_w row only"));
+	assert_int_equal(line, 10);
+	regs[0].positive = NULL;
+	regs[1].name = (char *)"revert_s";
+	assert_int_equal(driver_check_config(&c, err, sizeof(err), &line), -EINVAL);
+	assert_non_null(strstr(err, "a second revert_s row"));
+	assert_int_equal(line, 12);
+	c.n_registers = 2;                                  /* soc_pct and a lone revert_s */
+	assert_int_equal(driver_check_config(&c, err, sizeof(err), &line), -EINVAL);
+	assert_non_null(strstr(err, "without a setpoint_w row"));
+	assert_int_equal(line, 11);
+	c.n_registers = 1;                                  /* soc_pct only: readable, not controllable */
+	assert_int_equal(driver_check_config(&c, err, sizeof(err), &line), 0);
+	assert_false(driver_can_control(&c));
+	c.n_registers = 3;
+	regs[1].name = (char *)"setpoint_w";
+	c.role = (char *)"submeter";
+	assert_int_equal(driver_check_config(&c, err, sizeof(err), &line), -EINVAL);
+	assert_non_null(strstr(err, "written to a battery"));
 	free(f);
 }
 
@@ -592,6 +702,7 @@ int main(void)
 		cmocka_unit_test(test_discovery_failures), cmocka_unit_test(test_meter_poll),
 		cmocka_unit_test(test_battery_poll),      cmocka_unit_test(test_battery_setpoint),
 		cmocka_unit_test(test_sdm630),            cmocka_unit_test(test_generic),
+		cmocka_unit_test(test_generic_setpoint),
 		cmocka_unit_test(test_driver_table),
 	};
 	return cmocka_run_group_tests_name("sunspec", tests, NULL, NULL);

@@ -16,7 +16,10 @@
  * daemon does (PV and battery charging in the non-EV load, the discharge added back and given
  * to the EVs as grid_extra_w once it flows, as far as energy_counted_w allows), the battery is
  * dispatched by the daemon's energy_decide, and the grid's import is the EVs plus the building
- * less PV and discharge. */
+ * less PV and discharge. As in the daemon (energy_turn, then the solve, then energy_commit), the
+ * battery's target for a step is decided on the last step's snapshot and raised, after the
+ * solve, by what the solve is about to add to the EVs (energy_ev_raise_w): the EVs follow a new
+ * limit within the step, and so does the battery. */
 #include "tools/sim/replay.h"
 #include "tools/sim/ev.h"
 #include "edge/site/energy.h"
@@ -70,6 +73,9 @@ struct run {
 	/* what-if storage and PV */
 	struct energy_params ep;
 	double soc_wh, bat_w, target_w, pv_w, building_w;
+	struct energy_input last_in;    /* the snapshot the target was decided on */
+	bool decided;
+	double *limit_a;                /* per charger: the last solve's limit (energy_ev_raise_w) */
 	bool storage;           /* a battery or PV: grid_a is the grid's non-EV load */
 	double grid_a[3];       /* the building less PV and battery (what the grid meter sees less the EVs) */
 	int64_t day0_ms;        /* 00:00 UTC of the first day: the PV profile's origin */
@@ -211,13 +217,14 @@ static int setup(struct run *u, FILE *errs)
 	u->told_wh = calloc(n ? n : 1, sizeof(*u->told_wh));
 	u->ev_a = calloc(r->n_nodes * 3, sizeof(double));
 	u->nonev_a = calloc(r->n_nodes * 3, sizeof(double));
+	u->limit_a = calloc(u->n_ch ? u->n_ch : 1, sizeof(double));
 	u->solver = solver_new(r->n_nodes, u->n_ch);
 	if (!strcmp(u->sin.policy->name, "plan") && !(u->plan_a = calloc(u->n_ch ? u->n_ch : 1, sizeof(double))))
 		return -ENOMEM;
 	u->plan = (struct plan_params){ .period_ms = (int64_t)cfg->site.plan_period_s * 1000,
 					.default_dwell_ms = (int64_t)cfg->site.default_dwell_s * 1000 };
 	if (!r->outcome || !r->node || !u->ch || !u->rot || !u->res || !u->bay || !u->order || !u->told_dep_ms || !u->told_wh || !u->ev_a ||
-	    !u->nonev_a || !u->solver)
+	    !u->nonev_a || !u->limit_a || !u->solver)
 		return -ENOMEM;
 	for (size_t i = 0; i < r->n_nodes; i++) {
 		snprintf(r->node[i].id, sizeof(r->node[i].id), "%s", u->nodes[i].id);
@@ -516,22 +523,30 @@ static void account(struct run *u, int64_t t, double price)
 	}
 }
 
-/* Before the solve: PV now, and the battery at the last decision (within what its SoC allows),
- * as the grid meter and the solver see them. */
+/* The battery's power this step at target_w, within its rating and what its SoC allows. */
+static double battery_power_w(const struct run *u)
+{
+	const struct replay_battery *b = u->in->battery;
+	double dt_h = (double)u->r->step_ms / 3600000.0;
+
+	if (b && u->target_w > 0)
+		return fmin(fmin(u->target_w, b->power_w), u->soc_wh * REPLAY_BATTERY_EFFICIENCY / dt_h);
+	if (b && u->target_w < 0)
+		return -fmin(fmin(-u->target_w, b->power_w), (b->capacity_wh - u->soc_wh) / REPLAY_BATTERY_EFFICIENCY / dt_h);
+	return 0;
+}
+
+/* Before the solve: PV now, and the battery at the last decision, as the grid meter and the
+ * solver see them. */
 static void storage_step(struct run *u, int64_t t)
 {
 	const struct replay_battery *b = u->in->battery;
-	double v = u->sin.voltage_v, dt_h = (double)u->r->step_ms / 3600000.0;
+	double v = u->sin.voltage_v;
 
 	if (!b && !u->in->pv)
 		return;
 	u->pv_w = u->in->pv ? pv_profile_at(u->in->pv, (double)(t - u->day0_ms) / 1000.0) : 0;
-	u->bat_w = 0;
-	if (b && u->target_w > 0)
-		u->bat_w = fmin(fmin(u->target_w, b->power_w), u->soc_wh * REPLAY_BATTERY_EFFICIENCY / dt_h);
-	else if (b && u->target_w < 0)
-		u->bat_w = -fmin(fmin(-u->target_w, b->power_w),
-				 (b->capacity_wh - u->soc_wh) / REPLAY_BATTERY_EFFICIENCY / dt_h);
+	u->bat_w = battery_power_w(u);
 	/* The grid meter: the building (or its circuits' sum) less PV and discharge, plus charging.
 	 * The solver: the same with the discharge added back (energy_turn's hidden load). */
 	u->storage = true;
@@ -543,6 +558,40 @@ static void storage_step(struct run *u, int64_t t)
 	}
 	replay_effective_load(u->nodes, u->r->n_nodes, u->nonev_a);
 	u->sin.grid_extra_w = b ? energy_counted_w(&u->ep, u->bat_w) : 0;
+}
+
+/* After the solve (energy_commit's part): the last snapshot decided again with what this solve
+ * adds to the EVs, and the battery's power this step moved to it. The solver's inputs stay as
+ * they were: what the battery delivers counts for the EVs only once measured. */
+static void storage_commit(struct run *u, bool solved)
+{
+	double v = u->sin.voltage_v, raise_w = solved ? energy_ev_raise_w(u->ch, u->limit_a, u->res, u->n_ch, v) : 0;
+
+	for (size_t i = 0; i < u->n_ch; i++)
+		u->limit_a[i] = solved ? u->res[i].limit_a : 0;
+	if (!u->in->battery || !(raise_w > 0))
+		return;
+	struct energy_input in = u->last_in;
+	struct energy_decision dec;
+
+	if (!u->decided) {              /* the first step: the daemon's first turn sees no EV yet */
+		in = (struct energy_input){ .building_now_w = -u->pv_w, .soc_pct = 100.0 * u->soc_wh / u->in->battery->capacity_wh };
+		for (int p = 0; p < 3; p++)
+			in.building_now_w += u->grid_base_a[p] * v;
+		in.building_w = in.building_now_w;
+	}
+
+	in.ev_w += raise_w;
+	in.ev_want_w = fmax(in.ev_want_w, in.ev_w);
+	energy_decide(&u->ep, &in, &dec);
+	if (!isfinite(dec.target_w))
+		return;
+	double was_w = u->bat_w;
+
+	u->target_w = dec.target_w;
+	u->bat_w = battery_power_w(u);
+	for (int p = 0; p < 3; p++)
+		u->grid_a[p] -= (u->bat_w - was_w) / (3 * v);
 }
 
 /* After the step: the battery's energy, then the daemon's decision for the next step from this
@@ -574,6 +623,8 @@ static void dispatch(struct run *u)
 	in.building_w = fmax(now_w, u->building_w);
 	in.soc_pct = r->soc_end_pct;
 	u->building_w = now_w;
+	u->last_in = in;
+	u->decided = true;
 	energy_decide(&u->ep, &in, &dec);
 	u->target_w = isfinite(dec.target_w) ? dec.target_w : 0;
 }
@@ -628,6 +679,7 @@ static int step_all(struct run *u, FILE *errs)
 		} else {
 			memset(u->res, 0, u->n_ch * sizeof(*u->res));
 		}
+		storage_commit(u, any_ev || u->stale);
 		double price = price_at(in, t, &price_cursor);
 
 		charge(u, t, price);
@@ -672,6 +724,7 @@ int replay_run(const struct replay_input *in, struct replay_result *out, FILE *e
 	free(u.told_wh);
 	free(u.ev_a);
 	free(u.nonev_a);
+	free(u.limit_a);
 	free(u.plan_a);
 	if (rc < 0)
 		replay_result_fini(out);
