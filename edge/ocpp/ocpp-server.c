@@ -415,8 +415,7 @@ static int cb_ocpp(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	case LWS_CALLBACK_CLOSED:
 		if (pss && pss->ch && !pss->peer_code && pss->ch->down.close_code >= 0 && pss->close_code >= 0) {
 			int hangup_s = ws_ping_hangup_s(p->d->cfg->ocpp.ping_interval_s);
-			if (hangup_s && now_ms() - pss->pong_ms >= (uint64_t)hangup_s * 1000 - 500 &&
-			    ws_hung_up_on_live_peer(wsi))
+			if (ws_closed_for_pings(wsi, now_ms() - pss->pong_ms, p->d->cfg->ocpp.ping_interval_s))
 				log_msg(LL_WARN, "charger %s: no answer to WebSocket pings for %d s (a half-open link: "
 						 "power, network or the charger's software); connection closed", pss->ch->id,
 					hangup_s);

@@ -212,9 +212,7 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 			snprintf(why, sizeof(why), "the CSMS closed it with %d%s%s", ups->peer_code,
 				 ups->peer_reason[0] ? ": " : "", ups->peer_reason);
 			proxy_upstream_closed(p, ch, why);
-		} else if (ups && ws_ping_hangup_s(p->d->cfg->upstream.ping_interval_s) &&
-			   now_ms() - ups->pong_ms >= (uint64_t)ws_ping_hangup_s(p->d->cfg->upstream.ping_interval_s) * 1000 - 500 &&
-			   ws_hung_up_on_live_peer(wsi)) {
+		} else if (ups && ws_closed_for_pings(wsi, now_ms() - ups->pong_ms, p->d->cfg->upstream.ping_interval_s)) {
 			char why[160];
 			snprintf(why, sizeof(why), "no answer to WebSocket pings for %d s: a half-open link, or the CSMS is stuck",
 				 ws_ping_hangup_s(p->d->cfg->upstream.ping_interval_s));

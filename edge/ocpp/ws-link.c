@@ -215,7 +215,7 @@ void ws_ping_policy(lws_retry_bo_t *policy, int interval_s)
 	policy->secs_since_valid_hangup = (uint16_t)ws_ping_hangup_s(interval_s);
 }
 
-bool ws_hung_up_on_live_peer(struct lws *wsi)
+static bool peer_socket_open(struct lws *wsi)
 {
 	lws_sockfd_type fd = lws_get_socket_fd(wsi);
 	char c;
@@ -226,6 +226,15 @@ bool ws_hung_up_on_live_peer(struct lws *wsi)
 	 * to read (EAGAIN) or bytes lws never read. */
 	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	return n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
+bool ws_closed_for_pings(struct lws *wsi, uint64_t since_pong_ms, int interval_s)
+{
+	uint64_t hangup_ms = (uint64_t)ws_ping_hangup_s(interval_s) * 1000;
+
+	if (!hangup_ms || since_pong_ms + 500 < hangup_ms)
+		return false;
+	return since_pong_ms <= hangup_ms + 1000 || peer_socket_open(wsi);
 }
 
 int ws_close_payload(const void *in, size_t len, char *reason, size_t size)

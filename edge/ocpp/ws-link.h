@@ -57,11 +57,16 @@ static inline int ws_ping_hangup_s(int interval_s)
 {
 	return interval_s ? interval_s + (interval_s < 10 ? interval_s : 10) : 0;
 }
-/* At LWS_CALLBACK_CLOSED of a link that ended without a close frame: did the edge hang up on a
- * peer whose socket is still open (lws's ping policy found no pong in time), rather than the peer
- * ending its socket (power, cable, a charger that just went)? lws 4.1 never hands an empty pong
- * to the callback, so the time of the last pong cannot tell these apart; the socket can. */
-bool ws_hung_up_on_live_peer(struct lws *wsi);
+/* At LWS_CALLBACK_CLOSED of a link that ended without a close frame, `since_pong_ms` after its
+ * last pong (or its opening): did lws's ping policy (`interval_s`) hang up for want of a pong,
+ * rather than the peer ending its socket (power, cable, a charger that just went)? lws 4.1 never
+ * hands an empty pong to the callback, so the time since the last pong alone cannot tell these
+ * apart. Two signs do: the peer's socket is still open; or the link closed within a second of the
+ * deadline lws set when it opened, which is when a peer that never answered is dropped (a `ws`
+ * peer answers lws's close frame and ends its socket before lws reports the close, so the socket
+ * alone missed a mute charger now and then; a peer that answered and went in that very second is
+ * misnamed). */
+bool ws_closed_for_pings(struct lws *wsi, uint64_t since_pong_ms, int interval_s);
 /* A peer's close frame payload (WS_PEER_INITIATED_CLOSE): its code (0 when none) and its reason
  * into `reason` (control characters made '?'). */
 int ws_close_payload(const void *in, size_t len, char *reason, size_t size);

@@ -112,7 +112,15 @@ for (const [protocol, id] of [['ocpp1.6', 'CP16'], ['ocpp2.0.1', 'CP201']]) {
       assert.ok(get(profiles[1]).stackLevel > get(profiles[0]).stackLevel);
       const limitOf = (p) => { const s = get(p).chargingSchedule; return (Array.isArray(s) ? s[0] : s).chargingSchedulePeriod[0].limit; };
       assert.equal(limitOf(profiles[0]), 6, 'the base profile holds the fallback current');
-      const eff = effectiveLimit(profiles, protocol);
+      // A charger with no EV gets 0 A: a solve between the charger's connect and its Occupied
+      // status gives its first dynamic profile 0 A (which solve comes first is timing). Every
+      // dynamic limit is 0 or within [fallback, max_a], and once the EV is seen it charges.
+      for (const p of cp.profiles.slice(1)) {
+        const limit = limitOf(p);
+        assert.ok(limit === 0 || (limit >= 6 && limit <= 32), `dynamic limit ${limit} A: 0, or between fallback and max_a`);
+      }
+      const eff = await until(() => { const e = effectiveLimit(cp.profiles, protocol); return e > 0 && e; },
+        { what: 'a limit for the occupied charger' });
       assert.ok(eff >= 6 && eff <= 32, `effective limit ${eff} A between fallback and max_a`);
       assert.equal(cp.failures.length, 0);
       const leaked = csms.frames.filter((f) => f.id === id && f.message.includes('ampgate-'));
