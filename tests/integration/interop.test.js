@@ -167,7 +167,7 @@ for (const protocol of ['ocpp1.6', 'ocpp2.0.1']) {
         ];
         for (const [method, params] of commands) {
           const res = await csms.send(id, method, params);
-          assert.deepEqual(cp.wire(method).at(-1), params, `${method} reached the charger as the CSMS sent it`);
+          assert.deepEqual(cp.wire(method, { relayedOnly: true }).at(-1), params, `${method} reached the charger as the CSMS sent it`);
           assert.deepEqual(res, stationAnswer(method, params), `the charger's answer to ${method} came back`);
         }
       });

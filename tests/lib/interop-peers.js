@@ -71,9 +71,12 @@ function tap(socket, id, frames, failures) {
 }
 
 /** The payload of the CALL with this action in the frames a peer received, in order. */
-function callsIn(frames, method, id) {
+/** The `method` calls a peer received, oldest first. The edge's own calls (ids "ampgate-…", such
+ *  as its SetChargingProfile) interleave with the ones it relays; `relayedOnly` leaves them out. */
+function callsIn(frames, method, { id, relayedOnly = false } = {}) {
   return frames.filter((f) => f.dir === 'in' && (!id || f.id === id)).map((f) => JSON.parse(f.frame))
-    .filter((m) => m[0] === 2 && m[2] === method).map((m) => m[3]);
+    .filter((m) => m[0] === 2 && m[2] === method && !(relayedOnly && String(m[1]).startsWith('ampgate-')))
+    .map((m) => m[3]);
 }
 
 function listening(server) {
@@ -164,7 +167,7 @@ export async function startInteropCsms(protocol, { handlers = {}, port = 0 } = {
   }
   csms.calls = (method, id) => csms.received.filter((r) => r.method === method && (!id || r.id === id));
   /** The payloads as they arrived on the wire (the library adds nothing here). */
-  csms.wire = (method, id) => callsIn(csms.frames, method, id);
+  csms.wire = (method, id) => callsIn(csms.frames, method, { id });
   csms.connected = (id) => { const s = csms.sockets.get(id); return s && s.readyState === 1; };
   return csms;
 }
@@ -218,6 +221,6 @@ export async function connectInteropStation({ protocol, url, id, password, handl
   let timer;
   await Promise.race([opened, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${id}: no WebSocket to ${url} within ${timeoutMs} ms`)), scaled(timeoutMs)); })]);
   clearTimeout(timer);
-  cp.wire = (method) => callsIn(cp.frames, method);
+  cp.wire = (method, opts) => callsIn(cp.frames, method, opts);
   return cp;
 }
