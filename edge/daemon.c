@@ -36,16 +36,26 @@ struct module {
 	void (*apply)(struct ag_daemon *d, const struct ag_config *new_cfg);
 };
 
+/* Test hook (AMPGATE_TEST_SLOW_COMMIT_MS): the loop's commit of a batch waits this long first,
+ * as on a slow disk, so a test can see whether an answer left before what it acknowledges was on
+ * disk (tests/integration/durable-answers.test.js). 0: off. */
+static unsigned slow_commit_ms;
+
 static void on_store_commit(uv_prepare_t *h)
 {
 	struct ag_daemon *d = h->data;
 
+	if (slow_commit_ms && store_uncommitted(d->store))
+		uv_sleep(slow_commit_ms);
 	if (d->store)
 		store_commit(d->store);
 }
 
 static int store_start(struct ag_daemon *d)
 {
+	const char *slow = getenv("AMPGATE_TEST_SLOW_COMMIT_MS");
+
+	slow_commit_ms = slow ? (unsigned)strtoul(slow, NULL, 10) : 0;
 	/* The handle first: store_stop closes it whether or not the database opened. */
 	uv_prepare_init(&d->loop, &d->store_commit);
 	d->store_commit.data = d;

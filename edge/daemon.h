@@ -24,6 +24,7 @@ struct ag_daemon {
 	struct store *store;
 	struct devices *devices;        /* Modbus devices: latest readings, stale flags, hooks */
 	struct proxy *proxy;
+	struct charger_setup *setup;    /* what the edge asked of each charger on this connection */
 	struct site *site;
 	struct energy *energy;          /* battery dispatch (energy.c) */
 	struct health *health;          /* charger health and remote healing */

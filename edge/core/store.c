@@ -311,6 +311,11 @@ int store_commit(struct store *st)
 	return exec(st, "COMMIT;");
 }
 
+bool store_uncommitted(const struct store *st)
+{
+	return st && st->batch_open;
+}
+
 void store_close(struct store *st)
 {
 	if (!st)

@@ -9,6 +9,7 @@
 #include "edge/core/log.h"
 
 #include <sqlite3.h>
+#include <stdbool.h>
 
 struct store;
 
@@ -18,14 +19,20 @@ struct store *store_open(const char *path);
 void store_close(struct store *st);
 
 /* Audit events are group-committed: the first event opens a transaction and store_commit() ends
- * it. The daemon commits once per turn of its loop, before the loop waits for I/O, and frames
- * are only written after that wait, so an event is on disk before any answer it led to leaves;
- * one fsync then covers a burst (a reconnect storm is thousands of events). A module whose rows
- * must be durable at once (sessions) calls store_commit() itself after writing them. store_db()
+ * it. The daemon commits once per turn of its loop, before the loop waits for I/O; one fsync
+ * then covers a burst (a reconnect storm is thousands of events). Frames are NOT held until then:
+ * a link that is idle writes a frame at once, mid-turn (ws-link.h). So an answer to a charger
+ * goes through proxy_answer_charger, which, while the batch holds rows (store_uncommitted), queues
+ * it for the link's next WRITEABLE, and libuv runs that only in a poll after the commit: what an
+ * answer acknowledges is on disk before it leaves. Any other frame that acknowledges a batched
+ * row must do the same. A module whose rows must be durable at once (sessions, the outbox) calls
+ * store_commit() itself after writing them. store_db()
  * commits the batch before it hands out the connection, so a module may BEGIN its own
  * transaction on what it returns (but must not keep the pointer across turns of the loop for
  * that). 0 or -EIO. */
 int store_commit(struct store *st);
+/* Does the batch hold rows the loop has not committed yet? (false for NULL) */
+bool store_uncommitted(const struct store *st);
 
 /* Open the batch (if no transaction is open) for a write that may wait for the loop's commit
  * like an audit event: history rows, where one fsync a turn matters more than the last second.

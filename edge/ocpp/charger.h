@@ -142,7 +142,6 @@ struct charger {
 	double limit_a;                 /* the edge's allocation (the solver's output) */
 	char binding[48];               /* what bound limit_a */
 	struct edge_profiles prof;      /* profiles.c alone (charger_new: nothing installed) */
-	int setup_state;                /* charger-setup.c: meter values asked for on this connection */
 	int priority_override;          /* a site manager's priority until restart; -1 = none */
 
 	/* A station not in the configuration (pending.c). */

@@ -52,7 +52,8 @@ void proxy_answer_locally(struct proxy *p, struct charger *ch, const struct ocpp
 	if (res) {
 		struct ocpp_frame answer = { .type = OCPP_RESULT, .payload = res };
 		snprintf(answer.id, sizeof(answer.id), "%s", f->id);
-		/* What the answer makes true (a boot, a transaction id) is recorded before it is sent. */
+		/* What the answer makes true (a boot, a transaction id) is recorded before it is sent,
+		 * and on disk before it leaves (proxy_answer_charger). */
 		charger_model_result(p, ch, &ch->from_charger, &answer);
 		text = ocpp_result_text(f->id, res);
 		json_decref(res);
@@ -62,8 +63,8 @@ void proxy_answer_locally(struct proxy *p, struct charger *ch, const struct ocpp
 							     ? "the edge cannot store this message now; send it again"
 							     : "not handled by the edge while the CSMS is unreachable");
 	}
-	if (text && ws_link_send(&ch->down, text, strlen(text)) == 0)
-		p->frames_out++;
+	if (text)
+		proxy_answer_charger(p, ch, text, strlen(text));
 	free(text);
 	call_clear(&ch->from_charger);
 }

@@ -147,6 +147,15 @@ static void send_down(struct proxy *p, struct charger *ch, const char *text, siz
 		p->frames_out++;
 }
 
+void proxy_answer_charger(struct proxy *p, struct charger *ch, const char *text, size_t len)
+{
+	int rc = store_uncommitted(p->d->store) ? ws_link_send_later(&ch->down, text, len)
+						: ws_link_send(&ch->down, text, len);
+
+	if (rc == 0)
+		p->frames_out++;
+}
+
 static void send_up(struct proxy *p, struct charger *ch, const char *text, size_t len)
 {
 	if (ws_link_send(&ch->up, text, len) == 0)
@@ -375,7 +384,7 @@ void proxy_from_csms(struct proxy *p, struct charger *ch, const char *text, size
 		charger_model_result(p, ch, &ch->from_charger, &f);
 		auth_seen_result(p, ch, &ch->from_charger, &f);
 		replay_live_result(p, ch, &ch->from_charger, &f);
-		send_down(p, ch, text, len);
+		proxy_answer_charger(p, ch, text, len);
 		keep_spare(ch, &ch->from_charger);
 		call_clear(&ch->from_charger);
 		replay_pump(p, ch);

@@ -92,6 +92,11 @@ void proxy_upstream_closed(struct proxy *p, struct charger *ch, const char *why)
  * The one way the layers above have the core send something (profiles, setup, healing). */
 int proxy_edge_call(struct proxy *p, struct charger *ch, const char *action, json_t *payload, edge_call_cb cb);
 
+/* The answer to the charger's CALL (the edge's own, or the CSMS's passed on), after what it
+ * acknowledges is on disk: written now when the store holds nothing uncommitted, else queued for
+ * the link's next WRITEABLE, which comes after the loop's commit (edge/core/store.h). */
+void proxy_answer_charger(struct proxy *p, struct charger *ch, const char *text, size_t len);
+
 /* Answer a CALL from the charger as the CSMS would (no CSMS configured or reachable). */
 void proxy_answer_locally(struct proxy *p, struct charger *ch, const struct ocpp_frame *f);
 

@@ -126,14 +126,11 @@ static int write_now(struct ws_link *l, const char *text, size_t len)
 	return 0;
 }
 
-int ws_link_send(struct ws_link *l, const char *text, size_t len)
+/* A copy of `text` at the end of the queue, for WRITEABLE. */
+static int queue(struct ws_link *l, const char *text, size_t len)
 {
 	struct ws_msg *m;
 
-	if (!l->wsi)
-		return -ENOTCONN;
-	if (!l->head && !l->close_code && !lws_partial_buffered(l->wsi))
-		return write_now(l, text, len);
 	if (l->close_code)
 		return -ENOTCONN;
 	if (l->queued + 1 > WS_LINK_MAX_FRAMES || l->queued_bytes + len > WS_LINK_MAX_BYTES) {
@@ -159,6 +156,20 @@ int ws_link_send(struct ws_link *l, const char *text, size_t len)
 	l->queued_bytes += len;
 	lws_callback_on_writable(l->wsi);
 	return 0;
+}
+
+int ws_link_send(struct ws_link *l, const char *text, size_t len)
+{
+	if (!l->wsi)
+		return -ENOTCONN;
+	if (!l->head && !l->close_code && !lws_partial_buffered(l->wsi))
+		return write_now(l, text, len);
+	return queue(l, text, len);
+}
+
+int ws_link_send_later(struct ws_link *l, const char *text, size_t len)
+{
+	return l->wsi ? queue(l, text, len) : -ENOTCONN;
 }
 
 int ws_link_writeable(struct ws_link *l)

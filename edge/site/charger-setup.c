@@ -1,15 +1,71 @@
 /* Charger setup after boot; see charger-setup.h. Chargers differ in which measurands they take:
  * SoC is the one most often refused (AC chargers cannot know it), so a refusal of the list with
- * SoC is retried once without it before the edge gives up. */
+ * SoC is retried once without it before the edge gives up.
+ *
+ * The progress on each connection is this module's own: a slot per charger at the charger's index
+ * (as the site keeps its EV records), filled when the edge first asks, emptied when the socket
+ * closes, shifted when the charger is removed. An edge call's result gets only the charger, so it
+ * finds the table through the daemon (d->setup). */
 #include "edge/site/charger-setup.h"
 #include "edge/daemon.h"
 #include "edge/core/log.h"
 #include "edge/ocpp/proxy.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-enum { SETUP_NONE, SETUP_ASKED, SETUP_RETRY, SETUP_DONE };
+enum setup_state { SETUP_NONE, SETUP_ASKED, SETUP_RETRY, SETUP_DONE };
+
+/* What was asked of one charger on its present connection; `ch` NULL: nothing yet. */
+struct setup_slot {
+	struct charger *ch;
+	enum setup_state state;
+};
+
+struct charger_setup {
+	struct setup_slot *slot;        /* at the charger's index in the proxy's array */
+	size_t n;
+};
+
+static struct charger_setup *setup_of(const struct charger *ch)
+{
+	return ch->proxy && ch->proxy->d ? ch->proxy->d->setup : NULL;
+}
+
+/* The charger's slot, or NULL when nothing was asked on this connection. */
+static struct setup_slot *slot_find(struct charger_setup *cs, const struct charger *ch)
+{
+	if (!cs || ch->index >= cs->n || cs->slot[ch->index].ch != ch)
+		return NULL;
+	return &cs->slot[ch->index];
+}
+
+static enum setup_state state_of(struct charger_setup *cs, const struct charger *ch)
+{
+	struct setup_slot *s = slot_find(cs, ch);
+
+	return s ? s->state : SETUP_NONE;
+}
+
+/* The charger's slot, made for it (NULL on ENOMEM). */
+static struct setup_slot *slot_take(struct charger_setup *cs, struct charger *ch)
+{
+	if (ch->index >= cs->n) {
+		size_t n = ch->index + 16;
+		struct setup_slot *grown = realloc(cs->slot, n * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		memset(grown + cs->n, 0, (n - cs->n) * sizeof(*grown));
+		cs->slot = grown;
+		cs->n = n;
+	}
+	struct setup_slot *s = &cs->slot[ch->index];
+	if (s->ch != ch)
+		*s = (struct setup_slot){ .ch = ch, .state = SETUP_NONE };
+	return s;
+}
 
 static json_t *setting16(const char *key, const char *value)
 {
@@ -54,10 +110,12 @@ static bool sets_measurands(const struct charger *ch, const json_t *request)
 static void on_result(struct charger *ch, const char *action, const json_t *request, const json_t *result,
 		      const char *error)
 {
+	struct setup_slot *s = slot_find(setup_of(ch), ch);
+
 	if (taken(ch, result))
 		return;
-	if (sets_measurands(ch, request) && ch->setup_state == SETUP_ASKED) {
-		ch->setup_state = SETUP_RETRY; /* the next tick asks again without SoC */
+	if (sets_measurands(ch, request) && s && s->state == SETUP_ASKED) {
+		s->state = SETUP_RETRY; /* the next tick asks again without SoC */
 		return;
 	}
 	log_msg(LL_NOTICE, "charger %s: refused %s for its meter values (%s); the solver works with what it reports",
@@ -81,40 +139,74 @@ static void ask(struct proxy *p, struct charger *ch, const char *measurands, con
 	proxy_edge_call(p, ch, "SetVariables", json_pack("{s:o}", "setVariableData", data), on_result);
 }
 
-void charger_setup_tick(struct proxy *p, struct charger *ch)
+static void setup_tick(struct charger_setup *cs, struct proxy *p, struct charger *ch)
 {
 	int interval_s = p->d->cfg->ocpp.meter_interval_s;
+	enum setup_state state = state_of(cs, ch);
+	struct setup_slot *s;
 	char interval[16];
 
-	if (!charger_ready(ch, now_ms()) || interval_s == 0)
+	if (!charger_ready(ch, now_ms()) || interval_s == 0 || (state != SETUP_NONE && state != SETUP_RETRY))
 		return;
+	if (!(s = slot_take(cs, ch)))
+		return; /* no memory: asked at a later tick */
 	snprintf(interval, sizeof(interval), "%d", interval_s);
-	if (ch->setup_state == SETUP_NONE) {
-		ch->setup_state = SETUP_ASKED;
+	if (state == SETUP_NONE) {
+		s->state = SETUP_ASKED;
 		ask(p, ch, SETUP_MEASURANDS, interval);
-	} else if (ch->setup_state == SETUP_RETRY) {
-		ch->setup_state = SETUP_DONE;
+	} else {
+		s->state = SETUP_DONE;
 		ask(p, ch, SETUP_MEASURANDS_NO_SOC, NULL);
 	}
 }
 
 static void setup_on_proxy(void *arg, struct proxy *p, struct charger *ch, enum proxy_event ev, uint64_t now)
 {
-	(void)arg;
+	struct charger_setup *cs = arg;
+	struct setup_slot *s;
+
 	(void)now;
-	if (ev == PROXY_TICK)
-		charger_setup_tick(p, ch);
-	else if (ev == PROXY_CLOSED)
-		ch->setup_state = SETUP_NONE; /* asked once per connection */
+	switch (ev) {
+	case PROXY_TICK:
+		setup_tick(cs, p, ch);
+		break;
+	case PROXY_CLOSED: /* asked once per connection */
+		if ((s = slot_find(cs, ch)))
+			*s = (struct setup_slot){ 0 };
+		break;
+	case PROXY_REMOVED: /* the proxy closed the gap the charger left: so do the slots */
+		if (ch->index < cs->n) {
+			memmove(&cs->slot[ch->index], &cs->slot[ch->index + 1],
+				(cs->n - ch->index - 1) * sizeof(*cs->slot));
+			cs->slot[cs->n - 1] = (struct setup_slot){ 0 };
+		}
+		break;
+	default:
+		break;
+	}
 }
 
 int charger_setup_start(struct ag_daemon *d)
 {
-	return d->proxy ? proxy_subscribe(d->proxy, setup_on_proxy, NULL) : 0;
+	struct charger_setup *cs;
+
+	if (!d->proxy)
+		return 0;
+	if (!(cs = calloc(1, sizeof(*cs))))
+		return -ENOMEM;
+	d->setup = cs;
+	return proxy_subscribe(d->proxy, setup_on_proxy, cs);
 }
 
 void charger_setup_stop(struct ag_daemon *d)
 {
+	struct charger_setup *cs = d->setup;
+
+	if (!cs)
+		return;
 	if (d->proxy)
-		proxy_unsubscribe(d->proxy, setup_on_proxy, NULL);
+		proxy_unsubscribe(d->proxy, setup_on_proxy, cs);
+	d->setup = NULL;
+	free(cs->slot);
+	free(cs);
 }

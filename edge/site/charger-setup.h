@@ -5,21 +5,15 @@
 #ifndef AG_CHARGER_SETUP_H
 #define AG_CHARGER_SETUP_H
 
-#include "edge/ocpp/charger.h"
-
-#include <stdint.h>
-
 struct ag_daemon;
-struct proxy;
 
-/* A daemon module: asks on the proxy's ticks, once per connection (reset when it closes). */
+/* A daemon module: asks on the proxy's ticks, once per connection (forgotten when it closes);
+ * what was asked of each charger is kept here, not on struct charger. */
 int charger_setup_start(struct ag_daemon *d);
 void charger_setup_stop(struct ag_daemon *d);
 
 /* The measurands the edge asks for, most useful first. */
 #define SETUP_MEASURANDS "Current.Import,Power.Active.Import,Energy.Active.Import.Register,Voltage,SoC"
 #define SETUP_MEASURANDS_NO_SOC "Current.Import,Power.Active.Import,Energy.Active.Import.Register,Voltage"
-
-void charger_setup_tick(struct proxy *p, struct charger *ch);
 
 #endif
