@@ -21,6 +21,7 @@ struct store {
 	sqlite3_stmt *insert_event;
 	int version;
 	bool batch_open;        /* audit events written since the last commit */
+	uint64_t batch_seq;     /* the open batch's number, or the last one's (store_mark) */
 };
 
 /* Numbered migrations: entry i takes the schema from version i to i + 1. Never edit a released
@@ -329,8 +330,19 @@ int store_batch(struct store *st)
 		if (exec(st, "BEGIN;") < 0)
 			return -EIO;
 		st->batch_open = true;
+		st->batch_seq++;
 	}
 	return 0;
+}
+
+uint64_t store_mark(const struct store *st)
+{
+	return st->batch_seq;
+}
+
+int store_durable(struct store *st, uint64_t mark)
+{
+	return st->batch_open && st->batch_seq == mark ? store_commit(st) : 0;
 }
 
 static const char *severity_name(enum log_level level)

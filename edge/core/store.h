@@ -9,6 +9,7 @@
 #include "edge/core/log.h"
 
 #include <sqlite3.h>
+#include <stdint.h>
 
 struct store;
 
@@ -18,10 +19,13 @@ struct store *store_open(const char *path);
 void store_close(struct store *st);
 
 /* Audit events are group-committed: the first event opens a transaction and store_commit() ends
- * it. The daemon commits once per turn of its loop, before the loop waits for I/O, and frames
- * are only written after that wait, so an event is on disk before any answer it led to leaves;
- * one fsync then covers a burst (a reconnect storm is thousands of events). A module whose rows
- * must be durable at once (sessions) calls store_commit() itself after writing them. store_db()
+ * it. The daemon commits once per turn of its loop, before the loop waits for I/O; one fsync then
+ * covers a burst (a reconnect storm is thousands of events). A frame is written at once when its
+ * link is idle (ws_link_send), so whoever answers a peer in the turn that wrote what the answer
+ * confirms commits first: the edge answering for the CSMS calls store_commit() before it sends;
+ * an answer passed on from the CSMS normally comes in a later turn, after the loop's commit, and
+ * store_mark()/store_durable() cover the turn where it does not. A module whose rows must be
+ * durable at once (sessions) calls store_commit() itself after writing them. store_db()
  * commits the batch before it hands out the connection, so a module may BEGIN its own
  * transaction on what it returns (but must not keep the pointer across turns of the loop for
  * that). 0 or -EIO. */
@@ -31,6 +35,13 @@ int store_commit(struct store *st);
  * like an audit event: history rows, where one fsync a turn matters more than the last second.
  * Write with a statement prepared on store_db()'s connection right after. 0 or -EIO. */
 int store_batch(struct store *st);
+
+/* The batch that holds what was written so far (a number that grows with every batch). Keep it
+ * after a write that an answer will confirm; store_durable(st, mark) before that answer leaves
+ * commits only if the write is still uncommitted (usually the loop committed it already). */
+uint64_t store_mark(const struct store *st);
+/* Commit the batch if it is the one `mark` names: 0 (nothing to do, or committed) or -EIO. */
+int store_durable(struct store *st, uint64_t mark);
 
 /* Append to the audit log and log the same line. `kind` is a short word ("start", "config",
  * "charger"), `subject` the charger/device id or NULL. Returns 0 or -EIO. */

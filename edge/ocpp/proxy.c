@@ -375,7 +375,17 @@ void proxy_from_csms(struct proxy *p, struct charger *ch, const char *text, size
 		charger_model_result(p, ch, &ch->from_charger, &f);
 		auth_seen_result(p, ch, &ch->from_charger, &f);
 		replay_live_result(p, ch, &ch->from_charger, &f);
-		send_down(p, ch, text, len);
+		/* What the call wrote (a connector row in the grouped commit) is on disk before the
+		 * charger has its answer: the loop committed it unless the answer came in the same turn
+		 * (libuv polls again at once when many sockets are ready). */
+		if (store_durable(p->d->store, ch->store_mark) == 0) {
+			send_down(p, ch, text, len);
+		} else {
+			char *err = ocpp_error_text(f.id, "InternalError", "the edge cannot store this message now; send it again");
+			if (err)
+				send_down(p, ch, err, strlen(err));
+			free(err);
+		}
 		keep_spare(ch, &ch->from_charger);
 		call_clear(&ch->from_charger);
 		replay_pump(p, ch);
@@ -547,6 +557,7 @@ void proxy_stop(struct ag_daemon *d)
 	uv_close((uv_handle_t *)&p->tick, NULL);
 	ocpp_server_stop(p);
 	replay_stop(p);
+	charger_model_unload(p);
 	/* The sockets close after this (with the lws context); detach them from the chargers first. */
 	for (size_t i = 0; i < p->n_chargers; i++) {
 		struct charger *ch = p->chargers[i];

@@ -48,6 +48,9 @@ struct proxy {
 	bool upstream_tls;
 	uint64_t frames_in, frames_out, rejected;
 	struct replay *replay;          /* the outbox and its replay (replay.c) */
+	/* charger-model.c's statements for the rows a StatusNotification writes, prepared once at
+	 * charger_model_load: the connector row, and closing sessions (1.6, 2.0.1). */
+	struct sqlite3_stmt *put_connector, *close_sessions[2];
 	/* Chargers a frame, a connection or a call changed since the observer (health) last
 	 * drained this: it looks at those instead of every charger after every loop turn. */
 	struct charger **touched;
