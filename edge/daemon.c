@@ -40,8 +40,12 @@ static void on_store_commit(uv_prepare_t *h)
 {
 	struct ag_daemon *d = h->data;
 
-	if (d->store)
-		store_commit(d->store);
+	if (!d->store)
+		return;
+	int rc = store_commit(d->store);
+	/* Answers held until what they confirm is on disk (proxy.c hold_answer) go out now. */
+	if (d->proxy)
+		proxy_store_committed(d->proxy, rc == 0);
 }
 
 static int store_start(struct ag_daemon *d)

@@ -340,9 +340,14 @@ uint64_t store_mark(const struct store *st)
 	return st->batch_seq;
 }
 
-int store_durable(struct store *st, uint64_t mark)
+bool store_pending(const struct store *st, uint64_t mark)
 {
-	return st->batch_open && st->batch_seq == mark ? store_commit(st) : 0;
+	return st->batch_open && st->batch_seq == mark;
+}
+
+sqlite3 *store_batch_db(struct store *st)
+{
+	return store_batch(st) == 0 ? st->db : NULL;
 }
 
 static const char *severity_name(enum log_level level)

@@ -9,6 +9,7 @@
 #include "edge/core/log.h"
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct store;
@@ -21,11 +22,12 @@ void store_close(struct store *st);
 /* Audit events are group-committed: the first event opens a transaction and store_commit() ends
  * it. The daemon commits once per turn of its loop, before the loop waits for I/O; one fsync then
  * covers a burst (a reconnect storm is thousands of events). A frame is written at once when its
- * link is idle (ws_link_send), so whoever answers a peer in the turn that wrote what the answer
- * confirms commits first: the edge answering for the CSMS calls store_commit() before it sends;
- * an answer passed on from the CSMS normally comes in a later turn, after the loop's commit, and
- * store_mark()/store_durable() cover the turn where it does not. A module whose rows must be
- * durable at once (sessions) calls store_commit() itself after writing them. store_db()
+ * link is idle (ws_link_send), so an answer that confirms rows still in the batch must wait for
+ * the commit: the edge answering for the CSMS calls store_commit() before it sends; an answer
+ * passed on from the CSMS whose call's rows are still uncommitted (store_mark/store_pending: a
+ * session's start, or the answer came in the turn that wrote them) is held on its link until
+ * the loop has committed (ws_link_hold, proxy_store_committed). A module whose rows must be
+ * durable at once, with no answer to hold, calls store_commit() itself. store_db()
  * commits the batch before it hands out the connection, so a module may BEGIN its own
  * transaction on what it returns (but must not keep the pointer across turns of the loop for
  * that). 0 or -EIO. */
@@ -36,12 +38,15 @@ int store_commit(struct store *st);
  * Write with a statement prepared on store_db()'s connection right after. 0 or -EIO. */
 int store_batch(struct store *st);
 
+/* store_batch, then the connection to write on (NULL on failure, logged): for rows that join
+ * the grouped commit with a statement prepared now. Unlike store_db() it commits nothing. */
+sqlite3 *store_batch_db(struct store *st);
+
 /* The batch that holds what was written so far (a number that grows with every batch). Keep it
- * after a write that an answer will confirm; store_durable(st, mark) before that answer leaves
- * commits only if the write is still uncommitted (usually the loop committed it already). */
+ * after a write that an answer will confirm; store_pending(st, mark) says whether that write is
+ * still uncommitted (the answer must wait for the loop's commit) or on disk. */
 uint64_t store_mark(const struct store *st);
-/* Commit the batch if it is the one `mark` names: 0 (nothing to do, or committed) or -EIO. */
-int store_durable(struct store *st, uint64_t mark);
+bool store_pending(const struct store *st, uint64_t mark);
 
 /* Append to the audit log and log the same line. `kind` is a short word ("start", "config",
  * "charger"), `subject` the charger/device id or NULL. Returns 0 or -EIO. */

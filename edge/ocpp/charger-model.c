@@ -96,7 +96,7 @@ static struct transaction *tx_of(struct charger *ch, const json_t *id)
  * store's grouped commit, not a transaction of its own: a reconnect storm is 1,000 chargers each
  * saying its statuses, and an fsync per row (two, with the audit batch committed first) kept the
  * loop busy for seconds. The answer that acknowledges the status leaves after the commit (the
- * loop's, or store_durable/store_commit where the answer is sent in the same turn). */
+ * loop's, or the edge's own before it answers; see charger_model_call's store_mark). */
 static void store_connector(struct proxy *p, struct charger *ch, const struct connector *c)
 {
 	sqlite3_stmt *q = p->put_connector;
@@ -440,12 +440,18 @@ void charger_model_result(struct proxy *p, struct charger *ch, const struct call
 	}
 }
 
-/* A session's start (end_reason NULL) or end, durable before the answer that confirms it. */
+/* A session's start (end_reason NULL) or end, durable before the answer that confirms it: in
+ * the store's grouped commit (a storm is 1,000 sessions starting, an fsync each kept the loop
+ * busy for a second), with ch->store_mark saying which batch, so that the answer waits on its
+ * link for the loop's commit (proxy.c), or the edge commits before answering itself. */
 static void store_tx(struct proxy *p, struct charger *ch, const struct transaction *tx, const char *end_reason)
 {
 	bool ended = end_reason != NULL;
-	sqlite3 *db = store_db(p->d->store);
+	sqlite3 *db = store_batch_db(p->d->store);
 	sqlite3_stmt *q;
+
+	if (!db)
+		return;
 	struct needs_now need;
 	const char *sql = ended ? "UPDATE transactions SET stop_ms = ?3, energy_wh = ?4, peak_w = ?8, need_left_wh = ?9, "
 				  "departure_ms = ?10, stop_reason = ?11 WHERE charger_id = ?1 AND tx_id = ?2"
@@ -480,7 +486,7 @@ static void store_tx(struct proxy *p, struct charger *ch, const struct transacti
 	bool stopped = !ended || strcmp(end_reason, "stopped") == 0;
 	store_event(p->d->store, LL_INFO, "transaction", ch->id, "%s %s on connector %d%s%s", ended ? "ended" : "started",
 		    tx->id, tx->connector, stopped ? "" : ": ", stopped ? "" : end_reason);
-	store_commit(p->d->store);      /* a session is durable before the answer that made it leaves */
+	ch->store_mark = store_mark(p->d->store);
 	if (ended)
 		log_msg(LL_INFO, "charger %s: transaction %s delivered %.2f kWh", ch->id, tx->id, tx->energy_wh / 1000.0);
 }

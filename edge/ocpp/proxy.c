@@ -63,6 +63,36 @@ struct charger *proxy_find(struct proxy *p, const char *id)
 	return NULL;
 }
 
+static void hold_answer(struct proxy *p, struct charger *ch)
+{
+	if (ch->down.held)
+		return;
+	if (p->n_held == p->cap_held) {
+		size_t cap = p->cap_held ? p->cap_held * 2 : 64;
+		struct charger **grown = realloc(p->held, cap * sizeof(*grown));
+		if (!grown) {
+			store_commit(p->d->store); /* no room to wait: commit now instead */
+			return;
+		}
+		p->held = grown;
+		p->cap_held = cap;
+	}
+	ws_link_hold(&ch->down);
+	p->held[p->n_held++] = ch;
+}
+
+void proxy_store_committed(struct proxy *p, bool ok)
+{
+	for (size_t i = 0; i < p->n_held; i++) {
+		struct charger *ch = p->held[i];
+		if (ok)
+			ws_link_release(&ch->down);
+		else if (ch->down.held)
+			ws_link_close(&ch->down, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "the edge cannot store; send it again");
+	}
+	p->n_held = 0;
+}
+
 void proxy_touch(struct proxy *p, struct charger *ch)
 {
 	if (ch->touched)
@@ -137,6 +167,9 @@ void proxy_del(struct proxy *p, struct charger *ch)
 			p->touched[i] = p->touched[--p->n_touched];
 			ch->touched = false;
 		}
+	for (size_t i = 0; i < p->n_held; i++)
+		if (p->held[i] == ch)
+			p->held[i--] = p->held[--p->n_held];
 	proxy_emit(p, ch, PROXY_REMOVED);
 	charger_free(ch);
 }
@@ -375,17 +408,12 @@ void proxy_from_csms(struct proxy *p, struct charger *ch, const char *text, size
 		charger_model_result(p, ch, &ch->from_charger, &f);
 		auth_seen_result(p, ch, &ch->from_charger, &f);
 		replay_live_result(p, ch, &ch->from_charger, &f);
-		/* What the call wrote (a connector row in the grouped commit) is on disk before the
-		 * charger has its answer: the loop committed it unless the answer came in the same turn
-		 * (libuv polls again at once when many sockets are ready). */
-		if (store_durable(p->d->store, ch->store_mark) == 0) {
-			send_down(p, ch, text, len);
-		} else {
-			char *err = ocpp_error_text(f.id, "InternalError", "the edge cannot store this message now; send it again");
-			if (err)
-				send_down(p, ch, err, strlen(err));
-			free(err);
-		}
+		/* What the call and its answer wrote (a connector row, a session's start) is on disk
+		 * before the charger has the answer: if it is still in the store's batch, the answer
+		 * waits on the link for the loop's commit, and so does whatever follows it. */
+		if (store_pending(p->d->store, ch->store_mark))
+			hold_answer(p, ch);
+		send_down(p, ch, text, len);
 		keep_spare(ch, &ch->from_charger);
 		call_clear(&ch->from_charger);
 		replay_pump(p, ch);
@@ -578,6 +606,9 @@ void proxy_stop(struct ag_daemon *d)
 	free(p->touched);
 	p->touched = NULL;
 	p->n_touched = 0;
+	free(p->held);
+	p->held = NULL;
+	p->n_held = 0;
 	/* The timer handle lives in p until its close callback has run: free p after the loop. */
 	d->proxy_closing = p;
 	d->proxy = NULL;

@@ -55,6 +55,10 @@ struct proxy {
 	 * drained this: it looks at those instead of every charger after every loop turn. */
 	struct charger **touched;
 	size_t n_touched, cap_touched;
+	/* Chargers whose link holds an answer until the store's batch is committed (the CSMS's
+	 * answer to a call whose rows are not on disk yet): released by proxy_store_committed. */
+	struct charger **held;
+	size_t n_held, cap_held;
 	struct { proxy_cb cb; void *arg; } subs[PROXY_SUBSCRIBERS];
 };
 
@@ -77,6 +81,11 @@ struct charger *proxy_add(struct proxy *p, const char *id, const struct cfg_char
 void proxy_del(struct proxy *p, struct charger *ch);
 /* A pending (unknown, allow_unknown) station's entry, created on first sight. */
 struct charger *proxy_add_pending(struct proxy *p, const char *id);
+
+/* The daemon committed the store's batch (`ok`) before the loop waits: the answers held for it
+ * go out; if the commit failed, their chargers' connections are closed instead (each will send
+ * its call again). */
+void proxy_store_committed(struct proxy *p, bool ok);
 
 /* Mark `ch` changed (see struct proxy's touched). */
 void proxy_touch(struct proxy *p, struct charger *ch);

@@ -132,7 +132,7 @@ int ws_link_send(struct ws_link *l, const char *text, size_t len)
 
 	if (!l->wsi)
 		return -ENOTCONN;
-	if (!l->head && !l->close_code && !lws_partial_buffered(l->wsi))
+	if (!l->held && !l->head && !l->close_code && !lws_partial_buffered(l->wsi))
 		return write_now(l, text, len);
 	if (l->close_code)
 		return -ENOTCONN;
@@ -157,8 +157,23 @@ int ws_link_send(struct ws_link *l, const char *text, size_t len)
 	l->tail = m;
 	l->queued++;
 	l->queued_bytes += len;
-	lws_callback_on_writable(l->wsi);
+	if (!l->held)
+		lws_callback_on_writable(l->wsi);
 	return 0;
+}
+
+void ws_link_hold(struct ws_link *l)
+{
+	l->held = true;
+}
+
+void ws_link_release(struct ws_link *l)
+{
+	if (!l->held)
+		return;
+	l->held = false;
+	if (l->wsi && l->head)
+		lws_callback_on_writable(l->wsi);
 }
 
 int ws_link_writeable(struct ws_link *l)
@@ -172,7 +187,7 @@ int ws_link_writeable(struct ws_link *l)
 		l->close_code = -1;
 		return ws_close_frame(l->wsi, code, l->close_reason);
 	}
-	if (!m)
+	if (!m || l->held)
 		return 0;
 	if (lws_write(l->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len)
 		return -1;

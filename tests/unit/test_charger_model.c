@@ -1,7 +1,8 @@
 /* The charger model's writes to the store: what a StatusNotification writes (the connector row,
  * older session records closed) goes into the store's grouped commit, not a transaction and an
  * fsync each; an answer that leaves in the same turn is preceded by the commit (the edge's own
- * answer always, the CSMS's when the charger's rows are still in the open batch). Includes
+ * answer always; the CSMS's waits on the link when the charger's rows are still in the open
+ * batch). Includes
  * charger-model.c to reach its statics. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,8 @@
 
 #include "edge/ocpp/charger-model.c"
 #include "edge/core/store.h"
+#include "edge/ocpp/auth-cache.h"
+#include "edge/ocpp/ws-link.c" /* struct ws_msg, to read what a held link queued */
 
 #include <stdlib.h>
 #include <string.h>
@@ -135,25 +138,74 @@ static void test_available_closes_records_in_batch(void **state)
 	rig_free(r);
 }
 
-/* The CSMS's answer passed on in the turn that wrote the charger's rows commits them first; in
- * a later turn (the loop committed) or for a charger whose rows are in an older batch, nothing. */
-static void test_durable_by_mark(void **state)
+/* Whether a charger's rows are still uncommitted (its answer must wait): by the batch they
+ * went into, not by whether some batch is open. */
+static void test_pending_by_mark(void **state)
 {
 	struct rig *r = rig_new();
 	(void)state;
 
 	call(r, r->list[0], FAULTED);
 	uint64_t cp0 = r->list[0]->store_mark;
-	assert_int_equal(store_durable(r->d.store, cp0), 0);
-	assert_int_equal(r->commits, 1);
-	assert_int_equal(store_durable(r->d.store, cp0), 0); /* nothing left to commit */
-	assert_int_equal(r->commits, 1);
+	assert_true(store_pending(r->d.store, cp0));
+	assert_int_equal(store_commit(r->d.store), 0);
+	assert_false(store_pending(r->d.store, cp0));
 	call(r, r->list[1], FAULTED); /* a new batch */
-	assert_int_equal(store_durable(r->d.store, cp0), 0);
-	assert_int_equal(r->commits, 1); /* CP0's row is on disk: CP1's waits for the loop */
-	assert_int_equal(store_durable(r->d.store, r->list[1]->store_mark), 0);
-	assert_int_equal(r->commits, 2);
+	assert_false(store_pending(r->d.store, cp0)); /* CP0's row is on disk */
+	assert_true(store_pending(r->d.store, r->list[1]->store_mark));
+	assert_int_equal(r->commits, 1);
 	rig_free(r);
+}
+
+/* The CSMS accepted a StartTransaction: the session's row joins the batch (no commit of its own,
+ * up to 1,000 fsyncs in a storm) and the charger's mark says its answer must wait. */
+static void test_session_start_in_batch(void **state)
+{
+	struct rig *r = rig_new();
+	struct charger *ch = r->list[0];
+	const char *res = "[3,\"5\",{\"transactionId\":42,\"idTagInfo\":{\"status\":\"Accepted\"}}]";
+	struct ocpp_frame f;
+	(void)state;
+
+	r->cfg.auth.cache_days = 7;
+	ch->from_charger = (struct call){ .active = true, .origin = ORIGIN_CHARGER, .id = "5",
+					  .action = "StartTransaction" };
+	ch->from_charger.payload = json_pack("{s:i, s:s, s:i, s:s}", "connectorId", 1, "idTag", "CARD1", "meterStart", 100,
+					     "timestamp", "2026-12-05T08:00:00Z");
+	assert_int_equal(ocpp_frame_parse(res, strlen(res), &f), REJECT_NONE);
+	charger_model_result(&r->p, ch, &ch->from_charger, &f);
+	auth_seen_result(&r->p, ch, &ch->from_charger, &f);
+	ocpp_frame_fini(&f);
+	assert_int_equal(r->commits, 0);
+	assert_true(store_pending(r->d.store, ch->store_mark));
+	assert_int_equal(q1(r->db, "SELECT count(*) FROM transactions WHERE tx_id = '42' AND stop_ms IS NULL"), 1);
+	assert_int_equal(q1(r->db, "SELECT count(*) FROM auth_cache WHERE id_token = 'CARD1'"), 1);
+	assert_int_equal(store_commit(r->d.store), 0);
+	assert_int_equal(r->commits, 1);
+	assert_false(store_pending(r->d.store, ch->store_mark));
+	call_clear(&ch->from_charger);
+	rig_free(r);
+}
+
+/* A held link queues what is sent, in order, and writes nothing until released. */
+static void test_held_link_queues(void **state)
+{
+	struct ws_link l;
+	(void)state;
+
+	ws_link_init(&l, 4096);
+	l.wsi = (struct lws *)&l; /* never used while held */
+	ws_link_hold(&l);
+	assert_int_equal(ws_link_send(&l, "[3,\"1\",{}]", 10), 0);
+	assert_int_equal(ws_link_send(&l, "[2,\"e1\",\"X\",{}]", 16), 0);
+	assert_int_equal(l.queued, 2);
+	assert_int_equal(ws_link_writeable(&l), 0);
+	assert_int_equal(l.queued, 2);
+	assert_memory_equal(l.head->buf + LWS_PRE, "[3,\"1\",{}]", 10);
+	l.wsi = NULL;
+	ws_link_release(&l);
+	assert_false(l.held);
+	ws_link_reset(&l);
 }
 
 /* No CSMS: the edge answers in the same turn, so the status is committed before the answer. */
@@ -178,7 +230,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_statuses_in_one_commit),
 		cmocka_unit_test(test_available_closes_records_in_batch),
-		cmocka_unit_test(test_durable_by_mark),
+		cmocka_unit_test(test_pending_by_mark),
+		cmocka_unit_test(test_session_start_in_batch),
+		cmocka_unit_test(test_held_link_queues),
 		cmocka_unit_test(test_local_answer_commits_first),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
