@@ -45,10 +45,14 @@ static void on_store_commit(uv_prepare_t *h)
 {
 	struct ag_daemon *d = h->data;
 
+	if (!d->store)
+		return;
 	if (slow_commit_ms && store_uncommitted(d->store))
 		uv_sleep(slow_commit_ms);
-	if (d->store)
-		store_commit(d->store);
+	int rc = store_commit(d->store);
+	/* Answers held until what they confirm is on disk (proxy.c hold_answer) go out now. */
+	if (d->proxy)
+		proxy_store_committed(d->proxy, rc == 0);
 }
 
 static int store_start(struct ag_daemon *d)

@@ -21,6 +21,7 @@ struct store {
 	sqlite3_stmt *insert_event;
 	int version;
 	bool batch_open;        /* audit events written since the last commit */
+	uint64_t batch_seq;     /* the open batch's number, or the last one's (store_mark) */
 };
 
 /* Numbered migrations: entry i takes the schema from version i to i + 1. Never edit a released
@@ -334,8 +335,24 @@ int store_batch(struct store *st)
 		if (exec(st, "BEGIN;") < 0)
 			return -EIO;
 		st->batch_open = true;
+		st->batch_seq++;
 	}
 	return 0;
+}
+
+uint64_t store_mark(const struct store *st)
+{
+	return st->batch_seq;
+}
+
+bool store_pending(const struct store *st, uint64_t mark)
+{
+	return st->batch_open && st->batch_seq == mark;
+}
+
+sqlite3 *store_batch_db(struct store *st)
+{
+	return store_batch(st) == 0 ? st->db : NULL;
 }
 
 static const char *severity_name(enum log_level level)

@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct store;
 
@@ -19,25 +20,36 @@ struct store *store_open(const char *path);
 void store_close(struct store *st);
 
 /* Audit events are group-committed: the first event opens a transaction and store_commit() ends
- * it. The daemon commits once per turn of its loop, before the loop waits for I/O; one fsync
- * then covers a burst (a reconnect storm is thousands of events). Frames are NOT held until then:
- * a link that is idle writes a frame at once, mid-turn (ws-link.h). So an answer to a charger
- * goes through proxy_answer_charger, which, while the batch holds rows (store_uncommitted), queues
- * it for the link's next WRITEABLE, and libuv runs that only in a poll after the commit: what an
- * answer acknowledges is on disk before it leaves. Any other frame that acknowledges a batched
- * row must do the same. A module whose rows must be durable at once (sessions, the outbox) calls
- * store_commit() itself after writing them. store_db()
+ * it. The daemon commits once per turn of its loop, before the loop waits for I/O; one fsync then
+ * covers a burst (a reconnect storm is thousands of events). A frame is written at once when its
+ * link is idle (ws_link_send), so an answer that confirms rows still in the batch must wait for
+ * the commit: the edge answering for the CSMS calls store_commit() before it sends; an answer
+ * passed on from the CSMS whose call's or answer's rows are still uncommitted (store_mark/
+ * store_pending: a session's start, "booted", or the answer came in the turn that wrote them)
+ * is held on its link until the loop has committed (proxy_answer_charger, ws_link_hold,
+ * proxy_store_committed). A module whose rows must be
+ * durable at once, with no answer to hold, calls store_commit() itself. store_db()
  * commits the batch before it hands out the connection, so a module may BEGIN its own
  * transaction on what it returns (but must not keep the pointer across turns of the loop for
  * that). 0 or -EIO. */
 int store_commit(struct store *st);
-/* Does the batch hold rows the loop has not committed yet? (false for NULL) */
-bool store_uncommitted(const struct store *st);
 
 /* Open the batch (if no transaction is open) for a write that may wait for the loop's commit
  * like an audit event: history rows, where one fsync a turn matters more than the last second.
  * Write with a statement prepared on store_db()'s connection right after. 0 or -EIO. */
 int store_batch(struct store *st);
+
+/* store_batch, then the connection to write on (NULL on failure, logged): for rows that join
+ * the grouped commit with a statement prepared now. Unlike store_db() it commits nothing. */
+sqlite3 *store_batch_db(struct store *st);
+
+/* The batch that holds what was written so far (a number that grows with every batch). Keep it
+ * after a write that an answer will confirm; store_pending(st, mark) says whether that write is
+ * still uncommitted (the answer must wait for the loop's commit) or on disk. */
+uint64_t store_mark(const struct store *st);
+bool store_pending(const struct store *st, uint64_t mark);
+/* Does the batch hold rows the loop has not committed yet? (false for NULL) */
+bool store_uncommitted(const struct store *st);
 
 /* Append to the audit log and log the same line. `kind` is a short word ("start", "config",
  * "charger"), `subject` the charger/device id or NULL. Returns 0 or -EIO. */

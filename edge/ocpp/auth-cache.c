@@ -197,13 +197,18 @@ int auth_cache_put(struct store *st, const char *charger, const char *token, con
 		   int64_t now_wall_ms, int cache_days)
 {
 	int64_t until = now_wall_ms + cache_days * DAY_MS;
-	sqlite3 *db = store_db(st);
+	sqlite3 *db;
 	sqlite3_stmt *q;
 
 	struct auth_known had;
 
 	if (cache_days <= 0 || strcmp(status, "ConcurrentTx") == 0)
 		return 0; /* no cache; or a state of the moment, not of the token */
+	/* In the store's grouped commit: a reconnect storm is 1,000 StartTransactions, and an fsync
+	 * each (before the answer was passed on) kept the loop busy for a second. A cache entry
+	 * lost to a crash is only a verdict to learn again. */
+	if (!(db = store_batch_db(st)))
+		return -EIO;
 	if (expiry_ms > 0 && expiry_ms < until)
 		until = expiry_ms;
 	/* A card used all day is answered the same each time: a read instead of a write (and its
@@ -298,9 +303,11 @@ void auth_seen_result(struct proxy *p, struct charger *ch, const struct call *ca
 		const char *token = call_token(ch->version, call->action, call->payload);
 		const json_t *info = info_of(ch->version, res);
 		const char *verdict = json_string_value(json_object_get(info, "status"));
-		if (token && verdict)
+		if (token && verdict) {
 			auth_cache_put(st, ch->id, token, verdict, info_expiry(ch->version, info), wall_ms(),
 				       p->d->cfg->auth.cache_days);
+			ch->store_mark = store_mark(st); /* the answer waits for the commit (proxy.c) */
+		}
 	} else if (call->origin == ORIGIN_CSMS && strcmp(call->action, "SendLocalList") == 0 && status) {
 		/* The charger's answer says whether it took the list; NotSupported: the edge's copy
 		 * is then the only one there is, and still serves offline. */

@@ -92,17 +92,18 @@ static struct transaction *tx_of(struct charger *ch, const json_t *id)
 	return charger_tx(ch, buf, false);
 }
 
-/* A connector's state outlives a restart of ampgated (a fault must not be forgotten). */
+/* A connector's state outlives a restart of ampgated (a fault must not be forgotten). In the
+ * store's grouped commit, not a transaction of its own: a reconnect storm is 1,000 chargers each
+ * saying its statuses, and an fsync per row (two, with the audit batch committed first) kept the
+ * loop busy for seconds. The answer that acknowledges the status leaves after the commit (the
+ * loop's, or the edge's own before it answers; see charger_model_call's store_mark). */
 static void store_connector(struct proxy *p, struct charger *ch, const struct connector *c)
 {
-	sqlite3 *db = store_db(p->d->store);
-	sqlite3_stmt *q;
+	sqlite3_stmt *q = p->put_connector;
 
-	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO connectors (charger_id, connector, status, error_code, "
-			       "vendor_error, problem, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &q, NULL) != SQLITE_OK) {
-		log_msg(LL_ERROR, "database: %s", sqlite3_errmsg(db));
+	if (!q || store_batch(p->d->store) < 0)
 		return;
-	}
+	sqlite3_reset(q);
 	sqlite3_bind_text(q, 1, ch->id, -1, SQLITE_STATIC);
 	sqlite3_bind_int(q, 2, c->id);
 	sqlite3_bind_text(q, 3, c->status, -1, SQLITE_STATIC);
@@ -111,8 +112,9 @@ static void store_connector(struct proxy *p, struct charger *ch, const struct co
 	sqlite3_bind_int(q, 6, c->problem);
 	sqlite3_bind_int64(q, 7, wall_ms());
 	if (sqlite3_step(q) != SQLITE_DONE)
-		log_msg(LL_ERROR, "database: cannot record connector %d of charger %s: %s", c->id, ch->id, sqlite3_errmsg(db));
-	sqlite3_finalize(q);
+		log_msg(LL_ERROR, "database: cannot record connector %d of charger %s: %s", c->id, ch->id,
+			sqlite3_errmsg(sqlite3_db_handle(q)));
+	sqlite3_reset(q);
 }
 
 static void tx_ended(struct proxy *p, struct charger *ch, struct transaction *tx, const char *reason);
@@ -147,29 +149,22 @@ static void close_sessions(struct proxy *p, struct charger *ch, int id, bool all
 			left++;
 		}
 	}
-	if (left)
+	/* The older records, in the grouped commit like the connector row (see store_connector):
+	 * every Available of a storm comes here. */
+	sqlite3_stmt *q = p->close_sessions[ch->version == OCPP16 ? 0 : 1];
+	if (left || !q || store_batch(p->d->store) < 0)
 		return;
-	sqlite3 *db = store_db(p->d->store);
-	sqlite3_stmt *q;
-	const char *sql = ch->version == OCPP16
-		? "UPDATE transactions SET stop_ms = ?3, stop_reason = ?4 WHERE charger_id = ?1 AND stop_ms IS NULL AND connector = ?2"
-		: "UPDATE transactions SET stop_ms = ?3, stop_reason = ?4 WHERE charger_id = ?1 AND stop_ms IS NULL "
-		  "AND connector IN (?2 / 100, 0)";
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
-		log_msg(LL_ERROR, "database: %s", sqlite3_errmsg(db));
-		return;
-	}
+	sqlite3_reset(q);
 	sqlite3_bind_text(q, 1, ch->id, -1, SQLITE_STATIC);
 	sqlite3_bind_int(q, 2, id);
 	sqlite3_bind_int64(q, 3, wall_ms());
 	sqlite3_bind_text(q, 4, reason, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_DONE)
-		n += sqlite3_changes(db);
-	sqlite3_finalize(q);
+		n += sqlite3_changes(sqlite3_db_handle(q));
+	sqlite3_reset(q);
 	if (n)
 		store_event(p->d->store, LL_NOTICE, "transaction", ch->id,
 			    "connector %d: %d open session record%s closed: %s", id, n, n == 1 ? "" : "s", reason);
-	store_commit(p->d->store);
 }
 
 /* A StatusNotification decides what became of the sessions open on its connector: Available
@@ -374,6 +369,7 @@ void charger_model_call(struct proxy *p, struct charger *ch, const struct ocpp_f
 	} else if (strcmp(f->action, "NotifyEvent") == 0) {
 		notify_event(p, ch, pl);
 	}
+	ch->store_mark = store_mark(p->d->store);
 }
 
 /* A CSMS limit on the whole station: fold it in as an upper bound of the edge's own. */
@@ -423,6 +419,7 @@ void charger_model_result(struct proxy *p, struct charger *ch, const struct call
 			ch->booted = true;
 			store_event(p->d->store, LL_INFO, "charger", ch->id, "booted: %s %s, firmware %s", ch->vendor,
 				    ch->model, ch->firmware[0] ? ch->firmware : "?");
+			ch->store_mark = store_mark(p->d->store); /* the accept waits for it (proxy.c) */
 			proxy_emit(p, ch, PROXY_BOOTED);
 		}
 	} else if (strcmp(call->action, "StartTransaction") == 0) {
@@ -444,12 +441,18 @@ void charger_model_result(struct proxy *p, struct charger *ch, const struct call
 	}
 }
 
-/* A session's start (end_reason NULL) or end, durable before the answer that confirms it. */
+/* A session's start (end_reason NULL) or end, durable before the answer that confirms it: in
+ * the store's grouped commit (a storm is 1,000 sessions starting, an fsync each kept the loop
+ * busy for a second), with ch->store_mark saying which batch, so that the answer waits on its
+ * link for the loop's commit (proxy.c), or the edge commits before answering itself. */
 static void store_tx(struct proxy *p, struct charger *ch, const struct transaction *tx, const char *end_reason)
 {
 	bool ended = end_reason != NULL;
-	sqlite3 *db = store_db(p->d->store);
+	sqlite3 *db = store_batch_db(p->d->store);
 	sqlite3_stmt *q;
+
+	if (!db)
+		return;
 	struct needs_now need;
 	const char *sql = ended ? "UPDATE transactions SET stop_ms = ?3, energy_wh = ?4, peak_w = ?8, need_left_wh = ?9, "
 				  "departure_ms = ?10, stop_reason = ?11 WHERE charger_id = ?1 AND tx_id = ?2"
@@ -484,7 +487,7 @@ static void store_tx(struct proxy *p, struct charger *ch, const struct transacti
 	bool stopped = !ended || strcmp(end_reason, "stopped") == 0;
 	store_event(p->d->store, LL_INFO, "transaction", ch->id, "%s %s on connector %d%s%s", ended ? "ended" : "started",
 		    tx->id, tx->connector, stopped ? "" : ": ", stopped ? "" : end_reason);
-	store_commit(p->d->store);      /* a session is durable before the answer that made it leaves */
+	ch->store_mark = store_mark(p->d->store);
 	if (ended)
 		log_msg(LL_INFO, "charger %s: transaction %s delivered %.2f kWh", ch->id, tx->id, tx->energy_wh / 1000.0);
 }
@@ -559,11 +562,35 @@ static int load_connectors(struct proxy *p)
 	return 0;
 }
 
+void charger_model_unload(struct proxy *p)
+{
+	sqlite3_finalize(p->put_connector);
+	sqlite3_finalize(p->close_sessions[0]);
+	sqlite3_finalize(p->close_sessions[1]);
+	p->put_connector = p->close_sessions[0] = p->close_sessions[1] = NULL;
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **q)
+{
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, q, NULL) == SQLITE_OK)
+		return 0;
+	log_msg(LL_ERROR, "database: %s", sqlite3_errmsg(db));
+	return -EIO;
+}
+
 int charger_model_load(struct proxy *p)
 {
 	sqlite3 *db = store_db(p->d->store);
 	sqlite3_stmt *q;
 	int n = 0, rc;
+
+	if (prepare(db, "INSERT OR REPLACE INTO connectors (charger_id, connector, status, error_code, vendor_error, "
+			"problem, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &p->put_connector) < 0 ||
+	    prepare(db, "UPDATE transactions SET stop_ms = ?3, stop_reason = ?4 WHERE charger_id = ?1 AND stop_ms IS NULL "
+			"AND connector = ?2", &p->close_sessions[0]) < 0 ||
+	    prepare(db, "UPDATE transactions SET stop_ms = ?3, stop_reason = ?4 WHERE charger_id = ?1 AND stop_ms IS NULL "
+			"AND connector IN (?2 / 100, 0)", &p->close_sessions[1]) < 0)
+		return -EIO;
 
 	/* Newest first, so that a charger's CHARGER_TX slots hold its latest sessions. */
 	if (sqlite3_prepare_v2(db,

@@ -1,6 +1,8 @@
 /* Reading the frames that pass: what a charger's CALLs, the CSMS's CALLs and the answers to both
  * say about the charger (boot data, connectors, transactions, meter values, the CSMS's limits).
- * Transactions are written to the store before the answer that confirms them is forwarded. */
+ * Transactions are written to the store before the answer that confirms them is forwarded;
+ * connector states go into the store's grouped commit (store_batch), and the charger's
+ * store_mark says which batch, for whoever answers the call (store_durable). */
 #ifndef AG_CHARGER_MODEL_H
 #define AG_CHARGER_MODEL_H
 
@@ -16,6 +18,8 @@ void charger_model_result(struct proxy *p, struct charger *ch, const struct call
  * StopTransaction after the restart closes them, and each connector's last status and fault.
  * 0 or -EIO. */
 int charger_model_load(struct proxy *p);
+/* Finalize what charger_model_load prepared (safe after a failed or no load). */
+void charger_model_unload(struct proxy *p);
 /* Persist a transaction's start or end. */
 void charger_model_store_tx(struct proxy *p, struct charger *ch, const struct transaction *tx, bool ended);
 

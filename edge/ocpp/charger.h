@@ -123,6 +123,7 @@ struct charger {
 	struct call *wait_tail;
 	uint32_t next_edge_id;
 	struct replay_ch *rp;           /* outbox and replay state (replay.c); NULL when never queued */
+	uint64_t store_mark;            /* the store batch holding its last call's rows (store_mark) */
 
 	/* What was read from the frames. */
 	char vendor[64], model[64], firmware[64], serial[64];

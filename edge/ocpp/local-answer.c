@@ -30,7 +30,7 @@ void proxy_answer_locally(struct proxy *p, struct charger *ch, const struct ocpp
 	char now[40];
 	const char *error = NULL;
 	json_t *res;
-	char *text;
+	char *text = NULL;
 
 	ocpp_timestamp(now, sizeof(now), 0);
 	if (ch->pending && strcmp(f->action, "BootNotification") != 0) {
@@ -43,7 +43,9 @@ void proxy_answer_locally(struct proxy *p, struct charger *ch, const struct ocpp
 		res = ocpp_answer(ch->version, f->action, f->payload, &a, &error);
 	}
 	/* Durable before the acknowledgement leaves: what the edge acknowledges for the CSMS is in
-	 * the outbox first, or the charger gets an error and sends it again. */
+	 * the outbox first, and what the call wrote in the store's grouped commit (a connector row)
+	 * is committed, for the answer is written now (ws_link_send), before the loop's commit; or
+	 * the charger gets an error and sends it again. */
 	if (res && replay_queue(p, ch, f, res) < 0) {
 		json_decref(res);
 		res = NULL;
@@ -52,12 +54,15 @@ void proxy_answer_locally(struct proxy *p, struct charger *ch, const struct ocpp
 	if (res) {
 		struct ocpp_frame answer = { .type = OCPP_RESULT, .payload = res };
 		snprintf(answer.id, sizeof(answer.id), "%s", f->id);
-		/* What the answer makes true (a boot, a transaction id) is recorded before it is sent,
-		 * and on disk before it leaves (proxy_answer_charger). */
+		/* What the answer makes true (a boot, a transaction id) is recorded before it is sent. */
 		charger_model_result(p, ch, &ch->from_charger, &answer);
-		text = ocpp_result_text(f->id, res);
+		if (store_commit(p->d->store) == 0)
+			text = ocpp_result_text(f->id, res);
+		else
+			error = "InternalError";
 		json_decref(res);
-	} else {
+	}
+	if (error) {
 		text = ocpp_error_text(f->id, error, ch->pending ? "station is pending acceptance by a site manager"
 						     : strcmp(error, "InternalError") == 0
 							     ? "the edge cannot store this message now; send it again"

@@ -63,6 +63,36 @@ struct charger *proxy_find(struct proxy *p, const char *id)
 	return NULL;
 }
 
+static void hold_answer(struct proxy *p, struct charger *ch)
+{
+	if (ch->down.held)
+		return;
+	if (p->n_held == p->cap_held) {
+		size_t cap = p->cap_held ? p->cap_held * 2 : 64;
+		struct charger **grown = realloc(p->held, cap * sizeof(*grown));
+		if (!grown) {
+			store_commit(p->d->store); /* no room to wait: commit now instead */
+			return;
+		}
+		p->held = grown;
+		p->cap_held = cap;
+	}
+	ws_link_hold(&ch->down);
+	p->held[p->n_held++] = ch;
+}
+
+void proxy_store_committed(struct proxy *p, bool ok)
+{
+	for (size_t i = 0; i < p->n_held; i++) {
+		struct charger *ch = p->held[i];
+		if (ok)
+			ws_link_release(&ch->down);
+		else if (ch->down.held)
+			ws_link_close(&ch->down, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "the edge cannot store; send it again");
+	}
+	p->n_held = 0;
+}
+
 void proxy_touch(struct proxy *p, struct charger *ch)
 {
 	if (ch->touched)
@@ -137,6 +167,9 @@ void proxy_del(struct proxy *p, struct charger *ch)
 			p->touched[i] = p->touched[--p->n_touched];
 			ch->touched = false;
 		}
+	for (size_t i = 0; i < p->n_held; i++)
+		if (p->held[i] == ch)
+			p->held[i--] = p->held[--p->n_held];
 	proxy_emit(p, ch, PROXY_REMOVED);
 	charger_free(ch);
 }
@@ -149,11 +182,12 @@ static void send_down(struct proxy *p, struct charger *ch, const char *text, siz
 
 void proxy_answer_charger(struct proxy *p, struct charger *ch, const char *text, size_t len)
 {
-	int rc = store_uncommitted(p->d->store) ? ws_link_send_later(&ch->down, text, len)
-						: ws_link_send(&ch->down, text, len);
-
-	if (rc == 0)
-		p->frames_out++;
+	/* What the call and its answer wrote (a connector row, a session's start, "booted") is on
+	 * disk before the charger has the answer: while it is still in the store's batch, the answer
+	 * waits on the link for the loop's commit, and so does whatever follows it. */
+	if (store_pending(p->d->store, ch->store_mark))
+		hold_answer(p, ch);
+	send_down(p, ch, text, len);
 }
 
 static void send_up(struct proxy *p, struct charger *ch, const char *text, size_t len)
@@ -556,6 +590,7 @@ void proxy_stop(struct ag_daemon *d)
 	uv_close((uv_handle_t *)&p->tick, NULL);
 	ocpp_server_stop(p);
 	replay_stop(p);
+	charger_model_unload(p);
 	/* The sockets close after this (with the lws context); detach them from the chargers first. */
 	for (size_t i = 0; i < p->n_chargers; i++) {
 		struct charger *ch = p->chargers[i];
@@ -576,6 +611,9 @@ void proxy_stop(struct ag_daemon *d)
 	free(p->touched);
 	p->touched = NULL;
 	p->n_touched = 0;
+	free(p->held);
+	p->held = NULL;
+	p->n_held = 0;
 	/* The timer handle lives in p until its close callback has run: free p after the loop. */
 	d->proxy_closing = p;
 	d->proxy = NULL;

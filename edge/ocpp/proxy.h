@@ -48,10 +48,17 @@ struct proxy {
 	bool upstream_tls;
 	uint64_t frames_in, frames_out, rejected;
 	struct replay *replay;          /* the outbox and its replay (replay.c) */
+	/* charger-model.c's statements for the rows a StatusNotification writes, prepared once at
+	 * charger_model_load: the connector row, and closing sessions (1.6, 2.0.1). */
+	struct sqlite3_stmt *put_connector, *close_sessions[2];
 	/* Chargers a frame, a connection or a call changed since the observer (health) last
 	 * drained this: it looks at those instead of every charger after every loop turn. */
 	struct charger **touched;
 	size_t n_touched, cap_touched;
+	/* Chargers whose link holds an answer until the store's batch is committed (the CSMS's
+	 * answer to a call whose rows are not on disk yet): released by proxy_store_committed. */
+	struct charger **held;
+	size_t n_held, cap_held;
 	struct { proxy_cb cb; void *arg; } subs[PROXY_SUBSCRIBERS];
 };
 
@@ -74,6 +81,11 @@ struct charger *proxy_add(struct proxy *p, const char *id, const struct cfg_char
 void proxy_del(struct proxy *p, struct charger *ch);
 /* A pending (unknown, allow_unknown) station's entry, created on first sight. */
 struct charger *proxy_add_pending(struct proxy *p, const char *id);
+
+/* The daemon committed the store's batch (`ok`) before the loop waits: the answers held for it
+ * go out; if the commit failed, their chargers' connections are closed instead (each will send
+ * its call again). */
+void proxy_store_committed(struct proxy *p, bool ok);
 
 /* Mark `ch` changed (see struct proxy's touched). */
 void proxy_touch(struct proxy *p, struct charger *ch);

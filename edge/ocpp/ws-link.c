@@ -126,11 +126,14 @@ static int write_now(struct ws_link *l, const char *text, size_t len)
 	return 0;
 }
 
-/* A copy of `text` at the end of the queue, for WRITEABLE. */
-static int queue(struct ws_link *l, const char *text, size_t len)
+int ws_link_send(struct ws_link *l, const char *text, size_t len)
 {
 	struct ws_msg *m;
 
+	if (!l->wsi)
+		return -ENOTCONN;
+	if (!l->held && !l->head && !l->close_code && !lws_partial_buffered(l->wsi))
+		return write_now(l, text, len);
 	if (l->close_code)
 		return -ENOTCONN;
 	if (l->queued + 1 > WS_LINK_MAX_FRAMES || l->queued_bytes + len > WS_LINK_MAX_BYTES) {
@@ -154,22 +157,23 @@ static int queue(struct ws_link *l, const char *text, size_t len)
 	l->tail = m;
 	l->queued++;
 	l->queued_bytes += len;
-	lws_callback_on_writable(l->wsi);
+	if (!l->held)
+		lws_callback_on_writable(l->wsi);
 	return 0;
 }
 
-int ws_link_send(struct ws_link *l, const char *text, size_t len)
+void ws_link_hold(struct ws_link *l)
 {
-	if (!l->wsi)
-		return -ENOTCONN;
-	if (!l->head && !l->close_code && !lws_partial_buffered(l->wsi))
-		return write_now(l, text, len);
-	return queue(l, text, len);
+	l->held = true;
 }
 
-int ws_link_send_later(struct ws_link *l, const char *text, size_t len)
+void ws_link_release(struct ws_link *l)
 {
-	return l->wsi ? queue(l, text, len) : -ENOTCONN;
+	if (!l->held)
+		return;
+	l->held = false;
+	if (l->wsi && l->head)
+		lws_callback_on_writable(l->wsi);
 }
 
 int ws_link_writeable(struct ws_link *l)
@@ -183,7 +187,7 @@ int ws_link_writeable(struct ws_link *l)
 		l->close_code = -1;
 		return ws_close_frame(l->wsi, code, l->close_reason);
 	}
-	if (!m)
+	if (!m || l->held)
 		return 0;
 	if (lws_write(l->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len)
 		return -1;

@@ -30,6 +30,7 @@ struct ws_link {
 	size_t rx_len, rx_cap, rx_max;
 	bool rx_overflow;
 	int close_code;                 /* > 0: close at the next WRITEABLE; -1: close frame sent */
+	bool held;                      /* ws_link_hold: frames wait in the queue until released */
 	char close_reason[64];
 };
 
@@ -42,10 +43,10 @@ void ws_link_reset(struct ws_link *l);
  * -ENOMEM, -EIO (the socket failed; the link is being closed), or -ENOBUFS (past
  * WS_LINK_MAX_BYTES/FRAMES: the peer does not read; logged, and its connection is closed). */
 int ws_link_send(struct ws_link *l, const char *text, size_t len);
-/* As ws_link_send, but queued even when the link is idle: the frame is written at a WRITEABLE
- * callback, which libuv runs in a later poll for I/O than the one this is called from, so after
- * whatever the loop does before it waits (the store's commit, edge/core/store.h). */
-int ws_link_send_later(struct ws_link *l, const char *text, size_t len);
+/* Hold every frame sent from now on in the queue, in order, until ws_link_release (the owner's
+ * answer must not leave before what it confirms is on disk). A close still goes out. */
+void ws_link_hold(struct ws_link *l);
+void ws_link_release(struct ws_link *l);
 /* From the WRITEABLE callback: write one frame (or the close). Returns -1 to close the wsi. */
 int ws_link_writeable(struct ws_link *l);
 /* From a WRITEABLE callback: send a close frame with `code` and `reason` and let the peer's
