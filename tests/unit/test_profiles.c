@@ -37,17 +37,17 @@ static void test_cap_held_not_flapping(void **state)
 	(void)state;
 	rig_init(&r, 32);
 	assert_true(reading(&r, 16, t));
-	assert_true(r.ev.cap_a == 18);
+	assert_true(r.ev.cap.cap_a == 18);
 	/* The charger now holds 18 A; the EV still draws 16 A: 16 < 18 - 4 is false, and the old code
 	 * released the cap here. Held, at the same figure, reading after reading. */
 	r.ch->prof.sent_limit_a = 18;
 	for (int i = 1; i <= 20; i++) {
 		assert_true(reading(&r, 16 + (i % 3) * 0.3, t + (uint64_t)i * 10000));
-		assert_true(r.ev.cap_a == 18);
+		assert_true(r.ev.cap.cap_a == 18);
 	}
 	/* The draw falls by more than the slack: a lower cap (a real change). */
 	assert_true(reading(&r, 12, t + 300000 - 60000));
-	assert_true(r.ev.cap_a == 14);
+	assert_true(r.ev.cap.cap_a == 14);
 	charger_free(r.ch);
 }
 
@@ -63,23 +63,23 @@ static void test_release_and_probe(void **state)
 	/* The EV takes all of its cap: released, and judged only on a reading EV_SETTLE_MS after the
 	 * raise went out — not on the reading taken at 18 A. */
 	assert_false(reading(&r, 17.5, t + 10000));
-	assert_true(r.ev.probing);
+	assert_true(r.ev.cap.probing);
 	r.ch->prof.raised_ms = t + 11000;
 	r.ch->prof.sent_limit_a = 32;
 	assert_false(reading(&r, 17.5, t + 12000));
 	/* 20 A at 32 A offered, on a settled reading: capped again, at 22 A. */
 	assert_true(reading(&r, 20, t + 11000 + EV_SETTLE_MS));
-	assert_false(r.ev.probing);
-	assert_true(r.ev.cap_a == 22);
+	assert_false(r.ev.cap.probing);
+	assert_true(r.ev.cap.cap_a == 22);
 
 	/* Five minutes later, with a renewal due: a probe (the cap off) — but only one at a time. */
-	uint64_t later = r.ev.probe_ms + EV_PROBE_PERIOD_S * 1000;
+	uint64_t later = r.ev.cap.probe_ms + EV_PROBE_PERIOD_S * 1000;
 	r.ch->prof.profile_renew_ms = later;
 	r.s.probing = true;
 	assert_true(reading(&r, 20, later));
 	r.s.probing = false;
 	assert_false(reading(&r, 20, later + 1000));
-	assert_true(r.ev.probing && r.s.probing);
+	assert_true(r.ev.cap.probing && r.s.probing);
 	charger_free(r.ch);
 }
 
