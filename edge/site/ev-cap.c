@@ -9,7 +9,8 @@
  * just lowered released it at once, and the charger got 18 and 32 A in turn every half second).
  * So: a cap is set only on a reading taken after the last increase went out (after a probe or a
  * release, EV_SETTLE_MS after it: the EV's ramp); it is held while the EV draws below it; it is
- * lowered when the draw falls by more than the slack, and released when the EV pushes against it.
+ * lowered when the draw falls by more than the slack below it and below the limit sent, and
+ * released when the EV pushes against it.
  * Every EV_PROBE_PERIOD_S a capped charger is offered its full share again (a probe, started with
  * a renewal that was due anyway, one charger of the site at a time) until a settled reading says
  * whether it takes more.
@@ -47,7 +48,11 @@ bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack
 			e->probe_ms = now;
 			return false;
 		}
-		if (draw + slack < e->cap_a - slack)
+		/* Lowered only while the EV takes clearly less than the limit on the charger: a draw
+		 * that fell with a lower offer (a scarce site, a plan that gives it less for now) says
+		 * nothing of the EV, and a cap that followed it down was never released again, since the
+		 * EV never drew up to it. */
+		if (draw + slack < e->cap_a - slack && draw < r->sent_a - slack)
 			e->cap_a = draw + slack;
 		if (!*site_probing && now >= e->probe_ms + EV_PROBE_PERIOD_S * 1000 &&
 		    r->renew_ms <= now + EV_RENEW_WINDOW_MS) {

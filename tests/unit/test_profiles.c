@@ -51,6 +51,32 @@ static void test_cap_held_not_flapping(void **state)
 	charger_free(r.ch);
 }
 
+/* A cap is the EV's, not the offer's: the site offers less than the cap for a while (scarce, or a
+ * plan that gives the EV less for now) and the EV draws what it is offered. The cap stays; it used
+ * to follow the draw down to offer + slack, and since the EV then never drew up to it (the offer
+ * stayed below), only a probe could let it go. */
+static void test_cap_not_lowered_by_offer(void **state)
+{
+	struct rig r;
+	uint64_t t = 1000000;
+
+	(void)state;
+	rig_init(&r, 32);
+	assert_true(reading(&r, 16, t));
+	assert_true(r.ev.cap.cap_a == 18);
+	r.ch->prof.sent_limit_a = 10;   /* the site lowers the limit; the EV follows it */
+	assert_true(reading(&r, 10, t + 10000));
+	assert_true(r.ev.cap.cap_a == 18);
+	/* Offered its cap again, it draws 16: held at 18, no release, no probe. */
+	r.ch->prof.sent_limit_a = 18;
+	assert_true(reading(&r, 16, t + 20000));
+	assert_true(r.ev.cap.cap_a == 18 && !r.ev.cap.probing);
+	/* Tapering under the cap (the limit sent is the cap): lowered, as before. */
+	assert_true(reading(&r, 12, t + 30000));
+	assert_true(r.ev.cap.cap_a == 14);
+	charger_free(r.ch);
+}
+
 static void test_release_and_probe(void **state)
 {
 	struct rig r;
@@ -112,6 +138,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cap_held_not_flapping),
+		cmocka_unit_test(test_cap_not_lowered_by_offer),
 		cmocka_unit_test(test_release_and_probe),
 		cmocka_unit_test(test_raise_hold),
 	};
