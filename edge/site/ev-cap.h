@@ -18,7 +18,8 @@
 /* One charger's record, kept by the caller from solve to solve; all zero = nothing learnt. */
 struct ev_cap {
 	double cap_a;                   /* 0 = not capped */
-	bool probing;                   /* the cap is off to see whether the EV takes more */
+	bool probing;                   /* until judged: a probe (cap_a > 0, offered what the others
+					 * leave above it) or a release (cap_a 0, its full share) */
 	uint64_t probe_ms;              /* when the cap was set or the last probe began */
 };
 
@@ -34,8 +35,8 @@ struct ev_cap_reading {
 	uint64_t renew_ms;              /* when the charger's profile renewal is next due */
 };
 
-/* Whether the EV is held at e->cap_a for this solve (the solver's ev_limited and ev_cap_a), and the
- * record updated from reading r at `now`. *site_probing is the site's one probe at a time: true
+/* Whether the EV shares at e->cap_a in this solve (the solver's ev_limited and ev_cap_a; with
+ * e->probing, a probe: the solver's ev_probe), the record updated from reading r at `now`. *site_probing is the site's one probe at a time: true
  * while any charger's record has `probing` set (the caller works it out before the chargers of a
  * solve are judged); a probe starts only when it is false, and sets it. `id` names the charger in
  * the debug log line of a probe (NULL: no log line). */

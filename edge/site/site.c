@@ -200,6 +200,7 @@ static void describe(struct site *s, struct charger *ch, struct site_ev *e, stru
 	c->priority = site_model_class(site_priority(ch));
 	c->ev_limited = ev_limited(s, e, ch, c, now);
 	c->ev_cap_a = c->ev_limited ? e->cap.cap_a : 0;
+	c->ev_probe = c->ev_limited && e->cap.probing;
 	c->draw_fresh = draw_fresh(s, ch, c, now);
 	struct needs_now nn;
 	needs_now(ch, &nn);

@@ -98,14 +98,33 @@ static void test_release_and_probe(void **state)
 	assert_false(r.ev.cap.probing);
 	assert_true(r.ev.cap.cap_a == 22);
 
-	/* Five minutes later, with a renewal due: a probe (the cap off) — but only one at a time. */
+	/* Five minutes later, with a renewal due: a probe, but only one at a time. The cap stays in the
+	 * share: the solver offers the probe what the others leave above it (ev_probe). */
 	uint64_t later = r.ev.cap.probe_ms + EV_PROBE_PERIOD_S * 1000;
 	r.ch->prof.profile_renew_ms = later;
 	r.s.probing = true;
 	assert_true(reading(&r, 20, later));
+	assert_false(r.ev.cap.probing);
 	r.s.probing = false;
-	assert_false(reading(&r, 20, later + 1000));
-	assert_true(r.ev.cap.probing && r.s.probing);
+	assert_true(reading(&r, 20, later + 1000));
+	assert_true(r.ev.cap.probing && r.s.probing && r.ev.cap.cap_a == 22);
+	/* Nothing was left above the cap (no raise went out): after EV_PROBE_MAX_S the probe ends
+	 * with the cap as it was, not with the full share. */
+	assert_true(reading(&r, 20, later + 60000));
+	assert_true(r.ev.cap.probing);
+	assert_true(reading(&r, 20, later + 1000 + EV_PROBE_MAX_S * 1000));
+	assert_true(!r.ev.cap.probing && r.ev.cap.cap_a == 22);
+	/* The next probe finds 4 A left: 26 A goes out, and a settled reading says the EV still takes
+	 * 20: capped at 22 again. Had it taken 25, it would have its full share (not capped). */
+	uint64_t next = r.ev.cap.probe_ms + EV_PROBE_PERIOD_S * 1000;
+	r.ch->prof.profile_renew_ms = next;
+	r.s.probing = false;
+	assert_true(reading(&r, 20, next));
+	r.ch->prof.raised_ms = next + 500;
+	r.ch->prof.sent_limit_a = 26;
+	assert_true(reading(&r, 20, next + 2000) && r.ev.cap.probing);
+	assert_true(reading(&r, 20, next + 500 + EV_SETTLE_MS));
+	assert_true(!r.ev.cap.probing && r.ev.cap.cap_a == 22);
 	charger_free(r.ch);
 }
 

@@ -441,6 +441,7 @@ static void learn(struct run *u, int64_t t)
 		};
 		c->ev_limited = ev_cap_judge(&b->cap, &rd, u->sin.ev_slack_a, &probing, now, NULL);
 		c->ev_cap_a = c->ev_limited ? b->cap.cap_a : 0;
+		c->ev_probe = c->ev_limited && b->cap.probing;
 	}
 }
 
