@@ -104,6 +104,23 @@ static void take(const struct solver_input *in, double *head, int node, unsigned
 	}
 }
 
+/* The most of `a` that fits on c's path (phases in mask) under the headroom left. */
+static double fits(const struct solver_input *in, const double *head, const struct solver_charger *c, unsigned mask,
+		   double a)
+{
+	int nph = __builtin_popcount(mask);
+
+	for (int k = c->node; k >= 0; k = in->nodes[k].parent) {
+		const double *h = &head[(size_t)k * FILL_K];
+
+		for (int p = 0; p < 3; p++)
+			if (mask & (1u << p))
+				a = fmin(a, h[p]);
+		a = fmin(a, h[FILL_KW] / (in->voltage_v * nph));
+	}
+	return a;
+}
+
 int policy_fill_in_order(const struct solver_input *in, const size_t *order, size_t n, size_t n_full, double *out_a)
 {
 	double *head = malloc((in->n_nodes * (FILL_K + 3) + 1) * sizeof(double)), *nv;
@@ -123,20 +140,24 @@ int policy_fill_in_order(const struct solver_input *in, const size_t *order, siz
 	for (size_t q = 0; q < n; q++) {
 		const struct solver_charger *c = &in->chargers[order[q]];
 		unsigned mask = solver_phase_mask(c);
-		int nph = __builtin_popcount(mask);
-		double a = q < n_full ? solver_cap_a(in, c) : c->min_a;
+		double a = fits(in, head, c, mask, q < n_full ? solver_cap_a(in, c) : c->min_a);
 
-		for (int k = c->node; k >= 0; k = in->nodes[k].parent) {
-			const double *h = &head[(size_t)k * FILL_K];
-
-			for (int p = 0; p < 3; p++)
-				if (mask & (1u << p))
-					a = fmin(a, h[p]);
-			a = fmin(a, h[FILL_KW] / (in->voltage_v * nph));
-		}
 		out_a[order[q]] = a >= c->min_a && a > 0 ? a : 0;       /* 0 or at least the minimum */
 		if (out_a[order[q]] > 0)
 			take(in, head, c->node, mask, a);
+	}
+	/* A probed EV (solver.h ev_probe) is then offered what is left on its path, as the solver does. */
+	for (size_t q = 0; q < n_full && q < n; q++) {
+		const struct solver_charger *c = &in->chargers[order[q]];
+		unsigned mask = solver_phase_mask(c);
+		double a;
+
+		if (!c->ev_probe || !c->ev_limited || !(out_a[order[q]] > 0) || !(c->max_a > out_a[order[q]]))
+			continue;
+		if ((a = fits(in, head, c, mask, c->max_a - out_a[order[q]])) > 0) {
+			out_a[order[q]] += a;
+			take(in, head, c->node, mask, a);
+		}
 	}
 	free(head);
 	return 0;

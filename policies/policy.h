@@ -56,8 +56,9 @@ double policy_fixed_a(const struct solver_input *in, const struct solver_charger
  * in turn get as much as fits up to their cap along every node-phase and kW limit on their path
  * (limit - margin - non-EV load, as the solver computes headroom), or 0 when that is below their
  * minimum; from order[n_full] on, each gets only its minimum when it fits (who can be admitted
- * at all after the others). out_a has in->n_chargers entries (others are left alone). Returns 0
- * or -ENOMEM. */
+ * at all after the others); then a probed EV (solver.h ev_probe) among the first n_full gets what
+ * is left on its path up to its max_a, as the solver gives it. out_a has in->n_chargers entries
+ * (others are left alone). Returns 0 or -ENOMEM. */
 int policy_fill_in_order(const struct solver_input *in, const size_t *order, size_t n, size_t n_full, double *out_a);
 
 #endif

@@ -7,6 +7,7 @@
 #define AG_PROFILES_H
 
 #include "edge/ocpp/charger.h"
+#include "edge/site/profile-rules.h"
 
 #include <stdint.h>
 
@@ -17,16 +18,6 @@ struct proxy;
  * clearing profiles). */
 int profiles_start(struct ag_daemon *d);
 void profiles_stop(struct ag_daemon *d);
-
-#define PROFILE_ID_BASE 917000001       /* ids the CSMS is unlikely to use; see README */
-#define PROFILE_ID_DYNAMIC 917000002
-#define PROFILE_STACK_BASE 0
-#define PROFILE_VALIDITY_S 120          /* the dynamic profile lapses this long after the edge dies */
-#define PROFILE_RENEW_S 60
-#define PROFILE_DEADBAND_A 0.5          /* smaller changes are not sent (except decreases to 0) */
-#define PROFILE_RAISE_MIN_MS 2000       /* increases at most this often (decreases at once), */
-					/* doubled each time an increase follows a decrease of the
-					 * last one, up to PROFILE_RENEW_S; reset after a quiet period */
 
 /* The charger's safe current: its own fallback_a, else site.fallback_a (charger_fallback_a). */
 double profiles_fallback_a(const struct proxy *p, const struct charger *ch);

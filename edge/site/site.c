@@ -10,6 +10,7 @@
 #include "edge/daemon.h"
 #include "edge/devices/devices.h"
 #include "edge/site/energy.h"
+#include "edge/site/ev-cap.h"
 #include "edge/core/log.h"
 #include "edge/site/profiles.h"
 #include "edge/ocpp/proxy.h"
@@ -37,13 +38,11 @@ struct tree {
 };
 
 /* The site's own record of one charger, at the charger's index in proxy->chargers: the
- * EV-limited cap (ev_limited below). The OCPP core knows nothing of it. A record found holding
- * another charger (one was added or removed since) starts afresh: the cap is learnt again. */
+ * EV-limited cap (ev_limited below, ev-cap.h). The OCPP core knows nothing of it. A record found
+ * holding another charger (one was added or removed since) starts afresh: the cap is learnt again. */
 struct site_ev {
 	const struct charger *ch;
-	double cap_a;                   /* 0 = not capped */
-	bool probing;                   /* the cap is off to see whether the EV takes more */
-	uint64_t probe_ms;              /* when the cap was set or the last probe began */
+	struct ev_cap cap;              /* the cap and its probe (ev-cap.h) */
 };
 
 struct site {
@@ -142,76 +141,23 @@ static bool reading_fresh(const struct site *s, const struct charger *ch, uint64
 	return ch->meter.at_ms && now <= ch->meter.at_ms + 3000 * (uint64_t)(interval_s > 10 ? interval_s : 10);
 }
 
-/* An EV that takes clearly less than it was given (tapering near full, a small on-board charger,
- * a single-phase car on a 3-phase charger) is capped at its draw plus the slack, so the rest goes
- * to others. Only on a fresh meter value, only while it still draws about its minimum (a car
- * drawing nothing keeps its allocation: it may start again at any moment).
- *
- * The cap is held, with hysteresis, because every change is a SetChargingProfile that a charger
- * writes to flash (issue 17: comparing the draw against the cap just lowered released it at
- * once, and the charger got 18 and 32 A in turn every half second). So: a cap is set only on a
- * reading taken after the last increase went out (after a probe or a release, EV_SETTLE_MS after
- * it: the EV's ramp); it is held while the EV
- * draws below it; it is lowered when the draw falls by more than the slack, and released when the
- * EV pushes against it. Every EV_PROBE_PERIOD_S a capped charger is offered its full share again
- * (a probe, started with a renewal that was due anyway, one charger of the site at a time) until a
- * settled reading says whether it takes more.
- *
- * "Clearly less" is more than the slack below the limit sent (it was twice the slack): a 29 A
- * car on a 32 A charger then holds 31 A, not 32, and the site's scarce kW go to others (a
- * generated workplace day under one 105 kW limit: llf 90.9 -> 94.2 % of the request, plan
- * 94.9 -> 95.2 %). The cap (draw + slack) still sits a slack above the draw, so the hold and
- * release rule below is unchanged. */
-#define EV_PROBE_PERIOD_S 300
-#define EV_PROBE_MAX_S 90               /* a probe whose raise never showed in a reading ends */
-#define EV_SETTLE_MS 5000               /* an EV's ramp after a raise, before its draw says anything */
+/* The EV-limited cap and its probe (ev-cap.c, shared with the replay), from the charger's last
+ * meter value and profile. */
 static bool ev_limited(struct site *s, struct site_ev *e, const struct charger *ch, const struct solver_charger *c,
 		       uint64_t now)
 {
-	double draw = 0, slack = SITE_EV_SLACK_A;
+	struct ev_cap_reading r = {
+		.usable = c->ev && ch->prof.sent_limit_a > 0 && reading_fresh(s, ch, now),
+		.at_ms = ch->meter.at_ms,
+		.sent_a = ch->prof.sent_limit_a,
+		.min_a = c->min_a,
+		.raised_ms = ch->prof.raised_ms,
+		.renew_ms = ch->prof.profile_renew_ms,
+	};
 
-	if (!c->ev || ch->prof.sent_limit_a <= 0 || !reading_fresh(s, ch, now)) {
-		e->cap_a = 0;
-		e->probing = false;
-		return false;
-	}
 	for (int i = 0; i < c->phases; i++)
-		draw = fmax(draw, ch->meter.current_a[i]);
-	if (e->probing) {
-		bool raised = ch->prof.raised_ms >= e->probe_ms;
-		if (now < e->probe_ms + EV_PROBE_MAX_S * 1000 &&
-		    (!raised || ch->meter.at_ms < ch->prof.raised_ms + EV_SETTLE_MS))
-			return false;
-		e->probing = false; /* judged below, on a reading taken at the full share */
-		e->probe_ms = now;
-	}
-	if (e->cap_a > 0) {
-		if (draw >= e->cap_a - slack / 2) {
-			/* The EV takes all of the cap: its share again, judged like a probe. */
-			e->cap_a = 0;
-			e->probing = true;
-			e->probe_ms = now;
-			return false;
-		}
-		if (draw + slack < e->cap_a - slack)
-			e->cap_a = draw + slack;
-		if (!s->probing && now >= e->probe_ms + EV_PROBE_PERIOD_S * 1000 &&
-		    ch->prof.profile_renew_ms <= now + 2000) {
-			s->probing = true;
-			e->probing = true;
-			e->probe_ms = now;
-			e->cap_a = 0;
-			log_msg(LL_DEBUG, "charger %s: EV drew %.1f A for 5 minutes; offering its full share again", ch->id, draw);
-			return false;
-		}
-		return true;
-	}
-	if (ch->meter.at_ms <= ch->prof.raised_ms || draw < c->min_a - slack ||
-	    draw >= ch->prof.sent_limit_a - slack)
-		return false;
-	e->cap_a = draw + slack;
-	e->probe_ms = now;
-	return true;
+		r.draw_a = fmax(r.draw_a, ch->meter.current_a[i]);
+	return ev_cap_judge(&e->cap, &r, SITE_EV_SLACK_A, &s->probing, now, ch->id);
 }
 
 /* Whether the charger's per-phase currents can say on which phases its EV draws (solver.h
@@ -253,7 +199,8 @@ static void describe(struct site *s, struct charger *ch, struct site_ev *e, stru
 	c->ev = link != LINK_OFFLINE && ev_present(ch);
 	c->priority = site_model_class(site_priority(ch));
 	c->ev_limited = ev_limited(s, e, ch, c, now);
-	c->ev_cap_a = c->ev_limited ? e->cap_a : 0;
+	c->ev_cap_a = c->ev_limited ? e->cap.cap_a : 0;
+	c->ev_probe = c->ev_limited && e->cap.probing;
 	c->draw_fresh = draw_fresh(s, ch, c, now);
 	struct needs_now nn;
 	needs_now(ch, &nn);
@@ -410,7 +357,7 @@ static void solve(struct site *s)
 	for (size_t i = 0; i < p->n_chargers; i++) {
 		if (s->ev[i].ch != p->chargers[i])
 			s->ev[i] = (struct site_ev){ .ch = p->chargers[i] };
-		s->probing |= s->ev[i].probing;
+		s->probing |= s->ev[i].cap.probing;
 	}
 	for (size_t i = 0; i < p->n_chargers; i++)
 		describe(s, p->chargers[i], &s->ev[i], &s->in[i], now);

@@ -370,6 +370,33 @@ static enum solver_bind cap_bind(const struct solver_charger *ch, double cap)
 	return ch->ev_limited && cap < ch->max_a ? BIND_EV_LIMITED : BIND_CHARGER_MAX;
 }
 
+/* Probed EVs (ev_probe) get what the others left on their path, up to their maximum, in index
+ * order. s->fixed holds every allocation on each limited constraint once the classes are filled. */
+static void top_up_probes(struct solver *s, const struct solver_input *in)
+{
+	for (size_t i = 0; i < in->n_chargers; i++) {
+		const struct solver_charger *ch = &in->chargers[i];
+		double room = ch->max_a - s->x[i];
+		int c = (int)i, at = -1;
+
+		if (!ch->ev_probe || !ch->ev_limited || s->st[i] != ST_FROZEN || s->x[i] <= 0 || room <= 0)
+			continue;
+		PATH_FOR_EACH(s, in, c, k, coef, {
+			double left = (s->head[k] - s->fixed[k]) / coef;
+
+			if (left < room) {
+				room = left;
+				at = k;
+			}
+		})
+		if (room <= LEVEL_EPS)
+			continue;
+		s->x[i] += room;
+		PATH_FOR_EACH(s, in, c, k, coef, { s->fixed[k] += room * coef; })
+		set_bind(&s->res[i], at >= 0 ? BIND_NODE : BIND_CHARGER_MAX, at);
+	}
+}
+
 /* Fill the admitted chargers of class `cls` (their minimum is already in s->fixed). */
 static void fill_class(struct solver *s, const struct solver_input *in, int cls)
 {
@@ -788,6 +815,7 @@ int solver_run(struct solver *s, const struct solver_input *in, struct solver_ro
 		fill_class(s, in, next);
 		cls = next;
 	}
+	top_up_probes(s, in);
 	for (size_t i = 0; i < n; i++) {
 		out[i].limit_a = s->x[i];
 		format_binding(in, &out[i]);

@@ -62,6 +62,11 @@ struct solver_charger {
 	bool ev_limited;
 	double ev_cap_a;                /* > 0: the cap the caller holds for an EV-limited charger
 					 * (instead of draw + slack, which moves with every reading) */
+	/* With ev_limited: the caller probes whether the EV takes more than its cap. It shares as
+	 * any EV-limited EV (policies see no difference), then is offered what every other EV left
+	 * of the headroom on its path, up to max_a: a probe never takes current from an EV that can
+	 * use it. */
+	bool ev_probe;
 	/* draw_a is a fresh reading the caller trusts phase by phase: an EV drawing on fewer phases
 	 * than the charger has (a single-phase car on a 3-phase charger) then loads only the phases
 	 * drawing at least SOLVER_PHASE_IDLE_A, EV-limited or not. An EV drawing nothing loads them

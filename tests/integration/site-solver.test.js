@@ -118,8 +118,8 @@ test('the building load steps up: every charger gets its lower share within a co
 
 test('an EV drawing less than it is given is capped at its draw plus 2 A; the rest goes to the other', async () => {
   const dir = tmpDir();
-  // A capped EV is first probed (offered its full share again) 5 minutes after it was capped
-  // (edge/site/site.c ev_limited), far beyond this test.
+  // A capped EV is first probed (offered what the others leave above its cap) 5 minutes after it
+  // was capped (edge/site/ev-cap.c), far beyond this test.
   const ids = ['EAL', 'EDS', 'EGZ'];
   const { d, url } = await edge(dir, { ids: [...ids, 'FULL'] });
   const cps = [];

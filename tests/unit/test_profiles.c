@@ -37,17 +37,43 @@ static void test_cap_held_not_flapping(void **state)
 	(void)state;
 	rig_init(&r, 32);
 	assert_true(reading(&r, 16, t));
-	assert_true(r.ev.cap_a == 18);
+	assert_true(r.ev.cap.cap_a == 18);
 	/* The charger now holds 18 A; the EV still draws 16 A: 16 < 18 - 4 is false, and the old code
 	 * released the cap here. Held, at the same figure, reading after reading. */
 	r.ch->prof.sent_limit_a = 18;
 	for (int i = 1; i <= 20; i++) {
 		assert_true(reading(&r, 16 + (i % 3) * 0.3, t + (uint64_t)i * 10000));
-		assert_true(r.ev.cap_a == 18);
+		assert_true(r.ev.cap.cap_a == 18);
 	}
 	/* The draw falls by more than the slack: a lower cap (a real change). */
 	assert_true(reading(&r, 12, t + 300000 - 60000));
-	assert_true(r.ev.cap_a == 14);
+	assert_true(r.ev.cap.cap_a == 14);
+	charger_free(r.ch);
+}
+
+/* A cap is the EV's, not the offer's: the site offers less than the cap for a while (scarce, or a
+ * plan that gives the EV less for now) and the EV draws what it is offered. The cap stays; it used
+ * to follow the draw down to offer + slack, and since the EV then never drew up to it (the offer
+ * stayed below), only a probe could let it go. */
+static void test_cap_not_lowered_by_offer(void **state)
+{
+	struct rig r;
+	uint64_t t = 1000000;
+
+	(void)state;
+	rig_init(&r, 32);
+	assert_true(reading(&r, 16, t));
+	assert_true(r.ev.cap.cap_a == 18);
+	r.ch->prof.sent_limit_a = 10;   /* the site lowers the limit; the EV follows it */
+	assert_true(reading(&r, 10, t + 10000));
+	assert_true(r.ev.cap.cap_a == 18);
+	/* Offered its cap again, it draws 16: held at 18, no release, no probe. */
+	r.ch->prof.sent_limit_a = 18;
+	assert_true(reading(&r, 16, t + 20000));
+	assert_true(r.ev.cap.cap_a == 18 && !r.ev.cap.probing);
+	/* Tapering under the cap (the limit sent is the cap): lowered, as before. */
+	assert_true(reading(&r, 12, t + 30000));
+	assert_true(r.ev.cap.cap_a == 14);
 	charger_free(r.ch);
 }
 
@@ -63,23 +89,42 @@ static void test_release_and_probe(void **state)
 	/* The EV takes all of its cap: released, and judged only on a reading EV_SETTLE_MS after the
 	 * raise went out — not on the reading taken at 18 A. */
 	assert_false(reading(&r, 17.5, t + 10000));
-	assert_true(r.ev.probing);
+	assert_true(r.ev.cap.probing);
 	r.ch->prof.raised_ms = t + 11000;
 	r.ch->prof.sent_limit_a = 32;
 	assert_false(reading(&r, 17.5, t + 12000));
 	/* 20 A at 32 A offered, on a settled reading: capped again, at 22 A. */
 	assert_true(reading(&r, 20, t + 11000 + EV_SETTLE_MS));
-	assert_false(r.ev.probing);
-	assert_true(r.ev.cap_a == 22);
+	assert_false(r.ev.cap.probing);
+	assert_true(r.ev.cap.cap_a == 22);
 
-	/* Five minutes later, with a renewal due: a probe (the cap off) — but only one at a time. */
-	uint64_t later = r.ev.probe_ms + EV_PROBE_PERIOD_S * 1000;
+	/* Five minutes later, with a renewal due: a probe, but only one at a time. The cap stays in the
+	 * share: the solver offers the probe what the others leave above it (ev_probe). */
+	uint64_t later = r.ev.cap.probe_ms + EV_PROBE_PERIOD_S * 1000;
 	r.ch->prof.profile_renew_ms = later;
 	r.s.probing = true;
 	assert_true(reading(&r, 20, later));
+	assert_false(r.ev.cap.probing);
 	r.s.probing = false;
-	assert_false(reading(&r, 20, later + 1000));
-	assert_true(r.ev.probing && r.s.probing);
+	assert_true(reading(&r, 20, later + 1000));
+	assert_true(r.ev.cap.probing && r.s.probing && r.ev.cap.cap_a == 22);
+	/* Nothing was left above the cap (no raise went out): after EV_PROBE_MAX_S the probe ends
+	 * with the cap as it was, not with the full share. */
+	assert_true(reading(&r, 20, later + 60000));
+	assert_true(r.ev.cap.probing);
+	assert_true(reading(&r, 20, later + 1000 + EV_PROBE_MAX_S * 1000));
+	assert_true(!r.ev.cap.probing && r.ev.cap.cap_a == 22);
+	/* The next probe finds 4 A left: 26 A goes out, and a settled reading says the EV still takes
+	 * 20: capped at 22 again. Had it taken 25, it would have its full share (not capped). */
+	uint64_t next = r.ev.cap.probe_ms + EV_PROBE_PERIOD_S * 1000;
+	r.ch->prof.profile_renew_ms = next;
+	r.s.probing = false;
+	assert_true(reading(&r, 20, next));
+	r.ch->prof.raised_ms = next + 500;
+	r.ch->prof.sent_limit_a = 26;
+	assert_true(reading(&r, 20, next + 2000) && r.ev.cap.probing);
+	assert_true(reading(&r, 20, next + 500 + EV_SETTLE_MS));
+	assert_true(!r.ev.cap.probing && r.ev.cap.cap_a == 22);
 	charger_free(r.ch);
 }
 
@@ -112,6 +157,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cap_held_not_flapping),
+		cmocka_unit_test(test_cap_not_lowered_by_offer),
 		cmocka_unit_test(test_release_and_probe),
 		cmocka_unit_test(test_raise_hold),
 	};

@@ -148,6 +148,40 @@ static void test_deadline_beats_fair(void **state)
 	config_free(cfg);
 }
 
+/* EV-limited cars are probed as the daemon probes them (edge/site/ev-cap.c). A 50 A grid, four
+ * 3-phase chargers, meter values every second, for an hour: three cars whose on-board chargers
+ * take 6 A, one that takes 32 A. The three are capped at 8 A (draw + the 2 A slack) on the first
+ * meter value; the fourth gets the other 26 A. A probe keeps its car's cap in the share and is
+ * offered only what the others leave: nothing here, so the fourth keeps its 26 A all hour,
+ * 17 940 Wh, less 3 Wh for the first second (12.5 A each until a meter value).
+ * Full-share probes, one of the site at a time (each 5 s at 17 A each, the fourth losing 9 A),
+ * left it 17 653 Wh; the replay's own probes before that (every capped car for 30 s of each
+ * 5 minutes, at once when their stagger met) 16 974 Wh. */
+static void test_probe_costs_nothing(void **state)
+{
+	struct ag_config *cfg = site(50, 4, "fair");
+	struct replay_input in = { .cfg = cfg, .ev_feedback = true };
+	struct replay_result r;
+	(void)state;
+
+	cfg->ocpp.meter_interval_s = 1;
+	load_sessions(&in, "charger,arrival,departure,energy_kwh,max_a,phases,battery_kwh,arrival_soc_pct\n"
+			   "CP1,00:00,01:00,50,6,3,200,10\n"
+			   "CP2,00:00,01:00,50,6,3,200,10\n"
+			   "CP3,00:00,01:00,50,6,3,200,10\n"
+			   "CP4,00:00,01:00,100,32,3,200,10\n");
+	assert_int_equal(replay_run(&in, &r, stderr), 0);
+	for (int i = 0; i < 3; i++)     /* the capped cars draw their 6 A all along */
+		assert_true(fabs(r.outcome[i].delivered_wh - 4140) < 1);
+	if (r.outcome[3].delivered_wh < 17936)
+		fail_msg("CP4 got %.0f Wh, want >= 17936", r.outcome[3].delivered_wh);
+	assert_true(r.outcome[3].delivered_wh <= 17940 + 1);    /* never more than the 26 A left */
+	assert_int_equal(r.violations, 0);
+	replay_result_fini(&r);
+	free((void *)in.sessions);
+	config_free(cfg);
+}
+
 /* A stale grid meter puts every charger at its 6 A fallback: one car, 10 A of building load,
  * 48 A grid. 00:00-00:10 32 A (22 080 W) -> 3 680 Wh; 00:10-00:20 stale, 6 A (4 140 W) -> 690 Wh;
  * 00:20-00:30 32 A again -> 3 680 Wh. 8 050 Wh; 600 s under fallback; peak L1 10 + 32 = 42 A. */
@@ -230,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_hand_computed),
 		cmocka_unit_test(test_deadline_beats_fair),
 		cmocka_unit_test(test_stale_meter),
+		cmocka_unit_test(test_probe_costs_nothing),
 		cmocka_unit_test(test_input_errors),
 	};
 

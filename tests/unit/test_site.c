@@ -85,7 +85,7 @@ static void test_small_onboard_charger_capped(void **state)
 	assert_false(ev_limited(&r.s, &r.ev, r.ch, &r.c, t + 1000));
 	r.ch->meter.current_a[0] = 29;
 	assert_true(ev_limited(&r.s, &r.ev, r.ch, &r.c, t + 1000));
-	assert_true(fabs(r.ev.cap_a - 31) < 1e-9);
+	assert_true(fabs(r.ev.cap.cap_a - 31) < 1e-9);
 	charger_free(r.ch);
 }
 
@@ -105,15 +105,15 @@ static void test_records_follow_removal(void **state)
 	assert_int_equal(ev_records(&r.s, 4), 0);
 	for (size_t i = 0; i < 3; i++) {
 		ch[i]->index = i;
-		r.s.ev[i] = (struct site_ev){ .ch = ch[i], .cap_a = 10.0 + (double)i };
+		r.s.ev[i] = (struct site_ev){ .ch = ch[i], .cap = { .cap_a = 10.0 + (double)i } };
 	}
 	/* The proxy removes B: C moves to index 1. */
 	ch[2]->index = 1;
 	site_on_proxy(&r.s, &p, ch[1], PROXY_REMOVED, 0);
 	assert_ptr_equal(r.s.ev[0].ch, ch[0]);
-	assert_true(r.s.ev[0].cap_a == 10);
+	assert_true(r.s.ev[0].cap.cap_a == 10);
 	assert_ptr_equal(r.s.ev[1].ch, ch[2]);
-	assert_true(r.s.ev[1].cap_a == 12);
+	assert_true(r.s.ev[1].cap.cap_a == 12);
 	assert_null(r.s.ev[2].ch);
 	uv_close((uv_handle_t *)&r.s.soon, NULL);
 	uv_run(&r.d.loop, UV_RUN_DEFAULT);

@@ -124,6 +124,42 @@ static void test_single_phase_car(void **state)
 	assert_int_equal(solver_phase_mask(&ch[0]), 1);
 }
 
+/* A probe of an EV-limited car (ev_probe) is offered only what the others leave. Feeder 40 A per
+ * phase (38 A after the margin); car A drew 8 A and holds a 9 A cap (ev_cap_a); car B takes
+ * anything up to its charger's 24 A. A shares at its cap and B gets its 24 A; the 5 A left go to
+ * the probe: A 14 A, bound by the feeder. With B on a 40 A charger nothing is left: B 29 A, A 9 A,
+ * as without a probe. A probe used to be A with ev_limited off, its full share: 19 A each, so B
+ * lost 10 A for the probe. */
+static void test_probe_takes_only_what_is_left(void **state)
+{
+	struct solver_node nodes[] = {
+		{ .id = "grid", .parent = -1, .limit_a = { 250, 250, 250 } },
+		{ .id = "feeder-a", .parent = 0, .limit_a = { 40, 40, 40 } },
+	};
+	struct solver_charger ch[2] = { ev3(1, 32), ev3(1, 24) };
+	struct solver_result out[2];
+	struct solver_input in = site(nodes, 2, ch, 2);
+
+	(void)state;
+	ch[0].ev_limited = true;
+	ch[0].ev_cap_a = 9;
+	ch[0].draw_a[0] = ch[0].draw_a[1] = ch[0].draw_a[2] = 8;
+	ch[0].ev_probe = true;
+	assert_int_equal(run(&in, NULL, NOW, out), 0);
+	expect(&out[0], 14, "feeder-a L1");
+	expect(&out[1], 24, "charger max");
+	ch[1].max_a = 40;
+	assert_int_equal(run(&in, NULL, NOW, out), 0);
+	expect(&out[0], 9, "EV-limited");
+	expect(&out[1], 29, "feeder-a L1");
+	/* A probe reaching its charger's maximum says so. */
+	ch[1].max_a = 6;
+	ch[0].max_a = 20;
+	assert_int_equal(run(&in, NULL, NOW, out), 0);
+	expect(&out[0], 20, "charger max");
+	expect(&out[1], 6, "charger max");
+}
+
 /* A single-phase car that takes all it is offered (so never EV-limited) on a three-phase charger
  * wired L2-L3-L1: it draws on L2 only. Feeder 40 A per phase (38 A after the margin); a
  * three-phase EV and two single-phase chargers on L3 and L1 share it. Counted on all three
@@ -352,6 +388,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_forty_chargers_load_step),
 		cmocka_unit_test(test_single_phase_car),
+		cmocka_unit_test(test_probe_takes_only_what_is_left),
 		cmocka_unit_test(test_unbalanced_feeder),
 		cmocka_unit_test(test_battery_raises_headroom),
 		cmocka_unit_test(test_single_phase_car_full_draw),

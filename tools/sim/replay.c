@@ -6,10 +6,10 @@
  * would learn from the chargers at run time is simulated here: an EV per session (tools/sim/ev.c:
  * on-board limit, 6 A floor, taper near full) that draws min(offer, its limit, its taper) each
  * step. Departure and energy need are given to the solver, as the `deadline` and `cost` policies
- * need them, and each EV's draw is fed back as the daemon learns it from meter values (an EV
- * that takes clearly less than offered is capped at its draw plus the slack, probed every 5
- * minutes); unlike edge/site/site.c, a capped EV that keeps drawing its cap stays capped, since
- * letting go every other reading wastes the difference on the site's scarcest phase. Loads are checked against the configured limits (not limit - margin) every step:
+ * need them, and each EV's draw is fed back as the daemon learns it from meter values, by the
+ * daemon's own code (edge/site/ev-cap.c: an EV that takes clearly less than offered is capped at
+ * its draw plus the slack and probed every 5 minutes, one charger of the site at a time). Loads
+ * are checked against the configured limits (not limit - margin) every step:
  * a violation is a node-phase above its limit, whatever caused it.
  *
  * A what-if battery and PV sit behind the grid meter: the solver sees the grid node as the
@@ -23,6 +23,8 @@
 #include "tools/sim/replay.h"
 #include "tools/sim/ev.h"
 #include "edge/site/energy.h"
+#include "edge/site/ev-cap.h"
+#include "edge/site/profile-rules.h"
 #include "edge/site/site-model.h"
 #include "policies/plan.h"
 #include "policies/policy.h"
@@ -45,6 +47,14 @@ struct bay {                    /* a charger and the session plugged into it */
 	struct ev ev;
 	int ev_phases;
 	double draw_a;          /* per EV phase, this step */
+	/* what the daemon would know of the charger (learn) */
+	uint64_t plugged_ms;    /* the session's arrival: no meter value of it before */
+	double meter_a;         /* the last meter value's draw, and when it was taken */
+	uint64_t meter_at_ms;
+	uint64_t stagger_ms;    /* the charger's meter values are this far into each interval */
+	double sent_a;          /* the limit on the charger, when it went up, its next renewal */
+	uint64_t raised_ms, renew_ms;
+	struct ev_cap cap;      /* the EV-limited cap and its probe (edge/site/ev-cap.h) */
 };
 
 struct run {
@@ -235,6 +245,9 @@ static int setup(struct run *u, FILE *errs)
 		site_model_charger(u->nodes, r->n_nodes, &cfg->chargers[i], &u->ch[i]);
 		u->ch[i].id = cfg->chargers[i].id;
 		u->bay[i].session = -1;
+		for (const char *p = u->ch[i].id; *p; p++)     /* a charger's meter values: its own phase */
+			u->bay[i].stagger_ms = u->bay[i].stagger_ms * 31 + (unsigned char)*p;
+		u->bay[i].stagger_ms %= 3600000;
 	}
 	u->sin.nodes = u->nodes;
 	u->sin.n_nodes = r->n_nodes;
@@ -293,6 +306,8 @@ static void plug_in(struct run *u, size_t si)
 	b = &u->bay[i];
 	b->session = (int)si;
 	b->done = !(s->request_wh > 0);
+	b->plugged_ms = (uint64_t)s->arrival_ms;
+	b->cap = (struct ev_cap){ 0 };
 	b->ev_phases = s->ev_phases && s->ev_phases < u->ch[i].phases ? s->ev_phases : u->ch[i].phases;
 	/* Without a state of charge, the request ends at 90 % (from 20 % without a battery size). */
 	soc = s->arrival_soc >= 0 ? s->arrival_soc : s->battery_wh > 0 ? fmax(0.0, UNKNOWN_END_SOC - s->request_wh / s->battery_wh)
@@ -378,31 +393,55 @@ static void replan(struct run *u, int64_t t, bool changed)
 	u->next_plan_ms = t + u->plan.period_ms;
 }
 
-/* What the daemon learns from each charger's meter values (edge/site/site.c ev_limited): an EV that
- * draws clearly less than it was offered is capped at its draw plus the slack, except during a
- * 30 s probe every 5 minutes, staggered by charger id. The replay's meter is the step's draw. */
-#define PROBE_PERIOD_S 300
-#define PROBE_S 30
+/* What the daemon learns from each charger's meter values: the EV-limited cap and its probe, by
+ * the daemon's own code (edge/site/ev-cap.c: the cap held with hysteresis, one probe per site at a
+ * time, started with a profile renewal due). What it reads is modelled on the daemon: a meter
+ * value every ocpp.meter_interval_s (staggered by charger id) carrying the draw of the step it
+ * ends; the limit on the charger is the last solve's, a new one sent when it moved by the
+ * profiles' deadband or its renewal (every PROFILE_RENEW_S) is due, an increase noted when sent
+ * (the replay's EV follows a new limit within its step, so the raise hold is not modelled). The
+ * solver's per-phase draw stays the step's (the replay's meter, phase by phase). */
 static void learn(struct run *u, int64_t t)
 {
+	uint64_t now = (uint64_t)(t + u->r->step_ms);   /* the next solve */
+	int64_t every_ms = (int64_t)u->in->cfg->ocpp.meter_interval_s * 1000;
+	bool probing = false;
+
+	for (size_t i = 0; i < u->n_ch; i++)
+		probing |= u->bay[i].cap.probing;
 	for (size_t i = 0; i < u->n_ch; i++) {
 		struct solver_charger *c = &u->ch[i];
-		const struct bay *b = &u->bay[i];
-		unsigned stagger = 0;
+		struct bay *b = &u->bay[i];
+		double limit_a = u->res[i].limit_a;
+		bool charging = b->session >= 0 && !b->done;
 
 		for (int p = 0; p < 3; p++)
-			c->draw_a[p] = b->session >= 0 && !b->done && p < b->ev_phases ? b->draw_a : 0;
+			c->draw_a[p] = charging && p < b->ev_phases ? b->draw_a : 0;
 		c->draw_fresh = true;   /* the replay's meter is the step's draw, phase by phase */
-		for (const char *p = c->id; *p; p++)
-			stagger = stagger * 31 + (unsigned char)*p;
-		/* Once capped, an EV drawing its cap less the slack stays capped until the next probe
-		 * (edge/site/site.c compares with the last limit sent, which is the cap, and so lets go of
-		 * the cap every other reading: see the note at the top of the file). */
-		c->ev_limited = b->session >= 0 && !b->done && u->res[i].limit_a > 0 &&
-				(uint64_t)((t + u->r->step_ms) / 1000 + stagger) % PROBE_PERIOD_S >= PROBE_S &&
-				b->draw_a >= c->min_a - u->sin.ev_slack_a &&
-				(b->draw_a < u->res[i].limit_a - u->sin.ev_slack_a ||
-				 (c->ev_limited && b->draw_a >= u->res[i].limit_a - u->sin.ev_slack_a - LOAD_EPS_A));
+		if (fabs(limit_a - b->sent_a) >= PROFILE_DEADBAND_A || (limit_a == 0 && b->sent_a > 0) ||
+		    (uint64_t)t >= b->renew_ms) {
+			if (limit_a > b->sent_a + 0.05)
+				b->raised_ms = (uint64_t)t;
+			b->sent_a = limit_a;
+			b->renew_ms = (uint64_t)t + PROFILE_RENEW_S * 1000;
+		}
+		if (every_ms <= 0 || (int64_t)((now + b->stagger_ms) / (uint64_t)every_ms) !=
+					     (int64_t)((now - (uint64_t)u->r->step_ms + b->stagger_ms) / (uint64_t)every_ms)) {
+			b->meter_a = b->draw_a;
+			b->meter_at_ms = now;
+		}
+		struct ev_cap_reading rd = {
+			.usable = charging && b->sent_a > 0 && b->meter_at_ms > b->plugged_ms,
+			.draw_a = b->meter_a,
+			.at_ms = b->meter_at_ms,
+			.sent_a = b->sent_a,
+			.min_a = c->min_a,
+			.raised_ms = b->raised_ms,
+			.renew_ms = b->renew_ms,
+		};
+		c->ev_limited = ev_cap_judge(&b->cap, &rd, u->sin.ev_slack_a, &probing, now, NULL);
+		c->ev_cap_a = c->ev_limited ? b->cap.cap_a : 0;
+		c->ev_probe = c->ev_limited && b->cap.probing;
 	}
 }
 

@@ -1,0 +1,46 @@
+/* The EV-limited cap and its probe: what the site learns from a charger's meter values about an
+ * EV that takes clearly less than it is offered (tapering near full, a small on-board charger, a
+ * single-phase car on a 3-phase charger), and when it offers such an EV its full share again to
+ * see whether it takes more. Shared by the daemon's site controller (edge/site/site.c), which fills
+ * a reading from the charger object, and the what-if replay (tools/sim/replay.c), which fills it
+ * from its simulated EV, so a replay caps and probes exactly as the daemon does. */
+#ifndef AG_EV_CAP_H
+#define AG_EV_CAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define EV_PROBE_PERIOD_S 300           /* a capped EV is offered its full share this often */
+#define EV_PROBE_MAX_S 90               /* a probe whose raise never showed in a reading ends */
+#define EV_SETTLE_MS 5000               /* an EV's ramp after a raise, before its draw says anything */
+#define EV_RENEW_WINDOW_MS 2000         /* a probe starts with a renewal due within this */
+
+/* One charger's record, kept by the caller from solve to solve; all zero = nothing learnt. */
+struct ev_cap {
+	double cap_a;                   /* 0 = not capped */
+	bool probing;                   /* until judged: a probe (cap_a > 0, offered what the others
+					 * leave above it) or a release (cap_a 0, its full share) */
+	uint64_t probe_ms;              /* when the cap was set or the last probe began */
+};
+
+/* What the charger's last meter value and its profile say at a solve. `usable` is false when
+ * there is nothing to learn from: no EV, no limit installed, or no fresh meter value. */
+struct ev_cap_reading {
+	bool usable;
+	double draw_a;                  /* highest phase current of the last meter value */
+	uint64_t at_ms;                 /* when that meter value was taken */
+	double sent_a;                  /* the limit the charger holds */
+	double min_a;                   /* the charger's minimum current */
+	uint64_t raised_ms;             /* when the last increase went out (0 = never) */
+	uint64_t renew_ms;              /* when the charger's profile renewal is next due */
+};
+
+/* Whether the EV shares at e->cap_a in this solve (the solver's ev_limited and ev_cap_a; with
+ * e->probing, a probe: the solver's ev_probe), the record updated from reading r at `now`. *site_probing is the site's one probe at a time: true
+ * while any charger's record has `probing` set (the caller works it out before the chargers of a
+ * solve are judged); a probe starts only when it is false, and sets it. `id` names the charger in
+ * the debug log line of a probe (NULL: no log line). */
+bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack_a, bool *site_probing,
+		  uint64_t now, const char *id);
+
+#endif
