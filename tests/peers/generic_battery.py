@@ -19,18 +19,15 @@ registers). --status FILE gets one JSON line per 100 ms tick: {"t_ms", "load_w",
 
   generic_battery.py --tcp PORT --load-file FILE --writes FILE --status FILE [--soc PCT]
 """
-import argparse
-import asyncio
 import json
-import logging
 import struct
-import sys
 import time
 
 from pymodbus.datastore import ModbusSequentialDataBlock, ModbusSlaveContext, ModbusServerContext
-from pymodbus.server import StartAsyncTcpServer
 
-V = 230.0
+import site_battery
+from site_battery import V
+
 CAPACITY_WH = 50000.0
 MAX_W = 20000.0
 SETPOINT, TIMEOUT = 10, 12
@@ -72,29 +69,21 @@ async def run(a):
     bat = Battery(writes)
     ctx = ModbusServerContext(slaves={1: ModbusSlaveContext(ir=meter, zero_mode=True),
                                       2: ModbusSlaveContext(hr=bat, zero_mode=True)}, single=False)
-    soc = a.soc
-    bat_w = 0.0
+    battery = site_battery.Battery(a.soc, CAPACITY_WH)
     import_kwh = 1000.0
     n = 0
 
     def step(dt):
-        nonlocal soc, bat_w, import_kwh, n
+        nonlocal import_kwh, n
         n += 1
-        try:
-            with open(a.load_file) as f:
-                load_w = float(f.read().split()[0]) * 1000
-        except (OSError, ValueError, IndexError):
-            load_w = 0.0
+        load_w = site_battery.load_w(a.load_file)
         hi, lo = bat.reg(SETPOINT), bat.reg(SETPOINT + 1)
         raw = struct.unpack(">i", struct.pack(">HH", hi, lo))[0]
         timeout = bat.reg(TIMEOUT)
         active = bat.written_at is not None and (timeout == 0 or time.monotonic() - bat.written_at <= timeout)
         target = -raw if active else 0.0  # raw > 0 charges; bat_w > 0 discharges
-        target = max(-MAX_W, min(MAX_W, target))
-        if (target > 0 and soc <= 5) or (target < 0 and soc >= 100):
-            target = 0.0
-        bat_w += max(-2000.0, min(2000.0, target - bat_w))  # 20 kW/s
-        soc = max(0.0, min(100.0, soc - bat_w * dt / 3600 / CAPACITY_WH * 100))
+        bat_w = battery.step(max(-MAX_W, min(MAX_W, target)), dt)
+        soc = battery.soc
         grid_w = load_w - bat_w
         import_kwh += max(grid_w, 0) * dt / 3600 / 1000
         amps = grid_w / 3 / V
@@ -114,32 +103,8 @@ async def run(a):
                                      "setpoint_raw": raw, "timeout_s": timeout, "active": active}) + "\n")
             status.flush()
 
-    async def tick():
-        while True:
-            await asyncio.sleep(0.1)
-            step(0.1)
-
-    step(0)     # every register has its value before the first client asks
-    asyncio.get_running_loop().create_task(tick())
-    server = await StartAsyncTcpServer(context=ctx, address=("127.0.0.1", a.tcp), defer_start=True,
-                                       allow_reuse_address=True)
-    print("ready", flush=True)
-    await server.serve_forever()
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tcp", type=int, required=True)
-    ap.add_argument("--load-file", required=True)
-    ap.add_argument("--writes")
-    ap.add_argument("--status")
-    ap.add_argument("--soc", type=float, default=70.0)
-    logging.basicConfig(level=logging.CRITICAL)
-    asyncio.run(run(ap.parse_args()))
+    await site_battery.serve(ctx, a.tcp, step)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit(0)
+    site_battery.main(run, lambda ap: ap.add_argument("--writes"))

@@ -16,19 +16,16 @@ tick: {"t_ms", "load_w", "grid_w", "bat_w", "soc_pct", "mode", "in_pct", "out_pc
 
   sunspec_site.py --tcp PORT --models DIR --load-file FILE --status FILE [--soc PCT]
 """
-import argparse
-import asyncio
 import json
-import logging
 import os
-import sys
 import time
 
 from pymodbus.datastore import ModbusSequentialDataBlock, ModbusSlaveContext, ModbusServerContext
-from pymodbus.server import StartAsyncTcpServer
+
+import site_battery
+from site_battery import V
 
 BASE = 40000
-V = 230.0
 
 
 class Model:
@@ -155,21 +152,16 @@ async def run(a):
     bat_block = Block([common(d, "SpecPeer", "Storage 124+802", "SP-2"), s124, b802], watch=s124)
     ctx = ModbusServerContext(slaves={1: ModbusSlaveContext(hr=meter_block, zero_mode=True),
                                       2: ModbusSlaveContext(hr=bat_block, zero_mode=True)}, single=False)
-    soc = a.soc
-    bat_w = 0.0
+    battery = site_battery.Battery(a.soc, b802.get("WHRtg"))
     energy_wh = 1000000.0
     status = open(a.status, "w") if a.status else None
 
     n = 0
 
     def step(dt):
-        nonlocal soc, bat_w, energy_wh, n
+        nonlocal energy_wh, n
         n += 1
-        try:
-            with open(a.load_file) as f:
-                load_w = float(f.read().split()[0]) * 1000
-        except (OSError, ValueError, IndexError):
-            load_w = 0.0
+        load_w = site_battery.load_w(a.load_file)
         mode = s124.get_raw("StorCtl_Mod")
         rvrt = s124.get_raw("InOutWRte_RvrtTms")
         if mode == 0xFFFF or (rvrt and bat_block.written_at and time.monotonic() - bat_block.written_at > rvrt):
@@ -179,11 +171,8 @@ async def run(a):
         in_pct, out_pct = s124.get("InWRte"), s124.get("OutWRte")
         lo = -(in_pct / 100 * wcha) if mode & 1 else -wcha
         hi = out_pct / 100 * wdis if mode & 2 else wdis
-        target = clamp(0.0, lo, hi)  # its own control: idle
-        if (target > 0 and soc <= 5) or (target < 0 and soc >= 100):
-            target = 0.0
-        bat_w += clamp(target - bat_w, -2000, 2000)  # 20 kW/s
-        soc = clamp(soc - bat_w * dt / 3600 / b802.get("WHRtg") * 100, 0, 100)
+        bat_w = battery.step(clamp(0.0, lo, hi), dt)  # its own control: idle
+        soc = battery.soc
         grid_w = load_w - bat_w
         energy_wh += max(grid_w, 0) * dt / 3600
         amps = grid_w / 3 / V
@@ -206,31 +195,8 @@ async def run(a):
                                      "soc_pct": round(soc, 3), "mode": mode, "in_pct": in_pct, "out_pct": out_pct}) + "\n")
             status.flush()
 
-    async def tick():
-        while True:
-            await asyncio.sleep(0.1)
-            step(0.1)
-
-    step(0)     # every point has its value before the first client asks
-    asyncio.get_running_loop().create_task(tick())
-    server = await StartAsyncTcpServer(context=ctx, address=("127.0.0.1", a.tcp), defer_start=True, allow_reuse_address=True)
-    print("ready", flush=True)
-    await server.serve_forever()
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tcp", type=int, required=True)
-    ap.add_argument("--models", required=True)
-    ap.add_argument("--load-file", required=True)
-    ap.add_argument("--status")
-    ap.add_argument("--soc", type=float, default=70.0)
-    logging.basicConfig(level=logging.CRITICAL)
-    asyncio.run(run(ap.parse_args()))
+    await site_battery.serve(ctx, a.tcp, step)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit(0)
+    site_battery.main(run, lambda ap: ap.add_argument("--models", required=True))
