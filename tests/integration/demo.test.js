@@ -23,8 +23,9 @@ test('make demo: forty chargers share a binding grid limit', { timeout: 90000 },
   assert.ok(Number(last[6]) >= 10, `a limit shared by ${last[6]} chargers`);
   // The grid stays under its limit. A single reading may pass it by a little: the simulated
   // building and PV move by a few amps between two polls of the meter (drivers/sim.c), more than
-  // the 2 A margin; what the edge owes is to correct it at once, so no two summaries in a row
-  // are over, and none by more than 2 % (5 A).
+  // the 2 A margin. So: no summary more than 2 % (5 A) over, and no two summaries in a row over
+  // (they are at least 10 s apart, site.c; a 25 s demo logs only a few, so this is a bound on a
+  // lasting overload, not a proof that each one is corrected at the next solve).
   const over = shared.map((m) => {
     const grid = m[2].split('/').map(Number);
     const limit = m[3].split('/').map(Number);
