@@ -38,7 +38,6 @@ struct pss {
 	struct upgrade *up;             /* credentials still being verified */
 	int close_code;                 /* nonzero: close with it at the next WRITEABLE */
 	const char *close_reason;       /* static text */
-	uint64_t pong_ms;               /* when it last answered a ping (or connected) */
 	bool paused;                    /* not read while too much waits for the CSMS */
 	int peer_code;                  /* the charger's own close frame, to pass on to the CSMS */
 	char peer_reason[124];
@@ -327,7 +326,7 @@ static void established(struct proxy *p, struct lws *wsi, struct pss *pss, const
 	pss->ch = ch;
 	pending_seen(ch, peer);
 	ch->version = lws_get_protocol(wsi)->id == 16 ? OCPP16 : OCPP201;
-	ch->down.wsi = wsi;
+	ws_link_opened(&ch->down, wsi, now_ms());
 	snprintf(ch->down.who, sizeof(ch->down.who), "charger %s", ch->id);
 	snprintf(ch->auth_header, sizeof(ch->auth_header), "%s", auth);
 	proxy_charger_connected(p, ch);
@@ -339,7 +338,6 @@ static int on_established(struct proxy *p, struct lws *wsi, struct pss *pss)
 	struct upgrade *up = lws_get_opaque_user_data(wsi);
 	char uri[256] = "", peer[64] = "", auth[256] = "";
 
-	pss->pong_ms = now_ms();
 	if (up) {
 		lws_set_opaque_user_data(wsi, NULL);
 		pss->up = up;
@@ -409,17 +407,14 @@ static int cb_ocpp(struct lws *wsi, enum lws_callback_reasons reason, void *user
 			pss->peer_code = ws_close_payload(in, len, pss->peer_reason, sizeof(pss->peer_reason));
 		return 0;
 	case LWS_CALLBACK_RECEIVE_PONG:
-		if (pss)
-			pss->pong_ms = now_ms();
+		if (pss && pss->ch && pss->ch->down.wsi == wsi)
+			ws_link_pong(&pss->ch->down, now_ms());
 		return 0;
 	case LWS_CALLBACK_CLOSED:
-		if (pss && pss->ch && !pss->peer_code && pss->ch->down.close_code >= 0 && pss->close_code >= 0) {
-			int hangup_s = ws_ping_hangup_s(p->d->cfg->ocpp.ping_interval_s);
-			if (ws_closed_for_pings(wsi, now_ms() - pss->pong_ms, p->d->cfg->ocpp.ping_interval_s))
-				log_msg(LL_WARN, "charger %s: no answer to WebSocket pings for %d s (a half-open link: "
-						 "power, network or the charger's software); connection closed", pss->ch->id,
-					hangup_s);
-		}
+		if (pss && pss->ch && pss->ch->down.wsi == wsi && pss->ch->down.ping_hangup)
+			log_msg(LL_WARN, "charger %s: no answer to WebSocket pings for %d s (a half-open link: "
+					 "power, network or the charger's software); connection closed", pss->ch->id,
+				ws_ping_hangup_s(p->d->cfg->ocpp.ping_interval_s));
 		if (pss && pss->up) {
 			pss->up->wsi = NULL;
 			pss->up = NULL;
@@ -484,7 +479,6 @@ void ocpp_server_stop(struct proxy *p)
 
 int ocpp_server_start(struct proxy *p)
 {
-	static lws_retry_bo_t ping_policy; /* the vhost keeps a pointer: one server per process */
 	const struct cfg_ocpp *o = &p->d->cfg->ocpp;
 	struct lws_context_creation_info info;
 	struct host_port hp;
@@ -504,8 +498,7 @@ int ocpp_server_start(struct proxy *p)
 	info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* our listener (lws-loop.h): no spin on EMFILE */
 	info.protocols = protocols;
 	info.user = p;
-	ws_ping_policy(&ping_policy, o->ping_interval_s);
-	info.retry_and_idle_policy = &ping_policy;
+	info.retry_and_idle_policy = &ws_no_idle_policy; /* pings: proxy.c's tick (ws-link.h) */
 	if (o->security_profile >= 2) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = o->tls.cert;

@@ -93,7 +93,6 @@ struct up_pss {
 	char close_reason[124];
 	int peer_code;
 	char peer_reason[124];
-	uint64_t pong_ms;               /* when the CSMS last answered a ping (or the link opened) */
 	bool paused;                    /* not read while too much waits for the charger */
 };
 
@@ -107,8 +106,6 @@ static size_t down_backlog(const struct charger *ch)
 		bytes += c->text ? strlen(c->text) : 256;
 	return bytes;
 }
-
-static lws_retry_bo_t ping_policy; /* connections keep a pointer: one upstream per process */
 
 static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
@@ -142,10 +139,8 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 		if (!ch)
 			return -1;
 		ch->up_connecting = NULL;
-		ch->up.wsi = wsi;
+		ws_link_opened(&ch->up, wsi, now_ms());
 		snprintf(ch->up.who, sizeof(ch->up.who), "the CSMS (uplink of charger %s)", ch->id);
-		if (ups)
-			ups->pong_ms = now_ms();
 		proxy_upstream_opened(p, ch);
 		return 0;
 	case LWS_CALLBACK_CLIENT_RECEIVE: {
@@ -178,8 +173,8 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 			return 0;
 		return ch ? ws_link_writeable(&ch->up) : -1;
 	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
-		if (ups)
-			ups->pong_ms = now_ms();
+		if (ch && ch->up.wsi == wsi)
+			ws_link_pong(&ch->up, now_ms());
 		return 0;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		if ((ups && ups->close_code < 0) || (ch && ch->up.close_code < 0))
@@ -202,6 +197,7 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 			return 0;
 		}
 		lws_set_opaque_user_data(wsi, NULL);
+		bool ping_hangup = ch->up.ping_hangup;
 		ch->up.wsi = NULL;
 		ws_link_reset(&ch->up);
 		if (ups && ups->peer_code >= 1000 && ups->peer_code != 1005 && ups->peer_code != 1006 &&
@@ -212,7 +208,7 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 			snprintf(why, sizeof(why), "the CSMS closed it with %d%s%s", ups->peer_code,
 				 ups->peer_reason[0] ? ": " : "", ups->peer_reason);
 			proxy_upstream_closed(p, ch, why);
-		} else if (ups && ws_closed_for_pings(wsi, now_ms() - ups->pong_ms, p->d->cfg->upstream.ping_interval_s)) {
+		} else if (ping_hangup) {
 			char why[160];
 			snprintf(why, sizeof(why), "no answer to WebSocket pings for %d s: a half-open link, or the CSMS is stuck",
 				 ws_ping_hangup_s(p->d->cfg->upstream.ping_interval_s));
@@ -243,6 +239,7 @@ int ocpp_upstream_start(struct proxy *p)
 	info.user = p;
 	/* libwebsockets 4.1 makes a client SSL_CTX only when the vhost itself asks for it. */
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.retry_and_idle_policy = &ws_no_idle_policy;
 	info.client_ssl_ca_filepath = u->tls.ca;
 	info.client_ssl_cert_filepath = u->tls.cert;
 	info.client_ssl_private_key_filepath = u->tls.key;
@@ -274,8 +271,7 @@ int ocpp_upstream_connect(struct proxy *p, struct charger *ch)
 	ci.local_protocol_name = "ocpp-upstream";
 	ci.opaque_user_data = ch;
 	ci.pwsi = &ch->up_connecting;
-	ws_ping_policy(&ping_policy, p->d->cfg->upstream.ping_interval_s);
-	ci.retry_and_idle_policy = &ping_policy;   /* set before any callback; NULL again if it fails at once */
+	ci.retry_and_idle_policy = &ws_no_idle_policy; /* pings: proxy.c's tick (ws-link.h) */
 	if (p->upstream_tls) {
 		ci.ssl_connection = LCCSCF_USE_SSL;
 		if (!p->d->cfg->upstream.verify_tls)

@@ -498,7 +498,7 @@ void proxy_upstream_closed(struct proxy *p, struct charger *ch, const char *why)
 	}
 }
 
-/* Calls nobody answered in time, reconnects that are due, profiles to renew. */
+/* Pings, calls nobody answered in time, reconnects that are due, profiles to renew. */
 static void on_tick(uv_timer_t *t)
 {
 	struct proxy *p = t->data;
@@ -511,6 +511,8 @@ static void on_tick(uv_timer_t *t)
 	ocpp_auth_summary(now);
 	for (size_t i = 0; i < p->n_chargers; i++) {
 		struct charger *ch = p->chargers[i];
+		ws_link_ping_tick(&ch->down, now, cfg->ocpp.ping_interval_s);
+		ws_link_ping_tick(&ch->up, now, cfg->upstream.ping_interval_s);
 		if (!charger_online(ch))
 			continue;
 		ocpp_upstream_tick(p, ch, now);

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 
 /* Frames up to this size are copied (for the LWS_PRE headroom, and because a client link masks
  * the payload in place) to the stack to be written; larger ones to a short-lived heap buffer. */
@@ -126,6 +125,15 @@ static int write_now(struct ws_link *l, const char *text, size_t len)
 	return 0;
 }
 
+/* A ping carries the time it was sent: lws hands a pong to the callback only when it has a payload. */
+static int write_ping(struct ws_link *l)
+{
+	unsigned char buf[LWS_PRE + 8];
+
+	memcpy(buf + LWS_PRE, &l->pinged_ms, 8);
+	return lws_write(l->wsi, buf + LWS_PRE, 8, LWS_WRITE_PING) < 8 ? -1 : 0;
+}
+
 int ws_link_send(struct ws_link *l, const char *text, size_t len)
 {
 	struct ws_msg *m;
@@ -187,6 +195,14 @@ int ws_link_writeable(struct ws_link *l)
 		l->close_code = -1;
 		return ws_close_frame(l->wsi, code, l->close_reason);
 	}
+	if (l->ping_due) {
+		l->ping_due = false;
+		if (write_ping(l) < 0)
+			return -1;
+		if (m && !l->held)
+			lws_callback_on_writable(l->wsi);
+		return 0;
+	}
 	if (!m || l->held)
 		return 0;
 	if (lws_write(l->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len)
@@ -218,38 +234,48 @@ int ws_close_frame(struct lws *wsi, int code, const char *reason)
 	return 0;
 }
 
-void ws_ping_policy(lws_retry_bo_t *policy, int interval_s)
-{
-	static const uint32_t backoff_ms[] = { 1000 }; /* unused by us; lws must not find it empty */
+/* Both 0 turns lws's own checks off (with no policy at all it pings every 300 s, hangs up at 310). */
+static const uint32_t no_backoff_ms[] = { 1000 }; /* unused; lws must not find it empty */
+const lws_retry_bo_t ws_no_idle_policy = {
+	.retry_ms_table = no_backoff_ms,
+	.retry_ms_table_count = 1,
+};
 
-	memset(policy, 0, sizeof(*policy));
-	policy->retry_ms_table = backoff_ms;
-	policy->retry_ms_table_count = 1;
-	/* Both 0 turns lws's own checks off (its default pings every 300 s and hangs up at 310). */
-	policy->secs_since_valid_ping = (uint16_t)interval_s;
-	policy->secs_since_valid_hangup = (uint16_t)ws_ping_hangup_s(interval_s);
+void ws_link_opened(struct ws_link *l, struct lws *wsi, uint64_t now_ms)
+{
+	l->wsi = wsi;
+	l->heard_ms = l->pinged_ms = now_ms;
+	l->ping_due = l->ping_hangup = false;
 }
 
-static bool peer_socket_open(struct lws *wsi)
+void ws_link_pong(struct ws_link *l, uint64_t now_ms)
 {
-	lws_sockfd_type fd = lws_get_socket_fd(wsi);
-	char c;
-
-	if (fd < 0)
-		return false;
-	/* A peer that ended its socket reads as end of file (0) or a reset; a live one has nothing
-	 * to read (EAGAIN) or bytes lws never read. */
-	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-	return n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+	l->heard_ms = now_ms;
 }
 
-bool ws_closed_for_pings(struct lws *wsi, uint64_t since_pong_ms, int interval_s)
+void ws_link_ping_tick(struct ws_link *l, uint64_t now_ms, int interval_s)
 {
-	uint64_t hangup_ms = (uint64_t)ws_ping_hangup_s(interval_s) * 1000;
-
-	if (!hangup_ms || since_pong_ms + 500 < hangup_ms)
-		return false;
-	return since_pong_ms <= hangup_ms + 1000 || peer_socket_open(wsi);
+	if (!l->wsi || !interval_s || l->close_code || l->ping_hangup)
+		return;
+	if (now_ms - l->heard_ms >= (uint64_t)ws_ping_hangup_s(interval_s) * 1000) {
+		/* A half-open link (power, network, a stuck peer): a close frame in case it still
+		 * reads, and the socket ended now rather than after waiting for its answer. */
+		l->ping_hangup = true;
+		l->close_code = -1;
+		if (!lws_partial_buffered(l->wsi))
+			ws_close_frame(l->wsi, LWS_CLOSE_STATUS_GOINGAWAY, "no answer to pings");
+		lws_set_timeout(l->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	if (now_ms - l->pinged_ms < (uint64_t)interval_s * 1000)
+		return;
+	l->pinged_ms = now_ms;
+	if (l->held || l->head || lws_partial_buffered(l->wsi)) {
+		l->ping_due = true; /* after what is being written; ws_link_writeable sends it first */
+		lws_callback_on_writable(l->wsi);
+	} else if (write_ping(l) < 0) {
+		ws_link_close(l, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "write failed");
+	}
 }
 
 int ws_close_payload(const void *in, size_t len, char *reason, size_t size)

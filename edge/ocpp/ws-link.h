@@ -32,6 +32,11 @@ struct ws_link {
 	int close_code;                 /* > 0: close at the next WRITEABLE; -1: close frame sent */
 	bool held;                      /* ws_link_hold: frames wait in the queue until released */
 	char close_reason[64];
+	/* Pings (ws_link_ping_tick). */
+	uint64_t heard_ms;              /* the peer's last pong, or when the link opened */
+	uint64_t pinged_ms;             /* our last ping */
+	bool ping_due;                  /* a ping waits for WRITEABLE (the link was busy) */
+	bool ping_hangup;               /* closed by ws_link_ping_tick: no pong in time */
 };
 
 void ws_link_init(struct ws_link *l, size_t rx_max);
@@ -54,24 +59,26 @@ int ws_link_writeable(struct ws_link *l);
  * (Returning -1 from WRITEABLE after lws_close_reason does not work in lws 4.1: lws then marks
  * the socket unusable and drops it without the frame, so peers saw 1006.) */
 int ws_close_frame(struct lws *wsi, int code, const char *reason);
-/* lws's idle policy for WebSocket pings every `interval_s` (0: none): lws pings a link that has
- * not answered a ping for that long and drops it when the pong is min(interval, 10 s) late. */
-void ws_ping_policy(lws_retry_bo_t *policy, int interval_s);
-/* The seconds after its last pong at which ws_ping_policy drops a link (0: never). */
+/* ---- WebSocket pings, kept here rather than by libwebsockets ----
+ * lws 4.1's idle policy (retry_and_idle_policy) re-inserts a connection's timer into one sorted
+ * list per thread at every ping and pong: a walk of every connection each time, 48 % of the
+ * daemon's CPU with 9,500 stations (perf, lws_dll2_add_sorted). Its pings are empty, so the pong
+ * never reaches the callback either. Instead the owner's periodic tick calls ws_link_ping_tick
+ * for each link (a few comparisons), and lws is given ws_no_idle_policy to keep its own off. */
+extern const lws_retry_bo_t ws_no_idle_policy;
+/* The link is open (ESTABLISHED): its ping clock starts now. */
+void ws_link_opened(struct ws_link *l, struct lws *wsi, uint64_t now_ms);
+/* From RECEIVE_PONG. */
+void ws_link_pong(struct ws_link *l, uint64_t now_ms);
+/* Ping every `interval_s` (0: never); close a link whose pong is more than ws_ping_hangup_s late
+ * (l->ping_hangup set, a close frame offered, the socket ended at once: the owner's CLOSED
+ * callback says why). Safe from a uv timer on the loop thread. */
+void ws_link_ping_tick(struct ws_link *l, uint64_t now_ms, int interval_s);
+/* The seconds after its last pong at which a link is dropped: the interval plus min(interval, 10 s). */
 static inline int ws_ping_hangup_s(int interval_s)
 {
 	return interval_s ? interval_s + (interval_s < 10 ? interval_s : 10) : 0;
 }
-/* At LWS_CALLBACK_CLOSED of a link that ended without a close frame, `since_pong_ms` after its
- * last pong (or its opening): did lws's ping policy (`interval_s`) hang up for want of a pong,
- * rather than the peer ending its socket (power, cable, a charger that just went)? lws 4.1 never
- * hands an empty pong to the callback, so the time since the last pong alone cannot tell these
- * apart. Two signs do: the peer's socket is still open; or the link closed within a second of the
- * deadline lws set when it opened, which is when a peer that never answered is dropped (a `ws`
- * peer answers lws's close frame and ends its socket before lws reports the close, so the socket
- * alone missed a mute charger now and then; a peer that answered and went in that very second is
- * misnamed). */
-bool ws_closed_for_pings(struct lws *wsi, uint64_t since_pong_ms, int interval_s);
 /* A peer's close frame payload (WS_PEER_INITIATED_CLOSE): its code (0 when none) and its reason
  * into `reason` (control characters made '?'). */
 int ws_close_payload(const void *in, size_t len, char *reason, size_t size);
