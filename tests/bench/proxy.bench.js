@@ -195,6 +195,13 @@ async function stormAndRestart(result, cfgPath, edgeUrl, csmsReport) {
     const upAt = Date.now();
     const full2 = await waitFor(() => readJson(csmsReport)?.all_booted_wall_ms[fullBefore + 1], 90000, 'every station back after the restart');
     result.restart = { stop_ms: stopped.ms, stop_log: stopLog, daemon_up_s: (upAt - restartAt) / 1000, all_back_s: (full2 - restartAt) / 1000 };
+  } catch (err) {
+    // The bench's directory goes with it: keep what explains a storm not served.
+    const csmsNow = readJson(csmsReport);
+    result.storm = { ...result.storm, csms_booted_at_failure: csmsNow?.booted ?? null };
+    fs.writeFileSync(`${out}.daemon.log`, d.log.length > 4_000_000 ? `${d.log.slice(0, 3_000_000)}\n[...]\n${d.log.slice(-1_000_000)}` : d.log);
+    if (fleet[0]) fs.writeFileSync(`${out}.stations.log`, fleet[0].log.slice(0, 3_000_000));
+    throw err;
   } finally {
     for (const f of fleet) f.kill('SIGTERM');
     for (const f of fleet) await f.exited;   // each writes its report as it exits
