@@ -239,7 +239,6 @@ int ocpp_upstream_start(struct proxy *p)
 	info.user = p;
 	/* libwebsockets 4.1 makes a client SSL_CTX only when the vhost itself asks for it. */
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	info.retry_and_idle_policy = &ws_no_idle_policy;
 	info.client_ssl_ca_filepath = u->tls.ca;
 	info.client_ssl_cert_filepath = u->tls.cert;
 	info.client_ssl_private_key_filepath = u->tls.key;
@@ -271,7 +270,9 @@ int ocpp_upstream_connect(struct proxy *p, struct charger *ch)
 	ci.local_protocol_name = "ocpp-upstream";
 	ci.opaque_user_data = ch;
 	ci.pwsi = &ch->up_connecting;
-	ci.retry_and_idle_policy = &ws_no_idle_policy; /* pings: proxy.c's tick (ws-link.h) */
+	/* pings: proxy.c's tick (ws-link.h). A client connection takes its policy from here, never
+	 * from its vhost (lws 4.1 core-net/connect.c): without one it gets lws's 300 s pings. */
+	ci.retry_and_idle_policy = &ws_no_idle_policy;
 	if (p->upstream_tls) {
 		ci.ssl_connection = LCCSCF_USE_SSL;
 		if (!p->d->cfg->upstream.verify_tls)
