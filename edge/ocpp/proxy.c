@@ -21,7 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Each charger's periodic turn comes every TICK_MS, spread over TICK_SLICES calls of the timer:
+ * a call walks a fifth of the chargers, so at ten thousand of them no call holds the loop (and
+ * every frame waiting on it) for the time a walk of all of them takes. */
 #define TICK_MS 250
+#define TICK_SLICES 5
 
 static const char *version_name(enum ocpp_version v)
 {
@@ -57,10 +61,7 @@ void proxy_emit(struct proxy *p, struct charger *ch, enum proxy_event ev)
 
 struct charger *proxy_find(struct proxy *p, const char *id)
 {
-	for (size_t i = 0; i < p->n_chargers; i++)
-		if (strcmp(p->chargers[i]->id, id) == 0)
-			return p->chargers[i];
-	return NULL;
+	return charger_index_find(&p->by_id, id);
 }
 
 static void hold_answer(struct proxy *p, struct charger *ch)
@@ -124,6 +125,10 @@ struct charger *proxy_add(struct proxy *p, const char *id, const struct cfg_char
 	ch = charger_new(id, cfg);
 	if (!ch)
 		return NULL;
+	if (charger_index_put(&p->by_id, ch) < 0) {
+		charger_free(ch);
+		return NULL;
+	}
 	size_t rx_max = (size_t)p->d->cfg->ocpp.max_frame_bytes;
 	ws_link_init(&ch->down, rx_max);
 	ws_link_init(&ch->up, rx_max);
@@ -170,6 +175,7 @@ void proxy_del(struct proxy *p, struct charger *ch)
 	for (size_t i = 0; i < p->n_held; i++)
 		if (p->held[i] == ch)
 			p->held[i--] = p->held[--p->n_held];
+	charger_index_drop(&p->by_id, ch);
 	proxy_emit(p, ch, PROXY_REMOVED);
 	charger_free(ch);
 }
@@ -498,7 +504,8 @@ void proxy_upstream_closed(struct proxy *p, struct charger *ch, const char *why)
 	}
 }
 
-/* Pings, calls nobody answered in time, reconnects that are due, profiles to renew. */
+/* Pings, calls nobody answered in time, reconnects that are due, profiles to renew: for the
+ * chargers of this slice (a charger removed meanwhile shifts the rest, so one may wait a round). */
 static void on_tick(uv_timer_t *t)
 {
 	struct proxy *p = t->data;
@@ -507,9 +514,11 @@ static void on_tick(uv_timer_t *t)
 	uint64_t charger_timeout = (uint64_t)cfg->ocpp.call_timeout_s * 1000;
 	uint64_t csms_timeout = (uint64_t)cfg->upstream.call_timeout_s * 1000;
 	uint64_t answer_after = (uint64_t)cfg->upstream.answer_after_s * 1000;
+	size_t slice = p->tick_slice, end = (slice + 1) * p->n_chargers / TICK_SLICES;
 
+	p->tick_slice = (slice + 1) % TICK_SLICES;
 	ocpp_auth_summary(now);
-	for (size_t i = 0; i < p->n_chargers; i++) {
+	for (size_t i = slice * p->n_chargers / TICK_SLICES; i < end && i < p->n_chargers; i++) {
 		struct charger *ch = p->chargers[i];
 		ws_link_ping_tick(&ch->down, now, cfg->ocpp.ping_interval_s);
 		ws_link_ping_tick(&ch->up, now, cfg->upstream.ping_interval_s);
@@ -578,7 +587,7 @@ int proxy_start(struct ag_daemon *d)
 		return rc;
 	if ((rc = ocpp_server_start(p)) < 0 || (rc = ocpp_upstream_start(p)) < 0)
 		return rc;
-	uv_timer_start(&p->tick, on_tick, TICK_MS, TICK_MS);
+	uv_timer_start(&p->tick, on_tick, TICK_MS / TICK_SLICES, TICK_MS / TICK_SLICES);
 	return 0;
 }
 
@@ -609,6 +618,7 @@ void proxy_stop(struct ag_daemon *d)
 			lws_set_opaque_user_data(ch->up_connecting, NULL);
 		charger_free(ch);
 	}
+	charger_index_free(&p->by_id);
 	free(p->chargers);
 	free(p->touched);
 	p->touched = NULL;

@@ -11,6 +11,7 @@
 #define AG_PROXY_H
 
 #include "edge/ocpp/charger.h"
+#include "edge/ocpp/charger-index.h"
 
 #include <jansson.h>
 #include <uv.h>
@@ -38,10 +39,12 @@ struct proxy {
 	struct ag_daemon *d;
 	struct charger **chargers;
 	size_t n_chargers, cap_chargers;
+	struct charger_index by_id;     /* the same chargers, by station id (proxy_find) */
 	struct lws_vhost *server;
 	struct lws_loop_listener *listener; /* the OCPP port (ocpp-server.c) */
 	struct lws_vhost *client;
 	uv_timer_t tick;
+	size_t tick_slice;              /* which part of `chargers` the next tick walks (proxy.c) */
 	char upstream_host[256];
 	char upstream_path[512];
 	int upstream_port;
