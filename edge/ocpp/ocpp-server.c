@@ -38,7 +38,6 @@ struct pss {
 	struct upgrade *up;             /* credentials still being verified */
 	int close_code;                 /* nonzero: close with it at the next WRITEABLE */
 	const char *close_reason;       /* static text */
-	bool paused;                    /* not read while too much waits for the CSMS */
 	int peer_code;                  /* the charger's own close frame, to pass on to the CSMS */
 	char peer_reason[124];
 };
@@ -380,12 +379,9 @@ static int cb_ocpp(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		if (r == 1) {
 			proxy_from_charger(p, ch, ch->down.rx, ch->down.rx_len);
 			ws_link_rx_done(&ch->down);
-			if (pss->ch && !pss->paused && ch->up.queued_bytes > WS_LINK_HIGH_BYTES) {
-				/* The CSMS reads slower than the charger sends: let TCP slow the charger. */
-				lws_rx_flow_control(wsi, 0);
-				pss->paused = true;
+			/* The CSMS reads slower than the charger sends: let TCP slow the charger. */
+			if (pss->ch && ws_link_rx_throttle(&ch->down, ch->up.queued_bytes))
 				log_msg(LL_DEBUG, "charger %s: the CSMS reads slowly; the edge stops reading from the charger", ch->id);
-			}
 		}
 		return 0;
 	}
@@ -445,11 +441,8 @@ static const struct lws_protocols protocols[] = {
 void ocpp_server_flow(struct proxy *p, struct charger *ch)
 {
 	(void)p;
-	struct pss *pss = ch->down.wsi ? lws_wsi_user(ch->down.wsi) : NULL;
-	if (pss && pss->paused && ch->up.queued_bytes < WS_LINK_LOW_BYTES) {
-		lws_rx_flow_control(ch->down.wsi, 1);
-		pss->paused = false;
-	}
+	if (ch->down.rx_paused)
+		ws_link_rx_throttle(&ch->down, ch->up.queued_bytes);
 }
 
 void ocpp_server_close(struct proxy *p, struct charger *ch, int code, const char *reason)

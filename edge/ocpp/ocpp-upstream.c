@@ -93,7 +93,6 @@ struct up_pss {
 	char close_reason[124];
 	int peer_code;
 	char peer_reason[124];
-	bool paused;                    /* not read while too much waits for the charger */
 };
 
 /* What waits for the charger: frames on its link and the CSMS's calls queued behind the one in
@@ -154,12 +153,9 @@ static int cb_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *
 		if (r == 1) {
 			proxy_from_csms(p, ch, ch->up.rx, ch->up.rx_len);
 			ws_link_rx_done(&ch->up);
-			if (ups && !ups->paused && down_backlog(ch) > WS_LINK_HIGH_BYTES) {
-				/* The charger reads slower than the CSMS sends: let TCP slow the CSMS. */
-				lws_rx_flow_control(wsi, 0);
-				ups->paused = true;
+			/* The charger reads slower than the CSMS sends: let TCP slow the CSMS. */
+			if (ups && ws_link_rx_throttle(&ch->up, down_backlog(ch)))
 				log_msg(LL_DEBUG, "charger %s reads slowly; the edge stops reading from the CSMS for it", ch->id);
-			}
 		}
 		return 0;
 	}
@@ -292,12 +288,8 @@ int ocpp_upstream_connect(struct proxy *p, struct charger *ch)
 
 void ocpp_upstream_tick(struct proxy *p, struct charger *ch, uint64_t now)
 {
-	struct up_pss *ups = ch->up.wsi ? lws_wsi_user(ch->up.wsi) : NULL;
-
-	if (ups && ups->paused && down_backlog(ch) < WS_LINK_LOW_BYTES) {
-		lws_rx_flow_control(ch->up.wsi, 1);
-		ups->paused = false;
-	}
+	if (ch->up.rx_paused)
+		ws_link_rx_throttle(&ch->up, down_backlog(ch));
 	ocpp_server_flow(p, ch);
 	if (ch->up_state == UP_WAIT && now >= ch->up_retry_ms) {
 		ocpp_upstream_connect(p, ch);

@@ -245,7 +245,23 @@ void ws_link_opened(struct ws_link *l, struct lws *wsi, uint64_t now_ms)
 {
 	l->wsi = wsi;
 	l->heard_ms = l->pinged_ms = now_ms;
-	l->ping_due = l->ping_hangup = false;
+	l->ping_due = l->ping_hangup = l->rx_paused = false;
+}
+
+bool ws_link_rx_throttle(struct ws_link *l, size_t backlog)
+{
+	if (!l->wsi)
+		return false;
+	if (!l->rx_paused && backlog > WS_LINK_HIGH_BYTES) {
+		lws_rx_flow_control(l->wsi, 0);
+		l->rx_paused = true;
+		return true;
+	}
+	if (l->rx_paused && backlog < WS_LINK_LOW_BYTES) {
+		lws_rx_flow_control(l->wsi, 1);
+		l->rx_paused = false;
+	}
+	return false;
 }
 
 void ws_link_pong(struct ws_link *l, uint64_t now_ms)

@@ -37,6 +37,7 @@ struct ws_link {
 	uint64_t pinged_ms;             /* our last ping */
 	bool ping_due;                  /* a ping waits for WRITEABLE (the link was busy) */
 	bool ping_hangup;               /* closed by ws_link_ping_tick: no pong in time */
+	bool rx_paused;                 /* not read: the other side's queue is long (ws_link_rx_throttle) */
 };
 
 void ws_link_init(struct ws_link *l, size_t rx_max);
@@ -59,6 +60,11 @@ int ws_link_writeable(struct ws_link *l);
  * (Returning -1 from WRITEABLE after lws_close_reason does not work in lws 4.1: lws then marks
  * the socket unusable and drops it without the frame, so peers saw 1006.) */
 int ws_close_frame(struct lws *wsi, int code, const char *reason);
+/* Flow control between a charger's two links: `l` is not read while `backlog` (what waits to
+ * be written on the other side) is past WS_LINK_HIGH_BYTES, so TCP slows its peer, and is read
+ * again below WS_LINK_LOW_BYTES. The flag lives on the link, so the tick's check of every
+ * charger does not touch the connection. True when it has just stopped reading. */
+bool ws_link_rx_throttle(struct ws_link *l, size_t backlog);
 /* ---- WebSocket pings, kept here rather than by libwebsockets ----
  * lws 4.1's idle policy (retry_and_idle_policy) re-inserts a connection's timer into one sorted
  * list per thread at every ping and pong: a walk of every connection each time, 48 % of the
