@@ -11,6 +11,7 @@
  * headroom kept in every queued frame. */
 #include "edge/ocpp/ws-link.h"
 
+#include "edge/core/clock.h"
 #include "edge/core/log.h"
 
 #include <errno.h>
@@ -283,7 +284,7 @@ void ws_link_ping_tick(struct ws_link *l, uint64_t now_ms, int interval_s)
 		lws_set_timeout(l->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 		return;
 	}
-	if (now_ms - l->pinged_ms < (uint64_t)interval_s * 1000)
+	if (now_ms - l->heard_ms < (uint64_t)interval_s * 1000 || now_ms - l->pinged_ms < (uint64_t)interval_s * 1000)
 		return;
 	l->pinged_ms = now_ms;
 	if (l->held || l->head || lws_partial_buffered(l->wsi)) {
@@ -341,7 +342,10 @@ int ws_link_rx(struct ws_link *l, struct lws *wsi, const void *in, size_t len)
 	memcpy(l->rx + l->rx_len, in, len);
 	l->rx_len += len;
 	l->rx[l->rx_len] = 0;
-	return lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+		return 0;
+	l->heard_ms = now_ms(); /* the peer is there: no ping needed (ws_link_ping_tick) */
+	return 1;
 }
 
 void ws_link_rx_done(struct ws_link *l)

@@ -22,7 +22,7 @@ before(async () => {
     ws.on('ping', () => mute.pings.set(id, (mute.pings.get(id) ?? 0) + 1));
   });
   await new Promise((resolve) => mute.on('listening', resolve));
-  ({ daemon, url } = await startEdge({ name: 'ping-test', chargers: { CPGOOD: PW, CPMUTE: PW, CPDROP: PW }, ocpp: 'ping_interval_s = 1;',
+  ({ daemon, url } = await startEdge({ name: 'ping-test', chargers: { CPGOOD: PW, CPMUTE: PW, CPDROP: PW, CPTALK: PW }, ocpp: 'ping_interval_s = 1;',
     upstream: `url = "ws://127.0.0.1:${mute.address().port}/csms"; ping_interval_s = 1; reconnect_min_ms = 200; reconnect_max_ms = 400;` }));
 });
 after(async () => {
@@ -51,6 +51,29 @@ test('a charger that does not answer pings is closed within seconds; one that do
   assert.equal(goodClosed, false, 'a charger that answers pings stays connected');
   assert.equal((await good.call('BootNotification', bootPayload('ocpp1.6'))).status, 'Accepted');
   await good.close({ force: true });
+});
+
+test('a charger that keeps talking is not pinged, and stays though it would not answer a ping', async () => {
+  // Every whole message counts as hearing from the peer: pings go only to a quiet link. This
+  // one never answers pings but sends a frame every 300 ms (answers to nothing, which the edge
+  // drops: any frame shows the peer is there); with pings every 1 s it would be closed in 2 s.
+  const ws = new WebSocket(`${url}/CPTALK`, ['ocpp1.6'], {
+    autoPong: false, headers: { Authorization: `Basic ${Buffer.from(`CPTALK:${PW}`).toString('base64')}` },
+  });
+  let pings = 0, closed = false;
+  ws.on('ping', () => { pings++; });
+  ws.on('close', () => { closed = true; });
+  await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
+  for (let i = 0; i < 12 && !closed; i++) {
+    ws.send(JSON.stringify([3, `stray-${i}`, {}]));
+    await sleep(300);
+  }
+  assert.equal(closed, false, 'a charger that talks stays connected');
+  assert.equal(pings, 0, 'and is not pinged while it talks');
+  // Quiet from now on: pinged within the interval, and closed since it does not answer.
+  await until(() => closed, { timeoutMs: scaled(6000), what: 'the quiet charger closed for not answering pings' });
+  assert.ok(pings >= 1, 'pinged once it fell quiet');
+  await daemon.waitForLog(/charger CPTALK: no answer to WebSocket pings/);
 });
 
 test('a charger that answered its pings and then drops its socket is not said to have stopped answering them', async () => {
