@@ -22,6 +22,8 @@ struct hc {
 	char detail[160];
 	uint64_t seen_rx_frames, seen_conn_ms, seen_call_ms; /* what the last scan saw (change detection) */
 	bool seen_online;
+	const struct cfg_charger *seen_cfg;
+	enum charger_link seen_link;    /* the liveness the state was last worked out with */
 
 	/* The ladder. */
 	bool in_fault;                  /* a connector was faulted at the last scan */
@@ -56,6 +58,7 @@ struct health {
 	int open_handles;
 	struct hc *hc;
 	size_t n, cap;
+	size_t tick_slice;              /* which fifth of hc the next tick looks at */
 	int64_t wall0;                  /* wall-clock ms at mono0 */
 	uint64_t mono0;
 	uint64_t flushed_ms, pruned_ms;

@@ -244,38 +244,58 @@ static long long q1(sqlite3 *db, const char *sql)
 
 /* The module on a bare daemon (no sockets): a charger that never connected is offline from the
  * start; a stop closes its stretch; a wall-clock step splits the open stretches. */
-static void test_module_history(void **state)
-{
+/* A bare daemon (no sockets) with one configured charger, CP1, and the health module started. */
+struct rig {
 	struct ag_daemon d;
 	struct ag_config cfg;
-	struct cfg_charger cc = { .id = "CP1", .phases = 3, .max_a = 32 };
+	struct cfg_charger cc;
 	struct proxy p;
-	struct charger *ch = charger_new("CP1", &cc);
-	struct charger *list[1] = { ch };
+	struct charger *list[1];
+};
+
+static struct charger *rig_start(struct rig *r, int silent_after_s)
+{
+	memset(r, 0, sizeof(*r));
+	r->cc = (struct cfg_charger){ .id = "CP1", .phases = 3, .max_a = 32 };
+	r->list[0] = charger_new("CP1", &r->cc);
+	r->cfg.storage.retention_days = 90;
+	r->cfg.health.silent_after_s = silent_after_s;
+	r->p.d = &r->d;
+	r->p.chargers = r->list;
+	r->p.n_chargers = 1;
+	r->list[0]->proxy = &r->p;
+	r->d.cfg = &r->cfg;
+	r->d.proxy = &r->p;
+	assert_int_equal(uv_loop_init(&r->d.loop), 0);
+	r->d.store = store_open(":memory:");
+	assert_non_null(r->d.store);
+	assert_int_equal(health_start(&r->d), 0);
+	return r->list[0];
+}
+
+static void rig_stop(struct rig *r)
+{
+	health_stop(&r->d);
+	uv_run(&r->d.loop, UV_RUN_DEFAULT); /* the handles' close callbacks free the module */
+	assert_int_equal(uv_loop_close(&r->d.loop), 0);
+	store_close(r->d.store);
+	charger_free(r->list[0]);
+}
+
+static void test_module_history(void **state)
+{
+	struct rig r;
+	struct charger *ch = rig_start(&r, 0);
+	struct ag_daemon *dp = &r.d;
+	sqlite3 *db = store_db(dp->store);
 	struct timespec ts;
 	(void)state;
 
-	memset(&d, 0, sizeof(d));
-	memset(&cfg, 0, sizeof(cfg));
-	memset(&p, 0, sizeof(p));
-	cfg.storage.retention_days = 90;
-	p.d = &d;
-	p.chargers = list;
-	p.n_chargers = 1;
-	ch->proxy = &p;
-	d.cfg = &cfg;
-	d.proxy = &p;
-	assert_int_equal(uv_loop_init(&d.loop), 0);
-	d.store = store_open(":memory:");
-	assert_non_null(d.store);
-	sqlite3 *db = store_db(d.store);
-
-	assert_int_equal(health_start(&d), 0);
-	assert_int_equal(health_of(&d, ch), HS_OFFLINE);
+	assert_int_equal(health_of(dp, ch), HS_OFFLINE);
 	assert_int_equal(q1(db, "SELECT count(*) FROM health_states WHERE charger_id = 'CP1' AND state = 'offline' AND open = 1"), 1);
 
 	/* Small drift is left alone; a step of an hour splits the stretch at the old reckoning. */
-	struct health *h = d.health;
+	struct health *h = dp->health;
 	follow_wall_clock(h, now_ms());
 	assert_int_equal(q1(db, "SELECT count(*) FROM health_states"), 1);
 	h->wall0 += 3600 * 1000;
@@ -287,12 +307,67 @@ static void test_module_history(void **state)
 	long long start = q1(db, "SELECT start_ms FROM health_states WHERE open = 1 AND state = 'offline'");
 	assert_true(llabs(start - real) < 1000);
 
-	health_stop(&d);
+	health_stop(dp);
 	assert_int_equal(q1(db, "SELECT count(*) FROM health_states WHERE open = 1"), 0);
-	uv_run(&d.loop, UV_RUN_DEFAULT); /* the handles' close callbacks free the module */
-	assert_int_equal(uv_loop_close(&d.loop), 0);
-	store_close(d.store);
-	charger_free(ch);
+	rig_stop(&r);
+}
+
+/* The query plan's text for `sql`, all rows joined. */
+static void plan_of(sqlite3 *db, const char *sql, char *out, size_t size)
+{
+	char explain[512];
+	sqlite3_stmt *q;
+
+	snprintf(explain, sizeof(explain), "EXPLAIN QUERY PLAN %s", sql);
+	out[0] = 0;
+	assert_int_equal(sqlite3_prepare_v2(db, explain, -1, &q, NULL), SQLITE_OK);
+	while (sqlite3_step(q) == SQLITE_ROW)
+		snprintf(out + strlen(out), size - strlen(out), "%s;", (const char *)sqlite3_column_text(q, 3));
+	sqlite3_finalize(q);
+}
+
+/* The open rows are found through their own index, not by reading every row of the history:
+ * the flush every 5 s and the close at each change (health.c's statements, verbatim). */
+static void test_open_rows_indexed(void **state)
+{
+	char plan[512];
+	(void)state;
+
+	struct store *st = store_open(":memory:");
+	assert_non_null(st);
+	sqlite3 *db = store_db(st);
+	plan_of(db, "UPDATE health_states SET end_ms = ?1 WHERE open = 1", plan, sizeof(plan));
+	assert_non_null(strstr(plan, "health_states_open"));
+	plan_of(db, "UPDATE health_states SET end_ms = ?1, open = 0 WHERE charger_id = ?2 AND open = 1", plan, sizeof(plan));
+	assert_non_null(strstr(plan, "health_states_open"));
+	store_close(st);
+}
+
+/* A charger is looked at again without being classified when nothing changed (health.c
+ * visit); the one state time alone brings, silent, still comes: no frame, no new connection,
+ * only the clock passing silent_after_s. */
+static void test_silent_by_time_alone(void **state)
+{
+	struct rig r;
+	struct charger *ch = rig_start(&r, 60);
+	(void)state;
+
+	ch->down.wsi = (struct lws *)&ch->down; /* online: only compared with NULL here */
+	ch->last_rx_ms = now_ms();
+	set(ch, 1, "Available", "NoError");
+	scan(r.d.health);
+	assert_int_equal(health_of(&r.d, ch), HS_AVAILABLE);
+	scan(r.d.health); /* nothing changed: the state stays without being worked out again */
+	assert_int_equal(health_of(&r.d, ch), HS_AVAILABLE);
+	ch->last_rx_ms = now_ms() - 61 * 1000; /* the clock passed silent_after_s: no frame counted */
+	scan(r.d.health);
+	assert_int_equal(health_of(&r.d, ch), HS_SILENT);
+	ch->last_rx_ms = now_ms(); /* a frame: back */
+	ch->rx_frames++;
+	scan(r.d.health);
+	assert_int_equal(health_of(&r.d, ch), HS_AVAILABLE);
+	ch->down.wsi = NULL;
+	rig_stop(&r);
 }
 
 static int count_commit(void *arg)
@@ -375,6 +450,8 @@ int main(void)
 		cmocka_unit_test(test_steps),
 		cmocka_unit_test(test_module_history),
 		cmocka_unit_test(test_states_in_one_commit),
+		cmocka_unit_test(test_open_rows_indexed),
+		cmocka_unit_test(test_silent_by_time_alone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
