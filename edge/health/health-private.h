@@ -62,7 +62,7 @@ struct health {
 	int64_t wall0;                  /* wall-clock ms at mono0 */
 	uint64_t mono0;
 	uint64_t flushed_ms, pruned_ms;
-	sqlite3_stmt *close_row, *insert_row, *flush, *prune_rows, *prune_actions;
+	sqlite3_stmt *close_row, *insert_row, *flush, *close_all, *prune_rows, *prune_actions;
 	sqlite3_stmt *insert_action, *set_answer, *set_healed, *count_resets;
 };
 

@@ -3,7 +3,8 @@
  * Design decision: figures are computed from the stored stretches of time, clipped to the
  * window, never from counters kept in memory: what a restart, a crash or a window that starts
  * in the middle of a fault does to the figures follows from the rows alone, and a test can
- * compute the same figures from the same rows. */
+ * compute the same figures from the same rows. Rows are read through the view health_stretches
+ * (migration 13), which gives an open row its end: the last time ampgated was known to run. */
 #include "edge/health/health-report.h"
 
 #include <errno.h>
@@ -32,13 +33,13 @@ int health_report_check(sqlite3 *db)
 	sqlite3_stmt *q;
 	int n = 0;
 
-	if (prepare(db, &q, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-			    "name IN ('health_states', 'health_actions', 'transactions')") < 0)
+	if (prepare(db, &q, "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND "
+			    "name IN ('health_states', 'health_stretches', 'health_actions', 'transactions')") < 0)
 		return -EIO;
 	if (sqlite3_step(q) == SQLITE_ROW)
 		n = sqlite3_column_int(q, 0);
 	sqlite3_finalize(q);
-	return n == 3 ? 0 : -ENOENT;
+	return n == 4 ? 0 : -ENOENT;
 }
 
 static void count_code(struct health_figures *f, const char *code)
@@ -78,7 +79,7 @@ static int states(sqlite3 *db, const char *id, int64_t from, int64_t to, struct 
 
 	if (window_query(db, &q,
 			 "SELECT state, start_ms, end_ms, prev, code FROM (SELECT state, start_ms, end_ms, code, "
-			 "lag(state) OVER (ORDER BY start_ms) AS prev FROM health_states WHERE charger_id = ?1) "
+			 "lag(state) OVER (ORDER BY start_ms) AS prev FROM health_stretches WHERE charger_id = ?1) "
 			 "WHERE end_ms > ?2 AND start_ms < ?3",
 			 id, from, to) < 0)
 		return -EIO;
@@ -169,8 +170,11 @@ int health_report_ids(sqlite3 *db, int64_t from_ms, int64_t to_ms, char (**ids)[
 
 	*ids = NULL;
 	*n = 0;
+	/* Closed rows through the index on end_ms; open ones (whose stored end_ms is their start)
+	 * through their own. */
 	if (prepare(db, &q,
 		    "SELECT charger_id FROM health_states WHERE end_ms > ?1 AND start_ms < ?2 UNION "
+		    "SELECT charger_id FROM health_stretches WHERE open = 1 AND end_ms > ?1 AND start_ms < ?2 UNION "
 		    "SELECT charger_id FROM health_actions WHERE time_ms >= ?1 AND time_ms < ?2 ORDER BY 1") < 0)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, from_ms);
@@ -266,7 +270,7 @@ json_t *health_timeline_json(sqlite3 *db, const char *charger_id, int64_t from_m
 	int rc;
 
 	if (!a || window_query(db, &q,
-			       "SELECT state, max(start_ms, ?2), min(end_ms, ?3), code FROM health_states WHERE charger_id = ?1"
+			       "SELECT state, max(start_ms, ?2), min(end_ms, ?3), code FROM health_stretches WHERE charger_id = ?1"
 			       " AND end_ms > ?2 AND start_ms < ?3 ORDER BY start_ms LIMIT 20000",
 			       charger_id, from_ms, to_ms) < 0) {
 		json_decref(a);

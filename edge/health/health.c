@@ -24,7 +24,7 @@
  * milliseconds at a time. */
 #define TICK_MS 200
 #define TICK_SLICES 5
-#define FLUSH_MS 5000                   /* the open row's end_ms is this fresh, at worst */
+#define FLUSH_MS 5000                   /* health_alive is this fresh, at worst (a crash loses this much) */
 #define PRUNE_MS (3600 * 1000)
 #define CLOCK_STEP_MS 2000              /* a wall-clock change this large is a step, not drift */
 
@@ -152,11 +152,20 @@ int health_step(struct health *h, sqlite3_stmt *q, const char *what)
 	return 0;
 }
 
+/* Note that ampgated ran until `now`: the open rows end there (or at their start, if later).
+ * One row whatever the number of chargers or the history kept (migration 13). */
 static void flush(struct health *h, uint64_t now)
 {
 	sqlite3_bind_int64(h->flush, 1, health_wall_ms(h, now));
 	health_step(h, h->flush, "bring the health history up to date");
 	h->flushed_ms = now;
+}
+
+/* Close every open row where ampgated was last known to run (health_alive): a crash's rows at
+ * start, everything at a stop or a wall-clock step (after a flush). */
+static void close_all(struct health *h)
+{
+	health_step(h, h->close_all, "close the open health rows");
 }
 
 /* Insert the open row of the charger's current state starting at wall-clock `t`. 0 or -EIO. */
@@ -210,7 +219,8 @@ static void follow_wall_clock(struct health *h, uint64_t now)
 		(double)drift / 1000.0);
 	flush(h, now);
 	store_commit(h->d->store);
-	store_exec(h->d->store, "BEGIN IMMEDIATE; UPDATE health_states SET open = 0 WHERE open = 1;");
+	store_exec(h->d->store, "BEGIN IMMEDIATE;");
+	close_all(h);
 	h->wall0 = real;
 	h->mono0 = now;
 	for (size_t i = 0; i < h->n; i++) {
@@ -219,6 +229,7 @@ static void follow_wall_clock(struct health *h, uint64_t now)
 		h->hc[i].since_ms = now;
 		open_row(h, &h->hc[i], real);
 	}
+	flush(h, now); /* on the new reckoning: a step back must not stretch the new rows */
 	store_exec(h->d->store, "COMMIT;");
 }
 
@@ -449,8 +460,8 @@ static int prepare(struct health *h, sqlite3_stmt **q, const char *sql)
 
 static void finalize_all(struct health *h)
 {
-	sqlite3_stmt **all[] = { &h->close_row, &h->insert_row,	   &h->flush,	   &h->prune_rows, &h->prune_actions,
-				 &h->insert_action, &h->set_answer, &h->set_healed, &h->count_resets };
+	sqlite3_stmt **all[] = { &h->close_row,	   &h->insert_row, &h->flush,	   &h->close_all,  &h->prune_rows,
+				 &h->prune_actions, &h->insert_action, &h->set_answer, &h->set_healed, &h->count_resets };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		sqlite3_finalize(*all[i]);
@@ -482,7 +493,10 @@ int health_start(struct ag_daemon *d)
 	    prepare(h, &h->insert_row,
 		    "INSERT INTO health_states (charger_id, state, detail, start_ms, end_ms, open, code) "
 		    "VALUES (?1, ?2, ?3, ?4, ?4, 1, ?5)") ||
-	    prepare(h, &h->flush, "UPDATE health_states SET end_ms = ?1 WHERE open = 1") ||
+	    prepare(h, &h->flush, "UPDATE health_alive SET alive_ms = ?1") ||
+	    prepare(h, &h->close_all,
+		    "UPDATE health_states SET end_ms = max(end_ms, (SELECT alive_ms FROM health_alive)), open = 0 "
+		    "WHERE open = 1") ||
 	    prepare(h, &h->prune_rows, "DELETE FROM health_states WHERE end_ms < ?1 AND open = 0") ||
 	    prepare(h, &h->prune_actions, "DELETE FROM health_actions WHERE time_ms < ?1") ||
 	    prepare(h, &h->insert_action,
@@ -496,13 +510,14 @@ int health_start(struct ag_daemon *d)
 		free(h);
 		return -EIO;
 	}
-	/* Rows a crash left open end where their last update left them. */
-	store_exec(h->d->store, "UPDATE health_states SET open = 0 WHERE open = 1;");
+	/* Rows a crash left open end at the last flush before it; then the alive time is this
+	 * run's, so a clock set back since cannot stretch the rows opened now. */
+	close_all(h);
+	flush(h, h->mono0);
 	d->health = h;
 	uv_timer_init(&d->loop, &h->tick);
 	uv_check_init(&d->loop, &h->check);
 	h->tick.data = h->check.data = h;
-	h->flushed_ms = h->mono0;
 	prune(h, h->mono0);
 	scan(h);
 	uv_timer_start(&h->tick, on_tick, TICK_MS / TICK_SLICES, TICK_MS / TICK_SLICES);
@@ -532,7 +547,7 @@ void health_stop(struct ag_daemon *d)
 	if (d->proxy)
 		proxy_unsubscribe(d->proxy, health_on_proxy, h);
 	flush(h, now);
-	store_exec(h->d->store, "UPDATE health_states SET open = 0 WHERE open = 1;");
+	close_all(h);
 	finalize_all(h);
 	uv_timer_stop(&h->tick);
 	uv_check_stop(&h->check);

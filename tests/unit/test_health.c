@@ -327,7 +327,8 @@ static void plan_of(sqlite3 *db, const char *sql, char *out, size_t size)
 }
 
 /* The open rows are found through their own index, not by reading every row of the history:
- * the flush every 5 s and the close at each change (health.c's statements, verbatim). */
+ * the close of all of them (start, stop, clock step) and the close at each change (health.c's
+ * statements, verbatim). */
 static void test_open_rows_indexed(void **state)
 {
 	char plan[512];
@@ -336,10 +337,91 @@ static void test_open_rows_indexed(void **state)
 	struct store *st = store_open(":memory:");
 	assert_non_null(st);
 	sqlite3 *db = store_db(st);
-	plan_of(db, "UPDATE health_states SET end_ms = ?1 WHERE open = 1", plan, sizeof(plan));
+	plan_of(db,
+		"UPDATE health_states SET end_ms = max(end_ms, (SELECT alive_ms FROM health_alive)), open = 0 "
+		"WHERE open = 1",
+		plan, sizeof(plan));
 	assert_non_null(strstr(plan, "health_states_open"));
 	plan_of(db, "UPDATE health_states SET end_ms = ?1, open = 0 WHERE charger_id = ?2 AND open = 1", plan, sizeof(plan));
 	assert_non_null(strstr(plan, "health_states_open"));
+	store_close(st);
+}
+
+/* The flush every 5 s writes one row whatever the number of chargers, and no open row; an open
+ * row ends at the flushed time for readers, and rows a crash left open are closed there at the
+ * next start. */
+static void test_flush_one_row(void **state)
+{
+	enum { N = 1000 };
+	struct rig r;
+	(void)state;
+
+	rig_start(&r, 0);
+	sqlite3 *db = store_db(r.d.store);
+	struct health *crashed = r.d.health;
+	long long t0 = q1(db, "SELECT start_ms FROM health_states WHERE charger_id = 'CP1' AND open = 1");
+	for (int i = 0; i < N; i++) {
+		char sql[160];
+		snprintf(sql, sizeof(sql), "INSERT INTO health_states (charger_id, state, start_ms, end_ms, open) "
+					   "VALUES ('X%d', 'available', %lld, %lld, 1)", i, t0, t0);
+		assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	}
+	long long alive = health_wall_ms(crashed, crashed->mono0 + 60000);
+	flush(crashed, crashed->mono0 + 60000);
+	assert_int_equal(sqlite3_changes(db), 1);
+	assert_int_equal(q1(db, "SELECT count(*) FROM health_states WHERE open = 1 AND end_ms <> start_ms"), 0);
+	assert_int_equal(q1(db, "SELECT count(*) FROM health_stretches WHERE open = 1 AND end_ms = "
+				"(SELECT alive_ms FROM health_alive)"), N + 1);
+	assert_int_equal(q1(db, "SELECT alive_ms FROM health_alive"), alive);
+
+	/* A crash: the module's rows stay open; the next start closes them at the flushed time. */
+	r.d.health = NULL;
+	assert_int_equal(health_start(&r.d), 0);
+	char closed[96];
+	snprintf(closed, sizeof(closed), "SELECT count(*) FROM health_states WHERE open = 0 AND end_ms = %lld", alive);
+	assert_int_equal(q1(db, closed), N + 1);
+	assert_int_equal(q1(db, "SELECT count(*) FROM health_states WHERE open = 1"), 1); /* CP1 anew */
+	assert_true(q1(db, "SELECT alive_ms FROM health_alive") - t0 < 1000); /* this run's time */
+
+	/* A clean stop closes the open row at the stop. */
+	health_stop(&r.d);
+	assert_int_equal(q1(db, "SELECT count(*) FROM health_states WHERE open = 1"), 0);
+	assert_true(q1(db, "SELECT end_ms FROM health_states WHERE charger_id = 'CP1' ORDER BY start_ms DESC, "
+			   "rowid DESC LIMIT 1") >= q1(db, "SELECT alive_ms FROM health_alive"));
+	r.d.health = crashed;
+	rig_stop(&r);
+}
+
+/* Readers see an open row up to the alive time: figures, the charger list, the timeline. */
+static void test_open_row_read(void **state)
+{
+	struct store *st = store_open(":memory:");
+	struct health_figures f;
+	char(*ids)[49];
+	size_t n;
+	(void)state;
+
+	assert_non_null(st);
+	sqlite3 *db = store_db(st);
+	assert_int_equal(sqlite3_exec(db, "INSERT INTO health_states (charger_id, state, start_ms, end_ms, open) "
+					  "VALUES ('O', 'charging', 1000, 1000, 1); UPDATE health_alive SET alive_ms = 9000;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(health_report_charger(db, "O", 0, 100000, &f), 0);
+	assert_true(f.ms[HS_CHARGING] == 8000 && f.observed_ms == 8000);
+	assert_int_equal(health_report_charger(db, "O", 5000, 7000, &f), 0);
+	assert_true(f.ms[HS_CHARGING] == 2000);
+	assert_int_equal(health_report_ids(db, 5000, 20000, &ids, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(ids[0], "O");
+	free(ids);
+	assert_int_equal(health_report_ids(db, 9000, 20000, &ids, &n), 0); /* not seen running then */
+	assert_int_equal(n, 0);
+	free(ids);
+	json_t *t = health_timeline_json(db, "O", 0, 100000);
+	assert_non_null(t);
+	assert_int_equal(json_integer_value(json_array_get(json_array_get(json_object_get(t, "stretches"), 0), 2)), 9000);
+	json_decref(t);
 	store_close(st);
 }
 
@@ -452,6 +534,8 @@ int main(void)
 		cmocka_unit_test(test_states_in_one_commit),
 		cmocka_unit_test(test_open_rows_indexed),
 		cmocka_unit_test(test_silent_by_time_alone),
+		cmocka_unit_test(test_flush_one_row),
+		cmocka_unit_test(test_open_row_read),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
