@@ -89,6 +89,7 @@ struct edge_profiles {
 	uint64_t lowered_ms;            /* when the last decrease went out */
 	uint64_t raise_hold_ms;         /* the wait between increases now in force; 0 = the shortest */
 	bool profile_in_flight;
+	int in_flight_id;               /* its chargingProfileId: PROFILE_ID_BASE or _DYNAMIC */
 	uint64_t profile_renew_ms;      /* when to renew the dynamic profile */
 	bool base_installed;
 	bool not_controllable;          /* refused three profiles in a row: assumed at its maximum */

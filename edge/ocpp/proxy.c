@@ -259,19 +259,41 @@ static void enqueue(struct proxy *p, struct charger *ch, struct call *c)
 	pump(p, ch);
 }
 
-int proxy_edge_call(struct proxy *p, struct charger *ch, const char *action, json_t *payload, edge_call_cb cb)
+static struct call *edge_call_new(struct charger *ch, const char *action, edge_call_cb cb)
 {
 	struct call *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->origin = ORIGIN_EDGE;
+	snprintf(c->id, sizeof(c->id), "ampgate-%08x", ++ch->next_edge_id);
+	snprintf(c->action, sizeof(c->action), "%s", action);
+	c->cb = cb;
+	return c;
+}
+
+int proxy_edge_call(struct proxy *p, struct charger *ch, const char *action, json_t *payload, edge_call_cb cb)
+{
+	struct call *c = edge_call_new(ch, action, cb);
 
 	if (!c) {
 		json_decref(payload);
 		return -ENOMEM;
 	}
-	c->origin = ORIGIN_EDGE;
-	snprintf(c->id, sizeof(c->id), "ampgate-%08x", ++ch->next_edge_id);
-	snprintf(c->action, sizeof(c->action), "%s", action);
 	c->payload = payload;
-	c->cb = cb;
+	enqueue(p, ch, c);
+	return 0;
+}
+
+int proxy_edge_call_text(struct proxy *p, struct charger *ch, const char *action, const char *payload_json,
+			 edge_call_cb cb)
+{
+	struct call *c = edge_call_new(ch, action, cb);
+
+	if (!c || asprintf(&c->text, "[2,\"%s\",\"%s\",%s]", c->id, c->action, payload_json) < 0) {
+		free(c);
+		return -ENOMEM;
+	}
 	enqueue(p, ch, c);
 	return 0;
 }

@@ -106,6 +106,10 @@ void proxy_upstream_closed(struct proxy *p, struct charger *ch, const char *why)
 /* The edge's own CALL to a charger, queued behind the CSMS's. Takes `payload`. 0 or -errno.
  * The one way the layers above have the core send something (profiles, setup, healing). */
 int proxy_edge_call(struct proxy *p, struct charger *ch, const char *action, json_t *payload, edge_call_cb cb);
+/* The same with the payload already written as JSON text (a frequent call filled in from a
+ * template, no document built); its callback gets a NULL request. */
+int proxy_edge_call_text(struct proxy *p, struct charger *ch, const char *action, const char *payload_json,
+			 edge_call_cb cb);
 
 /* The answer to the charger's CALL (the edge's own, or the CSMS's passed on), after what it
  * acknowledges is on disk: written now when the store holds nothing uncommitted, else queued for

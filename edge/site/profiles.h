@@ -31,8 +31,10 @@ void profiles_set_limit(struct proxy *p, struct charger *ch, double limit_a, con
  * the CSMS has used the edge's, otherwise a renewal every PROFILE_RENEW_S. */
 void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now);
 
-/* Build the SetChargingProfile payload for `ch`'s version (new reference). */
-json_t *profiles_payload(const struct charger *ch, int profile_id, int stack_level, double limit_a,
-			 long long valid_for_s);
+/* The SetChargingProfile payload for `ch`'s version as JSON text into `out` (a max profile on
+ * the whole charger, starting a second ago, valid for `valid_for_s` when > 0). Its length, or -1
+ * when `size` is too small. */
+int profiles_payload_text(const struct charger *ch, int profile_id, int stack_level, double limit_a,
+			  long long valid_for_s, char *out, size_t size);
 
 #endif

@@ -153,6 +153,62 @@ static void test_raise_hold(void **state)
 	assert_int_equal(ch.prof.raise_hold_ms, PROFILE_RAISE_MIN_MS);
 }
 
+/* The payload written from the template is the document the OCPP schemas describe: parsed back,
+ * every field is where it belongs for each version, the limit keeps its value (never rounded up)
+ * and a real's decimal point, validTo is there only with a validity. */
+static void test_payload_template(void **state)
+{
+	struct charger ch = { 0 };
+	char text[640];
+	json_error_t err;
+	(void)state;
+
+	ch.version = OCPP16;
+	assert_true(profiles_payload_text(&ch, PROFILE_ID_DYNAMIC, 7, 18.3, 600, text, sizeof(text)) > 0);
+	json_t *doc = json_loads(text, 0, &err);
+	assert_non_null(doc);
+	assert_int_equal(json_integer_value(json_object_get(doc, "connectorId")), 0);
+	json_t *prof = json_object_get(doc, "csChargingProfiles");
+	assert_int_equal(json_integer_value(json_object_get(prof, "chargingProfileId")), PROFILE_ID_DYNAMIC);
+	assert_int_equal(json_integer_value(json_object_get(prof, "stackLevel")), 7);
+	assert_string_equal(json_string_value(json_object_get(prof, "chargingProfilePurpose")), "ChargePointMaxProfile");
+	assert_string_equal(json_string_value(json_object_get(prof, "chargingProfileKind")), "Absolute");
+	assert_non_null(json_string_value(json_object_get(prof, "validTo")));
+	json_t *sched = json_object_get(prof, "chargingSchedule");
+	assert_string_equal(json_string_value(json_object_get(sched, "chargingRateUnit")), "A");
+	assert_int_equal(strlen(json_string_value(json_object_get(sched, "startSchedule"))), 24);
+	json_t *period = json_array_get(json_object_get(sched, "chargingSchedulePeriod"), 0);
+	assert_int_equal(json_integer_value(json_object_get(period, "startPeriod")), 0);
+	assert_true(json_is_real(json_object_get(period, "limit")));
+	assert_true(json_real_value(json_object_get(period, "limit")) == 18.3);
+	json_decref(doc);
+
+	/* A whole number stays a real; no validity, no validTo. */
+	assert_true(profiles_payload_text(&ch, PROFILE_ID_BASE, 50, 16, 0, text, sizeof(text)) > 0);
+	assert_non_null(strstr(text, "\"limit\":16.0}"));
+	assert_null(strstr(text, "validTo"));
+	/* 10 significant digits, as jansson wrote them: a fallback share is not rounded up to a tenth. */
+	assert_true(profiles_payload_text(&ch, PROFILE_ID_BASE, 50, 10.66666666666, 0, text, sizeof(text)) > 0);
+	assert_non_null(strstr(text, "\"limit\":10.66666667}"));
+	assert_int_equal(profiles_payload_text(&ch, PROFILE_ID_BASE, 50, 16, 0, text, 40), -1);
+
+	ch.version = OCPP201;
+	assert_true(profiles_payload_text(&ch, PROFILE_ID_DYNAMIC, 51, 6, 600, text, sizeof(text)) > 0);
+	doc = json_loads(text, 0, &err);
+	assert_non_null(doc);
+	assert_int_equal(json_integer_value(json_object_get(doc, "evseId")), 0);
+	prof = json_object_get(doc, "chargingProfile");
+	assert_int_equal(json_integer_value(json_object_get(prof, "id")), PROFILE_ID_DYNAMIC);
+	assert_int_equal(json_integer_value(json_object_get(prof, "stackLevel")), 51);
+	assert_string_equal(json_string_value(json_object_get(prof, "chargingProfilePurpose")), "ChargingStationMaxProfile");
+	assert_non_null(json_string_value(json_object_get(prof, "validTo")));
+	sched = json_array_get(json_object_get(prof, "chargingSchedule"), 0);
+	assert_int_equal(json_integer_value(json_object_get(sched, "id")), 1);
+	period = json_array_get(json_object_get(sched, "chargingSchedulePeriod"), 0);
+	assert_true(json_real_value(json_object_get(period, "limit")) == 6.0);
+	json_decref(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -160,6 +216,7 @@ int main(void)
 		cmocka_unit_test(test_cap_not_lowered_by_offer),
 		cmocka_unit_test(test_release_and_probe),
 		cmocka_unit_test(test_raise_hold),
+		cmocka_unit_test(test_payload_template),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
