@@ -7,6 +7,8 @@
 
 /* Monotonic milliseconds, the clock of every timer and timeout. */
 uint64_t now_ms(void);
+/* The same clock in microseconds, for how long something took. */
+uint64_t now_us(void);
 /* Wall-clock milliseconds since the epoch, for what people read (audit, first seen). */
 int64_t wall_ms(void);
 

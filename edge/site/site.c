@@ -352,7 +352,7 @@ static void solve(struct site *s)
 		if (!s->cap)
 			return;
 	}
-	uint64_t now = now_ms();
+	uint64_t now = now_ms(), start_us = now_us();
 	s->probing = false;
 	for (size_t i = 0; i < p->n_chargers; i++) {
 		if (s->ev[i].ch != p->chargers[i])
@@ -362,6 +362,7 @@ static void solve(struct site *s)
 	for (size_t i = 0; i < p->n_chargers; i++)
 		describe(s, p->chargers[i], &s->ev[i], &s->in[i], now);
 	apply_override(s, now);
+	bool was_overloaded = s->overloaded;
 	bool fresh = measure(s, s->nodes, p->n_chargers, now);
 	if (s->overloaded) {
 		if (now >= s->phases_trusted_ms)
@@ -389,14 +390,21 @@ static void solve(struct site *s)
 	energy_commit(d, energy_ev_raise_w(s->in, s->old_a, s->out, p->n_chargers, cfg->site.voltage_v), now);
 	report_fallback(s, !fresh);
 	memset(s->status.allocated_a, 0, sizeof(s->status.allocated_a));
+	size_t lowered = 0;
 	for (size_t i = 0; i < p->n_chargers; i++) {
 		struct charger *ch = p->chargers[i];
 		if (strcmp(ch->binding, s->out[i].binding) != 0 || ch->limit_a != s->out[i].limit_a)
 			log_msg(LL_DEBUG, "charger %s: %.1f A (%s)", ch->id, s->out[i].limit_a, s->out[i].binding);
+		lowered += s->out[i].limit_a < ch->limit_a;
 		profiles_set_limit(p, ch, s->out[i].limit_a, s->out[i].binding);
 		for (int k = 0; k < s->in[i].phases; k++)
 			s->status.allocated_a[s->in[i].rotation[k]] += s->out[i].limit_a;
 	}
+	/* The edge's own share of answering an overload (the chargers' and the network's come
+	 * after): decreases are sent in this same call, or queued behind a call in flight. */
+	if (s->overloaded && !was_overloaded)
+		log_msg(LL_NOTICE, "site: overload answered: %zu chargers lowered, their profiles sent or queued %.1f ms "
+				   "after the solve that read it began", lowered, (double)(now_us() - start_us) / 1000.0);
 	s->status.solves++;
 	s->status.solved_ms = now;
 	summarize(s, p->n_chargers);

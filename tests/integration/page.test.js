@@ -214,6 +214,9 @@ test('a measured reading above the limit shows Over limit and becomes a warning 
   await page.waitForFunction(() => document.querySelector('#mode').textContent === 'Over limit', null, { timeout: 5000 });
   assert.match(await page.getAttribute('#mode', 'class'), /\bbad\b/);
   assert.match(await page.textContent('#mode-why'), /^The grid meter reads above the limit: L1 \d+\.\d A of 10\.0 A/);
+  // The daemon says how long its own part of the answer took (the overload bench reads this line).
+  const answered = await d.waitForLog(/site: overload answered: (\d+) chargers lowered, their profiles sent or queued ([\d.]+) ms/);
+  assert.ok(Number(answered[2]) < 1000, answered[0]);
   await page.screenshot({ path: path.join(SHOTS, 'page-over-limit-1440.png'), fullPage: true });
 
   await tab(page, '#events', () => document.querySelector('#events-table tbody tr.sev-warning'));
