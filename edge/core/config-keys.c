@@ -144,7 +144,7 @@ static const struct cfg_key ocpp_keys[] = {
 	KGROUP(struct cfg_ocpp, tls, 0, tls_keys, "server TLS (profiles 2 and 3)"),
 	KINT(struct cfg_ocpp, call_timeout_s, 1, 600, 30, "s", "how long a call waits for its result"),
 	KINT(struct cfg_ocpp, ping_interval_s, 0, 3600, 30, "s",
-	     "WebSocket ping to each charger this often; a charger that does not answer is closed (0: none)"),
+	     "WebSocket ping to a charger quiet this long; one that does not answer is closed (0: none)"),
 	KINT(struct cfg_ocpp, max_frame_bytes, 1024, 1048576, 65536, "bytes", "largest frame accepted"),
 	KINT(struct cfg_ocpp, meter_interval_s, 0, 3600, 10, "s",
 	     "meter value interval asked of every charger (current, power, energy, SoC); 0 = leave as set"),
@@ -174,7 +174,7 @@ static const struct cfg_key upstream_keys[] = {
 	KINT(struct cfg_upstream, reconnect_min_ms, 100, 600000, 1000, "ms", "first reconnect delay"),
 	KINT(struct cfg_upstream, reconnect_max_ms, 100, 3600000, 60000, "ms", "largest reconnect delay"),
 	KINT(struct cfg_upstream, ping_interval_s, 0, 3600, 30, "s",
-	     "WebSocket ping to the CSMS this often; an uplink that does not answer is closed and reopened (0: none)"),
+	     "WebSocket ping to the CSMS when its uplink is quiet this long; one that does not answer is closed and reopened (0: none)"),
 	KINT(struct cfg_upstream, connect_timeout_s, 1, 300, 10, "s",
 	     "an uplink not open (TCP, TLS and WebSocket upgrade) within this is given up and retried"),
 	END
