@@ -276,7 +276,7 @@ static void ladder(struct health *h, struct hc *hc, enum charger_link link, uint
 	}
 	if (hc->busy && (link == LINK_OFFLINE || ch->connected_ms != hc->busy_conn_ms))
 		hc->busy = false; /* the call died with the connection */
-	if (!health_fault(ch)) {
+	if (!hc->faulted) { /* worked out by visit when anything changed: not every connector every 40 ms */
 		if (hc->in_fault)
 			recovered(h, hc);
 		hc->in_fault = false;

@@ -24,6 +24,7 @@ struct hc {
 	bool seen_online;
 	const struct cfg_charger *seen_cfg;
 	enum charger_link seen_link;    /* the liveness the state was last worked out with */
+	bool faulted;                   /* health_fault, as of then (the ladder reads it every visit) */
 
 	/* The ladder. */
 	bool in_fault;                  /* a connector was faulted at the last scan */

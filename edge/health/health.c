@@ -357,6 +357,8 @@ static void visit(struct health *h, struct hc *hc, bool fresh, uint64_t now)
 	enum charger_link link = charger_link(ch, now, cfg->health.silent_after_s);
 	bool same = !fresh && hc->state != HS_N && link == hc->seen_link;
 	hc->seen_link = link;
+	if (!same)
+		hc->faulted = health_fault(ch) != NULL;
 	enum health_state s = same ? hc->state : health_classify(ch, link, detail, sizeof(detail));
 	if (!same && (s != hc->state || strcmp(detail, hc->detail) != 0)) {
 		uint64_t at = now;
