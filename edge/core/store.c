@@ -85,7 +85,8 @@ static const char *const migrations[] = {
 	/* 5: charger health. health_states: one row per stretch of time a charger spent in one
 	 * state (wall-clock ms; the open row's end_ms is brought forward every few seconds, so a
 	 * crash loses at most that much; from migration 13 an open row ends at health_alive);
-	 * time while ampgated was not running is in no row. code: what a faulted stretch was faulted with (the OCPP errorCode, else the vendor's code).
+	 * time while ampgated was not running is in no row. code: what a faulted stretch was
+	 * faulted with (the OCPP errorCode, else the vendor's code).
 	 * health_actions: what the edge did to heal a charger, the charger's answer and whether
 	 * it healed (NULL until known). */
 	"CREATE TABLE health_states ("

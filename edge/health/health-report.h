@@ -1,7 +1,8 @@
 /* Availability and utilisation figures from the health history in the store (migrations 5 and
  * 13: health_states read through the view health_stretches, health_actions; sessions from
  * transactions). Pure reads on an open connection, so the daemon (REST, metrics) and
- * `ampgatectl report` compute the same figures the same way. Times are wall-clock ms since the epoch; a window is [from_ms, to_ms). */
+ * `ampgatectl report` compute the same figures the same way. Times are wall-clock ms since the
+ * epoch; a window is [from_ms, to_ms). */
 #ifndef AG_HEALTH_REPORT_H
 #define AG_HEALTH_REPORT_H
 

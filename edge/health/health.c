@@ -389,12 +389,11 @@ static void housekeeping(struct health *h, uint64_t now)
 		prune(h, now);
 }
 
-/* The chargers [from, to) of h->hc (clamped to those there are once synced). */
+/* The chargers [from, to) of h->hc, synced with the proxy's by the caller. */
 static void scan_range(struct health *h, size_t from, size_t to)
 {
 	uint64_t now = now_ms();
 
-	sync_chargers(h);
 	follow_wall_clock(h, now);
 	for (size_t i = from; i < to && i < h->n; i++)
 		visit(h, &h->hc[i], changed(&h->hc[i]), now);

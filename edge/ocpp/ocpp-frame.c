@@ -526,6 +526,13 @@ char *ocpp_call_text(const char *id, const char *action, const json_t *payload)
 	return dump_array(json_pack("[i, s, s, O]", OCPP_CALL, id, action, payload));
 }
 
+char *ocpp_call_text_json(const char *id, const char *action, const char *payload_json)
+{
+	char *s;
+
+	return asprintf(&s, "[%d,\"%s\",\"%s\",%s]", OCPP_CALL, id, action, payload_json) < 0 ? NULL : s;
+}
+
 char *ocpp_result_text(const char *id, const json_t *payload)
 {
 	return dump_array(json_pack("[i, s, O]", OCPP_RESULT, id, payload));

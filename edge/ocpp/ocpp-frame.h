@@ -76,6 +76,9 @@ const char *ocpp_reject_code(enum ocpp_reject why, enum ocpp_version version);
 
 /* Serialise. Each returns a malloc'd NUL-terminated string (NULL on ENOMEM); payload is borrowed. */
 char *ocpp_call_text(const char *id, const char *action, const json_t *payload);
+/* The same around a payload already written as JSON text (`id` and `action` need no escaping:
+ * the edge's own). */
+char *ocpp_call_text_json(const char *id, const char *action, const char *payload_json);
 char *ocpp_result_text(const char *id, const json_t *payload);
 char *ocpp_error_text(const char *id, const char *code, const char *description);
 

@@ -290,7 +290,7 @@ int proxy_edge_call_text(struct proxy *p, struct charger *ch, const char *action
 {
 	struct call *c = edge_call_new(ch, action, cb);
 
-	if (!c || asprintf(&c->text, "[2,\"%s\",\"%s\",%s]", c->id, c->action, payload_json) < 0) {
+	if (!c || !(c->text = ocpp_call_text_json(c->id, c->action, payload_json))) {
 		free(c);
 		return -ENOMEM;
 	}
