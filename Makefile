@@ -172,7 +172,7 @@ check-long: all tests/node_modules/.stamp
 DEB_DEPS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmodbus-dev libmosquitto-dev \
             libsqlite3-dev libconfig-dev libjansson-dev libsystemd-dev libssl-dev libcmocka-dev \
             mosquitto mosquitto-clients sqlite3 systemd nodejs npm openssl libglpk-dev glpk-utils \
-            python3-pymodbus python3-serial-asyncio socat mbpoll chromium \
+            python3-pymodbus python3-serial-asyncio socat mbpoll chromium tcpdump \
             dpkg-dev debhelper help2man lintian debootstrap clang libclang-rt-14-dev
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
