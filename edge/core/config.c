@@ -395,8 +395,10 @@ static void index_chargers(struct ag_config *cfg)
 
 	if (!cfg->n_chargers || !(index = malloc(cfg->n_chargers * sizeof(*index))))
 		return;
-	for (size_t i = 0; i < cfg->n_chargers; i++)
+	for (size_t i = 0; i < cfg->n_chargers; i++) {
 		index[i] = &cfg->chargers[i];
+		cfg->n_pv_chargers += cfg->chargers[i].pv && strcmp(cfg->chargers[i].pv, "off") != 0;
+	}
 	qsort(index, cfg->n_chargers, sizeof(*index), by_id);
 	cfg->charger_by_id = index;
 }

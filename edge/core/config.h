@@ -209,6 +209,7 @@ struct ag_config {
 	/* `chargers` sorted by id, for config_charger: built by config_load (NULL in a configuration
 	 * made by hand, which is then searched in order). Not a key. */
 	const struct cfg_charger **charger_by_id;
+	size_t n_pv_chargers;   /* chargers whose `pv` is not "off", counted with charger_by_id */
 	struct cfg_ocpp ocpp;
 	struct cfg_upstream upstream;
 	struct cfg_web web;

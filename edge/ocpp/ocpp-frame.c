@@ -546,14 +546,9 @@ char *ocpp_error_text(const char *id, const char *code, const char *description)
 void ocpp_timestamp(char *out, size_t size, long long offset_s)
 {
 	struct timespec ts;
-	struct tm tm;
-	char base[32];
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	time_t t = ts.tv_sec + (time_t)offset_s;
-	gmtime_r(&t, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, size, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+	ocpp_time_format(((int64_t)ts.tv_sec + offset_s) * 1000 + ts.tv_nsec / 1000000, out, size);
 }
 
 void ocpp_time_format(int64_t epoch_ms, char *buf, size_t size)

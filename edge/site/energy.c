@@ -449,6 +449,16 @@ static struct pv_state *pv_state(struct energy *e, const char *id)
 	return &n[e->n_pv++];
 }
 
+/* The charger's configuration when its `pv` is on, else NULL. Most sites have no PV charger:
+ * then no charger is looked up by id in each solve. */
+static const struct cfg_charger *pv_charger(const struct ag_config *cfg, const char *id)
+{
+	if (cfg->charger_by_id && !cfg->n_pv_chargers)
+		return NULL;
+	const struct cfg_charger *cc = config_charger(cfg, id);
+	return cc && cc->pv && strcmp(cc->pv, "off") != 0 ? cc : NULL;
+}
+
 /* PV surplus for the chargers with `pv` set: what the site exports without them (PV beyond the
  * building and the other EVs; the battery's discharge is not surplus), handed out in charger
  * order as a cap on max_a. A `surplus` charger starts when the surplus has covered its minimum
@@ -461,8 +471,7 @@ static void pv_caps(struct ag_daemon *d, struct energy *e, struct solver_charger
 	uint64_t hyst_ms = (uint64_t)d->cfg->site.pv_hysteresis_s * 1000;
 
 	for (size_t i = 0; i < n; i++) {
-		const struct cfg_charger *cc = config_charger(d->cfg, chargers[i].id);
-		if (!cc || !cc->pv || strcmp(cc->pv, "off") == 0)
+		if (!pv_charger(d->cfg, chargers[i].id))
 			for (int k = 0; k < chargers[i].phases; k++)
 				other_w += chargers[i].draw_a[k] * v;
 	}
@@ -470,8 +479,8 @@ static void pv_caps(struct ag_daemon *d, struct energy *e, struct solver_charger
 	e->st.surplus_w = fmax(0, left_w);
 	for (size_t i = 0; i < n; i++) {
 		struct solver_charger *c = &chargers[i];
-		const struct cfg_charger *cc = config_charger(d->cfg, c->id);
-		if (!cc || !cc->pv || strcmp(cc->pv, "off") == 0)
+		const struct cfg_charger *cc = pv_charger(d->cfg, c->id);
+		if (!cc)
 			continue;
 		struct pv_state *ps = pv_state(e, c->id);
 		double per_a = c->phases * v;
