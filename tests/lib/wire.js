@@ -12,9 +12,11 @@ export async function captureFrom(srcPort, dir) {
   const file = path.join(dir, `wire-${srcPort}.pcap`);
   let h;
   try {
-    // -U: each packet written as it comes; -B: a kernel buffer big enough for a burst of 1,000
-    // frames so none is dropped; -s: enough of each segment to hold a whole OCPP frame.
-    h = await startHelper('tcpdump', ['-i', 'lo', '-n', '-U', '-B', '16384', '-s', '4096', '-w', file,
+    // -B: a kernel buffer big enough for a burst of 1,000 frames so none is dropped; -s: enough
+    // of each segment to hold a whole OCPP frame. Not -U: a write per packet would wake tcpdump
+    // for each one, and it then takes the CPU from the process it watches; the file is whole
+    // once tcpdump exits.
+    h = await startHelper('tcpdump', ['-i', 'lo', '-n', '-B', '16384', '-s', '4096', '-w', file,
       `tcp and src port ${srcPort}`], /listening on lo/, 10000);
   } catch (err) {
     console.error(`no wire capture: ${err.message.split('\n')[0]}`);
