@@ -74,14 +74,14 @@ async function waitFor(pred, ms, what) {
 
 const readJson = (f) => { try { return JSON.parse(fs.readFileSync(f, 'utf8')); } catch { return null; } };
 
-/** /proc figures of a process: CPU seconds, peak RSS (VmHWM), seconds waited for a CPU. */
+/** /proc figures of a process: CPU seconds (and of them in the kernel), peak RSS (VmHWM), seconds waited for a CPU. */
 function procStats(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const tck = 100; // USER_HZ
   const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   const [, waitNs] = fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
-  return { cpu_s: (Number(f[11]) + Number(f[12])) / tck, hwm_kb: hwm ? Number(hwm[1]) : 0, wait_s: waitNs / 1e9, at: Date.now() };
+  return { cpu_s: (Number(f[11]) + Number(f[12])) / tck, sys_s: Number(f[12]) / tck, hwm_kb: hwm ? Number(hwm[1]) : 0, wait_s: waitNs / 1e9, at: Date.now() };
 }
 
 // With several simulator processes each numbers its stations from 1: process k's are
@@ -163,6 +163,8 @@ async function latencyRun(name, url, csmsReport, pid) {
       peak_rss_mb: p1.hwm_kb / 1024,
       // Every call the CSMS saw went through the middle box, and its answer came back: 2 frames.
       cpu_us_per_frame: (1e6 * (p1.cpu_s - p0.cpu_s)) / (2 * (c1.calls - c0.calls)),
+      // Of it, in the kernel (the socket calls; on loopback a send also runs the receiving side's TCP).
+      kernel_us_per_frame: (1e6 * (p1.sys_s - p0.sys_s)) / (2 * (c1.calls - c0.calls)),
     };
   }
   return res;
@@ -289,6 +291,15 @@ async function latencyRuns(result, csmsUrl, csmsReport, cfgPath, edgeUrl) {
     result.cpu_per_frame_us = { ampgated: result.proxied.middle.cpu_us_per_frame,
       node_relay: result.node_relay.middle.cpu_us_per_frame };
     result.cpu_per_frame_us.ratio = result.cpu_per_frame_us.ampgated / result.cpu_per_frame_us.node_relay;
+    // Both forward each frame with one receive and one send on its own socket, so the kernel's
+    // part is a cost they share: the ratio ampgated would have if its own code took no time at
+    // all, and the ratio of the two processes' own (user-space) time.
+    const e = result.proxied.middle, n = result.node_relay.middle;
+    Object.assign(result.cpu_per_frame_us, {
+      ampgated_kernel: e.kernel_us_per_frame, node_relay_kernel: n.kernel_us_per_frame,
+      ratio_if_no_user_time: e.kernel_us_per_frame / n.cpu_us_per_frame,
+      user_ratio: (e.cpu_us_per_frame - e.kernel_us_per_frame) / (n.cpu_us_per_frame - n.kernel_us_per_frame),
+    });
   }
 }
 
@@ -311,6 +322,8 @@ function printTable(r) {
       const c = r.cpu_per_frame_us;
       console.log(`CPU per forwarded frame: ampgated ${f(c.ampgated, 1)} us, Node relay ${f(c.node_relay, 1)} us, ratio ${f(c.ratio, 3)}` +
         (r.targets.cpu_ratio ? ` (target <= ${r.targets.cpu_ratio}: ${ok(c.ratio, r.targets.cpu_ratio)})` : ''));
+      console.log(`  of which in the kernel: ampgated ${f(c.ampgated_kernel, 1)} us, Node relay ${f(c.node_relay_kernel, 1)} us; `
+        + `ratio if ampgated's own code took no time ${f(c.ratio_if_no_user_time, 3)}; user-space time ratio ${f(c.user_ratio, 3)}`);
     }
     console.log(`stations that did not stay booted through ampgated: ${r.stations_dropped}`);
     for (const [name, run] of [['direct', r.direct], ['Node relay', r.node_relay], ['ampgated', r.proxied]])
