@@ -57,12 +57,13 @@ static void raise_fd_limit(void)
 	web_spare_max = limit - spare / 2;
 }
 
-int lws_loop_raise_fd_limit(int *was)
+int lws_loop_raise_fd_limit(int *was, int *charger_fds)
 {
 	raise_fd_limit();
 	if (fd_limit_err)
 		return fd_limit_err;
 	*was = fd_limit_was;
+	*charger_fds = listen_fd_max;
 	return fd_limit;
 }
 

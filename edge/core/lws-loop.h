@@ -23,8 +23,9 @@ struct lws_context *lws_loop_context(uv_loop_t *loop, void *user);
  *   the last S/2             uplinks, the database and files only;
  * with S = L/32, at least 8. Descriptors are handed out lowest first, so a descriptor's number
  * tells how full the table is below it. */
-/* The limit in force and, in *was, the one found at start; or -errno. */
-int lws_loop_raise_fd_limit(int *was);
+/* The limit in force, in *was the one found at start, and in *charger_fds how many descriptors
+ * new chargers and their uplinks may take (L - S, two per charger); or -errno. */
+int lws_loop_raise_fd_limit(int *was, int *charger_fds);
 /* For a web server's LWS_CALLBACK_FILTER_NETWORK_CONNECTION: false when the accepted descriptor
  * `fd` lies in a part kept from web clients (refuse the client). */
 bool lws_loop_fd_for_web(int fd);

@@ -478,13 +478,13 @@ int ocpp_server_start(struct proxy *p)
 
 	if (host_port_parse(o->listen, &hp) < 0)
 		return -EINVAL;
-	int was, limit = lws_loop_raise_fd_limit(&was);
+	int was, charger_fds, limit = lws_loop_raise_fd_limit(&was, &charger_fds);
 	if (limit < 0)
 		log_msg(LL_WARN, "OCPP: cannot read or raise the open-file limit (%s)", strerror(-limit));
 	else
 		log_msg(limit < 4096 ? LL_WARN : LL_INFO,
-			"OCPP: open-file limit %d (was %d): about %d chargers with uplinks, the last quarter kept from web "
-			"clients%s", limit, was, limit * 3 / 8,
+			"OCPP: open-file limit %d (was %d): room for about %d chargers with uplinks, the last quarter kept "
+			"from web clients%s", limit, was, charger_fds / 2,
 			limit < 4096 ? "; raise LimitNOFILE in the systemd unit (or ulimit -n) for a large site" : "");
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "ocpp";

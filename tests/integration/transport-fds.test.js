@@ -104,6 +104,11 @@ storage = { path = "${dir}/ampgate.db"; };
     }
     // More than the soft limit the daemon started with: lws sized its table after the raise.
     assert.ok(cps.length > 64 && next < ids.length, `${cps.length} chargers connected of ${ids.length}`);
+    // The room the start-up line promised: two descriptors per charger with its uplink, so
+    // twice as many of these (no CSMS here, one each), less what the daemon itself holds open.
+    const room = Number(/room for about (\d+) chargers with uplinks/.exec(d.log)?.[1]);
+    assert.ok(cps.length <= 2 * room && cps.length >= 2 * room - 24,
+      `the log promised room for ${room} chargers with uplinks; ${cps.length} without uplinks fitted`);
     // One more waits in the listen queue while the edge is out of descriptors.
     waiting = net.connect({ host: '127.0.0.1', port: op });
     waiting.on('error', () => {});
