@@ -397,6 +397,7 @@ void station_tick(struct station *st, uint64_t now, struct lws_context *ctx, str
 		station_connect(st, ctx, vh);
 		return;
 	}
+	link_check_connect(st, now);
 	if (st->link != LINK_OPEN)
 		return;
 	step_schedules(st, now);

@@ -66,7 +66,7 @@ struct station {
 	bool booted, ever_booted, silenced, want_close, reboot_pending, hard_reboot, reset_boot;
 	unsigned boots, reconnects;
 	int backoff_ms;
-	uint64_t reconnect_at_ms, boot_retry_at_ms, silent_at_ms, next_junk_ms;
+	uint64_t reconnect_at_ms, connect_deadline_ms, boot_retry_at_ms, silent_at_ms, next_junk_ms;
 	char *rx;
 	size_t rx_len, rx_cap;
 	struct out_frame *out_head, *out_tail;  /* CALLRESULT/CALLERROR frames, sent first */
