@@ -625,6 +625,7 @@ void proxy_stop(struct ag_daemon *d)
 	replay_stop(p);
 	charger_model_unload(p);
 	/* The sockets close after this (with the lws context); detach them from the chargers first. */
+	ws_link_stopping();
 	for (size_t i = 0; i < p->n_chargers; i++) {
 		struct charger *ch = p->chargers[i];
 		ocpp_server_close(p, ch, LWS_CLOSE_STATUS_GOINGAWAY, "edge shutting down");

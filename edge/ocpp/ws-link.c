@@ -219,6 +219,13 @@ int ws_link_writeable(struct ws_link *l)
 	return 0;
 }
 
+static bool stopping;   /* ws_link_stopping */
+
+void ws_link_stopping(void)
+{
+	stopping = true;
+}
+
 int ws_close_frame(struct lws *wsi, int code, const char *reason)
 {
 	unsigned char buf[LWS_PRE + 125];
@@ -231,7 +238,8 @@ int ws_close_frame(struct lws *wsi, int code, const char *reason)
 	memcpy(buf + LWS_PRE + 2, reason, n);
 	lws_write(wsi, buf + LWS_PRE, n + 2, (enum lws_write_protocol)4); /* LWS_WRITE_CLOSE, private in 4.1 */
 	/* The peer answers with its own close frame, on which lws closes; this is in case not. */
-	lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
+	if (!stopping)
+		lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
 	return 0;
 }
 
