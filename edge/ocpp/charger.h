@@ -87,6 +87,7 @@ struct edge_profiles {
 	uint64_t sent_changed_ms;       /* when the charger accepted a new sent_limit_a (not a renewal) */
 	uint64_t raised_ms;             /* when the last increase went out (profiles.c rate-limits them) */
 	uint64_t lowered_ms;            /* when the last decrease went out */
+	uint64_t decrease_since_ms;     /* since when a target below what it accepted waits; 0 = none */
 	uint64_t raise_hold_ms;         /* the wait between increases now in force; 0 = the shortest */
 	bool profile_in_flight;
 	int in_flight_id;               /* its chargingProfileId: PROFILE_ID_BASE or _DYNAMIC */

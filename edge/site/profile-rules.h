@@ -14,5 +14,7 @@
 #define PROFILE_RAISE_MIN_MS 2000       /* increases at most this often (decreases at once), */
 					/* doubled each time an increase follows a decrease of the
 					 * last one, up to PROFILE_RENEW_S; reset after a quiet period */
+#define PROFILE_DECREASE_GRACE_MS 5000  /* a decrease not taken by then: the site counts the charger
+					 * at what it accepted (profiles_held_a) */
 
 #endif

@@ -132,10 +132,38 @@ static int send_profile(struct proxy *p, struct charger *ch, int profile_id, int
 	return rc;
 }
 
+/* The limit the charger may draw up to while a lower target waits (what it accepted, a raise in
+ * flight it may apply first, or the CSMS's own lower limit); 0 when no decrease waits. Changes
+ * within the dead band are never sent, so they do not wait. */
+static double waiting_decrease_from(const struct charger *ch)
+{
+	double from = ch->prof.sent_limit_a, target = profiles_target_a(ch);
+
+	if (from < 0)
+		return 0;
+	if (ch->prof.profile_in_flight && ch->prof.in_flight_id == PROFILE_ID_DYNAMIC && ch->prof.pending_limit_a > from)
+		from = ch->prof.pending_limit_a;
+	if (ch->csms_limit_a > 0 && ch->csms_limit_a < from)
+		from = ch->csms_limit_a;
+	return target <= from - PROFILE_DEADBAND_A || (target == 0 && from > 0) ? from : 0;
+}
+
+double profiles_held_a(const struct charger *ch, uint64_t now)
+{
+	double from = waiting_decrease_from(ch);
+
+	return from > 0 && ch->prof.decrease_since_ms && now >= ch->prof.decrease_since_ms + PROFILE_DECREASE_GRACE_MS
+		       ? from : 0;
+}
+
 void profiles_set_limit(struct proxy *p, struct charger *ch, double limit_a, const char *binding)
 {
 	ch->limit_a = limit_a;
 	snprintf(ch->binding, sizeof(ch->binding), "%s", binding);
+	if (!waiting_decrease_from(ch))
+		ch->prof.decrease_since_ms = 0;
+	else if (!ch->prof.decrease_since_ms)
+		ch->prof.decrease_since_ms = now_ms();
 	if (profiles_target_a(ch) < ch->prof.sent_limit_a) {
 		/* Decreases go out now, not at the next tick: an overload is answered on the wire
 		 * within the same turn of the loop as the meter reading that showed it. */
@@ -199,6 +227,7 @@ static void forget_installed(struct charger *ch)
 {
 	ch->prof.base_installed = false;
 	ch->prof.sent_limit_a = -1;
+	ch->prof.decrease_since_ms = 0;
 }
 
 static void profiles_on_proxy(void *arg, struct proxy *p, struct charger *ch, enum proxy_event ev, uint64_t now)

@@ -25,6 +25,11 @@ double profiles_fallback_a(const struct proxy *p, const struct charger *ch);
 double profiles_target_a(const struct charger *ch);
 /* Set the solver's allocation for `ch`; it goes out at the next tick (at once for decreases). */
 void profiles_set_limit(struct proxy *p, struct charger *ch, double limit_a, const char *binding);
+/* A decrease the charger has not taken for PROFILE_DECREASE_GRACE_MS (one CALL at a time: it waits
+ * behind an unanswered call to the charger, up to ocpp.call_timeout_s; or the charger refused it):
+ * the limit it may still draw up to (what it accepted, or a raise in flight), for the site to count
+ * it at; 0 when none waits so long. */
+double profiles_held_a(const struct charger *ch, uint64_t now);
 /* Install, renew or change the charger's profiles as needed: a new limit only when it moved by
  * the deadband, increases at most every PROFILE_RAISE_MIN_MS (more seldom while the limit goes
  * up and down), a new stack level at once when

@@ -43,6 +43,8 @@ struct tree {
 struct site_ev {
 	const struct charger *ch;
 	struct ev_cap cap;              /* the cap and its probe (ev-cap.h) */
+	double held_a;                  /* > 0: counted at this until it takes its decrease (describe) */
+	bool held_said;                 /* the site manager was told, this time */
 };
 
 struct site {
@@ -186,6 +188,28 @@ static bool draw_fresh(const struct site *s, const struct charger *ch, const str
 }
 
 /* One charger as the solver sees it at `now` (the solve's one clock reading). */
+/* A charger that has not taken a decrease for PROFILE_DECREASE_GRACE_MS (profiles_held_a) may still
+ * draw what it accepted: the solver counts it as that fixed load, so the others make room now
+ * instead of the site staying above its limit until the charger answers. Its lower target stands
+ * (solve() leaves it) and goes out as soon as the charger can take it. */
+static void held(struct site *s, const struct charger *ch, struct site_ev *e, struct solver_charger *c, uint64_t now)
+{
+	e->held_a = c->link == SOLVER_ONLINE ? profiles_held_a(ch, now) : 0;
+	if (!(e->held_a > 0)) {
+		e->held_said = false;
+		return;
+	}
+	c->link = SOLVER_UNCONTROLLED;
+	c->max_a = e->held_a;
+	if (e->held_said || !s->d->store)
+		return;
+	e->held_said = true;
+	store_event(s->d->store, LL_WARN, "charger", ch->id,
+		    "has not taken its lower limit of %.1f A for %d s (a call to it is unanswered, or it refused the "
+		    "profile): counted at %.1f A, what it last accepted, and the other chargers lowered to make room",
+		    profiles_target_a(ch), PROFILE_DECREASE_GRACE_MS / 1000, e->held_a);
+}
+
 static void describe(struct site *s, struct charger *ch, struct site_ev *e, struct solver_charger *c, uint64_t now)
 {
 	site_model_charger(s->nodes, s->n_nodes, ch->cfg, c);
@@ -196,6 +220,7 @@ static void describe(struct site *s, struct charger *ch, struct site_ev *e, stru
 	enum charger_link link = charger_link(ch, now, s->d->cfg->health.silent_after_s);
 	c->link = link == LINK_OFFLINE ? SOLVER_OFFLINE : link == LINK_SILENT ? SOLVER_SILENT :
 		  ch->prof.not_controllable ? SOLVER_UNCONTROLLED : SOLVER_ONLINE;
+	held(s, ch, e, c, now);
 	c->ev = link != LINK_OFFLINE && ev_present(ch);
 	c->priority = site_model_class(site_priority(ch));
 	c->ev_limited = ev_limited(s, e, ch, c, now);
@@ -385,18 +410,20 @@ static void solve(struct site *s)
 		return;
 	}
 	/* The battery leads what this solve adds to the EVs, in this loop turn. */
-	for (size_t i = 0; i < p->n_chargers; i++)
-		s->old_a[i] = p->chargers[i]->limit_a;
+	for (size_t i = 0; i < p->n_chargers; i++)     /* a held charger's fixed load is not a raise */
+		s->old_a[i] = s->ev[i].held_a > 0 ? s->out[i].limit_a : p->chargers[i]->limit_a;
 	energy_commit(d, energy_ev_raise_w(s->in, s->old_a, s->out, p->n_chargers, cfg->site.voltage_v), now);
 	report_fallback(s, !fresh);
 	memset(s->status.allocated_a, 0, sizeof(s->status.allocated_a));
 	size_t lowered = 0;
 	for (size_t i = 0; i < p->n_chargers; i++) {
 		struct charger *ch = p->chargers[i];
-		if (strcmp(ch->binding, s->out[i].binding) != 0 || ch->limit_a != s->out[i].limit_a)
-			log_msg(LL_DEBUG, "charger %s: %.1f A (%s)", ch->id, s->out[i].limit_a, s->out[i].binding);
-		lowered += s->out[i].limit_a < ch->limit_a;
-		profiles_set_limit(p, ch, s->out[i].limit_a, s->out[i].binding);
+		if (!(s->ev[i].held_a > 0)) {  /* a held charger's lower target stands (held()) */
+			if (strcmp(ch->binding, s->out[i].binding) != 0 || ch->limit_a != s->out[i].limit_a)
+				log_msg(LL_DEBUG, "charger %s: %.1f A (%s)", ch->id, s->out[i].limit_a, s->out[i].binding);
+			lowered += s->out[i].limit_a < ch->limit_a;
+			profiles_set_limit(p, ch, s->out[i].limit_a, s->out[i].binding);
+		}
 		for (int k = 0; k < s->in[i].phases; k++)
 			s->status.allocated_a[s->in[i].rotation[k]] += s->out[i].limit_a;
 	}

@@ -14,13 +14,13 @@ const DYNAMIC = 917000002;
 const RENEW_S = 60; // PROFILE_RENEW_S
 
 // chargers: [{ id, circuit }]; circuits: libconfig text.
-async function edge(dir, { chargers, circuits = '', upstream = '', port = 0, web = '', site = '' }) {
+async function edge(dir, { chargers, circuits = '', upstream = '', port = 0, web = '', site = '', callTimeoutS = 5 }) {
   port = port || await freePort();
   fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "profiles"; margin_a = 2.0; fallback_a = 6.0; control_period_ms = 1000; ${site}
   grid = { limit_a = [200.0, 200.0, 200.0]; };
   circuits = ( ${circuits} ); };
 chargers = ( ${chargers.map((c) => `{ id = "${c.id}"; ${c.circuit ? `circuit = "${c.circuit}";` : ''} max_a = 32.0; password = "${PW}"; }`).join(',\n  ')} );
-ocpp = { listen = "127.0.0.1:${port}"; call_timeout_s = 5; };
+ocpp = { listen = "127.0.0.1:${port}"; call_timeout_s = ${callTimeoutS}; };
 ${upstream}
 web = { ${web || 'listen = "127.0.0.1:1";'} };
 storage = { path = "${dir}/a.db"; };
@@ -172,6 +172,53 @@ test('the CSMS installs a max profile at the edge\'s stack level: the edge moves
 });
 
 // A site manager's view of one charger (REST), for what the page shows.
+test('a charger that does not take its lower limit is counted at what it accepted: the others make room, and get it back once it answers', async () => {
+  const dir = tmpDir('ampgate-profiles-');
+  // A 40 A feeder (38 A with the margin) for two 32 A chargers. A charges alone at 32 A; then B
+  // starts, and A, which has stopped answering, keeps its 32 A: B must get what is left (6 A),
+  // not the 19 A it would get if A had taken its share (32 + 19 = 51 A on a 40 A feeder).
+  const { d, url } = await edge(dir, {
+    circuits: '{ id = "feeder"; limit_a = [40.0, 40.0, 40.0]; }',
+    chargers: [{ id: 'HA', circuit: 'feeder' }, { id: 'HB', circuit: 'feeder' }], callTimeoutS: 30,
+  });
+  const cps = [];
+  let answerA = null;     // while set, A's SetChargingProfile waits for it
+  try {
+    const A = await station(url, 'HA', 'ocpp1.6', {
+      SetChargingProfile: (params) => {
+        const limit = profileLimit('ocpp1.6', params);
+        const accept = () => { A.profiles.push(params); A.stamped.push({ at: Date.now(), id: profileId('ocpp1.6', params), limit }); return { status: 'Accepted' }; };
+        return answerA ? new Promise((resolve) => { const prev = answerA; answerA = () => { prev(); resolve(accept()); }; }) : accept();
+      },
+    });
+    const B = await station(url, 'HB', 'ocpp2.0.1');
+    cps.push(A, B);
+    await charging(A);
+    await until(() => A.dynamic().at(-1)?.limit === 32, { timeoutMs: 8000, what: 'A alone at 32 A' });
+    answerA = () => {};   // from now on A leaves every profile unanswered
+    await charging(B);
+    // First the share the solver gives while A's decrease is in flight (19 A each) ...
+    await until(() => B.dynamic().at(-1)?.limit === 19, { timeoutMs: 8000, what: 'B at its share, 19 A' });
+    const t0 = Date.now();
+    // ... then, A not having taken 19 A for 5 s, what A's 32 A leave.
+    await until(() => effectiveLimit(B.profiles, B.protocol) <= 6, { timeoutMs: 12000,
+      what: 'B lowered to what A, still at 32 A, leaves' });
+    const heldAfter = Date.now() - t0;
+    assert.ok(heldAfter >= 3000, `B was lowered ${heldAfter} ms after its share: before the 5 s grace`);
+    assert.match(d.log, /charger HA: has not taken its lower limit of 19\.0 A for 5 s .*counted at 32\.0 A/);
+    // A answers at last (the decrease, 19 A): B gets its share back.
+    const release = answerA;
+    answerA = null;
+    release();
+    await until(() => A.dynamic().at(-1)?.limit === 19, { timeoutMs: 5000, what: 'A accepting 19 A' });
+    await until(() => effectiveLimit(B.profiles, B.protocol) === 19, { timeoutMs: 15000, what: 'B back to 19 A' });
+  } finally {
+    answerA = null;
+    for (const cp of cps) await cp.close({ force: true });
+    await d.stop();
+  }
+});
+
 async function manager(webPort) {
   const base = `http://127.0.0.1:${webPort}`;
   const login = await fetch(`${base}/api/v1/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' },

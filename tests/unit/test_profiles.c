@@ -153,6 +153,58 @@ static void test_raise_hold(void **state)
 	assert_int_equal(ch.prof.raise_hold_ms, PROFILE_RAISE_MIN_MS);
 }
 
+/* A decrease the charger does not take (a call to it unanswered, one CALL at a time, or a refusal)
+ * is counted at what it accepted once PROFILE_DECREASE_GRACE_MS has passed, and the site then
+ * counts the charger as that fixed load; a decrease it takes in time never is, nor a change within
+ * the dead band; a raise in flight or the CSMS's own lower limit is what it may draw meanwhile. */
+static void test_decrease_held_after_grace(void **state)
+{
+	struct rig r;
+	struct charger *ch;
+	uint64_t since;
+
+	(void)state;
+	rig_init(&r, 32);
+	ch = r.ch;      /* not connected: profiles_tick sends nothing, so no proxy is needed */
+	profiles_set_limit(NULL, ch, 10, "grid L1");
+	since = ch->prof.decrease_since_ms;
+	assert_true(since > 0);
+	assert_true(profiles_held_a(ch, since + PROFILE_DECREASE_GRACE_MS - 1) == 0);
+	assert_true(profiles_held_a(ch, since + PROFILE_DECREASE_GRACE_MS) == 32);
+	/* The site: the charger is a fixed 32 A load, not an online one at 10 A; an offline one keeps
+	 * its fallback. */
+	r.c.link = SOLVER_ONLINE;
+	held(&r.s, ch, &r.ev, &r.c, since + PROFILE_DECREASE_GRACE_MS);
+	assert_int_equal(r.c.link, SOLVER_UNCONTROLLED);
+	assert_true(r.c.max_a == 32 && r.ev.held_a == 32);
+	r.c = (struct solver_charger){ .phases = 3, .max_a = 32, .link = SOLVER_OFFLINE };
+	held(&r.s, ch, &r.ev, &r.c, since + PROFILE_DECREASE_GRACE_MS);
+	assert_int_equal(r.c.link, SOLVER_OFFLINE);
+	assert_true(r.ev.held_a == 0);
+	/* A raise in flight may be applied first: 20 A is what it may draw. The CSMS's own 12 A
+	 * limit is on the charger too: 12. */
+	ch->prof.profile_in_flight = true;
+	ch->prof.in_flight_id = PROFILE_ID_DYNAMIC;
+	ch->prof.pending_limit_a = 40;
+	assert_true(profiles_held_a(ch, since + PROFILE_DECREASE_GRACE_MS) == 40);
+	ch->csms_limit_a = 12;
+	assert_true(profiles_held_a(ch, since + PROFILE_DECREASE_GRACE_MS) == 12);
+	ch->csms_limit_a = 0;
+	ch->prof.profile_in_flight = false;
+	/* Taken: nothing waits, however late. */
+	ch->prof.sent_limit_a = 10;
+	assert_true(profiles_held_a(ch, since + 60000) == 0);
+	/* Within the dead band nothing is sent, so nothing waits; the target back up ends the wait. */
+	profiles_set_limit(NULL, ch, 9.8, "grid L1");
+	assert_true(ch->prof.decrease_since_ms == 0 && profiles_held_a(ch, since + 60000) == 0);
+	ch->prof.sent_limit_a = 32;
+	profiles_set_limit(NULL, ch, 10, "grid L1");
+	assert_true(ch->prof.decrease_since_ms > 0);
+	profiles_set_limit(NULL, ch, 32, "grid L1");
+	assert_true(ch->prof.decrease_since_ms == 0);
+	charger_free(ch);
+}
+
 /* The payload written from the template is the document the OCPP schemas describe: parsed back,
  * every field is where it belongs for each version, the limit keeps its value (never rounded up)
  * and a real's decimal point, validTo is there only with a validity. */
@@ -217,6 +269,7 @@ int main(void)
 		cmocka_unit_test(test_release_and_probe),
 		cmocka_unit_test(test_raise_hold),
 		cmocka_unit_test(test_payload_template),
+		cmocka_unit_test(test_decrease_held_after_grace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
