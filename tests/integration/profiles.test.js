@@ -1,13 +1,15 @@
 // The edge's own charging profiles as chargers see them (issue 17): no flapping in a steady
 // state, a stack level always above the CSMS's, limits and meter settings after a reconnect
 // without BootNotification, and sessions closed when the charger says they are over.
-// Peers: ocpp-rpc stations and CSMS in strict mode, the real daemon.
+// Peers: ocpp-rpc stations and CSMS in strict mode, the real daemon; a charger that does not take
+// its lower limit also with the second OCPP stack (lib/interop-peers.js).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AMPGATECTL, Daemon, freePort, runSync, sql, tmpDir } from '../lib/daemon.js';
 import { bootPayload, connectStation, effectiveLimit, sleep, startCsms, TS, until } from '../lib/ocpp.js';
+import { connectInteropStation } from '../lib/interop-peers.js';
 
 const PW = 'profiles-password-1';
 const DYNAMIC = 917000002;
@@ -172,33 +174,39 @@ test('the CSMS installs a max profile at the edge\'s stack level: the edge moves
 });
 
 // A site manager's view of one charger (REST), for what the page shows.
-test('a charger that does not take its lower limit is counted at what it accepted: the others make room, and get it back once it answers', async () => {
+// A 40 A feeder (38 A with the margin) for two 32 A chargers. A charges alone at 32 A; then B
+// starts, and A, which has stopped answering, keeps its 32 A: B must get what is left (6 A), not
+// the 19 A it would get if A had taken its share (32 + 19 = 51 A on a 40 A feeder). `second`: the
+// chargers are the second OCPP stack (voltbras 1.6, extrawest 2.0.1) instead of ocpp-rpc.
+async function heldDecrease(second) {
   const dir = tmpDir('ampgate-profiles-');
-  // A 40 A feeder (38 A with the margin) for two 32 A chargers. A charges alone at 32 A; then B
-  // starts, and A, which has stopped answering, keeps its 32 A: B must get what is left (6 A),
-  // not the 19 A it would get if A had taken its share (32 + 19 = 51 A on a 40 A feeder).
   const { d, url } = await edge(dir, {
     circuits: '{ id = "feeder"; limit_a = [40.0, 40.0, 40.0]; }',
     chargers: [{ id: 'HA', circuit: 'feeder' }, { id: 'HB', circuit: 'feeder' }], callTimeoutS: 30,
   });
   const cps = [];
+  const acceptedA = [];   // the limits A accepted, in order
   let answerA = null;     // while set, A's SetChargingProfile waits for it
+  const setProfileA = (params) => {
+    const accept = () => { acceptedA.push(profileLimit('ocpp1.6', params)); return { status: 'Accepted' }; };
+    if (!answerA)
+      return accept();
+    return new Promise((resolve) => { const prev = answerA; answerA = () => { prev(); resolve(accept()); }; });
+  };
   try {
-    const A = await station(url, 'HA', 'ocpp1.6', {
-      SetChargingProfile: (params) => {
-        const limit = profileLimit('ocpp1.6', params);
-        const accept = () => { A.profiles.push(params); A.stamped.push({ at: Date.now(), id: profileId('ocpp1.6', params), limit }); return { status: 'Accepted' }; };
-        return answerA ? new Promise((resolve) => { const prev = answerA; answerA = () => { prev(); resolve(accept()); }; }) : accept();
-      },
-    });
-    const B = await station(url, 'HB', 'ocpp2.0.1');
+    const A = second
+      ? await connectInteropStation({ protocol: 'ocpp1.6', url, id: 'HA', password: PW, handlers: { SetChargingProfile: setProfileA } })
+      : await station(url, 'HA', 'ocpp1.6', { SetChargingProfile: setProfileA });
+    const B = second ? await connectInteropStation({ protocol: 'ocpp2.0.1', url, id: 'HB', password: PW })
+      : await station(url, 'HB', 'ocpp2.0.1');
     cps.push(A, B);
+    const dynamicB = () => B.profiles.filter((p) => profileId(B.protocol, p) === DYNAMIC).map((p) => profileLimit(B.protocol, p));
     await charging(A);
-    await until(() => A.dynamic().at(-1)?.limit === 32, { timeoutMs: 8000, what: 'A alone at 32 A' });
+    await until(() => acceptedA.at(-1) === 32, { timeoutMs: 8000, what: 'A alone at 32 A' });
     answerA = () => {};   // from now on A leaves every profile unanswered
     await charging(B);
     // First the share the solver gives while A's decrease is in flight (19 A each) ...
-    await until(() => B.dynamic().at(-1)?.limit === 19, { timeoutMs: 8000, what: 'B at its share, 19 A' });
+    await until(() => dynamicB().at(-1) === 19, { timeoutMs: 8000, what: 'B at its share, 19 A' });
     const t0 = Date.now();
     // ... then, A not having taken 19 A for 5 s, what A's 32 A leave.
     await until(() => effectiveLimit(B.profiles, B.protocol) <= 6, { timeoutMs: 12000,
@@ -210,14 +218,20 @@ test('a charger that does not take its lower limit is counted at what it accepte
     const release = answerA;
     answerA = null;
     release();
-    await until(() => A.dynamic().at(-1)?.limit === 19, { timeoutMs: 5000, what: 'A accepting 19 A' });
+    await until(() => acceptedA.at(-1) === 19, { timeoutMs: 5000, what: 'A accepting 19 A' });
     await until(() => effectiveLimit(B.profiles, B.protocol) === 19, { timeoutMs: 15000, what: 'B back to 19 A' });
+    for (const cp of cps) assert.deepEqual(cp.failures ?? [], [], `${cp.id ?? cp.identity}: schema failures`);
   } finally {
     answerA = null;
     for (const cp of cps) await cp.close({ force: true });
     await d.stop();
   }
-});
+}
+
+for (const second of [false, true]) {
+  test(`a charger that does not take its lower limit is counted at what it accepted: the others make room, and get it back once it answers (${second ? 'voltbras 1.6 and extrawest 2.0.1' : 'ocpp-rpc'} chargers)`,
+    () => heldDecrease(second));
+}
 
 async function manager(webPort) {
   const base = `http://127.0.0.1:${webPort}`;
