@@ -397,7 +397,7 @@ static void index_chargers(struct ag_config *cfg)
 		return;
 	for (size_t i = 0; i < cfg->n_chargers; i++) {
 		index[i] = &cfg->chargers[i];
-		cfg->n_pv_chargers += cfg->chargers[i].pv && strcmp(cfg->chargers[i].pv, "off") != 0;
+		cfg->n_pv_chargers += config_charger_pv(&cfg->chargers[i]);
 	}
 	qsort(index, cfg->n_chargers, sizeof(*index), by_id);
 	cfg->charger_by_id = index;
@@ -574,6 +574,11 @@ static void print_table(FILE *out, const struct cfg_key *table, const char *pare
 void config_print_keys(FILE *out)
 {
 	print_table(out, config_root_keys(), "");
+}
+
+bool config_charger_pv(const struct cfg_charger *cc)
+{
+	return cc->pv && strcmp(cc->pv, "off") != 0;
 }
 
 const struct cfg_charger *config_charger(const struct ag_config *cfg, const char *id)

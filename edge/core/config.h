@@ -242,6 +242,8 @@ int config_override_check(const struct ag_config *cfg, double limit_a, char *why
 /* Lookups by id; NULL when absent. A charger in O(log n): the site looks each one up per solve,
  * and a scan of 1,000 ids each made a solve at 1,000 chargers cost ~5 ms of strcmp. */
 const struct cfg_charger *config_charger(const struct ag_config *cfg, const char *id);
+/* Whether the charger follows PV surplus (`pv` set and not "off"). */
+bool config_charger_pv(const struct cfg_charger *cc);
 /* Whether `minute` (0..1439, local time) falls in a "HH:MM-HH:MM, ..." list of windows (one that
  * ends before it starts runs past midnight): 1 or 0; -EINVAL with *bad at the faulty window. */
 int config_in_windows(const char *spec, int minute, const char **bad);

@@ -456,7 +456,7 @@ static const struct cfg_charger *pv_charger(const struct ag_config *cfg, const c
 	if (cfg->charger_by_id && !cfg->n_pv_chargers)
 		return NULL;
 	const struct cfg_charger *cc = config_charger(cfg, id);
-	return cc && cc->pv && strcmp(cc->pv, "off") != 0 ? cc : NULL;
+	return cc && config_charger_pv(cc) ? cc : NULL;
 }
 
 /* PV surplus for the chargers with `pv` set: what the site exports without them (PV beyond the

@@ -132,6 +132,12 @@ static int send_profile(struct proxy *p, struct charger *ch, int profile_id, int
 	return rc;
 }
 
+/* Whether a limit moved enough from `from` to be sent: by the dead band, or down to 0. */
+static bool worth_sending(double target, double from)
+{
+	return fabs(target - from) >= PROFILE_DEADBAND_A || (target < from && target == 0);
+}
+
 /* The limit the charger may draw up to while a lower target waits (what it accepted, a raise in
  * flight it may apply first, or the CSMS's own lower limit); 0 when no decrease waits. Changes
  * within the dead band are never sent, so they do not wait. */
@@ -145,7 +151,7 @@ static double waiting_decrease_from(const struct charger *ch)
 		from = ch->prof.pending_limit_a;
 	if (ch->csms_limit_a > 0 && ch->csms_limit_a < from)
 		from = ch->csms_limit_a;
-	return target <= from - PROFILE_DEADBAND_A || (target == 0 && from > 0) ? from : 0;
+	return target < from && worth_sending(target, from) ? from : 0;
 }
 
 double profiles_held_a(const struct charger *ch, uint64_t now)
@@ -199,8 +205,7 @@ void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now)
 	double target = profiles_target_a(ch);
 	int stack = dynamic_stack(ch);
 	bool installed = ch->prof.sent_limit_a >= 0;
-	bool changed = !installed || fabs(target - ch->prof.sent_limit_a) >= PROFILE_DEADBAND_A ||
-		       (target < ch->prof.sent_limit_a && target == 0);
+	bool changed = !installed || worth_sending(target, ch->prof.sent_limit_a);
 	bool raise = installed && target > ch->prof.sent_limit_a;
 	bool restack = installed && stack != ch->prof.sent_stack;
 	bool due = now >= ch->prof.profile_renew_ms;

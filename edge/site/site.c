@@ -187,7 +187,6 @@ static bool draw_fresh(const struct site *s, const struct charger *ch, const str
 	return ch->meter.power_w <= SITE_POWER_EXPLAINED * s->d->cfg->site.voltage_v * amps + 100.0;
 }
 
-/* One charger as the solver sees it at `now` (the solve's one clock reading). */
 /* A charger that has not taken a decrease for PROFILE_DECREASE_GRACE_MS (profiles_held_a) may still
  * draw what it accepted: the solver counts it as that fixed load, so the others make room now
  * instead of the site staying above its limit until the charger answers. Its lower target stands
@@ -210,6 +209,7 @@ static void held(struct site *s, const struct charger *ch, struct site_ev *e, st
 		    profiles_target_a(ch), PROFILE_DECREASE_GRACE_MS / 1000, e->held_a);
 }
 
+/* One charger as the solver sees it at `now` (the solve's one clock reading). */
 static void describe(struct site *s, struct charger *ch, struct site_ev *e, struct solver_charger *c, uint64_t now)
 {
 	site_model_charger(s->nodes, s->n_nodes, ch->cfg, c);

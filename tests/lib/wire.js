@@ -49,9 +49,8 @@ export function readPcap(buf) {
     const len = buf.readUInt32LE(o + 8);
     const p = buf.subarray(o + 16, o + 16 + len);
     o += 16 + len;
-    const ip = l2;
-    if (p.length < ip + 20 || p[ip] >> 4 !== 4 || p[ip + 9] !== 6) continue;   // IPv4 TCP only
-    const tcp = ip + (p[ip] & 0x0f) * 4;
+    if (p.length < l2 + 20 || p[l2] >> 4 !== 4 || p[l2 + 9] !== 6) continue;   // IPv4 TCP only
+    const tcp = l2 + (p[l2] & 0x0f) * 4;
     const data = tcp + (p[tcp + 12] >> 4) * 4;
     if (data >= p.length) continue;                                          // an ACK, no payload
     packets.push({ t_ms, dstPort: p.readUInt16BE(tcp + 2), payload: p.subarray(data) });

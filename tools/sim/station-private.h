@@ -13,6 +13,7 @@ void station_link_lost(struct station *st);
 void link_drop_frames(struct station *st);
 /* Give up on an outstanding call past its deadline. */
 void link_check_timeout(struct station *st, uint64_t now);
+/* Give up on a connection attempt past its deadline (lws may have dropped it without a word). */
 void link_check_connect(struct station *st, uint64_t now);
 /* Something to write: a response, a call that may go, a junk frame due, or a close. */
 bool link_has_work(const struct station *st, uint64_t now);
