@@ -45,7 +45,7 @@ $(BUILD)/ampgatectl: $(CTL_OBJ) $(BUILD)/libampgate.a
 $(BUILD)/ampgate-sim: $(SIM_OBJ) $(BUILD)/libampgate.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
--include $(shell find $(BUILD)/obj $(BUILD)/san $(BUILD)/fuzz -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/san $(BUILD)/fuzz $(BUILD)/bench -name '*.d' 2>/dev/null)
 
 # ---- unit tests: cmocka, under ASan/UBSan, each test may #include the module it tests ----
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -76,7 +76,7 @@ BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/
 
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libampgate.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(WARN) -O2 -g -o $@ $< $(BUILD)/libampgate.a $(LDLIBS_ALL) $(BENCH_LIBS)
+	$(CC) $(CPPFLAGS_ALL) $(WARN) -O2 -g -MMD -MP -o $@ $< $(BUILD)/libampgate.a $(LDLIBS_ALL) $(BENCH_LIBS)
 
 # Node benches (tests/bench/*.bench.js) drive the real daemon with real peers: overload to wire,
 # partition replay, the proxy under 1,000 stations (latency, CPU, RSS, reconnect storm, restart).
