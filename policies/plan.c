@@ -159,10 +159,12 @@ int plan_compute(const struct solver_input *in, int64_t now_ms, const struct pla
 		jb->share_a = PLAN_SHARE_MINS * c->min_a;
 		jb->from_ms = now_ms;
 		jb->until_ms = c->departure_ms > now_ms ? c->departure_ms : now_ms + p->default_dwell_ms;
-		if (c->departure_ms > now_ms && hedge) {       /* finish a little early (PLAN_HEDGE_MS) */
-			int64_t h = (c->departure_ms - now_ms) / PLAN_HEDGE_DIV;
+		if (c->departure_ms > now_ms && hedge) {       /* finish early (PLAN_HEDGE_MS, early_ms) */
+			int64_t left = c->departure_ms - now_ms, h = left / PLAN_HEDGE_DIV;
+			int64_t learned = (int64_t)fmin((double)p->early_ms, PLAN_HEDGE_MAX_SHARE * (double)left);
 
-			jb->until_ms -= h < PLAN_HEDGE_MS ? h : PLAN_HEDGE_MS;
+			h = h < PLAN_HEDGE_MS ? h : PLAN_HEDGE_MS;
+			jb->until_ms -= h > learned ? h : learned;
 		}
 		if (c->departure_ms > 0 && c->departure_ms <= now_ms)   /* overdue: plan it one period */
 			jb->until_ms = now_ms + p->period_ms;

@@ -53,10 +53,16 @@
  * cut (EVs x PLAN_MAX_INTERVALS <= PLAN_LP_CELLS): a thinned one ends windows early already. */
 #define PLAN_HEDGE_MS (30 * 60 * 1000LL)
 #define PLAN_HEDGE_DIV 8
+/* The learned hedge (plan_params early_ms) takes at most this share of an EV's time left: a
+ * 30-minute visit told 90 minutes is planned to finish in 30, not at once. */
+#define PLAN_HEDGE_MAX_SHARE (2.0 / 3.0)
 
 struct plan_params {
 	int64_t period_ms;              /* site.plan_period_s: the first interval */
 	int64_t default_dwell_ms;       /* site.default_dwell_s: departure of an EV that gave none */
+	int64_t early_ms;               /* drivers leave this much before the departure they give
+					 * (plan-hedge.h): each EV is planned to finish that early,
+					 * within PLAN_HEDGE_MAX_SHARE of its time left */
 };
 
 struct plan_stats {

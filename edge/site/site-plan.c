@@ -6,6 +6,7 @@
  * the next solve after it. */
 #include "edge/site/site-plan.h"
 #include "edge/core/log.h"
+#include "policies/plan-hedge.h"
 #include "policies/plan.h"
 
 #include <errno.h>
@@ -40,9 +41,13 @@ struct site_plan {
 	uint64_t sig;                   /* what the EVs looked like when the last plan started */
 	bool failed;                    /* the last plan failed (logged once) */
 	unsigned delay_ms;              /* AMPGATE_PLAN_DELAY_MS */
+	struct store *store;            /* NULL = nothing to learn from */
+	struct plan_hedge hedge;        /* how early drivers left, from the last reading */
+	int64_t learned_ms;             /* when the database was last read for it; 0 = never */
+	int64_t early_ms;               /* the hedge last logged */
 };
 
-struct site_plan *site_plan_new(uv_loop_t *loop)
+struct site_plan *site_plan_new(uv_loop_t *loop, struct store *store)
 {
 	struct site_plan *p = calloc(1, sizeof(*p));
 	const char *delay = getenv("AMPGATE_PLAN_DELAY_MS");
@@ -50,6 +55,7 @@ struct site_plan *site_plan_new(uv_loop_t *loop)
 	if (!p)
 		return NULL;
 	p->loop = loop;
+	p->store = store;
 	p->delay_ms = delay ? (unsigned)strtoul(delay, NULL, 10) : 0;
 	if (p->delay_ms)
 		log_msg(LL_WARN, "plan: every plan delayed by %u ms (AMPGATE_PLAN_DELAY_MS, a test hook)", p->delay_ms);
@@ -138,6 +144,39 @@ static void after_work(uv_work_t *req, int status)
 	job_free(j);
 }
 
+/* How early the last PLAN_HEDGE_SAMPLES sessions that gave a departure left, from the sessions the
+ * chargers stopped (a record the edge closed itself, after a restart say, has no real departure).
+ * The newest first through the start_ms index: a few rows, read every SITE_PLAN_LEARN_S. */
+static void learn_departures(struct site_plan *p)
+{
+	sqlite3 *db = p->store ? store_db(p->store) : NULL;
+	sqlite3_stmt *q;
+	int64_t early;
+	int rc;
+
+	if (!db || sqlite3_prepare_v2(db, "SELECT departure_ms, stop_ms FROM transactions WHERE departure_ms IS NOT NULL "
+				      "AND stop_ms IS NOT NULL AND stop_reason = 'stopped' ORDER BY start_ms DESC LIMIT ?1",
+				      -1, &q, NULL) != SQLITE_OK) {
+		if (db)
+			log_msg(LL_ERROR, "database: cannot read when drivers left: %s", sqlite3_errmsg(db));
+		return;
+	}
+	sqlite3_bind_int(q, 1, PLAN_HEDGE_SAMPLES);
+	memset(&p->hedge, 0, sizeof(p->hedge));
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		plan_hedge_note(&p->hedge, sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1));
+	if (rc != SQLITE_DONE)
+		log_msg(LL_ERROR, "database: cannot read when drivers left: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(q);
+	early = plan_hedge_early_ms(&p->hedge);
+	if (llabs(early - p->early_ms) >= 60000) {      /* said when it moves by a minute or more */
+		log_msg(LL_NOTICE, "plan: of the last %zu sessions that gave a departure, %.0f %% left at most %lld min before "
+			"it: each EV is planned to finish that much early", p->hedge.n, PLAN_HEDGE_QUANTILE * 100,
+			(long long)(early / 60000));
+		p->early_ms = early;
+	}
+}
+
 static int start(struct site_plan *p, const struct solver_input *in, const struct ag_config *cfg, int64_t now_ms)
 {
 	struct job *j = calloc(1, sizeof(*j));
@@ -167,7 +206,8 @@ static int start(struct site_plan *p, const struct solver_input *in, const struc
 	j->in.prices = NULL;    /* not planned on (yet); the pointer is the loop's */
 	j->in.n_prices = 0;
 	j->params = (struct plan_params){ .period_ms = (int64_t)cfg->site.plan_period_s * 1000,
-					  .default_dwell_ms = (int64_t)cfg->site.default_dwell_s * 1000 };
+					  .default_dwell_ms = (int64_t)cfg->site.default_dwell_s * 1000,
+					  .early_ms = plan_hedge_early_ms(&p->hedge) };
 	j->now_ms = now_ms;
 	j->delay_ms = p->delay_ms;
 	j->owner = p;
@@ -190,7 +230,13 @@ const double *site_plan_targets(struct site_plan *p, const struct solver_input *
 		return NULL;
 	sig = signature(in);
 	if (!p->running && (now_ms >= p->next_ms || sig != p->sig)) {
-		int rc = start(p, in, cfg, now_ms);
+		int rc;
+
+		if (!p->learned_ms || now_ms - p->learned_ms >= SITE_PLAN_LEARN_S * 1000) {
+			learn_departures(p);
+			p->learned_ms = now_ms;
+		}
+		rc = start(p, in, cfg, now_ms);
 
 		if (rc == 0) {
 			p->sig = sig;

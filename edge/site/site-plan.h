@@ -5,21 +5,26 @@
  * The real-time solver never waits for a plan: each solve takes the last finished one. A plan
  * older than SITE_PLAN_STALE_PERIODS periods is dropped (the policy then shares as `fair`), so a
  * planner that hangs or fails is never unsafe: the solver enforces every limit each tick either
- * way. Test hook: AMPGATE_PLAN_DELAY_MS in the environment delays every plan by that much. */
+ * way. Each EV is planned to finish as early before its given departure as drivers at this site
+ * left before theirs (policies/plan-hedge.h), learned from the finished sessions in the database
+ * at most every SITE_PLAN_LEARN_S. Test hook: AMPGATE_PLAN_DELAY_MS in the environment delays every plan by that much. */
 #ifndef AG_SITE_PLAN_H
 #define AG_SITE_PLAN_H
 
 #include "edge/core/config.h"
+#include "edge/core/store.h"
 #include "edge/site/solver.h"
 
 #include <stdint.h>
 #include <uv.h>
 
 #define SITE_PLAN_STALE_PERIODS 3
+#define SITE_PLAN_LEARN_S 600
 
 struct site_plan;
 
-struct site_plan *site_plan_new(uv_loop_t *loop);       /* NULL with errno */
+/* store may be NULL (no database: the plan learns nothing of how early drivers leave). */
+struct site_plan *site_plan_new(uv_loop_t *loop, struct store *store);  /* NULL with errno */
 /* A plan still running is let finish and then dropped. NULL is fine. */
 void site_plan_free(struct site_plan *p);
 /* The targets for the chargers of `in` (NULL: the policy is not `plan`, no plan yet, or the last

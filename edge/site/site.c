@@ -638,7 +638,7 @@ int site_start(struct ag_daemon *d)
 	s->timer.data = s;
 	uv_idle_init(&d->loop, &s->soon);
 	s->soon.data = s;
-	if (!(s->plan = site_plan_new(&d->loop)))
+	if (!(s->plan = site_plan_new(&d->loop, d->store)))
 		return -ENOMEM;
 	struct tree t;
 	if ((rc = tree_build(&t, d->cfg)) < 0)

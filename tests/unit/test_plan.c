@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "edge/site/solver.h"
+#include "policies/plan-hedge.h"
 #include "policies/plan.h"
 #include "policies/plan-lp.h"
 #include "policies/policy.h"
@@ -267,6 +268,50 @@ static void test_finish_early(void **state)
 	assert_near(st.planned_wh, KWH_AT_32A * 15.5);
 }
 
+/* How early drivers left: 0 before any session; the 0.9 quantile of the last ones, those that
+ * left late counting 0; the oldest forgotten after PLAN_HEDGE_SAMPLES. */
+static void test_hedge_learned(void **state)
+{
+	struct plan_hedge h = { 0 };
+
+	(void)state;
+	assert_int_equal(plan_hedge_early_ms(&h), 0);
+	for (int i = 0; i < 5; i++)
+		plan_hedge_note(&h, NOW, NOW + i * 60000);              /* left when they said, or later */
+	for (int i = 1; i <= 5; i++)
+		plan_hedge_note(&h, NOW + i * 600000, NOW);             /* 10 .. 50 min early */
+	/* sorted 0 0 0 0 0 10 20 30 40 50: the 0.9 quantile of 10 is the 9th (round(0.9 x 9) = 8) */
+	assert_int_equal(plan_hedge_early_ms(&h), 40 * 60000);
+	for (int i = 0; i < PLAN_HEDGE_SAMPLES; i++)
+		plan_hedge_note(&h, NOW + 5 * 60000, NOW);
+	assert_int_equal(h.n, PLAN_HEDGE_SAMPLES);
+	assert_int_equal(plan_hedge_early_ms(&h), 5 * 60000);
+}
+
+/* The learned hedge moves each EV's planned finish: one car wanting more than it can get, told
+ * 4 h. Fixed hedge only: 30 min early, 3.5 h planned. Drivers leave up to 1 h early: 3 h. Told
+ * 1 h with a learned 3.5 h: at most 2/3 of the hour (PLAN_HEDGE_MAX_SHARE), 20 min planned. */
+static void test_finish_learned_early(void **state)
+{
+	struct scene sc;
+	struct plan_stats st;
+	struct plan_params p = params;
+
+	(void)state;
+	scene_init(&sc, 48, 0, 1);
+	sc.ch[0].departure_ms = NOW + 4 * HOUR_MS;
+	sc.ch[0].energy_need_wh = 20 * KWH_AT_32A;
+	assert_int_equal(plan_compute(&sc.in, NOW, &p, sc.target_a, &st), 0);
+	assert_near(st.planned_wh, KWH_AT_32A * 3.5);
+	p.early_ms = HOUR_MS;
+	assert_int_equal(plan_compute(&sc.in, NOW, &p, sc.target_a, &st), 0);
+	assert_near(st.planned_wh, KWH_AT_32A * 3.0);
+	p.early_ms = 7 * HOUR_MS / 2;
+	sc.ch[0].departure_ms = NOW + HOUR_MS;
+	assert_int_equal(plan_compute(&sc.in, NOW, &p, sc.target_a, &st), 0);
+	assert_near(st.planned_wh, KWH_AT_32A / 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +323,8 @@ int main(void)
 		cmocka_unit_test(test_ev_limited_at_draw),
 		cmocka_unit_test(test_floor_each_ev),
 		cmocka_unit_test(test_finish_early),
+		cmocka_unit_test(test_hedge_learned),
+		cmocka_unit_test(test_finish_learned_early),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,7 @@
 #include "edge/site/profile-rules.h"
 #include "edge/site/site-model.h"
 #include "policies/plan.h"
+#include "policies/plan-hedge.h"
 #include "policies/policy.h"
 #include "tools/sim/rng.h"
 
@@ -77,6 +78,7 @@ struct run {
 	size_t next_free;       /* where `any_charger` starts looking */
 	double *plan_a;         /* `plan` policy: the targets, planned inline; NULL for other policies */
 	struct plan_params plan;
+	struct plan_hedge hedge;        /* how early drivers left, as the daemon learns it */
 	int64_t next_plan_ms;
 	/* the grid meter's non-EV reading from the load file, before PV and the battery */
 	double grid_base_a[3];
@@ -383,6 +385,7 @@ static void replan(struct run *u, int64_t t, bool changed)
 	if (!u->plan_a || (!changed && t < u->next_plan_ms))
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &a);
+	u->plan.early_ms = plan_hedge_early_ms(&u->hedge);
 	if (plan_compute(&u->sin, t, &u->plan, u->plan_a, NULL) == 0)
 		u->sin.plan_a = u->plan_a;
 	clock_gettime(CLOCK_MONOTONIC, &b);
@@ -681,8 +684,10 @@ static int step_all(struct run *u, FILE *errs)
 		for (size_t i = 0; i < u->n_ch; i++) {         /* departures first: a bay frees up */
 			struct bay *b = &u->bay[i];
 
-			if (b->session >= 0 && in->sessions[b->session].departure_ms <= t)
+			if (b->session >= 0 && in->sessions[b->session].departure_ms <= t) {
+				plan_hedge_note(&u->hedge, u->told_dep_ms[b->session], in->sessions[b->session].departure_ms);
 				b->session = -1;
+			}
 		}
 		for (; next < in->n_sessions && in->sessions[u->order[next]].arrival_ms <= t; next++)
 			if (in->sessions[u->order[next]].departure_ms > t)
@@ -698,10 +703,10 @@ static int step_all(struct run *u, FILE *errs)
 			changed |= c->ev != (b->session >= 0 && !b->done);
 			c->ev = b->session >= 0 && !b->done;
 			c->departure_ms = c->ev ? u->told_dep_ms[b->session] : 0;
-			/* At least a little is still needed while the EV charges: it is told, not measured. */
-			c->energy_need_wh = c->ev ? fmax(u->told_wh[b->session] - r->outcome[b->session].delivered_wh,
-							 in->sessions[b->session].request_wh > u->told_wh[b->session] ? 1.0 : 0.0)
-						  : 0;
+			/* What is still needed of what the driver said; once that is delivered the EV still
+			 * charging says it wants more, and the daemon counts such an EV's need as unknown
+			 * (edge/site/site.c describe: 0), as here. */
+			c->energy_need_wh = c->ev ? fmax(u->told_wh[b->session] - r->outcome[b->session].delivered_wh, 0.0) : 0;
 			any_ev |= c->ev;
 		}
 		storage_step(u, t);
