@@ -38,6 +38,9 @@ struct ag_daemon {
 	int exit_code;
 };
 
+/* The allocator settings the daemon runs with (daemon_start sets them; a bench that times the
+ * daemon's code calls this first so it measures the same). */
+void daemon_tune_memory(void);
 /* Take ownership of `cfg`, open the store, start every module. 0 or -errno (logged). */
 int daemon_start(struct ag_daemon *d, struct ag_config *cfg);
 /* Run the loop until daemon_stop; then free everything. Returns the exit code. */

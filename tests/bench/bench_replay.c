@@ -190,6 +190,8 @@ int main(int argc, char **argv)
 	json_t *rows = json_array();
 	int fd = mkstemp(path), bad = 0;
 
+	daemon_tune_memory();      /* the plans are timed with the daemon's allocator settings */
+
 	if (!cfg || fd < 0) {
 		fprintf(stderr, "bench_replay: run from the repository root (needs %s)\n", SITE);
 		return 1;

@@ -9,6 +9,7 @@
  * and tight enough that every level of the tree binds somewhere; the "scarce" rows add
  * admission and rotation (not everyone gets a minimum). GLPK's time counts its LP solves only,
  * not building the model, so the ratio errs in GLPK's favour. */
+#include "edge/daemon.h"
 #include "edge/site/solver.h"
 #include "policies/plan.h"
 #include "policies/policy.h"
@@ -83,7 +84,7 @@ static int make_depot(size_t n, bool scarce, struct depot *d)
 	return 0;
 }
 
-static double now_us(void)
+static double mono_us(void)
 {
 	struct timespec ts;
 
@@ -118,11 +119,11 @@ static int bench_plan(struct depot *d, int64_t now, struct row *row)
 	if (!t || !target)
 		return -1;
 	for (int r = 0; r < runs; r++) {
-		double t0 = now_us();
+		double t0 = mono_us();
 
 		if (plan_compute(&d->in, now + r * 60000LL, &pp, target, NULL))
 			return -1;
-		t[r] = (now_us() - t0) / 1e3;
+		t[r] = (mono_us() - t0) / 1e3;
 	}
 	qsort(t, (size_t)runs, sizeof(double), cmp_double);
 	row->plan_runs = runs;
@@ -164,12 +165,12 @@ static int bench_one(size_t n, int kind, struct row *row)
 			return -1;
 	}
 	for (int r = -runs / 10; r < runs; r++) {     /* the first tenth warms caches */
-		double t0 = now_us();
+		double t0 = mono_us();
 
 		if (solver_run(s, &d.in, rot, now += 1000, out))
 			return -1;
 		if (r >= 0)
-			t[r] = now_us() - t0;
+			t[r] = mono_us() - t0;
 	}
 	qsort(t, (size_t)runs, sizeof(double), cmp_double);
 	row->median_us = t[runs / 2];
@@ -187,11 +188,11 @@ static int bench_one(size_t n, int kind, struct row *row)
 		if (mm_build(&d.in, admitted, w, &p))
 			return -1;
 		while (row->glpk_runs < 5 && spent < budget_ms / 3) {
-			double t0 = now_us();
+			double t0 = mono_us();
 
 			if (mm_solve_glpk(&p, x))
 				return -1;
-			spent += (now_us() - t0) / 1e3;
+			spent += (mono_us() - t0) / 1e3;
 			row->glpk_runs++;
 		}
 		row->glpk_ms = spent / row->glpk_runs;
@@ -212,6 +213,8 @@ int main(int argc, char **argv)
 	struct row rows[16];
 	size_t nr = 0;
 	FILE *js;
+
+	daemon_tune_memory();      /* the plans are timed with the daemon's allocator settings */
 
 	glp_term_out(GLP_OFF);
 	printf("%8s %7s %6s %11s %11s %7s %11s %9s %12s\n", "chargers", "kind", "runs", "median_us",

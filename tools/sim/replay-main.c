@@ -3,6 +3,7 @@
  * Exit codes: 0 done, 1 a limit was exceeded in the replay, 2 bad usage or input. */
 #include "tools/sim/replay.h"
 #include "edge/core/log.h"
+#include "edge/daemon.h"
 #include "policies/policy.h"
 
 #include <errno.h>
@@ -272,6 +273,8 @@ int replay_main(int argc, char **argv)
 	struct replay_input in = { 0 };
 	size_t n_runs = 0, n_refs = 0, n_wr = 0;
 	int rc = parse(argc, argv, &a), code = 2;
+
+	daemon_tune_memory();      /* plans as the daemon makes them, and timed so */
 
 	if (rc) {
 		if (rc < 0)
