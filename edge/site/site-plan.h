@@ -7,7 +7,8 @@
  * planner that hangs or fails is never unsafe: the solver enforces every limit each tick either
  * way. Each EV is planned to finish as early before its given departure as drivers at this site
  * left before theirs (policies/plan-hedge.h), learned from the finished sessions in the database
- * at most every SITE_PLAN_LEARN_S. Test hook: AMPGATE_PLAN_DELAY_MS in the environment delays every plan by that much. */
+ * at most every SITE_PLAN_LEARN_S. Test hook: AMPGATE_PLAN_DELAY_MS in the environment delays
+ * every plan by that much. */
 #ifndef AG_SITE_PLAN_H
 #define AG_SITE_PLAN_H
 
