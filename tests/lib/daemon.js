@@ -39,7 +39,12 @@ export function tmpDir(prefix = 'ampgate-') {
 }
 
 /** A TCP port free on 127.0.0.1 right now. */
-export function freePort() {
+// The kernel may give the port it just freed to the next listen(0): two calls in a row once both
+// returned 39629, and the web page could not listen beside the OCPP server. A port is handed out
+// once per test process.
+const portsGiven = new Set();
+
+function kernelPort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
@@ -49,6 +54,16 @@ export function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+export async function freePort() {
+  for (;;) {
+    const port = await kernelPort();
+    if (!portsGiven.has(port)) {
+      portsGiven.add(port);
+      return port;
+    }
+  }
 }
 
 /** Run ampgated (or another binary) to completion; returns { status, stdout, stderr }. */
