@@ -20,6 +20,11 @@
  * 0.26/0.89/0.12 now). A probe that found no headroom ends after EV_PROBE_MAX_S with the
  * cap as it was. An EV that pushes against its cap is released to its full share (not a probe).
  *
+ * A car held at 0 A keeps its cap for when it starts again (`deadline` holds and starts cars as
+ * their laxity moves, and each start offered a 16 A car its charger's 32 A until a reading capped
+ * it again); the cap is then lowered only on a reading taken after the start, in which the car
+ * draws about its minimum or more (the first reading after a start may still say 0 A).
+ *
  * "Clearly less" is more than the slack below the limit sent (it was twice the slack): a 29 A
  * car on a 32 A charger then holds 31 A, not 32, and the site's scarce kW go to others (a
  * generated workplace day under one 105 kW limit: llf 90.9 -> 94.2 % of the request, plan
@@ -28,14 +33,18 @@
 #include "edge/site/ev-cap.h"
 #include "edge/core/log.h"
 
+#include <math.h>
+
 bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack_a, bool *site_probing,
 		  uint64_t now, const char *id)
 {
 	double draw = r->draw_a, slack = slack_a;
 
 	if (!r->usable) {
-		e->cap_a = 0;
 		e->probing = false;
+		if (r->held)
+			return e->cap_a > 0;
+		e->cap_a = 0;
 		return false;
 	}
 	if (e->probing) {
@@ -60,7 +69,8 @@ bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack
 		 * that fell with a lower offer (a scarce site, a plan that gives it less for now) says
 		 * nothing of the EV, and a cap that followed it down was never released again, since the
 		 * EV never drew up to it. */
-		if (draw + slack < e->cap_a - slack && draw < r->sent_a - slack)
+		if (draw + slack < e->cap_a - slack && draw < r->sent_a - slack && r->at_ms > r->raised_ms &&
+		    draw >= r->min_a - slack)
 			e->cap_a = draw + slack;
 		if (!*site_probing && now >= e->probe_ms + EV_PROBE_PERIOD_S * 1000 &&
 		    r->renew_ms <= now + EV_RENEW_WINDOW_MS) {
@@ -79,4 +89,16 @@ bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack
 	e->cap_a = draw + slack;
 	e->probe_ms = now;
 	return true;
+}
+
+unsigned ev_phases_learn(unsigned seen, const struct solver_charger *c)
+{
+	double most = 0;
+
+	if (!c->ev)
+		return 0;
+	for (int i = 0; i < c->phases && i < SOLVER_PHASES; i++)
+		most = fmax(most, c->draw_a[i]);
+	/* a fresh reading with a phase drawing: the solver counts the car on those phases */
+	return c->draw_fresh && most >= EV_PHASES_SEEN_A ? seen | solver_phase_mask(c) : seen;
 }

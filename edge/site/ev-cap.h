@@ -7,6 +7,8 @@
 #ifndef AG_EV_CAP_H
 #define AG_EV_CAP_H
 
+#include "edge/site/solver.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -27,6 +29,7 @@ struct ev_cap {
  * there is nothing to learn from: no EV, no limit installed, or no fresh meter value. */
 struct ev_cap_reading {
 	bool usable;
+	bool held;                      /* not usable because the EV is plugged in and held at 0 A */
 	double draw_a;                  /* highest phase current of the last meter value */
 	uint64_t at_ms;                 /* when that meter value was taken */
 	double sent_a;                  /* the limit the charger holds */
@@ -42,5 +45,13 @@ struct ev_cap_reading {
  * the debug log line of a probe (NULL: no log line). */
 bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack_a, bool *site_probing,
 		  uint64_t now, const char *id);
+
+/* The site phases the EV on charger c has drawn on in its session (solver.h ev_phases_seen),
+ * from `seen`, what was known before this solve: cleared when no EV is plugged in, and grown by
+ * the phases of a fresh reading (c->draw_fresh) in which the car clearly charges (a phase at
+ * EV_PHASES_SEEN_A or more). Grown, never narrowed: a reading can miss a phase for a moment, and
+ * counting a car on one phase too many only costs others some current. */
+#define EV_PHASES_SEEN_A 4.0
+unsigned ev_phases_learn(unsigned seen, const struct solver_charger *c);
 
 #endif

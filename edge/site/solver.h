@@ -70,8 +70,14 @@ struct solver_charger {
 	/* draw_a is a fresh reading the caller trusts phase by phase: an EV drawing on fewer phases
 	 * than the charger has (a single-phase car on a 3-phase charger) then loads only the phases
 	 * drawing at least SOLVER_PHASE_IDLE_A, EV-limited or not. An EV drawing nothing loads them
-	 * all (it may start on any). */
+	 * all (it may start on any), unless it has shown its phases (ev_phases_seen). */
 	bool draw_fresh;
+	/* The site phases this EV has drawn on since it plugged in (a mask, bit p = site phase p;
+	 * 0 = none seen yet), kept by the caller (edge/site/ev-cap.h ev_phases_learn). A car's
+	 * on-board charger does not change its phases within a session: a single-phase car paused at
+	 * 0 A loads, when it starts again, the one phase it drew on, so it is counted there and not
+	 * on all three. */
+	unsigned ev_phases_seen;
 	int priority;                   /* class for the `priority` policy: 1 first, then 2, ... */
 	int64_t departure_ms;           /* 0 = unknown */
 	double energy_need_wh;          /* 0 = unknown */

@@ -15,11 +15,12 @@
 #define HOUR_MS (3600 * 1000)
 #define MIN_MS (60 * 1000)
 
+/* A car on a 3-phase charger that has shown its three phases (solver.h ev_phases_seen). */
 static struct solver_charger ev(double max_a, int priority)
 {
 	return (struct solver_charger){ .id = "cp", .node = 0, .phases = 3, .rotation = { 0, 1, 2 },
 					.min_a = 6, .max_a = max_a, .link = SOLVER_ONLINE, .ev = true,
-					.priority = priority };
+					.priority = priority, .ev_phases_seen = 7 };
 }
 
 struct scene {
@@ -179,6 +180,35 @@ static void test_deadline_hold_beats_rotation(void **state)
 	solver_free(s);
 }
 
+/* A single-phase car on a 3-phase charger that has shown L2 and is held counts on L2 alone under
+ * `deadline`, so it starts while L1 is full; one that has not shown them counts on all three. Grid 40 A per phase (38 after the margin). */
+static void test_deadline_phases_seen(void **state)
+{
+	struct scene sc;
+
+	(void)state;
+	/* L1 taken by a car on a single-phase charger; ch[1] is a single-phase car on a 3-phase
+	 * charger, seen on L2 and now held: 32 A on L2, not 0 */
+	scene_init(&sc, 40, 2, "deadline");
+	sc.ch[0] = ev(32, 1), sc.ch[1] = ev(32, 1);
+	sc.ch[0].phases = 1;
+	sc.ch[0].departure_ms = NOW + HOUR_MS, sc.ch[0].energy_need_wh = 7360;
+	sc.ch[0].max_a = 38;
+	sc.ch[1].rotation[0] = 1, sc.ch[1].rotation[1] = 2, sc.ch[1].rotation[2] = 0;
+	sc.ch[1].ev_phases_seen = 1u << 1;
+	sc.ch[1].departure_ms = NOW + 4 * HOUR_MS, sc.ch[1].energy_need_wh = 7360;
+	assert_int_equal(solver_phase_mask(&sc.ch[1]), 1u << 1);
+	solve(&sc, NOW);
+	expect(&sc.out[0], 38, "charger max");
+	expect(&sc.out[1], 32, "charger max");
+	/* A car that has not shown its phases counts on all three: L1 has no room. */
+	sc.ch[1].ev_phases_seen = 0;
+	assert_int_equal(solver_phase_mask(&sc.ch[1]), 7);
+	solve(&sc, NOW);
+	expect(&sc.out[0], 38, "charger max");
+	expect(&sc.out[1], 0, "paused: rotation");
+}
+
 /* A single-phase car (EV-limited at 16 A on L1) needs three times as long as the charger's
  * rating suggests. */
 static void test_need_single_phase_car(void **state)
@@ -269,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_priority),
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_deadline_hold_beats_rotation),
+		cmocka_unit_test(test_deadline_phases_seen),
 		cmocka_unit_test(test_need_single_phase_car),
 		cmocka_unit_test(test_cost),
 		cmocka_unit_test(test_cost_keeps_deadline),

@@ -310,6 +310,7 @@ static void plug_in(struct run *u, size_t si)
 	b->done = !(s->request_wh > 0);
 	b->plugged_ms = (uint64_t)s->arrival_ms;
 	b->cap = (struct ev_cap){ 0 };
+	u->ch[i].ev_phases_seen = 0;
 	b->ev_phases = s->ev_phases && s->ev_phases < u->ch[i].phases ? s->ev_phases : u->ch[i].phases;
 	/* Without a state of charge, the request ends at 90 % (from 20 % without a battery size). */
 	soc = s->arrival_soc >= 0 ? s->arrival_soc : s->battery_wh > 0 ? fmax(0.0, UNKNOWN_END_SOC - s->request_wh / s->battery_wh)
@@ -403,7 +404,9 @@ static void replan(struct run *u, int64_t t, bool changed)
  * ends; the limit on the charger is the last solve's, a new one sent when it moved by the
  * profiles' deadband or its renewal (every PROFILE_RENEW_S) is due, an increase noted when sent
  * (the replay's EV follows a new limit within its step, so the raise hold is not modelled). The
- * solver's per-phase draw stays the step's (the replay's meter, phase by phase). */
+ * solver's per-phase draw stays the step's (the replay's meter, phase by phase), and so the
+ * phases a car shows (ev_phases_learn) are known a step after it starts, where the daemon waits
+ * for a settled meter value. */
 static void learn(struct run *u, int64_t t)
 {
 	uint64_t now = (uint64_t)(t + u->r->step_ms);   /* the next solve */
@@ -421,6 +424,7 @@ static void learn(struct run *u, int64_t t)
 		for (int p = 0; p < 3; p++)
 			c->draw_a[p] = charging && p < b->ev_phases ? b->draw_a : 0;
 		c->draw_fresh = true;   /* the replay's meter is the step's draw, phase by phase */
+		c->ev_phases_seen = ev_phases_learn(c->ev_phases_seen, c);
 		if (fabs(limit_a - b->sent_a) >= PROFILE_DEADBAND_A || (limit_a == 0 && b->sent_a > 0) ||
 		    (uint64_t)t >= b->renew_ms) {
 			if (limit_a > b->sent_a + 0.05)
@@ -435,6 +439,7 @@ static void learn(struct run *u, int64_t t)
 		}
 		struct ev_cap_reading rd = {
 			.usable = charging && b->sent_a > 0 && b->meter_at_ms > b->plugged_ms,
+			.held = charging && b->sent_a == 0,
 			.draw_a = b->meter_a,
 			.at_ms = b->meter_at_ms,
 			.sent_a = b->sent_a,
