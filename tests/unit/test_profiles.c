@@ -77,6 +77,30 @@ static void test_cap_not_lowered_by_offer(void **state)
 	charger_free(r.ch);
 }
 
+/* A car paused at 0 A (a plan or `deadline` holds it) keeps its cap for when it starts again:
+ * each start used to offer a 16 A car its charger's 32 A until a reading capped it again. After
+ * the start, a reading that still says 0 A leaves the cap; one in which the car draws lowers it,
+ * even below the charger's minimum (a car tapering near full draws 3 A of a 6 A minimum). */
+static void test_paused_car_keeps_cap(void **state)
+{
+	struct rig r;
+	uint64_t t = 1000000;
+
+	(void)state;
+	rig_init(&r, 32);
+	assert_true(reading(&r, 16, t));
+	r.ch->prof.sent_limit_a = 0;    /* paused */
+	assert_true(reading(&r, 0, t + 10000));
+	assert_true(r.ev.cap.cap_a == 18);
+	r.ch->prof.sent_limit_a = 18;   /* started again at its cap */
+	r.ch->prof.raised_ms = t + 20000;
+	assert_true(reading(&r, 0, t + 21000));
+	assert_true(r.ev.cap.cap_a == 18);
+	assert_true(reading(&r, 3, t + 30000));
+	assert_true(r.ev.cap.cap_a == 5);
+	charger_free(r.ch);
+}
+
 static void test_release_and_probe(void **state)
 {
 	struct rig r;
@@ -266,6 +290,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cap_held_not_flapping),
 		cmocka_unit_test(test_cap_not_lowered_by_offer),
+		cmocka_unit_test(test_paused_car_keeps_cap),
 		cmocka_unit_test(test_release_and_probe),
 		cmocka_unit_test(test_raise_hold),
 		cmocka_unit_test(test_payload_template),
