@@ -35,9 +35,8 @@
  * 94.9 -> 95.2 %). The cap (draw + slack) still sits a slack above the draw, so the hold and
  * release rule below is unchanged. Pure: no clock read, no charger object. */
 #include "edge/site/ev-cap.h"
+#include "edge/site/solver.h"
 #include "edge/core/log.h"
-
-#include <math.h>
 
 bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack_a, bool *site_probing,
 		  uint64_t now, const char *id)
@@ -92,16 +91,4 @@ bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack
 	e->cap_a = draw + slack;
 	e->probe_ms = now;
 	return true;
-}
-
-unsigned ev_phases_learn(unsigned seen, const struct solver_charger *c)
-{
-	double most = 0;
-
-	if (!c->ev)
-		return 0;
-	for (int i = 0; i < c->phases && i < SOLVER_PHASES; i++)
-		most = fmax(most, c->draw_a[i]);
-	/* a fresh reading with a phase drawing: the solver counts the car on those phases */
-	return c->draw_fresh && most >= EV_PHASES_SEEN_A ? seen | solver_phase_mask(c) : seen;
 }

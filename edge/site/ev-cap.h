@@ -7,8 +7,6 @@
 #ifndef AG_EV_CAP_H
 #define AG_EV_CAP_H
 
-#include "edge/site/solver.h"
-
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -39,19 +37,12 @@ struct ev_cap_reading {
 };
 
 /* Whether the EV shares at e->cap_a in this solve (the solver's ev_limited and ev_cap_a; with
- * e->probing, a probe: the solver's ev_probe), the record updated from reading r at `now`. *site_probing is the site's one probe at a time: true
- * while any charger's record has `probing` set (the caller works it out before the chargers of a
- * solve are judged); a probe starts only when it is false, and sets it. `id` names the charger in
+ * e->probing, a probe: the solver's ev_probe), the record updated from reading r at `now`.
+ * *site_probing is the site's one probe at a time: true while any charger's record has `probing`
+ * set (the caller works it out before the chargers of a solve are judged); a probe starts only
+ * when it is false, and sets it. `id` names the charger in
  * the debug log line of a probe (NULL: no log line). */
 bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack_a, bool *site_probing,
 		  uint64_t now, const char *id);
-
-/* The site phases the EV on charger c has drawn on in its session (solver.h ev_phases_seen),
- * from `seen`, what was known before this solve: cleared when no EV is plugged in, and grown by
- * the phases of a fresh reading (c->draw_fresh) in which the car clearly charges (a phase at
- * EV_PHASES_SEEN_A or more). Grown, never narrowed: a reading can miss a phase for a moment, and
- * counting a car on one phase too many only costs others some current. */
-#define EV_PHASES_SEEN_A 4.0
-unsigned ev_phases_learn(unsigned seen, const struct solver_charger *c);
 
 #endif

@@ -45,7 +45,7 @@ struct site_ev {
 	struct ev_cap cap;              /* the cap and its probe (ev-cap.h) */
 	double held_a;                  /* > 0: counted at this until it takes its decrease (describe) */
 	bool held_said;                 /* the site manager was told, this time */
-	unsigned phases_seen;           /* the phases its EV has drawn on (ev_phases_learn) */
+	unsigned phases_seen;           /* the phases its EV has drawn on (solver_phases_learn) */
 };
 
 struct site {
@@ -230,7 +230,7 @@ static void describe(struct site *s, struct charger *ch, struct site_ev *e, stru
 	c->ev_probe = c->ev_limited && e->cap.probing;
 	c->draw_fresh = draw_fresh(s, ch, c, now);
 	/* draw_fresh is off while the phases are distrusted, and so are the phases seen before */
-	e->phases_seen = ev_phases_learn(e->phases_seen, c);
+	e->phases_seen = solver_phases_learn(e->phases_seen, c);
 	c->ev_phases_seen = now < s->phases_trusted_ms ? 0 : e->phases_seen;
 	struct needs_now nn;
 	needs_now(ch, &nn);

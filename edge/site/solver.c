@@ -143,6 +143,23 @@ unsigned solver_phase_mask(const struct solver_charger *c)
 	return phase_mask(c, 1);
 }
 
+unsigned solver_phases_learn(unsigned seen, const struct solver_charger *c)
+{
+	unsigned drawn = 0;
+	bool charging = false;
+
+	if (!c->ev)
+		return 0;
+	if (!c->draw_fresh)
+		return seen;
+	for (int i = 0; i < c->phases && i < SOLVER_PHASES; i++) {
+		if (c->draw_a[i] >= SOLVER_PHASE_IDLE_A)
+			drawn |= 1u << (c->rotation[i] % SOLVER_PHASES);
+		charging |= c->draw_a[i] >= SOLVER_PHASES_SEEN_A;
+	}
+	return charging ? seen | drawn : seen;
+}
+
 double solver_cap_a(const struct solver_input *in, const struct solver_charger *c)
 {
 	double m = 0;

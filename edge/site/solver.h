@@ -73,7 +73,7 @@ struct solver_charger {
 	 * all (it may start on any), unless it has shown its phases (ev_phases_seen). */
 	bool draw_fresh;
 	/* The site phases this EV has drawn on since it plugged in (a mask, bit p = site phase p;
-	 * 0 = none seen yet), kept by the caller (edge/site/ev-cap.h ev_phases_learn). A car's
+	 * 0 = none seen yet), kept by the caller (solver_phases_learn). A car's
 	 * on-board charger does not change its phases within a session: a single-phase car paused at
 	 * 0 A loads, when it starts again, the one phase it drew on, so it is counted there and not
 	 * on all three. */
@@ -156,5 +156,14 @@ int solver_run(struct solver *s, const struct solver_input *in, struct solver_ro
  * (EV-limited draw applied). For policies and tests. */
 unsigned solver_phase_mask(const struct solver_charger *c);
 double solver_cap_a(const struct solver_input *in, const struct solver_charger *c);
+
+/* The site phases the EV on charger c has drawn on in its session (ev_phases_seen), from `seen`,
+ * what was known before this solve: cleared when no EV is plugged in, and grown by the phases
+ * drawing at least SOLVER_PHASE_IDLE_A in a fresh reading (draw_fresh) in which the car clearly
+ * charges (a phase at SOLVER_PHASES_SEEN_A or more). Grown, never narrowed: a reading can miss a
+ * phase for a moment, and counting a car on one phase too many only costs others some current.
+ * The caller keeps the result per charger (the daemon's site controller, the replay). */
+#define SOLVER_PHASES_SEEN_A 4.0
+unsigned solver_phases_learn(unsigned seen, const struct solver_charger *c);
 
 #endif

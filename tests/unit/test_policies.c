@@ -181,7 +181,8 @@ static void test_deadline_hold_beats_rotation(void **state)
 }
 
 /* A single-phase car on a 3-phase charger that has shown L2 and is held counts on L2 alone under
- * `deadline`, so it starts while L1 is full; one that has not shown them counts on all three. Grid 40 A per phase (38 after the margin). */
+ * `deadline`, so it starts while L1 is full; one that has not shown them counts on all three.
+ * Grid 40 A per phase (38 after the margin). */
 static void test_deadline_phases_seen(void **state)
 {
 	struct scene sc;

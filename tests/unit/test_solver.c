@@ -10,7 +10,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "edge/site/ev-cap.h"
 #include "edge/site/solver.h"
 #include "policies/policy.h"
 
@@ -125,7 +124,7 @@ static void test_single_phase_car(void **state)
 	assert_int_equal(solver_phase_mask(&ch[0]), 1);
 }
 
-/* The phases a car shows are kept for its session (ev_phases_learn): a single-phase car on a
+/* The phases a car shows are kept for its session (solver_phases_learn): a single-phase car on a
  * 3-phase charger wired L2-L3-L1 draws 16 A on L2; paused at 0 A afterwards it still counts on L2
  * alone, so with L1 and L3 taken by others it can start again. Unplugging clears it. */
 static void test_phases_seen_kept(void **state)
@@ -134,21 +133,21 @@ static void test_phases_seen_kept(void **state)
 
 	(void)state;
 	c.rotation[0] = 1, c.rotation[1] = 2, c.rotation[2] = 0;
-	assert_int_equal(ev_phases_learn(0, &c), 0);
+	assert_int_equal(solver_phases_learn(0, &c), 0);
 	c.draw_a[0] = 16;
 	c.draw_fresh = false;                   /* not a reading the site trusts phase by phase */
-	assert_int_equal(ev_phases_learn(0, &c), 0);
+	assert_int_equal(solver_phases_learn(0, &c), 0);
 	c.draw_fresh = true;
-	c.ev_phases_seen = ev_phases_learn(0, &c);
+	c.ev_phases_seen = solver_phases_learn(0, &c);
 	assert_int_equal(c.ev_phases_seen, 1u << 1);
 	c.draw_a[0] = 0;                        /* paused: a reading of 0 A says nothing */
-	c.ev_phases_seen = ev_phases_learn(c.ev_phases_seen, &c);
+	c.ev_phases_seen = solver_phases_learn(c.ev_phases_seen, &c);
 	assert_int_equal(c.ev_phases_seen, 1u << 1);
 	assert_int_equal(solver_phase_mask(&c), 1u << 1);
 	c.ev_phases_seen = 0;
 	assert_int_equal(solver_phase_mask(&c), 7);
 	c.ev = false;
-	assert_int_equal(ev_phases_learn(1u << 1, &c), 0);
+	assert_int_equal(solver_phases_learn(1u << 1, &c), 0);
 }
 
 /* A probe of an EV-limited car (ev_probe) is offered only what the others leave. Feeder 40 A per

@@ -405,7 +405,7 @@ static void replan(struct run *u, int64_t t, bool changed)
  * profiles' deadband or its renewal (every PROFILE_RENEW_S) is due, an increase noted when sent
  * (the replay's EV follows a new limit within its step, so the raise hold is not modelled). The
  * solver's per-phase draw stays the step's (the replay's meter, phase by phase), and so the
- * phases a car shows (ev_phases_learn) are known a step after it starts, where the daemon waits
+ * phases a car shows (solver_phases_learn) are known a step after it starts, where the daemon waits
  * for a settled meter value. */
 static void learn(struct run *u, int64_t t)
 {
@@ -424,7 +424,7 @@ static void learn(struct run *u, int64_t t)
 		for (int p = 0; p < 3; p++)
 			c->draw_a[p] = charging && p < b->ev_phases ? b->draw_a : 0;
 		c->draw_fresh = true;   /* the replay's meter is the step's draw, phase by phase */
-		c->ev_phases_seen = ev_phases_learn(c->ev_phases_seen, c);
+		c->ev_phases_seen = solver_phases_learn(c->ev_phases_seen, c);
 		if (fabs(limit_a - b->sent_a) >= PROFILE_DEADBAND_A || (limit_a == 0 && b->sent_a > 0) ||
 		    (uint64_t)t >= b->renew_ms) {
 			if (limit_a > b->sent_a + 0.05)
