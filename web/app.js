@@ -494,7 +494,8 @@ function needsText(ch) {
   if (!ch.needs_from) return '–';
   const when = ch.departure ? `leaves ${new Date(ch.departure).toLocaleString([], { weekday: 'short', hour: '2-digit', minute: '2-digit' })}` : 'no departure';
   const kwh = ch.energy_need_kwh === null ? 'need unknown' : `${ch.energy_need_kwh.toFixed(1)} kWh to go`;
-  return `${when} · ${kwh} (${ch.needs_from === 'ev' ? 'from the EV' : 'set by a manager'})`;
+  const max = ch.ev_max_a === null || ch.ev_max_a === undefined ? '' : ` · EV takes at most ${ch.ev_max_a.toFixed(0)} A`;
+  return `${when} · ${kwh}${max} (${ch.needs_from === 'ev' ? 'from the EV' : 'set by a manager'})`;
 }
 
 async function setPriority(id, priority, sel) {

@@ -33,6 +33,7 @@ static void clear(struct needs *n)
 	n->departure_wall_ms = 0;
 	n->energy_wh = -1;
 	n->delivered_wh = 0;
+	n->max_a = 0;
 }
 
 int needs_parse(const json_t *body, struct needs *out, char *err, size_t size)
@@ -69,7 +70,7 @@ void needs_from_ev(struct charger *ch, const json_t *payload)
 {
 	const json_t *cn = json_object_get(payload, "chargingNeeds");
 	const json_t *ac = json_object_get(cn, "acChargingParameters"), *dc = json_object_get(cn, "dcChargingParameters");
-	const json_t *amount = json_object_get(ac ? ac : dc, "energyAmount");
+	const json_t *amount = json_object_get(ac ? ac : dc, "energyAmount"), *max = json_object_get(ac, "evMaxCurrent");
 	const char *dep = json_string_value(json_object_get(cn, "departureTime"));
 
 	clear(&ch->ev_needs);
@@ -77,6 +78,9 @@ void needs_from_ev(struct charger *ch, const json_t *payload)
 		ch->ev_needs.departure_wall_ms = 0;
 	if (json_is_number(amount) && json_number_value(amount) > 0)
 		ch->ev_needs.energy_wh = json_number_value(amount);
+	/* AC only: a DC EV's evMaxCurrent is its battery's current, not one phase's at the charger */
+	if (json_is_number(max) && json_number_value(max) > 0)
+		ch->ev_needs.max_a = json_number_value(max);
 	ch->ev_needs.delivered_wh = session_wh(ch);
 	ch->needs_evse = (int)json_integer_value(json_object_get(payload, "evseId"));
 }
@@ -156,7 +160,7 @@ int needs_load(struct proxy *p)
 
 bool needs_end(struct charger *ch)
 {
-	bool known = ch->ev_needs.departure_wall_ms || ch->ev_needs.energy_wh >= 0 ||
+	bool known = ch->ev_needs.departure_wall_ms || ch->ev_needs.energy_wh >= 0 || ch->ev_needs.max_a > 0 ||
 		     ch->mgr_needs.departure_wall_ms || ch->mgr_needs.energy_wh >= 0;
 
 	clear(&ch->ev_needs);
@@ -175,7 +179,8 @@ void needs_now(const struct charger *ch, struct needs_now *out)
 	out->departure_wall_ms = m->departure_wall_ms ? m->departure_wall_ms : ev->departure_wall_ms;
 	out->need_wh = e ? fmax(0, e->energy_wh - (session_wh(ch) - e->delivered_wh)) : -1;
 	out->from = m->departure_wall_ms || m->energy_wh >= 0 ? "manager" :
-		    ev->departure_wall_ms || ev->energy_wh >= 0 ? "ev" : NULL;
+		    ev->departure_wall_ms || ev->energy_wh >= 0 || ev->max_a > 0 ? "ev" : NULL;
+	out->ev_max_a = ev->max_a;
 }
 
 int64_t needs_departure_mono_ms(const struct needs_now *n, uint64_t now_ms)
@@ -198,5 +203,7 @@ void needs_describe(const struct needs *n, char *buf, size_t size)
 	}
 	if (n->energy_wh >= 0)
 		snprintf(kwh, sizeof(kwh), "%.1f kWh", n->energy_wh / 1000);
-	snprintf(buf, size, "%s, %s", when, kwh);
+	snprintf(buf, size, "%s, %s%s", when, kwh, n->max_a > 0 ? ", at most " : "");
+	if (n->max_a > 0 && strlen(buf) < size)
+		snprintf(buf + strlen(buf), size - strlen(buf), "%.0f A per phase", n->max_a);
 }

@@ -19,6 +19,7 @@ struct needs_now {
 	int64_t departure_wall_ms;      /* epoch ms; 0 = unknown */
 	double need_wh;                 /* still to charge (asked for minus delivered since, >= 0); < 0 = unknown */
 	const char *from;               /* "manager", "ev" or NULL (nothing known) */
+	double ev_max_a;                /* the EV's maximum current per phase; 0 = unknown */
 };
 
 /* A manager's {"departure": RFC 3339 | null, "energy_kwh": number | null} into `out` (a missing

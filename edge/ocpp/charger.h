@@ -74,6 +74,8 @@ struct needs {
 	int64_t departure_wall_ms;      /* epoch ms; 0 = not given */
 	double energy_wh;               /* what was asked for; < 0 = not given */
 	double delivered_wh;            /* what the session had delivered when it was given */
+	double max_a;                   /* the EV's own maximum current per phase (2.0.1 evMaxCurrent,
+					 * AC only); 0 = not given (a manager does not set it) */
 };
 
 /* The edge's own charging profiles on one charger (profiles.c): what was sent, what the charger

@@ -7,6 +7,7 @@
 #include "policies/policy.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,12 @@ void site_model_charger(const struct solver_node *nodes, size_t n_nodes, const s
 	c->fallback_a = cfg ? cfg->fallback_a : 0;
 	c->priority = site_model_class(cfg ? cfg->priority : 1);
 	c->link = SOLVER_ONLINE;
+}
+
+void site_model_ev_max(struct solver_charger *c, double ev_max_a)
+{
+	if (ev_max_a > 0)
+		c->max_a = fmin(c->max_a, fmax(ev_max_a, c->min_a));
 }
 
 int site_model_class(int priority)

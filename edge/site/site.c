@@ -236,6 +236,13 @@ static void describe(struct site *s, struct charger *ch, struct site_ev *e, stru
 	needs_now(ch, &nn);
 	c->departure_ms = needs_departure_mono_ms(&nn, now);
 	c->energy_need_wh = nn.need_wh > 0 ? nn.need_wh : 0;
+	/* The EV's own maximum (2.0.1 evMaxCurrent): what it cannot take goes to the others from its
+	 * first solve, where the EV-limited cap learns it from a meter value a minute later, and a
+	 * plan no longer counts on current the car cannot draw to catch up before it leaves (a
+	 * generated workplace day at 0.70 of one aggregate limit, 16 A cars on 32 A chargers: the
+	 * plan held them at 12 A for hours and left them 2-3 kWh short). */
+	if (c->link == SOLVER_ONLINE && c->ev)
+		site_model_ev_max(c, nn.ev_max_a);
 }
 
 int site_priority(const struct charger *ch)

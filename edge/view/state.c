@@ -148,7 +148,8 @@ static json_t *meter(const struct charger *ch)
 			 "age_s", (json_int_t)((now_ms() - m->at_ms) / 1000));
 }
 
-/* The session's departure, energy still needed and who said so (the manager's values win). */
+/* The session's departure, energy still needed and who said so (the manager's values win), and
+ * the EV's own maximum current when it gave one. */
 static json_t *needs(const struct charger *ch)
 {
 	struct needs_now n;
@@ -157,8 +158,9 @@ static json_t *needs(const struct charger *ch)
 	needs_now(ch, &n);
 	if (n.departure_wall_ms)
 		ocpp_time_format(n.departure_wall_ms, when, sizeof(when));
-	return json_pack("{s:s?, s:o, s:s?}", "departure", n.departure_wall_ms ? when : NULL,
-			 "energy_need_kwh", n.need_wh >= 0 ? number(n.need_wh / 1000) : json_null(), "needs_from", n.from);
+	return json_pack("{s:s?, s:o, s:s?, s:o}", "departure", n.departure_wall_ms ? when : NULL,
+			 "energy_need_kwh", n.need_wh >= 0 ? number(n.need_wh / 1000) : json_null(), "needs_from", n.from,
+			 "ev_max_a", n.ev_max_a > 0 ? number(n.ev_max_a) : json_null());
 }
 
 /* The last fault code: the connector's errorCode while faulted, else the code of its last faulted

@@ -88,7 +88,7 @@ function session(protocol) {
 
 for (const protocol of ['ocpp1.6', 'ocpp2.0.1']) {
   const tag = protocol === 'ocpp1.6' ? '16' : '201';
-  const ids = { session: `IOP${tag}S`, commands: `IOP${tag}C`, partition: `IOP${tag}P` };
+  const ids = { session: `IOP${tag}S`, commands: `IOP${tag}C`, partition: `IOP${tag}P`, needs: `IOP${tag}N` };
   describe(`${protocol}: a second OCPP stack as charger and CSMS`, () => {
     let csms, site, replayed;
     before(async () => {
@@ -194,6 +194,26 @@ for (const protocol of ['ocpp1.6', 'ocpp2.0.1']) {
         assert.deepEqual([...new Set(ids)].sort(), [917000001, 917000002], 'the base and the dynamic profile again');
       });
     });
+
+    if (protocol === 'ocpp2.0.1') {
+      test("the EV's own maximum in NotifyEVChargingNeeds reaches the CSMS as sent and lowers the edge's limit to it", async () => {
+        const id = ids.needs;
+        const s = session(protocol);
+        await withStation(id, async (cp) => {
+          const dynamic = () => cp.profiles.filter((p) => p.chargingProfile.id === 917000002)
+            .map((p) => p.chargingProfile.chargingSchedule[0].chargingSchedulePeriod[0].limit);
+          await cp.call('StatusNotification', s.status('Preparing'));
+          await cp.call('TransactionEvent', s.event('IOP-TX-N', 'Started', 0));
+          await until(() => dynamic().at(-1) > 10, { timeoutMs: 10000, what: 'a dynamic limit above 10 A' });
+          const needs = { evseId: 1, chargingNeeds: { requestedEnergyTransfer: 'AC_three_phase',
+            acChargingParameters: { energyAmount: 20000, evMinCurrent: 6, evMaxCurrent: 10, evMaxVoltage: 400 } } };
+          assert.deepEqual(await cp.call('NotifyEVChargingNeeds', needs), { status: 'Accepted' });
+          assert.deepEqual(csms.received.filter((r) => r.id === id && r.method === 'NotifyEVChargingNeeds').map((r) => r.params), [needs]);
+          await until(() => dynamic().at(-1) === 10, { timeoutMs: 10000, what: `the edge's limit at the EV's 10 A (have ${dynamic().at(-1)})` });
+          await cp.call('TransactionEvent', s.event('IOP-TX-N', 'Ended', 1));
+        });
+      });
+    }
 
     test('partition with replay: a transaction while the CSMS is down reaches it once, in order, when it is back', { timeout: 60000 }, async () => {
       const id = ids.partition;

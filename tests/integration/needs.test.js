@@ -154,7 +154,7 @@ test('the EV\'s NotifyEVChargingNeeds and a manager\'s REST needs move the deadl
 
     const events = await getJson(base, '/api/v1/events?limit=50', manager);
     const needs = events.filter((e) => e.kind === 'charger.needs').map((e) => `${e.subject}: ${e.message}`);
-    assert.ok(needs.some((m) => /^EV201: EV on EVSE 1 asks for departure \S+Z, 60\.0 kWh$/.test(m)), needs.join('\n'));
+    assert.ok(needs.some((m) => /^EV201: EV on EVSE 1 asks for departure \S+Z, 60\.0 kWh, at most 32 A per phase$/.test(m)), needs.join('\n'));
     assert.ok(needs.some((m) => /^EV201: no departure, 5\.0 kWh set by web:manager for this session$/.test(m)), needs.join('\n'));
     assert.ok(needs.some((m) => /^BUS16: departure \S+Z, 60\.0 kWh set by web:manager for this session$/.test(m)), needs.join('\n'));
     assert.ok(needs.some((m) => /^BUS16: departure and energy need cleared: transaction -?\d+ ended$/.test(m)), needs.join('\n'));
@@ -162,6 +162,50 @@ test('the EV\'s NotifyEVChargingNeeds and a manager\'s REST needs move the deadl
     console.log(d.log.split('\n').slice(-40).join('\n'));
     throw e;
   } finally {
+    for (const cp of Object.values(cps)) await cp.close({ force: true }).catch(() => {});
+    await d.stop();
+  }
+});
+
+// A 2.0.1 EV gives its own maximum current with its needs (acChargingParameters.evMaxCurrent): it
+// is offered that, and the rest of the connection goes to the other charger at once, not after a
+// meter value showed the EV taking less. REST, the page and the event log say so; it ends with
+// the session.
+test('a 2.0.1 EV that can take 10 A is offered 10 A and the rest goes to the other charger; REST and the page show it', async () => {
+  const dir = tmpDir('ampgate-needs-max-');
+  const { d, url, base } = await edge(dir);
+  const browser = await launchChromium();
+  let cps = {};
+  try {
+    cps = await plugInBoth(url);
+    await allocation(cps, 19, 19, 'no needs: fair');
+    const res = await cps.EV201.call('NotifyEVChargingNeeds', { evseId: 1, chargingNeeds: { requestedEnergyTransfer: 'AC_single_phase',
+      acChargingParameters: { energyAmount: 20000, evMinCurrent: 6, evMaxCurrent: 10, evMaxVoltage: 230 } } });
+    assert.equal(res.status, 'Accepted');
+    await allocation(cps, 10, 28, 'EV201 at its own 10 A, BUS16 the rest of 38 A');
+    const manager = await login(base, 'manager');
+    const ev = await getJson(base, '/api/v1/chargers/EV201', manager);
+    assert.equal(ev.ev_max_a, 10);
+    assert.equal(ev.needs_from, 'ev');
+    assert.equal((await getJson(base, '/api/v1/chargers/BUS16', manager)).ev_max_a, null);
+
+    const page = await browser.newPage({ viewport: { width: 1500, height: 800 } });
+    await logIn(page, base, 'manager', USERS.manager);
+    await page.click('nav a[data-tab=chargers]');
+    const row = '#chargers-table tr[data-id="EV201"]';
+    await page.waitForFunction((r) => /EV takes at most 10 A \(from the EV\)/.test(document.querySelector(`${r} .needs-text`)?.textContent ?? ''), row);
+    const events = await getJson(base, '/api/v1/events?limit=50', manager);
+    assert.ok(events.some((e) => e.kind === 'charger.needs' && e.subject === 'EV201' &&
+      /asks for no departure, 20\.0 kWh, at most 10 A per phase$/.test(e.message)), JSON.stringify(events));
+
+    await energy201(cps.EV201, 11000, 'Ended');
+    await until(async () => (await getJson(base, '/api/v1/chargers/EV201', manager)).ev_max_a === null, { what: 'EV max cleared with the session' });
+    await allocation(cps, 19, 19, 'the session over: fair again');
+  } catch (e) {
+    console.log(d.log.split('\n').slice(-40).join('\n'));
+    throw e;
+  } finally {
+    await browser.close();
     for (const cp of Object.values(cps)) await cp.close({ force: true }).catch(() => {});
     await d.stop();
   }

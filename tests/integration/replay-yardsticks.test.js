@@ -79,3 +79,34 @@ test('noise: what the policy is told changes, the request does not; bad values r
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--day harbour: depot or workplace/);
 });
+
+// --ev-max-told: each session's own maximum reaches the policies as a 2.0.1 EV's evMaxCurrent
+// reaches the daemon. Two 32 A chargers share 40 A (38 after the margin); the car on X1 takes at
+// most 10 A. Without EV feedback and untold, fair offers 19 A each and X1's unused 9 A are lost
+// to X2; told, X2 gets the 28 A X1 cannot take.
+test('--ev-max-told: a car\'s own maximum is offered to it and the rest to the others', (t) => {
+  const dir = tmpDir('ampgate-yard-');
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const conf = path.join(dir, 'site.conf');
+  fs.writeFileSync(conf, `site = { name = "evmax"; margin_a = 2.0; policy = "fair";
+  grid = { limit_a = [40.0, 40.0, 40.0]; }; };
+chargers = ( { id = "X1"; phases = 1; rotation = "L1"; max_a = 32.0; password = "evmax-password-1"; },
+             { id = "X2"; phases = 1; rotation = "L1"; max_a = 32.0; password = "evmax-password-2"; } );
+ocpp = { listen = "127.0.0.1:1"; };
+web = { listen = "127.0.0.1:1"; };
+storage = { path = "${dir}/a.db"; };
+`);
+  const day = path.join(dir, 'day.csv');
+  fs.writeFileSync(day, 'charger,arrival,departure,energy_kwh,max_a,phases\n' +
+    'X1,2024-05-01T08:00:00Z,2024-05-01T10:00:00Z,30,10,1\nX2,2024-05-01T08:00:00Z,2024-05-01T10:00:00Z,30,32,1\n');
+  const [untold, told] = [[], ['--ev-max-told']].map((extra, i) => {
+    const json = path.join(dir, `r${i}.json`);
+    const x = runSync(AMPGATE_SIM, ['replay', '-c', conf, '--sessions', day, '--no-ev-feedback', '-q', '--report-json', json, ...extra]);
+    assert.equal(x.status, 0, x.stderr);
+    return JSON.parse(fs.readFileSync(json, 'utf8')).per_session;
+  });
+  // 2 h at 230 V: X1 draws its 10 A either way (4.6 kWh); X2 19 A untold (8.7 kWh), 28 A told (12.9 kWh).
+  assert.ok(Math.abs(untold[0].delivered_kwh - 4.6) < 0.1 && Math.abs(told[0].delivered_kwh - 4.6) < 0.1, JSON.stringify([untold[0], told[0]]));
+  assert.ok(Math.abs(untold[1].delivered_kwh - 8.74) < 0.1, JSON.stringify(untold[1]));
+  assert.ok(Math.abs(told[1].delivered_kwh - 12.88) < 0.1, JSON.stringify(told[1]));
+});

@@ -66,6 +66,7 @@ export function defaultAnswer(protocol, method, params) {
     case 'Authorize': return v16 ? { idTagInfo: { status: 'Accepted' } } : { idTokenInfo: { status: 'Accepted' } };
     case 'StartTransaction': return { transactionId: nextTx++, idTagInfo: { status: 'Accepted' } };
     case 'TransactionEvent': return params.idToken ? { idTokenInfo: { status: 'Accepted' } } : {};
+    case 'NotifyEVChargingNeeds': return { status: 'Accepted' };
     default: return {};
   }
 }

@@ -64,6 +64,41 @@ static void test_ev_then_manager(void **state)
 	charger_free(ch);
 }
 
+/* The EV's own maximum current per phase (AC evMaxCurrent) is kept with its needs, a manager's
+ * values leave it, it ends with the session; a DC EV's evMaxCurrent (its battery's current) is
+ * not a phase current and is ignored. */
+static void test_ev_max(void **state)
+{
+	struct charger *ch = running();
+	struct needs_now n;
+	char what[96];
+	json_t *ac = json_pack("{s:i, s:{s:s, s:{s:i, s:i, s:i, s:i}}}", "evseId", 1, "chargingNeeds",
+			       "requestedEnergyTransfer", "AC_single_phase", "acChargingParameters", "energyAmount", 9000,
+			       "evMinCurrent", 6, "evMaxCurrent", 16, "evMaxVoltage", 230);
+	json_t *dc = json_pack("{s:i, s:{s:s, s:{s:i, s:i}}}", "evseId", 1, "chargingNeeds", "requestedEnergyTransfer",
+			       "DC", "dcChargingParameters", "evMaxCurrent", 200, "evMaxVoltage", 800);
+
+	(void)state;
+	needs_from_ev(ch, ac);
+	needs_now(ch, &n);
+	assert_true(n.ev_max_a == 16);
+	needs_describe(&ch->ev_needs, what, sizeof(what));
+	assert_string_equal(what, "no departure, 9.0 kWh, at most 16 A per phase");
+	struct needs m = { .departure_wall_ms = 0, .energy_wh = 2000 };
+	needs_set_manager(ch, &m);
+	needs_now(ch, &n);
+	assert_true(n.ev_max_a == 16);
+	assert_true(needs_end(ch));
+	needs_now(ch, &n);
+	assert_true(n.ev_max_a == 0);
+	needs_from_ev(ch, dc);
+	needs_now(ch, &n);
+	assert_true(n.ev_max_a == 0);
+	json_decref(ac);
+	json_decref(dc);
+	charger_free(ch);
+}
+
 static void test_parse(void **state)
 {
 	struct needs n;
@@ -99,6 +134,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ev_then_manager),
+		cmocka_unit_test(test_ev_max),
 		cmocka_unit_test(test_parse),
 	};
 

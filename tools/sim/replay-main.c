@@ -44,6 +44,8 @@ static void usage(FILE *out)
 		"                          (sessions still leave and are scored on the truth; --seed picks the noise)\n"
 		"  --no-ev-feedback        the solver sees every EV at its charger's maximum (default: an EV drawing\n"
 		"                          less is capped at its draw, as the daemon learns from meter values)\n"
+		"  --ev-max-told           tell the policies each session's own maximum current (max_a or max_kw), as a\n"
+		"                          2.0.1 EV tells the daemon in NotifyEVChargingNeeds (default: learnt from its draw)\n"
 		"  --battery-kwh E         what if: replay the day also with a battery of E kWh (needs --battery-kw),\n"
 		"  --battery-kw P          P kW each way, dispatched by the daemon's own peak shaving (battery group of\n"
 		"                          SITE.conf: reserve_pct, recharge; 95 %% efficient each way) and report it\n"
@@ -64,7 +66,7 @@ struct args {
 	double step_s, departure_noise_s, energy_noise_pct;
 	long generate;
 	unsigned long long seed;
-	bool any, quiet, optimum, no_feedback;
+	bool any, quiet, optimum, no_feedback, ev_max_told;
 	enum replay_day day;
 	double battery_kwh, battery_kw, battery_soc_pct, peak_kw;
 	const char *recharge, *pv;
@@ -98,7 +100,7 @@ static int parse(int argc, char **argv, struct args *a)
 		{ "out", required_argument, NULL, 'O' },     { "quiet", no_argument, NULL, 'q' },
 		{ "optimum", no_argument, NULL, 'x' },       { "departure-noise-s", required_argument, NULL, 'D' },
 		{ "energy-noise-pct", required_argument, NULL, 'E' }, { "no-ev-feedback", no_argument, NULL, 'F' },
-		{ "day", required_argument, NULL, 'y' },
+		{ "ev-max-told", no_argument, NULL, 'M' },   { "day", required_argument, NULL, 'y' },
 		{ "battery-kwh", required_argument, NULL, 'B' }, { "battery-kw", required_argument, NULL, 'W' },
 		{ "battery-soc-pct", required_argument, NULL, 'C' }, { "peak-kw", required_argument, NULL, 'K' },
 		{ "recharge", required_argument, NULL, 'R' }, { "pv", required_argument, NULL, 'V' },
@@ -142,6 +144,7 @@ static int parse(int argc, char **argv, struct args *a)
 		case 'q': a->quiet = true; break;
 		case 'x': a->optimum = true; break;
 		case 'F': a->no_feedback = true; break;
+		case 'M': a->ev_max_told = true; break;
 		case 'y':
 			if (strcmp(optarg, "depot") && strcmp(optarg, "workplace")) {
 				fprintf(stderr, "replay: --day %s: depot or workplace\n", optarg);
@@ -292,6 +295,7 @@ int replay_main(int argc, char **argv)
 	in.cfg = cfg;
 	in.any_charger = a.any;
 	in.ev_feedback = !a.no_feedback;
+	in.ev_max_told = a.ev_max_told;
 	in.step_ms = (int64_t)(a.step_s * 1000.0);
 	in.departure_noise_s = a.departure_noise_s;
 	in.energy_noise_pct = a.energy_noise_pct;

@@ -56,6 +56,7 @@ struct bay {                    /* a charger and the session plugged into it */
 	double sent_a;          /* the limit on the charger, when it went up, its next renewal */
 	uint64_t raised_ms, renew_ms;
 	struct ev_cap cap;      /* the EV-limited cap and its probe (edge/site/ev-cap.h) */
+	double charger_max_a;   /* the configuration's, before a session's own maximum */
 };
 
 struct run {
@@ -247,6 +248,7 @@ static int setup(struct run *u, FILE *errs)
 		site_model_charger(u->nodes, r->n_nodes, &cfg->chargers[i], &u->ch[i]);
 		u->ch[i].id = cfg->chargers[i].id;
 		u->bay[i].session = -1;
+		u->bay[i].charger_max_a = u->ch[i].max_a;
 		for (const char *p = u->ch[i].id; *p; p++)     /* a charger's meter values: its own phase */
 			u->bay[i].stagger_ms = u->bay[i].stagger_ms * 31 + (unsigned char)*p;
 		u->bay[i].stagger_ms %= 3600000;
@@ -310,6 +312,9 @@ static void plug_in(struct run *u, size_t si)
 	b->done = !(s->request_wh > 0);
 	b->plugged_ms = (uint64_t)s->arrival_ms;
 	b->cap = (struct ev_cap){ 0 };
+	u->ch[i].max_a = b->charger_max_a;
+	if (u->in->ev_max_told)
+		site_model_ev_max(&u->ch[i], s->ev_max_a);
 	u->ch[i].ev_phases_seen = 0;
 	b->ev_phases = s->ev_phases && s->ev_phases < u->ch[i].phases ? s->ev_phases : u->ch[i].phases;
 	/* Without a state of charge, the request ends at 90 % (from 20 % without a battery size). */

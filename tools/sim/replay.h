@@ -73,6 +73,9 @@ struct replay_input {
 	 * probes); false = the solver sees every EV at the charger's maximum. The command line sets
 	 * it unless --no-ev-feedback. */
 	bool ev_feedback;
+	/* Tell the policies each session's own maximum current (its max_a or max_kw), as a 2.0.1 EV's
+	 * NotifyEVChargingNeeds tells the daemon (evMaxCurrent); false = learnt from its draw. */
+	bool ev_max_told;
 	/* Imperfect knowledge: the policy is told each departure shifted by up to +-departure_noise_s
 	 * and each request off by up to +-energy_noise_pct % (uniform, from noise_seed); sessions
 	 * still leave and are scored on the truth. */
