@@ -73,6 +73,7 @@ function why(ch) {
     'no EV': 'No vehicle plugged in',
     'charger max': `At this charger's maximum (${fmtA(ch.max_a)})`,
     'EV-limited': 'The vehicle takes less than it is offered',
+    'EV max': `At the vehicle's own maximum (${fmtA(ch.ev_max_a)})`,
     'fallback: offline': `Offline: counted at its safe ${safe}`,
     'fallback: silent': `Not answering: held at its safe ${safe}`,
     'fallback: meter stale': `A meter is stale: held at its safe ${safe}`,

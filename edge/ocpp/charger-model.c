@@ -177,6 +177,12 @@ static void sessions_by_status(struct proxy *p, struct charger *ch, int id, cons
 		return; /* the whole charge point, not a connector */
 	if (strcmp(status, "Available") == 0) {
 		close_sessions(p, ch, id, true, "connector Available with no transaction");
+		/* an EV that gave its needs and left before a transaction began (or beside another) */
+		if (ch->version == OCPP201 && needs_ev_left(ch, id / 100)) {
+			store_event(p->d->store, LL_INFO, "charger.needs", ch->id,
+				    "what the EV on EVSE %d asked for cleared: it left", id / 100);
+			proxy_emit(p, ch, PROXY_NEEDS_CHANGED);
+		}
 		return;
 	}
 	for (const char *const *r = running; *r; r++)
@@ -264,6 +270,10 @@ static void tx_ended(struct proxy *p, struct charger *ch, struct transaction *tx
 	if (!charger_active_tx(ch) && needs_end(ch)) {
 		store_event(p->d->store, LL_INFO, "charger.needs", ch->id,
 			    "departure and energy need cleared: transaction %s ended", tx->id);
+		proxy_emit(p, ch, PROXY_NEEDS_CHANGED);
+	} else if (ch->version == OCPP201 && needs_ev_left(ch, tx->connector)) {
+		store_event(p->d->store, LL_INFO, "charger.needs", ch->id,
+			    "what the EV on EVSE %d asked for cleared: transaction %s ended", tx->connector, tx->id);
 		proxy_emit(p, ch, PROXY_NEEDS_CHANGED);
 	}
 }

@@ -171,6 +171,27 @@ bool needs_end(struct charger *ch)
 	return known;
 }
 
+bool needs_ev_left(struct charger *ch, int evse)
+{
+	bool known = ch->ev_needs.departure_wall_ms || ch->ev_needs.energy_wh >= 0 || ch->ev_needs.max_a > 0;
+
+	if (!known || ch->needs_evse != evse)
+		return false;
+	clear(&ch->ev_needs);
+	ch->needs_evse = 0;
+	return true;
+}
+
+/* Whether a transaction runs on an EVSE other than the one the EV's needs came from (one whose
+ * EVSE the charger did not say, 0, counts as that one). */
+static bool other_evse_charging(const struct charger *ch)
+{
+	for (int i = 0; i < CHARGER_TX; i++)
+		if (ch->tx[i].active && ch->tx[i].connector && ch->tx[i].connector != ch->needs_evse)
+			return true;
+	return false;
+}
+
 void needs_now(const struct charger *ch, struct needs_now *out)
 {
 	const struct needs *m = &ch->mgr_needs, *ev = &ch->ev_needs;
@@ -180,7 +201,9 @@ void needs_now(const struct charger *ch, struct needs_now *out)
 	out->need_wh = e ? fmax(0, e->energy_wh - (session_wh(ch) - e->delivered_wh)) : -1;
 	out->from = m->departure_wall_ms || m->energy_wh >= 0 ? "manager" :
 		    ev->departure_wall_ms || ev->energy_wh >= 0 || ev->max_a > 0 ? "ev" : NULL;
-	out->ev_max_a = ev->max_a;
+	/* The edge's profiles are station-wide (evseId 0): one EV's maximum caps the station only
+	 * while no other EVSE charges, else it would starve the other EV. */
+	out->ev_max_a = other_evse_charging(ch) ? 0 : ev->max_a;
 }
 
 int64_t needs_departure_mono_ms(const struct needs_now *n, uint64_t now_ms)

@@ -19,7 +19,8 @@ struct needs_now {
 	int64_t departure_wall_ms;      /* epoch ms; 0 = unknown */
 	double need_wh;                 /* still to charge (asked for minus delivered since, >= 0); < 0 = unknown */
 	const char *from;               /* "manager", "ev" or NULL (nothing known) */
-	double ev_max_a;                /* the EV's maximum current per phase; 0 = unknown */
+	double ev_max_a;                /* the EV's maximum current per phase, while no other EVSE
+					 * of the station charges; 0 = unknown */
 };
 
 /* A manager's {"departure": RFC 3339 | null, "energy_kwh": number | null} into `out` (a missing
@@ -33,6 +34,9 @@ void needs_from_ev(struct charger *ch, const json_t *payload);
 void needs_set_manager(struct charger *ch, const struct needs *n);
 /* The session ended: forget both sources. True if anything was known. */
 bool needs_end(struct charger *ch);
+/* The EV on 2.0.1 EVSE `evse` left or its transaction ended (another EVSE may still charge, or it
+ * gave its needs before a transaction began): forget what that EV said. True if anything was. */
+bool needs_ev_left(struct charger *ch, int evse);
 
 struct proxy;
 /* At start, after the open transactions are loaded: a manager's values for the sessions still

@@ -77,8 +77,10 @@ void site_model_charger(const struct solver_node *nodes, size_t n_nodes, const s
 
 void site_model_ev_max(struct solver_charger *c, double ev_max_a)
 {
-	if (ev_max_a > 0)
-		c->max_a = fmin(c->max_a, fmax(ev_max_a, c->min_a));
+	double max_a = ev_max_a > 0 ? fmax(ev_max_a, c->min_a) : c->max_a;
+
+	c->max_from_ev = max_a < c->max_a;
+	c->max_a = fmin(c->max_a, max_a);
 }
 
 int site_model_class(int priority)

@@ -145,19 +145,14 @@ unsigned solver_phase_mask(const struct solver_charger *c)
 
 unsigned solver_phases_learn(unsigned seen, const struct solver_charger *c)
 {
-	unsigned drawn = 0;
 	bool charging = false;
 
 	if (!c->ev)
 		return 0;
-	if (!c->draw_fresh)
-		return seen;
-	for (int i = 0; i < c->phases && i < SOLVER_PHASES; i++) {
-		if (c->draw_a[i] >= SOLVER_PHASE_IDLE_A)
-			drawn |= 1u << (c->rotation[i] % SOLVER_PHASES);
+	for (int i = 0; i < c->phases && i < SOLVER_PHASES; i++)
 		charging |= c->draw_a[i] >= SOLVER_PHASES_SEEN_A;
-	}
-	return charging ? seen | drawn : seen;
+	/* a fresh reading with a phase drawing: phase_mask gives the phases that draw */
+	return c->draw_fresh && charging ? seen | phase_mask(c, 1) : seen;
 }
 
 double solver_cap_a(const struct solver_input *in, const struct solver_charger *c)
@@ -391,7 +386,7 @@ static void freeze(struct solver *s, const struct solver_input *in, int c, doubl
 
 static enum solver_bind cap_bind(const struct solver_charger *ch, double cap)
 {
-	return ch->ev_limited && cap < ch->max_a ? BIND_EV_LIMITED : BIND_CHARGER_MAX;
+	return ch->ev_limited && cap < ch->max_a ? BIND_EV_LIMITED : ch->max_from_ev ? BIND_EV_MAX : BIND_CHARGER_MAX;
 }
 
 /* Probed EVs (ev_probe) get what the others left on their path, up to their maximum, in index
@@ -651,6 +646,7 @@ static void format_binding(const struct solver_input *in, struct solver_result *
 		[BIND_FALLBACK_SILENT] = "fallback: silent",
 		[BIND_FALLBACK_OFFLINE] = "fallback: offline",
 		[BIND_UNCONTROLLED] = "not controllable",
+		[BIND_EV_MAX] = "EV max",
 	};
 	static const char *const suffix[] = { " L1", " L2", " L3", " kW" };
 

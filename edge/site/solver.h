@@ -56,6 +56,8 @@ struct solver_charger {
 	double draw_a[SOLVER_PHASES];   /* measured, indexed by charger phase */
 	enum solver_link link;
 	bool ev;                        /* an EV is plugged in and may charge */
+	bool max_from_ev;               /* max_a is the EV's own maximum, below the charger's
+					 * (site_model_ev_max) */
 	/* The EV takes less than offered (end of charge, on-board charger limit, single-phase car):
 	 * the measured draw (plus the site's ev_slack_a) caps it, and only phases drawing at least
 	 * SOLVER_PHASE_IDLE_A count. The caller clears it now and then to probe upwards. */
@@ -130,6 +132,7 @@ enum solver_bind {
 	BIND_FALLBACK_SILENT,           /* "fallback: silent" */
 	BIND_FALLBACK_OFFLINE,          /* "fallback: offline" */
 	BIND_UNCONTROLLED,              /* "not controllable" (counted at max_a) */
+	BIND_EV_MAX,                    /* "EV max": the EV's own maximum (max_from_ev) */
 };
 
 struct solver_result {

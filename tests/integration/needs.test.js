@@ -187,6 +187,7 @@ test('a 2.0.1 EV that can take 10 A is offered 10 A and the rest goes to the oth
     const ev = await getJson(base, '/api/v1/chargers/EV201', manager);
     assert.equal(ev.ev_max_a, 10);
     assert.equal(ev.needs_from, 'ev');
+    assert.equal(ev.limit.binding, 'EV max');
     assert.equal((await getJson(base, '/api/v1/chargers/BUS16', manager)).ev_max_a, null);
 
     const page = await browser.newPage({ viewport: { width: 1500, height: 800 } });
@@ -201,6 +202,19 @@ test('a 2.0.1 EV that can take 10 A is offered 10 A and the rest goes to the oth
     await energy201(cps.EV201, 11000, 'Ended');
     await until(async () => (await getJson(base, '/api/v1/chargers/EV201', manager)).ev_max_a === null, { what: 'EV max cleared with the session' });
     await allocation(cps, 19, 19, 'the session over: fair again');
+
+    // An EV that gives its needs before a transaction and leaves without one: its maximum goes
+    // with it, and the next EV on that charger gets its share again.
+    const status = (s) => cps.EV201.call('StatusNotification', { timestamp: TS(), connectorStatus: s, evseId: 1, connectorId: 1 });
+    await cps.EV201.call('NotifyEVChargingNeeds', { evseId: 1, chargingNeeds: { requestedEnergyTransfer: 'AC_single_phase',
+      acChargingParameters: { energyAmount: 5000, evMinCurrent: 6, evMaxCurrent: 10, evMaxVoltage: 230 } } });
+    await allocation(cps, 10, 28, 'a new EV at its own 10 A before its transaction');
+    await status('Available');
+    await until(async () => (await getJson(base, '/api/v1/chargers/EV201', manager)).ev_max_a === null, { what: 'EV max cleared when it left' });
+    await status('Occupied');
+    await allocation(cps, 19, 19, 'the next EV, which said nothing, shares as before');
+    const left = await getJson(base, '/api/v1/events?limit=50', manager);
+    assert.ok(left.some((e) => e.kind === 'charger.needs' && e.subject === 'EV201' && /what the EV on EVSE 1 asked for cleared: it left$/.test(e.message)));
   } catch (e) {
     console.log(d.log.split('\n').slice(-40).join('\n'));
     throw e;

@@ -65,8 +65,9 @@ static void test_ev_then_manager(void **state)
 }
 
 /* The EV's own maximum current per phase (AC evMaxCurrent) is kept with its needs, a manager's
- * values leave it, it ends with the session; a DC EV's evMaxCurrent (its battery's current) is
- * not a phase current and is ignored. */
+ * values leave it, it ends with the session or when that EV leaves, and it caps the station only
+ * while no other EVSE charges; a DC EV's evMaxCurrent (its battery's current) is not a phase
+ * current and is ignored. */
 static void test_ev_max(void **state)
 {
 	struct charger *ch = running();
@@ -82,6 +83,16 @@ static void test_ev_max(void **state)
 	needs_from_ev(ch, ac);
 	needs_now(ch, &n);
 	assert_true(n.ev_max_a == 16);
+	/* Another EVSE of the station charges: the station-wide limit must not starve it. */
+	struct transaction *other = charger_tx(ch, "8", true);
+	other->connector = 2;
+	needs_now(ch, &n);
+	assert_true(n.ev_max_a == 0);
+	other->active = false;
+	/* The EV on EVSE 2 leaving forgets nothing of EVSE 1's. */
+	assert_false(needs_ev_left(ch, 2));
+	needs_now(ch, &n);
+	assert_true(n.ev_max_a == 16);
 	needs_describe(&ch->ev_needs, what, sizeof(what));
 	assert_string_equal(what, "no departure, 9.0 kWh, at most 16 A per phase");
 	struct needs m = { .departure_wall_ms = 0, .energy_wh = 2000 };
@@ -91,6 +102,10 @@ static void test_ev_max(void **state)
 	assert_true(needs_end(ch));
 	needs_now(ch, &n);
 	assert_true(n.ev_max_a == 0);
+	needs_from_ev(ch, ac);
+	assert_true(needs_ev_left(ch, 1));
+	needs_now(ch, &n);
+	assert_true(n.ev_max_a == 0 && n.from == NULL);
 	needs_from_ev(ch, dc);
 	needs_now(ch, &n);
 	assert_true(n.ev_max_a == 0);

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "edge/site/site-model.h"
 #include "edge/site/solver.h"
 #include "policies/policy.h"
 
@@ -148,6 +149,35 @@ static void test_phases_seen_kept(void **state)
 	assert_int_equal(solver_phase_mask(&c), 7);
 	c.ev = false;
 	assert_int_equal(solver_phases_learn(1u << 1, &c), 0);
+}
+
+/* An EV's own maximum (2.0.1 evMaxCurrent, site_model_ev_max) caps its charger, never below the
+ * charger's minimum nor above its maximum, and says so. Grid 40 A (38 after the margin), two
+ * 32 A chargers: untold 19 A each; A's EV takes at most 10 A: A 10 A "EV max", B 28 A. A 4 A
+ * EV on a 6 A minimum is offered 6 A; a 40 A one on a 32 A charger changes nothing. */
+static void test_ev_max(void **state)
+{
+	struct solver_node grid = { .id = "grid", .parent = -1, .limit_a = { 40, 40, 40 } };
+	struct solver_charger ch[2] = { ev3(0, 32), ev3(0, 32) };
+	struct solver_result out[2];
+	struct solver_input in = site(&grid, 1, ch, 2);
+
+	(void)state;
+	in.policy = policy_find("fair");
+	assert_int_equal(run(&in, NULL, NOW, out), 0);
+	expect(&out[0], 19, "grid L1");
+	site_model_ev_max(&ch[0], 10);
+	assert_int_equal(run(&in, NULL, NOW, out), 0);
+	expect(&out[0], 10, "EV max");
+	expect(&out[1], 28, "grid L1");
+	ch[0] = ev3(0, 32);
+	site_model_ev_max(&ch[0], 4);
+	assert_true(ch[0].max_a == 6 && ch[0].max_from_ev);
+	ch[0] = ev3(0, 32);
+	site_model_ev_max(&ch[0], 40);
+	assert_true(ch[0].max_a == 32 && !ch[0].max_from_ev);
+	site_model_ev_max(&ch[0], 0);
+	assert_true(ch[0].max_a == 32 && !ch[0].max_from_ev);
 }
 
 /* A probe of an EV-limited car (ev_probe) is offered only what the others leave. Feeder 40 A per
@@ -415,6 +445,7 @@ int main(void)
 		cmocka_unit_test(test_forty_chargers_load_step),
 		cmocka_unit_test(test_single_phase_car),
 		cmocka_unit_test(test_phases_seen_kept),
+		cmocka_unit_test(test_ev_max),
 		cmocka_unit_test(test_probe_takes_only_what_is_left),
 		cmocka_unit_test(test_unbalanced_feeder),
 		cmocka_unit_test(test_battery_raises_headroom),
