@@ -88,6 +88,7 @@ struct edge_profiles {
 	int pending_stack;              /* stack level of the profile in flight */
 	uint64_t sent_changed_ms;       /* when the charger accepted a new sent_limit_a (not a renewal) */
 	uint64_t raised_ms;             /* when the last increase went out (profiles.c rate-limits them) */
+	double before_raise_a;          /* the limit the charger held before that increase */
 	uint64_t lowered_ms;            /* when the last decrease went out */
 	uint64_t decrease_since_ms;     /* since when a target below what it accepted waits; 0 = none */
 	uint64_t raise_hold_ms;         /* the wait between increases now in force; 0 = the shortest */

@@ -1,8 +1,9 @@
 /* The EV-limited cap and its probe; see ev-cap.h.
  *
  * An EV that takes clearly less than it was given is capped at its draw plus the slack, so the
- * rest goes to others. Only on a fresh meter value, only while it still draws about its minimum
- * (a car drawing nothing keeps its allocation: it may start again at any moment).
+ * rest goes to others. Only on a fresh meter value; a cap is first set only while the EV draws
+ * about its minimum, and lowered only while it draws at all (a car drawing nothing keeps its
+ * allocation: it may start again at any moment).
  *
  * Key design decision: the cap is held, with hysteresis, because every change is a
  * SetChargingProfile that a charger writes to flash (issue 17: comparing the draw against the cap
@@ -38,6 +39,13 @@
 #include "edge/site/solver.h"
 #include "edge/core/log.h"
 
+/* The limit the charger held when the reading was taken: before the last increase, if the reading
+ * is older than it. */
+static double offered_a(const struct ev_cap_reading *r)
+{
+	return r->at_ms < r->raised_ms && r->before_raise_a < r->sent_a ? r->before_raise_a : r->sent_a;
+}
+
 bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack_a, bool *site_probing,
 		  uint64_t now, const char *id)
 {
@@ -71,8 +79,10 @@ bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack
 		/* Lowered only while the EV takes clearly less than the limit on the charger: a draw
 		 * that fell with a lower offer (a scarce site, a plan that gives it less for now) says
 		 * nothing of the EV, and a cap that followed it down was never released again, since the
-		 * EV never drew up to it. */
-		if (draw + slack < e->cap_a - slack && draw < r->sent_a - slack && draw >= SOLVER_PHASE_IDLE_A)
+		 * EV never drew up to it. The limit is the one in force when the reading was taken
+		 * (offered_a): judged against a later increase, a car that followed a dip was capped at
+		 * the dip and released when it pushed, two profiles more for every dip. */
+		if (draw + slack < e->cap_a - slack && draw < offered_a(r) - slack && draw >= SOLVER_PHASE_IDLE_A)
 			e->cap_a = draw + slack;
 		if (!*site_probing && now >= e->probe_ms + EV_PROBE_PERIOD_S * 1000 &&
 		    r->renew_ms <= now + EV_RENEW_WINDOW_MS) {

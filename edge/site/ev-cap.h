@@ -33,6 +33,7 @@ struct ev_cap_reading {
 	double sent_a;                  /* the limit the charger holds */
 	double min_a;                   /* the charger's minimum current */
 	uint64_t raised_ms;             /* when the last increase went out (0 = never) */
+	double before_raise_a;          /* the limit the charger held before that increase */
 	uint64_t renew_ms;              /* when the charger's profile renewal is next due */
 };
 
@@ -40,8 +41,8 @@ struct ev_cap_reading {
  * e->probing, a probe: the solver's ev_probe), the record updated from reading r at `now`.
  * *site_probing is the site's one probe at a time: true while any charger's record has `probing`
  * set (the caller works it out before the chargers of a solve are judged); a probe starts only
- * when it is false, and sets it. `id` names the charger in
- * the debug log line of a probe (NULL: no log line). */
+ * when it is false, and sets it. `id` names the charger in the debug log line of a probe (NULL:
+ * no log line). */
 bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack_a, bool *site_probing,
 		  uint64_t now, const char *id);
 

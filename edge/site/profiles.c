@@ -220,8 +220,10 @@ void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now)
 		ch->prof.pending_limit_a = target;
 		ch->prof.pending_stack = stack;
 		ch->prof.profile_renew_ms = now + PROFILE_RENEW_S * 1000;
-		if (raise && target > ch->prof.sent_limit_a + 0.05)
+		if (raise && target > ch->prof.sent_limit_a + 0.05) {
+			ch->prof.before_raise_a = ch->prof.sent_limit_a;
 			note_raise(ch, now);
+		}
 		else if (installed && target < ch->prof.sent_limit_a - 0.05)
 			ch->prof.lowered_ms = now;
 	}

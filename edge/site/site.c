@@ -156,6 +156,7 @@ static bool ev_limited(struct site *s, struct site_ev *e, const struct charger *
 		.sent_a = ch->prof.sent_limit_a,
 		.min_a = c->min_a,
 		.raised_ms = ch->prof.raised_ms,
+		.before_raise_a = ch->prof.before_raise_a,
 		.renew_ms = ch->prof.profile_renew_ms,
 	};
 

@@ -77,6 +77,31 @@ static void test_cap_not_lowered_by_offer(void **state)
 	charger_free(r.ch);
 }
 
+/* A reading taken before an increase says what the EV drew at the limit before it: the site
+ * lowers a capped car to 10 A for a while and raises it back to its 18 A cap; until the next
+ * meter value the last one says 10 A. That is what it was offered, not less: the cap stays (it
+ * was lowered to 12 A, then released when the car pushed against it: two profiles more for
+ * every such dip). A fresh reading below the cap still lowers it. */
+static void test_cap_not_lowered_by_reading_before_raise(void **state)
+{
+	struct rig r;
+	uint64_t t = 1000000;
+
+	(void)state;
+	rig_init(&r, 32);
+	assert_true(reading(&r, 16, t));
+	r.ch->prof.sent_limit_a = 10;
+	assert_true(reading(&r, 10, t + 10000));
+	r.ch->prof.before_raise_a = 10;
+	r.ch->prof.sent_limit_a = 18;
+	r.ch->prof.raised_ms = t + 15000;
+	assert_true(ev_limited(&r.s, &r.ev, r.ch, &r.c, t + 16000));
+	assert_true(r.ev.cap.cap_a == 18);
+	assert_true(reading(&r, 12, t + 25000));
+	assert_true(r.ev.cap.cap_a == 14);
+	charger_free(r.ch);
+}
+
 /* A car paused at 0 A (a plan or `deadline` holds it) keeps its cap for when it starts again:
  * each start used to offer a 16 A car its charger's 32 A until a reading capped it again. After
  * the start, a reading that still says 0 A leaves the cap; one in which the car draws lowers it,
@@ -291,6 +316,7 @@ int main(void)
 		cmocka_unit_test(test_cap_held_not_flapping),
 		cmocka_unit_test(test_cap_not_lowered_by_offer),
 		cmocka_unit_test(test_paused_car_keeps_cap),
+		cmocka_unit_test(test_cap_not_lowered_by_reading_before_raise),
 		cmocka_unit_test(test_release_and_probe),
 		cmocka_unit_test(test_raise_hold),
 		cmocka_unit_test(test_payload_template),

@@ -55,6 +55,7 @@ struct bay {                    /* a charger and the session plugged into it */
 	uint64_t stagger_ms;    /* the charger's meter values are this far into each interval */
 	double sent_a;          /* the limit on the charger, when it went up, its next renewal */
 	uint64_t raised_ms, renew_ms;
+	double before_raise_a;  /* the limit before the last increase */
 	struct ev_cap cap;      /* the EV-limited cap and its probe (edge/site/ev-cap.h) */
 	double charger_max_a;   /* the configuration's, before a session's own maximum */
 };
@@ -313,6 +314,7 @@ static void plug_in(struct run *u, size_t si)
 	b->plugged_ms = (uint64_t)s->arrival_ms;
 	b->cap = (struct ev_cap){ 0 };
 	u->ch[i].max_a = b->charger_max_a;
+	u->ch[i].max_from_ev = false;
 	if (u->in->ev_max_told)
 		site_model_ev_max(&u->ch[i], s->ev_max_a);
 	u->ch[i].ev_phases_seen = 0;
@@ -432,8 +434,10 @@ static void learn(struct run *u, int64_t t)
 		c->ev_phases_seen = solver_phases_learn(c->ev_phases_seen, c);
 		if (fabs(limit_a - b->sent_a) >= PROFILE_DEADBAND_A || (limit_a == 0 && b->sent_a > 0) ||
 		    (uint64_t)t >= b->renew_ms) {
-			if (limit_a > b->sent_a + 0.05)
+			if (limit_a > b->sent_a + 0.05) {
 				b->raised_ms = (uint64_t)t;
+				b->before_raise_a = b->sent_a;
+			}
 			b->sent_a = limit_a;
 			b->renew_ms = (uint64_t)t + PROFILE_RENEW_S * 1000;
 		}
@@ -450,6 +454,7 @@ static void learn(struct run *u, int64_t t)
 			.sent_a = b->sent_a,
 			.min_a = c->min_a,
 			.raised_ms = b->raised_ms,
+			.before_raise_a = b->before_raise_a,
 			.renew_ms = b->renew_ms,
 		};
 		c->ev_limited = ev_cap_judge(&b->cap, &rd, u->sin.ev_slack_a, &probing, now, NULL);
