@@ -4,7 +4,8 @@
  * references (edf, llf) and the offline optimum on generated depot and workplace days at three
  * levels of scarcity (the grid's limits scaled), on the demo network and on a single aggregate
  * limit (40 single-phase 32 A chargers under one kW limit), with deadline and plan also told
- * departures off by up to +-1 h and needs by +-20 %. Then the storage what-if (issue #21): a
+ * departures off by up to +-1 h and needs by +-20 %, and plan and llf also told each EV's own
+ * maximum current (replay --ev-max-told: what a 2.0.1 EV says). Then the storage what-if (issue #21): a
  * generated depot day with a P kW battery dispatched by the daemon's energy_decide must lower the
  * grid's demand peak (15-min mean) and its instantaneous peak by at least 0.95 x P each, deliver
  * no less EV energy and exceed no limit, else the bench fails. Prints tables; writes JSON to the path in argv[1].
@@ -51,9 +52,14 @@ static double worst_pct(const struct replay_input *in, const struct replay_resul
 static json_t *yardsticks(const char *site, struct ag_config *cfg, enum replay_day day, size_t n, double scale,
 			  const char *path, int *bad)
 {
-	/* The last two are told the noisy story; each is compared with its own exact run. */
-	static const char *const runs[] = { "fair", "deadline", "plan", "llf", "edf", "deadline", "plan" };
-	enum { N_EXACT = 5 };
+	/* NOISY runs are told the noisy story, each compared with its own exact run; EV_MAX runs are
+	 * told each session's own maximum current, as a 2.0.1 EV's NotifyEVChargingNeeds tells it. */
+	enum knowledge { EXACT, NOISY, EV_MAX };
+	static const struct { const char *policy; enum knowledge told; } runs[] = {
+		{ "fair", EXACT }, { "deadline", EXACT }, { "plan", EXACT }, { "llf", EXACT }, { "edf", EXACT },
+		{ "deadline", NOISY }, { "plan", NOISY }, { "plan", EV_MAX }, { "llf", EV_MAX },
+	};
+	static const char *const suffix[] = { [EXACT] = "", [NOISY] = "+noise", [EV_MAX] = "+evmax" };
 	double limit_a[3], limit_kw = cfg->site.grid.limit_kw, exact_pct[2] = { 0, 0 };
 	struct replay_input in = { .cfg = cfg, .ev_feedback = true, .noise_seed = 1 };
 	struct replay_session *s = NULL;
@@ -71,22 +77,23 @@ static json_t *yardsticks(const char *site, struct ag_config *cfg, enum replay_d
 	in.sessions = s;
 	for (size_t k = 0; k < sizeof(runs) / sizeof(runs[0]); k++) {
 		struct replay_result r;
-		bool noisy = k >= N_EXACT, is_plan = !strcmp(runs[k], "plan");
+		bool noisy = runs[k].told == NOISY, is_plan = !strcmp(runs[k].policy, "plan");
 		char name[32];
 		double pct;
 
-		in.policy = runs[k];
+		in.policy = runs[k].policy;
 		in.departure_noise_s = noisy ? 3600 : 0;
 		in.energy_noise_pct = noisy ? 20 : 0;
+		in.ev_max_told = runs[k].told == EV_MAX;
 		if (replay_run(&in, &r, stderr) < 0)
 			exit(1);
 		if (k == 0 && replay_optimum(&in, &r, &opt, stderr) < 0)
 			exit(1);
 		pct = 100.0 * r.delivered_wh / r.requested_wh;
-		if (!noisy && (is_plan || !strcmp(runs[k], "deadline")))
+		if (runs[k].told == EXACT && (is_plan || !strcmp(runs[k].policy, "deadline")))
 			exact_pct[is_plan] = pct;
 		*bad += r.violations != 0;
-		snprintf(name, sizeof(name), "%s%s", r.policy, noisy ? "+noise" : "");
+		snprintf(name, sizeof(name), "%s%s", r.policy, suffix[runs[k].told]);
 		printf("%-9s %-9s %5.2f %-14s %9.2f %9.2f %9.1f %10ld %10.2f", site, day == REPLAY_DAY_DEPOT ? "depot" : "workplace",
 		       scale, name, pct, 100.0 * opt.delivered_wh / opt.requested_wh - pct, worst_pct(&in, &r), r.violations,
 		       r.wall_s);
@@ -95,7 +102,8 @@ static json_t *yardsticks(const char *site, struct ag_config *cfg, enum replay_d
 		if (is_plan)
 			printf("  %llu plans, max %.1f ms", (unsigned long long)r.plans, r.plan_max_ms);
 		printf("\n");
-		o = json_pack("{s:s, s:b, s:f, s:f, s:f, s:I, s:I}", "policy", r.policy, "noisy", noisy, "delivered_pct", pct,
+		o = json_pack("{s:s, s:b, s:b, s:f, s:f, s:f, s:I, s:I}", "policy", r.policy, "noisy", noisy, "ev_max_told",
+			      in.ev_max_told, "delivered_pct", pct,
 			      "gap_pct_points", 100.0 * opt.delivered_wh / opt.requested_wh - pct, "worst_session_pct",
 			      worst_pct(&in, &r), "served", (json_int_t)r.served, "violations", (json_int_t)r.violations);
 		if (noisy)
