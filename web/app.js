@@ -495,7 +495,9 @@ function needsText(ch) {
   if (!ch.needs_from) return '–';
   const when = ch.departure ? `leaves ${new Date(ch.departure).toLocaleString([], { weekday: 'short', hour: '2-digit', minute: '2-digit' })}` : 'no departure';
   const kwh = ch.energy_need_kwh === null ? 'need unknown' : `${ch.energy_need_kwh.toFixed(1)} kWh to go`;
-  const max = ch.ev_max_a === null || ch.ev_max_a === undefined ? '' : ` · EV takes at most ${ch.ev_max_a.toFixed(0)} A`;
+  const lo = ch.ev_min_a ?? null, hi = ch.ev_max_a ?? null;
+  const max = lo !== null && hi !== null ? ` · EV takes ${lo.toFixed(0)}-${hi.toFixed(0)} A`
+    : hi !== null ? ` · EV takes at most ${hi.toFixed(0)} A` : lo !== null ? ` · EV needs at least ${lo.toFixed(0)} A` : '';
   return `${when} · ${kwh}${max} (${ch.needs_from === 'ev' ? 'from the EV' : 'set by a manager'})`;
 }
 

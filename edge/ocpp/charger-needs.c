@@ -34,6 +34,7 @@ static void clear(struct needs *n)
 	n->energy_wh = -1;
 	n->delivered_wh = 0;
 	n->max_a = 0;
+	n->min_a = 0;
 }
 
 int needs_parse(const json_t *body, struct needs *out, char *err, size_t size)
@@ -71,6 +72,7 @@ void needs_from_ev(struct charger *ch, const json_t *payload)
 	const json_t *cn = json_object_get(payload, "chargingNeeds");
 	const json_t *ac = json_object_get(cn, "acChargingParameters"), *dc = json_object_get(cn, "dcChargingParameters");
 	const json_t *amount = json_object_get(ac ? ac : dc, "energyAmount"), *max = json_object_get(ac, "evMaxCurrent");
+	const json_t *min = json_object_get(ac, "evMinCurrent");
 	const char *dep = json_string_value(json_object_get(cn, "departureTime"));
 
 	clear(&ch->ev_needs);
@@ -78,9 +80,11 @@ void needs_from_ev(struct charger *ch, const json_t *payload)
 		ch->ev_needs.departure_wall_ms = 0;
 	if (json_is_number(amount) && json_number_value(amount) > 0)
 		ch->ev_needs.energy_wh = json_number_value(amount);
-	/* AC only: a DC EV's evMaxCurrent is its battery's current, not one phase's at the charger */
+	/* AC only: a DC EV's currents are its battery's, not one phase's at the charger */
 	if (json_is_number(max) && json_number_value(max) > 0)
 		ch->ev_needs.max_a = json_number_value(max);
+	if (json_is_number(min) && json_number_value(min) > 0)
+		ch->ev_needs.min_a = fmin(json_number_value(min), ch->ev_needs.max_a > 0 ? ch->ev_needs.max_a : INFINITY);
 	ch->ev_needs.delivered_wh = session_wh(ch);
 	ch->needs_evse = (int)json_integer_value(json_object_get(payload, "evseId"));
 }
@@ -204,6 +208,7 @@ void needs_now(const struct charger *ch, struct needs_now *out)
 	/* The edge's profiles are station-wide (evseId 0): one EV's maximum caps the station only
 	 * while no other EVSE charges, else it would starve the other EV. */
 	out->ev_max_a = other_evse_charging(ch) ? 0 : ev->max_a;
+	out->ev_min_a = other_evse_charging(ch) ? 0 : ev->min_a;
 }
 
 int64_t needs_departure_mono_ms(const struct needs_now *n, uint64_t now_ms)
@@ -226,7 +231,9 @@ void needs_describe(const struct needs *n, char *buf, size_t size)
 	}
 	if (n->energy_wh >= 0)
 		snprintf(kwh, sizeof(kwh), "%.1f kWh", n->energy_wh / 1000);
-	snprintf(buf, size, "%s, %s%s", when, kwh, n->max_a > 0 ? ", at most " : "");
+	snprintf(buf, size, "%s, %s", when, kwh);
+	if (n->min_a > 0 && strlen(buf) < size)
+		snprintf(buf + strlen(buf), size - strlen(buf), ", at least %.0f A", n->min_a);
 	if (n->max_a > 0 && strlen(buf) < size)
-		snprintf(buf + strlen(buf), size - strlen(buf), "%.0f A per phase", n->max_a);
+		snprintf(buf + strlen(buf), size - strlen(buf), ", at most %.0f A per phase", n->max_a);
 }

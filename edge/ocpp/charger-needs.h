@@ -21,6 +21,7 @@ struct needs_now {
 	const char *from;               /* "manager", "ev" or NULL (nothing known) */
 	double ev_max_a;                /* the EV's maximum current per phase, while no other EVSE
 					 * of the station charges; 0 = unknown */
+	double ev_min_a;                /* its minimum, likewise */
 };
 
 /* A manager's {"departure": RFC 3339 | null, "energy_kwh": number | null} into `out` (a missing

@@ -76,6 +76,7 @@ struct needs {
 	double delivered_wh;            /* what the session had delivered when it was given */
 	double max_a;                   /* the EV's own maximum current per phase (2.0.1 evMaxCurrent,
 					 * AC only); 0 = not given (a manager does not set it) */
+	double min_a;                   /* and its minimum (evMinCurrent); 0 = not given */
 };
 
 /* The edge's own charging profiles on one charger (profiles.c): what was sent, what the charger

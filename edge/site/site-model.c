@@ -75,12 +75,13 @@ void site_model_charger(const struct solver_node *nodes, size_t n_nodes, const s
 	c->link = SOLVER_ONLINE;
 }
 
-void site_model_ev_max(struct solver_charger *c, double ev_max_a)
+void site_model_ev_limits(struct solver_charger *c, double ev_min_a, double ev_max_a)
 {
 	double max_a = ev_max_a > 0 ? fmax(ev_max_a, c->min_a) : c->max_a;
 
 	c->max_from_ev = max_a < c->max_a;
 	c->max_a = fmin(c->max_a, max_a);
+	c->min_a = fmin(fmax(c->min_a, ev_min_a), c->max_a);
 }
 
 int site_model_class(int priority)

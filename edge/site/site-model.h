@@ -25,10 +25,12 @@ int site_model_node_index(const struct solver_node *nodes, size_t n_nodes, const
  * and priority class. Everything measured or learnt at run time is left zero. */
 void site_model_charger(const struct solver_node *nodes, size_t n_nodes, const struct cfg_charger *cfg,
 			struct solver_charger *c);
-/* The EV's own maximum current per phase (2.0.1 evMaxCurrent; 0 = not given) applied to charger
- * c of an online EV: its max_a lowered to it, never below min_a (the charger cannot offer less and
- * still charge). Shared by the daemon's site controller and the replay. */
-void site_model_ev_max(struct solver_charger *c, double ev_max_a);
+/* The EV's own minimum and maximum current per phase (2.0.1 evMinCurrent, evMaxCurrent; 0 = not
+ * given) applied to charger c of an online EV: its max_a lowered to the EV's maximum, never below
+ * min_a (the charger cannot offer less and still charge); then its min_a raised to the EV's
+ * minimum, never above max_a (an offer below it leaves the EV idle with the current it was given).
+ * Shared by the daemon's site controller and the replay. */
+void site_model_ev_limits(struct solver_charger *c, double ev_min_a, double ev_max_a);
 /* The solver's priority class (1 first) of a configured priority (0..9, higher first). */
 int site_model_class(int priority);
 /* The site-wide solver settings (voltage, margin, fallback, policy, slack, rotation); nodes and

@@ -241,9 +241,10 @@ static void describe(struct site *s, struct charger *ch, struct site_ev *e, stru
 	 * first solve, where the EV-limited cap learns it from a meter value a minute later, and a
 	 * plan no longer counts on current the car cannot draw to catch up before it leaves (a
 	 * generated workplace day at 0.70 of one aggregate limit, 16 A cars on 32 A chargers: the
-	 * plan held them at 12 A for hours and left them 2-3 kWh short). */
+	 * plan held them at 12 A for hours and left them 2-3 kWh short). And its minimum
+	 * (evMinCurrent): it gets that or nothing, not an offer it sits idle under. */
 	if (c->link == SOLVER_ONLINE && c->ev)
-		site_model_ev_max(c, nn.ev_max_a);
+		site_model_ev_limits(c, nn.ev_min_a, nn.ev_max_a);
 }
 
 int site_priority(const struct charger *ch)

@@ -57,7 +57,7 @@ struct solver_charger {
 	enum solver_link link;
 	bool ev;                        /* an EV is plugged in and may charge */
 	bool max_from_ev;               /* max_a is the EV's own maximum, below the charger's
-					 * (site_model_ev_max) */
+					 * (site_model_ev_limits) */
 	/* The EV takes less than offered (end of charge, on-board charger limit, single-phase car):
 	 * the measured draw (plus the site's ev_slack_a) caps it, and only phases drawing at least
 	 * SOLVER_PHASE_IDLE_A count. The caller clears it now and then to probe upwards. */

@@ -149,7 +149,7 @@ static json_t *meter(const struct charger *ch)
 }
 
 /* The session's departure, energy still needed and who said so (the manager's values win), and
- * the EV's own maximum current when it gave one. */
+ * the EV's own minimum and maximum current when it gave them. */
 static json_t *needs(const struct charger *ch)
 {
 	struct needs_now n;
@@ -158,8 +158,9 @@ static json_t *needs(const struct charger *ch)
 	needs_now(ch, &n);
 	if (n.departure_wall_ms)
 		ocpp_time_format(n.departure_wall_ms, when, sizeof(when));
-	return json_pack("{s:s?, s:o, s:s?, s:o}", "departure", n.departure_wall_ms ? when : NULL,
+	return json_pack("{s:s?, s:o, s:s?, s:o, s:o}", "departure", n.departure_wall_ms ? when : NULL,
 			 "energy_need_kwh", n.need_wh >= 0 ? number(n.need_wh / 1000) : json_null(), "needs_from", n.from,
+			 "ev_min_a", n.ev_min_a > 0 ? number(n.ev_min_a) : json_null(),
 			 "ev_max_a", n.ev_max_a > 0 ? number(n.ev_max_a) : json_null());
 }
 

@@ -154,7 +154,7 @@ test('the EV\'s NotifyEVChargingNeeds and a manager\'s REST needs move the deadl
 
     const events = await getJson(base, '/api/v1/events?limit=50', manager);
     const needs = events.filter((e) => e.kind === 'charger.needs').map((e) => `${e.subject}: ${e.message}`);
-    assert.ok(needs.some((m) => /^EV201: EV on EVSE 1 asks for departure \S+Z, 60\.0 kWh, at most 32 A per phase$/.test(m)), needs.join('\n'));
+    assert.ok(needs.some((m) => /^EV201: EV on EVSE 1 asks for departure \S+Z, 60\.0 kWh, at least 6 A, at most 32 A per phase$/.test(m)), needs.join('\n'));
     assert.ok(needs.some((m) => /^EV201: no departure, 5\.0 kWh set by web:manager for this session$/.test(m)), needs.join('\n'));
     assert.ok(needs.some((m) => /^BUS16: departure \S+Z, 60\.0 kWh set by web:manager for this session$/.test(m)), needs.join('\n'));
     assert.ok(needs.some((m) => /^BUS16: departure and energy need cleared: transaction -?\d+ ended$/.test(m)), needs.join('\n'));
@@ -194,10 +194,17 @@ test('a 2.0.1 EV that can take 10 A is offered 10 A and the rest goes to the oth
     await logIn(page, base, 'manager', USERS.manager);
     await page.click('nav a[data-tab=chargers]');
     const row = '#chargers-table tr[data-id="EV201"]';
-    await page.waitForFunction((r) => /EV takes at most 10 A \(from the EV\)/.test(document.querySelector(`${r} .needs-text`)?.textContent ?? ''), row);
+    await page.waitForFunction((r) => /EV takes 6-10 A \(from the EV\)/.test(document.querySelector(`${r} .needs-text`)?.textContent ?? ''), row);
     const events = await getJson(base, '/api/v1/events?limit=50', manager);
     assert.ok(events.some((e) => e.kind === 'charger.needs' && e.subject === 'EV201' &&
-      /asks for no departure, 20\.0 kWh, at most 10 A per phase$/.test(e.message)), JSON.stringify(events));
+      /asks for no departure, 20\.0 kWh, at least 6 A, at most 10 A per phase$/.test(e.message)), JSON.stringify(events));
+
+    // An EV that needs at least 24 A gets that or nothing, not the fair 19 A it would sit idle under.
+    await cps.EV201.call('NotifyEVChargingNeeds', { evseId: 1, chargingNeeds: { requestedEnergyTransfer: 'AC_single_phase',
+      acChargingParameters: { energyAmount: 20000, evMinCurrent: 24, evMaxCurrent: 32, evMaxVoltage: 230 } } });
+    await until(() => cps.EV201.limit() > 23.9 && Math.abs(cps.EV201.limit() + cps.BUS16.limit() - 38) < 0.2,
+      { timeoutMs: 8000, what: `EV201 at 24 A or more, BUS16 the rest (have ${cps.EV201.limit()}, ${cps.BUS16.limit()})` });
+    assert.equal((await getJson(base, '/api/v1/chargers/EV201', manager)).ev_min_a, 24);
 
     await energy201(cps.EV201, 11000, 'Ended');
     await until(async () => (await getJson(base, '/api/v1/chargers/EV201', manager)).ev_max_a === null, { what: 'EV max cleared with the session' });

@@ -82,7 +82,7 @@ static void test_ev_max(void **state)
 	(void)state;
 	needs_from_ev(ch, ac);
 	needs_now(ch, &n);
-	assert_true(n.ev_max_a == 16);
+	assert_true(n.ev_max_a == 16 && n.ev_min_a == 6);
 	/* Another EVSE of the station charges: the station-wide limit must not starve it. */
 	struct transaction *other = charger_tx(ch, "8", true);
 	other->connector = 2;
@@ -94,7 +94,7 @@ static void test_ev_max(void **state)
 	needs_now(ch, &n);
 	assert_true(n.ev_max_a == 16);
 	needs_describe(&ch->ev_needs, what, sizeof(what));
-	assert_string_equal(what, "no departure, 9.0 kWh, at most 16 A per phase");
+	assert_string_equal(what, "no departure, 9.0 kWh, at least 6 A, at most 16 A per phase");
 	struct needs m = { .departure_wall_ms = 0, .energy_wh = 2000 };
 	needs_set_manager(ch, &m);
 	needs_now(ch, &n);

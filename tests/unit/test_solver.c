@@ -151,7 +151,7 @@ static void test_phases_seen_kept(void **state)
 	assert_int_equal(solver_phases_learn(1u << 1, &c), 0);
 }
 
-/* An EV's own maximum (2.0.1 evMaxCurrent, site_model_ev_max) caps its charger, never below the
+/* An EV's own maximum (2.0.1 evMaxCurrent, site_model_ev_limits) caps its charger, never below the
  * charger's minimum nor above its maximum, and says so. Grid 40 A (38 after the margin), two
  * 32 A chargers: untold 19 A each; A's EV takes at most 10 A: A 10 A "EV max", B 28 A. A 4 A
  * EV on a 6 A minimum is offered 6 A; a 40 A one on a 32 A charger changes nothing. */
@@ -166,17 +166,17 @@ static void test_ev_max(void **state)
 	in.policy = policy_find("fair");
 	assert_int_equal(run(&in, NULL, NOW, out), 0);
 	expect(&out[0], 19, "grid L1");
-	site_model_ev_max(&ch[0], 10);
+	site_model_ev_limits(&ch[0], 0, 10);
 	assert_int_equal(run(&in, NULL, NOW, out), 0);
 	expect(&out[0], 10, "EV max");
 	expect(&out[1], 28, "grid L1");
 	ch[0] = ev3(0, 32);
-	site_model_ev_max(&ch[0], 4);
+	site_model_ev_limits(&ch[0], 0, 4);
 	assert_true(ch[0].max_a == 6 && ch[0].max_from_ev);
 	ch[0] = ev3(0, 32);
-	site_model_ev_max(&ch[0], 40);
+	site_model_ev_limits(&ch[0], 0, 40);
 	assert_true(ch[0].max_a == 32 && !ch[0].max_from_ev);
-	site_model_ev_max(&ch[0], 0);
+	site_model_ev_limits(&ch[0], 0, 0);
 	assert_true(ch[0].max_a == 32 && !ch[0].max_from_ev);
 }
 

@@ -316,7 +316,7 @@ static void plug_in(struct run *u, size_t si)
 	u->ch[i].max_a = b->charger_max_a;
 	u->ch[i].max_from_ev = false;
 	if (u->in->ev_max_told)
-		site_model_ev_max(&u->ch[i], s->ev_max_a);
+		site_model_ev_limits(&u->ch[i], 0, s->ev_max_a);
 	u->ch[i].ev_phases_seen = 0;
 	b->ev_phases = s->ev_phases && s->ev_phases < u->ch[i].phases ? s->ev_phases : u->ch[i].phases;
 	/* Without a state of charge, the request ends at 90 % (from 20 % without a battery size). */
