@@ -118,6 +118,7 @@ static void store_connector(struct proxy *p, struct charger *ch, const struct co
 }
 
 static void tx_ended(struct proxy *p, struct charger *ch, struct transaction *tx, const char *reason);
+static void ev_needs_gone(struct proxy *p, struct charger *ch, int evse, const char *tx_id);
 static void stopped_late(struct proxy *p, struct charger *ch, const json_t *pl);
 
 /* Does a transaction recorded on `tx_connector` run on the connector of status id `id`? 1.6:
@@ -178,11 +179,7 @@ static void sessions_by_status(struct proxy *p, struct charger *ch, int id, cons
 	if (strcmp(status, "Available") == 0) {
 		close_sessions(p, ch, id, true, "connector Available with no transaction");
 		/* an EV that gave its needs and left before a transaction began (or beside another) */
-		if (ch->version == OCPP201 && needs_ev_left(ch, id / 100)) {
-			store_event(p->d->store, LL_INFO, "charger.needs", ch->id,
-				    "what the EV on EVSE %d asked for cleared: it left", id / 100);
-			proxy_emit(p, ch, PROXY_NEEDS_CHANGED);
-		}
+		ev_needs_gone(p, ch, id / 100, NULL);
 		return;
 	}
 	for (const char *const *r = running; *r; r++)
@@ -271,11 +268,20 @@ static void tx_ended(struct proxy *p, struct charger *ch, struct transaction *tx
 		store_event(p->d->store, LL_INFO, "charger.needs", ch->id,
 			    "departure and energy need cleared: transaction %s ended", tx->id);
 		proxy_emit(p, ch, PROXY_NEEDS_CHANGED);
-	} else if (ch->version == OCPP201 && needs_ev_left(ch, tx->connector)) {
-		store_event(p->d->store, LL_INFO, "charger.needs", ch->id,
-			    "what the EV on EVSE %d asked for cleared: transaction %s ended", tx->connector, tx->id);
-		proxy_emit(p, ch, PROXY_NEEDS_CHANGED);
+	} else {
+		ev_needs_gone(p, ch, tx->connector, tx->id);
 	}
+}
+
+/* The EV on 2.0.1 EVSE `evse` went (its transaction `tx_id` ended; NULL: its connector said
+ * Available) while the station's needs stay: forget what it said. */
+static void ev_needs_gone(struct proxy *p, struct charger *ch, int evse, const char *tx_id)
+{
+	if (ch->version != OCPP201 || !needs_ev_left(ch, evse))
+		return;
+	store_event(p->d->store, LL_INFO, "charger.needs", ch->id, "what the EV on EVSE %d asked for cleared: %s%s%s",
+		    evse, tx_id ? "transaction " : "it left", tx_id ? tx_id : "", tx_id ? " ended" : "");
+	proxy_emit(p, ch, PROXY_NEEDS_CHANGED);
 }
 
 /* NotifyEVChargingNeeds (2.0.1): the EV's departure and energy need, for the deadline policies. */

@@ -28,6 +28,12 @@ static double session_wh(const struct charger *ch)
 	return wh;
 }
 
+/* Whether anything was given (a manager gives no currents, so this serves both sources). */
+static bool given(const struct needs *n)
+{
+	return n->departure_wall_ms || n->energy_wh >= 0 || n->max_a > 0 || n->min_a > 0;
+}
+
 static void clear(struct needs *n)
 {
 	n->departure_wall_ms = 0;
@@ -164,8 +170,7 @@ int needs_load(struct proxy *p)
 
 bool needs_end(struct charger *ch)
 {
-	bool known = ch->ev_needs.departure_wall_ms || ch->ev_needs.energy_wh >= 0 || ch->ev_needs.max_a > 0 ||
-		     ch->mgr_needs.departure_wall_ms || ch->mgr_needs.energy_wh >= 0;
+	bool known = given(&ch->ev_needs) || given(&ch->mgr_needs);
 
 	clear(&ch->ev_needs);
 	clear(&ch->mgr_needs);
@@ -177,9 +182,7 @@ bool needs_end(struct charger *ch)
 
 bool needs_ev_left(struct charger *ch, int evse)
 {
-	bool known = ch->ev_needs.departure_wall_ms || ch->ev_needs.energy_wh >= 0 || ch->ev_needs.max_a > 0;
-
-	if (!known || ch->needs_evse != evse)
+	if (!given(&ch->ev_needs) || ch->needs_evse != evse)
 		return false;
 	clear(&ch->ev_needs);
 	ch->needs_evse = 0;
@@ -200,15 +203,15 @@ void needs_now(const struct charger *ch, struct needs_now *out)
 {
 	const struct needs *m = &ch->mgr_needs, *ev = &ch->ev_needs;
 	const struct needs *e = m->energy_wh >= 0 ? m : ev->energy_wh >= 0 ? ev : NULL;
+	bool shared = other_evse_charging(ch);
 
 	out->departure_wall_ms = m->departure_wall_ms ? m->departure_wall_ms : ev->departure_wall_ms;
 	out->need_wh = e ? fmax(0, e->energy_wh - (session_wh(ch) - e->delivered_wh)) : -1;
-	out->from = m->departure_wall_ms || m->energy_wh >= 0 ? "manager" :
-		    ev->departure_wall_ms || ev->energy_wh >= 0 || ev->max_a > 0 ? "ev" : NULL;
-	/* The edge's profiles are station-wide (evseId 0): one EV's maximum caps the station only
-	 * while no other EVSE charges, else it would starve the other EV. */
-	out->ev_max_a = other_evse_charging(ch) ? 0 : ev->max_a;
-	out->ev_min_a = other_evse_charging(ch) ? 0 : ev->min_a;
+	out->from = given(m) ? "manager" : given(ev) ? "ev" : NULL;
+	/* The edge's profiles are station-wide (evseId 0): one EV's currents bind the station only
+	 * while no other EVSE charges, else they would starve or stall the other EV. */
+	out->ev_max_a = shared ? 0 : ev->max_a;
+	out->ev_min_a = shared ? 0 : ev->min_a;
 }
 
 int64_t needs_departure_mono_ms(const struct needs_now *n, uint64_t now_ms)

@@ -28,7 +28,7 @@
  * taken after the last raise with the car at its minimum or more; the caps then stayed high
  * while a plan ramped cars up and down, and plan told departures +-1 h and needs +-20 % lost
  * more than 1 point against exact knowledge on 3/3/1 of bench_replay's 12 days (noise seeds
- * 1/2/3), 0/2/2 now.
+ * 1/2/3), 1/2/1 now (with offered_a below).
  *
  * "Clearly less" is more than the slack below the limit sent (it was twice the slack): a 29 A
  * car on a 32 A charger then holds 31 A, not 32, and the site's scarce kW go to others (a

@@ -191,6 +191,7 @@ static void note_raise(struct charger *ch, uint64_t now)
 		hold_ms = PROFILE_RAISE_MIN_MS;
 	ch->prof.raise_hold_ms = hold_ms;
 	ch->prof.raised_ms = now;
+	ch->prof.before_raise_a = ch->prof.sent_limit_a;
 }
 
 void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now)
@@ -220,10 +221,8 @@ void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now)
 		ch->prof.pending_limit_a = target;
 		ch->prof.pending_stack = stack;
 		ch->prof.profile_renew_ms = now + PROFILE_RENEW_S * 1000;
-		if (raise && target > ch->prof.sent_limit_a + 0.05) {
-			ch->prof.before_raise_a = ch->prof.sent_limit_a;
+		if (raise && target > ch->prof.sent_limit_a + 0.05)
 			note_raise(ch, now);
-		}
 		else if (installed && target < ch->prof.sent_limit_a - 0.05)
 			ch->prof.lowered_ms = now;
 	}

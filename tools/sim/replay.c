@@ -57,7 +57,6 @@ struct bay {                    /* a charger and the session plugged into it */
 	uint64_t raised_ms, renew_ms;
 	double before_raise_a;  /* the limit before the last increase */
 	struct ev_cap cap;      /* the EV-limited cap and its probe (edge/site/ev-cap.h) */
-	double charger_max_a;   /* the configuration's, before a session's own maximum */
 };
 
 struct run {
@@ -249,7 +248,6 @@ static int setup(struct run *u, FILE *errs)
 		site_model_charger(u->nodes, r->n_nodes, &cfg->chargers[i], &u->ch[i]);
 		u->ch[i].id = cfg->chargers[i].id;
 		u->bay[i].session = -1;
-		u->bay[i].charger_max_a = u->ch[i].max_a;
 		for (const char *p = u->ch[i].id; *p; p++)     /* a charger's meter values: its own phase */
 			u->bay[i].stagger_ms = u->bay[i].stagger_ms * 31 + (unsigned char)*p;
 		u->bay[i].stagger_ms %= 3600000;
@@ -313,7 +311,7 @@ static void plug_in(struct run *u, size_t si)
 	b->done = !(s->request_wh > 0);
 	b->plugged_ms = (uint64_t)s->arrival_ms;
 	b->cap = (struct ev_cap){ 0 };
-	u->ch[i].max_a = b->charger_max_a;
+	u->ch[i].max_a = u->in->cfg->chargers[i].max_a;  /* as site_model_charger set it */
 	u->ch[i].max_from_ev = false;
 	if (u->in->ev_max_told)
 		site_model_ev_limits(&u->ch[i], 0, s->ev_max_a);
