@@ -39,8 +39,10 @@ static void apply_sample(struct charger *ch, const struct meter_value *m, struct
 			tx->energy_wh = ch->meter.energy_wh - tx->start_wh;
 		break;
 	case METER_CURRENT:
-		if (m->phase >= 0)
+		if (m->phase >= 0) {
 			ch->meter.current_a[m->phase] = m->value;
+			ch->meter.reports_current = true;
+		}
 		break;
 	case METER_VOLTAGE:
 		if (m->phase >= 0)

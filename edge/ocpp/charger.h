@@ -66,6 +66,7 @@ struct meter_sample {
 	double energy_wh;
 	double soc_pct;         /* < 0: unknown */
 	uint64_t at_ms;         /* 0: never */
+	bool reports_current;   /* a Current.Import per phase came in once */
 };
 
 /* An EV's departure time and energy need for the session in progress, as one source gave it
@@ -87,7 +88,8 @@ struct edge_profiles {
 	double pending_limit_a;         /* what the profile in flight carries */
 	int sent_stack;                 /* stack level of the dynamic profile the charger accepted */
 	int pending_stack;              /* stack level of the profile in flight */
-	uint64_t sent_changed_ms;       /* when the charger accepted a new sent_limit_a (not a renewal) */
+	uint64_t sent_changed_ms;       /* when the charger accepted a new sent_limit_a (not a renewal)
+					 * or its base profile */
 	uint64_t raised_ms;             /* when the last increase went out (profiles.c rate-limits them) */
 	double before_raise_a;          /* the limit the charger held before that increase */
 	uint64_t lowered_ms;            /* when the last decrease went out */

@@ -42,6 +42,7 @@
 #define IGNORED_AFTER_MS 3000   /* a setpoint not followed this long: the battery ignores it */
 #define LEAD_BAND 0.03          /* the site within this share of its limit is at it (allocation steps) */
 #define RATCHET_HYST 0.9        /* a lifted ratchet holds again once the needs fit in 90 % of the room */
+#define SEEN_N 16               /* battery readings kept for energy_hidden (two control periods' worth) */
 #define SETTLE_MS 2000          /* the longest a new target waits for the battery to follow the last */
 
 struct pv_state {
@@ -56,8 +57,9 @@ struct energy {
 	size_t n_pv;
 	double written_w;               /* NAN: nothing written yet (or the battery's own control) */
 	uint64_t written_ms;
-	double hold_w;                  /* highest discharge of the hold window */
-	uint64_t hold_until_ms;
+	struct { uint64_t at_ms; double w; } seen[SEEN_N];   /* the battery's readings of the hold
+							      * window, oldest first */
+	size_t n_seen;
 	double building_w;              /* highest building load of the hold window */
 	uint64_t building_until_ms;
 	uint64_t settled_ms;            /* the battery's reading first matched the last target; 0 = not yet */
@@ -614,6 +616,52 @@ static double ratchet_cap(struct ag_daemon *d, struct energy *e, const struct so
 	return cap_w / 1000;
 }
 
+/* Whether the battery's reading r (NULL: none) is fresh and says its power. */
+static bool battery_fresh(const struct ag_daemon *d, const struct device_reading *r, uint64_t now)
+{
+	return r && r->at_ms && r->quality != RQ_FAILED && !devices_stale(d->devices, d->cfg->battery.device, now) &&
+	       isfinite(r->power_w);
+}
+
+void energy_hidden(struct ag_daemon *d, uint64_t now, double *least_w, double *most_w)
+{
+	struct energy *e = d->energy;
+	const char *dev = d->cfg->battery.device;
+	const struct device_reading *r = e && dev && d->devices ? devices_latest(d->devices, dev) : NULL;
+	uint64_t grid_at_ms = 0, window_ms = 2 * (uint64_t)d->cfg->site.control_period_ms;
+	size_t n, from = 0;
+
+	*least_w = *most_w = 0;
+	if (!r || !isfinite(grid_import(d, now, &grid_at_ms)))
+		return;
+	bool ok = battery_fresh(d, r, now);
+	n = e->n_seen;
+	if (r->at_ms && (!n || r->at_ms != e->seen[n - 1].at_ms) && isfinite(r->power_w)) {
+		if (n == SEEN_N)
+			memmove(e->seen, e->seen + 1, --n * sizeof(e->seen[0]));
+		e->seen[n].at_ms = r->at_ms;
+		e->seen[n++].w = fmax(0, r->power_w);
+	}
+	while (from + 1 < n && e->seen[from].at_ms + window_ms < now)
+		from++;
+	memmove(e->seen, e->seen + from, (n - from) * sizeof(e->seen[0]));
+	e->n_seen = n -= from;
+	if (!n)
+		return;
+	from = 0;
+	for (size_t i = 0; ok && i < n; i++)
+		if (e->seen[i].at_ms <= grid_at_ms)
+			from = i;
+	*least_w = ok ? INFINITY : 0;
+	for (size_t i = from; i < n; i++) {
+		*most_w = fmax(*most_w, e->seen[i].w);
+		if (ok)
+			*least_w = fmin(*least_w, e->seen[i].w);
+	}
+	if (!ok)
+		*least_w = *most_w;
+}
+
 /* Whether now (local time) is in battery.off_peak's windows. */
 static bool off_peak_now(const struct ag_config *cfg)
 {
@@ -628,7 +676,7 @@ static bool off_peak_now(const struct ag_config *cfg)
 }
 
 double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *chargers, size_t n_chargers,
-		   double limit_w, uint64_t now, double *hidden_a, double *grid_cap_kw)
+		   double limit_w, uint64_t now, double *grid_cap_kw)
 {
 	struct energy *e = d->energy;
 	double voltage_v = d->cfg->site.voltage_v;
@@ -637,12 +685,10 @@ double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *char
 	const struct cfg_battery *b = &d->cfg->battery;
 	const struct device_reading *r = b->device && d->devices ? devices_latest(d->devices, b->device) : NULL;
 
-	*hidden_a = 0;
 	*grid_cap_kw = 0;
 	if (!e)
 		return 0;
-	bool ok = r && r->at_ms && r->quality != RQ_FAILED && !devices_stale(d->devices, b->device, now) &&
-		  isfinite(r->power_w);
+	bool ok = battery_fresh(d, r, now);
 	double measured_w = ok ? r->power_w : 0;
 	e->st.configured = r != NULL;
 	e->st.mode = b->mode ? b->mode : "off";
@@ -659,7 +705,6 @@ double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *char
 		*grid_cap_kw = ratchet_cap(d, e, chargers, n_chargers, bnow, 0, now);
 		return 0;
 	}
-	double last_w = isfinite(r->power_w) ? r->power_w : 0;
 	e->st.battery_ok = ok;
 	e->st.battery_w = ok ? r->power_w : NAN;
 	e->st.soc_pct = ok ? r->soc_pct : NAN;
@@ -669,17 +714,6 @@ double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *char
 			    "battery and its Modbus link)");
 	e->warned_stale = !ok;
 
-	/* What the grid meter hides: the highest discharge of the last two control periods, or the
-	 * last one read while the battery is silent (it may stop at any moment). */
-	uint64_t hold_ms = 2 * (uint64_t)d->cfg->site.control_period_ms;
-	if (now >= e->hold_until_ms)
-		e->hold_w = 0;
-	if (fmax(0, last_w) >= e->hold_w) {
-		e->hold_w = fmax(0, last_w);
-		e->hold_until_ms = now + hold_ms;
-	}
-	double hidden_w = ok ? e->hold_w : fmax(e->hold_w, fmax(0, last_w));
-	*hidden_a = hidden_w / (3 * voltage_v);
 	watch_follow(d, e, measured_w, now);
 
 	struct energy_params p;

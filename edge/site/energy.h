@@ -12,10 +12,9 @@
  *
  * The headroom rule: the battery's discharge counts for the EVs only as its measured power
  * confirms it, never as commanded. The grid meter already sees a discharge as lower import, so
- * the site controller adds the battery's recent discharge back to the grid node's non-EV load
- * (energy_turn's hidden_a: the highest discharge of the last hold window, or the last one read
- * while the battery does not answer) and gives the confirmed part back as the solver's
- * grid_extra_w. A battery that trips, ignores its setpoint or stops answering thus lowers the
+ * the site controller adds the battery's discharge back to the grid node's non-EV load
+ * (energy_hidden: what the grid's reading hides, or the last one read while the battery does
+ * not answer) and gives the confirmed part back as the solver's grid_extra_w. A battery that trips, ignores its setpoint or stops answering thus lowers the
  * chargers at the first solve that sees it, before the grid meter shows the step. */
 #ifndef AG_ENERGY_H
 #define AG_ENERGY_H
@@ -124,19 +123,29 @@ const struct energy_status *energy_status(const struct ag_daemon *d);
 struct json_t;
 struct json_t *energy_json(const struct ag_daemon *d);
 
-/* Once per solve, after the site controller measured the grid node: `ev_w` is the chargers'
- * measured draw at the grid, `chargers` the solver's view of them (what the EVs could take;
+/* What the grid meter's latest reading hides of the battery's discharge, W (0 and 0 without a
+ * battery or a fresh grid reading): the least and the most it may be, from the battery's readings
+ * around the grid's (the last one taken before it and every one since: the two are read at
+ * different moments); while the battery does not answer, the highest of the last two control
+ * periods for both (it may stop at any moment). Once per solve, before energy_turn: the site
+ * controller counts it as load at the grid node (site.c estimate_non_ev). It was the highest
+ * discharge of the last two control periods whatever the grid's reading time: a battery that
+ * eased off from 13.8 to 9.7 kW was counted hiding 13.8 kW for 2 s while the EVs got only the
+ * 9.7 kW it delivered, and an EV on the battery was lowered from 32 to 19 A and raised again. */
+void energy_hidden(struct ag_daemon *d, uint64_t now, double *least_w, double *most_w);
+
+/* Once per solve, after the site controller estimated the grid node's load: `ev_w` is the
+ * chargers' draw at the grid, `chargers` the solver's view of them (what the EVs could take;
  * chargers with `pv` set get their max_a capped to the PV surplus here), `limit_w` the
  * connection's import limit less margin. Returns the battery discharge the solver may count
- * (its grid_extra_w) and sets *hidden_a, the current per phase to add to the grid node's
- * non-EV load. Both 0 without a battery.
+ * (its grid_extra_w); 0 without a battery.
  *
  * The demand-charge ratchet (site.ratchet or battery.mode = plan, once the month has a peak):
  * *grid_cap_kw is the kW limit the grid node gets for this solve (0: none), so that the EVs keep
  * the import below the month's peak, unless the EVs' known departures and energy needs cannot
  * be met under it: then it is raised to what they need, said once as a `ratchet` event. */
 double energy_turn(struct ag_daemon *d, double ev_w, struct solver_charger *chargers, size_t n_chargers,
-		   double limit_w, uint64_t now, double *hidden_a, double *grid_cap_kw);
+		   double limit_w, uint64_t now, double *grid_cap_kw);
 /* After the solve, with what it adds to the EVs (energy_ev_raise_w, W): when that asks more of
  * the battery than energy_turn decided on the snapshot before the solve, the larger target is
  * written now, without waiting for the next turn or the battery's ramp to settle. Only a raise

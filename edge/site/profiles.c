@@ -91,9 +91,10 @@ static void on_profile_result(struct charger *ch, const char *action, const json
 			store_event(p->d->store, LL_NOTICE, "charger", ch->id, "accepts charging profiles again");
 		ch->prof.profile_failures = 0;
 		ch->prof.not_controllable = false;
-		if (id == PROFILE_ID_BASE)
+		if (id == PROFILE_ID_BASE) {
 			ch->prof.base_installed = true;
-		else {
+			ch->prof.sent_changed_ms = now_ms();
+		} else {
 			if (fabs(ch->prof.pending_limit_a - ch->prof.sent_limit_a) >= 0.05)
 				ch->prof.sent_changed_ms = now_ms();
 			ch->prof.sent_limit_a = ch->prof.pending_limit_a;
@@ -160,6 +161,22 @@ double profiles_held_a(const struct charger *ch, uint64_t now)
 
 	return from > 0 && ch->prof.decrease_since_ms && now >= ch->prof.decrease_since_ms + PROFILE_DECREASE_GRACE_MS
 		       ? from : 0;
+}
+
+bool profiles_limits_now(const struct charger *ch, double *lo_a, double *hi_a, uint64_t *changed_ms)
+{
+	double held = ch->prof.sent_limit_a >= 0 ? ch->prof.sent_limit_a
+		      : ch->prof.base_installed ? profiles_fallback_a(ch->proxy, ch) : -1;
+	bool flying = ch->prof.profile_in_flight;
+	double flies = !flying ? -1 : ch->prof.in_flight_id == PROFILE_ID_DYNAMIC ? ch->prof.pending_limit_a
+			   : profiles_fallback_a(ch->proxy, ch);
+
+	*changed_ms = ch->prof.sent_changed_ms;
+	if (held < 0 && flies < 0)
+		return false;
+	*lo_a = held < 0 ? flies : flies < 0 ? held : fmin(held, flies);
+	*hi_a = fmax(held, flies);
+	return true;
 }
 
 void profiles_set_limit(struct proxy *p, struct charger *ch, double limit_a, const char *binding)

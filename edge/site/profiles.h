@@ -30,6 +30,11 @@ void profiles_set_limit(struct proxy *p, struct charger *ch, double limit_a, con
  * the limit it may still draw up to (what it accepted, or a raise in flight), for the site to count
  * it at; 0 when none waits so long. */
 double profiles_held_a(const struct charger *ch, uint64_t now);
+/* The limits charger ch may hold now, A: the one it accepted (its base profile's fallback
+ * current before any dynamic one) and one in flight it may apply first, the lower in *lo_a, the
+ * higher in *hi_a; *changed_ms is when what it accepted last changed (0: never). false when
+ * none is installed or on its way (the charger draws what it likes). */
+bool profiles_limits_now(const struct charger *ch, double *lo_a, double *hi_a, uint64_t *changed_ms);
 /* Install, renew or change the charger's profiles as needed: a new limit only when it moved by
  * the deadband, increases at most every PROFILE_RAISE_MIN_MS (more seldom while the limit goes
  * up and down), a new stack level at once when

@@ -2,7 +2,8 @@
  * loop thread, from the configuration, the meters and the charger objects.
  *
  * Non-EV load at a metered node is what its meter measures minus what the chargers below it
- * report drawing (their OCPP meter values). A configured meter (grid or circuit) without a fresh
+ * report drawing (their OCPP meter values), held while an EV ramps to a new limit faster than
+ * its charger reports (non-ev.h). A configured meter (grid or circuit) without a fresh
  * reading makes the whole site fall back to safe currents (the solver's meter_stale), never to
  * nominal limits: a node we cannot see is a node we cannot keep under its fuse. */
 #include "edge/site/site.h"
@@ -11,6 +12,7 @@
 #include "edge/devices/devices.h"
 #include "edge/site/energy.h"
 #include "edge/site/ev-cap.h"
+#include "edge/site/non-ev.h"
 #include "edge/core/log.h"
 #include "edge/site/profiles.h"
 #include "edge/ocpp/proxy.h"
@@ -35,6 +37,8 @@ struct tree {
 	size_t n_nodes;
 	const char **meters;            /* per node: its meter's device id, or NULL */
 	size_t *bind_count;             /* per node and phase: chargers it binds (summary line) */
+	struct non_ev_hold *non_ev;     /* per node and phase: its estimate (non-ev.h) */
+	struct non_ev_reading *reading; /* per node and phase: this solve's (measure) */
 };
 
 /* The site's own record of one charger, at the charger's index in proxy->chargers: the
@@ -46,6 +50,9 @@ struct site_ev {
 	double held_a;                  /* > 0: counted at this until it takes its decrease (describe) */
 	bool held_said;                 /* the site manager was told, this time */
 	unsigned phases_seen;           /* the phases its EV has drawn on (solver_phases_learn) */
+	/* per charger phase: the least and most it may draw now (its reported draw, unless its EV
+	 * still ramps to a new limit: non-ev.h) */
+	double draw_lo_a[SOLVER_PHASES], draw_hi_a[SOLVER_PHASES];
 };
 
 struct site {
@@ -63,6 +70,8 @@ struct site {
 	size_t cap;
 	const char **meters;            /* per node: its meter's device id, or NULL */
 	size_t *bind_count;             /* per node and phase: chargers it binds (summary line) */
+	struct non_ev_hold *non_ev;     /* per node and phase (non-ev.h) */
+	struct non_ev_reading *reading; /* per node and phase: this solve's (measure) */
 	struct site_status status;
 	bool was_fallback;
 	bool overloaded;                /* a metered node-phase read above its limit */
@@ -81,6 +90,8 @@ static void tree_free(struct tree *t)
 	free(t->nodes);
 	free(t->meters);
 	free(t->bind_count);
+	free(t->non_ev);
+	free(t->reading);
 	*t = (struct tree){ 0 };
 }
 
@@ -95,10 +106,14 @@ static int tree_build(struct tree *t, const struct ag_config *cfg)
 		return rc;
 	const char **meters = calloc(n, sizeof(*meters));
 	size_t *bind_count = calloc(n * 4, sizeof(*bind_count));
-	if (!meters || !bind_count) {
+	struct non_ev_hold *non_ev = calloc(n * AG_PHASES, sizeof(*non_ev));
+	struct non_ev_reading *reading = calloc(n * AG_PHASES, sizeof(*reading));
+	if (!meters || !bind_count || !non_ev || !reading) {
 		free(nodes);
 		free(meters);
 		free(bind_count);
+		free(non_ev);
+		free(reading);
 		return -ENOMEM;
 	}
 	meters[0] = cfg->site.grid.meter;
@@ -106,7 +121,8 @@ static int tree_build(struct tree *t, const struct ag_config *cfg)
 		const struct cfg_circuit *c = config_circuit(cfg, nodes[i].id);
 		meters[i] = c ? c->meter : NULL;
 	}
-	*t = (struct tree){ .nodes = nodes, .n_nodes = n, .meters = meters, .bind_count = bind_count };
+	*t = (struct tree){ .nodes = nodes, .n_nodes = n, .meters = meters, .bind_count = bind_count, .non_ev = non_ev,
+			    .reading = reading };
 	return 0;
 }
 
@@ -116,10 +132,14 @@ static void tree_install(struct site *s, struct tree *t)
 	free(s->nodes);
 	free(s->meters);
 	free(s->bind_count);
+	free(s->non_ev);
+	free(s->reading);
 	s->nodes = t->nodes;
 	s->n_nodes = t->n_nodes;
 	s->meters = t->meters;
 	s->bind_count = t->bind_count;
+	s->non_ev = t->non_ev;
+	s->reading = t->reading;
 	*t = (struct tree){ 0 };
 }
 
@@ -212,6 +232,29 @@ static void held(struct site *s, const struct charger *ch, struct site_ev *e, st
 		    profiles_target_a(ch), PROFILE_DECREASE_GRACE_MS / 1000, e->held_a);
 }
 
+/* What charger ch may draw now, per phase (e->draw_lo_a, draw_hi_a): its reported draw, or, while
+ * its EV still ramps to a limit that changed since (non-ev.h), anything between that and the
+ * limits it may hold. A ramp starts when a new limit goes out and ends with a meter value taken
+ * EV_SETTLE_MS after the charger accepted it, or one meter interval (and a second) after that.
+ * Only for a charger that reports its current: one that never does is counted, draw and all, in
+ * the meter's load as before, so a building load step is never hidden behind an EV that may as
+ * well draw nothing. */
+static void draw_range(const struct site *s, const struct charger *ch, struct site_ev *e,
+		       const struct solver_charger *c, uint64_t now)
+{
+	int interval_s = s->d->cfg->ocpp.meter_interval_s;
+	uint64_t changed_ms, max_ms = EV_SETTLE_MS + 1000 * (uint64_t)((interval_s > 5 ? interval_s : 5) + 1);
+	double lo = 0, hi = 0;
+	bool ramping = ch->meter.reports_current && profiles_limits_now(ch, &lo, &hi, &changed_ms) &&
+		       (hi > lo || non_ev_ramping(changed_ms, ch->meter.at_ms, EV_SETTLE_MS, max_ms, now));
+
+	for (int k = 0; k < SOLVER_PHASES; k++) {
+		double r = c->draw_a[k];
+		e->draw_lo_a[k] = ramping ? fmin(r, lo) : r;
+		e->draw_hi_a[k] = ramping ? fmax(r, hi) : r;
+	}
+}
+
 /* One charger as the solver sees it at `now` (the solve's one clock reading). */
 static void describe(struct site *s, struct charger *ch, struct site_ev *e, struct solver_charger *c, uint64_t now)
 {
@@ -230,6 +273,7 @@ static void describe(struct site *s, struct charger *ch, struct site_ev *e, stru
 	c->ev_cap_a = c->ev_limited ? e->cap.cap_a : 0;
 	c->ev_probe = c->ev_limited && e->cap.probing;
 	c->draw_fresh = draw_fresh(s, ch, c, now);
+	draw_range(s, ch, e, c, now);
 	/* draw_fresh is off while the phases are distrusted, and so are the phases seen before */
 	e->phases_seen = solver_phases_learn(e->phases_seen, c);
 	c->ev_phases_seen = now < s->phases_trusted_ms ? 0 : e->phases_seen;
@@ -260,9 +304,19 @@ static bool below(const struct site *s, int node, int ancestor)
 	return false;
 }
 
-/* Fill the metered nodes' non-EV load; false (and why) when a configured meter is not fresh.
- * The chargers' draw is what they last reported; a negative difference (PV export, or meter
- * values that lag) counts as 0, so solar never raises the import allowed at a node. */
+/* A node-phase's limit in A: its own, or its kW limit's share of one phase if that is lower
+ * (the kW limit of the last solve: the ratchet's, for the grid). 0: none. */
+static double limit_per_phase_a(const struct site *s, const struct solver_node *node, int p)
+{
+	double lim = node->limit_a[p], v = s->d->cfg->site.voltage_v;
+
+	if (node->limit_kw > 0 && (lim <= 0 || node->limit_kw * 1000 / (3 * v) < lim))
+		lim = node->limit_kw * 1000 / (3 * v);
+	return lim;
+}
+
+/* Read the metered nodes (s->reading: the meter, the chargers' draw below it, the limits), for
+ * estimate_non_ev; false (and why) when a configured meter is not fresh. */
 static bool measure(struct site *s, struct solver_node *nodes, size_t n_ch, uint64_t now)
 {
 	struct ag_daemon *d = s->d;
@@ -286,13 +340,17 @@ static bool measure(struct site *s, struct solver_node *nodes, size_t n_ch, uint
 			return false;
 		}
 		for (int p = 0; p < AG_PHASES; p++) {
-			double ev = 0;
+			double amps = isfinite(r->current_a[p]) ? r->current_a[p] : 0, lim = limit_per_phase_a(s, &nodes[n], p);
+			struct non_ev_reading *nr = &s->reading[n * AG_PHASES + p];
+			*nr = (struct non_ev_reading){ .meter_a = amps, .limit_a = lim,
+						       .target_a = lim > 0 ? lim - d->cfg->site.margin_a : 0 };
 			for (size_t i = 0; i < n_ch; i++)
 				for (int k = 0; k < s->in[i].phases; k++)
-					if (s->in[i].rotation[k] == p && below(s, s->in[i].node, (int)n))
-						ev += s->in[i].draw_a[k];
-			double amps = isfinite(r->current_a[p]) ? r->current_a[p] : 0;
-			nodes[n].non_ev_a[p] = fmax(0, amps - ev);
+					if (s->in[i].rotation[k] == p && below(s, s->in[i].node, (int)n)) {
+						nr->ev_a += s->in[i].draw_a[k];
+						nr->ev_lo_a += s->ev[i].draw_lo_a[k];
+						nr->ev_hi_a += s->ev[i].draw_hi_a[k];
+					}
 			if (nodes[n].limit_a[p] > 0 && amps > nodes[n].limit_a[p] && !overloaded && !s->overloaded)
 				store_event(d->store, LL_WARN, "site.overload", nodes[n].id,
 					    "site: %s L%d reads %.1f A, above its %.1f A limit: lowering chargers now",
@@ -329,26 +387,56 @@ static void apply_override(struct site *s, uint64_t now)
 static void report_fallback(struct site *s, bool fallback);
 static void summarize(struct site *s, size_t n);
 
-/* The battery (energy.c): what it discharges is hidden in the grid meter's reading; count it as
- * load again, and give back as headroom only what its own reading confirms. */
-static double battery_headroom(struct site *s, uint64_t now)
+/* Every metered node's non-EV load from measure's readings (non-ev.h). The grid's counts what the
+ * battery discharges (energy_hidden) as load again, since its meter's reading hides it; the EVs
+ * get back only what the battery's own reading confirms (battery_headroom). A negative difference
+ * (PV export, or meter values that lag) counts as 0, so solar never raises the import allowed at
+ * a node. Returns the EVs' draw at the grid as the estimate implies it, W: what they reported,
+ * plus what an EV ramping ahead of its meter values already draws (the battery is dispatched on
+ * it); without a fresh grid meter, what they reported. */
+static double estimate_non_ev(struct site *s, bool fresh, uint64_t now)
+{
+	double v = s->d->cfg->site.voltage_v, ev_w = 0, least_w, most_w;
+
+	for (int p = 0; p < AG_PHASES; p++)
+		ev_w += s->status.ev_a[p] * v;
+	if (!fresh) {
+		for (size_t i = 0; i < s->n_nodes * AG_PHASES; i++)
+			s->non_ev[i].valid = false;
+		return ev_w;
+	}
+	energy_hidden(s->d, now, &least_w, &most_w);
+	for (size_t n = 0; n < s->n_nodes; n++)
+		for (int p = 0; s->meters[n] && p < AG_PHASES; p++) {
+			struct non_ev_reading *r = &s->reading[n * AG_PHASES + p];
+			if (n == 0) {
+				r->hidden_lo_a = least_w / (3 * v);
+				r->hidden_hi_a = most_w / (3 * v);
+			}
+			double reported_a = fmax(0, r->meter_a - r->ev_a) + r->hidden_hi_a;
+			s->nodes[n].non_ev_a[p] = non_ev_estimate(&s->non_ev[n * AG_PHASES + p], r);
+			if (n == 0)
+				ev_w += (reported_a - s->nodes[n].non_ev_a[p]) * v;
+		}
+	return fmax(0, ev_w);
+}
+
+/* The battery (energy.c), once estimate_non_ev counted what it hides: the discharge its own
+ * reading confirms, as headroom for the EVs (the solver's grid_extra_w), and the ratchet's cap. */
+static double battery_headroom(struct site *s, double ev_w, uint64_t now)
 {
 	const struct ag_config *cfg = s->d->cfg;
-	double v = cfg->site.voltage_v, ev_w = 0, limit_w = INFINITY, hidden_a, cap_kw;
+	double v = cfg->site.voltage_v, limit_w = INFINITY, cap_kw;
 
 	s->nodes[0].limit_kw = cfg->site.grid.limit_kw;        /* the ratchet's cap below is per solve */
-	for (int p = 0; p < AG_PHASES; p++) {
-		ev_w += s->status.ev_a[p] * v;
+	for (int p = 0; p < AG_PHASES; p++)
 		if (s->nodes[0].limit_a[p] > 0)
 			limit_w = fmin(limit_w, 3 * v * (s->nodes[0].limit_a[p] - cfg->site.margin_a));
-	}
 	if (s->nodes[0].limit_kw > 0)
 		limit_w = fmin(limit_w, s->nodes[0].limit_kw * 1000 - 3 * v * cfg->site.margin_a);
-	double extra_w = energy_turn(s->d, ev_w, s->in, s->d->proxy->n_chargers, limit_w, now, &hidden_a, &cap_kw);
+	double extra_w = energy_turn(s->d, ev_w, s->in, s->d->proxy->n_chargers, limit_w, now, &cap_kw);
 	if (cap_kw > 0 && (s->nodes[0].limit_kw <= 0 || cap_kw < s->nodes[0].limit_kw))
 		s->nodes[0].limit_kw = cap_kw;
-	for (int p = 0; p < AG_PHASES; p++)
-		s->nodes[0].non_ev_a[p] += hidden_a;
 	return extra_w;
 }
 
@@ -416,7 +504,7 @@ static void solve(struct site *s)
 	in.chargers = s->in;
 	in.n_chargers = p->n_chargers;
 	in.meter_stale = !fresh;
-	in.grid_extra_w = battery_headroom(s, now);
+	in.grid_extra_w = battery_headroom(s, estimate_non_ev(s, fresh, now), now);
 	in.plan_a = site_plan_targets(s->plan, &in, cfg, (int64_t)now);
 	int rc = solver_run(s->solver, &in, s->rot, (int64_t)now, s->out);
 	if (rc < 0) {
@@ -681,6 +769,8 @@ static void free_site(uv_handle_t *h)
 	free(s->nodes);
 	free(s->meters);
 	free(s->bind_count);
+	free(s->non_ev);
+	free(s->reading);
 	tree_free(&s->next);
 	free(s->in);
 	free(s->rot);

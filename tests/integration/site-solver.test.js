@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Daemon, freePort, tmpDir } from '../lib/daemon.js';
-import { bootPayload, connectStation, effectiveLimit, TS, until } from '../lib/ocpp.js';
+import { bootPayload, connectStation, effectiveLimit, sleep, TS, until } from '../lib/ocpp.js';
 import { pymodbusTcp } from '../lib/peers.js';
 
 const PW = 'solver-password-01';
@@ -141,3 +141,62 @@ test('an EV drawing less than it is given is capped at its draw plus 2 A; the re
     await d.stop();
   }
 });
+
+// A charger reports its meter values every 10 s (ocpp.meter_interval_s), as real ones do, while
+// the grid meter is read every 200 ms: after each new limit the meter shows the EV's step seconds
+// before the charger says it drew it. Counted as building load meanwhile, that step lowered the EV
+// straight back (28 A, then 0 A paused, then 28 A again after the raise hold, a profile every few
+// seconds); now the building's 10 A holds until the charger reports (edge/site/non-ev.h).
+for (const protocol of ['ocpp1.6', 'ocpp2.0.1']) {
+  test(`${protocol}: an EV whose meter values lag its draw keeps its share: no profile lowers it, the grid within its limit`, async () => {
+    const dir = tmpDir();
+    const amps = path.join(dir, 'amps');
+    const building = 10;
+    fs.writeFileSync(amps, `${building} ${building} ${building}`);
+    const peer = await pymodbusTcp(['--amps-file', amps]);
+    const { d, url } = await edge(dir, { meter: 'meter = "grid";', modbus: `tcp://127.0.0.1:${peer.port}`, ids: ['A'] });
+    let cp;
+    let draw = 0;
+    const grid = [];
+    const timers = [];
+    try {
+      cp = await plugIn(url, 'A', protocol);
+      const limit = () => (cp.profiles.length ? effectiveLimit(cp.profiles, protocol) : 0);
+      // The EV follows each new limit within 300 ms; the meter (the peer's amps file) sees it then.
+      let seen = 0;
+      timers.push(setInterval(() => {
+        const l = limit();
+        if (l === seen) return;
+        seen = l;
+        timers.push(setTimeout(() => {
+          draw = l;
+          fs.writeFileSync(amps, [0, 1, 2].map(() => building + draw).join(' '));
+          grid.push(building + draw);
+        }, 300));
+      }, 50));
+      // The charger reports what it draws when the EV plugs in (0 A), then every 10 s.
+      const sample = () => cp.call('MeterValues', protocol === 'ocpp1.6'
+        ? { connectorId: 1, meterValue: [{ timestamp: TS(), sampledValue: ['L1', 'L2', 'L3'].map((phase) => ({ value: draw.toFixed(1), measurand: 'Current.Import', phase, unit: 'A' })) }] }
+        : { evseId: 1, meterValue: [{ timestamp: TS(), sampledValue: ['L1', 'L2', 'L3'].map((phase) => ({ value: draw, measurand: 'Current.Import', phase })) }] }).catch(() => {});
+      sample();
+      timers.push(setInterval(sample, 10000));
+      // 40 A - 2 A margin - 10 A building = 28 A for the one EV.
+      await until(() => Math.abs(limit() - 28) < 0.11, { timeoutMs: 8000, what: '28 A' });
+      const from = cp.profiles.length;
+      await sleep(15000);   // the EV's step on the meter, a meter value at 10 s and after
+      const later = cp.profiles.slice(from).map((p) => effectiveLimit([...cp.profiles.slice(0, from), p], protocol));
+      console.log(`${protocol}: limits after 28 A: [${later.join(', ')}]; grid readings written: [${grid.join(', ')}]`);
+      assert.ok(later.every((l) => l >= 27.9), `never lowered below its 28 A share: [${later.join(', ')}]`);
+      assert.ok(Math.abs(limit() - 28) < 0.11, `still 28 A (${limit()})`);
+      assert.ok(grid.every((a) => a <= 40), `grid within 40 A: [${grid.join(', ')}]`);
+    } catch (e) {
+      console.log(d.log.split('\n').slice(-30).join('\n'));
+      throw e;
+    } finally {
+      for (const t of timers) { clearInterval(t); clearTimeout(t); }
+      await cp?.close({ force: true });
+      await d.stop();
+      peer.proc.kill('SIGTERM');
+    }
+  });
+}
