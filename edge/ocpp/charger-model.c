@@ -29,8 +29,9 @@ static double number(const json_t *v)
 	return 0;
 }
 
-/* One sample into the charger's meter (and its transaction's energy and peak power). */
-static void apply_sample(struct charger *ch, const struct meter_value *m, struct transaction *tx)
+/* One sample into the charger's meter (and its transaction's energy and peak power); true for a
+ * phase current (the caller stamps meter.current_at_ms). */
+static bool apply_sample(struct charger *ch, const struct meter_value *m, struct transaction *tx)
 {
 	switch (m->what) {
 	case METER_ENERGY:
@@ -39,11 +40,10 @@ static void apply_sample(struct charger *ch, const struct meter_value *m, struct
 			tx->energy_wh = ch->meter.energy_wh - tx->start_wh;
 		break;
 	case METER_CURRENT:
-		if (m->phase >= 0) {
-			ch->meter.current_a[m->phase] = m->value;
-			ch->meter.reports_current = true;
-		}
-		break;
+		if (m->phase < 0)
+			break;
+		ch->meter.current_a[m->phase] = m->value;
+		return true;
 	case METER_VOLTAGE:
 		if (m->phase >= 0)
 			ch->meter.voltage_v[m->phase] = m->value;
@@ -61,6 +61,15 @@ static void apply_sample(struct charger *ch, const struct meter_value *m, struct
 	case METER_OTHER:
 		break;
 	}
+	return false;
+}
+
+/* A meter value came in now (with phase currents: `current`). */
+static void stamp_meter(struct charger *ch, bool current)
+{
+	ch->meter.at_ms = now_ms();
+	if (current)
+		ch->meter.current_at_ms = ch->meter.at_ms;
 }
 
 /* meterValue arrays of MeterValues, StopTransaction (transactionData) and TransactionEvent. */
@@ -68,6 +77,7 @@ static void read_meter_values(struct charger *ch, const json_t *meter_values, st
 {
 	size_t i, j;
 	json_t *mv, *sv;
+	bool current = false;
 
 	json_array_foreach(meter_values, i, mv)
 	{
@@ -75,10 +85,10 @@ static void read_meter_values(struct charger *ch, const json_t *meter_values, st
 		{
 			struct meter_value m;
 			meter_value_of(sv, &m);
-			apply_sample(ch, &m, tx);
+			current |= apply_sample(ch, &m, tx);
 		}
 	}
-	ch->meter.at_ms = now_ms();
+	stamp_meter(ch, current);
 }
 
 static struct transaction *tx_of(struct charger *ch, const json_t *id)
@@ -340,9 +350,10 @@ static void meter_values(struct charger *ch, const struct ocpp_frame *f)
 	}
 	if ((tx = r->has_tx ? charger_tx(ch, r->tx_id, false) : NULL))
 		tx->unconfirmed = false;
+	bool current = false;
 	for (size_t i = 0; i < r->n; i++)
-		apply_sample(ch, &r->s[i], tx);
-	ch->meter.at_ms = now_ms();
+		current |= apply_sample(ch, &r->s[i], tx);
+	stamp_meter(ch, current);
 }
 
 void charger_model_call(struct proxy *p, struct charger *ch, const struct ocpp_frame *f)

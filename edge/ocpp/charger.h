@@ -66,7 +66,7 @@ struct meter_sample {
 	double energy_wh;
 	double soc_pct;         /* < 0: unknown */
 	uint64_t at_ms;         /* 0: never */
-	bool reports_current;   /* a Current.Import per phase came in once */
+	uint64_t current_at_ms; /* when a Current.Import per phase last came in; 0: never */
 };
 
 /* An EV's departure time and energy need for the session in progress, as one source gave it

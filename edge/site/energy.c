@@ -642,7 +642,8 @@ void energy_hidden(struct ag_daemon *d, uint64_t now, double *least_w, double *m
 		e->seen[n].at_ms = r->at_ms;
 		e->seen[n++].w = fmax(0, r->power_w);
 	}
-	while (from + 1 < n && e->seen[from].at_ms + window_ms < now)
+	/* older than the window, but never the last one taken before the grid's reading */
+	while (from + 1 < n && e->seen[from].at_ms + window_ms < now && e->seen[from + 1].at_ms <= grid_at_ms)
 		from++;
 	memmove(e->seen, e->seen + from, (n - from) * sizeof(e->seen[0]));
 	e->n_seen = n -= from;

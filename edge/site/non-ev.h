@@ -8,12 +8,16 @@
  * back: an EV raised from 17 to 32 A was lowered to 19 A at the next solve, raised again after
  * the raise hold, and so on, a SetChargingProfile every few seconds.
  *
- * So while a charger "ramps" (its limit changed since its last meter value that could show the
- * EV settled), its draw is only known to lie between what it last reported and the limit it now
- * holds, and the node's estimate holds its last value as long as the reading allows it: it
+ * So while a charger's EV ramps (EV_SETTLE_MS after its limit changed, the time IEC 61851 gives an
+ * EV to follow), its draw is only known to lie between what it last reported and the limits it
+ * may hold, and the node's estimate holds its last value as long as the reading allows it: it
  * moves only as far as the reading proves the non-EV load moved whatever those EVs draw. A
  * reading above the node's limit less margin always counts: the part above is non-EV load at
- * once, and above the limit itself the estimate is the pessimistic one it always was. Pure. */
+ * once, and above the limit itself the estimate is the pessimistic one it always was. When the
+ * ramp is over and the charger has not said what it draws yet, its draw is pinned at what the
+ * estimate implied at the ramp's end (non_ev_implied_a), so from then on every rise of the
+ * reading is non-EV load again: a building step is hidden for the length of a ramp at most,
+ * and only as far as the ramping EVs could explain it. Pure. */
 #ifndef AG_NON_EV_H
 #define AG_NON_EV_H
 
@@ -24,6 +28,8 @@
 struct non_ev_hold {
 	double a;
 	double over_a;                  /* how far the reading was above the target last time */
+	double toward;                  /* where the ramping chargers sit in their ranges: 1 at their
+					 * most, -1 at their least, 0 at what they reported */
 	bool valid;
 };
 
@@ -43,9 +49,8 @@ struct non_ev_reading {
  * below 0: PV export never raises the import allowed) plus what the reading hides. */
 double non_ev_estimate(struct non_ev_hold *h, const struct non_ev_reading *r);
 
-/* Whether a charger whose limit last changed at changed_ms (0: never) and whose last meter value
- * was taken at reading_ms ramps at `now`: until a meter value taken settle_ms after the change,
- * and for at most max_ms after it (a charger that never reports is counted as before). */
-bool non_ev_ramping(uint64_t changed_ms, uint64_t reading_ms, uint64_t settle_ms, uint64_t max_ms, uint64_t now);
+/* What one ramping charger phase draws as h's last estimate implies it, A: between what it
+ * reported and the least (lo_a) or most (hi_a) it may draw. */
+double non_ev_implied_a(const struct non_ev_hold *h, double reported_a, double lo_a, double hi_a);
 
 #endif

@@ -171,11 +171,15 @@ bool profiles_limits_now(const struct charger *ch, double *lo_a, double *hi_a, u
 	double flies = !flying ? -1 : ch->prof.in_flight_id == PROFILE_ID_DYNAMIC ? ch->prof.pending_limit_a
 			   : profiles_fallback_a(ch->proxy, ch);
 
-	*changed_ms = ch->prof.sent_changed_ms;
-	if (held < 0 && flies < 0)
+	if (ch->prof.not_controllable || (held < 0 && flies < 0))
 		return false;
 	*lo_a = held < 0 ? flies : flies < 0 ? held : fmin(held, flies);
 	*hi_a = fmax(held, flies);
+	*changed_ms = ch->prof.sent_changed_ms;
+	if (flies >= 0 && fabs(flies - held) >= 0.05) {     /* a change on its way: since it went out */
+		uint64_t sent_ms = ch->prof.raised_ms > ch->prof.lowered_ms ? ch->prof.raised_ms : ch->prof.lowered_ms;
+		*changed_ms = sent_ms > *changed_ms ? sent_ms : *changed_ms;
+	}
 	return true;
 }
 

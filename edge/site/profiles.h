@@ -32,8 +32,9 @@ void profiles_set_limit(struct proxy *p, struct charger *ch, double limit_a, con
 double profiles_held_a(const struct charger *ch, uint64_t now);
 /* The limits charger ch may hold now, A: the one it accepted (its base profile's fallback
  * current before any dynamic one) and one in flight it may apply first, the lower in *lo_a, the
- * higher in *hi_a; *changed_ms is when what it accepted last changed (0: never). false when
- * none is installed or on its way (the charger draws what it likes). */
+ * higher in *hi_a; *changed_ms is when they last changed (the charger accepted a new limit, or a
+ * new one went out; 0: never). false when none is installed or on its way, or the charger
+ * refuses profiles (it draws what it likes). */
 bool profiles_limits_now(const struct charger *ch, double *lo_a, double *hi_a, uint64_t *changed_ms);
 /* Install, renew or change the charger's profiles as needed: a new limit only when it moved by
  * the deadband, increases at most every PROFILE_RAISE_MIN_MS (more seldom while the limit goes

@@ -50,9 +50,13 @@ struct site_ev {
 	double held_a;                  /* > 0: counted at this until it takes its decrease (describe) */
 	bool held_said;                 /* the site manager was told, this time */
 	unsigned phases_seen;           /* the phases its EV has drawn on (solver_phases_learn) */
-	/* per charger phase: the least and most it may draw now (its reported draw, unless its EV
-	 * still ramps to a new limit: non-ev.h) */
-	double draw_lo_a[SOLVER_PHASES], draw_hi_a[SOLVER_PHASES];
+	/* per charger phase (draw_range, non-ev.h): the least and most it may draw now, and the draw
+	 * the estimate counts (its report; once a ramp is over and no meter value says what it
+	 * draws, implied_a, what the estimate implied at the ramp's end) */
+	double draw_lo_a[SOLVER_PHASES], draw_hi_a[SOLVER_PHASES], draw_est_a[SOLVER_PHASES];
+	double implied_a[SOLVER_PHASES];
+	bool ramping;                   /* its EV may still be ramping to a new limit */
+	bool pinned;                    /* ramped, not reported since: draw_est_a is implied_a */
 };
 
 struct site {
@@ -232,26 +236,39 @@ static void held(struct site *s, const struct charger *ch, struct site_ev *e, st
 		    profiles_target_a(ch), PROFILE_DECREASE_GRACE_MS / 1000, e->held_a);
 }
 
-/* What charger ch may draw now, per phase (e->draw_lo_a, draw_hi_a): its reported draw, or, while
- * its EV still ramps to a limit that changed since (non-ev.h), anything between that and the
- * limits it may hold. A ramp starts when a new limit goes out and ends with a meter value taken
- * EV_SETTLE_MS after the charger accepted it, or one meter interval (and a second) after that.
- * Only for a charger that reports its current: one that never does is counted, draw and all, in
- * the meter's load as before, so a building load step is never hidden behind an EV that may as
- * well draw nothing. */
+/* What charger ch may draw now, per phase (e->draw_lo_a, draw_hi_a, draw_est_a: non-ev.h). While
+ * its EV ramps to a new limit (EV_SETTLE_MS from when it went out or was accepted), anything
+ * between its draw and the limits it may hold, on the phases the solver counts the EV on; once
+ * the ramp is over and no meter value taken after it came, pinned at what the estimate implied
+ * (estimate_non_ev), until one does or one meter interval (and a second) has passed. Only for a
+ * charger that reports its current: one that never does is counted, draw and all, in the
+ * meter's load as before, so a building load step is never hidden behind an EV that may as well
+ * draw nothing. */
 static void draw_range(const struct site *s, const struct charger *ch, struct site_ev *e,
 		       const struct solver_charger *c, uint64_t now)
 {
 	int interval_s = s->d->cfg->ocpp.meter_interval_s;
-	uint64_t changed_ms, max_ms = EV_SETTLE_MS + 1000 * (uint64_t)((interval_s > 5 ? interval_s : 5) + 1);
+	uint64_t changed_ms = 0, max_ms = EV_SETTLE_MS + 1000 * (uint64_t)((interval_s > 5 ? interval_s : 5) + 1);
+	unsigned mask = solver_phase_mask(c);
 	double lo = 0, hi = 0;
-	bool ramping = ch->meter.reports_current && profiles_limits_now(ch, &lo, &hi, &changed_ms) &&
-		       (hi > lo || non_ev_ramping(changed_ms, ch->meter.at_ms, EV_SETTLE_MS, max_ms, now));
+	bool known = c->link == SOLVER_ONLINE && ch->meter.current_at_ms && profiles_limits_now(ch, &lo, &hi, &changed_ms) &&
+		     changed_ms;
+	bool unsettled = known && ch->meter.current_at_ms < changed_ms + EV_SETTLE_MS && now < changed_ms + max_ms;
+	bool was_pinned = e->pinned;
 
+	e->pinned = unsettled && (e->ramping || e->pinned) && now >= changed_ms + EV_SETTLE_MS;
+	e->ramping = unsettled && now < changed_ms + EV_SETTLE_MS;
 	for (int k = 0; k < SOLVER_PHASES; k++) {
-		double r = c->draw_a[k];
-		e->draw_lo_a[k] = ramping ? fmin(r, lo) : r;
-		e->draw_hi_a[k] = ramping ? fmax(r, hi) : r;
+		/* a new limit while pinned ramps from what it was pinned at: its report is older */
+		double r = was_pinned && unsettled ? e->implied_a[k] : c->draw_a[k];
+		bool counted = k < c->phases && (mask >> c->rotation[k] & 1);
+		if (e->pinned)
+			r = e->implied_a[k];
+		e->draw_est_a[k] = r;
+		e->draw_lo_a[k] = e->ramping && counted ? fmin(r, lo) : r;
+		e->draw_hi_a[k] = e->ramping && counted ? fmax(r, hi) : r;
+		if (!e->ramping && !e->pinned)
+			e->implied_a[k] = r;
 	}
 }
 
@@ -273,10 +290,10 @@ static void describe(struct site *s, struct charger *ch, struct site_ev *e, stru
 	c->ev_cap_a = c->ev_limited ? e->cap.cap_a : 0;
 	c->ev_probe = c->ev_limited && e->cap.probing;
 	c->draw_fresh = draw_fresh(s, ch, c, now);
-	draw_range(s, ch, e, c, now);
 	/* draw_fresh is off while the phases are distrusted, and so are the phases seen before */
 	e->phases_seen = solver_phases_learn(e->phases_seen, c);
 	c->ev_phases_seen = now < s->phases_trusted_ms ? 0 : e->phases_seen;
+	draw_range(s, ch, e, c, now);
 	struct needs_now nn;
 	needs_now(ch, &nn);
 	c->departure_ms = needs_departure_mono_ms(&nn, now);
@@ -305,7 +322,9 @@ static bool below(const struct site *s, int node, int ancestor)
 }
 
 /* A node-phase's limit in A: its own, or its kW limit's share of one phase if that is lower
- * (the kW limit of the last solve: the ratchet's, for the grid). 0: none. */
+ * (the kW limit of the last solve: the ratchet's, for the grid). 0: none. Only for non-ev.c's
+ * "above the limit" tests: on an unbalanced site a phase above a third of the kW limit makes
+ * the estimate the pessimistic one, which is the safe side. */
 static double limit_per_phase_a(const struct site *s, const struct solver_node *node, int p)
 {
 	double lim = node->limit_a[p], v = s->d->cfg->site.voltage_v;
@@ -347,7 +366,7 @@ static bool measure(struct site *s, struct solver_node *nodes, size_t n_ch, uint
 			for (size_t i = 0; i < n_ch; i++)
 				for (int k = 0; k < s->in[i].phases; k++)
 					if (s->in[i].rotation[k] == p && below(s, s->in[i].node, (int)n)) {
-						nr->ev_a += s->in[i].draw_a[k];
+						nr->ev_a += s->ev[i].draw_est_a[k];
 						nr->ev_lo_a += s->ev[i].draw_lo_a[k];
 						nr->ev_hi_a += s->ev[i].draw_hi_a[k];
 					}
@@ -387,22 +406,30 @@ static void apply_override(struct site *s, uint64_t now)
 static void report_fallback(struct site *s, bool fallback);
 static void summarize(struct site *s, size_t n);
 
+/* The nearest metered node at or above `node`, or -1. */
+static int metered_node(const struct site *s, int node)
+{
+	for (; node >= 0 && !s->meters[node]; node = s->nodes[node].parent)
+		;
+	return node;
+}
+
 /* Every metered node's non-EV load from measure's readings (non-ev.h). The grid's counts what the
  * battery discharges (energy_hidden) as load again, since its meter's reading hides it; the EVs
  * get back only what the battery's own reading confirms (battery_headroom). A negative difference
  * (PV export, or meter values that lag) counts as 0, so solar never raises the import allowed at
- * a node. Returns the EVs' draw at the grid as the estimate implies it, W: what they reported,
- * plus what an EV ramping ahead of its meter values already draws (the battery is dispatched on
- * it); without a fresh grid meter, what they reported. */
-static double estimate_non_ev(struct site *s, bool fresh, uint64_t now)
+ * a node. A ramping charger's implied draw follows the estimate of its nearest metered node
+ * (pinned there when its ramp ends: draw_range). Returns the EVs' draw, W, as the estimate implies
+ * it (the battery is dispatched on it, not on a ramp taken for building load). */
+static double estimate_non_ev(struct site *s, size_t n_ch, bool fresh, uint64_t now)
 {
 	double v = s->d->cfg->site.voltage_v, ev_w = 0, least_w, most_w;
 
-	for (int p = 0; p < AG_PHASES; p++)
-		ev_w += s->status.ev_a[p] * v;
 	if (!fresh) {
 		for (size_t i = 0; i < s->n_nodes * AG_PHASES; i++)
 			s->non_ev[i].valid = false;
+		for (int p = 0; p < AG_PHASES; p++)
+			ev_w += s->status.ev_a[p] * v;
 		return ev_w;
 	}
 	energy_hidden(s->d, now, &least_w, &most_w);
@@ -413,12 +440,19 @@ static double estimate_non_ev(struct site *s, bool fresh, uint64_t now)
 				r->hidden_lo_a = least_w / (3 * v);
 				r->hidden_hi_a = most_w / (3 * v);
 			}
-			double reported_a = fmax(0, r->meter_a - r->ev_a) + r->hidden_hi_a;
 			s->nodes[n].non_ev_a[p] = non_ev_estimate(&s->non_ev[n * AG_PHASES + p], r);
-			if (n == 0)
-				ev_w += (reported_a - s->nodes[n].non_ev_a[p]) * v;
 		}
-	return fmax(0, ev_w);
+	for (size_t i = 0; i < n_ch; i++) {
+		struct site_ev *e = &s->ev[i];
+		int m = metered_node(s, s->in[i].node);
+		for (int k = 0; k < s->in[i].phases; k++) {
+			if (e->ramping && m >= 0)
+				e->implied_a[k] = non_ev_implied_a(&s->non_ev[m * AG_PHASES + s->in[i].rotation[k]],
+								   e->draw_est_a[k], e->draw_lo_a[k], e->draw_hi_a[k]);
+			ev_w += (e->ramping ? e->implied_a[k] : e->draw_est_a[k]) * v;
+		}
+	}
+	return ev_w;
 }
 
 /* The battery (energy.c), once estimate_non_ev counted what it hides: the discharge its own
@@ -504,7 +538,7 @@ static void solve(struct site *s)
 	in.chargers = s->in;
 	in.n_chargers = p->n_chargers;
 	in.meter_stale = !fresh;
-	in.grid_extra_w = battery_headroom(s, estimate_non_ev(s, fresh, now), now);
+	in.grid_extra_w = battery_headroom(s, estimate_non_ev(s, p->n_chargers, fresh, now), now);
 	in.plan_a = site_plan_targets(s->plan, &in, cfg, (int64_t)now);
 	int rc = solver_run(s->solver, &in, s->rot, (int64_t)now, s->out);
 	if (rc < 0) {

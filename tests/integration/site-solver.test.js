@@ -142,61 +142,94 @@ test('an EV drawing less than it is given is capped at its draw plus 2 A; the re
   }
 });
 
-// A charger reports its meter values every 10 s (ocpp.meter_interval_s), as real ones do, while
-// the grid meter is read every 200 ms: after each new limit the meter shows the EV's step seconds
-// before the charger says it drew it. Counted as building load meanwhile, that step lowered the EV
-// straight back (28 A, then 0 A paused, then 28 A again after the raise hold, a profile every few
-// seconds); now the building's 10 A holds until the charger reports (edge/site/non-ev.h).
+// A charger that reports its meter values every 10 s (ocpp.meter_interval_s), as real ones do,
+// the first time when its EV plugs in (0 A), and the building's amps behind a pymodbus grid meter
+// read every 200 ms. Its EV follows each new limit within 300 ms when `follows`, else draws
+// nothing. Resolves { cp, limit(), grid, setBuilding(a), stop() }.
+async function reportingEv(dir, protocol, { follows = true } = {}) {
+  const amps = path.join(dir, 'amps');
+  let building = 10;
+  let draw = 0;
+  const grid = [];
+  const write = () => { fs.writeFileSync(amps, [0, 1, 2].map(() => building + draw).join(' ')); grid.push(building + draw); };
+  write();
+  const peer = await pymodbusTcp(['--amps-file', amps]);
+  const { d, url } = await edge(dir, { meter: 'meter = "grid";', modbus: `tcp://127.0.0.1:${peer.port}`, ids: ['A'] });
+  const timers = [];
+  const ev = { d, grid, cp: null };
+  ev.stop = async () => {
+    for (const t of timers) { clearInterval(t); clearTimeout(t); }
+    await ev.cp?.close({ force: true });
+    await d.stop();
+    peer.proc.kill('SIGTERM');
+  };
+  try {
+    ev.cp = await plugIn(url, 'A', protocol);
+  } catch (e) {
+    await ev.stop();
+    throw e;
+  }
+  const cp = ev.cp;
+  ev.limit = () => (cp.profiles.length ? effectiveLimit(cp.profiles, protocol) : 0);
+  ev.setBuilding = (a) => { building = a; write(); };
+  let seen = 0;
+  timers.push(setInterval(() => {
+    const l = ev.limit();
+    if (l === seen) return;
+    seen = l;
+    if (follows) timers.push(setTimeout(() => { draw = l; write(); }, 300));
+  }, 50));
+  const sample = () => cp.call('MeterValues', protocol === 'ocpp1.6'
+    ? { connectorId: 1, meterValue: [{ timestamp: TS(), sampledValue: ['L1', 'L2', 'L3'].map((phase) => ({ value: draw.toFixed(1), measurand: 'Current.Import', phase, unit: 'A' })) }] }
+    : { evseId: 1, meterValue: [{ timestamp: TS(), sampledValue: ['L1', 'L2', 'L3'].map((phase) => ({ value: draw, measurand: 'Current.Import', phase })) }] }).catch(() => {});
+  sample();
+  timers.push(setInterval(sample, 10000));
+  return ev;
+}
+
+// Between a new limit and the charger's next meter value the grid meter shows the EV's step.
+// Counted as building load meanwhile, that step lowered the EV straight back (28 A, then 0 A
+// paused, then 28 A again after the raise hold, a profile every few seconds); now the building's
+// 10 A holds until the charger reports (edge/site/non-ev.h).
 for (const protocol of ['ocpp1.6', 'ocpp2.0.1']) {
   test(`${protocol}: an EV whose meter values lag its draw keeps its share: no profile lowers it, the grid within its limit`, async () => {
-    const dir = tmpDir();
-    const amps = path.join(dir, 'amps');
-    const building = 10;
-    fs.writeFileSync(amps, `${building} ${building} ${building}`);
-    const peer = await pymodbusTcp(['--amps-file', amps]);
-    const { d, url } = await edge(dir, { meter: 'meter = "grid";', modbus: `tcp://127.0.0.1:${peer.port}`, ids: ['A'] });
-    let cp;
-    let draw = 0;
-    const grid = [];
-    const timers = [];
+    const ev = await reportingEv(tmpDir(), protocol);
     try {
-      cp = await plugIn(url, 'A', protocol);
-      const limit = () => (cp.profiles.length ? effectiveLimit(cp.profiles, protocol) : 0);
-      // The EV follows each new limit within 300 ms; the meter (the peer's amps file) sees it then.
-      let seen = 0;
-      timers.push(setInterval(() => {
-        const l = limit();
-        if (l === seen) return;
-        seen = l;
-        timers.push(setTimeout(() => {
-          draw = l;
-          fs.writeFileSync(amps, [0, 1, 2].map(() => building + draw).join(' '));
-          grid.push(building + draw);
-        }, 300));
-      }, 50));
-      // The charger reports what it draws when the EV plugs in (0 A), then every 10 s.
-      const sample = () => cp.call('MeterValues', protocol === 'ocpp1.6'
-        ? { connectorId: 1, meterValue: [{ timestamp: TS(), sampledValue: ['L1', 'L2', 'L3'].map((phase) => ({ value: draw.toFixed(1), measurand: 'Current.Import', phase, unit: 'A' })) }] }
-        : { evseId: 1, meterValue: [{ timestamp: TS(), sampledValue: ['L1', 'L2', 'L3'].map((phase) => ({ value: draw, measurand: 'Current.Import', phase })) }] }).catch(() => {});
-      sample();
-      timers.push(setInterval(sample, 10000));
       // 40 A - 2 A margin - 10 A building = 28 A for the one EV.
-      await until(() => Math.abs(limit() - 28) < 0.11, { timeoutMs: 8000, what: '28 A' });
-      const from = cp.profiles.length;
+      await until(() => Math.abs(ev.limit() - 28) < 0.11, { timeoutMs: 8000, what: '28 A' });
+      const from = ev.cp.profiles.length;
       await sleep(15000);   // the EV's step on the meter, a meter value at 10 s and after
-      const later = cp.profiles.slice(from).map((p) => effectiveLimit([...cp.profiles.slice(0, from), p], protocol));
-      console.log(`${protocol}: limits after 28 A: [${later.join(', ')}]; grid readings written: [${grid.join(', ')}]`);
+      const later = ev.cp.profiles.slice(from).map((p) => effectiveLimit([...ev.cp.profiles.slice(0, from), p], protocol));
+      console.log(`${protocol}: limits after 28 A: [${later.join(', ')}]; grid readings written: [${ev.grid.join(', ')}]`);
       assert.ok(later.every((l) => l >= 27.9), `never lowered below its 28 A share: [${later.join(', ')}]`);
-      assert.ok(Math.abs(limit() - 28) < 0.11, `still 28 A (${limit()})`);
-      assert.ok(grid.every((a) => a <= 40), `grid within 40 A: [${grid.join(', ')}]`);
+      assert.ok(Math.abs(ev.limit() - 28) < 0.11, `still 28 A (${ev.limit()})`);
+      assert.ok(ev.grid.every((a) => a <= 40), `grid within 40 A: [${ev.grid.join(', ')}]`);
     } catch (e) {
-      console.log(d.log.split('\n').slice(-30).join('\n'));
+      console.log(ev.d.log.split('\n').slice(-30).join('\n'));
       throw e;
     } finally {
-      for (const t of timers) { clearInterval(t); clearTimeout(t); }
-      await cp?.close({ force: true });
-      await d.stop();
-      peer.proc.kill('SIGTERM');
+      await ev.stop();
     }
   });
 }
+
+// The other side of that hold: an EV that does not take its new limit. Once its ramp time is over
+// (EV_SETTLE_MS, 5 s) its draw is pinned at what the meter showed, nothing, so a building step
+// before its next meter value lowers it at once; while every reading was held, the step was
+// hidden until that meter value (or 16 s), and the EV could take its 28 A on top of it.
+test('an EV that does not take its limit: a building step after its ramp time lowers it within a control period', async () => {
+  const ev = await reportingEv(tmpDir(), 'ocpp1.6', { follows: false });
+  try {
+    await until(() => Math.abs(ev.limit() - 28) < 0.11, { timeoutMs: 8000, what: '28 A' });
+    await sleep(6000);
+    ev.setBuilding(25);           // 40 - 2 - 25 = 13 A for the EV; the meter reads 25 A
+    const t0 = Date.now();
+    await until(() => Math.abs(ev.limit() - 13) < 0.11, { timeoutMs: 3000, what: '13 A' });
+    console.log(`lowered to 13 A ${Date.now() - t0} ms after the building step`);
+  } catch (e) {
+    console.log(ev.d.log.split('\n').slice(-30).join('\n'));
+    throw e;
+  } finally {
+    await ev.stop();
+  }
+});

@@ -103,14 +103,27 @@ static void test_hidden_battery(void **state)
 	assert_float_equal(non_ev_estimate(&h, &r), 10, 1e-9);             /* max(0, 5 - 25) + 10 */
 }
 
-static void test_ramping_window(void **state)
+/* Where the ramping EV sits, for its draw pinned at the ramp's end: the building's 80 A held on a
+ * 97.9 A reading says the EV raised from 17.5 to 32 A draws 17.9 A; all of it on 112 A. */
+static void test_implied_draw(void **state)
 {
+	struct non_ev_hold h = { 0 };
 	(void)state;
-	assert_false(non_ev_ramping(0, 0, 5000, 25000, 1000));         /* never changed */
-	assert_true(non_ev_ramping(10000, 9000, 5000, 25000, 11000));  /* no reading since */
-	assert_true(non_ev_ramping(10000, 12000, 5000, 25000, 13000)); /* one mid-ramp */
-	assert_false(non_ev_ramping(10000, 15000, 5000, 25000, 16000));        /* a settled one */
-	assert_false(non_ev_ramping(10000, 9000, 5000, 25000, 35000)); /* never reports: as before */
+
+	est(&h, 97.5, 17.5, 17.5, 17.5);
+	est(&h, 97.9, 17.5, 17.5, 32);
+	assert_float_equal(non_ev_implied_a(&h, 17.5, 17.5, 32), 17.9, 1e-9);
+	struct non_ev_reading r = { .meter_a = 112, .ev_a = 17.5, .ev_lo_a = 17.5, .ev_hi_a = 32, .target_a = 118,
+				    .limit_a = 120 };
+	assert_float_equal(non_ev_estimate(&h, &r), 80, 1e-9);
+	assert_float_equal(non_ev_implied_a(&h, 17.5, 17.5, 32), 32, 1e-9);
+	/* a lower limit the EV already follows: 32 A reported, 16 A now, the building's 60 A held */
+	est(&h, 92, 32, 32, 32);
+	est(&h, 76, 32, 16, 32);
+	assert_float_equal(non_ev_implied_a(&h, 32, 16, 32), 16, 1e-9);
+	/* nothing ramps: the report */
+	est(&h, 76, 16, 16, 16);
+	assert_float_equal(non_ev_implied_a(&h, 16, 16, 16), 16, 1e-9);
 }
 
 int main(void)
@@ -122,7 +135,7 @@ int main(void)
 		cmocka_unit_test(test_over_target_once_and_over_limit),
 		cmocka_unit_test(test_ramp_down_holds),
 		cmocka_unit_test(test_hidden_battery),
-		cmocka_unit_test(test_ramping_window),
+		cmocka_unit_test(test_implied_draw),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
