@@ -16,8 +16,10 @@
  * once, and above the limit itself the estimate is the pessimistic one it always was. When the
  * ramp is over and the charger has not said what it draws yet, its draw is pinned at what the
  * estimate implied at the ramp's end (non_ev_implied_a), so from then on every rise of the
- * reading is non-EV load again: a building step is hidden for the length of a ramp at most,
- * and only as far as the ramping EVs could explain it. Pure. */
+ * reading is non-EV load again. The price: a building step during a ramp, as far as the ramping
+ * EVs could explain it, is taken for theirs until their chargers' next meter values (one meter
+ * interval and a second at most); a reading above the limit less margin still counts at once.
+ * Pure. */
 #ifndef AG_NON_EV_H
 #define AG_NON_EV_H
 

@@ -55,8 +55,14 @@ struct site_ev {
 	 * draws, implied_a, what the estimate implied at the ramp's end) */
 	double draw_lo_a[SOLVER_PHASES], draw_hi_a[SOLVER_PHASES], draw_est_a[SOLVER_PHASES];
 	double implied_a[SOLVER_PHASES];
+	double from_a[SOLVER_PHASES];   /* the draw its ramp started from (a report, or a pin) */
+	double pin_lo_a[SOLVER_PHASES], pin_hi_a[SOLVER_PHASES];       /* its range at the ramp's end */
+	double unpinned_a[SOLVER_PHASES];       /* a pin a report just ended less that report */
+	uint64_t changed_ms;            /* the limit change of the ramp or pin */
+	uint64_t report_ms;             /* the meter value it started from */
 	bool ramping;                   /* its EV may still be ramping to a new limit */
 	bool pinned;                    /* ramped, not reported since: draw_est_a is implied_a */
+	bool unpinned;                  /* a meter value ended its pin in this solve (unpinned_a) */
 };
 
 struct site {
@@ -238,37 +244,98 @@ static void held(struct site *s, const struct charger *ch, struct site_ev *e, st
 
 /* What charger ch may draw now, per phase (e->draw_lo_a, draw_hi_a, draw_est_a: non-ev.h). While
  * its EV ramps to a new limit (EV_SETTLE_MS from when it went out or was accepted), anything
- * between its draw and the limits it may hold, on the phases the solver counts the EV on; once
- * the ramp is over and no meter value taken after it came, pinned at what the estimate implied
- * (estimate_non_ev), until one does or one meter interval (and a second) has passed. Only for a
- * charger that reports its current: one that never does is counted, draw and all, in the
- * meter's load as before, so a building load step is never hidden behind an EV that may as well
- * draw nothing. */
+ * between the draw it ramps from (its report, or a pin newer than that) and the limits it may
+ * hold, on the phases the solver counts the EV on; once the ramp is over and no meter value
+ * taken after it came, pinned at what the estimate implied (estimate_non_ev), until one comes
+ * (repin then hands the pin's error to the others still pinned) or one meter interval and a
+ * second have passed. A change that is refused or times out ends it. Only for a charger that
+ * reports its current: one that never does is counted, draw and all, in the meter's load as
+ * before, so a building load step is never hidden behind an EV that may as well draw nothing. */
 static void draw_range(const struct site *s, const struct charger *ch, struct site_ev *e,
 		       const struct solver_charger *c, uint64_t now)
 {
 	int interval_s = s->d->cfg->ocpp.meter_interval_s;
 	uint64_t changed_ms = 0, max_ms = EV_SETTLE_MS + 1000 * (uint64_t)((interval_s > 5 ? interval_s : 5) + 1);
+	uint64_t report_ms = ch->meter.current_at_ms;
 	unsigned mask = solver_phase_mask(c);
 	double lo = 0, hi = 0;
-	bool known = c->link == SOLVER_ONLINE && ch->meter.current_at_ms && profiles_limits_now(ch, &lo, &hi, &changed_ms) &&
-		     changed_ms;
-	bool unsettled = known && ch->meter.current_at_ms < changed_ms + EV_SETTLE_MS && now < changed_ms + max_ms;
-	bool was_pinned = e->pinned;
+	bool known = c->link == SOLVER_ONLINE && report_ms && profiles_limits_now(ch, &lo, &hi, &changed_ms) && changed_ms;
+	bool unsettled = known && report_ms < changed_ms + EV_SETTLE_MS && now < changed_ms + max_ms;
+	bool was_pinned = e->pinned, carried = e->ramping || e->pinned;
 
-	e->pinned = unsettled && (e->ramping || e->pinned) && now >= changed_ms + EV_SETTLE_MS;
-	e->ramping = unsettled && now < changed_ms + EV_SETTLE_MS;
+	e->unpinned = false;
+	if (!unsettled || changed_ms < e->changed_ms) {
+		/* settled, or a change that was refused or timed out (back to an older one) */
+		e->unpinned = was_pinned && report_ms != e->report_ms;
+		for (int k = 0; k < SOLVER_PHASES; k++)
+			e->unpinned_a[k] = e->unpinned ? e->implied_a[k] - c->draw_a[k] : 0;
+		e->ramping = e->pinned = false;
+		e->changed_ms = unsettled ? changed_ms : 0;
+		memcpy(e->from_a, c->draw_a, sizeof(e->from_a));
+	} else if (changed_ms != e->changed_ms) {
+		/* a new limit: its ramp starts from the best known draw, a pin newer than any report */
+		bool from_pin = carried && report_ms == e->report_ms;
+		for (int k = 0; k < SOLVER_PHASES; k++)
+			e->from_a[k] = from_pin ? e->implied_a[k] : c->draw_a[k];
+		e->changed_ms = changed_ms;
+		e->report_ms = report_ms;
+		e->ramping = now < changed_ms + EV_SETTLE_MS;   /* else first seen after it: the report */
+		e->pinned = false;
+	} else {
+		if (report_ms != e->report_ms) {        /* a meter value taken mid-ramp: from it on */
+			memcpy(e->from_a, c->draw_a, sizeof(e->from_a));
+			e->report_ms = report_ms;
+		}
+		e->pinned = (e->ramping || e->pinned) && now >= changed_ms + EV_SETTLE_MS;
+		e->ramping = now < changed_ms + EV_SETTLE_MS;
+	}
 	for (int k = 0; k < SOLVER_PHASES; k++) {
-		/* a new limit while pinned ramps from what it was pinned at: its report is older */
-		double r = was_pinned && unsettled ? e->implied_a[k] : c->draw_a[k];
 		bool counted = k < c->phases && (mask >> c->rotation[k] & 1);
-		if (e->pinned)
-			r = e->implied_a[k];
+		double r = e->pinned ? e->implied_a[k] : e->ramping ? e->from_a[k] : c->draw_a[k];
 		e->draw_est_a[k] = r;
 		e->draw_lo_a[k] = e->ramping && counted ? fmin(r, lo) : r;
 		e->draw_hi_a[k] = e->ramping && counted ? fmax(r, hi) : r;
-		if (!e->ramping && !e->pinned)
-			e->implied_a[k] = r;
+		if (!e->pinned)
+			e->implied_a[k] = r;    /* estimate_non_ev moves it while the EV ramps */
+		if (e->ramping) {
+			e->pin_lo_a[k] = e->draw_lo_a[k];
+			e->pin_hi_a[k] = e->draw_hi_a[k];
+		}
+	}
+}
+
+/* The nearest metered node at or above `node`, or -1. */
+static int metered_node(const struct site *s, int node)
+{
+	for (; node >= 0 && !s->meters[node]; node = s->nodes[node].parent)
+		;
+	return node;
+}
+
+/* A meter value ended charger i's pin: what the pin counted above (or below) the EV's real draw
+ * was drawn by the others still pinned at the same meter and phase (the estimate split the rise
+ * among all that ramped then). Moved onto them, within what each may draw, so the node's EV draw
+ * stays as the meter showed it: left where it was, the site counted the first EV's error as EV
+ * draw, building load it did not see. */
+static void repin(struct site *s, size_t n_ch, size_t i)
+{
+	int m = metered_node(s, s->in[i].node);
+
+	for (int k = 0; k < s->in[i].phases; k++) {
+		double left = s->ev[i].unpinned_a[k];
+		int p = s->in[i].rotation[k];
+		for (size_t j = 0; j < n_ch && fabs(left) > 1e-9; j++) {
+			if (j == i || !s->ev[j].pinned || metered_node(s, s->in[j].node) != m)
+				continue;
+			for (int q = 0; q < s->in[j].phases; q++) {
+				if (s->in[j].rotation[q] != p)
+					continue;
+				struct site_ev *o = &s->ev[j];
+				double to = fmin(o->pin_hi_a[q], fmax(o->pin_lo_a[q], o->implied_a[q] + left));
+				left -= to - o->implied_a[q];
+				o->implied_a[q] = o->draw_est_a[q] = o->draw_lo_a[q] = o->draw_hi_a[q] = to;
+			}
+		}
 	}
 }
 
@@ -406,14 +473,6 @@ static void apply_override(struct site *s, uint64_t now)
 static void report_fallback(struct site *s, bool fallback);
 static void summarize(struct site *s, size_t n);
 
-/* The nearest metered node at or above `node`, or -1. */
-static int metered_node(const struct site *s, int node)
-{
-	for (; node >= 0 && !s->meters[node]; node = s->nodes[node].parent)
-		;
-	return node;
-}
-
 /* Every metered node's non-EV load from measure's readings (non-ev.h). The grid's counts what the
  * battery discharges (energy_hidden) as load again, since its meter's reading hides it; the EVs
  * get back only what the battery's own reading confirms (battery_headroom). A negative difference
@@ -522,6 +581,9 @@ static void solve(struct site *s)
 	}
 	for (size_t i = 0; i < p->n_chargers; i++)
 		describe(s, p->chargers[i], &s->ev[i], &s->in[i], now);
+	for (size_t i = 0; i < p->n_chargers; i++)
+		if (s->ev[i].unpinned)
+			repin(s, p->n_chargers, i);
 	apply_override(s, now);
 	bool was_overloaded = s->overloaded;
 	bool fresh = measure(s, s->nodes, p->n_chargers, now);

@@ -124,12 +124,133 @@ static void test_records_follow_removal(void **state)
 	charger_free(r.ch);
 }
 
+/* The charger holds `limit_a`, accepted at `changed`; one solve's draw_range at `now`. */
+static void ramp_solve(struct rig *r, double limit_a, uint64_t changed, uint64_t now)
+{
+	r->ch->prof.sent_limit_a = limit_a;
+	r->ch->prof.sent_changed_ms = changed;
+	draw_range(&r->s, r->ch, &r->ev, &r->c, now);
+}
+
+static void report(struct rig *r, double amps, uint64_t at)
+{
+	for (int k = 0; k < 3; k++)
+		r->ch->meter.current_a[k] = r->c.draw_a[k] = amps;
+	r->ch->meter.current_at_ms = r->ch->meter.at_ms = at;
+}
+
+/* An EV raised from 10 to 28 A ramps for EV_SETTLE_MS (10..28 A), is then pinned at what the
+ * estimate implied (20 A here); lowered to 16 A while pinned, it ramps from the pin, not from
+ * its 10 A report, for as long as the ramp lasts; a meter value after the ramp ends the pin and
+ * says how far off it was (for repin). */
+static void test_ramp_pin_and_report(void **state)
+{
+	struct rig r;
+	(void)state;
+
+	rig_init(&r);
+	report(&r, 10, 1000);
+	ramp_solve(&r, 28, 2000, 2500);
+	assert_true(r.ev.ramping);
+	assert_float_equal(r.ev.draw_lo_a[0], 10, 1e-9);
+	assert_float_equal(r.ev.draw_hi_a[0], 28, 1e-9);
+	assert_float_equal(r.ev.draw_est_a[0], 10, 1e-9);
+	for (int k = 0; k < 3; k++)
+		r.ev.implied_a[k] = 20;         /* as estimate_non_ev sets it */
+	ramp_solve(&r, 28, 2000, 7500);
+	assert_true(r.ev.pinned);
+	assert_false(r.ev.ramping);
+	assert_float_equal(r.ev.draw_est_a[0], 20, 1e-9);
+	assert_float_equal(r.ev.draw_hi_a[0], 20, 1e-9);
+	ramp_solve(&r, 16, 8000, 8500);
+	assert_true(r.ev.ramping);
+	assert_float_equal(r.ev.draw_est_a[0], 20, 1e-9);
+	ramp_solve(&r, 16, 8000, 9500);         /* still from the pin, a solve later */
+	assert_float_equal(r.ev.draw_est_a[0], 20, 1e-9);
+	assert_float_equal(r.ev.draw_lo_a[0], 16, 1e-9);
+	assert_float_equal(r.ev.draw_hi_a[0], 20, 1e-9);
+	for (int k = 0; k < 3; k++)
+		r.ev.implied_a[k] = 17;
+	ramp_solve(&r, 16, 8000, 13500);
+	assert_true(r.ev.pinned);
+	report(&r, 16, 14000);
+	ramp_solve(&r, 16, 8000, 14000);
+	assert_false(r.ev.pinned || r.ev.ramping);
+	assert_true(r.ev.unpinned);
+	assert_float_equal(r.ev.unpinned_a[0], 1, 1e-9);
+	assert_float_equal(r.ev.draw_est_a[0], 16, 1e-9);
+	charger_free(r.ch);
+}
+
+/* A raise in flight that the charger refuses: the ramp it started ends there. A charger that
+ * never reported a current has no ramp at all. */
+static void test_refused_raise_ends_ramp(void **state)
+{
+	struct rig r;
+	(void)state;
+
+	rig_init(&r);
+	ramp_solve(&r, 28, 2000, 2500);
+	assert_false(r.ev.ramping);             /* no current reported yet */
+	report(&r, 10, 3000);
+	r.ch->prof.profile_in_flight = true;
+	r.ch->prof.in_flight_id = PROFILE_ID_DYNAMIC;
+	r.ch->prof.pending_limit_a = 32;
+	r.ch->prof.raised_ms = 9000;
+	ramp_solve(&r, 28, 2000, 9100);
+	assert_true(r.ev.ramping);
+	assert_float_equal(r.ev.draw_hi_a[0], 32, 1e-9);
+	r.ch->prof.profile_in_flight = false;   /* refused */
+	ramp_solve(&r, 28, 2000, 9300);
+	assert_false(r.ev.ramping || r.ev.pinned);
+	assert_float_equal(r.ev.draw_hi_a[0], 10, 1e-9);
+	charger_free(r.ch);
+}
+
+/* Two EVs pinned at 14 A each on one meter (the rise split between them); A says it draws 0 A:
+ * its 14 A go to B (within its 0..28 A), so the EVs still count the 28 A the meter showed. */
+static void test_repin_hands_the_error_on(void **state)
+{
+	struct rig r;
+	struct solver_node node = { .id = "grid", .parent = -1 };
+	const char *meters[1] = { "grid" };
+	struct solver_charger in[2];
+	struct site_ev ev[2] = { 0 };
+	(void)state;
+
+	rig_init(&r);
+	r.s.nodes = &node;
+	r.s.n_nodes = 1;
+	r.s.meters = meters;
+	r.s.in = in;
+	r.s.ev = ev;
+	for (int i = 0; i < 2; i++) {
+		in[i] = (struct solver_charger){ .phases = 3, .rotation = { 0, 1, 2 } };
+		for (int k = 0; k < 3; k++) {
+			ev[i].implied_a[k] = ev[i].draw_est_a[k] = 14;
+			ev[i].pin_lo_a[k] = 0;
+			ev[i].pin_hi_a[k] = 28;
+		}
+	}
+	ev[1].pinned = true;
+	ev[0].unpinned = true;
+	for (int k = 0; k < 3; k++)
+		ev[0].unpinned_a[k] = 14 - 0;
+	repin(&r.s, 2, 0);
+	assert_float_equal(ev[1].draw_est_a[0], 28, 1e-9);
+	assert_float_equal(ev[1].implied_a[2], 28, 1e-9);
+	charger_free(r.ch);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_single_phase_car_loads_one_phase),
 		cmocka_unit_test(test_small_onboard_charger_capped),
 		cmocka_unit_test(test_records_follow_removal),
+		cmocka_unit_test(test_ramp_pin_and_report),
+		cmocka_unit_test(test_refused_raise_ends_ramp),
+		cmocka_unit_test(test_repin_hands_the_error_on),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
