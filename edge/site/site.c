@@ -58,6 +58,7 @@ struct site_ev {
 	double from_a[SOLVER_PHASES];   /* the draw its ramp started from (a report, or a pin) */
 	double pin_lo_a[SOLVER_PHASES], pin_hi_a[SOLVER_PHASES];       /* its range at the ramp's end */
 	double unpinned_a[SOLVER_PHASES];       /* a pin a report just ended less that report */
+	uint64_t unpinned_ms;           /* the limit change of that pin */
 	uint64_t changed_ms;            /* the limit change of the ramp or pin */
 	uint64_t report_ms;             /* the meter value it started from */
 	bool ramping;                   /* its EV may still be ramping to a new limit */
@@ -261,37 +262,42 @@ static void draw_range(const struct site *s, const struct charger *ch, struct si
 	double lo = 0, hi = 0;
 	bool known = c->link == SOLVER_ONLINE && report_ms && profiles_limits_now(ch, &lo, &hi, &changed_ms) && changed_ms;
 	bool unsettled = known && report_ms < changed_ms + EV_SETTLE_MS && now < changed_ms + max_ms;
-	bool was_pinned = e->pinned, carried = e->ramping || e->pinned;
+	bool new_report = report_ms != e->report_ms, carried = e->ramping || e->pinned;
 
 	e->unpinned = false;
 	if (!unsettled || changed_ms < e->changed_ms) {
 		/* settled, or a change that was refused or timed out (back to an older one) */
-		e->unpinned = was_pinned && report_ms != e->report_ms;
+		e->unpinned = e->pinned && new_report;
+		e->unpinned_ms = e->changed_ms;
 		for (int k = 0; k < SOLVER_PHASES; k++)
 			e->unpinned_a[k] = e->unpinned ? e->implied_a[k] - c->draw_a[k] : 0;
 		e->ramping = e->pinned = false;
 		e->changed_ms = unsettled ? changed_ms : 0;
-		memcpy(e->from_a, c->draw_a, sizeof(e->from_a));
 	} else if (changed_ms != e->changed_ms) {
-		/* a new limit: its ramp starts from the best known draw, a pin newer than any report */
-		bool from_pin = carried && report_ms == e->report_ms;
+		/* a new limit: its ramp starts from the best known draw: a report newer than the last
+		 * solve, else what that solve counted (a pin, a ramp's implied draw, a capped report) */
 		for (int k = 0; k < SOLVER_PHASES; k++)
-			e->from_a[k] = from_pin ? e->implied_a[k] : c->draw_a[k];
+			e->from_a[k] = new_report ? c->draw_a[k] : carried ? e->implied_a[k] : e->draw_est_a[k];
 		e->changed_ms = changed_ms;
-		e->report_ms = report_ms;
 		e->ramping = now < changed_ms + EV_SETTLE_MS;   /* else first seen after it: the report */
 		e->pinned = false;
 	} else {
-		if (report_ms != e->report_ms) {        /* a meter value taken mid-ramp: from it on */
+		if (new_report)                 /* a meter value taken mid-ramp: from it on */
 			memcpy(e->from_a, c->draw_a, sizeof(e->from_a));
-			e->report_ms = report_ms;
-		}
 		e->pinned = (e->ramping || e->pinned) && now >= changed_ms + EV_SETTLE_MS;
 		e->ramping = now < changed_ms + EV_SETTLE_MS;
 	}
+	e->report_ms = report_ms;
+	/* A report older than the EV's time to follow its limit says no more than the limit: after a
+	 * decrease (refused raise, or a pin that timed out) the EV draws at most that, and counting
+	 * the older, higher report hid the difference from the meter's load. */
+	bool capped = known && !e->ramping && !e->pinned && now >= changed_ms + EV_SETTLE_MS &&
+		      report_ms < changed_ms + EV_SETTLE_MS;
 	for (int k = 0; k < SOLVER_PHASES; k++) {
 		bool counted = k < c->phases && (mask >> c->rotation[k] & 1);
 		double r = e->pinned ? e->implied_a[k] : e->ramping ? e->from_a[k] : c->draw_a[k];
+		if (capped)
+			r = fmin(r, hi);
 		e->draw_est_a[k] = r;
 		e->draw_lo_a[k] = e->ramping && counted ? fmin(r, lo) : r;
 		e->draw_hi_a[k] = e->ramping && counted ? fmax(r, hi) : r;
@@ -313,10 +319,11 @@ static int metered_node(const struct site *s, int node)
 }
 
 /* A meter value ended charger i's pin: what the pin counted above (or below) the EV's real draw
- * was drawn by the others still pinned at the same meter and phase (the estimate split the rise
- * among all that ramped then). Moved onto them, within what each may draw, so the node's EV draw
- * stays as the meter showed it: left where it was, the site counted the first EV's error as EV
- * draw, building load it did not see. */
+ * was drawn by the others still pinned at the same meter and phase whose ramps ran with its own
+ * (the estimate split the rise among all that ramped then). Moved onto them, within what each
+ * may draw, so the node's EV draw stays as the meter showed it: left where it was, the site
+ * counted the first EV's error as EV draw, building load it did not see. Not onto an EV whose
+ * ramp did not overlap: the rise was never split with it. */
 static void repin(struct site *s, size_t n_ch, size_t i)
 {
 	int m = metered_node(s, s->in[i].node);
@@ -325,7 +332,9 @@ static void repin(struct site *s, size_t n_ch, size_t i)
 		double left = s->ev[i].unpinned_a[k];
 		int p = s->in[i].rotation[k];
 		for (size_t j = 0; j < n_ch && fabs(left) > 1e-9; j++) {
-			if (j == i || !s->ev[j].pinned || metered_node(s, s->in[j].node) != m)
+			uint64_t a = s->ev[i].unpinned_ms, b = s->ev[j].changed_ms;
+			if (j == i || !s->ev[j].pinned || metered_node(s, s->in[j].node) != m ||
+			    (a > b ? a - b : b - a) >= EV_SETTLE_MS)
 				continue;
 			for (int q = 0; q < s->in[j].phases; q++) {
 				if (s->in[j].rotation[q] != p)

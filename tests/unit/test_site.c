@@ -139,6 +139,35 @@ static void report(struct rig *r, double amps, uint64_t at)
 	r->ch->meter.current_at_ms = r->ch->meter.at_ms = at;
 }
 
+/* The EV reported `from_a` at `changed` - 1000; its charger accepts `limit_a` at `changed`: half a
+ * second later it ramps between the two; at `changed` + 5.5 s it is pinned at `implied_a` (as
+ * estimate_non_ev would have set it). */
+static void ramp_then_pin(struct rig *r, double from_a, double limit_a, uint64_t changed, double implied_a)
+{
+	report(r, from_a, changed - 1000);
+	ramp_solve(r, limit_a, changed, changed + 500);
+	assert_true(r->ev.ramping);
+	assert_float_equal(r->ev.draw_lo_a[0], fmin(from_a, limit_a), 1e-9);
+	assert_float_equal(r->ev.draw_hi_a[0], fmax(from_a, limit_a), 1e-9);
+	assert_float_equal(r->ev.draw_est_a[0], from_a, 1e-9);
+	for (int k = 0; k < 3; k++)
+		r->ev.implied_a[k] = implied_a;
+	ramp_solve(r, limit_a, changed, changed + 5500);
+	assert_true(r->ev.pinned);
+	assert_false(r->ev.ramping);
+	assert_float_equal(r->ev.draw_est_a[0], implied_a, 1e-9);
+	assert_float_equal(r->ev.draw_hi_a[0], implied_a, 1e-9);
+}
+
+/* A raise to `limit_a` goes out at `at` and waits for the charger's answer. */
+static void raise_in_flight(struct rig *r, double limit_a, uint64_t at)
+{
+	r->ch->prof.profile_in_flight = true;
+	r->ch->prof.in_flight_id = PROFILE_ID_DYNAMIC;
+	r->ch->prof.pending_limit_a = limit_a;
+	r->ch->prof.raised_ms = at;
+}
+
 /* An EV raised from 10 to 28 A ramps for EV_SETTLE_MS (10..28 A), is then pinned at what the
  * estimate implied (20 A here); lowered to 16 A while pinned, it ramps from the pin, not from
  * its 10 A report, for as long as the ramp lasts; a meter value after the ramp ends the pin and
@@ -149,19 +178,7 @@ static void test_ramp_pin_and_report(void **state)
 	(void)state;
 
 	rig_init(&r);
-	report(&r, 10, 1000);
-	ramp_solve(&r, 28, 2000, 2500);
-	assert_true(r.ev.ramping);
-	assert_float_equal(r.ev.draw_lo_a[0], 10, 1e-9);
-	assert_float_equal(r.ev.draw_hi_a[0], 28, 1e-9);
-	assert_float_equal(r.ev.draw_est_a[0], 10, 1e-9);
-	for (int k = 0; k < 3; k++)
-		r.ev.implied_a[k] = 20;         /* as estimate_non_ev sets it */
-	ramp_solve(&r, 28, 2000, 7500);
-	assert_true(r.ev.pinned);
-	assert_false(r.ev.ramping);
-	assert_float_equal(r.ev.draw_est_a[0], 20, 1e-9);
-	assert_float_equal(r.ev.draw_hi_a[0], 20, 1e-9);
+	ramp_then_pin(&r, 10, 28, 2000, 20);
 	ramp_solve(&r, 16, 8000, 8500);
 	assert_true(r.ev.ramping);
 	assert_float_equal(r.ev.draw_est_a[0], 20, 1e-9);
@@ -193,10 +210,7 @@ static void test_refused_raise_ends_ramp(void **state)
 	ramp_solve(&r, 28, 2000, 2500);
 	assert_false(r.ev.ramping);             /* no current reported yet */
 	report(&r, 10, 3000);
-	r.ch->prof.profile_in_flight = true;
-	r.ch->prof.in_flight_id = PROFILE_ID_DYNAMIC;
-	r.ch->prof.pending_limit_a = 32;
-	r.ch->prof.raised_ms = 9000;
+	raise_in_flight(&r, 32, 9000);
 	ramp_solve(&r, 28, 2000, 9100);
 	assert_true(r.ev.ramping);
 	assert_float_equal(r.ev.draw_hi_a[0], 32, 1e-9);
@@ -239,6 +253,38 @@ static void test_repin_hands_the_error_on(void **state)
 	repin(&r.s, 2, 0);
 	assert_float_equal(ev[1].draw_est_a[0], 28, 1e-9);
 	assert_float_equal(ev[1].implied_a[2], 28, 1e-9);
+	/* not onto an EV whose ramp began 6 s after A's: the rise was never split with it */
+	ev[1].implied_a[0] = ev[1].draw_est_a[0] = 14;
+	ev[1].changed_ms = 8000;
+	ev[0].unpinned_ms = 2000;
+	repin(&r.s, 2, 0);
+	assert_float_equal(ev[1].draw_est_a[0], 14, 1e-9);
+	charger_free(r.ch);
+}
+
+/* An EV that reported 32 A and was lowered to 10 A draws at most 10 A once it had time to follow:
+ * when its pin times out, or a raise from there is refused, its older 32 A report is not what
+ * the meter's load is reckoned with. */
+static void test_old_report_capped_by_lower_limit(void **state)
+{
+	struct rig r;
+	(void)state;
+
+	rig_init(&r);
+	ramp_then_pin(&r, 32, 10, 1500, 10);
+	ramp_solve(&r, 10, 1500, 18000);        /* 5 s + one meter interval + 1 s: the pin ends */
+	assert_false(r.ev.pinned || r.ev.ramping);
+	assert_float_equal(r.ev.draw_est_a[0], 10, 1e-9);
+	/* a raise to 16 A from there, refused */
+	raise_in_flight(&r, 16, 18500);
+	ramp_solve(&r, 10, 1500, 18600);
+	assert_true(r.ev.ramping);
+	assert_float_equal(r.ev.draw_hi_a[0], 16, 1e-9);        /* from 10 A, not the 32 A report */
+	r.ch->prof.profile_in_flight = false;
+	ramp_solve(&r, 10, 1500, 18800);
+	assert_false(r.ev.ramping || r.ev.pinned);
+	assert_float_equal(r.ev.draw_est_a[0], 10, 1e-9);
+	assert_float_equal(r.ev.draw_hi_a[0], 10, 1e-9);
 	charger_free(r.ch);
 }
 
@@ -251,6 +297,7 @@ int main(void)
 		cmocka_unit_test(test_ramp_pin_and_report),
 		cmocka_unit_test(test_refused_raise_ends_ramp),
 		cmocka_unit_test(test_repin_hands_the_error_on),
+		cmocka_unit_test(test_old_report_capped_by_lower_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
