@@ -55,10 +55,19 @@ double policy_fixed_a(const struct solver_input *in, const struct solver_charger
 /* The textbook sorted greedy: chargers `order[0..n)` (indices into in->chargers, EVs only) each
  * in turn get as much as fits up to their cap along every node-phase and kW limit on their path
  * (limit - margin - non-EV load, as the solver computes headroom), or 0 when that is below their
- * minimum; from order[n_full] on, each gets only its minimum when it fits (who can be admitted
- * at all after the others); then a probed EV (solver.h ev_probe) among the first n_full gets what
- * is left on its path up to its max_a, as the solver gives it. out_a has in->n_chargers entries
- * (others are left alone). Returns 0 or -ENOMEM. */
-int policy_fill_in_order(const struct solver_input *in, const size_t *order, size_t n, size_t n_full, double *out_a);
+ * minimum; the first n_first and those from order[n_full] on get only their minimum when it fits
+ * (`deadline`'s EVs still to show their phases, first; who can be admitted at all after the
+ * others, last); then a probed EV (solver.h ev_probe) filled to its cap gets what is left on its
+ * path up to its max_a, as the solver gives it. out_a has in->n_chargers entries (others are left
+ * alone). Returns 0 or -ENOMEM. */
+int policy_fill_in_order(const struct solver_input *in, const size_t *order, size_t n, size_t n_first, size_t n_full,
+			 double *out_a);
+
+/* After policy_fill_in_order, in `order`: an EV on more phases than others, short of its cap
+ * because they hold a phase it shares with them while its other phases have room, takes that
+ * phase from them, down to their minimum, the EV with the most laxity first: each amp then charges
+ * on all its phases, not on one. out_a is updated; returns how
+ * many EVs gained, or -ENOMEM. */
+int policy_rebalance_phases(const struct solver_input *in, const size_t *order, size_t n, double *out_a);
 
 #endif

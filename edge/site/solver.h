@@ -80,6 +80,9 @@ struct solver_charger {
 	 * 0 A loads, when it starts again, the one phase it drew on, so it is counted there and not
 	 * on all three. */
 	unsigned ev_phases_seen;
+	int64_t plugged_ms;             /* when the EV plugged in, on the solve's clock (0 = not known) */
+	bool reports_current;           /* its meter values carry current per phase: an EV shows there
+					 * the phases it draws on */
 	int priority;                   /* class for the `priority` policy: 1 first, then 2, ... */
 	int64_t departure_ms;           /* 0 = unknown */
 	double energy_need_wh;          /* 0 = unknown */

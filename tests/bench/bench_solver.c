@@ -73,6 +73,7 @@ static int make_depot(size_t n, bool scarce, struct depot *d)
 					      .link = SOLVER_ONLINE, .ev = rnd(&s) % 10 != 0, .priority = 1 };
 		if (rnd(&s) % 3 == 0)
 			c->phases = 1;
+		c->ev_phases_seen = solver_phase_mask(c);       /* shown since it plugged in */
 		if (rnd(&s) % 10 == 0) {
 			c->ev_limited = true;
 			c->draw_a[0] = uni(&s, 6, 20);

@@ -180,24 +180,29 @@ static void test_deadline_hold_beats_rotation(void **state)
 	solver_free(s);
 }
 
+/* Grid 40 A per phase (38 after the margin) under `deadline`: L1 taken by ch[0], a car on a
+ * single-phase charger leaving in an hour; ch[1] a car on a 3-phase charger wired L2-L3-L1,
+ * leaving in 4 h, that has shown L2. */
+static void l1_taken(struct scene *sc)
+{
+	scene_init(sc, 40, 2, "deadline");
+	sc->ch[0] = ev(38, 1), sc->ch[1] = ev(32, 1);
+	sc->ch[0].phases = 1;
+	sc->ch[0].departure_ms = NOW + HOUR_MS, sc->ch[0].energy_need_wh = 7360;
+	sc->ch[1].rotation[0] = 1, sc->ch[1].rotation[1] = 2, sc->ch[1].rotation[2] = 0;
+	sc->ch[1].ev_phases_seen = 1u << 1;
+	sc->ch[1].departure_ms = NOW + 4 * HOUR_MS, sc->ch[1].energy_need_wh = 7360;
+}
+
 /* A single-phase car on a 3-phase charger that has shown L2 and is held counts on L2 alone under
- * `deadline`, so it starts while L1 is full; one that has not shown them counts on all three.
- * Grid 40 A per phase (38 after the margin). */
+ * `deadline`, so it starts while L1 is full (32 A on L2, not 0); one that has not shown them
+ * counts on all three. */
 static void test_deadline_phases_seen(void **state)
 {
 	struct scene sc;
 
 	(void)state;
-	/* L1 taken by a car on a single-phase charger; ch[1] is a single-phase car on a 3-phase
-	 * charger, seen on L2 and now held: 32 A on L2, not 0 */
-	scene_init(&sc, 40, 2, "deadline");
-	sc.ch[0] = ev(32, 1), sc.ch[1] = ev(32, 1);
-	sc.ch[0].phases = 1;
-	sc.ch[0].departure_ms = NOW + HOUR_MS, sc.ch[0].energy_need_wh = 7360;
-	sc.ch[0].max_a = 38;
-	sc.ch[1].rotation[0] = 1, sc.ch[1].rotation[1] = 2, sc.ch[1].rotation[2] = 0;
-	sc.ch[1].ev_phases_seen = 1u << 1;
-	sc.ch[1].departure_ms = NOW + 4 * HOUR_MS, sc.ch[1].energy_need_wh = 7360;
+	l1_taken(&sc);
 	assert_int_equal(solver_phase_mask(&sc.ch[1]), 1u << 1);
 	solve(&sc, NOW);
 	expect(&sc.out[0], 38, "charger max");
@@ -207,6 +212,81 @@ static void test_deadline_phases_seen(void **state)
 	assert_int_equal(solver_phase_mask(&sc.ch[1]), 7);
 	solve(&sc, NOW);
 	expect(&sc.out[0], 38, "charger max");
+	expect(&sc.out[1], 0, "paused: rotation");
+}
+
+/* An EV that has just plugged in gets its minimum before the laxity order until it has shown its
+ * phases, so a single-phase car is not held on all three phases for good once one is full; after
+ * PHASES_SHOWN_WITHIN_MS (2 min) without showing them it is not started for this again. */
+static void test_deadline_shows_phases(void **state)
+{
+	struct scene sc;
+
+	(void)state;
+	l1_taken(&sc);
+	sc.ch[1].ev_phases_seen = 0;
+	sc.ch[1].plugged_ms = NOW - 30 * 1000;
+	sc.ch[1].reports_current = true;
+	solve(&sc, NOW);
+	expect(&sc.out[1], 6, "grid L1");
+	expect(&sc.out[0], 32, "grid L1");
+	/* It drew on L2 (and was paused again): counted there, it has L2 to itself. */
+	sc.ch[1].ev_phases_seen = 1u << 1;
+	solve(&sc, NOW + 20 * 1000);
+	expect(&sc.out[0], 38, "charger max");
+	expect(&sc.out[1], 32, "charger max");
+	/* One that never drew within 2 minutes of plugging in counts on all three again: L1 is full. */
+	sc.ch[1].ev_phases_seen = 0;
+	solve(&sc, NOW + 60 * 1000);
+	expect(&sc.out[1], 6, "grid L1");
+	solve(&sc, sc.ch[1].plugged_ms + 2 * MIN_MS);
+	expect(&sc.out[0], 38, "charger max");
+	expect(&sc.out[1], 0, "paused: rotation");
+	/* Nor a car on a charger whose meter values carry no current per phase: it cannot show them. */
+	sc.ch[1].plugged_ms = NOW;
+	sc.ch[1].reports_current = false;
+	solve(&sc, NOW);
+	expect(&sc.out[1], 0, "paused: rotation");
+	sc.ch[1].reports_current = true;
+	/* A car that draws before a settled meter value has shown its phases keeps its minimum:
+	 * counted on all three it would be held, and started again at the next solve. */
+	sc.ch[1].draw_a[0] = 6;
+	solve(&sc, NOW);
+	expect(&sc.out[1], 6, "grid L1");
+}
+
+/* A phase that single-phase cars fill goes to a 3-phase EV that needs it, down to their minimum:
+ * every amp then charges on three phases. Grid 40 A per phase (38 after the margin); ch[0] and
+ * ch[2] on single-phase chargers on L1 leave in 1 and 2 h, ch[1] a 3-phase car in 8 h. The
+ * textbook gives ch[0] 32 A, ch[2] the 6 A left of L1 and ch[1] nothing (38 A on one phase);
+ * now ch[1] takes L1's 26 A above the others' minimums, ch[0] (less laxity) giving them:
+ * 6 + 6 A on L1 and 26 A on three phases, 90 A in all. */
+static void test_deadline_phase_to_wider(void **state)
+{
+	struct scene sc;
+
+	(void)state;
+	scene_init(&sc, 40, 3, "deadline");
+	sc.ch[0] = ev(32, 1), sc.ch[1] = ev(32, 1), sc.ch[2] = ev(32, 1);
+	sc.ch[0].phases = sc.ch[2].phases = 1;
+	sc.ch[0].departure_ms = NOW + HOUR_MS, sc.ch[0].energy_need_wh = 7360;
+	sc.ch[2].departure_ms = NOW + 2 * HOUR_MS, sc.ch[2].energy_need_wh = 14720;
+	sc.ch[1].departure_ms = NOW + 8 * HOUR_MS, sc.ch[1].energy_need_wh = 22080;
+	solve(&sc, NOW);
+	expect(&sc.out[0], 6, "grid L1");
+	expect(&sc.out[1], 26, "grid L1");
+	expect(&sc.out[2], 6, "grid L1");
+	/* Not for a car that has not shown its phases (it may be a single-phase car): textbook. */
+	sc.ch[1].ev_phases_seen = 0;
+	solve(&sc, NOW);
+	expect(&sc.out[0], 32, "charger max");
+	expect(&sc.out[1], 0, "paused: rotation");
+	expect(&sc.out[2], 6, "grid L1");
+	/* Nor when the 3-phase car's other phases are full: L2 and L3 taken by others. */
+	sc.ch[1].ev_phases_seen = 7;
+	sc.grid.non_ev_a[1] = sc.grid.non_ev_a[2] = 38;
+	solve(&sc, NOW);
+	expect(&sc.out[0], 32, "charger max");
 	expect(&sc.out[1], 0, "paused: rotation");
 }
 
@@ -300,6 +380,8 @@ int main(void)
 		cmocka_unit_test(test_priority),
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_deadline_hold_beats_rotation),
+		cmocka_unit_test(test_deadline_shows_phases),
+		cmocka_unit_test(test_deadline_phase_to_wider),
 		cmocka_unit_test(test_deadline_phases_seen),
 		cmocka_unit_test(test_need_single_phase_car),
 		cmocka_unit_test(test_cost),

@@ -99,7 +99,7 @@ int replay_ref_allocate(struct replay_ref *r, const struct solver_input *in, int
 		r->order[n++] = i;
 	}
 	qsort_r(r->order, n, sizeof(*r->order), cmp_key, r->key);
-	if ((rc = policy_fill_in_order(in, r->order, n, n, r->a)) < 0)
+	if ((rc = policy_fill_in_order(in, r->order, n, 0, n, r->a)) < 0)
 		return rc;
 	for (size_t i = 0; i < in->n_chargers; i++)
 		out[i].limit_a = r->a[i];

@@ -316,6 +316,8 @@ static void plug_in(struct run *u, size_t si)
 	if (u->in->ev_max_told)
 		site_model_ev_limits(&u->ch[i], 0, s->ev_max_a);
 	u->ch[i].ev_phases_seen = 0;
+	u->ch[i].plugged_ms = s->arrival_ms;
+	u->ch[i].reports_current = u->in->ev_feedback;  /* without, nothing is learnt from meter values */
 	b->ev_phases = s->ev_phases && s->ev_phases < u->ch[i].phases ? s->ev_phases : u->ch[i].phases;
 	/* Without a state of charge, the request ends at 90 % (from 20 % without a battery size). */
 	soc = s->arrival_soc >= 0 ? s->arrival_soc : s->battery_wh > 0 ? fmax(0.0, UNKNOWN_END_SOC - s->request_wh / s->battery_wh)
