@@ -10,11 +10,13 @@
  * Key design decision: the policy computes the allocation and the solver reproduces it. The
  * solver admits every minimum first when they all fit, which would spread 6 A over every EV
  * before the least-laxity one got its cap; so the policy holds those the allocation leaves out,
- * puts those at their cap in the first class (they all fit at once) and those part way in the
- * next, weighted by their current (solver.c fills a class by weighted max-min from the minimums
- * up, and each EV's current is the most that fits once the others have theirs, so each stops at
- * its own; one weighted class for all made the solve at 1,000 chargers a quarter slower). The
- * solver enforces every limit by the same code as for every policy.
+ * puts those at their cap in the first class (they all fit at once) and those part way after
+ * them: one class each in laxity order (each gets what is left, which is what the greedy gave
+ * it), or, once the rebalance below has moved current, one class weighted by their current
+ * (solver.c fills a class by weighted max-min from the minimums up, and each EV's current is the
+ * most that fits once the others have theirs, so each stops at its own; one weighted class for
+ * all made the solve at 1,000 chargers a quarter slower). The solver enforces every limit by the
+ * same code as for every policy.
  *
  * Two departures from the textbook, both for phases (bench_replay, generated days on the demo
  * depot, whose chargers are 3-phase with rotated wiring; the textbook is the replay's `llf`):
@@ -62,8 +64,9 @@ static int by_rank(const void *a, const void *b, void *arg)
 
 /* An EV on a charger of more than one phase that reports its current per phase, recently plugged
  * in, whose phases no settled meter value has shown yet (solver.h ev_phases_seen). One that draws
- * already stays here until one has: back in the laxity order it would be counted on all three
- * phases again, held, and started again (6, 0, 6, 0 A every few seconds on a test charger). */
+ * already stays here until one has (within the 2 minutes): back in the laxity order it would be
+ * counted on all three phases again, held, and started again (6, 0, 6, 0 A every few seconds on
+ * a test charger). */
 static bool to_show_phases(const struct solver_charger *c, int64_t now_ms)
 {
 	return c->phases > 1 && c->reports_current && !c->ev_phases_seen && c->plugged_ms > 0 &&
@@ -74,7 +77,7 @@ static int deadline_decide(const struct solver_input *in, int64_t now_ms, struct
 {
 	size_t *order = malloc((in->n_chargers + 1) * sizeof(*order)), n = 0, n_first, n_full;
 	double *a = calloc(in->n_chargers + 1, sizeof(*a));
-	int rc = 0;
+	int rc = 0, moved = 0;
 
 	if (!order || !a) {
 		rc = -ENOMEM;
@@ -95,23 +98,28 @@ static int deadline_decide(const struct solver_input *in, int64_t now_ms, struct
 	for (n_full = n_first; n_full < n && out[order[n_full]].rank < HUGE_VAL; n_full++)
 		;
 	if ((rc = policy_fill_in_order(in, order, n, n_first, n_full, a)) < 0 ||
-	    (rc = policy_rebalance_phases(in, order + n_first, n_full - n_first, a)) < 0)
+	    (moved = policy_rebalance_phases(in, order + n_first, n_full - n_first, a)) < 0) {
+		rc = rc < 0 ? rc : moved;
 		goto out;
-	rc = 0;
-	/* EVs at their cap first, then those part way, weighted by their current (see the top); EVs
-	 * given only their minimum (to show their phases; without a departure or a need) last,
-	 * sharing what the others leave. */
-	for (size_t q = 0; q < n; q++) {
+	}
+	/* EVs at their cap first (class 0). Those part way: as the greedy left them, one class each
+	 * in laxity order, each then getting what is left, which is what the greedy gave it (the
+	 * solver's arithmetic then is the greedy's, to the last bit: with weights, runs of the
+	 * replay drifted from its `llf` by 1e-9 A that crossed the EV-cap thresholds); after a
+	 * rebalance, one class weighted by their current (see the top). EVs given only their
+	 * minimum (to show their phases; without a departure or a need) last, sharing what the
+	 * others leave. */
+	for (size_t q = 0, cls = 1; q < n; q++) {
 		size_t i = order[q];
 
 		out[i].hold = !(a[i] > 0);
 		if (q < n_first || q >= n_full) {
-			out[i].cls = 2;
-		} else if (a[i] >= solver_cap_a(in, &in->chargers[i]) - 1e-9) {
+			out[i].cls = (int)in->n_chargers + 1;
+		} else if (out[i].hold || a[i] >= solver_cap_a(in, &in->chargers[i]) - 1e-9) {
 			out[i].cls = 0;
-		} else if (a[i] > 0) {
-			out[i].cls = 1;
-			out[i].weight = a[i];
+		} else {
+			out[i].cls = moved ? 1 : (int)cls++;
+			out[i].weight = moved ? a[i] : 1.0;
 		}
 	}
 out:

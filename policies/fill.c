@@ -72,10 +72,9 @@ int policy_fill_in_order(const struct solver_input *in, const size_t *order, siz
 	/* Chargers not online draw their fallback (or max) whatever is decided: taken first. */
 	for (size_t i = 0; i < in->n_chargers; i++) {
 		const struct solver_charger *c = &in->chargers[i];
-		unsigned mask = solver_phase_mask(c);
 
 		if (c->link != SOLVER_ONLINE)
-			take(in, head, c->node, mask, policy_fixed_a(in, c));
+			take(in, head, c->node, solver_load_mask(c), policy_fixed_a(in, c));
 	}
 	for (size_t q = 0; q < n; q++) {
 		const struct solver_charger *c = &in->chargers[order[q]];
@@ -114,15 +113,15 @@ static void headroom_left(const struct solver_input *in, const double *out_a, do
 		double a = c->link != SOLVER_ONLINE ? policy_fixed_a(in, c) : c->ev ? out_a[i] : 0;
 
 		if (a > 0)
-			take(in, head, c->node, solver_phase_mask(c), a);
+			take(in, head, c->node, solver_load_mask(c), a);
 	}
 }
 
 /* One call's view of the EVs of `order`: each charger's phase mask (solver_phase_mask, worked out
  * once), what EVs on one or two phases hold above their minimum per node, width and phase
  * (above), and per node and phase those EVs most laxity first (the reverse of `order`): list
- * x = k * 3 + p is ev[start[x] .. start[x + 1]), cursor[x] past those already cut to their
- * minimum. */
+ * x = k * 3 + p is ev[start[x] .. start[x + 1]), cursor[x] past the single-phase ones already
+ * cut to their minimum (a 2-phase EV at its minimum may still gain, and be cut again). */
 struct rebalance {
 	const struct solver_input *in;
 	unsigned char *mask;            /* per charger */
@@ -279,7 +278,9 @@ static void move_phase(struct rebalance *r, size_t i, int p, double a, double *o
 			out_a[j] -= t;
 			take(in, r->head, in->chargers[j].node, r->mask[j], -t);
 		}
-		while (r->cursor[x] < end && !(out_a[r->ev[r->cursor[x]]] > in->chargers[r->ev[r->cursor[x]]].min_a))
+		/* past single-phase EVs at their minimum only: one on two phases may still gain */
+		while (r->cursor[x] < end && width(r->mask[r->ev[r->cursor[x]]]) == 1 &&
+		       !(out_a[r->ev[r->cursor[x]]] > in->chargers[r->ev[r->cursor[x]]].min_a))
 			r->cursor[x]++;
 	}
 	note_above(r, i, out_a[i], out_a[i] + a);

@@ -136,7 +136,7 @@ int plan_compute(const struct solver_input *in, int64_t now_ms, const struct pla
 	policy_effective_load(in->nodes, in->n_nodes, nv);
 	for (size_t i = 0; i < in->n_chargers; i++) {
 		const struct solver_charger *c = &in->chargers[i];
-		unsigned mask = solver_phase_mask(c);
+		unsigned mask = solver_load_mask(c);
 		struct plan_lp_job *jb = &jobs[n];
 
 		if (c->link != SOLVER_ONLINE) { /* draws its fallback (or max) whatever is planned */

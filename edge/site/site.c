@@ -50,7 +50,7 @@ struct site_ev {
 	double held_a;                  /* > 0: counted at this until it takes its decrease (describe) */
 	bool held_said;                 /* the site manager was told, this time */
 	unsigned phases_seen;           /* the phases its EV has drawn on (solver_phases_learn) */
-	uint64_t plugged_ms;            /* the first solve that saw its EV (0: none now) */
+	uint64_t plugged_ms;            /* the first solve that saw its EV plugged in (0: none now) */
 	/* per charger phase (draw_range, non-ev.h): the least and most it may draw now, and the draw
 	 * the estimate counts (its report; once a ramp is over and no meter value says what it
 	 * draws, implied_a, what the estimate implied at the ramp's end) */
@@ -370,9 +370,11 @@ static void describe(struct site *s, struct charger *ch, struct site_ev *e, stru
 	/* draw_fresh is off while the phases are distrusted, and so are the phases seen before */
 	e->phases_seen = solver_phases_learn(e->phases_seen, c);
 	c->ev_phases_seen = now < s->phases_trusted_ms ? 0 : e->phases_seen;
-	e->plugged_ms = !c->ev ? 0 : e->plugged_ms ? e->plugged_ms : now;
+	/* kept while the charger is offline with its EV (a reconnect is not a new EV to show its
+	 * phases); nothing is learnt of phases while they are distrusted */
+	e->plugged_ms = !ev_present(ch) ? 0 : e->plugged_ms ? e->plugged_ms : now;
 	c->plugged_ms = (int64_t)e->plugged_ms;
-	c->reports_current = ch->meter.current_at_ms > 0;
+	c->reports_current = ch->meter.current_at_ms > 0 && now >= s->phases_trusted_ms;
 	draw_range(s, ch, e, c, now);
 	struct needs_now nn;
 	needs_now(ch, &nn);

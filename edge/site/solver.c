@@ -143,6 +143,11 @@ unsigned solver_phase_mask(const struct solver_charger *c)
 	return phase_mask(c, 1);
 }
 
+unsigned solver_load_mask(const struct solver_charger *c)
+{
+	return phase_mask(c, c->link == SOLVER_ONLINE);
+}
+
 unsigned solver_phases_learn(unsigned seen, const struct solver_charger *c)
 {
 	bool charging = false;
@@ -796,7 +801,7 @@ int solver_run(struct solver *s, const struct solver_input *in, struct solver_ro
 		struct solver_result *r = &out[i];
 		int c = (int)i;
 
-		s->mask[i] = phase_mask(ch, ch->link == SOLVER_ONLINE);
+		s->mask[i] = solver_load_mask(ch);
 		s->coefw[i] = in->voltage_v * __builtin_popcount(s->mask[i]);
 		s->st[i] = ST_OUT;
 		s->x[i] = 0;

@@ -161,6 +161,9 @@ int solver_run(struct solver *s, const struct solver_input *in, struct solver_ro
 /* Site phases the charger loads (bit p = phase p) and its current cap, as the solver sees them
  * (EV-limited draw applied). For policies and tests. */
 unsigned solver_phase_mask(const struct solver_charger *c);
+/* The phases the solver counts charger c's current on: solver_phase_mask for an online charger;
+ * all its phases for one that is not (its fallback or max, whatever its EV showed). */
+unsigned solver_load_mask(const struct solver_charger *c);
 double solver_cap_a(const struct solver_input *in, const struct solver_charger *c);
 
 /* The site phases the EV on charger c has drawn on in its session (ev_phases_seen), from `seen`,

@@ -290,6 +290,30 @@ static void test_deadline_phase_to_wider(void **state)
 	expect(&sc.out[1], 0, "paused: rotation");
 }
 
+/* The rebalance with a 2-phase car between (found by a helper's fuzzing: the 2-phase car, at its
+ * minimum while it gained, was skipped when the 3-phase EV took L3 from it, and L3 was promised
+ * 64 A of its 38). Grid 60/60/40 A (margin 2); ch[0] single-phase on L3 leaves in 1 h, ch[1] a
+ * car seen on L1 and L3 in 4 h, ch[2] a 3-phase car in 8 h. The greedy gives 32/6/0 A; ch[1] then
+ * takes L3 from ch[0] (32 A), and ch[2] from ch[1]: 6/6/26 A, L3 at 38. */
+static void test_deadline_rebalance_two_phase_car(void **state)
+{
+	struct scene sc;
+
+	(void)state;
+	scene_init(&sc, 60, 3, "deadline");
+	sc.grid.limit_a[2] = 40;
+	sc.ch[0] = ev(32, 1), sc.ch[1] = ev(32, 1), sc.ch[2] = ev(32, 1);
+	sc.ch[0].phases = 1, sc.ch[0].rotation[0] = 2;
+	sc.ch[1].ev_phases_seen = 1u << 0 | 1u << 2;
+	sc.ch[0].departure_ms = NOW + HOUR_MS, sc.ch[0].energy_need_wh = 7360;
+	sc.ch[1].departure_ms = NOW + 4 * HOUR_MS, sc.ch[1].energy_need_wh = 14720;
+	sc.ch[2].departure_ms = NOW + 8 * HOUR_MS, sc.ch[2].energy_need_wh = 22080;
+	solve(&sc, NOW);
+	expect(&sc.out[0], 6, "grid L3");
+	expect(&sc.out[1], 6, "grid L3");
+	expect(&sc.out[2], 26, "grid L3");
+}
+
 /* A single-phase car (EV-limited at 16 A on L1) needs three times as long as the charger's
  * rating suggests. */
 static void test_need_single_phase_car(void **state)
@@ -382,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_deadline_hold_beats_rotation),
 		cmocka_unit_test(test_deadline_shows_phases),
 		cmocka_unit_test(test_deadline_phase_to_wider),
+		cmocka_unit_test(test_deadline_rebalance_two_phase_car),
 		cmocka_unit_test(test_deadline_phases_seen),
 		cmocka_unit_test(test_need_single_phase_car),
 		cmocka_unit_test(test_cost),
