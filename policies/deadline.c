@@ -36,7 +36,7 @@
  *   alike (every single-phase car on L1; replay.test.js) lost 3.3 points with the first change
  *   alone (78.3 -> 75.1 % of the request) and gains 2.2 with both (80.5 %).
  * With both: workplace days at 1.00/0.70/0.45 of the limits 99.8/99.8/72.2 % (textbook
- * 99.8/87.1/60.5), depot days 84.0/62.3/39.7 % (textbook 82.3/59.5/37.7). Urgency gives way to
+ * 99.8/87.1/60.5), depot days 83.9/62.3/39.7 % (textbook 82.3/59.5/37.7). Urgency gives way to
  * power there: a single-phase car with little laxity may be cut to its minimum for a 3-phase EV
  * with more, since every amp moved charges three phases instead of one. */
 #include "policies/policy-private.h"
@@ -98,10 +98,9 @@ static int deadline_decide(const struct solver_input *in, int64_t now_ms, struct
 	for (n_full = n_first; n_full < n && out[order[n_full]].rank < HUGE_VAL; n_full++)
 		;
 	if ((rc = policy_fill_in_order(in, order, n, n_first, n_full, a)) < 0 ||
-	    (moved = policy_rebalance_phases(in, order + n_first, n_full - n_first, a)) < 0) {
-		rc = rc < 0 ? rc : moved;
+	    (rc = moved = policy_rebalance_phases(in, order + n_first, n_full - n_first, a)) < 0)
 		goto out;
-	}
+	rc = 0;
 	/* EVs at their cap first (class 0). Those part way: as the greedy left them, one class each
 	 * in laxity order, each then getting what is left, which is what the greedy gave it (the
 	 * solver's arithmetic then is the greedy's, to the last bit: with weights, runs of the

@@ -60,22 +60,28 @@ static double fits(const struct solver_input *in, const double *head, const stru
 	return a;
 }
 
+/* The headroom, less what chargers not online draw whatever is decided (their fallback or max)
+ * and, with out_a, what the online EVs were given. */
+static void headroom_left(const struct solver_input *in, const double *out_a, double *head, double *nv)
+{
+	fill_headroom(in, head, nv);
+	for (size_t i = 0; i < in->n_chargers; i++) {
+		const struct solver_charger *c = &in->chargers[i];
+		double a = c->link != SOLVER_ONLINE ? policy_fixed_a(in, c) : c->ev && out_a ? out_a[i] : 0;
+
+		if (a > 0)
+			take(in, head, c->node, solver_load_mask(c), a);
+	}
+}
+
 int policy_fill_in_order(const struct solver_input *in, const size_t *order, size_t n, size_t n_first, size_t n_full,
 			 double *out_a)
 {
-	double *head = malloc((in->n_nodes * (FILL_K + 3) + 1) * sizeof(double)), *nv;
+	double *head = malloc((in->n_nodes * (FILL_K + 3) + 1) * sizeof(double));
 
 	if (!head)
 		return -ENOMEM;
-	nv = head + in->n_nodes * FILL_K;
-	fill_headroom(in, head, nv);
-	/* Chargers not online draw their fallback (or max) whatever is decided: taken first. */
-	for (size_t i = 0; i < in->n_chargers; i++) {
-		const struct solver_charger *c = &in->chargers[i];
-
-		if (c->link != SOLVER_ONLINE)
-			take(in, head, c->node, solver_load_mask(c), policy_fixed_a(in, c));
-	}
+	headroom_left(in, NULL, head, head + in->n_nodes * FILL_K);
 	for (size_t q = 0; q < n; q++) {
 		const struct solver_charger *c = &in->chargers[order[q]];
 		unsigned mask = solver_phase_mask(c);
@@ -104,19 +110,6 @@ int policy_fill_in_order(const struct solver_input *in, const size_t *order, siz
 
 /* ---- policy_rebalance_phases ---- */
 
-/* Headroom left on every node after the fixed draws and out_a (policy_fill_in_order's). */
-static void headroom_left(const struct solver_input *in, const double *out_a, double *head, double *nv)
-{
-	fill_headroom(in, head, nv);
-	for (size_t i = 0; i < in->n_chargers; i++) {
-		const struct solver_charger *c = &in->chargers[i];
-		double a = c->link != SOLVER_ONLINE ? policy_fixed_a(in, c) : c->ev ? out_a[i] : 0;
-
-		if (a > 0)
-			take(in, head, c->node, solver_load_mask(c), a);
-	}
-}
-
 /* One call's view of the EVs of `order`: each charger's phase mask (solver_phase_mask, worked out
  * once), what EVs on one or two phases hold above their minimum per node, width and phase
  * (above), and per node and phase those EVs most laxity first (the reverse of `order`): list
@@ -129,6 +122,8 @@ struct rebalance {
 	size_t *ev, *start, *cursor;
 };
 
+/* __builtin_popcount is a libgcc call without -mpopcnt; this one ran in the rebalance's loops at
+ * 1,000 chargers (perf: 7 % of the deadline solve). */
 static int width(unsigned mask)
 {
 	return (int)(mask & 1u) + (int)(mask >> 1 & 1u) + (int)(mask >> 2 & 1u);
