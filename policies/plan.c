@@ -155,7 +155,7 @@ int plan_compute(const struct solver_input *in, int64_t now_ms, const struct pla
 		 * the real-time solver offers above the draw (offered, never drawn, on every such EV). */
 		jb->max_a = solver_cap_a(in, c);
 		if (c->ev_limited)
-			jb->max_a = fmax(fmin(c->min_a, jb->max_a), jb->max_a - in->ev_slack_a);
+			jb->max_a = fmax(fmin(c->min_a, jb->max_a), jb->max_a - solver_cap_slack_a(in, c));
 		jb->share_a = PLAN_SHARE_MINS * c->min_a;
 		jb->from_ms = now_ms;
 		jb->until_ms = c->departure_ms > now_ms ? c->departure_ms : now_ms + p->default_dwell_ms;

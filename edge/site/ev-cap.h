@@ -14,6 +14,9 @@
 #define EV_PROBE_MAX_S 90               /* a probe whose raise never showed in a reading ends */
 #define EV_SETTLE_MS 5000               /* an EV's ramp after a raise, before its draw says anything */
 #define EV_RENEW_WINDOW_MS 2000         /* a probe starts with a renewal due within this */
+#define EV_STEADY_MS 60000              /* a capped EV's draw this steady for this long ... */
+#define EV_STEADY_BAND_A 0.5            /* ... (highest less lowest reading) ... */
+#define EV_TIGHT_SLACK_A 1.0            /* ... is capped this far above its highest reading */
 
 /* One charger's record, kept by the caller from solve to solve; all zero = nothing learnt. */
 struct ev_cap {
@@ -21,11 +24,17 @@ struct ev_cap {
 	bool probing;                   /* until judged: a probe (cap_a > 0, offered what the others
 					 * leave above it) or a release (cap_a 0, its full share) */
 	uint64_t probe_ms;              /* when the cap was set or the last probe began */
+	double slack_a;                 /* how far cap_a sits above the draw it was set on */
+	double steady_lo_a, steady_hi_a;        /* the draws read since steady_ms, the EV below its offer */
+	uint64_t steady_ms;             /* when the first of them was taken (0: none yet) */
+	bool tight_spent;               /* the EV pushed against a tight cap: not again this session */
 };
 
 /* What the charger's last meter value and its profile say at a solve. `usable` is false when
  * there is nothing to learn from: no EV, no limit installed, or no fresh meter value. */
 struct ev_cap_reading {
+	bool ev;                        /* an EV is plugged in (false: its session is over, the record
+					 * starts afresh) */
 	bool usable;
 	bool held;                      /* not usable because the EV is plugged in and held at 0 A */
 	double draw_a;                  /* highest phase current of the last meter value */

@@ -182,6 +182,7 @@ static bool ev_limited(struct site *s, struct site_ev *e, const struct charger *
 		       uint64_t now)
 {
 	struct ev_cap_reading r = {
+		.ev = ev_present(ch),
 		.usable = c->ev && ch->prof.sent_limit_a > 0 && reading_fresh(s, ch, now),
 		.held = c->ev && ch->prof.sent_limit_a == 0,
 		.at_ms = ch->meter.at_ms,
@@ -365,6 +366,7 @@ static void describe(struct site *s, struct charger *ch, struct site_ev *e, stru
 	c->priority = site_model_class(site_priority(ch));
 	c->ev_limited = ev_limited(s, e, ch, c, now);
 	c->ev_cap_a = c->ev_limited ? e->cap.cap_a : 0;
+	c->ev_cap_slack_a = c->ev_limited ? e->cap.slack_a : 0;
 	c->ev_probe = c->ev_limited && e->cap.probing;
 	c->draw_fresh = draw_fresh(s, ch, c, now);
 	/* draw_fresh is off while the phases are distrusted, and so are the phases seen before */

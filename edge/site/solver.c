@@ -173,6 +173,11 @@ double solver_cap_a(const struct solver_input *in, const struct solver_charger *
 	return fmin(c->max_a, m + in->ev_slack_a);
 }
 
+double solver_cap_slack_a(const struct solver_input *in, const struct solver_charger *c)
+{
+	return c->ev_cap_a > 0 && c->ev_cap_slack_a > 0 ? c->ev_cap_slack_a : in->ev_slack_a;
+}
+
 /* ---- sorting: a merge sort with the comparison inlined (qsort's callback is the cost) ---- */
 
 static int skey_less(const struct skey *a, const struct skey *b)

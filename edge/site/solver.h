@@ -64,6 +64,8 @@ struct solver_charger {
 	bool ev_limited;
 	double ev_cap_a;                /* > 0: the cap the caller holds for an EV-limited charger
 					 * (instead of draw + slack, which moves with every reading) */
+	double ev_cap_slack_a;          /* > 0: how far ev_cap_a sits above the EV's draw (less than
+					 * ev_slack_a once the draw is steady: edge/site/ev-cap.h) */
 	/* With ev_limited: the caller probes whether the EV takes more than its cap. It shares as
 	 * any EV-limited EV (policies see no difference), then is offered what every other EV left
 	 * of the headroom on its path, up to max_a: a probe never takes current from an EV that can
@@ -165,6 +167,8 @@ unsigned solver_phase_mask(const struct solver_charger *c);
  * all its phases for one that is not (its fallback or max, whatever its EV showed). */
 unsigned solver_load_mask(const struct solver_charger *c);
 double solver_cap_a(const struct solver_input *in, const struct solver_charger *c);
+/* How far an EV-limited charger's cap sits above its EV's draw. */
+double solver_cap_slack_a(const struct solver_input *in, const struct solver_charger *c);
 
 /* The site phases the EV on charger c has drawn on in its session (ev_phases_seen), from `seen`,
  * what was known before this solve: cleared when no EV is plugged in, and grown by the phases

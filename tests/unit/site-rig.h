@@ -21,6 +21,7 @@ static void site_rig_init(struct rig *r)
 	r->d.cfg = &r->cfg;
 	r->s.d = &r->d;
 	r->ch = charger_new("EV1", NULL);
+	snprintf(charger_connector(r->ch, 1)->status, sizeof(r->ch->connectors[0].status), "Charging");
 	r->ev.ch = r->ch;
 	r->c = (struct solver_charger){ .phases = 3, .rotation = { 0, 1, 2 }, .min_a = 6, .max_a = 32, .ev = true };
 }

@@ -151,9 +151,11 @@ static void test_deadline_beats_fair(void **state)
 /* EV-limited cars are probed as the daemon probes them (edge/site/ev-cap.c). A 50 A grid, four
  * 3-phase chargers, meter values every second, for an hour: three cars whose on-board chargers
  * take 6 A, one that takes 32 A. The three are capped at 8 A (draw + the 2 A slack) on the first
- * meter value; the fourth gets the other 26 A. A probe keeps its car's cap in the share and is
- * offered only what the others leave: nothing here, so the fourth keeps its 26 A all hour,
- * 17 940 Wh, less 3 Wh for the first second (12.5 A each until a meter value).
+ * meter value, and at 7 A (6 A + EV_TIGHT_SLACK_A) at a profile renewal once they drew 6 A for a
+ * minute; the fourth gets the other 26 A, then 29 A: 20 010 Wh for the hour, less 2 070 Wh for
+ * each hour it had 26 (the first 61-121 s: 35-70 Wh) and 3 Wh for the first second (12.5 A
+ * each until a meter value). A probe keeps its car's cap in the share and is offered only what
+ * the others leave: nothing here, so the fourth keeps its 29 A for the rest of the hour.
  * Full-share probes, one of the site at a time (each 5 s at 17 A each, the fourth losing 9 A),
  * left it 17 653 Wh; the replay's own probes before that (every capped car for 30 s of each
  * 5 minutes, at once when their stagger met) 16 974 Wh. */
@@ -173,9 +175,8 @@ static void test_probe_costs_nothing(void **state)
 	assert_int_equal(replay_run(&in, &r, stderr), 0);
 	for (int i = 0; i < 3; i++)     /* the capped cars draw their 6 A all along */
 		assert_true(fabs(r.outcome[i].delivered_wh - 4140) < 1);
-	if (r.outcome[3].delivered_wh < 17936)
-		fail_msg("CP4 got %.0f Wh, want >= 17936", r.outcome[3].delivered_wh);
-	assert_true(r.outcome[3].delivered_wh <= 17940 + 1);    /* never more than the 26 A left */
+	if (r.outcome[3].delivered_wh < 20010 - 70 - 3 || r.outcome[3].delivered_wh > 20010 - 35 + 1)
+		fail_msg("CP4 got %.0f Wh, want 19937-19976", r.outcome[3].delivered_wh);
 	assert_int_equal(r.violations, 0);
 	replay_result_fini(&r);
 	free((void *)in.sessions);

@@ -447,6 +447,7 @@ static void learn(struct run *u, int64_t t)
 			b->meter_at_ms = now;
 		}
 		struct ev_cap_reading rd = {
+			.ev = charging,
 			.usable = charging && b->sent_a > 0 && b->meter_at_ms > b->plugged_ms,
 			.held = charging && b->sent_a == 0,
 			.draw_a = b->meter_a,
@@ -459,6 +460,7 @@ static void learn(struct run *u, int64_t t)
 		};
 		c->ev_limited = ev_cap_judge(&b->cap, &rd, u->sin.ev_slack_a, &probing, now, NULL);
 		c->ev_cap_a = c->ev_limited ? b->cap.cap_a : 0;
+		c->ev_cap_slack_a = c->ev_limited ? b->cap.slack_a : 0;
 		c->ev_probe = c->ev_limited && b->cap.probing;
 	}
 }
