@@ -3,7 +3,7 @@
  *
  * Non-EV load at a metered node is what its meter measures minus what the chargers below it
  * report drawing (their OCPP meter values), held while an EV ramps to a new limit faster than
- * its charger reports (non-ev.h). A configured meter (grid or circuit) without a fresh
+ * its charger reports (non-ev.h, ev-ramp.h). A configured meter (grid or circuit) without a fresh
  * reading makes the whole site fall back to safe currents (the solver's meter_stale), never to
  * nominal limits: a node we cannot see is a node we cannot keep under its fuse. */
 #include "edge/site/site.h"
@@ -12,6 +12,7 @@
 #include "edge/devices/devices.h"
 #include "edge/site/energy.h"
 #include "edge/site/ev-cap.h"
+#include "edge/site/ev-ramp.h"
 #include "edge/site/non-ev.h"
 #include "edge/core/log.h"
 #include "edge/site/profiles.h"
@@ -51,20 +52,7 @@ struct site_ev {
 	bool held_said;                 /* the site manager was told, this time */
 	unsigned phases_seen;           /* the phases its EV has drawn on (solver_phases_learn) */
 	uint64_t plugged_ms;            /* the first solve that saw its EV plugged in (0: none now) */
-	/* per charger phase (draw_range, non-ev.h): the least and most it may draw now, and the draw
-	 * the estimate counts (its report; once a ramp is over and no meter value says what it
-	 * draws, implied_a, what the estimate implied at the ramp's end) */
-	double draw_lo_a[SOLVER_PHASES], draw_hi_a[SOLVER_PHASES], draw_est_a[SOLVER_PHASES];
-	double implied_a[SOLVER_PHASES];
-	double from_a[SOLVER_PHASES];   /* the draw its ramp started from (a report, or a pin) */
-	double pin_lo_a[SOLVER_PHASES], pin_hi_a[SOLVER_PHASES];       /* its range at the ramp's end */
-	double unpinned_a[SOLVER_PHASES];       /* a pin a report just ended less that report */
-	uint64_t unpinned_ms;           /* the limit change of that pin */
-	uint64_t changed_ms;            /* the limit change of the ramp or pin */
-	uint64_t report_ms;             /* the meter value it started from */
-	bool ramping;                   /* its EV may still be ramping to a new limit */
-	bool pinned;                    /* ramped, not reported since: draw_est_a is implied_a */
-	bool unpinned;                  /* a meter value ended its pin in this solve (unpinned_a) */
+	struct ev_ramp ramp;            /* what it may draw while its EV ramps, and its pin (ev-ramp.h) */
 };
 
 struct site {
@@ -245,71 +233,21 @@ static void held(struct site *s, const struct charger *ch, struct site_ev *e, st
 		    profiles_target_a(ch), PROFILE_DECREASE_GRACE_MS / 1000, e->held_a);
 }
 
-/* What charger ch may draw now, per phase (e->draw_lo_a, draw_hi_a, draw_est_a: non-ev.h). While
- * its EV ramps to a new limit (EV_SETTLE_MS from when it went out or was accepted), anything
- * between the draw it ramps from (its report, or a pin newer than that) and the limits it may
- * hold, on the phases the solver counts the EV on; once the ramp is over and no meter value
- * taken after it came, pinned at what the estimate implied (estimate_non_ev), until one comes
- * (repin then hands the pin's error to the others still pinned) or one meter interval and a
- * second have passed. A change that is refused or times out ends it. Only for a charger that
- * reports its current: one that never does is counted, draw and all, in the meter's load as
- * before, so a building load step is never hidden behind an EV that may as well draw nothing. */
+/* What charger ch may draw now, per phase (e->ramp: ev-ramp.h), from its last meter value, the
+ * limits its profiles say it may hold and the phases the solver counts its EV on. */
 static void draw_range(const struct site *s, const struct charger *ch, struct site_ev *e,
 		       const struct solver_charger *c, uint64_t now)
 {
-	int interval_s = s->d->cfg->ocpp.meter_interval_s;
-	uint64_t changed_ms = 0, max_ms = EV_SETTLE_MS + 1000 * (uint64_t)((interval_s > 5 ? interval_s : 5) + 1);
-	uint64_t report_ms = ch->meter.current_at_ms;
+	struct ev_ramp_reading r = { .report_ms = ch->meter.current_at_ms,
+				     .meter_interval_s = s->d->cfg->ocpp.meter_interval_s };
 	unsigned mask = solver_phase_mask(c);
-	double lo = 0, hi = 0;
-	bool known = c->link == SOLVER_ONLINE && report_ms && profiles_limits_now(ch, &lo, &hi, &changed_ms) && changed_ms;
-	bool unsettled = known && report_ms < changed_ms + EV_SETTLE_MS && now < changed_ms + max_ms;
-	bool new_report = report_ms != e->report_ms, carried = e->ramping || e->pinned;
 
-	e->unpinned = false;
-	if (!unsettled || changed_ms < e->changed_ms) {
-		/* settled, or a change that was refused or timed out (back to an older one) */
-		e->unpinned = e->pinned && new_report;
-		e->unpinned_ms = e->changed_ms;
-		for (int k = 0; k < SOLVER_PHASES; k++)
-			e->unpinned_a[k] = e->unpinned ? e->implied_a[k] - c->draw_a[k] : 0;
-		e->ramping = e->pinned = false;
-		e->changed_ms = unsettled ? changed_ms : 0;
-	} else if (changed_ms != e->changed_ms) {
-		/* a new limit: its ramp starts from the best known draw: a report newer than the last
-		 * solve, else what that solve counted (a pin, a ramp's implied draw, a capped report) */
-		for (int k = 0; k < SOLVER_PHASES; k++)
-			e->from_a[k] = new_report ? c->draw_a[k] : carried ? e->implied_a[k] : e->draw_est_a[k];
-		e->changed_ms = changed_ms;
-		e->ramping = now < changed_ms + EV_SETTLE_MS;   /* else first seen after it: the report */
-		e->pinned = false;
-	} else {
-		if (new_report)                 /* a meter value taken mid-ramp: from it on */
-			memcpy(e->from_a, c->draw_a, sizeof(e->from_a));
-		e->pinned = (e->ramping || e->pinned) && now >= changed_ms + EV_SETTLE_MS;
-		e->ramping = now < changed_ms + EV_SETTLE_MS;
-	}
-	e->report_ms = report_ms;
-	/* A report older than the EV's time to follow its limit says no more than the limit: after a
-	 * decrease (refused raise, or a pin that timed out) the EV draws at most that, and counting
-	 * the older, higher report hid the difference from the meter's load. */
-	bool capped = known && !e->ramping && !e->pinned && now >= changed_ms + EV_SETTLE_MS &&
-		      report_ms < changed_ms + EV_SETTLE_MS;
-	for (int k = 0; k < SOLVER_PHASES; k++) {
-		bool counted = k < c->phases && (mask >> c->rotation[k] & 1);
-		double r = e->pinned ? e->implied_a[k] : e->ramping ? e->from_a[k] : c->draw_a[k];
-		if (capped)
-			r = fmin(r, hi);
-		e->draw_est_a[k] = r;
-		e->draw_lo_a[k] = e->ramping && counted ? fmin(r, lo) : r;
-		e->draw_hi_a[k] = e->ramping && counted ? fmax(r, hi) : r;
-		if (!e->pinned)
-			e->implied_a[k] = r;    /* estimate_non_ev moves it while the EV ramps */
-		if (e->ramping) {
-			e->pin_lo_a[k] = e->draw_lo_a[k];
-			e->pin_hi_a[k] = e->draw_hi_a[k];
-		}
-	}
+	r.known = c->link == SOLVER_ONLINE && r.report_ms && profiles_limits_now(ch, &r.lo_a, &r.hi_a, &r.changed_ms) &&
+		  r.changed_ms;
+	memcpy(r.draw_a, c->draw_a, sizeof(r.draw_a));
+	for (int k = 0; k < c->phases; k++)
+		r.counted[k] = mask >> c->rotation[k] & 1;
+	ev_ramp_update(&e->ramp, &r, now);
 }
 
 /* The nearest metered node at or above `node`, or -1. */
@@ -320,32 +258,22 @@ static int metered_node(const struct site *s, int node)
 	return node;
 }
 
-/* A meter value ended charger i's pin: what the pin counted above (or below) the EV's real draw
- * was drawn by the others still pinned at the same meter and phase whose ramps ran with its own
- * (the estimate split the rise among all that ramped then). Moved onto them, within what each
- * may draw, so the node's EV draw stays as the meter showed it: left where it was, the site
- * counted the first EV's error as EV draw, building load it did not see. Not onto an EV whose
- * ramp did not overlap: the rise was never split with it. */
+/* A meter value ended charger i's pin: its error goes to the others still pinned at the same
+ * meter and site phase that share it (ev_ramp_shares_pin). */
 static void repin(struct site *s, size_t n_ch, size_t i)
 {
+	const struct ev_ramp *ended = &s->ev[i].ramp;
 	int m = metered_node(s, s->in[i].node);
 
 	for (int k = 0; k < s->in[i].phases; k++) {
-		double left = s->ev[i].unpinned_a[k];
+		double left = ended->unpinned_a[k];
 		int p = s->in[i].rotation[k];
 		for (size_t j = 0; j < n_ch && fabs(left) > 1e-9; j++) {
-			uint64_t a = s->ev[i].unpinned_ms, b = s->ev[j].changed_ms;
-			if (j == i || !s->ev[j].pinned || metered_node(s, s->in[j].node) != m ||
-			    (a > b ? a - b : b - a) >= EV_SETTLE_MS)
+			if (j == i || !ev_ramp_shares_pin(&s->ev[j].ramp, ended) || metered_node(s, s->in[j].node) != m)
 				continue;
-			for (int q = 0; q < s->in[j].phases; q++) {
-				if (s->in[j].rotation[q] != p)
-					continue;
-				struct site_ev *o = &s->ev[j];
-				double to = fmin(o->pin_hi_a[q], fmax(o->pin_lo_a[q], o->implied_a[q] + left));
-				left -= to - o->implied_a[q];
-				o->implied_a[q] = o->draw_est_a[q] = o->draw_lo_a[q] = o->draw_hi_a[q] = to;
-			}
+			for (int q = 0; q < s->in[j].phases; q++)
+				if (s->in[j].rotation[q] == p)
+					left = ev_ramp_take_error(&s->ev[j].ramp, q, left);
 		}
 	}
 }
@@ -450,9 +378,9 @@ static bool measure(struct site *s, struct solver_node *nodes, size_t n_ch, uint
 			for (size_t i = 0; i < n_ch; i++)
 				for (int k = 0; k < s->in[i].phases; k++)
 					if (s->in[i].rotation[k] == p && below(s, s->in[i].node, (int)n)) {
-						nr->ev_a += s->ev[i].draw_est_a[k];
-						nr->ev_lo_a += s->ev[i].draw_lo_a[k];
-						nr->ev_hi_a += s->ev[i].draw_hi_a[k];
+						nr->ev_a += s->ev[i].ramp.draw_est_a[k];
+						nr->ev_lo_a += s->ev[i].ramp.draw_lo_a[k];
+						nr->ev_hi_a += s->ev[i].ramp.draw_hi_a[k];
 					}
 			if (nodes[n].limit_a[p] > 0 && amps > nodes[n].limit_a[p] && !overloaded && !s->overloaded)
 				store_event(d->store, LL_WARN, "site.overload", nodes[n].id,
@@ -519,7 +447,7 @@ static double estimate_non_ev(struct site *s, size_t n_ch, bool fresh, uint64_t 
 			s->nodes[n].non_ev_a[p] = non_ev_estimate(&s->non_ev[n * AG_PHASES + p], r);
 		}
 	for (size_t i = 0; i < n_ch; i++) {
-		struct site_ev *e = &s->ev[i];
+		struct ev_ramp *e = &s->ev[i].ramp;
 		int m = metered_node(s, s->in[i].node);
 		for (int k = 0; k < s->in[i].phases; k++) {
 			if (e->ramping && m >= 0)
@@ -599,7 +527,7 @@ static void solve(struct site *s)
 	for (size_t i = 0; i < p->n_chargers; i++)
 		describe(s, p->chargers[i], &s->ev[i], &s->in[i], now);
 	for (size_t i = 0; i < p->n_chargers; i++)
-		if (s->ev[i].unpinned)
+		if (s->ev[i].ramp.unpinned)
 			repin(s, p->n_chargers, i);
 	apply_override(s, now);
 	bool was_overloaded = s->overloaded;

@@ -146,17 +146,17 @@ static void ramp_then_pin(struct rig *r, double from_a, double limit_a, uint64_t
 {
 	report(r, from_a, changed - 1000);
 	ramp_solve(r, limit_a, changed, changed + 500);
-	assert_true(r->ev.ramping);
-	assert_float_equal(r->ev.draw_lo_a[0], fmin(from_a, limit_a), 1e-9);
-	assert_float_equal(r->ev.draw_hi_a[0], fmax(from_a, limit_a), 1e-9);
-	assert_float_equal(r->ev.draw_est_a[0], from_a, 1e-9);
+	assert_true(r->ev.ramp.ramping);
+	assert_float_equal(r->ev.ramp.draw_lo_a[0], fmin(from_a, limit_a), 1e-9);
+	assert_float_equal(r->ev.ramp.draw_hi_a[0], fmax(from_a, limit_a), 1e-9);
+	assert_float_equal(r->ev.ramp.draw_est_a[0], from_a, 1e-9);
 	for (int k = 0; k < 3; k++)
-		r->ev.implied_a[k] = implied_a;
+		r->ev.ramp.implied_a[k] = implied_a;
 	ramp_solve(r, limit_a, changed, changed + 5500);
-	assert_true(r->ev.pinned);
-	assert_false(r->ev.ramping);
-	assert_float_equal(r->ev.draw_est_a[0], implied_a, 1e-9);
-	assert_float_equal(r->ev.draw_hi_a[0], implied_a, 1e-9);
+	assert_true(r->ev.ramp.pinned);
+	assert_false(r->ev.ramp.ramping);
+	assert_float_equal(r->ev.ramp.draw_est_a[0], implied_a, 1e-9);
+	assert_float_equal(r->ev.ramp.draw_hi_a[0], implied_a, 1e-9);
 }
 
 /* A raise to `limit_a` goes out at `at` and waits for the charger's answer. */
@@ -180,22 +180,22 @@ static void test_ramp_pin_and_report(void **state)
 	rig_init(&r);
 	ramp_then_pin(&r, 10, 28, 2000, 20);
 	ramp_solve(&r, 16, 8000, 8500);
-	assert_true(r.ev.ramping);
-	assert_float_equal(r.ev.draw_est_a[0], 20, 1e-9);
+	assert_true(r.ev.ramp.ramping);
+	assert_float_equal(r.ev.ramp.draw_est_a[0], 20, 1e-9);
 	ramp_solve(&r, 16, 8000, 9500);         /* still from the pin, a solve later */
-	assert_float_equal(r.ev.draw_est_a[0], 20, 1e-9);
-	assert_float_equal(r.ev.draw_lo_a[0], 16, 1e-9);
-	assert_float_equal(r.ev.draw_hi_a[0], 20, 1e-9);
+	assert_float_equal(r.ev.ramp.draw_est_a[0], 20, 1e-9);
+	assert_float_equal(r.ev.ramp.draw_lo_a[0], 16, 1e-9);
+	assert_float_equal(r.ev.ramp.draw_hi_a[0], 20, 1e-9);
 	for (int k = 0; k < 3; k++)
-		r.ev.implied_a[k] = 17;
+		r.ev.ramp.implied_a[k] = 17;
 	ramp_solve(&r, 16, 8000, 13500);
-	assert_true(r.ev.pinned);
+	assert_true(r.ev.ramp.pinned);
 	report(&r, 16, 14000);
 	ramp_solve(&r, 16, 8000, 14000);
-	assert_false(r.ev.pinned || r.ev.ramping);
-	assert_true(r.ev.unpinned);
-	assert_float_equal(r.ev.unpinned_a[0], 1, 1e-9);
-	assert_float_equal(r.ev.draw_est_a[0], 16, 1e-9);
+	assert_false(r.ev.ramp.pinned || r.ev.ramp.ramping);
+	assert_true(r.ev.ramp.unpinned);
+	assert_float_equal(r.ev.ramp.unpinned_a[0], 1, 1e-9);
+	assert_float_equal(r.ev.ramp.draw_est_a[0], 16, 1e-9);
 	charger_free(r.ch);
 }
 
@@ -208,16 +208,16 @@ static void test_refused_raise_ends_ramp(void **state)
 
 	rig_init(&r);
 	ramp_solve(&r, 28, 2000, 2500);
-	assert_false(r.ev.ramping);             /* no current reported yet */
+	assert_false(r.ev.ramp.ramping);             /* no current reported yet */
 	report(&r, 10, 3000);
 	raise_in_flight(&r, 32, 9000);
 	ramp_solve(&r, 28, 2000, 9100);
-	assert_true(r.ev.ramping);
-	assert_float_equal(r.ev.draw_hi_a[0], 32, 1e-9);
+	assert_true(r.ev.ramp.ramping);
+	assert_float_equal(r.ev.ramp.draw_hi_a[0], 32, 1e-9);
 	r.ch->prof.profile_in_flight = false;   /* refused */
 	ramp_solve(&r, 28, 2000, 9300);
-	assert_false(r.ev.ramping || r.ev.pinned);
-	assert_float_equal(r.ev.draw_hi_a[0], 10, 1e-9);
+	assert_false(r.ev.ramp.ramping || r.ev.ramp.pinned);
+	assert_float_equal(r.ev.ramp.draw_hi_a[0], 10, 1e-9);
 	charger_free(r.ch);
 }
 
@@ -241,24 +241,24 @@ static void test_repin_hands_the_error_on(void **state)
 	for (int i = 0; i < 2; i++) {
 		in[i] = (struct solver_charger){ .phases = 3, .rotation = { 0, 1, 2 } };
 		for (int k = 0; k < 3; k++) {
-			ev[i].implied_a[k] = ev[i].draw_est_a[k] = 14;
-			ev[i].pin_lo_a[k] = 0;
-			ev[i].pin_hi_a[k] = 28;
+			ev[i].ramp.implied_a[k] = ev[i].ramp.draw_est_a[k] = 14;
+			ev[i].ramp.pin_lo_a[k] = 0;
+			ev[i].ramp.pin_hi_a[k] = 28;
 		}
 	}
-	ev[1].pinned = true;
-	ev[0].unpinned = true;
+	ev[1].ramp.pinned = true;
+	ev[0].ramp.unpinned = true;
 	for (int k = 0; k < 3; k++)
-		ev[0].unpinned_a[k] = 14 - 0;
+		ev[0].ramp.unpinned_a[k] = 14 - 0;
 	repin(&r.s, 2, 0);
-	assert_float_equal(ev[1].draw_est_a[0], 28, 1e-9);
-	assert_float_equal(ev[1].implied_a[2], 28, 1e-9);
+	assert_float_equal(ev[1].ramp.draw_est_a[0], 28, 1e-9);
+	assert_float_equal(ev[1].ramp.implied_a[2], 28, 1e-9);
 	/* not onto an EV whose ramp began 6 s after A's: the rise was never split with it */
-	ev[1].implied_a[0] = ev[1].draw_est_a[0] = 14;
-	ev[1].changed_ms = 8000;
-	ev[0].unpinned_ms = 2000;
+	ev[1].ramp.implied_a[0] = ev[1].ramp.draw_est_a[0] = 14;
+	ev[1].ramp.changed_ms = 8000;
+	ev[0].ramp.unpinned_ms = 2000;
 	repin(&r.s, 2, 0);
-	assert_float_equal(ev[1].draw_est_a[0], 14, 1e-9);
+	assert_float_equal(ev[1].ramp.draw_est_a[0], 14, 1e-9);
 	charger_free(r.ch);
 }
 
@@ -273,18 +273,18 @@ static void test_old_report_capped_by_lower_limit(void **state)
 	rig_init(&r);
 	ramp_then_pin(&r, 32, 10, 1500, 10);
 	ramp_solve(&r, 10, 1500, 18000);        /* 5 s + one meter interval + 1 s: the pin ends */
-	assert_false(r.ev.pinned || r.ev.ramping);
-	assert_float_equal(r.ev.draw_est_a[0], 10, 1e-9);
+	assert_false(r.ev.ramp.pinned || r.ev.ramp.ramping);
+	assert_float_equal(r.ev.ramp.draw_est_a[0], 10, 1e-9);
 	/* a raise to 16 A from there, refused */
 	raise_in_flight(&r, 16, 18500);
 	ramp_solve(&r, 10, 1500, 18600);
-	assert_true(r.ev.ramping);
-	assert_float_equal(r.ev.draw_hi_a[0], 16, 1e-9);        /* from 10 A, not the 32 A report */
+	assert_true(r.ev.ramp.ramping);
+	assert_float_equal(r.ev.ramp.draw_hi_a[0], 16, 1e-9);        /* from 10 A, not the 32 A report */
 	r.ch->prof.profile_in_flight = false;
 	ramp_solve(&r, 10, 1500, 18800);
-	assert_false(r.ev.ramping || r.ev.pinned);
-	assert_float_equal(r.ev.draw_est_a[0], 10, 1e-9);
-	assert_float_equal(r.ev.draw_hi_a[0], 10, 1e-9);
+	assert_false(r.ev.ramp.ramping || r.ev.ramp.pinned);
+	assert_float_equal(r.ev.ramp.draw_est_a[0], 10, 1e-9);
+	assert_float_equal(r.ev.ramp.draw_hi_a[0], 10, 1e-9);
 	charger_free(r.ch);
 }
 
