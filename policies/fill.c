@@ -4,8 +4,12 @@
  *
  * Key design decision: the headroom is worked out as edge/site/solver.c works it out (limit -
  * margin - non-EV load, the battery's extra at the grid node), per node-phase and kW row, so an
- * allocation made here is one the solver can reproduce and never one it must cut. */
+ * allocation made here is one the solver can reproduce and never one it must cut. Each charger's
+ * phases and cap are worked out once per decision (struct policy_fill), not in every loop: at
+ * 1,000 chargers solver_phase_mask and solver_cap_a, called five or six times per charger, were
+ * 13 % of `deadline`'s solve. */
 #include "policies/policy.h"
+#include "policies/policy-private.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,6 +19,35 @@
 
 enum { FILL_KW = 3, FILL_K = 4 };       /* headroom per node: L1..L3 in A, kW in W */
 #define PHASE_MOVE_MIN_A 0.5            /* smaller moves are not worth a profile (the profiles' dead band) */
+
+int policy_fill_init(struct policy_fill *f, const struct solver_input *in)
+{
+	*f = (struct policy_fill){ .in = in, .mask = malloc(in->n_chargers + 1),
+				   .cap_a = calloc(in->n_chargers + 1, sizeof(double)) };
+	if (!f->mask || !f->cap_a)
+		return -ENOMEM;
+	for (size_t i = 0; i < in->n_chargers; i++) {
+		const struct solver_charger *c = &in->chargers[i];
+
+		f->mask[i] = (unsigned char)solver_load_mask(c);
+		if (c->ev && c->link == SOLVER_ONLINE)
+			f->cap_a[i] = solver_cap_a(in, c);
+	}
+	return 0;
+}
+
+void policy_fill_fini(struct policy_fill *f)
+{
+	free(f->mask);
+	free(f->cap_a);
+}
+
+int64_t policy_fill_laxity_ms(const struct policy_fill *f, size_t i, int64_t now_ms)
+{
+	double power_w = f->cap_a[i] * f->in->voltage_v * solver_mask_width(f->mask[i]);
+
+	return policy_laxity_at_ms(&f->in->chargers[i], power_w, now_ms);
+}
 
 /* Headroom of every node as edge/site/solver.c set_headroom computes it. */
 static void fill_headroom(const struct solver_input *in, double *head, double *nv)
@@ -36,72 +69,79 @@ static void fill_headroom(const struct solver_input *in, double *head, double *n
 
 static void take(const struct solver_input *in, double *head, int node, unsigned mask, double a)
 {
+	int w = solver_mask_width(mask);
+
 	for (int k = node; k >= 0; k = in->nodes[k].parent) {
 		for (int p = 0; p < 3; p++)
 			head[(size_t)k * FILL_K + p] -= mask & (1u << p) ? a : 0;
-		head[(size_t)k * FILL_K + FILL_KW] -= a * in->voltage_v * __builtin_popcount(mask);
+		head[(size_t)k * FILL_K + FILL_KW] -= a * in->voltage_v * w;
 	}
 }
 
-/* The most of `a` that fits on c's path (phases in mask) under the headroom left. */
-static double fits(const struct solver_input *in, const double *head, const struct solver_charger *c, unsigned mask,
-		   double a)
+/* The most of `a` that fits on charger i's path under the headroom left. Compared, not fmin (a
+ * libm call, 3 % of the deadline solve): `a` is never NaN (a cap or a minimum) and a NaN
+ * headroom leaves it as fmin does. */
+static double fits(const struct policy_fill *f, const double *head, size_t i, double a)
 {
-	int nph = __builtin_popcount(mask);
+	const struct solver_input *in = f->in;
+	unsigned mask = f->mask[i];
+	double per_a_w = in->voltage_v * solver_mask_width(mask);
 
-	for (int k = c->node; k >= 0; k = in->nodes[k].parent) {
+	for (int k = in->chargers[i].node; k >= 0; k = in->nodes[k].parent) {
 		const double *h = &head[(size_t)k * FILL_K];
+		double kw_a = h[FILL_KW] / per_a_w;
 
 		for (int p = 0; p < 3; p++)
-			if (mask & (1u << p))
-				a = fmin(a, h[p]);
-		a = fmin(a, h[FILL_KW] / (in->voltage_v * nph));
+			if ((mask & (1u << p)) && h[p] < a)
+				a = h[p];
+		a = kw_a < a ? kw_a : a;
 	}
 	return a;
 }
 
 /* The headroom, less what chargers not online draw whatever is decided (their fallback or max)
  * and, with out_a, what the online EVs were given. */
-static void headroom_left(const struct solver_input *in, const double *out_a, double *head, double *nv)
+static void headroom_left(const struct policy_fill *f, const double *out_a, double *head, double *nv)
 {
+	const struct solver_input *in = f->in;
+
 	fill_headroom(in, head, nv);
 	for (size_t i = 0; i < in->n_chargers; i++) {
 		const struct solver_charger *c = &in->chargers[i];
 		double a = c->link != SOLVER_ONLINE ? policy_fixed_a(in, c) : c->ev && out_a ? out_a[i] : 0;
 
 		if (a > 0)
-			take(in, head, c->node, solver_load_mask(c), a);
+			take(in, head, c->node, f->mask[i], a);
 	}
 }
 
-int policy_fill_in_order(const struct solver_input *in, const size_t *order, size_t n, size_t n_first, size_t n_full,
+int policy_fill_in_order(const struct policy_fill *f, const size_t *order, size_t n, size_t n_first, size_t n_full,
 			 double *out_a)
 {
+	const struct solver_input *in = f->in;
 	double *head = malloc((in->n_nodes * (FILL_K + 3) + 1) * sizeof(double));
 
 	if (!head)
 		return -ENOMEM;
-	headroom_left(in, NULL, head, head + in->n_nodes * FILL_K);
+	headroom_left(f, NULL, head, head + in->n_nodes * FILL_K);
 	for (size_t q = 0; q < n; q++) {
 		const struct solver_charger *c = &in->chargers[order[q]];
-		unsigned mask = solver_phase_mask(c);
-		double a = fits(in, head, c, mask, q >= n_first && q < n_full ? solver_cap_a(in, c) : c->min_a);
+		double a = fits(f, head, order[q], q >= n_first && q < n_full ? f->cap_a[order[q]] : c->min_a);
 
 		out_a[order[q]] = a >= c->min_a && a > 0 ? a : 0;       /* 0 or at least the minimum */
 		if (out_a[order[q]] > 0)
-			take(in, head, c->node, mask, a);
+			take(in, head, c->node, f->mask[order[q]], a);
 	}
 	/* A probed EV (solver.h ev_probe) is then offered what is left on its path, as the solver does. */
 	for (size_t q = n_first; q < n_full && q < n; q++) {
 		const struct solver_charger *c = &in->chargers[order[q]];
-		unsigned mask = solver_phase_mask(c);
 		double a;
 
 		if (!c->ev_probe || !c->ev_limited || !(out_a[order[q]] > 0) || !(c->max_a > out_a[order[q]]))
 			continue;
-		if ((a = fits(in, head, c, mask, c->max_a - out_a[order[q]])) > 0) {
+		if ((a = fits(f, head, order[q], c->max_a - out_a[order[q]])) > 0) {
 			out_a[order[q]] += a;
-			take(in, head, c->node, mask, a);
+			take(in, head, c->node, f->mask[order[q]], a);
 		}
 	}
 	free(head);
@@ -110,31 +150,27 @@ int policy_fill_in_order(const struct solver_input *in, const size_t *order, siz
 
 /* ---- policy_rebalance_phases ---- */
 
-/* One call's view of the EVs of `order`: each charger's phase mask (solver_phase_mask, worked out
- * once), what EVs on one or two phases hold above their minimum per node, width and phase
- * (above), and per node and phase those EVs most laxity first (the reverse of `order`): list
- * x = k * 3 + p is ev[start[x] .. start[x + 1]), cursor[x] past the single-phase ones already
- * cut to their minimum (a 2-phase EV at its minimum may still gain, and be cut again). */
+/* One call's view of the EVs of `order`: what EVs on one or two phases hold above their minimum
+ * per node, width and phase (above), and per node and phase those EVs most laxity first (the
+ * reverse of `order`): list x = k * 3 + p is ev[start[x] .. start[x + 1]), cursor[x] past the
+ * single-phase ones already cut to their minimum (a 2-phase EV at its minimum may still gain, and
+ * be cut again). The lists are made at the first move (rebalance_lists): most solves move
+ * nothing (none at all in bench_solver's deadline row). */
 struct rebalance {
 	const struct solver_input *in;
-	unsigned char *mask;            /* per charger */
+	const unsigned char *mask;      /* per charger: the fill's */
+	const size_t *order;
+	size_t n;
 	double *head, *above;           /* per node: FILL_K; 2 x 3 */
-	size_t *ev, *start, *cursor;
+	size_t *ev, *start, *cursor;    /* NULL until the first move */
 };
-
-/* __builtin_popcount is a libgcc call without -mpopcnt; this one ran in the rebalance's loops at
- * 1,000 chargers (perf: 7 % of the deadline solve). */
-static int width(unsigned mask)
-{
-	return (int)(mask & 1u) + (int)(mask >> 1 & 1u) + (int)(mask >> 2 & 1u);
-}
 
 /* Charger i's current moves from a to b: what it holds above its minimum follows (above[]). */
 static void note_above(struct rebalance *r, size_t i, double a, double b)
 {
 	const struct solver_charger *c = &r->in->chargers[i];
-	int w = width(r->mask[i]);
-	double d = fmax(0.0, b - c->min_a) - fmax(0.0, a - c->min_a);
+	int w = solver_mask_width(r->mask[i]);
+	double d = (b - c->min_a > 0 ? b - c->min_a : 0.0) - (a - c->min_a > 0 ? a - c->min_a : 0.0);  /* not fmax */
 
 	if (w < 1 || w > 2 || d == 0)
 		return;
@@ -144,13 +180,15 @@ static void note_above(struct rebalance *r, size_t i, double a, double b)
 }
 
 /* The lists: counted (fill false), then filled. */
-static void list_narrow(struct rebalance *r, const size_t *order, size_t n, bool fill)
+static void list_narrow(struct rebalance *r, bool fill)
 {
-	for (size_t q = n; q-- > 0;) {
+	const size_t *order = r->order;
+
+	for (size_t q = r->n; q-- > 0;) {
 		const struct solver_charger *c = &r->in->chargers[order[q]];
 		unsigned m = r->mask[order[q]];
 
-		if (width(m) > 2)
+		if (solver_mask_width(m) > 2)
 			continue;
 		for (int k = c->node; k >= 0; k = r->in->nodes[k].parent)
 			for (size_t p = 0, x = (size_t)k * 3; p < 3; p++)
@@ -166,89 +204,107 @@ static void list_narrow(struct rebalance *r, const size_t *order, size_t n, bool
 /* Sets up r; returns 0, 1 when no EV of `order` could gain (one on more than one phase, that has
  * shown them and is short of its cap, while one on fewer holds more than its minimum), or
  * -ENOMEM. */
-static int rebalance_init(struct rebalance *r, const struct solver_input *in, const size_t *order, size_t n,
+static int rebalance_init(struct rebalance *r, const struct policy_fill *f, const size_t *order, size_t n,
 			  const double *out_a)
 {
-	size_t nn = in->n_nodes, lists = nn * 3;
+	const struct solver_input *in = f->in;
+	size_t nn = in->n_nodes;
 	bool wide = false, narrow = false;
 
-	*r = (struct rebalance){ .in = in, .mask = malloc(in->n_chargers + 1) };
-	if (!r->mask)
-		return -ENOMEM;
+	*r = (struct rebalance){ .in = in, .mask = f->mask, .order = order, .n = n };
 	for (size_t q = 0; q < n; q++) {
 		const struct solver_charger *c = &in->chargers[order[q]];
-		int w = width(r->mask[order[q]] = (unsigned char)solver_phase_mask(c));
+		int w = solver_mask_width(r->mask[order[q]]);
 
-		wide |= w > 1 && c->ev_phases_seen && solver_cap_a(in, c) - out_a[order[q]] >= PHASE_MOVE_MIN_A;
+		wide |= w > 1 && c->ev_phases_seen && f->cap_a[order[q]] - out_a[order[q]] >= PHASE_MOVE_MIN_A;
 		narrow |= w < 3 && out_a[order[q]] > c->min_a;
 	}
 	if (!wide || !narrow)
 		return 1;
-	r->head = malloc((nn * (FILL_K + 3 + 6) + 1) * sizeof(double));
-	r->start = calloc(lists + 1, sizeof(size_t));
-	r->cursor = calloc(lists + 1, sizeof(size_t));
-	if (!r->head || !r->start || !r->cursor)
+	if (!(r->head = malloc((nn * (FILL_K + 3 + 6) + 1) * sizeof(double))))
 		return -ENOMEM;
 	r->above = r->head + nn * (FILL_K + 3);
-	headroom_left(in, out_a, r->head, r->head + nn * FILL_K);
+	headroom_left(f, out_a, r->head, r->head + nn * FILL_K);
 	memset(r->above, 0, nn * 6 * sizeof(double));
 	for (size_t q = 0; q < n; q++)
 		note_above(r, order[q], 0, out_a[order[q]]);
-	list_narrow(r, order, n, false);
+	return 0;
+}
+
+/* Makes r's lists (they hold no current: the same whenever they are made); 0 or -ENOMEM. */
+static int rebalance_lists(struct rebalance *r)
+{
+	size_t lists = r->in->n_nodes * 3;
+
+	r->start = calloc(lists + 1, sizeof(size_t));
+	r->cursor = calloc(lists + 1, sizeof(size_t));
+	if (!r->start || !r->cursor)
+		return -ENOMEM;
+	list_narrow(r, false);
 	for (size_t x = 0; x < lists; x++)
 		r->start[x + 1] += r->start[x];
 	if (!(r->ev = malloc((r->start[lists] + 1) * sizeof(size_t))))
 		return -ENOMEM;
 	memcpy(r->cursor, r->start, lists * sizeof(size_t));
-	list_narrow(r, order, n, true);
+	list_narrow(r, true);
 	memcpy(r->cursor, r->start, lists * sizeof(size_t));
 	return 0;
 }
 
 static void rebalance_fini(struct rebalance *r)
 {
-	free(r->mask);
 	free(r->head);
 	free(r->ev);
 	free(r->start);
 	free(r->cursor);
 }
 
+/* gain_by_phase at node k: each gain[p] of at least `least` is cut to what the node leaves;
+ * whether one still is. */
+static bool gain_at(const struct rebalance *r, int k, unsigned mask, int w, double least, double *gain)
+{
+	const double *h = &r->head[(size_t)k * FILL_K], *ab = &r->above[(size_t)k * 6];
+	double kw = h[FILL_KW] / r->in->voltage_v;
+	bool any = false;
+
+	for (int p = 0; p < 3; p++) {
+		double g = h[p] + ab[p] + (w > 2 ? ab[3 + p] : 0);
+
+		if (!(gain[p] >= least))
+			continue;
+		for (int q = 0; q < 3; q++)
+			if (q != p && (mask & (1u << q)) && h[q] < g)
+				g = h[q];
+		if (kw < HUGE_VAL) {    /* w g - cut <= kw, cut = max(0, g - h[p]) */
+			double lim = kw >= w * h[p] ? (kw - h[p]) / (w - 1) : kw / w;
+
+			g = lim < g ? lim : g;
+		}
+		gain[p] = g < gain[p] ? g : gain[p];
+		any |= gain[p] >= least;
+	}
+	return any;
+}
+
 /* The most charger i (of width w) may gain with one phase p cut from narrower EVs, for each p
- * (gain[p]; 0 for a phase not its own), stopping as soon as none can gain PHASE_MOVE_MIN_A. On
- * each node: its other phases, p's headroom plus what narrower EVs hold there above their
- * minimum, and the kW row, in which every amp cut from a single-phase EV frees one phase's worth. */
-static void gain_by_phase(const struct rebalance *r, size_t i, int w, double want, double *gain)
+ * (gain[p]; 0 for a phase not its own), stopping as soon as none can gain `least` (at least
+ * PHASE_MOVE_MIN_A; a gain only falls node by node, and one below `least` is not taken). On each
+ * node of its path: its other phases, p's headroom plus what narrower EVs hold there above their
+ * minimum, and the kW row, in which every amp cut from a single-phase EV frees one phase's worth.
+ * A gain is the least over the nodes, in any order: the grid node goes first, where on a scarce
+ * site most EVs find no room (bench_solver's deadline row: all 460 tried per solve). */
+static void gain_by_phase(const struct rebalance *r, size_t i, int w, double want, double least, double *gain)
 {
 	const struct solver_input *in = r->in;
 	unsigned mask = r->mask[i];
 
 	for (int p = 0; p < 3; p++)
 		gain[p] = mask & (1u << p) ? want : 0;
-	for (int k = in->chargers[i].node; k >= 0; k = in->nodes[k].parent) {
-		const double *h = &r->head[(size_t)k * FILL_K], *ab = &r->above[(size_t)k * 6];
-		double kw = h[FILL_KW] / in->voltage_v;
-		bool any = false;
-
-		for (int p = 0; p < 3; p++) {
-			double g = h[p] + ab[p] + (w > 2 ? ab[3 + p] : 0);
-
-			if (!(gain[p] >= PHASE_MOVE_MIN_A))
-				continue;
-			for (int q = 0; q < 3; q++)
-				if (q != p && (mask & (1u << q)) && h[q] < g)
-					g = h[q];
-			if (kw < HUGE_VAL) {    /* w g - cut <= kw, cut = max(0, g - h[p]) */
-				double lim = kw >= w * h[p] ? (kw - h[p]) / (w - 1) : kw / w;
-
-				g = lim < g ? lim : g;
-			}
-			gain[p] = g < gain[p] ? g : gain[p];
-			any |= gain[p] >= PHASE_MOVE_MIN_A;
-		}
-		if (!any)
+	if (!gain_at(r, 0, mask, w, least, gain))
+		return;
+	for (int k = in->chargers[i].node; k > 0; k = in->nodes[k].parent)
+		if (!gain_at(r, k, mask, w, least, gain))
 			return;
-	}
 }
 
 /* Charger i gains `a` on phase p (of its own): the narrower EVs on p are cut where its node and
@@ -257,7 +313,7 @@ static void gain_by_phase(const struct rebalance *r, size_t i, int w, double wan
 static void move_phase(struct rebalance *r, size_t i, int p, double a, double *out_a)
 {
 	const struct solver_input *in = r->in;
-	int w = width(r->mask[i]);
+	int w = solver_mask_width(r->mask[i]);
 
 	for (int k = in->chargers[i].node; k >= 0; k = in->nodes[k].parent) {
 		size_t x = (size_t)k * 3 + (size_t)p, end = r->start[x + 1];
@@ -267,14 +323,14 @@ static void move_phase(struct rebalance *r, size_t i, int p, double a, double *o
 			size_t j = r->ev[e];
 			double t = fmin(a - *h, out_a[j] - in->chargers[j].min_a);
 
-			if (width(r->mask[j]) >= w || !(t > 0))
+			if (solver_mask_width(r->mask[j]) >= w || !(t > 0))
 				continue;
 			note_above(r, j, out_a[j], out_a[j] - t);
 			out_a[j] -= t;
 			take(in, r->head, in->chargers[j].node, r->mask[j], -t);
 		}
 		/* past single-phase EVs at their minimum only: one on two phases may still gain */
-		while (r->cursor[x] < end && width(r->mask[r->ev[r->cursor[x]]]) == 1 &&
+		while (r->cursor[x] < end && solver_mask_width(r->mask[r->ev[r->cursor[x]]]) == 1 &&
 		       !(out_a[r->ev[r->cursor[x]]] > in->chargers[r->ev[r->cursor[x]]].min_a))
 			r->cursor[x]++;
 	}
@@ -283,27 +339,32 @@ static void move_phase(struct rebalance *r, size_t i, int p, double a, double *o
 	take(in, r->head, in->chargers[i].node, r->mask[i], a);
 }
 
-int policy_rebalance_phases(const struct solver_input *in, const size_t *order, size_t n, double *out_a)
+int policy_rebalance_phases(const struct policy_fill *f, const size_t *order, size_t n, double *out_a)
 {
+	const struct solver_input *in = f->in;
 	struct rebalance r;
-	int rc = rebalance_init(&r, in, order, n, out_a), moved = 0;
+	int rc = rebalance_init(&r, f, order, n, out_a), moved = 0;
 
 	for (size_t q = 0; rc == 0 && q < n; q++) {
 		size_t i = order[q];
 		const struct solver_charger *c = &in->chargers[i];
-		int w = width(r.mask[i]), best_p = -1;
-		double want = solver_cap_a(in, c) - out_a[i], best = 0, gain[3];
+		int w = solver_mask_width(r.mask[i]), best_p = -1;
+		double want = f->cap_a[i] - out_a[i], best = 0, gain[3];
+		/* an EV held at 0 gains its minimum or nothing */
+		double least = !(out_a[i] > 0) && c->min_a > PHASE_MOVE_MIN_A ? c->min_a : PHASE_MOVE_MIN_A;
 
 		/* only an EV that has shown its phases: one counted on all three until it draws may
 		 * well be a single-phase car */
 		if (w < 2 || !c->ev_phases_seen || want < PHASE_MOVE_MIN_A)
 			continue;
-		gain_by_phase(&r, i, w, want, gain);
+		gain_by_phase(&r, i, w, want, least, gain);
 		for (int p = 0; p < 3; p++)
 			if (gain[p] > best)
 				best = gain[p], best_p = p;
-		if (best_p < 0 || best < PHASE_MOVE_MIN_A || (!(out_a[i] > 0) && best < c->min_a))
+		if (best_p < 0 || best < least)
 			continue;
+		if (!r.ev && (rc = rebalance_lists(&r)) < 0)
+			break;
 		move_phase(&r, i, best_p, best, out_a);
 		moved++;
 	}

@@ -16,4 +16,7 @@ const struct policy_ops *policy_plan_ops(void);
  * d->rank for charger i; returns 1 when the EV has a deadline, 0 when it has none. */
 int policy_by_laxity(const struct solver_input *in, int64_t now_ms, size_t i, struct policy_decision *d);
 
+/* policy_laxity_ms of EV c charging at power_w (its cap on its phases, in W). */
+int64_t policy_laxity_at_ms(const struct solver_charger *c, double power_w, int64_t now_ms);
+
 #endif

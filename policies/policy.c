@@ -32,20 +32,34 @@ const struct policy_ops *policy_find(const char *name)
 	return NULL;
 }
 
-int64_t policy_need_ms(const struct solver_input *in, const struct solver_charger *c)
+static int64_t need_ms(const struct solver_charger *c, double power_w)
 {
-	double power_w = solver_cap_a(in, c) * in->voltage_v * __builtin_popcount(solver_phase_mask(c));
-
 	if (!(c->energy_need_wh > 0) || !(power_w > 0))
 		return 0;
 	return (int64_t)(c->energy_need_wh / power_w * 3.6e6 + 0.5);
 }
 
-int64_t policy_laxity_ms(const struct solver_input *in, const struct solver_charger *c, int64_t now_ms)
+/* At its cap on its phases. */
+static double ev_power_w(const struct solver_input *in, const struct solver_charger *c)
+{
+	return solver_cap_a(in, c) * in->voltage_v * __builtin_popcount(solver_phase_mask(c));
+}
+
+int64_t policy_need_ms(const struct solver_input *in, const struct solver_charger *c)
+{
+	return need_ms(c, ev_power_w(in, c));
+}
+
+int64_t policy_laxity_at_ms(const struct solver_charger *c, double power_w, int64_t now_ms)
 {
 	if (c->departure_ms <= 0 || !(c->energy_need_wh > 0))
 		return INT64_MAX;
-	return c->departure_ms - now_ms - policy_need_ms(in, c);
+	return c->departure_ms - now_ms - need_ms(c, power_w);
+}
+
+int64_t policy_laxity_ms(const struct solver_input *in, const struct solver_charger *c, int64_t now_ms)
+{
+	return policy_laxity_at_ms(c, ev_power_w(in, c), now_ms);
 }
 
 int policy_by_laxity(const struct solver_input *in, int64_t now_ms, size_t i, struct policy_decision *d)

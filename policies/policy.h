@@ -52,15 +52,30 @@ void policy_effective_load(const struct solver_node *nodes, size_t n, double *nv
  * its max when it cannot be controlled. */
 double policy_fixed_a(const struct solver_input *in, const struct solver_charger *c);
 
-/* The textbook sorted greedy: chargers `order[0..n)` (indices into in->chargers, EVs only) each
- * in turn get as much as fits up to their cap along every node-phase and kW limit on their path
- * (limit - margin - non-EV load, as the solver computes headroom), or 0 when that is below their
- * minimum; the first n_first and those from order[n_full] on get only their minimum when it fits
+/* What the sorted greedy and the phase rebalance read of every charger of `in`, worked out once per
+ * decision: the phases its current counts on (solver_load_mask, which for an online charger is
+ * solver_phase_mask) and, for an online EV, its cap (solver_cap_a). */
+struct policy_fill {
+	const struct solver_input *in;  /* kept by pointer while f is used */
+	unsigned char *mask;            /* per charger */
+	double *cap_a;                  /* per charger: online EVs only, 0 for the others */
+};
+
+/* Fills f for `in`. Returns 0 or -ENOMEM; policy_fill_fini(f) after either. */
+int policy_fill_init(struct policy_fill *f, const struct solver_input *in);
+void policy_fill_fini(struct policy_fill *f);
+/* policy_laxity_ms of charger i (an online EV), the same figure from f's cap and phases. */
+int64_t policy_fill_laxity_ms(const struct policy_fill *f, size_t i, int64_t now_ms);
+
+/* The textbook sorted greedy, on f's input `in`: chargers `order[0..n)` (indices into
+ * in->chargers, online EVs only) each in turn get as much as fits up to their cap along every
+ * node-phase and kW limit on their path (limit - margin - non-EV load, as the solver computes
+ * headroom), or 0 when that is below their minimum; the first n_first and those from order[n_full] on get only their minimum when it fits
  * (`deadline`'s EVs still to show their phases, first; who can be admitted at all after the
  * others, last); then a probed EV (solver.h ev_probe) filled to its cap gets what is left on its
  * path up to its max_a, as the solver gives it. out_a has in->n_chargers entries (others are left
  * alone). Returns 0 or -ENOMEM. */
-int policy_fill_in_order(const struct solver_input *in, const size_t *order, size_t n, size_t n_first, size_t n_full,
+int policy_fill_in_order(const struct policy_fill *f, const size_t *order, size_t n, size_t n_first, size_t n_full,
 			 double *out_a);
 
 /* After policy_fill_in_order, in `order`: an EV on more phases than others, short of its cap
@@ -68,6 +83,6 @@ int policy_fill_in_order(const struct solver_input *in, const size_t *order, siz
  * phase from them, down to their minimum, the EV with the most laxity first: each amp then charges
  * on all its phases, not on one. out_a is updated; returns how
  * many EVs gained, or -ENOMEM. */
-int policy_rebalance_phases(const struct solver_input *in, const size_t *order, size_t n, double *out_a);
+int policy_rebalance_phases(const struct policy_fill *f, const size_t *order, size_t n, double *out_a);
 
 #endif

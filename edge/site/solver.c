@@ -9,6 +9,7 @@
  * events (leaving its minimum floor, reaching its cap) are one sorted list. A solve is then
  * O(n log n + n * depth * log m) for n chargers and m nodes, with no allocation. */
 #include "edge/site/solver.h"
+#include "edge/site/skey.h"
 #include "policies/policy.h"
 
 #include <errno.h>
@@ -22,12 +23,6 @@
 
 enum { ST_OUT, ST_PENDING, ST_FLOORED, ST_RISING, ST_FROZEN };
 enum { EV_UNFLOOR, EV_CAP };
-
-/* A sort key: three doubles compared in order, then the index (so sorts are deterministic). */
-struct skey {
-	double k[3];
-	uint32_t idx;
-};
 
 struct solver {
 	size_t max_nodes, max_chargers;
@@ -176,53 +171,6 @@ double solver_cap_a(const struct solver_input *in, const struct solver_charger *
 double solver_cap_slack_a(const struct solver_input *in, const struct solver_charger *c)
 {
 	return c->ev_cap_a > 0 && c->ev_cap_slack_a > 0 ? c->ev_cap_slack_a : in->ev_slack_a;
-}
-
-/* ---- sorting: a merge sort with the comparison inlined (qsort's callback is the cost) ---- */
-
-static int skey_less(const struct skey *a, const struct skey *b)
-{
-	for (int i = 0; i < 3; i++)
-		if (a->k[i] != b->k[i])
-			return a->k[i] < b->k[i];
-	return a->idx < b->idx;
-}
-
-static void skey_sort(struct skey *a, struct skey *tmp, size_t n)
-{
-	enum { RUN = 16 };
-	struct skey *src = a, *dst = tmp, *swap;
-	size_t i, sorted = 1;
-
-	for (i = 1; i < n && sorted; i++)
-		sorted = !skey_less(&a[i], &a[i - 1]);
-	if (sorted)
-		return;
-	for (size_t lo = 0; lo < n; lo += RUN)          /* insertion-sorted runs ... */
-		for (i = lo + 1; i < n && i < lo + RUN; i++) {
-			struct skey k = a[i];
-			size_t j = i;
-
-			for (; j > lo && skey_less(&k, &a[j - 1]); j--)
-				a[j] = a[j - 1];
-			a[j] = k;
-		}
-	for (size_t w = RUN; w < n; w *= 2) {          /* ... merged between two buffers */
-		for (size_t lo = 0; lo < n; lo += 2 * w) {
-			size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-			size_t l = lo, r = mid, o = lo;
-
-			while (l < mid && r < hi)
-				dst[o++] = skey_less(&src[r], &src[l]) ? src[r++] : src[l++];
-			while (l < mid)
-				dst[o++] = src[l++];
-			while (r < hi)
-				dst[o++] = src[r++];
-		}
-		swap = src, src = dst, dst = swap;
-	}
-	if (src != a)
-		memcpy(a, src, n * sizeof(*a));
 }
 
 /* ---- the constraint heap: min by (key, index); keys of live entries are lower bounds ---- */
@@ -807,7 +755,7 @@ int solver_run(struct solver *s, const struct solver_input *in, struct solver_ro
 		int c = (int)i;
 
 		s->mask[i] = solver_load_mask(ch);
-		s->coefw[i] = in->voltage_v * __builtin_popcount(s->mask[i]);
+		s->coefw[i] = in->voltage_v * solver_mask_width(s->mask[i]);
 		s->st[i] = ST_OUT;
 		s->x[i] = 0;
 		set_bind(r, BIND_NONE, -1);

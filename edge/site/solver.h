@@ -167,6 +167,12 @@ unsigned solver_phase_mask(const struct solver_charger *c);
  * all its phases for one that is not (its fallback or max, whatever its EV showed). */
 unsigned solver_load_mask(const struct solver_charger *c);
 double solver_cap_a(const struct solver_input *in, const struct solver_charger *c);
+/* How many phases a mask of these holds: not __builtin_popcount, a libgcc call without -mpopcnt
+ * (per charger, in the solver's and the policies' loops). */
+static inline int solver_mask_width(unsigned mask)
+{
+	return (int)(mask & 1u) + (int)(mask >> 1 & 1u) + (int)(mask >> 2 & 1u);
+}
 /* How far an EV-limited charger's cap sits above its EV's draw. */
 double solver_cap_slack_a(const struct solver_input *in, const struct solver_charger *c);
 

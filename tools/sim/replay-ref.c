@@ -76,6 +76,7 @@ const char *replay_ref_name(const struct replay_ref *r)
 
 int replay_ref_allocate(struct replay_ref *r, const struct solver_input *in, int64_t now_ms, struct solver_result *out)
 {
+	struct policy_fill f;
 	size_t n = 0;
 	int rc;
 
@@ -99,7 +100,10 @@ int replay_ref_allocate(struct replay_ref *r, const struct solver_input *in, int
 		r->order[n++] = i;
 	}
 	qsort_r(r->order, n, sizeof(*r->order), cmp_key, r->key);
-	if ((rc = policy_fill_in_order(in, r->order, n, 0, n, r->a)) < 0)
+	if ((rc = policy_fill_init(&f, in)) == 0)
+		rc = policy_fill_in_order(&f, r->order, n, 0, n, r->a);
+	policy_fill_fini(&f);
+	if (rc < 0)
 		return rc;
 	for (size_t i = 0; i < in->n_chargers; i++)
 		out[i].limit_a = r->a[i];
