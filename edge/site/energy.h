@@ -72,8 +72,8 @@ void energy_decide(const struct energy_params *p, const struct energy_input *in,
  * limit whatever peak_kw said. Pure. */
 double energy_counted_w(const struct energy_params *p, double measured_w);
 /* What the EVs with a session could take (energy_input.ev_want_w): each online charger with an
- * EV at its cap (an EV-limited car at its draw plus ev_slack_a, on the phases it draws on, as
- * the solver caps it), at least ev_w. Counting EV-limited cars at the charger's maximum had the
+ * EV at its cap (an EV-limited car at the cap held for it, else its draw plus ev_slack_a, on
+ * the phases it draws on, as the solver caps it: solver_cap_a), at least ev_w. Counting EV-limited cars at the charger's maximum had the
  * battery discharging for power nobody could take. Pure. */
 double energy_ev_want_w(const struct solver_charger *chargers, size_t n, double ev_slack_a, double voltage_v, double ev_w);
 /* What the EVs are about to draw beyond what they draw now, W, once a solve has given them

@@ -42,10 +42,20 @@
  * aggregate workplace 0.70: deadline 3.00 -> 1.15 points from the optimum, depot 0.70 2.34 ->
  * 1.35; a 0.5 A tight slack gained a few tenths more but told departures +-1 h and needs +-20 %
  * then lost more than 1 point on two of the 12 days, not one). Tightened only with a renewal due,
- * so it sends no profile of its own; an EV that pushes against a tight cap is released as from
- * any cap and keeps the site's slack until it leaves (tight_spent): meter noise that a minute
- * did not show costs one release per session, not a flapping limit (issue 17). The lowering
- * rule keeps the site's slack as its hysteresis. Pure: no clock read, no charger object. */
+ * so it sends no profile of its own. An EV that pushes against a tight cap is released as from
+ * any cap and keeps the site's slack until it leaves (tight_spent): meter noise that a minute did
+ * not show costs one release (its full share, then a cap again: two profiles, and the chargers
+ * that made room move twice) per session, not a flapping limit (issue 17); a charger whose
+ * status leaves the busy ones for a moment (Finishing, Faulted) starts a new session here. A cap
+ * lowered as the EV tapers is lowered with the site's slack and tightened again only after a
+ * steady minute. A tight cap's probe starts at the site's slack above the steady draw if the EV
+ * draws more than it did (loosen):
+ * an EV that wants more may sit under a tight cap below its release threshold (a charger that
+ * rounds its limit down to whole amps, an EV that draws under it), and a review's harness held
+ * one there for an hour and a half on a scarce site. A probe that shows it took nothing keeps
+ * the cap (before, a probe that found under 1 A of headroom released a tight cap every 5
+ * minutes: 90 profiles outside a renewal in 4 h on one charger instead of 46). Pure: no clock
+ * read, no charger object. */
 #include "edge/site/ev-cap.h"
 #include "edge/site/solver.h"
 #include "edge/core/log.h"
@@ -85,8 +95,25 @@ static void tighten(struct ev_cap *e, const struct ev_cap_reading *r, double sla
 	}
 	e->steady_lo_a = fmin(e->steady_lo_a, draw);
 	e->steady_hi_a = fmax(e->steady_hi_a, draw);
-	if (r->at_ms >= e->steady_ms + EV_STEADY_MS && r->renew_ms <= now + EV_RENEW_WINDOW_MS)
+	if (r->at_ms >= e->steady_ms + EV_STEADY_MS && r->renew_ms <= now + EV_RENEW_WINDOW_MS) {
+		/* up to the 0.1 A a profile carries (profiles.c), so the charger holds all of the slack */
 		set_cap(e, e->steady_hi_a, EV_TIGHT_SLACK_A, r->at_ms);
+		e->cap_a = ceil(e->cap_a * 10 - 1e-6) / 10;
+	}
+}
+
+/* A tight cap's probe starts from the site's slack above the steady draw when the EV draws more
+ * than it did: a charger that rounds its limit down to whole amps and an EV that draws half an amp
+ * under it may hold an EV that wants more below its release threshold, and on a scarce site the
+ * probe's offer above the cap may be nothing. Not for an EV that still draws what it did (each
+ * such probe took 1 A from the others until the next renewal). The steady record is kept, so an
+ * EV that took none of it is capped tight again at the first renewal after the probe. */
+static void loosen(struct ev_cap *e, double draw_a, double slack_a)
+{
+	if (e->slack_a >= slack_a || draw_a <= e->steady_hi_a + EV_STEADY_BAND_A / 2)
+		return;
+	e->cap_a = e->steady_hi_a + slack_a;
+	e->slack_a = slack_a;
 }
 
 bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack_a, bool *site_probing,
@@ -113,6 +140,8 @@ bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack
 		e->probe_ms = now;
 		if (!raised && e->cap_a > 0)
 			return true;    /* never offered more than its cap (no headroom left): nothing learnt */
+		if (e->cap_a > 0 && draw < e->cap_a - e->slack_a / 2)
+			return true;    /* it took nothing of the offer above its cap: the cap as it was */
 		e->cap_a = 0;   /* judged below, on a reading taken at the higher offer */
 	}
 	if (e->cap_a > 0) {
@@ -131,7 +160,7 @@ bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack
 		 * (offered_a): judged against a later increase, a car that followed a dip was capped at
 		 * the dip and released when it pushed, two profiles more for every dip. */
 		if (draw + slack < e->cap_a - slack && draw < offered_a(r) - slack && draw >= SOLVER_PHASE_IDLE_A)
-			set_cap(e, draw, e->slack_a, r->at_ms);
+			set_cap(e, draw, slack, r->at_ms);
 		else
 			tighten(e, r, slack, now);
 		if (!*site_probing && now >= e->probe_ms + EV_PROBE_PERIOD_S * 1000 &&
@@ -139,6 +168,7 @@ bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack
 			*site_probing = true;
 			e->probing = true;
 			e->probe_ms = now;
+			loosen(e, draw, slack);
 			if (id)
 				log_msg(LL_DEBUG, "charger %s: EV drew %.1f A for 5 minutes; offering it what the others leave",
 					id, draw);

@@ -174,7 +174,7 @@ static void test_release_and_probe(void **state)
 	assert_true(reading(&r, 20, later + 1000 + EV_PROBE_MAX_S * 1000));
 	assert_true(!r.ev.cap.probing && r.ev.cap.cap_a == 21);
 	/* The next probe finds 4 A left: 26 A goes out, and a settled reading says the EV still takes
-	 * 20: capped at 22 again. Had it taken 25, it would have its full share (not capped). */
+	 * 20: its cap stays. Had it taken 25, it would have its full share (not capped). */
 	uint64_t next = r.ev.cap.probe_ms + EV_PROBE_PERIOD_S * 1000;
 	r.ch->prof.profile_renew_ms = next;
 	r.s.probing = false;
@@ -183,7 +183,7 @@ static void test_release_and_probe(void **state)
 	r.ch->prof.sent_limit_a = 26;
 	assert_true(reading(&r, 20, next + 2000) && r.ev.cap.probing);
 	assert_true(reading(&r, 20, next + 500 + EV_SETTLE_MS));
-	assert_true(!r.ev.cap.probing && r.ev.cap.cap_a == 22);
+	assert_true(!r.ev.cap.probing && r.ev.cap.cap_a == 21);
 	charger_free(r.ch);
 }
 
@@ -252,6 +252,71 @@ static void test_tight_cap_released_once(void **state)
 	snprintf(r.ch->connectors[0].status, sizeof(r.ch->connectors[0].status), "Available");
 	assert_false(reading(&r, 0, t + 300000));
 	assert_false(r.ev.cap.tight_spent);
+	charger_free(r.ch);
+}
+
+/* A 16 A EV capped tight at 17 A at t + 60 s; the charger holds 17 A, no renewal due. */
+static void rig_tight(struct rig *r, uint64_t t)
+{
+	rig_capped(r, t, t + 60000);
+	assert_true(reading(r, 16, t + 60000) && r->ev.cap.cap_a == 17);
+	r->ch->prof.sent_limit_a = 17;
+	r->ch->prof.profile_renew_ms = UINT64_MAX;
+}
+
+/* A tight cap's probe (five minutes after the cap, with a renewal due) finds 0.4 A left above the
+ * cap: an EV that takes none of it keeps its cap. Such a probe used to end in a release (full
+ * share, then a cap again) whenever it found under 1 A. One that draws more than it did (16.3 A,
+ * not 16) is probed from the site's slack above its steady draw, 18 A; taking none of it, it keeps
+ * that cap and is capped tight again at the next renewal, not after another minute. */
+static void test_tight_cap_probe_keeps_cap(void **state)
+{
+	struct rig r;
+	uint64_t t = 1000000;
+
+	(void)state;
+	rig_tight(&r, t);
+	r.ch->prof.profile_renew_ms = t + 300000;
+	assert_true(reading(&r, 16, t + 300000));
+	assert_true(r.ev.cap.probing && r.ev.cap.cap_a == 17);
+	r.ch->prof.raised_ms = t + 301000;
+	r.ch->prof.sent_limit_a = 17.4;
+	assert_true(reading(&r, 16, t + 301000 + EV_SETTLE_MS));
+	assert_true(!r.ev.cap.probing && r.ev.cap.cap_a == 17);
+	charger_free(r.ch);
+
+	rig_tight(&r, t);
+	r.ch->prof.profile_renew_ms = t + 300000;
+	assert_true(reading(&r, 16.3, t + 300000));
+	assert_true(r.ev.cap.probing && r.ev.cap.cap_a == 18);
+	r.ch->prof.raised_ms = t + 301000;
+	r.ch->prof.sent_limit_a = 18.4;         /* 18 A and 0.4 A the others left */
+	assert_true(reading(&r, 16.3, t + 301000 + EV_SETTLE_MS));
+	assert_true(!r.ev.cap.probing && r.ev.cap.cap_a == 18);
+	r.ch->prof.sent_limit_a = 18;
+	r.ch->prof.profile_renew_ms = t + 361000;
+	assert_true(reading(&r, 16.3, t + 340000) && r.ev.cap.cap_a == 18);   /* no renewal due yet */
+	assert_true(reading(&r, 16.3, t + 360000) && fabs(r.ev.cap.cap_a - 17.3) < 1e-9);
+	charger_free(r.ch);
+}
+
+/* An EV that wants more but draws under a tight cap's release threshold (the charger rounds
+ * 17 A down, the car draws 0.6 A under what it is given) is let go at the next probe. */
+static void test_tight_cap_probe_releases_held_ev(void **state)
+{
+	struct rig r;
+	uint64_t t = 1000000;
+
+	(void)state;
+	rig_tight(&r, t);
+	for (int i = 1; i <= 20; i++)           /* 16.4 < 17 - 0.5: held, not released */
+		assert_true(reading(&r, 16.4, t + 60000 + (uint64_t)i * 10000) && r.ev.cap.cap_a == 17);
+	r.ch->prof.profile_renew_ms = t + 300000;
+	assert_true(reading(&r, 16.4, t + 300000) && r.ev.cap.probing && r.ev.cap.cap_a == 18);
+	r.ch->prof.raised_ms = t + 301000;
+	r.ch->prof.sent_limit_a = 18;
+	assert_false(reading(&r, 17.4, t + 301000 + EV_SETTLE_MS));    /* its full share again */
+	assert_true(r.ev.cap.cap_a == 0);
 	charger_free(r.ch);
 }
 
@@ -399,6 +464,8 @@ int main(void)
 		cmocka_unit_test(test_steady_draw_tightened),
 		cmocka_unit_test(test_unsteady_or_offered_draw_keeps_slack),
 		cmocka_unit_test(test_tight_cap_released_once),
+		cmocka_unit_test(test_tight_cap_probe_keeps_cap),
+		cmocka_unit_test(test_tight_cap_probe_releases_held_ev),
 		cmocka_unit_test(test_raise_hold),
 		cmocka_unit_test(test_payload_template),
 		cmocka_unit_test(test_decrease_held_after_grace),
