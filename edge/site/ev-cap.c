@@ -8,8 +8,11 @@
  * Key design decision: the cap is held, with hysteresis, because every change is a
  * SetChargingProfile that a charger writes to flash (issue 17: comparing the draw against the cap
  * just lowered released it at once, and the charger got 18 and 32 A in turn every half second).
- * So: a cap is set only on a reading taken after the last increase went out (after a probe or a
- * release, EV_SETTLE_MS after it: the EV's ramp); it is held while the EV draws below it; it is
+ * So: a cap is set only on a reading taken once the EV has ramped to the last increase
+ * (EV_SETTLE_MS after it went out: offered_a; any reading after it once capped a 32 A car raised
+ * from 24 A at the 26 A it drew in its ramp, released it at the next reading, and a battery that
+ * followed the EV's want cut its discharge by half for it: a CI run of energy.test.js, grid at
+ * 103.3 A of 100); it is held while the EV draws below it; it is
  * lowered when the draw falls by more than the slack below it and below the limit sent, and
  * released when the EV pushes against it.
  * Every EV_PROBE_PERIOD_S a capped charger is probed (started with a renewal that was due anyway,
@@ -62,11 +65,12 @@
 
 #include <math.h>
 
-/* The limit the charger held when the reading was taken: before the last increase, if the reading
- * is older than it. */
+/* The limit the EV followed when the reading was taken: the one before the last increase if the
+ * reading is older than the EV's ramp to it (EV_SETTLE_MS from when it went out). A reading taken
+ * as the raise went out, or in the ramp, says what the EV drew before it, not what it can take. */
 static double offered_a(const struct ev_cap_reading *r)
 {
-	return r->at_ms < r->raised_ms && r->before_raise_a < r->sent_a ? r->before_raise_a : r->sent_a;
+	return r->at_ms < r->raised_ms + EV_SETTLE_MS && r->before_raise_a < r->sent_a ? r->before_raise_a : r->sent_a;
 }
 
 static void set_cap(struct ev_cap *e, double draw_a, double slack_a, uint64_t at_ms)
@@ -85,6 +89,11 @@ static void tighten(struct ev_cap *e, const struct ev_cap_reading *r, double sla
 	double draw = r->draw_a;
 
 	if (e->tight_spent || e->slack_a <= EV_TIGHT_SLACK_A || slack_a <= EV_TIGHT_SLACK_A)
+		return;
+	/* A reading from the EV's ramp after an increase (a start after a hold, a probe) neither
+	 * extends nor ends the steady record: it says what the EV drew before. Ending it there kept
+	 * the caps of cars `deadline` holds and starts from ever being tightened. */
+	if (r->at_ms < r->raised_ms + EV_SETTLE_MS)
 		return;
 	/* clearly below its offer: an EV held at its offer on a scarce site would be capped there */
 	if (draw < SOLVER_PHASE_IDLE_A || draw + EV_TIGHT_SLACK_A + EV_STEADY_BAND_A >= offered_a(r) ||
@@ -176,7 +185,7 @@ bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack
 		}
 		return true;
 	}
-	if (r->at_ms <= r->raised_ms || draw < r->min_a - slack || draw >= r->sent_a - slack)
+	if (draw < r->min_a - slack || draw >= offered_a(r) - slack)
 		return false;
 	set_cap(e, draw, slack, r->at_ms);
 	e->probe_ms = now;

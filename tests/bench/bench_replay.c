@@ -94,18 +94,20 @@ static json_t *yardsticks(const char *site, struct ag_config *cfg, enum replay_d
 			exact_pct[is_plan] = pct;
 		*bad += r.violations != 0;
 		snprintf(name, sizeof(name), "%s%s", r.policy, suffix[runs[k].told]);
-		printf("%-9s %-9s %5.2f %-14s %9.2f %9.2f %9.1f %10ld %10.2f", site, day == REPLAY_DAY_DEPOT ? "depot" : "workplace",
-		       scale, name, pct, 100.0 * opt.delivered_wh / opt.requested_wh - pct, worst_pct(&in, &r), r.violations,
-		       r.wall_s);
+		printf("%-9s %-9s %5.2f %-14s %9.2f %9.2f %9.1f %10ld %10.1f %10.2f", site,
+		       day == REPLAY_DAY_DEPOT ? "depot" : "workplace", scale, name, pct,
+		       100.0 * opt.delivered_wh / opt.requested_wh - pct, worst_pct(&in, &r), r.violations,
+		       (double)r.starts / (double)in.n_sessions, r.wall_s);
 		if (noisy)
 			printf("  loss vs exact %.2f pts", exact_pct[is_plan] - pct);
 		if (is_plan)
 			printf("  %llu plans, max %.1f ms", (unsigned long long)r.plans, r.plan_max_ms);
 		printf("\n");
-		o = json_pack("{s:s, s:b, s:b, s:f, s:f, s:f, s:I, s:I}", "policy", r.policy, "noisy", noisy, "ev_max_told",
-			      in.ev_max_told, "delivered_pct", pct,
+		o = json_pack("{s:s, s:b, s:b, s:f, s:f, s:f, s:I, s:I, s:f}", "policy", r.policy, "noisy", noisy,
+			      "ev_max_told", in.ev_max_told, "delivered_pct", pct,
 			      "gap_pct_points", 100.0 * opt.delivered_wh / opt.requested_wh - pct, "worst_session_pct",
-			      worst_pct(&in, &r), "served", (json_int_t)r.served, "violations", (json_int_t)r.violations);
+			      worst_pct(&in, &r), "served", (json_int_t)r.served, "violations", (json_int_t)r.violations,
+			      "starts_per_session", (double)r.starts / (double)in.n_sessions);
 		if (noisy)
 			json_object_set_new(o, "loss_vs_exact_pct_points", json_real(exact_pct[is_plan] - pct));
 		if (is_plan) {
@@ -262,8 +264,8 @@ int main(int argc, char **argv)
 
 	struct ag_config *agg = aggregate_site(path);
 
-	printf("\n%-9s %-9s %5s %-14s %9s %9s %9s %10s %10s\n", "site", "day", "grid", "policy", "deliv. %", "gap pts",
-	       "worst %", "violations", "replay s");
+	printf("\n%-9s %-9s %5s %-14s %9s %9s %9s %10s %10s %10s\n", "site", "day", "grid", "policy", "deliv. %", "gap pts",
+	       "worst %", "violations", "starts/EV", "replay s");
 	for (int d = 0; d < 2; d++)
 		for (size_t k = 0; k < sizeof(scales) / sizeof(scales[0]); k++) {
 			json_array_append_new(days, yardsticks("demo", cfg, d ? REPLAY_DAY_WORKPLACE : REPLAY_DAY_DEPOT,

@@ -131,7 +131,14 @@ test('an EV drawing less than it is given is capped at its draw plus 2 A; the re
     // The two ids not used are offline and counted at their 6 A fallback: (40 - 2 - 12) / 2 = 13 A.
     await until(() => Math.abs(effectiveLimit(a.profiles, 'ocpp1.6') - 13) < 0.11 &&
       Math.abs(effectiveLimit(b.profiles, 'ocpp2.0.1') - 13) < 0.11, { what: '13 A each' });
+    const raised = Date.now();
     const amps = (v) => ['L1', 'L2', 'L3'].map((phase) => ({ value: String(v), measurand: 'Current.Import', phase, unit: 'A' }));
+    // A reading taken while the EV may still ramp to its new limit (5 s, EV_SETTLE_MS) says what it
+    // drew before, not what it can take: no cap from it.
+    await a.call('MeterValues', { connectorId: 1, meterValue: [{ timestamp: TS(), sampledValue: amps(8) }] });
+    await sleep(1500);
+    assert.ok(Math.abs(effectiveLimit(a.profiles, 'ocpp1.6') - 13) < 0.11, 'not capped on a reading from its ramp');
+    await sleep(raised + 5500 - Date.now());
     await a.call('MeterValues', { connectorId: 1, meterValue: [{ timestamp: TS(), sampledValue: amps(8) }] });
     // 8 A drawn + 2 A slack = 10 A for the slow car; 26 - 10 = 16 A for the other.
     await until(() => Math.abs(effectiveLimit(a.profiles, 'ocpp1.6') - 10) < 0.11 &&

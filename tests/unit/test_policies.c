@@ -180,6 +180,35 @@ static void test_deadline_hold_beats_rotation(void **state)
 	solver_free(s);
 }
 
+/* An EV that charges keeps its place until a waiting one's laxity is DEADLINE_KEEP_MS (5 min)
+ * below its own: least laxity first swapped two cars of equal laxity every second (a held car's
+ * laxity falls, a charging one's stands), 300 starts per session on a replayed depot day. Grid
+ * 36 A (34 after the margin): room for one 32 A car. Each needs an hour at 32 A (22.08 kW). */
+static void test_deadline_keeps_running(void **state)
+{
+	struct scene sc;
+
+	(void)state;
+	scene_init(&sc, 36, 2, "deadline");
+	sc.ch[0] = ev(32, 1), sc.ch[1] = ev(32, 1);
+	sc.ch[0].draw_a[0] = sc.ch[0].draw_a[1] = sc.ch[0].draw_a[2] = 32;     /* charging */
+	sc.ch[0].departure_ms = NOW + 3 * HOUR_MS, sc.ch[0].energy_need_wh = 22080;
+	sc.ch[1].departure_ms = NOW + 3 * HOUR_MS - 3 * MIN_MS, sc.ch[1].energy_need_wh = 22080;
+	solve(&sc, NOW);
+	expect(&sc.out[0], 32, "charger max");
+	expect(&sc.out[1], 0, "paused: rotation");
+	/* 6 minutes less laxity: the waiting car takes over */
+	sc.ch[1].departure_ms = NOW + 3 * HOUR_MS - 6 * MIN_MS;
+	solve(&sc, NOW);
+	expect(&sc.out[1], 32, "charger max");
+	expect(&sc.out[0], 0, "paused: rotation");
+	/* and so with no laxity left: a car that cannot finish keeps charging as well */
+	sc.ch[0].departure_ms = NOW + HOUR_MS / 2, sc.ch[1].departure_ms = NOW + HOUR_MS / 2 - 3 * MIN_MS;
+	solve(&sc, NOW);
+	expect(&sc.out[0], 32, "charger max");
+	expect(&sc.out[1], 0, "paused: rotation");
+}
+
 /* Grid 40 A per phase (38 after the margin) under `deadline`: L1 taken by ch[0], a car on a
  * single-phase charger leaving in an hour; ch[1] a car on a 3-phase charger wired L2-L3-L1,
  * leaving in 4 h, that has shown L2. */
@@ -404,6 +433,7 @@ int main(void)
 		cmocka_unit_test(test_priority),
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_deadline_hold_beats_rotation),
+		cmocka_unit_test(test_deadline_keeps_running),
 		cmocka_unit_test(test_deadline_shows_phases),
 		cmocka_unit_test(test_deadline_phase_to_wider),
 		cmocka_unit_test(test_deadline_rebalance_two_phase_car),

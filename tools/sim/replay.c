@@ -435,6 +435,7 @@ static void learn(struct run *u, int64_t t)
 		if (fabs(limit_a - b->sent_a) >= PROFILE_DEADBAND_A || (limit_a == 0 && b->sent_a > 0) ||
 		    (uint64_t)t >= b->renew_ms) {
 			if (limit_a > b->sent_a + 0.05) {
+				u->r->starts += charging && b->sent_a == 0;
 				b->raised_ms = (uint64_t)t;
 				b->before_raise_a = b->sent_a;
 			}
