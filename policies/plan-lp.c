@@ -68,7 +68,7 @@ static int add_path(const struct solver_input *in, const struct plan_lp_job *jb,
 		    int *row, const double *nv, int col, struct plan_lp_result *out)
 {
 	double v = in->voltage_v;
-	int nph = __builtin_popcount(jb->mask), rc;
+	int nph = solver_mask_width(jb->mask), rc;
 
 	for (int k = jb->node; k >= 0; k = in->nodes[k].parent)
 		for (int slot = 0; slot < SLOTS; slot++) {
@@ -139,7 +139,7 @@ static int build(const struct solver_input *in, const struct plan_lp_job *jobs, 
 		for (size_t i = 0; i < n; i++) {
 			const struct plan_lp_job *jb = &jobs[i];
 			int64_t a = jb->from_ms > t0 ? jb->from_ms : t0, b = jb->until_ms < t1 ? jb->until_ms : t1;
-			int nph = __builtin_popcount(jb->mask), col;
+			int nph = solver_mask_width(jb->mask), col;
 			double kwh_per_a, split;
 
 			if (b <= a || !(jb->max_a > 0) || !(jb->need_wh > 0) || !nph)

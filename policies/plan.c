@@ -169,7 +169,7 @@ int plan_compute(const struct solver_input *in, int64_t now_ms, const struct pla
 		if (c->departure_ms > 0 && c->departure_ms <= now_ms)   /* overdue: plan it one period */
 			jb->until_ms = now_ms + p->period_ms;
 		jb->need_wh = c->energy_need_wh > 0 ? c->energy_need_wh
-						    : jb->max_a * in->voltage_v * __builtin_popcount(mask) *
+						    : jb->max_a * in->voltage_v * solver_mask_width(mask) *
 							      (double)(jb->until_ms - now_ms) / 3.6e6;
 		jb->floor_wh = PLAN_FLOOR_SHARE * jb->need_wh;
 		idx[n++] = i;
@@ -178,7 +178,7 @@ int plan_compute(const struct solver_input *in, int64_t now_ms, const struct pla
 	for (size_t q = 0; q < n; q++) {       /* least laxity a little dearer (see plan_lp_job) */
 		const struct plan_lp_job *jb = &jobs[q];
 		double span_ms = (double)(cut[n_cut - 1] - now_ms) + 1.0, take_ms = jb->need_wh /
-			(jb->max_a * in->voltage_v * __builtin_popcount(jb->mask)) * 3.6e6;
+			(jb->max_a * in->voltage_v * solver_mask_width(jb->mask)) * 3.6e6;
 		double lax_ms = fmin(fmax((double)(jb->until_ms - now_ms) - take_ms, 0.0), span_ms);
 
 		if (!(in->chargers[idx[q]].energy_need_wh > 0))     /* wants all it can: no deadline to meet */

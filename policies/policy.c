@@ -42,7 +42,7 @@ static int64_t need_ms(const struct solver_charger *c, double power_w)
 /* At its cap on its phases. */
 static double ev_power_w(const struct solver_input *in, const struct solver_charger *c)
 {
-	return solver_cap_a(in, c) * in->voltage_v * __builtin_popcount(solver_phase_mask(c));
+	return solver_cap_a(in, c) * in->voltage_v * solver_mask_width(solver_phase_mask(c));
 }
 
 int64_t policy_need_ms(const struct solver_input *in, const struct solver_charger *c)

@@ -160,7 +160,7 @@ double energy_ev_raise_w(const struct solver_charger *chargers, const double *ol
 				drawn = fmax(drawn, c->draw_a[k]);
 		double up = res[i].limit_a - fmax(drawn, isfinite(old_limit_a[i]) ? old_limit_a[i] : 0);
 		if (up > 0)
-			w += up * __builtin_popcount(solver_phase_mask(c)) * voltage_v;
+			w += up * solver_mask_width(solver_phase_mask(c)) * voltage_v;
 	}
 	return w;
 }
@@ -172,7 +172,7 @@ double energy_ev_want_w(const struct solver_charger *chargers, size_t n, double 
 
 	for (size_t i = 0; i < n; i++)
 		if (chargers[i].ev && chargers[i].link == SOLVER_ONLINE)
-			w += solver_cap_a(&slack, &chargers[i]) * __builtin_popcount(solver_phase_mask(&chargers[i])) * voltage_v;
+			w += solver_cap_a(&slack, &chargers[i]) * solver_mask_width(solver_phase_mask(&chargers[i])) * voltage_v;
 	return fmax(w, ev_w);
 }
 
