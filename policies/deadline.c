@@ -74,18 +74,10 @@ static bool to_show_phases(const struct solver_charger *c, int64_t now_ms)
  * closing (the replay's textbook `llf` still does: 346 per session; on the daemon two cars of
  * equal laxity took turns every 2 s, deadline-phases.test.js). With 5 minutes, 4.4 per
  * session and the same energy (3.77 points from the optimum before and after); 15 minutes cost
- * up to 0.23 points on aggregate days (below the `llf` reference on two). "Charges" is a phase
- * drawing SOLVER_PHASE_IDLE_A or more in the last reading; a car held a moment ago keeps the
- * advantage until its next meter value, which only delays a swap that was due anyway. */
+ * up to 0.23 points on aggregate days (below the `llf` reference on two). "Charges" is the last
+ * solve's decision (solver_charger.running), not a meter value: a charger that sends none while
+ * its car waits, or one every 15 minutes, would have kept a stale draw. */
 #define DEADLINE_KEEP_MS (5 * 60 * 1000)
-
-static bool drawing(const struct solver_charger *c)
-{
-	for (int p = 0; p < c->phases && p < SOLVER_PHASES; p++)
-		if (c->draw_a[p] >= SOLVER_PHASE_IDLE_A)
-			return true;
-	return false;
-}
 
 /* The EVs sort by rank, then index: skey_sort (solver's key sort), as qsort_r by a callback cost
  * 12 % of the solve at 1,000 chargers. */
@@ -108,7 +100,7 @@ static int deadline_decide(const struct solver_input *in, int64_t now_ms, struct
 		if (!c->ev || c->link != SOLVER_ONLINE)
 			continue;
 		lax = policy_fill_laxity_ms(&f, i, now_ms);
-		if (lax != INT64_MAX && drawing(c))
+		if (lax != INT64_MAX && c->running)
 			lax -= DEADLINE_KEEP_MS;
 		out[i].rank = to_show_phases(c, now_ms) ? -HUGE_VAL : lax == INT64_MAX ? HUGE_VAL : (double)lax;
 		keys[n++] = (struct skey){ { out[i].rank, 0, 0 }, (uint32_t)i };

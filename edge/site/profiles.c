@@ -215,6 +215,26 @@ static void note_raise(struct charger *ch, uint64_t now)
 	ch->prof.before_raise_a = ch->prof.sent_limit_a;
 }
 
+/* A dynamic profile of `target` A went out (the charger still holds the one before): an increase
+ * (note_raise) or a decrease is noted. The first after a (re)connect raises the EV from the base
+ * profile's `fallback_a`: its ramp is a raise's (ev-cap.c and draw_fresh wait EV_SETTLE_MS for a
+ * settled reading), with no raise hold to learn; unnoted, a reading 2 s after a first 32 A showed
+ * the EV's 10 A ramp and capped the car at 12 A. */
+static void note_sent(struct charger *ch, double target, double fallback_a, uint64_t now)
+{
+	bool installed = ch->prof.sent_limit_a >= 0;
+	double held_a = installed ? ch->prof.sent_limit_a : fallback_a;
+
+	if (installed && target > held_a + 0.05) {
+		note_raise(ch, now);
+	} else if (target > held_a + 0.05) {
+		ch->prof.raised_ms = now;
+		ch->prof.before_raise_a = held_a;
+	} else if (installed && target < held_a - 0.05) {
+		ch->prof.lowered_ms = now;
+	}
+}
+
 void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now)
 {
 	if (!charger_ready(ch, now) || ch->prof.profile_in_flight)
@@ -242,10 +262,7 @@ void profiles_tick(struct proxy *p, struct charger *ch, uint64_t now)
 		ch->prof.pending_limit_a = target;
 		ch->prof.pending_stack = stack;
 		ch->prof.profile_renew_ms = now + PROFILE_RENEW_S * 1000;
-		if (raise && target > ch->prof.sent_limit_a + 0.05)
-			note_raise(ch, now);
-		else if (installed && target < ch->prof.sent_limit_a - 0.05)
-			ch->prof.lowered_ms = now;
+		note_sent(ch, target, profiles_fallback_a(p, ch), now);
 	}
 }
 

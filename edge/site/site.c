@@ -304,6 +304,7 @@ static void describe(struct site *s, struct charger *ch, struct site_ev *e, stru
 	 * phases); nothing is learnt of phases while they are distrusted */
 	e->plugged_ms = !ev_present(ch) ? 0 : e->plugged_ms ? e->plugged_ms : now;
 	c->plugged_ms = (int64_t)e->plugged_ms;
+	c->running = e->plugged_ms && e->plugged_ms < now && ch->limit_a > 0;
 	c->reports_current = ch->meter.current_at_ms > 0 && now >= s->phases_trusted_ms;
 	draw_range(s, ch, e, c, now);
 	struct needs_now nn;

@@ -76,6 +76,10 @@ struct solver_charger {
 	 * drawing at least SOLVER_PHASE_IDLE_A, EV-limited or not. An EV drawing nothing loads them
 	 * all (it may start on any), unless it has shown its phases (ev_phases_seen). */
 	bool draw_fresh;
+	/* The last solve gave this EV current (it was plugged in then): policies/deadline.c keeps
+	 * its place. From the site's own decision, not a meter value: some chargers send none while
+	 * their EV waits, or one every 15 minutes. */
+	bool running;
 	/* The site phases this EV has drawn on since it plugged in (a mask, bit p = site phase p;
 	 * 0 = none seen yet), kept by the caller (solver_phases_learn). A car's
 	 * on-board charger does not change its phases within a session: a single-phase car paused at

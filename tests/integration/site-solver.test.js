@@ -125,24 +125,29 @@ test('an EV drawing less than it is given is capped at its draw plus 2 A; the re
   const cps = [];
   try {
     const slow = ids[0];
-    const a = await plugIn(url, slow, 'ocpp1.6');
-    const b = await plugIn(url, 'FULL', 'ocpp2.0.1');
-    cps.push(a, b);
-    // The two ids not used are offline and counted at their 6 A fallback: (40 - 2 - 12) / 2 = 13 A.
-    await until(() => Math.abs(effectiveLimit(a.profiles, 'ocpp1.6') - 13) < 0.11 &&
-      Math.abs(effectiveLimit(b.profiles, 'ocpp2.0.1') - 13) < 0.11, { what: '13 A each' });
-    const raised = Date.now();
+    const limitOf = (cp, protocol) => effectiveLimit(cp.profiles, protocol);
     const amps = (v) => ['L1', 'L2', 'L3'].map((phase) => ({ value: String(v), measurand: 'Current.Import', phase, unit: 'A' }));
+    const a = await plugIn(url, slow, 'ocpp1.6');
+    cps.push(a);
+    // Alone, with three offline chargers counted at their 6 A fallback: 40 - 2 - 18 = 20 A, raised
+    // from its 6 A base profile (the first dynamic profile after it connected).
+    await until(() => Math.abs(limitOf(a, 'ocpp1.6') - 20) < 0.11, { what: '20 A' });
+    const raised = Date.now();
     // A reading taken while the EV may still ramp to its new limit (5 s, EV_SETTLE_MS) says what it
     // drew before, not what it can take: no cap from it.
     await a.call('MeterValues', { connectorId: 1, meterValue: [{ timestamp: TS(), sampledValue: amps(8) }] });
     await sleep(1500);
-    assert.ok(Math.abs(effectiveLimit(a.profiles, 'ocpp1.6') - 13) < 0.11, 'not capped on a reading from its ramp');
+    assert.ok(Math.abs(limitOf(a, 'ocpp1.6') - 20) < 0.11, `not capped on a reading from its ramp (${limitOf(a, 'ocpp1.6')} A)`);
+    const b = await plugIn(url, 'FULL', 'ocpp2.0.1');
+    cps.push(b);
+    // The two ids not used are offline and counted at their 6 A fallback: (40 - 2 - 12) / 2 = 13 A.
+    await until(() => Math.abs(limitOf(a, 'ocpp1.6') - 13) < 0.11 && Math.abs(limitOf(b, 'ocpp2.0.1') - 13) < 0.11,
+      { what: '13 A each' });
     await sleep(raised + 5500 - Date.now());
     await a.call('MeterValues', { connectorId: 1, meterValue: [{ timestamp: TS(), sampledValue: amps(8) }] });
     // 8 A drawn + 2 A slack = 10 A for the slow car; 26 - 10 = 16 A for the other.
-    await until(() => Math.abs(effectiveLimit(a.profiles, 'ocpp1.6') - 10) < 0.11 &&
-      Math.abs(effectiveLimit(b.profiles, 'ocpp2.0.1') - 16) < 0.11, { timeoutMs: 6000, what: '10 A and 16 A' });
+    await until(() => Math.abs(limitOf(a, 'ocpp1.6') - 10) < 0.11 && Math.abs(limitOf(b, 'ocpp2.0.1') - 16) < 0.11,
+      { timeoutMs: 6000, what: '10 A and 16 A' });
   } finally {
     for (const cp of cps) await cp.close({ force: true });
     await d.stop();

@@ -191,9 +191,12 @@ static void test_deadline_keeps_running(void **state)
 	(void)state;
 	scene_init(&sc, 36, 2, "deadline");
 	sc.ch[0] = ev(32, 1), sc.ch[1] = ev(32, 1);
-	sc.ch[0].draw_a[0] = sc.ch[0].draw_a[1] = sc.ch[0].draw_a[2] = 32;     /* charging */
 	sc.ch[0].departure_ms = NOW + 3 * HOUR_MS, sc.ch[0].energy_need_wh = 22080;
 	sc.ch[1].departure_ms = NOW + 3 * HOUR_MS - 3 * MIN_MS, sc.ch[1].energy_need_wh = 22080;
+	solve(&sc, NOW);                /* neither given current before: least laxity first */
+	expect(&sc.out[1], 32, "charger max");
+	expect(&sc.out[0], 0, "paused: rotation");
+	sc.ch[0].running = true;        /* the last solve gave ch[0] its current */
 	solve(&sc, NOW);
 	expect(&sc.out[0], 32, "charger max");
 	expect(&sc.out[1], 0, "paused: rotation");

@@ -151,6 +151,29 @@ static void test_cap_waits_for_settled_reading(void **state)
  * each start used to offer a 16 A car its charger's 32 A until a reading capped it again. After
  * the start, a reading that still says 0 A leaves the cap; one in which the car draws lowers it,
  * even below the charger's minimum (a car tapering near full draws 3 A of a 6 A minimum). */
+/* The first dynamic profile after the charger (re)connected raises its EV from the base profile's
+ * 6 A: a reading in its ramp caps nothing; one after it does. */
+static void test_first_profile_is_a_raise(void **state)
+{
+	struct rig r;
+	uint64_t t = 1000000;
+
+	(void)state;
+	rig_init(&r, -1);                       /* nothing installed yet */
+	note_sent(r.ch, 32, 6, t);
+	assert_true(r.ch->prof.raised_ms == t && r.ch->prof.before_raise_a == 6);
+	r.ch->prof.sent_limit_a = 32;           /* accepted */
+	assert_false(reading(&r, 10, t + 2000));
+	assert_true(reading(&r, 16, t + EV_SETTLE_MS + 1000));
+	assert_true(r.ev.cap.cap_a == 18);
+	/* below the base profile: no raise, nothing noted */
+	charger_free(r.ch);
+	rig_init(&r, -1);
+	note_sent(r.ch, 4, 6, t);
+	assert_true(r.ch->prof.raised_ms == 0 && r.ch->prof.lowered_ms == 0);
+	charger_free(r.ch);
+}
+
 static void test_paused_car_keeps_cap(void **state)
 {
 	struct rig r;
@@ -498,6 +521,7 @@ int main(void)
 		cmocka_unit_test(test_paused_car_keeps_cap),
 		cmocka_unit_test(test_cap_not_lowered_by_reading_before_raise),
 		cmocka_unit_test(test_cap_waits_for_settled_reading),
+		cmocka_unit_test(test_first_profile_is_a_raise),
 		cmocka_unit_test(test_release_and_probe),
 		cmocka_unit_test(test_steady_draw_tightened),
 		cmocka_unit_test(test_unsteady_or_offered_draw_keeps_slack),

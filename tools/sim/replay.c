@@ -309,6 +309,7 @@ static void plug_in(struct run *u, size_t si)
 	b = &u->bay[i];
 	b->session = (int)si;
 	b->done = !(s->request_wh > 0);
+	b->draw_a = 0;          /* of the session before, if it left this step */
 	b->plugged_ms = (uint64_t)s->arrival_ms;
 	b->cap = (struct ev_cap){ 0 };
 	u->ch[i].max_a = u->in->cfg->chargers[i].max_a;  /* as site_model_charger set it */
@@ -376,6 +377,8 @@ static int solve(struct run *u, int64_t t)
 				 : solver_run(u->solver, &u->sin, u->rot, t, u->res);
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	us = (double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3;
+	for (size_t i = 0; i < u->n_ch; i++)
+		u->ch[i].running = u->ch[i].ev && u->res[i].limit_a > 0;       /* for the next solve */
 	u->r->solves++;
 	u->r->solver_s += us / 1e6;
 	u->r->solver_max_us = fmax(u->r->solver_max_us, us);
@@ -435,7 +438,6 @@ static void learn(struct run *u, int64_t t)
 		if (fabs(limit_a - b->sent_a) >= PROFILE_DEADBAND_A || (limit_a == 0 && b->sent_a > 0) ||
 		    (uint64_t)t >= b->renew_ms) {
 			if (limit_a > b->sent_a + 0.05) {
-				u->r->starts += charging && b->sent_a == 0;
 				b->raised_ms = (uint64_t)t;
 				b->before_raise_a = b->sent_a;
 			}
@@ -476,13 +478,14 @@ static void charge(struct run *u, int64_t t, double price)
 	for (size_t i = 0; i < u->n_ch; i++) {
 		struct bay *b = &u->bay[i];
 		struct replay_outcome *o;
-		double left, full, wh;
+		double left, full, wh, was_a = b->draw_a;
 
 		b->draw_a = 0;
 		if (b->session < 0 || b->done)
 			continue;
 		o = &u->r->outcome[b->session];
 		b->draw_a = ev_current_a(&b->ev, u->res[i].limit_a);
+		u->r->starts += was_a < SOLVER_PHASE_IDLE_A && b->draw_a >= SOLVER_PHASE_IDLE_A;
 		left = in->sessions[b->session].request_wh - o->delivered_wh;
 		full = b->draw_a * v * b->ev_phases * dt_s / 3600.0;
 		/* The last step of a session is a part step: the draw lasts until the request is met. */

@@ -117,8 +117,9 @@ struct replay_result {
 	size_t served, turned_away;
 	long violations;                /* node-phase steps above a limit, over all nodes */
 	int64_t fallback_ms;            /* simulated time at fallback currents (grid meter stale) */
-	/* EVs started from 0 A: the first of each session and one after every hold (each a profile
-	 * and, on most chargers, a contactor closing: `deadline` once started cars every second). */
+	/* EVs started from 0 A (drawing from one step to the next): the first of each session and
+	 * one after every hold (each a profile and, on most chargers, a contactor closing: `deadline`
+	 * once started cars every second). */
 	uint64_t starts;
 	uint64_t solves;
 	double solver_s, solver_max_us; /* wall time inside solver_run */
