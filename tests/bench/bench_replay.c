@@ -97,7 +97,7 @@ static json_t *yardsticks(const char *site, struct ag_config *cfg, enum replay_d
 		printf("%-9s %-9s %5.2f %-14s %9.2f %9.2f %9.1f %10ld %10.1f %10.2f", site,
 		       day == REPLAY_DAY_DEPOT ? "depot" : "workplace", scale, name, pct,
 		       100.0 * opt.delivered_wh / opt.requested_wh - pct, worst_pct(&in, &r), r.violations,
-		       (double)r.starts / (double)(in.n_sessions ? in.n_sessions : 1), r.wall_s);
+		       replay_starts_per_session(&r), r.wall_s);
 		if (noisy)
 			printf("  loss vs exact %.2f pts", exact_pct[is_plan] - pct);
 		if (is_plan)
@@ -107,7 +107,7 @@ static json_t *yardsticks(const char *site, struct ag_config *cfg, enum replay_d
 			      "ev_max_told", in.ev_max_told, "delivered_pct", pct,
 			      "gap_pct_points", 100.0 * opt.delivered_wh / opt.requested_wh - pct, "worst_session_pct",
 			      worst_pct(&in, &r), "served", (json_int_t)r.served, "violations", (json_int_t)r.violations,
-			      "starts_per_session", (double)r.starts / (double)(in.n_sessions ? in.n_sessions : 1));
+			      "starts_per_session", replay_starts_per_session(&r));
 		if (noisy)
 			json_object_set_new(o, "loss_vs_exact_pct_points", json_real(exact_pct[is_plan] - pct));
 		if (is_plan) {

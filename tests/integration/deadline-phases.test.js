@@ -17,25 +17,30 @@ import { bootStation, startSession } from '../lib/plug-in.js';
 const PW = 'deadline-phases-pass-1';
 const V = 230;
 
-// A single-phase car on charger phase L1: it draws its limit (0 under 6 A) 300 ms after each new
-// one, and the charger reports its current per phase and its power every 2 s.
-function singlePhaseCar(cp) {
+// An EV that draws its charger's limit (0 under 6 A) 300 ms after each new one; report(draw) sends
+// the charger's meter values, at once and every everyMs.
+function followingCar(cp, everyMs, report) {
   let draw = 0;
   let seen = NaN;
   const timers = [];
-  const sample = () => cp.call('MeterValues', { evseId: 1, meterValue: [{ timestamp: TS(), sampledValue: [
-    ...['L1', 'L2', 'L3'].map((phase) => ({ value: phase === 'L1' ? draw : 0, measurand: 'Current.Import', phase })),
-    { value: draw * V, measurand: 'Power.Active.Import' }] }] }).catch(() => {});
   timers.push(setInterval(() => {
     const l = cp.limit();
     if (l === seen || Number.isNaN(l)) return;
     seen = l;
     timers.push(setTimeout(() => { draw = l >= 6 ? l : 0; }, 300));
   }, 50));
+  const sample = () => report(draw);
   sample();
-  timers.push(setInterval(sample, 2000));
+  timers.push(setInterval(sample, everyMs));
   return { stop: () => timers.forEach((t) => { clearInterval(t); clearTimeout(t); }), draw: () => draw };
 }
+
+// A single-phase car on charger phase L1; the charger reports its current per phase and its power
+// every 2 s.
+const singlePhaseCar = (cp) => followingCar(cp, 2000, (draw) => cp.call('MeterValues', { evseId: 1, meterValue: [{
+  timestamp: TS(), sampledValue: [
+    ...['L1', 'L2', 'L3'].map((phase) => ({ value: phase === 'L1' ? draw : 0, measurand: 'Current.Import', phase })),
+    { value: draw * V, measurand: 'Power.Active.Import' }] }] }).catch(() => {}));
 
 const needs = (cp, departure, wh) => cp.call('NotifyEVChargingNeeds', { evseId: 1, chargingNeeds: {
   requestedEnergyTransfer: 'AC_single_phase', departureTime: departure.toISOString(),
@@ -106,33 +111,25 @@ test('deadline: a single-phase car that has just plugged in shows its phase at 6
     assert.ok(limitsB.slice(limitsB.findIndex((l) => l > 0)).every((l) => l > 0), `B never paused once started: [${limitsB}]`);
   }));
 
-// A 3-phase car that draws its limit on all three phases (0 under 6 A) 300 ms after each new one;
-// its charger reports the currents, the power and the session's energy every second (the power
-// lets its currents show its phases: until then `deadline` starts it at its minimum).
+// A 3-phase car; the charger reports the currents, the power and the session's energy every
+// second (the power lets its currents show its phases: until then `deadline` starts it at its
+// minimum). The energy is the draw reported last over the time since.
 function threePhaseCar(cp) {
-  let draw = 0;
   let wh = 0;
   let at = Date.now();
-  let seen = NaN;
-  const timers = [];
-  const sample = () => {
+  let last = 0;
+  return followingCar(cp, 1000, (draw) => {
     const now = Date.now();
-    wh += (draw * V * 3 * (now - at)) / 3600e3;
+    wh += (last * V * 3 * (now - at)) / 3600e3;
     at = now;
+    last = draw;
     cp.call('TransactionEvent', { eventType: 'Updated', timestamp: TS(), triggerReason: 'MeterValuePeriodic',
       seqNo: cp.seqNo++, transactionInfo: { transactionId: cp.txId }, meterValue: [{ timestamp: TS(), sampledValue: [
         ...['L1', 'L2', 'L3'].map((phase) => ({ value: draw, measurand: 'Current.Import', phase })),
         { value: draw * V * 3, measurand: 'Power.Active.Import' },
-        { value: Math.round(wh), measurand: 'Energy.Active.Import.Register', unitOfMeasure: { unit: 'Wh' } }] }] }).catch(() => {});
-  };
-  timers.push(setInterval(() => {
-    const l = cp.limit();
-    if (l === seen || Number.isNaN(l)) return;
-    seen = l;
-    timers.push(setTimeout(() => { sample(); draw = l >= 6 ? l : 0; }, 300));
-  }, 50));
-  timers.push(setInterval(sample, 1000));
-  return { stop: () => timers.forEach((t) => { clearInterval(t); clearTimeout(t); }) };
+        { value: Math.round(wh), measurand: 'Energy.Active.Import.Register', unitOfMeasure: { unit: 'Wh' } }] }] })
+      .catch(() => {});
+  });
 }
 
 // Two cars of equal laxity and room for one (36 A, 34 after the margin). The charging one's

@@ -131,7 +131,7 @@ void replay_print_comparison(FILE *out, const struct replay_result *r, size_t n)
 	for (size_t i = 0; i < n; i++)
 		fprintf(out, "  %-10s %14.1f %7.1f%% %6zu/%-5zu %10ld %10.1f %10.0f %10.2f\n", r[i].policy,
 			r[i].delivered_wh / 1000.0, pct(r[i].delivered_wh, r[i].requested_wh), r[i].served, r[i].n_sessions,
-			r[i].violations, r[i].n_sessions ? (double)r[i].starts / (double)r[i].n_sessions : 0.0,
+			r[i].violations, replay_starts_per_session(&r[i]),
 			(double)r[i].fallback_ms / 1000.0, r[i].cost);
 	if (c.best == 0)
 		fprintf(out, "  %s delivers the most of the requested energy; no other policy delivers more\n", r[0].policy);
@@ -173,7 +173,8 @@ static json_t *run_json(const struct replay_input *in, const struct replay_resul
 			 " s:{s:I, s:f, s:f, s:f}, s:f, s:o, s:o}",
 			 "policy", r->policy, "start_ms", (json_int_t)r->start_ms, "end_ms", (json_int_t)r->end_ms, "step_ms",
 			 (json_int_t)r->step_ms, "sessions", "total", (json_int_t)r->n_sessions, "served",
-			 (json_int_t)r->served, "turned_away", (json_int_t)r->turned_away, "starts", (json_int_t)r->starts, "energy", "requested_kwh",
+			 (json_int_t)r->served, "turned_away", (json_int_t)r->turned_away, "starts", (json_int_t)r->starts,
+			 "energy", "requested_kwh",
 			 r->requested_wh / 1000.0, "delivered_kwh", r->delivered_wh / 1000.0, "unmet_kwh",
 			 (r->requested_wh - r->delivered_wh) / 1000.0, "delivered_pct", pct(r->delivered_wh, r->requested_wh),
 			 "violations", (json_int_t)r->violations, "fallback_s", (double)r->fallback_ms / 1000.0, "cost",

@@ -796,6 +796,11 @@ int replay_run(const struct replay_input *in, struct replay_result *out, FILE *e
 	return rc;
 }
 
+double replay_starts_per_session(const struct replay_result *r)
+{
+	return r->n_sessions ? (double)r->starts / (double)r->n_sessions : 0.0;
+}
+
 void replay_result_fini(struct replay_result *r)
 {
 	free(r->outcome);

@@ -145,6 +145,8 @@ struct replay_result {
  * policy), or -ENOMEM. */
 int replay_run(const struct replay_input *in, struct replay_result *out, FILE *errs);
 void replay_result_fini(struct replay_result *r);
+/* Starts from 0 A per session replayed (0 without sessions). */
+double replay_starts_per_session(const struct replay_result *r);
 
 /* Inputs (replay-input.c). Each returns 0 or -EINVAL after printing `file:line: column: message`
  * lines on `errs`; arrays are the caller's to free. Sessions come from a CSV file or from the
