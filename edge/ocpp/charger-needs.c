@@ -206,7 +206,8 @@ void needs_now(const struct charger *ch, struct needs_now *out)
 	bool shared = other_evse_charging(ch);
 
 	out->departure_wall_ms = m->departure_wall_ms ? m->departure_wall_ms : ev->departure_wall_ms;
-	out->need_wh = e ? fmax(0, e->energy_wh - (session_wh(ch) - e->delivered_wh)) : -1;
+	out->done_wh = e ? fmax(0, session_wh(ch) - e->delivered_wh) : 0;
+	out->need_wh = e ? fmax(0, e->energy_wh - out->done_wh) : -1;
 	out->from = given(m) ? "manager" : given(ev) ? "ev" : NULL;
 	/* The edge's profiles are station-wide (evseId 0): one EV's currents bind the station only
 	 * while no other EVSE charges, else they would starve or stall the other EV. */

@@ -18,6 +18,7 @@
 struct needs_now {
 	int64_t departure_wall_ms;      /* epoch ms; 0 = unknown */
 	double need_wh;                 /* still to charge (asked for minus delivered since, >= 0); < 0 = unknown */
+	double done_wh;                 /* delivered since it was asked for (0 when need_wh is unknown) */
 	const char *from;               /* "manager", "ev" or NULL (nothing known) */
 	double ev_max_a;                /* the EV's maximum current per phase, while no other EVSE
 					 * of the station charges; 0 = unknown */

@@ -311,6 +311,7 @@ static void describe(struct site *s, struct charger *ch, struct site_ev *e, stru
 	needs_now(ch, &nn);
 	c->departure_ms = needs_departure_mono_ms(&nn, now);
 	c->energy_need_wh = nn.need_wh > 0 ? nn.need_wh : 0;
+	c->energy_done_wh = nn.done_wh;
 	/* The EV's own maximum (2.0.1 evMaxCurrent): what it cannot take goes to the others from its
 	 * first solve, where the EV-limited cap learns it from a meter value a minute later, and a
 	 * plan no longer counts on current the car cannot draw to catch up before it leaves (a

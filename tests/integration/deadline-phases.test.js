@@ -113,12 +113,12 @@ test('deadline: a single-phase car that has just plugged in shows its phase at 6
 
 // A 3-phase car; the charger reports the currents, the power and the session's energy every
 // second (the power lets its currents show its phases: until then `deadline` starts it at its
-// minimum). The energy is the draw reported last over the time since.
+// minimum). The energy is the draw reported last over the time since, plus what addWh(wh) adds.
 function threePhaseCar(cp) {
   let wh = 0;
   let at = Date.now();
   let last = 0;
-  return followingCar(cp, 1000, (draw) => {
+  const car = followingCar(cp, 1000, (draw) => {
     const now = Date.now();
     wh += (last * V * 3 * (now - at)) / 3600e3;
     at = now;
@@ -130,6 +130,7 @@ function threePhaseCar(cp) {
         { value: Math.round(wh), measurand: 'Energy.Active.Import.Register', unitOfMeasure: { unit: 'Wh' } }] }] })
       .catch(() => {});
   });
+  return { ...car, addWh: (more) => { wh += more; } };
 }
 
 // Two cars of equal laxity and room for one (36 A, 34 after the margin). The charging one's
@@ -165,4 +166,27 @@ test('deadline: of two cars of equal laxity the one that charges keeps charging;
     }
     console.log(`starts from 0 A in 20 s: ${starts.length} [${starts.join('; ')}]`);
     assert.equal(starts.length, 0, `the cars took turns: ${starts.join('; ')}`);
+  }));
+
+// Two cars that cannot finish and room for one (32 A on three phases: 22.08 kW). A bus staying
+// 8 h that needs 250 kWh (11.3 h) would leave with 70.7 % of it; a car leaving in 30 minutes that
+// asked for 35 kWh, with 31.5 %: the car charges (least laxity first charged the bus, 3.3 h short
+// against the car's 65 minutes, and the car left with nothing). Once the car's meter shows 20 kWh
+// delivered it would leave with 88.7 % of what it asked for: the bus's turn. Counted on its need
+// alone (15 kWh, 73.6 %, 68.6 % with the charging car's 5 points of hold) the car kept charging.
+test('deadline: of two cars that cannot finish, the one that would leave with the smaller share of its request charges', () =>
+  deadlineSite('deadline-share', { meterS: 1 }, async ({ url, cps, cars }) => {
+    const told = { A: [8 * 3600e3, 250000], B: [30 * 60e3, 35000] };
+    for (const id of ['A', 'B']) {
+      cps[id] = await bootStation(url, id, 'ocpp2.0.1', PW);
+      await startSession(cps[id], 'ocpp2.0.1', `tx-share-${id}`);
+      assert.equal((await needs(cps[id], new Date(Date.now() + told[id][0]), told[id][1])).status, 'Accepted');
+      cars.push(threePhaseCar(cps[id]));
+    }
+    const at = (id) => cps[id].limit();
+    await until(() => at('A') === 0 && at('B') === 32,
+      { timeoutMs: 15000, what: `the car leaving soon at 32 A, the bus waiting (have A ${at('A')}, B ${at('B')})` });
+    cars[1].addWh(20000);
+    await until(() => at('A') === 32 && at('B') === 0,
+      { timeoutMs: 10000, what: `with 20 kWh in the car, the bus at 32 A (have A ${at('A')}, B ${at('B')})` });
   }));

@@ -212,6 +212,39 @@ static void test_deadline_keeps_running(void **state)
 	expect(&sc.out[1], 0, "paused: rotation");
 }
 
+/* Of two cars that cannot finish, with room for one (32 A on three phases: 22.08 kW), the one
+ * that would leave with the smaller share of what it asked for charges: a bus that stays 8 h and
+ * needs 250 kWh (11.3 h: 70.7 % of it if it charges from now on) and a car leaving in 30 minutes
+ * that needs 20 kWh (55.2 %). Least laxity first charged the bus (3.3 h short against the car's
+ * 24 minutes) and the car left with nothing. What was delivered since the need was told counts
+ * as the driver's: with 15 kWh of 35 already in, the car would leave with 74.4 %. */
+static void test_deadline_least_share_first(void **state)
+{
+	struct scene sc;
+
+	(void)state;
+	scene_init(&sc, 36, 2, "deadline");
+	sc.ch[0] = ev(32, 1), sc.ch[1] = ev(32, 1);
+	sc.ch[0].departure_ms = NOW + 8 * HOUR_MS, sc.ch[0].energy_need_wh = 250000;
+	sc.ch[1].departure_ms = NOW + 30 * MIN_MS, sc.ch[1].energy_need_wh = 20000;
+	solve(&sc, NOW);
+	expect(&sc.out[1], 32, "charger max");
+	expect(&sc.out[0], 0, "paused: rotation");
+	sc.ch[1].energy_done_wh = 15000;
+	solve(&sc, NOW);
+	expect(&sc.out[0], 32, "charger max");
+	expect(&sc.out[1], 0, "paused: rotation");
+	/* The bus charges; the car's share falls while it waits. Five minutes on, 69.1 % against the
+	 * bus's 69.9 %: the bus keeps its place (DEADLINE_KEEP_SHARE); twelve, 61.8 %: the car's turn. */
+	sc.ch[0].running = true;
+	solve(&sc, NOW + 5 * MIN_MS);
+	expect(&sc.out[0], 32, "charger max");
+	expect(&sc.out[1], 0, "paused: rotation");
+	solve(&sc, NOW + 12 * MIN_MS);
+	expect(&sc.out[1], 32, "charger max");
+	expect(&sc.out[0], 0, "paused: rotation");
+}
+
 /* Grid 40 A per phase (38 after the margin) under `deadline`: L1 taken by ch[0], a car on a
  * single-phase charger leaving in an hour; ch[1] a car on a 3-phase charger wired L2-L3-L1,
  * leaving in 4 h, that has shown L2. */
@@ -437,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_deadline_hold_beats_rotation),
 		cmocka_unit_test(test_deadline_keeps_running),
+		cmocka_unit_test(test_deadline_least_share_first),
 		cmocka_unit_test(test_deadline_shows_phases),
 		cmocka_unit_test(test_deadline_phase_to_wider),
 		cmocka_unit_test(test_deadline_rebalance_two_phase_car),

@@ -728,6 +728,7 @@ static int step_all(struct run *u, FILE *errs)
 			 * charging says it wants more, and the daemon counts such an EV's need as unknown
 			 * (edge/site/site.c describe: 0), as here. */
 			c->energy_need_wh = c->ev ? fmax(u->told_wh[b->session] - r->outcome[b->session].delivered_wh, 0.0) : 0;
+			c->energy_done_wh = c->ev ? r->outcome[b->session].delivered_wh : 0;
 			any_ev |= c->ev;
 		}
 		storage_step(u, t);
