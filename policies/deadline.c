@@ -84,8 +84,8 @@ static bool to_show_phases(const struct solver_charger *c, int64_t now_ms)
 
 /* Of EVs that cannot finish by their departure, the one that will have the least of what it
  * asked for charges first: its share at its departure if it charged at its cap from now on
- * (share_at_departure). Ranked by laxity, as the textbook does, the most negative (a bus that
- * needs 14 hours and stays 8) charged first, so a short stay that could no longer finish waited
+ * (policy_share_at_departure). Ranked by laxity, as the textbook does, the most negative (a bus
+ * that needs 14 hours and stays 8) charged first, so a short stay that could no longer finish waited
  * behind every overnight bus and left with nothing; and ranked by departure, an overnight car
  * with laxity to spare waited until it had none, then behind every bus leaving earlier, and left
  * with 7 %. bench_replay's shortest-served session under deadline, on the 12 generated days:
@@ -95,17 +95,6 @@ static bool to_show_phases(const struct solver_charger *c, int64_t now_ms)
  * The share of a charging EV stands while a waiting one's falls: it keeps its place until a
  * waiting one's share is DEADLINE_KEEP_SHARE below its own, as DEADLINE_KEEP_MS above. */
 #define DEADLINE_KEEP_SHARE 0.05
-
-/* Of what an EV that cannot finish asked for (delivered since it asked, plus its need), the share
- * it will have at its departure charging at its cap from now on: `lax_ms` is its laxity, so the
- * time its need takes is the time left minus that. */
-static double share_at_departure(const struct solver_charger *c, int64_t lax_ms, int64_t now_ms)
-{
-	double left_ms = fmax((double)(c->departure_ms - now_ms), 0), need_ms = left_ms - (double)lax_ms;
-
-	return (c->energy_done_wh + c->energy_need_wh * fmin(left_ms / need_ms, 1.0)) /
-	       (c->energy_done_wh + c->energy_need_wh);
-}
 
 /* An EV's place in the order (lower first): those showing their phases, then those that cannot
  * finish by their share at departure, then the others by laxity, then those without a departure
@@ -119,9 +108,11 @@ static struct skey deadline_key(const struct policy_fill *f, size_t i, int64_t n
 		return (struct skey){ { -HUGE_VAL, 0, 0 }, (uint32_t)i };
 	if (lax == INT64_MAX)
 		return (struct skey){ { HUGE_VAL, 0, 0 }, (uint32_t)i };
-	if (lax - (c->running ? DEADLINE_KEEP_MS : 0) < 0)
-		return (struct skey){ { 0, share_at_departure(c, lax, now_ms) - (c->running ? DEADLINE_KEEP_SHARE : 0), 0 },
-				      (uint32_t)i };
+	if (lax - (c->running ? DEADLINE_KEEP_MS : 0) < 0) {
+		double share = policy_share_at_departure(c, lax, now_ms) - (c->running ? DEADLINE_KEEP_SHARE : 0);
+
+		return (struct skey){ { 0, share, 0 }, (uint32_t)i };
+	}
 	return (struct skey){ { 1, (double)(lax - (c->running ? DEADLINE_KEEP_MS : 0)), 0 }, (uint32_t)i };
 }
 

@@ -19,4 +19,9 @@ int policy_by_laxity(const struct solver_input *in, int64_t now_ms, size_t i, st
 /* policy_laxity_ms of EV c charging at power_w (its cap on its phases, in W). */
 int64_t policy_laxity_at_ms(const struct solver_charger *c, double power_w, int64_t now_ms);
 
+/* Of what EV c asked for (energy_done_wh + energy_need_wh), the share it will have at its
+ * departure charging at its cap from now on, given its laxity lax_ms at that cap (a finite one:
+ * the EV has a departure and a need); 1 when it can finish. */
+double policy_share_at_departure(const struct solver_charger *c, int64_t lax_ms, int64_t now_ms);
+
 #endif

@@ -57,6 +57,15 @@ int64_t policy_laxity_at_ms(const struct solver_charger *c, double power_w, int6
 	return c->departure_ms - now_ms - need_ms(c, power_w);
 }
 
+/* The time its need takes at the cap is the time left minus the laxity. */
+double policy_share_at_departure(const struct solver_charger *c, int64_t lax_ms, int64_t now_ms)
+{
+	double left_ms = fmax((double)(c->departure_ms - now_ms), 0), need_ms = left_ms - (double)lax_ms;
+
+	return (c->energy_done_wh + c->energy_need_wh * fmin(left_ms / need_ms, 1.0)) /
+	       (c->energy_done_wh + c->energy_need_wh);
+}
+
 int64_t policy_laxity_ms(const struct solver_input *in, const struct solver_charger *c, int64_t now_ms)
 {
 	return policy_laxity_at_ms(c, ev_power_w(in, c), now_ms);

@@ -18,13 +18,15 @@ const PROTOS = { EV201: 'ocpp2.0.1', BUS16: 'ocpp1.6' };
 const inAnHour = () => new Date(Date.now() + 3600e3).toISOString();
 const inHours = (h) => new Date(Date.now() + h * 3600e3).toISOString();
 
-async function edge(dir, env = {}) {
+// The daemon on a connection of limitA per phase (2 A margin) with `chargers` (id -> extra
+// settings), 3-phase unless those say otherwise.
+async function edge(dir, env = {}, { limitA = 40, chargers = { EV201: '', BUS16: '' } } = {}) {
   const [ocppPort, webPort] = [await freePort(), await freePort()];
   const r = runSync(AMPGATECTL, ['passwd'], { input: `${MANAGER}\n` });
   assert.equal(r.status, 0, r.stderr);
   fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "depot-plan"; policy = "plan"; plan_period_s = 10;
-  margin_a = 2.0; control_period_ms = 500; grid = { limit_a = [40.0, 40.0, 40.0]; }; };
-chargers = ( ${Object.keys(PROTOS).map((id) => `{ id = "${id}"; password = "${PW}"; }`).join(', ')} );
+  margin_a = 2.0; control_period_ms = 500; grid = { limit_a = [${limitA}.0, ${limitA}.0, ${limitA}.0]; }; };
+chargers = ( ${Object.entries(chargers).map(([id, more]) => `{ id = "${id}"; password = "${PW}"; ${more} }`).join(', ')} );
 ocpp = { listen = "127.0.0.1:${ocppPort}"; };
 web = { listen = "127.0.0.1:${webPort}"; assets = "${path.join(ROOT, 'web')}";
   users = ( { name = "manager"; password_hash = "${r.stdout.trim()}"; role = "manager"; } ); };
@@ -173,5 +175,27 @@ test('plan: drivers who left an hour before the departure they gave make the pla
     await needs(s.base);
     await allocation(s.cps, 32, 6, 'drivers leave an hour early: EV201 has none to spare', 6000);
     assert.match(s.d.log, /plan: of the last 10 sessions that gave a departure, 90 % left at most 60 min before it/);
+  });
+});
+
+// A phase that binds (34 A, 32 after the margin): a 3-phase bus that cannot finish either (200 kWh
+// in 8 h: it needs 9) and a car on a single-phase charger leaving in an hour. Every L1 amp charges
+// three times the power in the bus, so the energy-best plan gives the car nothing; with 50 kWh
+// asked it would leave with 14.7 % at most, and it waits. With 60 kWh, 12.3 % at most: below the
+// planner's rescue share (1/8), so the car gets its 32 A and the bus waits (before: the car got
+// nothing for the hour).
+test('plan: a car that would leave with less than an eighth of its request is rescued from a phase 3-phase EVs fill', async () => {
+  const s = { ...await edge(tmpDir('ampgate-plan-rescue-'), {}, { limitA: 34,
+    chargers: { BUS: '', CAR: 'phases = 1; rotation = "L1";' } }), cps: {} };
+  await guarded(s, async () => {
+    const cps = s.cps = await plugIn(s.url, { BUS: 'ocpp2.0.1', CAR: 'ocpp2.0.1' }, PW, 'tx-rescue');
+    const at = () => `BUS ${cps.BUS.limit()} A, CAR ${cps.CAR.limit()} A`;
+    assert.equal((await needs201(cps.BUS, inHours(8), 200000)).status, 'Accepted');
+    assert.equal((await needs201(cps.CAR, inAnHour(), 50000)).status, 'Accepted');
+    await until(() => cps.BUS.limit() === 32 && cps.CAR.limit() === 0,
+      { timeoutMs: 8000, what: `the bus at 32 A, the car (14.7 % at most) waiting (have ${at()})` });
+    assert.equal((await needs201(cps.CAR, inAnHour(), 60000)).status, 'Accepted');
+    await until(() => cps.BUS.limit() === 0 && cps.CAR.limit() === 32,
+      { timeoutMs: 8000, what: `the car (12.3 % at most) rescued at 32 A, the bus waiting (have ${at()})` });
   });
 });

@@ -247,6 +247,39 @@ static void test_floor_each_ev(void **state)
 	assert_near(r.delivered_wh, KWH_AT_32A);
 }
 
+/* A phase that binds: 32 A per phase, a 3-phase EV that cannot finish either (200 kWh in 8 h: it
+ * needs 9) and a single-phase car on L1 leaving in an hour. Every L1 amp charges three times the
+ * power in the 3-phase EV, so the energy-best plan gives the car nothing: with 50 kWh asked it would leave
+ * with 14.7 % at most. With 60 kWh, 12.3 % at most: below PLAN_RESCUE_SHARE, it is rescued and
+ * takes L1 (the 3-phase EV waits); under the plan from before, all but the 3-phase EV's minimum
+ * (the solver admits every minimum that fits first). */
+static void test_rescue_single_phase_car(void **state)
+{
+	struct scene sc;
+	double before[2];
+
+	(void)state;
+	scene_init(&sc, 32, 0, 2);
+	sc.ch[0].departure_ms = NOW + 8 * HOUR_MS, sc.ch[0].energy_need_wh = 200000;
+	sc.ch[1].phases = 1;
+	sc.ch[1].departure_ms = NOW + HOUR_MS, sc.ch[1].energy_need_wh = 50000;
+	plan(&sc);
+	assert_near(sc.target_a[0], 32);
+	assert_near(sc.target_a[1], 0);
+	memcpy(before, sc.target_a, sizeof(before));
+	sc.ch[1].energy_need_wh = 60000;
+	plan(&sc);
+	assert_near(sc.target_a[0], 0);
+	assert_near(sc.target_a[1], 32);
+	solve(&sc);
+	assert_near(sc.out[0].limit_a, 0);
+	assert_near(sc.out[1].limit_a, 32);
+	sc.in.plan_a = before;          /* the plan from before, late: the EV it serves keeps its minimum */
+	solve(&sc);
+	assert_near(sc.out[0].limit_a, 6);
+	assert_near(sc.out[1].limit_a, 26);
+}
+
 /* The plan counts on an EV only until a little before its departure: one leaving in 1 h that
  * wants 2 h at 32 A is planned to 7.5 min before (1/8 of the hour, less than 30 min): 32 A for
  * 52.5 min, 19.32 kWh. In 16 h, 30 min before: 15.5 h. */
@@ -322,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_present_spread),
 		cmocka_unit_test(test_ev_limited_at_draw),
 		cmocka_unit_test(test_floor_each_ev),
+		cmocka_unit_test(test_rescue_single_phase_car),
 		cmocka_unit_test(test_finish_early),
 		cmocka_unit_test(test_hedge_learned),
 		cmocka_unit_test(test_finish_learned_early),
