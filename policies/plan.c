@@ -4,8 +4,8 @@
  * puts EVs to rescue (below) first, at their cap; then EVs the plan serves at least at their
  * minimum, in one class with the planned current as their weight (so when the headroom is what
  * the plan assumed each gets its target, and more or less in proportion when it is not); EVs
- * planned below their minimum come next, then EVs the plan holds
- * back this period, which wait ("paused: rotation") unless there is no plan. Fair sharing among
+ * planned below their minimum come next, then EVs the plan holds back this period, which wait
+ * ("paused: rotation") unless there is no plan. Fair sharing among
  * equals: EVs the planner cannot tell apart (same circuit, phases, cap, window and need) get the
  * mean of their planned currents, where a simplex would hand one of them everything; and the
  * present is spread: each EV's first PLAN_SHARE_MINS minimums now are worth a little more than

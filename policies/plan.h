@@ -47,10 +47,10 @@
 
 /* An EV that would leave with less than this share of what it asked for, even charging at its cap
  * from now on (policy_share_at_departure), is rescued: its energy is worth PLAN_RESCUE_WORTH in
- * the plan, and the policy fills it to its cap before any planned EV gets more than its
- * minimum (also under a plan made before it was rescued). More than 3: on a phase
- * that binds, an amp of a single-phase car then beats an amp of a 3-phase EV, which charges three
- * times the power; the energy-best plan leaves such cars with nothing (see plan.c). */
+ * the plan, and the policy fills it to its cap before any planned EV gets more than its minimum
+ * (also under a plan made before it was rescued). More than 3: on a phase that binds, an amp of a
+ * single-phase car then beats an amp of a 3-phase EV, which charges three times the power; the
+ * energy-best plan leaves such cars with nothing (see plan.c). */
 #define PLAN_RESCUE_SHARE 0.125
 #define PLAN_RESCUE_WORTH 4.0
 

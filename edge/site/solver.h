@@ -93,8 +93,8 @@ struct solver_charger {
 	int64_t departure_ms;           /* 0 = unknown */
 	double energy_need_wh;          /* 0 = unknown */
 	double energy_done_wh;          /* delivered since the need was told: with energy_need_wh,
-					 * what was asked for (policies/deadline.c: who gets the least
-					 * of it among EVs that cannot finish) */
+					 * what was asked for (policy_share_at_departure: `deadline`
+					 * and `plan` serve first the EV left with the least of it) */
 };
 
 /* A price from start_ms until the next slot's start (the last one lasts). Sorted by start_ms. */
