@@ -102,18 +102,19 @@ static bool to_show_phases(const struct solver_charger *c, int64_t now_ms)
 static struct skey deadline_key(const struct policy_fill *f, size_t i, int64_t now_ms)
 {
 	const struct solver_charger *c = &f->in->chargers[i];
-	int64_t lax = policy_fill_laxity_ms(f, i, now_ms);
+	int64_t lax = policy_fill_laxity_ms(f, i, now_ms), held;
 
 	if (to_show_phases(c, now_ms))
 		return (struct skey){ { -HUGE_VAL, 0, 0 }, (uint32_t)i };
 	if (lax == INT64_MAX)
 		return (struct skey){ { HUGE_VAL, 0, 0 }, (uint32_t)i };
-	if (lax - (c->running ? DEADLINE_KEEP_MS : 0) < 0) {
+	held = lax - (c->running ? DEADLINE_KEEP_MS : 0);
+	if (held < 0) {
 		double share = policy_share_at_departure(c, lax, now_ms) - (c->running ? DEADLINE_KEEP_SHARE : 0);
 
 		return (struct skey){ { 0, share, 0 }, (uint32_t)i };
 	}
-	return (struct skey){ { 1, (double)(lax - (c->running ? DEADLINE_KEEP_MS : 0)), 0 }, (uint32_t)i };
+	return (struct skey){ { 1, (double)held, 0 }, (uint32_t)i };
 }
 
 /* The EVs sort by deadline_key, then index: skey_sort (solver's key sort), as qsort_r by a

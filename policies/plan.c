@@ -54,13 +54,12 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* An EV to rescue (PLAN_RESCUE_SHARE): one that cannot finish and would leave with less than that
- * share of what it asked for even charging at its cap from now on. It then charges at its cap, so
- * its share at departure stands where it was when it was rescued. */
-static bool rescued(const struct solver_input *in, const struct solver_charger *c, int64_t now_ms)
+/* An EV to rescue (PLAN_RESCUE_SHARE): one that cannot finish (its laxity `lax`, policy_laxity_ms,
+ * is negative) and would leave with less than that share of what it asked for even charging at its
+ * cap from now on. It then charges at its cap, so its share at departure stands where it was when
+ * it was rescued. */
+static bool rescued(const struct solver_charger *c, int64_t lax, int64_t now_ms)
 {
-	int64_t lax = policy_laxity_ms(in, c, now_ms);
-
 	return lax < 0 && policy_share_at_departure(c, lax, now_ms) < PLAN_RESCUE_SHARE;
 }
 
@@ -196,13 +195,14 @@ int plan_compute(const struct solver_input *in, int64_t now_ms, const struct pla
 	n_cut = cut_horizon(jobs, n, now_ms, p->period_ms, cut);
 	for (size_t q = 0; q < n; q++) {       /* least laxity a little dearer (see plan_lp_job) */
 		const struct plan_lp_job *jb = &jobs[q];
+		const struct solver_charger *c = &in->chargers[idx[q]];
 		double span_ms = (double)(cut[n_cut - 1] - now_ms) + 1.0, take_ms = jb->need_wh /
 			(jb->max_a * in->voltage_v * solver_mask_width(jb->mask)) * 3.6e6;
 		double lax_ms = fmin(fmax((double)(jb->until_ms - now_ms) - take_ms, 0.0), span_ms);
 
-		if (!(in->chargers[idx[q]].energy_need_wh > 0))     /* wants all it can: no deadline to meet */
+		if (!(c->energy_need_wh > 0))   /* wants all it can: no deadline to meet */
 			lax_ms = span_ms;
-		jobs[q].worth = rescued(in, &in->chargers[idx[q]], now_ms)
+		jobs[q].worth = rescued(c, policy_laxity_ms(in, c, now_ms), now_ms)
 					? PLAN_RESCUE_WORTH
 					: 1.0 - PLAN_URGENT * lax_ms / span_ms + (target_a[idx[q]] > 0 ? PLAN_KEEP : 0);
 	}
@@ -234,10 +234,12 @@ static int plan_decide(const struct solver_input *in, int64_t now_ms, struct pol
 	for (size_t i = 0; i < in->n_chargers; i++) {
 		const struct solver_charger *c = &in->chargers[i];
 		double t = in->plan_a[i];
+		int64_t lax;
 
 		if (!c->ev || c->link != SOLVER_ONLINE)
 			continue;
-		if (rescued(in, c, now_ms)) {   /* its cap, whatever the plan (which may be late) */
+		lax = policy_laxity_ms(in, c, now_ms);
+		if (rescued(c, lax, now_ms)) {  /* its cap, whatever the plan (which may be late) */
 			out[i].cls = 0;
 			out[i].weight = solver_cap_a(in, c);
 		} else if (t > 0) {
@@ -245,8 +247,6 @@ static int plan_decide(const struct solver_input *in, int64_t now_ms, struct pol
 			out[i].weight = t;
 			out[i].rank = -t;
 		} else {        /* held back this period: waits unless the others leave room */
-			int64_t lax = policy_laxity_ms(in, c, now_ms);
-
 			out[i].cls = 3;
 			out[i].rank = lax == INT64_MAX ? 1e300 : (double)lax;
 			out[i].hold = true;
