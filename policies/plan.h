@@ -51,8 +51,15 @@
  * (also under a plan made before it was rescued). More than 3: on a phase that binds, an amp of a
  * single-phase car then beats an amp of a 3-phase EV, which charges three times the power; the
  * energy-best plan leaves such cars with nothing (see plan.c). */
-#define PLAN_RESCUE_SHARE 0.125
+#define PLAN_RESCUE_SHARE 0.2
 #define PLAN_RESCUE_WORTH 4.0
+
+/* An EV that received what its driver asked for and still charges wanted more: it is planned to
+ * take PLAN_OVERRUN_SHARE of what it received since more, by its departure, at the urgency that
+ * gives (not as an EV that wants all it can, the least urgent): drivers' estimates are off by
+ * some 20 %. Below PLAN_NEED_MET_WH of need left, the need counts as met. */
+#define PLAN_OVERRUN_SHARE 0.25
+#define PLAN_NEED_MET_WH 100.0
 
 /* Each EV is planned to finish PLAN_HEDGE_MS before its departure, or 1/PLAN_HEDGE_DIV of the time
  * left when that is less. The real-time solver lands an EV planned to the minute a little short

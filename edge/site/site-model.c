@@ -99,5 +99,6 @@ struct solver_input site_model_input(const struct ag_config *cfg)
 		.policy = policy_find(cfg->site.policy),
 		.max_wait_ms = SITE_MAX_WAIT_MS,
 		.min_run_ms = SITE_MIN_RUN_MS,
+		.show_max_ms = (int64_t)cfg->site.plan_show_max_s * 1000,
 	};
 }

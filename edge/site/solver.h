@@ -121,6 +121,11 @@ struct solver_input {
 	size_t n_prices;
 	int64_t max_wait_ms;            /* rotation: an EV waiting this long is admitted first; 0 = off */
 	int64_t min_run_ms;             /* rotation: an admitted EV keeps its slot this long */
+	/* `plan` policy (site.plan_show_max_s): an EV that plugged in less than this ago and has not
+	 * shown its maximum (neither told it nor drawn less than offered) gets its cap first, so the
+	 * site learns what it takes; 0 = off. Planned at a share, a 16 A car on a 32 A charger draws
+	 * all it is offered and the plan counts on 32 A for it to the end (policies/plan.c). */
+	int64_t show_max_ms;
 	/* The `plan` policy's targets per charger (A per phase, policies/plan.h), NULL = no plan yet
 	 * (or too old): that policy then shares as `fair` does. */
 	const double *plan_a;

@@ -19,12 +19,13 @@ const inAnHour = () => new Date(Date.now() + 3600e3).toISOString();
 const inHours = (h) => new Date(Date.now() + h * 3600e3).toISOString();
 
 // The daemon on a connection of limitA per phase (2 A margin) with `chargers` (id -> extra
-// settings), 3-phase unless those say otherwise.
-async function edge(dir, env = {}, { limitA = 40, chargers = { EV201: '', BUS16: '' } } = {}) {
+// settings), 3-phase unless those say otherwise. A new EV charges at its maximum for showMaxS
+// (site.plan_show_max_s): 0 here, as these tests watch the plan's allocation seconds after plug-in.
+async function edge(dir, env = {}, { limitA = 40, chargers = { EV201: '', BUS16: '' }, showMaxS = 0 } = {}) {
   const [ocppPort, webPort] = [await freePort(), await freePort()];
   const r = runSync(AMPGATECTL, ['passwd'], { input: `${MANAGER}\n` });
   assert.equal(r.status, 0, r.stderr);
-  fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "depot-plan"; policy = "plan"; plan_period_s = 10;
+  fs.writeFileSync(path.join(dir, 'a.conf'), `site = { name = "depot-plan"; policy = "plan"; plan_period_s = 10; plan_show_max_s = ${showMaxS};
   margin_a = 2.0; control_period_ms = 500; grid = { limit_a = [${limitA}.0, ${limitA}.0, ${limitA}.0]; }; };
 chargers = ( ${Object.entries(chargers).map(([id, more]) => `{ id = "${id}"; password = "${PW}"; ${more} }`).join(', ')} );
 ocpp = { listen = "127.0.0.1:${ocppPort}"; };
@@ -100,6 +101,23 @@ test('plan: needs from the EV (2.0.1) and from the page move the planned allocat
     assert.equal(r.status, 200, await r.clone().text());
     await allocation(cps, 12, 26, 'manager needs', 4000);
     assert.doesNotMatch(s.d.log, /plan: planning failed|cannot start a plan/);
+  });
+});
+
+// A new EV charges at its maximum for its first site.plan_show_max_s (10 s here), so the site
+// learns what it takes before the plan counts on it: with the EV's needs told at once, the plan's
+// 26 / 12 A (above) comes only when the two have been plugged in that long; until then each is at
+// its cap, shared: 19 / 19 A.
+test('plan: a new EV charges at its maximum for its first plan_show_max_s, then as planned', async () => {
+  const s = { ...await edge(tmpDir('ampgate-plan-'), {}, { showMaxS: 10 }), cps: {} };
+  await guarded(s, async () => {
+    const t0 = Date.now();
+    const cps = s.cps = await plugInBoth(s.url);
+    assert.equal((await needs201(cps.EV201, inAnHour(), 60000)).status, 'Accepted');
+    await allocation(cps, 19, 19, 'both new: each at its cap, shared', 4000);
+    await allocation(cps, 26, 12, 'both shown: the plan', 16000);
+    const took = Date.now() - t0;
+    assert.ok(took >= 9000, `the plan's allocation came ${took} ms after plug-in, before the 10 s at the cap`);
   });
 });
 
@@ -180,22 +198,22 @@ test('plan: drivers who left an hour before the departure they gave make the pla
 
 // A phase that binds (34 A, 32 after the margin): a 3-phase bus that cannot finish either (200 kWh
 // in 8 h: it needs 9) and a car on a single-phase charger leaving in an hour. Every L1 amp charges
-// three times the power in the bus, so the energy-best plan gives the car nothing; with 50 kWh
-// asked it would leave with 14.7 % at most, and it waits. With 60 kWh, 12.3 % at most: below the
-// planner's rescue share (1/8), so the car gets its 32 A and the bus waits (before: the car got
+// three times the power in the bus, so the energy-best plan gives the car nothing; with 30 kWh
+// asked it would leave with 24.5 % at most, and it waits. With 40 kWh, 18.4 % at most: below the
+// planner's rescue share (1/5), so the car gets its 32 A and the bus waits (before: the car got
 // nothing for the hour).
-test('plan: a car that would leave with less than an eighth of its request is rescued from a phase 3-phase EVs fill', async () => {
+test('plan: a car that would leave with less than a fifth of its request is rescued from a phase 3-phase EVs fill', async () => {
   const s = { ...await edge(tmpDir('ampgate-plan-rescue-'), {}, { limitA: 34,
     chargers: { BUS: '', CAR: 'phases = 1; rotation = "L1";' } }), cps: {} };
   await guarded(s, async () => {
     const cps = s.cps = await plugIn(s.url, { BUS: 'ocpp2.0.1', CAR: 'ocpp2.0.1' }, PW, 'tx-rescue');
     const at = () => `BUS ${cps.BUS.limit()} A, CAR ${cps.CAR.limit()} A`;
     assert.equal((await needs201(cps.BUS, inHours(8), 200000)).status, 'Accepted');
-    assert.equal((await needs201(cps.CAR, inAnHour(), 50000)).status, 'Accepted');
+    assert.equal((await needs201(cps.CAR, inAnHour(), 30000)).status, 'Accepted');
     await until(() => cps.BUS.limit() === 32 && cps.CAR.limit() === 0,
-      { timeoutMs: 8000, what: `the bus at 32 A, the car (14.7 % at most) waiting (have ${at()})` });
-    assert.equal((await needs201(cps.CAR, inAnHour(), 60000)).status, 'Accepted');
+      { timeoutMs: 8000, what: `the bus at 32 A, the car (24.5 % at most) waiting (have ${at()})` });
+    assert.equal((await needs201(cps.CAR, inAnHour(), 40000)).status, 'Accepted');
     await until(() => cps.BUS.limit() === 0 && cps.CAR.limit() === 32,
-      { timeoutMs: 8000, what: `the car (12.3 % at most) rescued at 32 A, the bus waiting (have ${at()})` });
+      { timeoutMs: 8000, what: `the car (18.4 % at most) rescued at 32 A, the bus waiting (have ${at()})` });
   });
 });

@@ -249,8 +249,8 @@ static void test_floor_each_ev(void **state)
 
 /* A phase that binds: 32 A per phase, a 3-phase EV that cannot finish either (200 kWh in 8 h: it
  * needs 9) and a single-phase car on L1 leaving in an hour. Every L1 amp charges three times the
- * power in the 3-phase EV, so the energy-best plan gives the car nothing: with 50 kWh asked it would leave
- * with 14.7 % at most. With 60 kWh, 12.3 % at most: below PLAN_RESCUE_SHARE, it is rescued and
+ * power in the 3-phase EV, so the energy-best plan gives the car nothing: with 30 kWh asked it would leave
+ * with 24.5 % at most. With 40 kWh, 18.4 % at most: below PLAN_RESCUE_SHARE, it is rescued and
  * takes L1 (the 3-phase EV waits); under the plan from before, all but the 3-phase EV's minimum
  * (the solver admits every minimum that fits first). */
 static void test_rescue_single_phase_car(void **state)
@@ -262,12 +262,12 @@ static void test_rescue_single_phase_car(void **state)
 	scene_init(&sc, 32, 0, 2);
 	sc.ch[0].departure_ms = NOW + 8 * HOUR_MS, sc.ch[0].energy_need_wh = 200000;
 	sc.ch[1].phases = 1;
-	sc.ch[1].departure_ms = NOW + HOUR_MS, sc.ch[1].energy_need_wh = 50000;
+	sc.ch[1].departure_ms = NOW + HOUR_MS, sc.ch[1].energy_need_wh = 30000;
 	plan(&sc);
 	assert_near(sc.target_a[0], 32);
 	assert_near(sc.target_a[1], 0);
 	memcpy(before, sc.target_a, sizeof(before));
-	sc.ch[1].energy_need_wh = 60000;
+	sc.ch[1].energy_need_wh = 40000;
 	plan(&sc);
 	assert_near(sc.target_a[0], 0);
 	assert_near(sc.target_a[1], 32);
@@ -278,6 +278,54 @@ static void test_rescue_single_phase_car(void **state)
 	solve(&sc);
 	assert_near(sc.out[0].limit_a, 6);
 	assert_near(sc.out[1].limit_a, 26);
+}
+
+/* An EV that plugged in under show_max_ms (2 min) ago and has not shown its maximum (neither told
+ * it nor drawn less than offered) gets its cap first, whatever the plan: on 48 A, planned at 32
+ * and 16 A, the new EV B takes 32 A and A the 16 A left. Once it has plugged in longer, or once
+ * it is EV-limited, the plan's 32/16 A hold. */
+static void test_new_ev_shows_max(void **state)
+{
+	struct scene sc;
+	double planned[2] = { 32, 16 };
+
+	(void)state;
+	scene_init(&sc, 48, 0, 2);
+	sc.in.show_max_ms = 2 * 60 * 1000;
+	sc.in.plan_a = planned;
+	sc.ch[0].plugged_ms = NOW - HOUR_MS;
+	sc.ch[1].plugged_ms = NOW - 30 * 1000;
+	solve(&sc);
+	assert_near(sc.out[0].limit_a, 16);
+	assert_near(sc.out[1].limit_a, 32);
+	sc.ch[1].plugged_ms = NOW - sc.in.show_max_ms;
+	solve(&sc);
+	assert_near(sc.out[0].limit_a, 32);
+	assert_near(sc.out[1].limit_a, 16);
+	sc.ch[1].plugged_ms = NOW - 30 * 1000;
+	sc.ch[1].ev_limited = true;
+	sc.ch[1].ev_cap_a = 17;
+	solve(&sc);
+	assert_near(sc.out[0].limit_a, 32);
+	assert_near(sc.out[1].limit_a, 16);
+}
+
+/* An EV that received what its driver asked for (20 kWh) and still charges is planned to take a
+ * quarter more by its departure in an hour, at the urgency that gives: on 32 A beside an EV that
+ * gave no need (all it can, the least urgent), it gets the 8 A above both EVs' spread share (12 A
+ * each). Counted as wanting all it can too, the two were equals at 16 A each. */
+static void test_overrun_planned(void **state)
+{
+	struct scene sc;
+
+	(void)state;
+	scene_init(&sc, 32, 0, 2);
+	for (int i = 0; i < 2; i++)
+		sc.ch[i].departure_ms = NOW + HOUR_MS;
+	sc.ch[0].energy_done_wh = 20000;
+	plan(&sc);
+	assert_near(sc.target_a[0], 20);
+	assert_near(sc.target_a[1], 12);
 }
 
 /* The plan counts on an EV only until a little before its departure: one leaving in 1 h that
@@ -356,6 +404,8 @@ int main(void)
 		cmocka_unit_test(test_ev_limited_at_draw),
 		cmocka_unit_test(test_floor_each_ev),
 		cmocka_unit_test(test_rescue_single_phase_car),
+		cmocka_unit_test(test_new_ev_shows_max),
+		cmocka_unit_test(test_overrun_planned),
 		cmocka_unit_test(test_finish_early),
 		cmocka_unit_test(test_hedge_learned),
 		cmocka_unit_test(test_finish_learned_early),

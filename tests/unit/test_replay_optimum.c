@@ -72,8 +72,10 @@ static double optimum_wh(const struct replay_input *in, struct replay_optimum *o
  *   B 00:00-02:00 wants 22.08 kWh.
  * Best: A 32 A for the hour, B the other 16 A (11.04 kWh), then B alone at 32 A for 30 min
  * (11.04 kWh): both full, 44.16 kWh. `fair` gives 24 A each in the first hour (A 16.56 kWh) and
- * B finishes: 38.64 kWh. llf (A has no laxity) and edf (A leaves first) find the optimum, and so
- * does plan (A at 32 A, B at 16 A from the first plan on). */
+ * B finishes: 38.64 kWh. llf (A has no laxity) and edf (A leaves first) find the optimum; plan
+ * (A at 32 A, B at 16 A from the first plan on) does but for the cost of learning: each new EV
+ * charges at its cap for its first site.plan_show_max_s (2 min), so A gets 24 A for those
+ * minutes and leaves 184 Wh short (8 A of 32 for 2 of its 60 minutes: 22.08 kWh / 4 / 30). */
 static void test_two_cars_by_hand(void **state)
 {
 	struct ag_config *cfg = site(48, 0, three, 2);
@@ -81,7 +83,7 @@ static void test_two_cars_by_hand(void **state)
 	struct replay_optimum opt;
 	struct replay_result r;
 	static const char *const policies[] = { "fair", "llf", "edf", "deadline", "plan" };
-	static const double want[] = { 38640, 44160, 44160, 44160, 44160 };
+	static const double want[] = { 38640, 44160, 44160, 44160, 44160 - 184 };
 	(void)state;
 
 	load_sessions(&in, HEADER "CP1,00:00,01:00,22.08,32,3,200,10\n"
