@@ -80,6 +80,7 @@ void site_model_ev_limits(struct solver_charger *c, double ev_min_a, double ev_m
 	double max_a = ev_max_a > 0 ? fmax(ev_max_a, c->min_a) : c->max_a;
 
 	c->max_from_ev = max_a < c->max_a;
+	c->ev_max_told = ev_max_a > 0;
 	c->max_a = fmin(c->max_a, max_a);
 	c->min_a = fmin(fmax(c->min_a, ev_min_a), c->max_a);
 }

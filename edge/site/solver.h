@@ -58,6 +58,8 @@ struct solver_charger {
 	bool ev;                        /* an EV is plugged in and may charge */
 	bool max_from_ev;               /* max_a is the EV's own maximum, below the charger's
 					 * (site_model_ev_limits) */
+	bool ev_max_told;               /* the EV told its maximum (at or above the charger's too):
+					 * nothing left to learn of it (solver_input.show_max_ms) */
 	/* The EV takes less than offered (end of charge, on-board charger limit, single-phase car):
 	 * the measured draw (plus the site's ev_slack_a) caps it, and only phases drawing at least
 	 * SOLVER_PHASE_IDLE_A count. The caller clears it now and then to probe upwards. */
@@ -122,9 +124,9 @@ struct solver_input {
 	int64_t max_wait_ms;            /* rotation: an EV waiting this long is admitted first; 0 = off */
 	int64_t min_run_ms;             /* rotation: an admitted EV keeps its slot this long */
 	/* `plan` policy (site.plan_show_max_s): an EV that plugged in less than this ago and has not
-	 * shown its maximum (neither told it nor drawn less than offered) gets its cap first, so the
-	 * site learns what it takes; 0 = off. Planned at a share, a 16 A car on a 32 A charger draws
-	 * all it is offered and the plan counts on 32 A for it to the end (policies/plan.c). */
+	 * shown what it takes (its maximum, by telling it or drawing less than offered, and on a
+	 * 3-phase charger its phases) gets its cap first, so the site learns it; 0 = off. Planned at a share, a 16 A car on a 32 A
+	 * charger draws all it is offered and the plan counts on 32 A for it to the end (plan.c). */
 	int64_t show_max_ms;
 	/* The `plan` policy's targets per charger (A per phase, policies/plan.h), NULL = no plan yet
 	 * (or too old): that policy then shares as `fair` does. */

@@ -105,9 +105,9 @@ test('plan: needs from the EV (2.0.1) and from the page move the planned allocat
 });
 
 // A new EV charges at its maximum for its first site.plan_show_max_s (10 s here), so the site
-// learns what it takes before the plan counts on it: with the EV's needs told at once, the plan's
-// 26 / 12 A (above) comes only when the two have been plugged in that long; until then each is at
-// its cap, shared: 19 / 19 A.
+// learns what it takes before the plan counts on it (EV201 tells its maximum, 32 A, but has not
+// shown its phases yet): with the EV's needs told at once, the plan's 26 / 12 A (above) comes only
+// when the two have been plugged in that long; until then each is at its cap, shared: 19 / 19 A.
 test('plan: a new EV charges at its maximum for its first plan_show_max_s, then as planned', async () => {
   const s = { ...await edge(tmpDir('ampgate-plan-'), {}, { showMaxS: 10 }), cps: {} };
   await guarded(s, async () => {

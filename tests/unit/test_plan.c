@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "edge/site/site-model.h"
 #include "edge/site/solver.h"
 #include "policies/plan-hedge.h"
 #include "policies/plan.h"
@@ -282,8 +283,8 @@ static void test_rescue_single_phase_car(void **state)
 
 /* An EV that plugged in under show_max_ms (2 min) ago and has not shown its maximum (neither told
  * it nor drawn less than offered) gets its cap first, whatever the plan: on 48 A, planned at 32
- * and 16 A, the new EV B takes 32 A and A the 16 A left. Once it has plugged in longer, or once
- * it is EV-limited, the plan's 32/16 A hold. */
+ * and 16 A, the new EV B takes 32 A and A the 16 A left. Once it has plugged in longer, once it
+ * is EV-limited, or once it told its maximum and showed its phases, the plan's 32/16 A hold. */
 static void test_new_ev_shows_max(void **state)
 {
 	struct scene sc;
@@ -305,6 +306,16 @@ static void test_new_ev_shows_max(void **state)
 	sc.ch[1].plugged_ms = NOW - 30 * 1000;
 	sc.ch[1].ev_limited = true;
 	sc.ch[1].ev_cap_a = 17;
+	solve(&sc);
+	assert_near(sc.out[0].limit_a, 32);
+	assert_near(sc.out[1].limit_a, 16);
+	sc.ch[1].ev_limited = false;    /* told its maximum (even the charger's 32 A): still its phases */
+	sc.ch[1].ev_cap_a = 0;
+	site_model_ev_limits(&sc.ch[1], 0, 32);
+	solve(&sc);
+	assert_near(sc.out[0].limit_a, 16);
+	assert_near(sc.out[1].limit_a, 32);
+	sc.ch[1].ev_phases_seen = 7;    /* and shown them: nothing left to learn */
 	solve(&sc);
 	assert_near(sc.out[0].limit_a, 32);
 	assert_near(sc.out[1].limit_a, 16);

@@ -313,7 +313,7 @@ static void plug_in(struct run *u, size_t si)
 	b->plugged_ms = (uint64_t)s->arrival_ms;
 	b->cap = (struct ev_cap){ 0 };
 	u->ch[i].max_a = u->in->cfg->chargers[i].max_a;  /* as site_model_charger set it */
-	u->ch[i].max_from_ev = false;
+	u->ch[i].max_from_ev = u->ch[i].ev_max_told = false;
 	if (u->in->ev_max_told)
 		site_model_ev_limits(&u->ch[i], 0, s->ev_max_a);
 	u->ch[i].ev_phases_seen = 0;
