@@ -54,10 +54,11 @@
 #define PLAN_RESCUE_SHARE 0.2
 #define PLAN_RESCUE_WORTH 4.0
 
-/* An EV that received what its driver asked for and still charges wanted more: it is planned to
- * take PLAN_OVERRUN_SHARE of what it received since more, by its departure, at the urgency that
- * gives (not as an EV that wants all it can, the least urgent): drivers' estimates are off by
- * some 20 %. Below PLAN_NEED_MET_WH of need left, the need counts as met. */
+/* An EV that received what its driver asked for and still charges wanted more: at each plan it
+ * is planned to need PLAN_OVERRUN_SHARE of what it received since the need was told, by its
+ * departure, at the urgency that gives (not as an EV that wants all it can, the least urgent):
+ * drivers' estimates are off by some 20 %. Below PLAN_NEED_MET_WH of need left, the need counts
+ * as met. */
 #define PLAN_OVERRUN_SHARE 0.25
 #define PLAN_NEED_MET_WH 100.0
 

@@ -125,8 +125,9 @@ struct solver_input {
 	int64_t min_run_ms;             /* rotation: an admitted EV keeps its slot this long */
 	/* `plan` policy (site.plan_show_max_s): an EV that plugged in less than this ago and has not
 	 * shown what it takes (its maximum, by telling it or drawing less than offered, and on a
-	 * 3-phase charger its phases) gets its cap first, so the site learns it; 0 = off. Planned at a share, a 16 A car on a 32 A
-	 * charger draws all it is offered and the plan counts on 32 A for it to the end (plan.c). */
+	 * 3-phase charger its phases) gets its cap first, so the site learns it; 0 = off. Planned at
+	 * a share, a 16 A car on a 32 A charger draws all it is offered and the plan counts on 32 A
+	 * for it to the end (policies/plan.c). */
 	int64_t show_max_ms;
 	/* The `plan` policy's targets per charger (A per phase, policies/plan.h), NULL = no plan yet
 	 * (or too old): that policy then shares as `fair` does. */
