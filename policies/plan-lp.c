@@ -92,6 +92,63 @@ static int add_path(const struct solver_input *in, const struct plan_lp_job *jb,
 	return 0;
 }
 
+/* A tapering job's energy so far, carried from interval to interval: the column of the kWh it
+ * received before this interval (0 until its second) and its columns of the interval before. */
+struct taper_track {
+	int sum_col, col[2], n_col;
+	double kwh_per_a;
+};
+
+static bool tapers(const struct plan_lp_job *jb)
+{
+	return jb->taper_zero_wh > jb->taper_from_wh && jb->need_wh > jb->taper_from_wh;
+}
+
+/* The taper's row for one interval of dt_ms: the energy e the job takes in it is at most what it
+ * takes charging on its taper line all along from E0, its energy before: the line's current is
+ * proportional to zero - E, so dE/dt = beta (zero - E) and e <= (zero - E0)(1 - exp(-beta dt)).
+ * That is linear in E0: e + phi E0 <= phi zero. Before the line falls below max_a the column's
+ * bound binds first. E0 is a column of its own, chained from the interval before (E0 + e), so each
+ * row has a handful of entries where summing every earlier column would have had hundreds. */
+static int add_taper(const struct solver_input *in, const struct plan_lp_job *jb, glp_prob *lp, struct triplets *m,
+		     struct taper_track *t, const int *col, int n_col, double kwh_per_a, int64_t dt_ms,
+		     struct plan_lp_result *out)
+{
+	double beta_per_h = in->voltage_v * solver_mask_width(jb->mask) * jb->max_a /
+			    (jb->taper_zero_wh - jb->taper_from_wh);
+	double phi = 1.0 - exp(-beta_per_h * (double)dt_ms / 3.6e6);
+	int r, rc = 0;
+
+	if (t->n_col) {
+		int sum = glp_add_cols(lp, 1);
+
+		r = glp_add_rows(lp, 1);
+		out->variables++;
+		out->rows++;
+		glp_set_col_bnds(lp, sum, GLP_LO, 0.0, 0.0);
+		glp_set_row_bnds(lp, r, GLP_FX, 0.0, 0.0);
+		if ((rc = push(m, r, sum, 1.0)) < 0 || (t->sum_col && (rc = push(m, r, t->sum_col, -1.0)) < 0))
+			return rc;
+		for (int k = 0; k < t->n_col; k++)
+			if ((rc = push(m, r, t->col[k], -t->kwh_per_a)) < 0)
+				return rc;
+		t->sum_col = sum;
+	}
+	r = glp_add_rows(lp, 1);
+	out->rows++;
+	glp_set_row_bnds(lp, r, GLP_UP, 0.0, phi * jb->taper_zero_wh / 1000.0);
+	if (t->sum_col && (rc = push(m, r, t->sum_col, phi)) < 0)
+		return rc;
+	for (int k = 0; k < n_col; k++) {
+		if ((rc = push(m, r, col[k], kwh_per_a)) < 0)
+			return rc;
+		t->col[k] = col[k];
+	}
+	t->n_col = n_col;
+	t->kwh_per_a = kwh_per_a;
+	return 0;
+}
+
 static int build(const struct solver_input *in, const struct plan_lp_job *jobs, size_t n, const int64_t *cuts,
 		 size_t n_cuts, plan_lp_load_fn load, void *arg, double early, glp_prob *lp, struct triplets *m,
 		 int *first_col, struct plan_lp_result *out)
@@ -99,8 +156,9 @@ static int build(const struct solver_input *in, const struct plan_lp_job *jobs, 
 	double v = in->voltage_v, span_ms = n_cuts > 1 ? (double)(cuts[n_cuts - 1] - cuts[0]) : 1.0;
 	double *nv = calloc(in->n_nodes * 3 + 1, sizeof(double));
 	int *row = calloc(in->n_nodes * SLOTS + 1, sizeof(int)), *floor_row = calloc(n + 1, sizeof(int)), rc = 0;
+	struct taper_track *track = calloc(n + 1, sizeof(*track));
 
-	if (!nv || !row || !floor_row) {
+	if (!nv || !row || !floor_row || !track) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -139,7 +197,7 @@ static int build(const struct solver_input *in, const struct plan_lp_job *jobs, 
 		for (size_t i = 0; i < n; i++) {
 			const struct plan_lp_job *jb = &jobs[i];
 			int64_t a = jb->from_ms > t0 ? jb->from_ms : t0, b = jb->until_ms < t1 ? jb->until_ms : t1;
-			int nph = solver_mask_width(jb->mask), col;
+			int nph = solver_mask_width(jb->mask), col, cols[2], n_col = 0;
 			double kwh_per_a, split;
 
 			if (b <= a || !(jb->max_a > 0) || !(jb->need_wh > 0) || !nph)
@@ -154,11 +212,14 @@ static int build(const struct solver_input *in, const struct plan_lp_job *jobs, 
 				glp_set_col_bnds(lp, col, GLP_DB, 0.0, part ? split : jb->max_a - split);
 				glp_set_obj_coef(lp, col, kwh_per_a * (worth * (jb->worth > 0 ? jb->worth : 1.0) +
 								      (part ? PLAN_LP_SHARE : 0)));
+				cols[n_col++] = col;
 				if ((rc = push(m, (int)i + 1, col, kwh_per_a)) < 0 ||
 				    (floor_row[i] && (rc = push(m, floor_row[i], col, -kwh_per_a)) < 0) ||
 				    (rc = add_path(in, jb, m, lp, row, nv, col, out)) < 0)
 					goto out;
 			}
+			if (tapers(jb) && (rc = add_taper(in, jb, lp, m, &track[i], cols, n_col, kwh_per_a, b - a, out)) < 0)
+				goto out;
 		}
 	}
 	glp_load_matrix(lp, (int)m->nz, m->ia, m->ja, m->ar);
@@ -166,6 +227,7 @@ out:
 	free(nv);
 	free(row);
 	free(floor_row);
+	free(track);
 	return rc;
 }
 

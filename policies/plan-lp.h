@@ -5,8 +5,9 @@
  * One variable per EV and interval: its average current per phase (A) over the part of the
  * interval it is plugged in. Rows: each EV's need (kWh) and, per interval, every limited
  * node-phase (A) and node kW limit (W) on the EV's path, with the margin and the non-EV load
- * taken off as the solver does (edge/site/solver.c). Continuous rates: the minimum current, the EV's
- * taper and the control step are left out. */
+ * taken off as the solver does (edge/site/solver.c); for a job with a taper, per interval, the most
+ * its taper lets it take from what it has received (the plan_lp_job's taper_* fields). Continuous
+ * rates: the minimum current and the control step are left out. */
 #ifndef AG_PLAN_LP_H
 #define AG_PLAN_LP_H
 
@@ -37,6 +38,11 @@ struct plan_lp_job {
 	 * reward on each EV's total, so no EV is left with nothing where a little for each costs
 	 * the others about as much as it gives (0 = none). */
 	double floor_wh;
+	/* Its taper near full (0 = none): its current may not exceed max_a * (taper_zero_wh - E) /
+	 * (taper_zero_wh - taper_from_wh) once it has received E Wh in the programme, a line from
+	 * max_a at taper_from_wh to 0 at taper_zero_wh (the replay's EVs taper so; the daemon does
+	 * not know an EV's state of charge, so the planner leaves it 0). */
+	double taper_from_wh, taper_zero_wh;
 };
 
 /* Effective non-EV load per node x 3 phases (A) from t_ms on: what the solver subtracts from

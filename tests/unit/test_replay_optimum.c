@@ -1,4 +1,5 @@
-/* The replay's yardsticks: the offline optimum (GLPK LP) on cases worked out by hand, the
+/* The replay's yardsticks: the offline optimum (GLPK LP) on cases worked out by hand (the EV's
+ * taper among them), the
  * textbook edf/llf references, `deadline` never below `llf` on the replays of the tests, and
  * noise that changes what the policy is told but never the truth it is scored on.
  * The site, the solver and the policies are the daemon's; the replay modules are included to
@@ -153,6 +154,40 @@ static void test_kw_limit_and_turned_away_by_hand(void **state)
 	config_free(cfg);
 }
 
+/* The taper: two single-phase 32 A cars (7.36 kW) on their own phases, the grid far away, each
+ * with a 20 kWh battery at 80 % wanting 3.99 kWh (all it has room for), for an hour: A from 00:00,
+ * B from 00:30. From 80 % the replay's EVs (tools/sim/ev.c) take 32 A x (1 - 0.95 x (soc - 0.8) /
+ * 0.2), which reaches 0 at soc 0.8 + 0.2 / 0.95, Z = 20 kWh x 0.2 / 0.95 = 4.2105 kWh from the
+ * start: dE/dt = 7.36 kW x (Z - E) / Z, so in the hour E = Z (1 - exp(-7.36 / Z)) = 3.4775 kWh
+ * each, not the 3.99 kWh the request and the rate alone allow. The replay charging each at its cap
+ * takes the same (less the first steps before its first limit), and A's first interval
+ * (00:00-00:30) is its energy so far in its second (one column more each). */
+static void test_taper_by_hand(void **state)
+{
+	static const char *const single[] = {
+		"id = \"CP1\"; phases = 1; rotation = \"L1\"; max_a = 32.0;",
+		"id = \"CP2\"; phases = 1; rotation = \"L2\"; max_a = 32.0;",
+	};
+	struct ag_config *cfg = site(63, 0, single, 2);
+	struct replay_input in = { .cfg = cfg, .policy = "fair" };
+	struct replay_optimum opt;
+	struct replay_result r;
+	double z = 20000 * 0.2 / 0.95, each = z * (1 - exp(-7360 / z));
+	(void)state;
+
+	load_sessions(&in, HEADER "CP1,00:00,01:00,3.99,32,1,20,80\n"
+				  "CP2,00:30,01:30,3.99,32,1,20,80\n");
+	assert_float_equal(optimum_wh(&in, &opt), 2 * each, 1.0);
+	assert_int_equal(opt.intervals, 3);
+	assert_int_equal(opt.variables, 6);     /* A and B twice each, and each one's energy so far */
+	assert_int_equal(replay_run(&in, &r, stderr), 0);
+	if (r.delivered_wh > opt.delivered_wh + 1e-6 || r.delivered_wh < opt.delivered_wh - 30)
+		fail_msg("the replay delivers %.1f Wh, the optimum %.1f", r.delivered_wh, opt.delivered_wh);
+	replay_result_fini(&r);
+	free((void *)in.sessions);
+	config_free(cfg);
+}
+
 /* A generated day on `conf` (depot or workplace) through fair, deadline, llf and edf: no run
  * exceeds a limit or the optimum, and deadline delivers at least what llf does. */
 static void check_day(const char *conf, enum replay_day kind, size_t n, uint64_t seed, double grid_scale)
@@ -246,6 +281,7 @@ int main(void)
 		cmocka_unit_test(test_two_cars_by_hand),
 		cmocka_unit_test(test_phases_and_load_by_hand),
 		cmocka_unit_test(test_kw_limit_and_turned_away_by_hand),
+		cmocka_unit_test(test_taper_by_hand),
 		cmocka_unit_test(test_deadline_never_below_llf),
 		cmocka_unit_test(test_noise_keeps_the_truth),
 	};

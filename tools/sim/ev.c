@@ -35,6 +35,22 @@ double ev_current_a(const struct ev *ev, double offered_a)
 	return fmin(offered_a, accept_a);
 }
 
+/* ev_current_a's taper, accept = obc * (1 - x * (1 - floor)) with x = (soc - taper_soc) /
+ * (1 - taper_soc), is linear in the state of charge: it reaches 0 (extrapolated past full) at
+ * taper_soc + (1 - taper_soc) / (1 - floor), and the on-board limit at taper_soc; in energy taken,
+ * it crosses max_a where max_a / obc of the way from the zero back to the taper's start. */
+void ev_taper_line(const struct ev *ev, double max_a, double *from_wh, double *zero_wh)
+{
+	double soc_zero = ev->taper_soc + (1.0 - ev->taper_soc) / (1.0 - EV_TAPER_FLOOR);
+	double start_wh = ev->capacity_wh * (ev->taper_soc - ev->soc);
+
+	*from_wh = *zero_wh = 0;
+	if (ev->taper_soc >= 1.0 || !(max_a > 0) || !(ev->obc_limit_a > 0))
+		return;
+	*zero_wh = ev->capacity_wh * (soc_zero - ev->soc);
+	*from_wh = *zero_wh - fmin(max_a / ev->obc_limit_a, 1.0) * (*zero_wh - start_wh);
+}
+
 double ev_charge(struct ev *ev, double current_a, double voltage_v, double dt_s)
 {
 	double wh = current_a * voltage_v * ev->phases * dt_s / 3600.0;

@@ -26,6 +26,11 @@ void ev_init_random(struct ev *ev, struct rng *r);
 double ev_current_a(const struct ev *ev, double offered_a);
 /* Charge for `dt_s` at `current_a` per phase and `voltage_v` phase-to-neutral; returns Wh taken. */
 double ev_charge(struct ev *ev, double current_a, double voltage_v, double dt_s);
+/* The taper as a line in the energy E (Wh) the EV takes from its state now: its current per phase
+ * is at most max_a * (zero_wh - E) / (zero_wh - from_wh), max_a at from_wh down to 0 at zero_wh
+ * (max_a: the lower of its on-board limit and its charger's). Exact where the BMS tapers, above the
+ * EV's current before (so max_a still binds there). *zero_wh 0: it does not taper. */
+void ev_taper_line(const struct ev *ev, double max_a, double *from_wh, double *zero_wh);
 /* True once the BMS stops accepting charge. */
 bool ev_full(const struct ev *ev);
 

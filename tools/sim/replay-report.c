@@ -289,7 +289,7 @@ void replay_print_yardsticks(FILE *out, const struct replay_result *r, size_t n,
 	}
 	if (opt)
 		fprintf(out, "  %-10s %14.1f %7.2f%%   (no allocation can deliver more: perfect knowledge, continuous rates;"
-			     " LP of %zu rates over %zu intervals, %.2f s)\n",
+			     " LP of %zu variables over %zu intervals, %.2f s)\n",
 			"optimum", opt->delivered_wh / 1000.0, pct(opt->delivered_wh, opt->requested_wh), opt->variables,
 			opt->intervals, opt->solve_s);
 	fprintf(out, "  * textbook reference: sorted by departure (edf) or laxity (llf), each EV filled to its cap in turn, "

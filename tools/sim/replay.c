@@ -295,12 +295,27 @@ static int find_bay(struct run *u, const struct replay_session *s)
 	return -1;
 }
 
+void replay_session_ev(const struct replay_session *s, double charger_max_a, int charger_phases, struct ev *ev)
+{
+	/* Without a state of charge, the request ends at 90 % (from 20 % without a battery size). */
+	double soc = s->arrival_soc >= 0 ? s->arrival_soc
+		     : s->battery_wh > 0 ? fmax(0.0, UNKNOWN_END_SOC - s->request_wh / s->battery_wh)
+					  : UNKNOWN_START_SOC;
+
+	*ev = (struct ev){
+		.capacity_wh = s->battery_wh > 0 ? s->battery_wh : s->request_wh / (UNKNOWN_END_SOC - UNKNOWN_START_SOC),
+		.soc = soc,
+		.obc_limit_a = s->ev_max_a > 0 ? s->ev_max_a : charger_max_a,
+		.phases = s->ev_phases && s->ev_phases < charger_phases ? s->ev_phases : charger_phases,
+		.taper_soc = 0.8,
+	};
+}
+
 static void plug_in(struct run *u, size_t si)
 {
 	const struct replay_session *s = &u->in->sessions[si];
 	int i = find_bay(u, s);
 	struct bay *b;
-	double soc;
 
 	if (i < 0) {
 		u->r->turned_away++;
@@ -319,17 +334,8 @@ static void plug_in(struct run *u, size_t si)
 	u->ch[i].ev_phases_seen = 0;
 	u->ch[i].plugged_ms = s->arrival_ms;
 	u->ch[i].reports_current = u->in->ev_feedback;  /* without, nothing is learnt from meter values */
-	b->ev_phases = s->ev_phases && s->ev_phases < u->ch[i].phases ? s->ev_phases : u->ch[i].phases;
-	/* Without a state of charge, the request ends at 90 % (from 20 % without a battery size). */
-	soc = s->arrival_soc >= 0 ? s->arrival_soc : s->battery_wh > 0 ? fmax(0.0, UNKNOWN_END_SOC - s->request_wh / s->battery_wh)
-									: UNKNOWN_START_SOC;
-	b->ev = (struct ev){
-		.capacity_wh = s->battery_wh > 0 ? s->battery_wh : s->request_wh / (UNKNOWN_END_SOC - UNKNOWN_START_SOC),
-		.soc = soc,
-		.obc_limit_a = s->ev_max_a > 0 ? s->ev_max_a : u->ch[i].max_a,
-		.phases = b->ev_phases,
-		.taper_soc = 0.8,
-	};
+	replay_session_ev(s, u->ch[i].max_a, u->ch[i].phases, &b->ev);
+	b->ev_phases = b->ev.phases;
 	u->r->outcome[si].charger = i;
 }
 

@@ -36,6 +36,11 @@ struct replay_session {
 	int line;                       /* in the input, for messages */
 };
 
+struct ev;
+/* The EV a session brings to a charger of charger_max_a and charger_phases (tools/sim/ev.h): what
+ * the replay charges and the optimum bounds by its taper. */
+void replay_session_ev(const struct replay_session *s, double charger_max_a, int charger_phases, struct ev *ev);
+
 /* Building (non-EV) load through a node from at_ms on, until the node's next row. */
 struct replay_load {
 	int64_t at_ms;
