@@ -92,12 +92,18 @@ static int add_path(const struct solver_input *in, const struct plan_lp_job *jb,
 	return 0;
 }
 
-/* A tapering job's energy so far, carried from interval to interval: the column of the kWh it
- * received before this interval (0 until its second) and its columns of the interval before. */
+/* A tapering job's energy so far: the columns it had before this interval with their kWh per A,
+ * as entries of no row (a column of its energy up to then stands for the ones before it,
+ * coefficient 1), and the most that energy can be. */
 struct taper_track {
-	int sum_col, col[2], n_col;
-	double kwh_per_a;
+	struct triplets sum;
+	double max_kwh;
 };
+
+/* Past this many columns, a job's energy so far becomes a column of its own (one equality row):
+ * a plan's dozen intervals rarely reach it, a month's optimum would otherwise sum hundreds of
+ * columns in each row. */
+#define TAPER_SUM_MAX 8
 
 static bool tapers(const struct plan_lp_job *jb)
 {
@@ -107,45 +113,52 @@ static bool tapers(const struct plan_lp_job *jb)
 /* The taper's row for one interval of dt_ms: the energy e the job takes in it is at most what it
  * takes charging on its taper line all along from E0, its energy before: the line's current is
  * proportional to zero - E, so dE/dt = beta (zero - E) and e <= (zero - E0)(1 - exp(-beta dt)).
- * That is linear in E0: e + phi E0 <= phi zero. Before the line falls below max_a the column's
- * bound binds first. E0 is a column of its own, chained from the interval before (E0 + e), so each
- * row has a handful of entries where summing every earlier column would have had hundreds. */
+ * That is linear in E0: e + phi E0 <= phi zero. Left out while the job cannot have reached the
+ * line's start by the interval's end (the column's bound binds first), so most of a long stay's
+ * intervals have none. */
 static int add_taper(const struct solver_input *in, const struct plan_lp_job *jb, glp_prob *lp, struct triplets *m,
 		     struct taper_track *t, const int *col, int n_col, double kwh_per_a, int64_t dt_ms,
 		     struct plan_lp_result *out)
 {
 	double beta_per_h = in->voltage_v * solver_mask_width(jb->mask) * jb->max_a /
 			    (jb->taper_zero_wh - jb->taper_from_wh);
-	double phi = 1.0 - exp(-beta_per_h * (double)dt_ms / 3.6e6);
+	double phi = 1.0 - exp(-beta_per_h * (double)dt_ms / 3.6e6), most = t->max_kwh + jb->max_a * kwh_per_a;
 	int r, rc = 0;
 
-	if (t->n_col) {
-		int sum = glp_add_cols(lp, 1);
+	if (most * 1000.0 > jb->taper_from_wh) {
+		struct triplets *e = &t->sum;
 
-		r = glp_add_rows(lp, 1);
-		out->variables++;
-		out->rows++;
-		glp_set_col_bnds(lp, sum, GLP_LO, 0.0, 0.0);
-		glp_set_row_bnds(lp, r, GLP_FX, 0.0, 0.0);
-		if ((rc = push(m, r, sum, 1.0)) < 0 || (t->sum_col && (rc = push(m, r, t->sum_col, -1.0)) < 0))
-			return rc;
-		for (int k = 0; k < t->n_col; k++)
-			if ((rc = push(m, r, t->col[k], -t->kwh_per_a)) < 0)
+		if (e->nz > TAPER_SUM_MAX) {    /* the energy so far as one column */
+			int sum = glp_add_cols(lp, 1);
+
+			r = glp_add_rows(lp, 1);
+			out->variables++;
+			out->rows++;
+			glp_set_col_bnds(lp, sum, GLP_LO, 0.0, 0.0);
+			glp_set_row_bnds(lp, r, GLP_FX, 0.0, 0.0);
+			if ((rc = push(m, r, sum, 1.0)) < 0)
 				return rc;
-		t->sum_col = sum;
+			for (size_t k = 1; k <= e->nz; k++)
+				if ((rc = push(m, r, e->ja[k], -e->ar[k])) < 0)
+					return rc;
+			e->nz = 0;
+			if ((rc = push(e, 0, sum, 1.0)) < 0)
+				return rc;
+		}
+		r = glp_add_rows(lp, 1);
+		out->rows++;
+		glp_set_row_bnds(lp, r, GLP_UP, 0.0, phi * jb->taper_zero_wh / 1000.0);
+		for (size_t k = 1; k <= e->nz; k++)
+			if ((rc = push(m, r, e->ja[k], phi * e->ar[k])) < 0)
+				return rc;
+		for (int k = 0; k < n_col; k++)
+			if ((rc = push(m, r, col[k], kwh_per_a)) < 0)
+				return rc;
 	}
-	r = glp_add_rows(lp, 1);
-	out->rows++;
-	glp_set_row_bnds(lp, r, GLP_UP, 0.0, phi * jb->taper_zero_wh / 1000.0);
-	if (t->sum_col && (rc = push(m, r, t->sum_col, phi)) < 0)
-		return rc;
-	for (int k = 0; k < n_col; k++) {
-		if ((rc = push(m, r, col[k], kwh_per_a)) < 0)
+	for (int k = 0; k < n_col; k++)
+		if ((rc = push(&t->sum, 0, col[k], kwh_per_a)) < 0)
 			return rc;
-		t->col[k] = col[k];
-	}
-	t->n_col = n_col;
-	t->kwh_per_a = kwh_per_a;
+	t->max_kwh = most;
 	return 0;
 }
 
@@ -227,6 +240,11 @@ out:
 	free(nv);
 	free(row);
 	free(floor_row);
+	for (size_t i = 0; track && i < n; i++) {
+		free(track[i].sum.ia);
+		free(track[i].sum.ja);
+		free(track[i].sum.ar);
+	}
 	free(track);
 	return rc;
 }

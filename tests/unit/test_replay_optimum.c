@@ -160,8 +160,8 @@ static void test_kw_limit_and_turned_away_by_hand(void **state)
  * 0.2), which reaches 0 at soc 0.8 + 0.2 / 0.95, Z = 20 kWh x 0.2 / 0.95 = 4.2105 kWh from the
  * start: dE/dt = 7.36 kW x (Z - E) / Z, so in the hour E = Z (1 - exp(-7.36 / Z)) = 3.4775 kWh
  * each, not the 3.99 kWh the request and the rate alone allow. The replay charging each at its cap
- * takes the same (less the first steps before its first limit), and A's first interval
- * (00:00-00:30) is its energy so far in its second (one column more each). */
+ * takes the same (less the first steps before its first limit). Each car's second interval's
+ * row counts its first's energy (A: 00:00-00:30, then 00:30-01:00), with no column of its own. */
 static void test_taper_by_hand(void **state)
 {
 	static const char *const single[] = {
@@ -179,7 +179,8 @@ static void test_taper_by_hand(void **state)
 				  "CP2,00:30,01:30,3.99,32,1,20,80\n");
 	assert_float_equal(optimum_wh(&in, &opt), 2 * each, 1.0);
 	assert_int_equal(opt.intervals, 3);
-	assert_int_equal(opt.variables, 6);     /* A and B twice each, and each one's energy so far */
+	assert_int_equal(opt.variables, 4);     /* A and B twice each */
+	assert_int_equal(opt.rows, 2 + 4 + 4);  /* needs; L1, L2 per interval used; each taper row */
 	assert_int_equal(replay_run(&in, &r, stderr), 0);
 	if (r.delivered_wh > opt.delivered_wh + 1e-6 || r.delivered_wh < opt.delivered_wh - 30)
 		fail_msg("the replay delivers %.1f Wh, the optimum %.1f", r.delivered_wh, opt.delivered_wh);
