@@ -162,6 +162,25 @@ static size_t cut_horizon(struct plan_lp_job *jobs, size_t n, int64_t now_ms, in
 	return n_cut;
 }
 
+/* Keyed on what was asked, not on what is still to come: that falls with every kWh delivered, and
+ * keyed on it in 5 kWh steps the daemon planned again every 5 kWh of each EV's charge, on top of
+ * its period (at 7 kW, one more plan every 43 minutes per EV: at a site of 1,000 EVs, 23 more plans
+ * of some 90 ms a minute), where the replay did not. */
+uint64_t plan_signature(const struct solver_input *in)
+{
+	uint64_t h = 1469598103934665603ull ^ in->n_chargers;
+
+	for (size_t i = 0; i < in->n_chargers; i++) {
+		const struct solver_charger *c = &in->chargers[i];
+		uint64_t v[3] = { (uint64_t)(c->ev && c->link == SOLVER_ONLINE), (uint64_t)c->departure_ms,
+				  c->energy_need_wh > 0 ? (uint64_t)llround(c->energy_need_wh + c->energy_done_wh) : 0 };
+
+		for (int k = 0; k < 3; k++)
+			h = (h ^ v[k]) * 1099511628211ull;
+	}
+	return h;
+}
+
 int plan_compute(const struct solver_input *in, int64_t now_ms, const struct plan_params *p, double *target_a,
 		 struct plan_stats *stats)
 {

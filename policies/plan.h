@@ -87,6 +87,12 @@ struct plan_stats {
 	double planned_wh;              /* what the schedule delivers until the horizon */
 };
 
+/* What a plan depends on besides the load and the clock: which EVs are online, their departures
+ * and what their drivers asked for (the energy still to come plus the energy done: it changes
+ * when a driver changes the request, or to 0 when it is met). Both the daemon's planner
+ * (edge/site/site-plan.c) and the replay plan again at once when it changes. */
+uint64_t plan_signature(const struct solver_input *in);
+
 /* The targets for every charger of `in` at now_ms into target_a[in->n_chargers] (A per phase;
  * on entry the last plan's, or zeros: EVs it served are kept on among equal schedules;
  * 0 for chargers without an EV, offline ones, and EVs the plan holds back this period). An EV

@@ -82,23 +82,6 @@ void site_plan_free(struct site_plan *p)
 	free(p);
 }
 
-/* What a plan depends on besides the load: which EVs, their departures and (in 5 kWh steps)
- * their needs. */
-static uint64_t signature(const struct solver_input *in)
-{
-	uint64_t h = 1469598103934665603ull ^ in->n_chargers;
-
-	for (size_t i = 0; i < in->n_chargers; i++) {
-		const struct solver_charger *c = &in->chargers[i];
-		uint64_t v[3] = { (uint64_t)(c->ev && c->link == SOLVER_ONLINE), (uint64_t)c->departure_ms,
-				  (uint64_t)floor(c->energy_need_wh / 5000.0) };
-
-		for (int k = 0; k < 3; k++)
-			h = (h ^ v[k]) * 1099511628211ull;
-	}
-	return h;
-}
-
 static void work(uv_work_t *req)
 {
 	struct job *j = req->data;
@@ -228,7 +211,7 @@ const double *site_plan_targets(struct site_plan *p, const struct solver_input *
 
 	if (!p || !cfg->site.policy || strcmp(cfg->site.policy, "plan"))
 		return NULL;
-	sig = signature(in);
+	sig = plan_signature(in);
 	if (!p->running && (now_ms >= p->next_ms || sig != p->sig)) {
 		int rc;
 

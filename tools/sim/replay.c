@@ -81,6 +81,7 @@ struct run {
 	struct plan_params plan;
 	struct plan_hedge hedge;        /* how early drivers left, as the daemon learns it */
 	int64_t next_plan_ms;
+	uint64_t plan_sig;              /* plan_signature() at the last plan */
 	/* the grid meter's non-EV reading from the load file, before PV and the battery */
 	double grid_base_a[3];
 	/* what-if storage and PV */
@@ -391,16 +392,18 @@ static int solve(struct run *u, int64_t t)
 	return rc;
 }
 
-/* The `plan` policy, synchronously: at every planning period and at once when an EV arrives,
- * leaves or is done (as edge/site/site-plan.c kicks the daemon's planner). A plan that fails leaves
+/* The `plan` policy, synchronously: at every planning period and at once when plan_signature()
+ * changes (an EV arrives, leaves, is done or has what it asked for), as the daemon's planner. A plan that fails leaves
  * the last one in force, as in the daemon. */
-static void replan(struct run *u, int64_t t, bool changed)
+static void replan(struct run *u, int64_t t)
 {
 	struct timespec a, b;
+	uint64_t sig;
 	double ms;
 
-	if (!u->plan_a || (!changed && t < u->next_plan_ms))
+	if (!u->plan_a || ((sig = plan_signature(&u->sin)) == u->plan_sig && t < u->next_plan_ms))
 		return;
+	u->plan_sig = sig;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	u->plan.early_ms = plan_hedge_early_ms(&u->hedge);
 	if (plan_compute(&u->sin, t, &u->plan, u->plan_a, NULL) == 0)
@@ -721,13 +724,10 @@ static int step_all(struct run *u, FILE *errs)
 				plug_in(u, u->order[next]);
 		for (; next_load < in->n_loads && in->loads[next_load].at_ms <= t; next_load++)
 			apply_load(u, &in->loads[next_load]);
-		bool changed = false;
-
 		for (size_t i = 0; i < u->n_ch; i++) {
 			const struct bay *b = &u->bay[i];
 			struct solver_charger *c = &u->ch[i];
 
-			changed |= c->ev != (b->session >= 0 && !b->done);
 			c->ev = b->session >= 0 && !b->done;
 			c->departure_ms = c->ev ? u->told_dep_ms[b->session] : 0;
 			/* What is still needed of what the driver said; once that is delivered the EV still
@@ -739,7 +739,7 @@ static int step_all(struct run *u, FILE *errs)
 		}
 		storage_step(u, t);
 		if (any_ev)
-			replan(u, t, changed);
+			replan(u, t);
 		if (u->stale)
 			r->fallback_ms += r->step_ms;
 		if (any_ev || u->stale) {
