@@ -45,6 +45,11 @@ struct plan_lp_job {
 	double taper_from_wh, taper_zero_wh;
 };
 
+/* How fast a job on its taper line closes on taper_zero_wh, per hour: its power at max_a over the
+ * line's span (dE/dt = rate x (taper_zero_wh - E)). The programme's rows and the replay's
+ * optimum, which fits the line to the replay's steps, use the same. */
+double plan_lp_taper_per_h(double voltage_v, const struct plan_lp_job *jb);
+
 /* Effective non-EV load per node x 3 phases (A) from t_ms on: what the solver subtracts from
  * every limit. Called once per interval, in time order. */
 typedef void (*plan_lp_load_fn)(void *arg, int64_t t_ms, double *nv);

@@ -7,9 +7,10 @@
  * departures off by up to +-1 h and needs by +-20 %, and deadline, plan and llf also told each
  * EV's own maximum current (replay --ev-max-told: what a 2.0.1 EV says; deadline's gap on the
  * aggregate days is mostly the learning of each EV's maximum, which this run shows). Then the
- * storage what-if (issue #21): a generated depot day with a P kW battery dispatched by the daemon's energy_decide must lower the
- * grid's demand peak (15-min mean) and its instantaneous peak by at least 0.95 x P each, deliver
- * no less EV energy and exceed no limit, else the bench fails. Prints tables; writes JSON to the path in argv[1].
+ * storage what-if (issue #21): a generated depot day with a P kW battery dispatched by the daemon's
+ * energy_decide must lower the grid's demand peak (15-min mean) and its instantaneous peak by at
+ * least 0.95 x P each, deliver no less EV energy and exceed no limit, else the bench fails. Prints
+ * tables; writes JSON to the path in argv[1].
  *
  * Key design decision: the day goes through the same path as the command line (generator ->
  * CSV file -> CSV reader -> replay_run), so parsing is in the figure too; the violations and

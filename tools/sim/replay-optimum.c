@@ -58,20 +58,21 @@ static void load_at(void *arg, int64_t t_ms, double *nv)
 /* The EV's taper (ev_taper_line) as the job's line, steeper by what the replay's steps add: it
  * charges each step_ms at the current its state at the step's start allows, so on the line its
  * distance to the zero shrinks by (1 - beta h) a step, more than exp(-beta h) in continuous time
- * (beta as in plan-lp.c's add_taper). The line whose continuous decay matches it bounds the replay
+ * (beta: plan_lp_taper_per_h). The line whose continuous decay matches it bounds the replay
  * exactly (a 1 s step on a 7 kW car tapering over 15 kWh: 0.007 % steeper). */
 static void taper_line(const struct ev *ev, double voltage_v, int64_t step_ms, struct plan_lp_job *jb)
 {
-	double from, zero, beta_h;
+	double beta_h;
 
-	ev_taper_line(ev, jb->max_a, &from, &zero);
-	if (!(zero > from))
+	ev_taper_line(ev, jb->max_a, &jb->taper_from_wh, &jb->taper_zero_wh);
+	if (!(jb->taper_zero_wh > jb->taper_from_wh))
 		return;
-	beta_h = voltage_v * solver_mask_width(jb->mask) * jb->max_a / (zero - from) * (double)step_ms / 3.6e6;
-	if (beta_h > 0 && beta_h < 1)
-		from = zero - (zero - from) * beta_h / -log1p(-beta_h);
-	jb->taper_from_wh = from;
-	jb->taper_zero_wh = zero;
+	beta_h = plan_lp_taper_per_h(voltage_v, jb) * (double)step_ms / 3.6e6;
+	if (beta_h > 0 && beta_h < 1) {
+		double span_wh = jb->taper_zero_wh - jb->taper_from_wh;
+
+		jb->taper_from_wh = jb->taper_zero_wh - span_wh * beta_h / -log1p(-beta_h);
+	}
 }
 
 int replay_optimum(const struct replay_input *in, const struct replay_result *assign, struct replay_optimum *out,

@@ -46,7 +46,6 @@ struct bay {                    /* a charger and the session plugged into it */
 	int session;            /* -1 = free */
 	bool done;
 	struct ev ev;
-	int ev_phases;
 	double draw_a;          /* per EV phase, this step */
 	/* what the daemon would know of the charger (learn) */
 	uint64_t plugged_ms;    /* the session's arrival: no meter value of it before */
@@ -336,7 +335,6 @@ static void plug_in(struct run *u, size_t si)
 	u->ch[i].plugged_ms = s->arrival_ms;
 	u->ch[i].reports_current = u->in->ev_feedback;  /* without, nothing is learnt from meter values */
 	replay_session_ev(s, u->ch[i].max_a, u->ch[i].phases, &b->ev);
-	b->ev_phases = b->ev.phases;
 	u->r->outcome[si].charger = i;
 }
 
@@ -393,8 +391,8 @@ static int solve(struct run *u, int64_t t)
 }
 
 /* The `plan` policy, synchronously: at every planning period and at once when plan_signature()
- * changes (an EV arrives, leaves, is done or has what it asked for), as the daemon's planner. A plan that fails leaves
- * the last one in force, as in the daemon. */
+ * changes (an EV arrives, leaves, is done or has what it asked for), as the daemon's planner. A
+ * plan that fails leaves the last one in force, as in the daemon. */
 static void replan(struct run *u, int64_t t)
 {
 	struct timespec a, b;
@@ -441,7 +439,7 @@ static void learn(struct run *u, int64_t t)
 		bool charging = b->session >= 0 && !b->done;
 
 		for (int p = 0; p < 3; p++)
-			c->draw_a[p] = charging && p < b->ev_phases ? b->draw_a : 0;
+			c->draw_a[p] = charging && p < b->ev.phases ? b->draw_a : 0;
 		c->draw_fresh = true;   /* the replay's meter is the step's draw, phase by phase */
 		c->ev_phases_seen = solver_phases_learn(c->ev_phases_seen, c);
 		if (fabs(limit_a - b->sent_a) >= PROFILE_DEADBAND_A || (limit_a == 0 && b->sent_a > 0) ||
@@ -496,7 +494,7 @@ static void charge(struct run *u, int64_t t, double price)
 		b->draw_a = ev_current_a(&b->ev, u->res[i].limit_a);
 		u->r->starts += was_a < SOLVER_PHASE_IDLE_A && b->draw_a >= SOLVER_PHASE_IDLE_A;
 		left = in->sessions[b->session].request_wh - o->delivered_wh;
-		full = b->draw_a * v * b->ev_phases * dt_s / 3600.0;
+		full = b->draw_a * v * b->ev.phases * dt_s / 3600.0;
 		/* The last step of a session is a part step: the draw lasts until the request is met. */
 		wh = ev_charge(&b->ev, b->draw_a, v, full > left ? dt_s * left / full : dt_s);
 		o->delivered_wh += wh;
@@ -505,7 +503,7 @@ static void charge(struct run *u, int64_t t, double price)
 			b->done = true;
 			o->done_ms = t + u->r->step_ms;
 		}
-		for (int p = 0; p < b->ev_phases; p++)
+		for (int p = 0; p < b->ev.phases; p++)
 			u->ev_a[u->ch[i].node * 3 + u->ch[i].rotation[p]] += b->draw_a;
 	}
 	if (in->ev_feedback)
