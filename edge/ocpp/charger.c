@@ -137,3 +137,8 @@ int charger_active_tx(const struct charger *ch)
 		n += ch->tx[i].active;
 	return n;
 }
+
+int charger_priority(const struct charger *ch)
+{
+	return ch->priority_override >= 0 ? ch->priority_override : ch->cfg ? ch->cfg->priority : 1;
+}

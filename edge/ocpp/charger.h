@@ -194,5 +194,8 @@ struct connector *charger_connector(struct charger *ch, int id);
 /* The running transaction with `id`, or a free slot for a new one when `create`. */
 struct transaction *charger_tx(struct charger *ch, const char *id, bool create);
 int charger_active_tx(const struct charger *ch);
+/* The priority in force (0..9, higher first): a site manager's override (site_set_priority), else
+ * the configured one. */
+int charger_priority(const struct charger *ch);
 
 #endif

@@ -54,8 +54,6 @@ int site_override_limit(struct ag_daemon *d, double limit_a, int duration_s, con
 /* A charger's priority (0..9, higher first) until the daemon restarts or the configuration is
  * reloaded; -1 restores the configured one. 0, -ENOENT (no such charger), -EINVAL. */
 int site_set_priority(struct ag_daemon *d, const char *charger_id, int priority, const char *who);
-/* The priority in force for a charger (the override, else the configured one). */
-int site_priority(const struct charger *ch);
 
 /* A site manager's departure and energy need (charger-needs.h needs_parse) for the charger's
  * session in progress; they win over the EV's and end with the session. 0, -ENOENT (no such

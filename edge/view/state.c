@@ -217,7 +217,7 @@ json_t *state_charger(struct ag_daemon *d, const struct charger *ch)
 			 "fallback_a", number(d->proxy ? profiles_fallback_a(d->proxy, ch) : 0),
 			 "upstream", json_string(ch->up_state == UP_OPEN ? "connected" : d->cfg->upstream.url ? "down" : "none"),
 			 "controllable", !ch->prof.not_controllable,
-			 "priority", site_priority(ch));
+			 "priority", charger_priority(ch));
 
 	if (o) {
 		json_object_update_new(o, needs(ch));

@@ -98,7 +98,7 @@ static double ch_power(const struct charger *ch, struct ag_daemon *d)
 static double ch_priority(const struct charger *ch, struct ag_daemon *d)
 {
 	(void)d;
-	return site_priority(ch);
+	return charger_priority(ch);
 }
 
 static double ch_charging(const struct charger *ch, struct ag_daemon *d)
