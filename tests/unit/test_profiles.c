@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "edge/site/site.c"
+#include "edge/site/site-ev.c"
 #include "edge/site/profiles.c"
 
 #include "tests/unit/site-rig.h"
@@ -26,7 +27,7 @@ static bool reading(struct rig *r, double amps, uint64_t now)
 	for (int i = 0; i < 3; i++)
 		r->ch->meter.current_a[i] = amps;
 	r->ch->meter.at_ms = now;
-	return ev_limited(&r->s, &r->ev, r->ch, &r->c, now);
+	return ev_limited(&r->v, &r->ev, r->ch, &r->c, now);
 }
 
 /* A 16 A EV on a 32 A charger, capped at 18 A by its reading at t; the charger holds 18 A and its
@@ -103,7 +104,7 @@ static void test_cap_not_lowered_by_reading_before_raise(void **state)
 	r.ch->prof.before_raise_a = 10;
 	r.ch->prof.sent_limit_a = 18;
 	r.ch->prof.raised_ms = t + 15000;
-	assert_true(ev_limited(&r.s, &r.ev, r.ch, &r.c, t + 16000));
+	assert_true(ev_limited(&r.v, &r.ev, r.ch, &r.c, t + 16000));
 	assert_true(r.ev.cap.cap_a == 18);
 	assert_true(reading(&r, 12, t + 25000));
 	assert_true(r.ev.cap.cap_a == 14);
@@ -426,11 +427,11 @@ static void test_decrease_held_after_grace(void **state)
 	/* The site: the charger is a fixed 32 A load, not an online one at 10 A; an offline one keeps
 	 * its fallback. */
 	r.c.link = SOLVER_ONLINE;
-	held(&r.s, ch, &r.ev, &r.c, since + PROFILE_DECREASE_GRACE_MS);
+	held(&r.v, ch, &r.ev, &r.c, since + PROFILE_DECREASE_GRACE_MS);
 	assert_int_equal(r.c.link, SOLVER_UNCONTROLLED);
 	assert_true(r.c.max_a == 32 && r.ev.held_a == 32);
 	r.c = (struct solver_charger){ .phases = 3, .max_a = 32, .link = SOLVER_OFFLINE };
-	held(&r.s, ch, &r.ev, &r.c, since + PROFILE_DECREASE_GRACE_MS);
+	held(&r.v, ch, &r.ev, &r.c, since + PROFILE_DECREASE_GRACE_MS);
 	assert_int_equal(r.c.link, SOLVER_OFFLINE);
 	assert_true(r.ev.held_a == 0);
 	/* A raise in flight may be applied first: 20 A is what it may draw. The CSMS's own 12 A

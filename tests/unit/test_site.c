@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "edge/site/site.c"
+#include "edge/site/site-ev.c"
 
 #include "tests/unit/site-rig.h"
 
@@ -27,7 +28,7 @@ static bool phases_trusted(struct rig *r, double l1, double l2, double l3, doubl
 	r->ch->meter.current_a[2] = l3;
 	r->ch->meter.power_w = power_w;
 	r->ch->meter.at_ms = at;
-	r->c.draw_fresh = draw_fresh(&r->s, r->ch, &r->c, now);
+	r->c.draw_fresh = draw_fresh(&r->v, r->ch, &r->c, now);
 	memcpy(r->c.draw_a, r->ch->meter.current_a, sizeof(r->c.draw_a));
 	return r->c.draw_fresh;
 }
@@ -58,10 +59,10 @@ static void test_single_phase_car_loads_one_phase(void **state)
 	assert_false(phases_trusted(&r, 16, 0, 0, 3680, t, t + 1000));
 	r.ch->prof.lowered_ms = 0;
 	/* A metered phase read above its limit lately: every EV on all its phases for 10 min. */
-	r.s.phases_trusted_ms = t + 1000 + SITE_PHASES_DISTRUST_S * 1000;
+	r.v.phases_trusted_ms = t + 1000 + SITE_PHASES_DISTRUST_S * 1000;
 	assert_false(phases_trusted(&r, 16, 0, 0, 3680, t, t + 1000));
 	assert_true(phases_trusted(&r, 16, 0, 0, 3680, t + SITE_PHASES_DISTRUST_S * 1000, t + 1000 + SITE_PHASES_DISTRUST_S * 1000));
-	r.s.phases_trusted_ms = 0;
+	r.v.phases_trusted_ms = 0;
 	/* A three-phase car, all reported: trusted, and it loads all three. */
 	assert_true(phases_trusted(&r, 16, 16, 16, 11040, t, t + 1000));
 	assert_int_equal(solver_phase_mask(&r.c), 7u);
@@ -82,9 +83,9 @@ static void test_small_onboard_charger_capped(void **state)
 	r.ch->prof.profile_renew_ms = UINT64_MAX;
 	r.ch->meter.at_ms = t;
 	r.ch->meter.current_a[0] = 30.5;
-	assert_false(ev_limited(&r.s, &r.ev, r.ch, &r.c, t + 1000));
+	assert_false(ev_limited(&r.v, &r.ev, r.ch, &r.c, t + 1000));
 	r.ch->meter.current_a[0] = 29;
-	assert_true(ev_limited(&r.s, &r.ev, r.ch, &r.c, t + 1000));
+	assert_true(ev_limited(&r.v, &r.ev, r.ch, &r.c, t + 1000));
 	assert_true(fabs(r.ev.cap.cap_a - 31) < 1e-9);
 	charger_free(r.ch);
 }
@@ -129,7 +130,7 @@ static void ramp_solve(struct rig *r, double limit_a, uint64_t changed, uint64_t
 {
 	r->ch->prof.sent_limit_a = limit_a;
 	r->ch->prof.sent_changed_ms = changed;
-	draw_range(&r->s, r->ch, &r->ev, &r->c, now);
+	draw_range(&r->v, r->ch, &r->ev, &r->c, now);
 }
 
 static void report(struct rig *r, double amps, uint64_t at)
