@@ -172,9 +172,20 @@ static int add_taper(const struct solver_input *in, const struct plan_lp_job *jb
  * 300-session day 1.3 s, 2.3 s by Dantzig's). */
 #define PLAN_LP_SHORT_CUTS 16
 
+/* A column in [0, most] worth `worth` a kWh, taken off energy row `row` (the floor, the tail). */
+static int aside(glp_prob *lp, struct triplets *m, int row, double most, double worth, int *col,
+		 struct plan_lp_result *out)
+{
+	*col = glp_add_cols(lp, 1);
+	out->variables++;
+	glp_set_col_bnds(lp, *col, GLP_DB, 0.0, most);
+	glp_set_obj_coef(lp, *col, worth);
+	return push(m, row, *col, -1.0);
+}
+
 static int build(const struct solver_input *in, const struct plan_lp_job *jobs, size_t n, const int64_t *cuts,
 		 size_t n_cuts, plan_lp_load_fn load, void *arg, double early, glp_prob *lp, struct triplets *m,
-		 int *first_col, int *floor_col, struct plan_lp_result *out)
+		 int *first_col, int *floor_col, int *tail_col, struct plan_lp_result *out)
 {
 	double v = in->voltage_v, span_ms = n_cuts > 1 ? (double)(cuts[n_cuts - 1] - cuts[0]) : 1.0;
 	double *nv = calloc(in->n_nodes * 3 + 1, sizeof(double));
@@ -191,20 +202,19 @@ static int build(const struct solver_input *in, const struct plan_lp_job *jobs, 
 	/* A job with a floor: a column f in [0, floor] worth PLAN_LP_FLOOR, taken off its energy row,
 	 * which then holds E - f in [0, need - floor]. Of what satisfies both, f = min(E, floor) pays
 	 * best, and E is held within [0, need] as without a floor: one row per job, not two (a row
-	 * "f <= E" of its own made the 1,000-charger plan's basis a fifth larger). */
+	 * "f <= E" of its own made the 1,000-charger plan's basis a fifth larger). A job with a tail
+	 * has a column g in [0, tail] taken off the same row, which costs what the energy beyond the
+	 * need is not worth: E may reach need + tail, and what passes the need is worth PLAN_LP_TAIL. */
 	for (size_t i = 0; i < n; i++) {
-		double need = fmax(0.0, jobs[i].need_wh) / 1000.0, floor = fmin(jobs[i].floor_wh / 1000.0, need);
+		const struct plan_lp_job *jb = &jobs[i];
+		double need = fmax(0.0, jb->need_wh) / 1000.0, floor = fmax(fmin(jb->floor_wh / 1000.0, need), 0.0);
+		double not_worth = (1.0 - PLAN_LP_TAIL) * (jb->worth > 0 ? jb->worth : 1.0);
 
-		if (!(floor > 0)) {
-			glp_set_row_bnds(lp, (int)i + 1, GLP_UP, 0.0, need);
-			continue;
-		}
-		glp_set_row_bnds(lp, (int)i + 1, need - floor > 0 ? GLP_DB : GLP_FX, 0.0, need - floor);
-		floor_col[i] = glp_add_cols(lp, 1);
-		out->variables++;
-		glp_set_col_bnds(lp, floor_col[i], GLP_DB, 0.0, floor);
-		glp_set_obj_coef(lp, floor_col[i], PLAN_LP_FLOOR);
-		if ((rc = push(m, (int)i + 1, floor_col[i], -1.0)) < 0)
+		glp_set_row_bnds(lp, (int)i + 1, !(floor > 0) ? GLP_UP : need > floor ? GLP_DB : GLP_FX, 0.0, need - floor);
+		if (floor > 0 && (rc = aside(lp, m, (int)i + 1, floor, PLAN_LP_FLOOR, &floor_col[i], out)) < 0)
+			goto out;
+		if (jb->tail_wh > 0 && need > 0 &&
+		    (rc = aside(lp, m, (int)i + 1, jb->tail_wh / 1000.0, -not_worth, &tail_col[i], out)) < 0)
 			goto out;
 	}
 	for (size_t j = 0; j + 1 < n_cuts; j++) {
@@ -262,19 +272,21 @@ int plan_lp_solve(const struct solver_input *in, const struct plan_lp_job *jobs,
 {
 	struct triplets m = { 0 };
 	int *first_col = first_a ? calloc(2 * n + 1, sizeof(int)) : NULL, *floor_col = calloc(n + 1, sizeof(int));
+	int *tail_col = calloc(n + 1, sizeof(int));
 	glp_prob *lp;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((first_a && !first_col) || !floor_col) {
+	if ((first_a && !first_col) || !floor_col || !tail_col) {
 		free(first_col);
 		free(floor_col);
+		free(tail_col);
 		return -ENOMEM;
 	}
 	glp_term_out(GLP_OFF);
 	lp = glp_create_prob();
 	glp_set_obj_dir(lp, GLP_MAX);
-	rc = build(in, jobs, n, cuts, n_cuts, load, arg, early, lp, &m, first_col, floor_col, out);
+	rc = build(in, jobs, n, cuts, n_cuts, load, arg, early, lp, &m, first_col, floor_col, tail_col, out);
 	if (rc == 0 && out->variables) {
 		glp_smcp parm;
 
@@ -288,7 +300,8 @@ int plan_lp_solve(const struct solver_input *in, const struct plan_lp_job *jobs,
 	}
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		double wh = out->variables ? (glp_get_row_prim(lp, (int)i + 1) +
-					      (floor_col[i] ? glp_get_col_prim(lp, floor_col[i]) : 0)) * 1000.0 : 0;
+					      (floor_col[i] ? glp_get_col_prim(lp, floor_col[i]) : 0) +
+					      (tail_col[i] ? glp_get_col_prim(lp, tail_col[i]) : 0)) * 1000.0 : 0;
 
 		out->delivered_wh += wh;
 		if (first_a)
@@ -301,5 +314,6 @@ int plan_lp_solve(const struct solver_input *in, const struct plan_lp_job *jobs,
 	free(m.ar);
 	free(first_col);
 	free(floor_col);
+	free(tail_col);
 	return rc;
 }

@@ -20,6 +20,8 @@
 #define PLAN_LP_SHARE 0.1
 /* What a job's first floor_wh are worth above the rest. */
 #define PLAN_LP_FLOOR 0.03
+/* What a job's energy beyond its need, up to tail_wh, is worth against the need's. */
+#define PLAN_LP_TAIL 0.5
 
 struct plan_lp_job {
 	int node;                       /* index of the node its charger hangs on */
@@ -43,6 +45,9 @@ struct plan_lp_job {
 	 * max_a at taper_from_wh to 0 at taper_zero_wh (the replay's EVs taper so; the daemon does
 	 * not know an EV's state of charge, so the planner leaves it 0). */
 	double taper_from_wh, taper_zero_wh;
+	/* It may take up to tail_wh beyond need_wh, worth PLAN_LP_TAIL of its need's energy (0 = none):
+	 * a driver's estimate may be short (see PLAN_TAIL_SHARE). */
+	double tail_wh;
 };
 
 /* How fast a job on its taper line closes on taper_zero_wh, per hour: its power at max_a over the

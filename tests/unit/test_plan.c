@@ -220,32 +220,76 @@ static void no_load(void *arg, int64_t t_ms, double *nv)
 	nv[0] = nv[1] = nv[2] = 0;
 }
 
+/* Two three-phase 32 A jobs plugged in for the hour from NOW on a grid of 32 A, and their plan. */
+struct hour {
+	struct scene sc;
+	struct plan_lp_job jobs[2];
+	struct plan_lp_result r;
+	double first[2];                /* each job's current */
+};
+
+static void hour_init(struct hour *h, double need0_wh, double need1_wh)
+{
+	scene_init(&h->sc, 32, 0, 2);
+	for (int i = 0; i < 2; i++)
+		h->jobs[i] = (struct plan_lp_job){ .node = 0, .mask = 7, .max_a = 32, .from_ms = NOW,
+						   .until_ms = NOW + HOUR_MS, .need_wh = i ? need1_wh : need0_wh };
+}
+
+static void solve_hour(struct hour *h)
+{
+	int64_t cuts[2] = { NOW, NOW + HOUR_MS };
+
+	assert_int_equal(plan_lp_solve(&h->sc.in, h->jobs, 2, cuts, 2, no_load, NULL, 0, h->first, &h->r), 0);
+}
+
 /* The floor: one hour, 32 A for two EVs. A needs 22.08 kWh (the whole hour at 32 A), B 44.16 kWh;
  * A's energy is worth 1, B's 0.99. Without a floor A takes all 32 A and B nothing. With B's
  * first 20 % (8.832 kWh = 12.8 A for the hour) worth 0.03 more, B's floor (1.02) beats A's energy
  * beyond its own floor (1.0): B 12.8 A, A 19.2 A (A's floor, 4.416 kWh = 6.4 A, is met). */
 static void test_floor_each_ev(void **state)
 {
-	struct scene sc;
-	int64_t cuts[2] = { NOW, NOW + HOUR_MS };
-	struct plan_lp_job jobs[2];
-	struct plan_lp_result r;
-	double first[2];
+	struct hour h;
 
 	(void)state;
-	scene_init(&sc, 32, 0, 2);
+	hour_init(&h, KWH_AT_32A, 2 * KWH_AT_32A);
+	h.jobs[1].worth = 0.99;
+	solve_hour(&h);
+	assert_near(h.first[0], 32);
+	assert_near(h.first[1], 0);
 	for (int i = 0; i < 2; i++)
-		jobs[i] = (struct plan_lp_job){ .node = 0, .mask = 7, .max_a = 32, .from_ms = NOW, .until_ms = NOW + HOUR_MS,
-						.need_wh = (i + 1) * KWH_AT_32A, .worth = i ? 0.99 : 1.0 };
-	assert_int_equal(plan_lp_solve(&sc.in, jobs, 2, cuts, 2, no_load, NULL, 0, first, &r), 0);
-	assert_near(first[0], 32);
-	assert_near(first[1], 0);
-	for (int i = 0; i < 2; i++)
-		jobs[i].floor_wh = PLAN_FLOOR_SHARE * jobs[i].need_wh;
-	assert_int_equal(plan_lp_solve(&sc.in, jobs, 2, cuts, 2, no_load, NULL, 0, first, &r), 0);
-	assert_near(first[0], 19.2);
-	assert_near(first[1], 12.8);
-	assert_near(r.delivered_wh, KWH_AT_32A);
+		h.jobs[i].floor_wh = PLAN_FLOOR_SHARE * h.jobs[i].need_wh;
+	solve_hour(&h);
+	assert_near(h.first[0], 19.2);
+	assert_near(h.first[1], 12.8);
+	assert_near(h.r.delivered_wh, KWH_AT_32A);
+}
+
+/* The tail: one hour, 32 A for two EVs, each asking 8.832 kWh (12.8 A for the hour), A with a tail
+ * of 2.208 kWh (3.2 A), B without. The needs take 25.6 A; A's tail is worth half, so it takes what
+ * the needs leave, 3.2 A of the 6.4: A 16 A, B 12.8 A, 11.04 + 8.832 kWh planned. On 28 A the
+ * needs come first (the tail's 0.5 loses to B's 1): A 15.2 A, B 12.8 A (A 2.4 A of tail). The
+ * tail is worth half of its own job's worth: against a B worth 0.25, A's tail (0.5) comes first,
+ * A 16 A and B 12 A. */
+static void test_tail_takes_what_needs_leave(void **state)
+{
+	struct hour h;
+
+	(void)state;
+	hour_init(&h, 0.4 * KWH_AT_32A, 0.4 * KWH_AT_32A);
+	h.jobs[0].tail_wh = 0.1 * KWH_AT_32A;
+	solve_hour(&h);
+	assert_near(h.first[0], 16);
+	assert_near(h.first[1], 12.8);
+	assert_near(h.r.delivered_wh, 0.9 * KWH_AT_32A);
+	h.sc.grid.limit_a[0] = h.sc.grid.limit_a[1] = h.sc.grid.limit_a[2] = 28;
+	solve_hour(&h);
+	assert_near(h.first[0], 15.2);
+	assert_near(h.first[1], 12.8);
+	h.jobs[1].worth = 0.25;
+	solve_hour(&h);
+	assert_near(h.first[0], 16);
+	assert_near(h.first[1], 12);
 }
 
 /* A phase that binds: 32 A per phase, a 3-phase EV that cannot finish either (200 kWh in 8 h: it
@@ -414,6 +458,7 @@ int main(void)
 		cmocka_unit_test(test_present_spread),
 		cmocka_unit_test(test_ev_limited_at_draw),
 		cmocka_unit_test(test_floor_each_ev),
+		cmocka_unit_test(test_tail_takes_what_needs_leave),
 		cmocka_unit_test(test_rescue_single_phase_car),
 		cmocka_unit_test(test_new_ev_shows_max),
 		cmocka_unit_test(test_overrun_planned),
