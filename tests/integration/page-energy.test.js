@@ -181,14 +181,15 @@ test('a load step above peak_kw: the card shows the battery discharging with its
       // The battery ramps (20 kW/s in the simulator): the card may show it above 15 kW before it
       // reaches the 17.4 kW the step needs; the grid at peak_kw says it got there.
       assert.ok(Math.abs(e.grid_w - 30000) < 1500, `the battery holds the grid at peak_kw: ${e.grid_w} W`);
+      // The figures add up: what comes in is what goes out. Not on every read: the building load
+      // is held at its last trusted value while the battery ramps (energy.c building_now), and a
+      // loaded machine read it mid-ramp 2.6 kW off in a clean-clone CI run.
+      assert.ok(Math.abs(e.grid_w + e.pv_w + e.battery.power_w - (e.building_w + e.pv_w + e.ev_w)) < 1500,
+        `grid + PV + battery = building + EVs: ${JSON.stringify(e)}`);
     }, 'the card shows the battery covering the step');
     console.log(`card shows the battery discharging ${c.nodes.battery.kw} ${Date.now() - stepAt} ms after the step; ` +
       `REST: grid ${s.energy.grid_w} W, PV ${s.energy.pv_w} W, battery ${s.energy.battery.power_w} W at SoC ${s.energy.battery.soc_pct} %, ` +
       `building ${s.energy.building_w} W, EVs ${s.energy.ev_w} W`);
-    // The figures add up: what comes in is what goes out.
-    const e = s.energy;
-    assert.ok(Math.abs(e.grid_w + e.pv_w + e.battery.power_w - (e.building_w + e.pv_w + e.ev_w)) < 1500,
-      `grid + PV + battery = building + EVs: ${JSON.stringify(e)}`);
 
     // The ratchet: the seeded 35 kW peak, this window's average under it.
     await agreeing(page, (card, en) => {
