@@ -6,7 +6,7 @@
  * the next solve after it. */
 #include "edge/site/site-plan.h"
 #include "edge/core/log.h"
-#include "policies/plan-hedge.h"
+#include "edge/site/site-learn.h"
 #include "policies/plan.h"
 
 #include <errno.h>
@@ -42,9 +42,8 @@ struct site_plan {
 	bool failed;                    /* the last plan failed (logged once) */
 	unsigned delay_ms;              /* AMPGATE_PLAN_DELAY_MS */
 	struct store *store;            /* NULL = nothing to learn from */
-	struct plan_hedge hedge;        /* how early drivers left, from the last reading */
+	struct site_learned learned;    /* from the finished sessions (site-learn.h) */
 	int64_t learned_ms;             /* when the database was last read for it; 0 = never */
-	int64_t early_ms;               /* the hedge last logged */
 };
 
 struct site_plan *site_plan_new(uv_loop_t *loop, struct store *store)
@@ -79,6 +78,7 @@ void site_plan_free(struct site_plan *p)
 		return;
 	}
 	free(p->target_a);
+	site_learned_free(&p->learned);
 	free(p);
 }
 
@@ -127,37 +127,16 @@ static void after_work(uv_work_t *req, int status)
 	job_free(j);
 }
 
-/* How early the last PLAN_HEDGE_SAMPLES sessions that gave a departure left, from the sessions the
- * chargers stopped (a record the edge closed itself, after a restart say, has no real departure).
- * The newest first through the start_ms index: a few rows, read every SITE_PLAN_LEARN_S. */
-static void learn_departures(struct site_plan *p)
+/* An EV that gave no departure is planned to leave when the EVs at its charger usually did (plugged
+ * in plus the charger's learnt stay), not site.default_dwell_s from now: a charger of short visits
+ * gets its EVs charged before they go. Past that time, or with no stay learnt, the default holds. */
+static void planned_departure(const struct site_plan *p, const struct solver_charger *c, struct solver_charger *copy,
+			      int64_t now_ms)
 {
-	sqlite3 *db = p->store ? store_db(p->store) : NULL;
-	sqlite3_stmt *q;
-	int64_t early;
-	int rc;
+	int64_t stay = site_learned_stay_ms(&p->learned, c->id);
 
-	if (!db || sqlite3_prepare_v2(db, "SELECT departure_ms, stop_ms FROM transactions WHERE departure_ms IS NOT NULL "
-				      "AND stop_ms IS NOT NULL AND stop_reason = 'stopped' ORDER BY start_ms DESC LIMIT ?1",
-				      -1, &q, NULL) != SQLITE_OK) {
-		if (db)
-			log_msg(LL_ERROR, "database: cannot read when drivers left: %s", sqlite3_errmsg(db));
-		return;
-	}
-	sqlite3_bind_int(q, 1, PLAN_HEDGE_SAMPLES);
-	memset(&p->hedge, 0, sizeof(p->hedge));
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-		plan_hedge_note(&p->hedge, sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1));
-	if (rc != SQLITE_DONE)
-		log_msg(LL_ERROR, "database: cannot read when drivers left: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(q);
-	early = plan_hedge_early_ms(&p->hedge);
-	if (llabs(early - p->early_ms) >= 60000) {      /* said when it moves by a minute or more */
-		log_msg(LL_NOTICE, "plan: of the last %zu sessions that gave a departure, %.0f %% left at most %lld min before "
-			"it: each EV is planned to finish that much early", p->hedge.n, PLAN_HEDGE_QUANTILE * 100,
-			(long long)(early / 60000));
-		p->early_ms = early;
-	}
+	if (c->ev && c->departure_ms <= 0 && c->plugged_ms > 0 && stay > 0 && c->plugged_ms + stay > now_ms)
+		copy->departure_ms = c->plugged_ms + stay;
 }
 
 static int start(struct site_plan *p, const struct solver_input *in, const struct ag_config *cfg, int64_t now_ms)
@@ -177,8 +156,10 @@ static int start(struct site_plan *p, const struct solver_input *in, const struc
 	memcpy(j->ch, in->chargers, in->n_chargers * sizeof(*j->ch));
 	for (size_t i = 0; i < in->n_nodes; i++)
 		j->nodes[i].id = NULL;
-	for (size_t i = 0; i < in->n_chargers; i++)
+	for (size_t i = 0; i < in->n_chargers; i++) {
 		j->ch[i].id = NULL;
+		planned_departure(p, &in->chargers[i], &j->ch[i], now_ms);
+	}
 	/* The last plan's targets go in: EVs it served are kept on among equal schedules. */
 	if (p->target_a && p->n == in->n_chargers)
 		memcpy(j->target_a, p->target_a, p->n * sizeof(double));
@@ -190,7 +171,7 @@ static int start(struct site_plan *p, const struct solver_input *in, const struc
 	j->in.n_prices = 0;
 	j->params = (struct plan_params){ .period_ms = (int64_t)cfg->site.plan_period_s * 1000,
 					  .default_dwell_ms = (int64_t)cfg->site.default_dwell_s * 1000,
-					  .early_ms = plan_hedge_early_ms(&p->hedge) };
+					  .early_ms = plan_hedge_early_ms(&p->learned.hedge) };
 	j->now_ms = now_ms;
 	j->delay_ms = p->delay_ms;
 	j->owner = p;
@@ -216,7 +197,7 @@ const double *site_plan_targets(struct site_plan *p, const struct solver_input *
 		int rc;
 
 		if (!p->learned_ms || now_ms - p->learned_ms >= SITE_PLAN_LEARN_S * 1000) {
-			learn_departures(p);
+			site_learn(&p->learned, p->store);
 			p->learned_ms = now_ms;
 		}
 		rc = start(p, in, cfg, now_ms);

@@ -6,8 +6,9 @@
  * older than SITE_PLAN_STALE_PERIODS periods is dropped (the policy then shares as `fair`), so a
  * planner that hangs or fails is never unsafe: the solver enforces every limit each tick either
  * way. Each EV is planned to finish as early before its given departure as drivers at this site
- * left before theirs (policies/plan-hedge.h), learned from the finished sessions in the database
- * at most every SITE_PLAN_LEARN_S. Test hook: AMPGATE_PLAN_DELAY_MS in the environment delays
+ * left before theirs (policies/plan-hedge.h), and one that gave no departure to leave when the EVs
+ * at its charger usually did, both learnt from the finished sessions in the database at most every
+ * SITE_PLAN_LEARN_S (site-learn.h). Test hook: AMPGATE_PLAN_DELAY_MS in the environment delays
  * every plan by that much. */
 #ifndef AG_SITE_PLAN_H
 #define AG_SITE_PLAN_H

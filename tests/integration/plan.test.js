@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AMPGATECTL, Daemon, ROOT, freePort, runSync, tmpDir } from '../lib/daemon.js';
-import { TS, until } from '../lib/ocpp.js';
+import { sleep, TS, until } from '../lib/ocpp.js';
 import { plugIn } from '../lib/plug-in.js';
 
 const PW = 'plan-charger-pass-1';
@@ -193,6 +193,49 @@ test('plan: drivers who left an hour before the departure they gave make the pla
     await needs(s.base);
     await allocation(s.cps, 32, 6, 'drivers leave an hour early: EV201 has none to spare', 6000);
     assert.match(s.d.log, /plan: of the last 10 sessions that gave a departure, 90 % left at most 60 min before it/);
+  });
+});
+
+// EVs that give no departure, only an energy need (the manager's page: EV201 22.08 kWh, 1 h at
+// 32 A; BUS16 44 kWh). With no history both are planned to stay site.default_dwell_s (8 h): time
+// to spare for both, and EV201 does not get its 32 A. After sessions at EV201's charger that
+// stayed an hour and at BUS16's that stayed ten, EV201 is planned to leave an hour after it
+// plugged in, with no time to spare: 32 A, and BUS16 its minimum, 6 A.
+test('plan: an EV that gives no departure is planned to stay as long as the EVs at its charger did', async () => {
+  const dir = tmpDir('ampgate-plan-');
+  const needs = async (base) => {
+    const manager = await login(base);
+    for (const [id, kwh] of [['EV201', 22.08], ['BUS16', 44]]) {
+      const r = await post(base, `/api/v1/chargers/${id}/needs`, { departure: null, energy_kwh: kwh }, manager);
+      assert.equal(r.status, 200, await r.clone().text());
+    }
+  };
+  const s = { ...await edge(dir), cps: {} };
+  await guarded(s, async () => {
+    s.cps = await plugInBoth(s.url);
+    await needs(s.base);
+    await until(() => s.cps.EV201.limit() > 0 && s.cps.BUS16.limit() > 0, { what: 'both EVs charging' });
+    await sleep(3000);      /* a plan with the needs (plan_period_s 10, and at once on a need) */
+    assert.ok(s.cps.EV201.limit() < 31.9, `no history: EV201 has time to spare (${s.cps.EV201.limit()} A)`);
+    assert.doesNotMatch(s.d.log, /that gives no departure is planned to stay/);
+    await closeAll(s.cps);
+    await s.d.stop();
+
+    const now = Date.now();
+    const rows = ['EV201', 'BUS16'].flatMap((id, c) => Array.from({ length: 6 }, (_, i) => {
+      const start = now - 86400e3 * (i + 1);
+      return `('${id}', 'old-${id}-${i}', 1, ${start}, ${start + (c ? 10 : 1) * 3600e3}, 'stopped')`;
+    })).join(', ');
+    const r = spawnSync('sqlite3', [path.join(dir, 'a.db'), 'INSERT INTO transactions (charger_id, tx_id, connector, ' +
+      `start_ms, stop_ms, stop_reason) VALUES ${rows};`], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+
+    Object.assign(s, await edge(dir), { cps: {} });
+    s.cps = await plugIn(s.url, PROTOS, PW, 'tx-plan-2');
+    await needs(s.base);
+    await allocation(s.cps, 32, 6, 'EV201 planned to leave an hour after it plugged in: no time to spare', 6000);
+    assert.match(s.d.log, /plan: an EV at charger EV201 that gives no departure is planned to stay 1\.0 h, as its last [67] sessions did/);
+    assert.match(s.d.log, /plan: an EV at charger BUS16 that gives no departure is planned to stay 10\.0 h/);
   });
 });
 
