@@ -8,7 +8,8 @@
 #include <string.h>
 
 #define SITE_STAY_DAYS 14               /* stays are read from the sessions of the last two weeks */
-#define SITE_STAY_SAID_MS (10 * 60000)  /* a stay is logged when it moves by this much */
+#define SITE_STAY_SAID_MS (10 * 60000)  /* a stay is logged when it moves by this much, */
+#define SITE_STAY_SAID_MAX 5            /* one line each for this many chargers a reading, then a count */
 
 /* How early the last PLAN_HEDGE_SAMPLES sessions that gave a departure left: the newest first
  * through the start_ms index, a few rows. */
@@ -63,9 +64,9 @@ static void free_stays(struct site_stay *s, size_t n)
 }
 
 /* Charger id's stay from its samples, appended to *out when it has enough; the site manager is
- * told when it is new or moved (against the stays learnt before, `old`). */
+ * told when it is new or moved (against the stays learnt before, `old`; *said counts the lines). */
 static int add_stay(struct site_stay **out, size_t *n, const char *id, int64_t *ms, size_t k,
-		    const struct site_learned *old)
+		    const struct site_learned *old, size_t *said)
 {
 	struct site_stay *grown, *s;
 	int64_t before;
@@ -81,7 +82,7 @@ static int add_stay(struct site_stay **out, size_t *n, const char *id, int64_t *
 		return -1;
 	(*n)++;
 	before = site_learned_stay_ms(old, id);
-	if (!before || llabs(before - s->stay_ms) >= SITE_STAY_SAID_MS)
+	if ((!before || llabs(before - s->stay_ms) >= SITE_STAY_SAID_MS) && ++*said <= SITE_STAY_SAID_MAX)
 		log_msg(LL_NOTICE, "plan: an EV at charger %s that gives no departure is planned to stay %.1f h, as its last "
 			"%zu sessions did (median)", id, (double)s->stay_ms / 3.6e6, k);
 	return 0;
@@ -92,7 +93,7 @@ static void learn_stays(struct site_learned *l, sqlite3 *db, int64_t now_ms)
 {
 	sqlite3_stmt *q;
 	struct site_stay *stay = NULL;
-	size_t n = 0, k = 0;
+	size_t n = 0, k = 0, said = 0;
 	int64_t ms[SITE_STAY_SAMPLES];
 	char id[128] = "";
 	int rc = SQLITE_OK, bad = 0;
@@ -112,14 +113,14 @@ static void learn_stays(struct site_learned *l, sqlite3 *db, int64_t now_ms)
 		if (!c)
 			continue;
 		if (strcmp(c, id) != 0) {
-			bad = add_stay(&stay, &n, id, ms, k, l);
+			bad = add_stay(&stay, &n, id, ms, k, l, &said);
 			snprintf(id, sizeof(id), "%s", c);
 			k = 0;
 		}
 		if (k < SITE_STAY_SAMPLES)
 			ms[k++] = sqlite3_column_int64(q, 1);
 	}
-	bad = bad || add_stay(&stay, &n, id, ms, k, l);
+	bad = bad || add_stay(&stay, &n, id, ms, k, l, &said);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		log_msg(LL_ERROR, "database: cannot read how long EVs stayed: %s", sqlite3_errmsg(db));
 	sqlite3_finalize(q);
@@ -128,6 +129,9 @@ static void learn_stays(struct site_learned *l, sqlite3 *db, int64_t now_ms)
 		free_stays(stay, n);
 		return;
 	}
+	if (said > SITE_STAY_SAID_MAX)
+		log_msg(LL_NOTICE, "plan: a stay for EVs that give no departure was learnt or moved at %zu more chargers "
+			"(%zu chargers have one)", said - SITE_STAY_SAID_MAX, n);
 	free_stays(l->stay, l->n_stay);
 	l->stay = stay;
 	l->n_stay = n;
