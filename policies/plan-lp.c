@@ -117,15 +117,16 @@ static bool tapers(const struct plan_lp_job *jb)
 
 /* The taper's row for one interval of dt_ms: the energy e the job takes in it is at most what it
  * takes charging on its taper line all along from E0, its energy before: the line's current is
- * proportional to zero - E, so dE/dt = beta (zero - E) (plan_lp_taper_per_h) and e <= (zero - E0)(1 - exp(-beta dt)).
- * That is linear in E0: e + phi E0 <= phi zero. Left out while the job cannot have reached the
- * line's start by the interval's end (the column's bound binds first), so most of a long stay's
- * intervals have none. */
+ * proportional to zero - E, so dE/dt = beta (zero - E) (plan_lp_taper_per_h) and
+ * e <= (zero - E0)(1 - exp(-beta dt)). That is linear in E0: e + phi E0 <= phi zero. Left out
+ * while the job cannot have reached the line's start by the interval's end (the column's bound
+ * binds first), so most of a long stay's intervals have none. */
 static int add_taper(const struct solver_input *in, const struct plan_lp_job *jb, glp_prob *lp, struct triplets *m,
 		     struct taper_track *t, const int *col, int n_col, double kwh_per_a, int64_t dt_ms,
 		     struct plan_lp_result *out)
 {
-	double phi = 1.0 - exp(-plan_lp_taper_per_h(in->voltage_v, jb) * (double)dt_ms / 3.6e6), most = t->max_kwh + jb->max_a * kwh_per_a;
+	double phi = 1.0 - exp(-plan_lp_taper_per_h(in->voltage_v, jb) * (double)dt_ms / 3.6e6);
+	double most = t->max_kwh + jb->max_a * kwh_per_a;
 	int r, rc = 0;
 
 	if (most * 1000.0 > jb->taper_from_wh) {

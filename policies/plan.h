@@ -46,10 +46,8 @@
 #define PLAN_FLOOR_SHARE 0.2
 
 /* An EV with a need may take this share more, worth PLAN_LP_TAIL of the need's energy (plan-lp.h
- * tail_wh): what drivers ask for is an estimate, and energy past it is not worthless. Without,
- * the plan was blind between schedules that meet every need; with it, of those it takes the one
- * that leaves each EV room for more, which is the one that charges them sooner. Measured
- * (bench_replay): see plan.c. */
+ * tail_wh): what drivers ask for is an estimate, and energy past it is not worthless. Room that
+ * every need leaves then goes to EVs as a margin, not to none. Measured (bench_replay): see plan.c. */
 #define PLAN_TAIL_SHARE 0.25
 
 /* An EV that would leave with less than this share of what it asked for, even charging at its cap

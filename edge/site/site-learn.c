@@ -41,18 +41,10 @@ static void learn_departures(struct site_learned *l, sqlite3 *db)
 	}
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-int64_t site_median_ms(int64_t *ms, size_t n)
+int64_t site_median_ms(const int64_t *ms, size_t n)
 {
 	if (!n)
 		return 0;
-	qsort(ms, n, sizeof(*ms), cmp_i64);
 	return n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
 }
 
@@ -65,7 +57,7 @@ static void free_stays(struct site_stay *s, size_t n)
 
 /* Charger id's stay from its samples, appended to *out when it has enough; the site manager is
  * told when it is new or moved (against the stays learnt before, `old`; *said counts the lines). */
-static int add_stay(struct site_stay **out, size_t *n, const char *id, int64_t *ms, size_t k,
+static int add_stay(struct site_stay **out, size_t *n, const char *id, const int64_t *ms, size_t k,
 		    const struct site_learned *old, size_t *said)
 {
 	struct site_stay *grown, *s;
@@ -77,7 +69,7 @@ static int add_stay(struct site_stay **out, size_t *n, const char *id, int64_t *
 		return -1;
 	*out = grown;
 	s = &grown[*n];
-	*s = (struct site_stay){ .charger_id = strdup(id), .stay_ms = site_median_ms(ms, k), .sessions = k };
+	*s = (struct site_stay){ .charger_id = strdup(id), .stay_ms = site_median_ms(ms, k) };
 	if (!s->charger_id)
 		return -1;
 	(*n)++;
@@ -88,7 +80,9 @@ static int add_stay(struct site_stay **out, size_t *n, const char *id, int64_t *
 	return 0;
 }
 
-/* Each charger's last SITE_STAY_SAMPLES stays of the last SITE_STAY_DAYS, grouped by charger. */
+/* Each charger's last SITE_STAY_SAMPLES stays of the last SITE_STAY_DAYS, grouped by charger and
+ * sorted, so the stays learnt come in charger order (site_learned_stay_ms searches them) and each
+ * charger's samples in the order its median wants. */
 static void learn_stays(struct site_learned *l, sqlite3 *db, int64_t now_ms)
 {
 	sqlite3_stmt *q;
@@ -101,7 +95,7 @@ static void learn_stays(struct site_learned *l, sqlite3 *db, int64_t now_ms)
 	if (sqlite3_prepare_v2(db, "SELECT charger_id, stop_ms - start_ms FROM (SELECT charger_id, start_ms, stop_ms, "
 			       "row_number() OVER (PARTITION BY charger_id ORDER BY start_ms DESC) AS k FROM transactions "
 			       "WHERE start_ms >= ?1 AND stop_ms > start_ms AND stop_reason = 'stopped') WHERE k <= ?2 "
-			       "ORDER BY charger_id", -1, &q, NULL) != SQLITE_OK) {
+			       "ORDER BY charger_id, stop_ms - start_ms", -1, &q, NULL) != SQLITE_OK) {
 		log_msg(LL_ERROR, "database: cannot read how long EVs stayed: %s", sqlite3_errmsg(db));
 		return;
 	}
@@ -147,12 +141,19 @@ void site_learn(struct site_learned *l, struct store *store)
 	learn_stays(l, db, wall_ms());
 }
 
+static int cmp_stay(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct site_stay *)elem)->charger_id);
+}
+
+/* A binary search: the planner asks for every EV without a departure at each plan, on the loop
+ * thread. The stays are in the database's BINARY order of charger ids, which is strcmp's. */
 int64_t site_learned_stay_ms(const struct site_learned *l, const char *charger_id)
 {
-	for (size_t i = 0; charger_id && i < l->n_stay; i++)
-		if (strcmp(l->stay[i].charger_id, charger_id) == 0)
-			return l->stay[i].stay_ms;
-	return 0;
+	const struct site_stay *s = charger_id && l->n_stay ? bsearch(charger_id, l->stay, l->n_stay, sizeof(*l->stay),
+								    cmp_stay) : NULL;
+
+	return s ? s->stay_ms : 0;
 }
 
 void site_learned_free(struct site_learned *l)

@@ -21,13 +21,12 @@
 struct site_stay {
 	char *charger_id;
 	int64_t stay_ms;
-	size_t sessions;
 };
 
 struct site_learned {
 	struct plan_hedge hedge;        /* how early drivers left */
 	int64_t early_ms;               /* the hedge last logged */
-	struct site_stay *stay;         /* per charger with SITE_STAY_MIN sessions or more */
+	struct site_stay *stay;         /* per charger with SITE_STAY_MIN sessions or more, by id */
 	size_t n_stay;
 };
 
@@ -35,8 +34,8 @@ struct site_learned {
 void site_learn(struct site_learned *l, struct store *store);
 /* How long EVs stay at charger_id (0: not learnt). */
 int64_t site_learned_stay_ms(const struct site_learned *l, const char *charger_id);
-/* The median of ms[0..n) (sorted in place); 0 when n is 0. */
-int64_t site_median_ms(int64_t *ms, size_t n);
+/* The median of ms[0..n), sorted ascending; 0 when n is 0. */
+int64_t site_median_ms(const int64_t *ms, size_t n);
 void site_learned_free(struct site_learned *l);
 
 #endif

@@ -133,9 +133,12 @@ static void after_work(uv_work_t *req, int status)
 static void planned_departure(const struct site_plan *p, const struct solver_charger *c, struct solver_charger *copy,
 			      int64_t now_ms)
 {
-	int64_t stay = site_learned_stay_ms(&p->learned, c->id);
+	int64_t stay;
 
-	if (c->ev && c->departure_ms <= 0 && c->plugged_ms > 0 && stay > 0 && c->plugged_ms + stay > now_ms)
+	if (!c->ev || c->departure_ms > 0 || c->plugged_ms <= 0)
+		return;
+	stay = site_learned_stay_ms(&p->learned, c->id);
+	if (stay > 0 && c->plugged_ms + stay > now_ms)
 		copy->departure_ms = c->plugged_ms + stay;
 }
 

@@ -57,7 +57,7 @@ static void test_stay_is_the_median_of_recent_stopped_sessions(void **state)
 
 static void test_median(void **state)
 {
-	int64_t odd[] = { 5, 1, 3 }, even[] = { 4, 1, 3, 2 };
+	const int64_t odd[] = { 1, 3, 5 }, even[] = { 1, 2, 3, 4 };
 
 	(void)state;
 	assert_int_equal(site_median_ms(odd, 3), 3);
