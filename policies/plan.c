@@ -27,7 +27,7 @@
  * at a fifth (with what follows) 16.0-19.4 % (bench_replay).
  *
  * What the plan cannot know it asks for: a new EV is given its cap for its first
- * site.plan_show_max_s (showing_max()), so a car that takes 16 A of a 32 A charger shows it at once
+ * site.plan_show_max_s (policy_showing_max()), so a car that takes 16 A of a 32 A charger shows it at once
  * rather than never (planned at a 12 A share it draws all it is offered, and the plan counts on
  * 32 A for it to the end); and an EV that got what its driver asked for and still charges is
  * planned for a quarter more (overrun()), where it used to wait behind everyone as an EV that
@@ -86,18 +86,6 @@ static bool rescued(const struct solver_charger *c, int64_t lax, int64_t now_ms)
 static bool overrun(const struct solver_charger *c)
 {
 	return c->energy_done_wh > 0 && c->energy_need_wh < PLAN_NEED_MET_WH;
-}
-
-/* An EV that has yet to show what it takes (solver_input.show_max_ms): it plugged in within that
- * time, has not drawn less than offered, and either has not told its maximum or, on a 3-phase
- * charger, has not shown its phases (a single-phase car there loads one phase of three: on the
- * 3-phase demo depot days with every maximum told, skipping the show for such EVs cost plan up
- * to 0.3 points of the request). */
-static bool showing_max(const struct solver_input *in, const struct solver_charger *c, int64_t now_ms)
-{
-	bool known = c->ev_max_told && (c->phases == 1 || c->ev_phases_seen);
-
-	return c->plugged_ms > 0 && now_ms - c->plugged_ms < in->show_max_ms && !c->ev_limited && !known;
 }
 
 /* Job order for finding equals: everything the LP sees of a job. */
@@ -299,7 +287,7 @@ static int plan_decide(const struct solver_input *in, int64_t now_ms, struct pol
 		if (!c->ev || c->link != SOLVER_ONLINE)
 			continue;
 		lax = policy_laxity_ms(in, c, now_ms);
-		if (rescued(c, lax, now_ms) || showing_max(in, c, now_ms)) {    /* its cap, whatever the plan */
+		if (rescued(c, lax, now_ms) || policy_showing_max(in, c, now_ms)) {    /* its cap, whatever the plan */
 			out[i].cls = 0;
 			out[i].weight = solver_cap_a(in, c);
 		} else if (t > 0) {

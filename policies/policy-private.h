@@ -19,6 +19,13 @@ int policy_by_laxity(const struct solver_input *in, int64_t now_ms, size_t i, st
 /* policy_laxity_ms of EV c charging at power_w (its cap on its phases, in W). */
 int64_t policy_laxity_at_ms(const struct solver_charger *c, double power_w, int64_t now_ms);
 
+/* An EV that has yet to show what it takes (solver_input.show_max_ms, site.plan_show_max_s): it
+ * plugged in within that time, has not drawn less than offered, and either has not told its
+ * maximum or, on a 3-phase charger, has not shown its phases. `plan` and `deadline` give it its
+ * cap whatever else they decide, so the site learns at once that a car takes 16 A of a 32 A
+ * charger: planned or ranked at 32 A, it showed it only when its turn came, too late. */
+bool policy_showing_max(const struct solver_input *in, const struct solver_charger *c, int64_t now_ms);
+
 /* Of what EV c asked for (energy_done_wh + energy_need_wh), the share it will have at its
  * departure charging at its cap from now on, given its laxity lax_ms at that cap (a finite one:
  * the EV has a departure and a need); 1 when it can finish. */

@@ -68,7 +68,8 @@ static const struct cfg_key site_keys[] = {
 	KINT(struct cfg_site, plan_period_s, 10, 3600, 60, "s", "`plan` policy: re-plan this often (and on arrival, departure, need)"),
 	KINT(struct cfg_site, default_dwell_s, 600, 172800, 28800, "s", "`plan` policy: stay assumed for an EV that gave no departure"),
 	KINT(struct cfg_site, plan_show_max_s, 0, 900, 120, "s",
-	     "`plan` policy: a new EV charges at its maximum this long, so the site learns what it takes (0 = off)"),
+	     "`plan` and `deadline` policies: a new EV charges at its maximum up to this long, so the site learns what "
+	     "it takes (0 = off)"),
 	KDBL(struct cfg_site, fallback_a, 0, 80, 6, "A", "per-charger current when the edge cannot control it"),
 	KINT(struct cfg_site, meter_stale_ms, 500, 600000, 5000, "ms", "a meter reading older than this is stale"),
 	KINT(struct cfg_site, pv_hysteresis_s, 0, 3600, 60, "s",

@@ -43,7 +43,8 @@ struct cfg_site {
 	char *policy;
 	int plan_period_s;      /* `plan` policy */
 	int default_dwell_s;
-	int plan_show_max_s;    /* a new EV at its maximum this long: the site learns what it takes */
+	int plan_show_max_s;    /* a new EV at its maximum up to this long (`plan`, `deadline`): the site learns
+				 * what it takes */
 	double fallback_a;
 	int meter_stale_ms;
 	int pv_hysteresis_s;    /* PV surplus must hold (or be gone) this long to start (or stop) a charger */

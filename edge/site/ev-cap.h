@@ -16,7 +16,9 @@
 #define EV_RENEW_WINDOW_MS 2000         /* a probe starts with a renewal due within this */
 #define EV_STEADY_MS 60000              /* a capped EV's draw this steady for this long ... */
 #define EV_STEADY_BAND_A 0.5            /* ... (highest less lowest reading) ... */
-#define EV_TIGHT_SLACK_A 1.0            /* ... is capped this far above its highest reading */
+#define EV_TIGHT_SLACK_A 0.3            /* ... is capped at least this far above its highest reading, */
+#define EV_TIGHT_SPREAD 2.5             /* ... or this many times its spread if more, */
+#define EV_TIGHT_MAX_A 1.0              /* ... at most this far */
 
 /* One charger's record, kept by the caller from solve to solve; all zero = nothing learnt. */
 struct ev_cap {
@@ -28,6 +30,8 @@ struct ev_cap {
 	double steady_lo_a, steady_hi_a;        /* the draws read since steady_ms, the EV below its offer */
 	uint64_t steady_ms;             /* when the first of them was taken (0: none yet) */
 	bool tight_spent;               /* the EV pushed against a tight cap: not again this session */
+	double probe_tight_a;           /* a probe raised a tight cap of this slack (0: it did not) */
+	bool max_shown;                 /* a settled reading showed it drawing its charger's maximum */
 };
 
 /* What the charger's last meter value and its profile say at a solve. `usable` is false when
@@ -41,6 +45,7 @@ struct ev_cap_reading {
 	uint64_t at_ms;                 /* when that meter value was taken */
 	double sent_a;                  /* the limit the charger holds */
 	double min_a;                   /* the charger's minimum current */
+	double max_a;                   /* and its maximum (the EV's, where the EV told a lower one) */
 	uint64_t raised_ms;             /* when the last increase went out (0 = never) */
 	double before_raise_a;          /* the limit the charger held before that increase */
 	uint64_t renew_ms;              /* when the charger's profile renewal is next due */

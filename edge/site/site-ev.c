@@ -42,6 +42,7 @@ static bool ev_limited(const struct site_ev_view *v, struct site_ev *e, const st
 		.at_ms = ch->meter.at_ms,
 		.sent_a = ch->prof.sent_limit_a,
 		.min_a = c->min_a,
+		.max_a = c->max_a,
 		.raised_ms = ch->prof.raised_ms,
 		.before_raise_a = ch->prof.before_raise_a,
 		.renew_ms = ch->prof.profile_renew_ms,
@@ -135,6 +136,7 @@ void site_ev_describe(const struct site_ev_view *v, struct charger *ch, struct s
 	c->ev_cap_a = c->ev_limited ? e->cap.cap_a : 0;
 	c->ev_cap_slack_a = c->ev_limited ? e->cap.slack_a : 0;
 	c->ev_probe = c->ev_limited && e->cap.probing;
+	c->ev_max_shown = e->cap.max_shown;
 	c->draw_fresh = draw_fresh(v, ch, c, now);
 	/* draw_fresh is off while the phases are distrusted, and so are the phases seen before */
 	e->phases_seen = solver_phases_learn(e->phases_seen, c);

@@ -60,6 +60,8 @@ struct solver_charger {
 					 * (site_model_ev_limits) */
 	bool ev_max_told;               /* the EV told its maximum (at or above the charger's too):
 					 * nothing left to learn of it (solver_input.show_max_ms) */
+	bool ev_max_shown;              /* a settled meter value showed it drawing max_a: nothing left
+					 * to learn of it either (edge/site/ev-cap.h max_shown) */
 	/* The EV takes less than offered (end of charge, on-board charger limit, single-phase car):
 	 * the measured draw (plus the site's ev_slack_a) caps it, and only phases drawing at least
 	 * SOLVER_PHASE_IDLE_A count. The caller clears it now and then to probe upwards. */

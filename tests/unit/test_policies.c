@@ -159,6 +159,52 @@ static void test_deadline(void **state)
 	expect(&sc.out[0], 0, "paused: rotation");
 }
 
+/* A new EV is given its cap ahead of the laxity order until it shows what it takes
+ * (solver_input.show_max_ms, policy_showing_max): ranked by a laxity worked out at its charger's
+ * 32 A, a car that takes 16 A showed it only when its turn came, too late. Grid 40 A (38 after
+ * the margin): ch[0] leaves in an hour needing 23 kWh (late already), ch[1] plugged in 30 s ago
+ * with 8 h to go. */
+static void test_deadline_shows_max(void **state)
+{
+	struct scene sc;
+
+	(void)state;
+	scene_init(&sc, 40, 2, "deadline");
+	sc.ch[0] = ev(32, 1), sc.ch[1] = ev(32, 1);
+	sc.ch[0].departure_ms = NOW + HOUR_MS, sc.ch[0].energy_need_wh = 23000;
+	sc.ch[1].departure_ms = NOW + 8 * HOUR_MS, sc.ch[1].energy_need_wh = 10000;
+	sc.ch[1].plugged_ms = NOW - 30 * 1000;
+	sc.in.show_max_ms = 2 * MIN_MS;
+	solve(&sc, NOW);
+	expect(&sc.out[1], 32, "charger max");
+	expect(&sc.out[0], 6, "grid L1");               /* 38 - 32 */
+	/* Once a meter value showed it drawing its 32 A, or capped it lower, least laxity first again. */
+	sc.ch[1].ev_max_shown = true;
+	solve(&sc, NOW);
+	expect(&sc.out[0], 32, "charger max");
+	expect(&sc.out[1], 6, "grid L1");
+	sc.ch[1].ev_max_shown = false;
+	sc.ch[1].ev_limited = true, sc.ch[1].ev_cap_a = 16.3, sc.ch[1].ev_cap_slack_a = 0.3;
+	solve(&sc, NOW);
+	expect(&sc.out[0], 32, "charger max");
+	expect(&sc.out[1], 6, "grid L1");
+	/* And after show_max_ms whatever it showed; or at once if it told its maximum. */
+	sc.ch[1].ev_limited = false, sc.ch[1].ev_cap_a = sc.ch[1].ev_cap_slack_a = 0;
+	solve(&sc, sc.ch[1].plugged_ms + sc.in.show_max_ms);
+	expect(&sc.out[0], 32, "charger max");
+	sc.ch[1].ev_max_told = true;
+	solve(&sc, NOW);
+	expect(&sc.out[0], 32, "charger max");
+	expect(&sc.out[1], 6, "grid L1");
+	/* Nor an EV without a departure or a need: it has no laxity to get right, and shares what the
+	 * others leave. */
+	sc.ch[1].ev_max_told = false;
+	sc.ch[1].departure_ms = 0;
+	solve(&sc, NOW);
+	expect(&sc.out[0], 32, "charger max");
+	expect(&sc.out[1], 6, "grid L1");
+}
+
 /* An EV that least laxity first holds stays held however long it has waited: rotation does
  * not override it (that cost energy below the llf reference on replays); its shrinking laxity
  * is what brings it forward. */
@@ -472,6 +518,7 @@ int main(void)
 		cmocka_unit_test(test_deadline_keeps_running),
 		cmocka_unit_test(test_deadline_least_share_first),
 		cmocka_unit_test(test_deadline_shows_phases),
+		cmocka_unit_test(test_deadline_shows_max),
 		cmocka_unit_test(test_deadline_phase_to_wider),
 		cmocka_unit_test(test_deadline_rebalance_two_phase_car),
 		cmocka_unit_test(test_deadline_phases_seen),

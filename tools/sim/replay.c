@@ -464,6 +464,7 @@ static void learn(struct run *u, int64_t t)
 			.at_ms = b->meter_at_ms,
 			.sent_a = b->sent_a,
 			.min_a = c->min_a,
+			.max_a = c->max_a,
 			.raised_ms = b->raised_ms,
 			.before_raise_a = b->before_raise_a,
 			.renew_ms = b->renew_ms,
@@ -472,6 +473,7 @@ static void learn(struct run *u, int64_t t)
 		c->ev_cap_a = c->ev_limited ? b->cap.cap_a : 0;
 		c->ev_cap_slack_a = c->ev_limited ? b->cap.slack_a : 0;
 		c->ev_probe = c->ev_limited && b->cap.probing;
+		c->ev_max_shown = b->cap.max_shown;
 	}
 }
 
