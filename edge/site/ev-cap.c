@@ -43,30 +43,29 @@
  * So once a capped EV's draw has stayed within EV_STEADY_BAND_A for EV_STEADY_MS, clearly below
  * its offer, its cap sits tight above the highest of those readings (tight_cap_a): 0.3 A where the
  * meter read the EV steady to a tenth, EV_TIGHT_SPREAD times the spread of its readings where they
- * moved, at most a whole amp. The whole amp everywhere (aggregate workplace 0.70: deadline 3.00 ->
- * 1.15 points from the optimum, depot 0.70 2.34 -> 1.35) still left 30 of the 1,186 kWh asked
- * for on the aggregate workplace day at 0.45 of its grid offered and not drawn under `deadline`,
- * which fills each EV to its cap in turn (2.4 points; under `plan`, which gives most EVs less than
- * their cap, 3.5 kWh); 14.1 kWh with 0.3 A (and policy_showing_max), and `deadline` from the
- * optimum on the aggregate depot days at 1.00/0.70/0.45 of the grid 0.55/1.21/1.32 -> 0.35/0.93/
- * 0.69 points, workplace 0.70/0.45 0.77/2.39 -> 0.51/1.28 (bench_replay; `plan` within 0.04,
- * its mean gap told departures +-1 h and needs +-20 % over seeds 1-3 0.894 -> 0.880). Tightened only with a renewal due, so it sends no profile of its own. An EV
- * that pushes against a tight cap is released as from any cap and keeps the site's slack until it
- * leaves (tight_spent): meter noise that a minute did not show costs one release (its full share,
- * then a cap again: two profiles, and the chargers that made room move twice) per session, not a
- * flapping limit (issue 17); a charger whose status leaves the busy ones for a moment (Finishing,
- * Faulted) starts a new session here. A cap lowered as the EV tapers is lowered with the site's
- * slack and tightened again only after a steady minute (a tight cap that followed the taper down
- * gained `deadline` nothing and cost `plan` 0.23 points on the aggregate workplace day at 0.70,
- * and it would walk down an EV that draws a fixed amount under whatever it is offered). A tight
- * cap's probe starts at the site's slack above the steady draw when the EV draws more than it did,
- * or when the tight slack is under a whole amp (loosen): an EV that wants more may sit under a
- * tight cap below its release threshold (a charger that rounds its limit down to whole amps, an
- * EV that draws under it), and a review's harness held one there for an hour and a half on a
- * scarce site. A probe that shows it took nothing keeps the cap, a raised tight one at once
+ * moved, at most a whole amp, and at least up to the next whole amp where a charger that rounds
+ * down would hold the EV below its draw. A whole amp everywhere (aggregate workplace 0.70:
+ * deadline 3.00 -> 1.15 points from the optimum, depot 0.70 2.34 -> 1.35) still left 30 of the
+ * 1,186 kWh asked for on the aggregate workplace day at 0.45 of its grid offered and not drawn
+ * under `deadline`, which fills each EV to its cap in turn (2.4 points; under `plan`, which gives
+ * most EVs less than their cap, 3.5 kWh). Tightened only with a renewal due, so it sends no
+ * profile of its own. An EV that pushes against a tight cap is released as from any cap and keeps
+ * the site's slack until it leaves (tight_spent): meter noise that a minute did not show costs one
+ * release (its full share, then a cap again: two profiles, and the chargers that made room move
+ * twice) per session, not a flapping limit (issue 17); a charger whose status leaves the busy ones
+ * for a moment (Finishing, Faulted) starts a new session here. A cap lowered as the EV tapers is
+ * lowered with the site's slack and tightened again only after a steady minute (a tight cap that
+ * followed the taper down gained `deadline` nothing and cost `plan` 0.23 points on the aggregate
+ * workplace day at 0.70, and it would walk down an EV that draws a fixed amount under whatever it
+ * is offered). A tight cap's probe starts at the site's slack above the steady draw when the EV
+ * draws more than it did, and is a whole amp higher when the tight slack is under a whole amp
+ * (loosen): an EV that wants more may sit under a tight cap below its release threshold (a
+ * charger that rounds its limit down to whole amps, an EV that draws under it), and a review's
+ * harness held one there for an hour and a half on a scarce site. A probe that shows it took
+ * nothing keeps the cap, a raised tight one at once, as does an EV held at 0 A in its probe
  * (before, a probe that found under 1 A of headroom released a tight cap every 5 minutes: 90
- * profiles outside a renewal in 4 h on one charger instead of 46). Pure: no clock
- * read, no charger object. */
+ * profiles outside a renewal in 4 h on one charger instead of 46). Pure: no clock read, no
+ * charger object. */
 #include "edge/site/ev-cap.h"
 #include "edge/site/solver.h"
 #include "edge/core/log.h"
@@ -85,6 +84,7 @@ static void set_cap(struct ev_cap *e, double draw_a, double slack_a, uint64_t at
 {
 	e->cap_a = draw_a + slack_a;
 	e->slack_a = slack_a;
+	e->probe_raised_a = 0;
 	e->steady_lo_a = e->steady_hi_a = draw_a;
 	e->steady_ms = at_ms;
 }
@@ -93,13 +93,19 @@ static void set_cap(struct ev_cap *e, double draw_a, double slack_a, uint64_t at
  * steady to a tenth of an amp, EV_TIGHT_SPREAD times the spread of its readings where they moved
  * (so meter noise does not release it), at most EV_TIGHT_MAX_A and never more than the site's
  * slack. The highest reading plus this, up to the 0.1 A a profile carries (profiles.c), so the
- * charger holds all of it. */
+ * charger holds all of it; and at least the next whole amp above the reading where less would
+ * round down below it (16.8 A for a car at 16.5 A is 16 A on a charger that rounds: 17 A). */
 static double tight_cap_a(const struct ev_cap *e, double slack_a, double *tight_a)
 {
-	double spread_a = EV_TIGHT_SPREAD * (e->steady_hi_a - e->steady_lo_a);
+	double hi = e->steady_hi_a, spread_a = EV_TIGHT_SPREAD * (hi - e->steady_lo_a), cap_a;
 
 	*tight_a = fmin(slack_a, fmin(EV_TIGHT_MAX_A, ceil(fmax(EV_TIGHT_SLACK_A, spread_a) * 10 - 1e-6) / 10));
-	return ceil((e->steady_hi_a + *tight_a) * 10 - 1e-6) / 10;
+	cap_a = ceil((hi + *tight_a) * 10 - 1e-6) / 10;
+	if (floor(cap_a) < hi - 1e-6 && ceil(hi - 1e-6) - hi <= slack_a) {
+		cap_a = ceil(hi - 1e-6);
+		*tight_a = cap_a - hi;
+	}
+	return cap_a;
 }
 
 /* A capped EV whose draw has stayed within EV_STEADY_BAND_A for EV_STEADY_MS, clearly below
@@ -135,33 +141,38 @@ static void tighten(struct ev_cap *e, const struct ev_cap_reading *r, double sla
 }
 
 /* A tight cap's probe starts from the site's slack above the steady draw when the EV draws more
- * than it did, or when its slack is under a whole amp: a charger that rounds its limit down to
- * whole amps may hold an EV that wants more below its release threshold (17.3 A sent, 17 A held,
- * an EV at 17 A), and on a scarce site the probe's offer above the cap may be nothing. Such a
- * probe of an EV that still draws what it did ends with its tight cap at once (ev_cap_judge:
- * probe_tight_a), one profile more every EV_PROBE_PERIOD_S; it held the site's slack until the
- * next renewal. A cap of a whole amp's slack shows such an EV by itself and is not raised for it
- * (each such probe took 1 A from the others). The steady record is kept. */
+ * than it did; and one under a whole amp above the draw is raised by a whole amp: a charger that
+ * rounds its limit down to whole amps may hold an EV that wants more below its release threshold
+ * (16.3 A sent, 16 A held, an EV at 16 A; raised, 17 A held, and the EV that takes it is
+ * released), and on a scarce site the probe's offer above the cap may be nothing. Such a probe of
+ * an EV that still draws what it did ends with its tight cap at once (ev_cap_judge:
+ * probe_raised_a), one profile more every EV_PROBE_PERIOD_S. A cap of a whole amp's slack shows
+ * such an EV by itself and is not raised for it. The steady record is kept. */
 static void loosen(struct ev_cap *e, double draw_a, double slack_a)
 {
 	bool moved = draw_a > e->steady_hi_a + EV_STEADY_BAND_A / 2;
 
 	if (e->slack_a >= slack_a || (!moved && e->slack_a >= EV_TIGHT_MAX_A))
 		return;
-	e->probe_tight_a = moved ? 0 : e->slack_a;
-	e->cap_a = e->steady_hi_a + slack_a;
-	e->slack_a = slack_a;
+	if (moved) {
+		e->cap_a = e->steady_hi_a + slack_a;
+		e->slack_a = slack_a;
+		return;
+	}
+	e->probe_raised_a = EV_TIGHT_MAX_A;
+	e->cap_a += EV_TIGHT_MAX_A;
+	e->slack_a += EV_TIGHT_MAX_A;
 }
 
 /* A probe raised a tight cap and the EV took none of it: its tight cap again, now (loosen). */
 static void probe_end(struct ev_cap *e, double draw_a)
 {
-	double tight_a = e->probe_tight_a;
+	double raised_a = e->probe_raised_a;
 
-	e->probe_tight_a = 0;
-	if (tight_a > 0 && draw_a <= e->steady_hi_a + EV_STEADY_BAND_A / 2) {
-		e->cap_a = ceil((e->steady_hi_a + tight_a) * 10 - 1e-6) / 10;
-		e->slack_a = tight_a;
+	e->probe_raised_a = 0;
+	if (raised_a > 0 && draw_a <= e->steady_hi_a + EV_STEADY_BAND_A / 2) {
+		e->cap_a -= raised_a;
+		e->slack_a -= raised_a;
 	}
 }
 
@@ -176,6 +187,7 @@ bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack
 	}
 	if (!r->usable) {
 		e->probing = false;
+		probe_end(e, 0);        /* a held EV keeps its cap, not a probe's raise */
 		if (r->held)
 			return e->cap_a > 0;
 		e->cap_a = 0;
@@ -195,7 +207,7 @@ bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack
 			probe_end(e, draw);
 			return true;    /* it took nothing of the offer above its cap: the cap as it was */
 		}
-		e->probe_tight_a = 0;
+		e->probe_raised_a = 0;
 		e->cap_a = 0;   /* judged below, on a reading taken at the higher offer */
 	}
 	if (e->cap_a > 0) {

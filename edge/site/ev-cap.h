@@ -30,7 +30,7 @@ struct ev_cap {
 	double steady_lo_a, steady_hi_a;        /* the draws read since steady_ms, the EV below its offer */
 	uint64_t steady_ms;             /* when the first of them was taken (0: none yet) */
 	bool tight_spent;               /* the EV pushed against a tight cap: not again this session */
-	double probe_tight_a;           /* a probe raised a tight cap of this slack (0: it did not) */
+	double probe_raised_a;          /* a probe raised a tight cap by this much (0: it did not) */
 	bool max_shown;                 /* a settled reading showed it drawing its charger's maximum */
 };
 

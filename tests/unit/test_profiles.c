@@ -250,18 +250,18 @@ static void test_release_and_probe(void **state)
 	 * test_steady_draw_tightened.) */
 	assert_true(!r.ev.cap.probing && fabs(r.ev.cap.cap_a - 20.3) < 1e-9);
 	r.s.probing = false;
-	/* A cap under a whole amp above the draw is raised for the probe to the site's slack above it
-	 * (a charger that rounds 20.3 A down to 20 would hide an EV that wants more). */
+	/* A cap under a whole amp above the draw is raised by a whole amp for the probe (a charger
+	 * that rounds 20.3 A down to 20 would hide an EV that wants more). */
 	assert_true(reading(&r, 20, later + 1000));
-	assert_true(r.ev.cap.probing && r.s.probing && r.ev.cap.cap_a == 22);
+	assert_true(r.ev.cap.probing && r.s.probing && fabs(r.ev.cap.cap_a - 21.3) < 1e-9);
 	/* No raise went out: after EV_PROBE_MAX_S the probe ends with the cap as it was, not with the
 	 * full share. */
 	assert_true(reading(&r, 20, later + 60000));
 	assert_true(r.ev.cap.probing);
 	assert_true(reading(&r, 20, later + 1000 + EV_PROBE_MAX_S * 1000));
 	assert_true(!r.ev.cap.probing && fabs(r.ev.cap.cap_a - 20.3) < 1e-9);
-	/* The next probe finds 4 A left above its 22 A: 26 A goes out, and a settled reading says the
-	 * EV still takes 20: its tight cap again at once. Had it taken 25, it would have its full
+	/* The next probe finds 4.7 A left above its 21.3 A: 26 A goes out, and a settled reading says
+	 * the EV still takes 20: its tight cap again at once. Had it taken 25, it would have its full
 	 * share (not capped). */
 	uint64_t next = r.ev.cap.probe_ms + EV_PROBE_PERIOD_S * 1000;
 	r.ch->prof.profile_renew_ms = next;
@@ -357,6 +357,23 @@ static void rig_tight_noisy(struct rig *r, uint64_t t)
 	r->ch->prof.profile_renew_ms = UINT64_MAX;
 }
 
+/* A car steady at 16.5 A is capped at 17 A, not 16.8: a charger that rounds its limit down to whole
+ * amps would hold 16.8 A at 16, below what the car takes. */
+static void test_tight_cap_whole_amp(void **state)
+{
+	struct rig r;
+	uint64_t t = 1000000;
+
+	(void)state;
+	rig_init(&r, 32);
+	r.ch->prof.profile_renew_ms = t + 60000;
+	assert_true(reading(&r, 16.5, t) && r.ev.cap.cap_a == 18.5);
+	r.ch->prof.sent_limit_a = 18.5;
+	assert_true(reading(&r, 16.5, t + 60000));
+	assert_true(r.ev.cap.cap_a == 17 && fabs(r.ev.cap.slack_a - 0.5) < 1e-9);
+	charger_free(r.ch);
+}
+
 /* A 16 A EV capped tight at 16.3 A at t + 60 s; the charger holds 16.3 A, no renewal due. */
 static void rig_tight(struct rig *r, uint64_t t)
 {
@@ -366,9 +383,8 @@ static void rig_tight(struct rig *r, uint64_t t)
 	r->ch->prof.profile_renew_ms = UINT64_MAX;
 }
 
-/* A tight cap's probe (five minutes after the cap, with a renewal due) is offered the site's slack
- * above its steady draw, 18 A, and 0.4 A the others left: an EV that takes none of it has its
- * tight cap again at once. Such a probe used to end in a release (full share, then a cap again)
+/* A tight cap's probe (five minutes after the cap, with a renewal due) is offered a whole amp more,
+ * 17.3 A, and 0.4 A the others left: an EV that takes none of it has its tight cap again at once. Such a probe used to end in a release (full share, then a cap again)
  * whenever it found under 1 A. A whole amp's slack is not raised for a probe unless the EV draws
  * more than it did (16.7 A, not 16.4, under the 16.9 A that releases a 17.4 A cap); it keeps
  * 18.4 A after its probe and is capped tight again at the next renewal, not after another minute,
@@ -382,10 +398,19 @@ static void test_tight_cap_probe_keeps_cap(void **state)
 	rig_tight(&r, t);
 	r.ch->prof.profile_renew_ms = t + 300000;
 	assert_true(reading(&r, 16, t + 300000));
-	assert_true(r.ev.cap.probing && r.ev.cap.cap_a == 18);
+	assert_true(r.ev.cap.probing && fabs(r.ev.cap.cap_a - 17.3) < 1e-9);
 	r.ch->prof.raised_ms = t + 301000;
-	r.ch->prof.sent_limit_a = 18.4;
+	r.ch->prof.sent_limit_a = 17.7;
 	assert_true(reading(&r, 16, t + 301000 + EV_SETTLE_MS));
+	assert_true(!r.ev.cap.probing && fabs(r.ev.cap.cap_a - 16.3) < 1e-9 && fabs(r.ev.cap.slack_a - 0.3) < 1e-9);
+	charger_free(r.ch);
+
+	/* Held at 0 A in its probe (`deadline` paused it): it keeps its cap, not the probe's raise. */
+	rig_tight(&r, t);
+	r.ch->prof.profile_renew_ms = t + 300000;
+	assert_true(reading(&r, 16, t + 300000) && r.ev.cap.probing && fabs(r.ev.cap.cap_a - 17.3) < 1e-9);
+	r.ch->prof.sent_limit_a = 0;
+	assert_true(reading(&r, 0, t + 310000));
 	assert_true(!r.ev.cap.probing && fabs(r.ev.cap.cap_a - 16.3) < 1e-9);
 	charger_free(r.ch);
 
@@ -411,7 +436,8 @@ static void test_tight_cap_probe_keeps_cap(void **state)
 }
 
 /* An EV that wants more but draws under a tight cap's release threshold (the charger rounds
- * 16.3 A down to 16, the car draws all of that) is let go at the next probe. */
+ * 16.3 A down to 16, the car draws all of that) is let go at the next probe: raised to 17.3 A, the
+ * charger holds 17 and the car takes them, above the 16.65 A that releases the raised cap. */
 static void test_tight_cap_probe_releases_held_ev(void **state)
 {
 	struct rig r;
@@ -422,10 +448,10 @@ static void test_tight_cap_probe_releases_held_ev(void **state)
 	for (int i = 1; i <= 20; i++)           /* 16 < 16.3 - 0.15: held, not released */
 		assert_true(reading(&r, 16, t + 60000 + (uint64_t)i * 10000) && fabs(r.ev.cap.cap_a - 16.3) < 1e-9);
 	r.ch->prof.profile_renew_ms = t + 300000;
-	assert_true(reading(&r, 16, t + 300000) && r.ev.cap.probing && r.ev.cap.cap_a == 18);
+	assert_true(reading(&r, 16, t + 300000) && r.ev.cap.probing && fabs(r.ev.cap.cap_a - 17.3) < 1e-9);
 	r.ch->prof.raised_ms = t + 301000;
-	r.ch->prof.sent_limit_a = 18;
-	assert_false(reading(&r, 17.9, t + 301000 + EV_SETTLE_MS));    /* its full share again */
+	r.ch->prof.sent_limit_a = 17.3;
+	assert_false(reading(&r, 17, t + 301000 + EV_SETTLE_MS));      /* its full share again */
 	assert_true(r.ev.cap.cap_a == 0);
 	charger_free(r.ch);
 }
@@ -576,6 +602,7 @@ int main(void)
 		cmocka_unit_test(test_max_shown),
 		cmocka_unit_test(test_steady_draw_tightened),
 		cmocka_unit_test(test_unsteady_or_offered_draw_keeps_slack),
+		cmocka_unit_test(test_tight_cap_whole_amp),
 		cmocka_unit_test(test_tight_cap_released_once),
 		cmocka_unit_test(test_tight_cap_probe_keeps_cap),
 		cmocka_unit_test(test_tight_cap_probe_releases_held_ev),
