@@ -491,9 +491,18 @@ async function setNeeds(id, body, form) {
   }
 }
 
+// `plan` counts on an EV that gave no departure leaving when the EVs at its charger usually did.
+function plannedText(ch) {
+  if (!ch.planned_departure) return null;
+  const at = new Date(ch.planned_departure).toLocaleString([], { weekday: 'short', hour: '2-digit', minute: '2-digit' });
+  return `planned to leave about ${at}, as the last ${ch.planned_from_sessions} sessions here did`;
+}
+
 function needsText(ch) {
-  if (!ch.needs_from) return '–';
-  const when = ch.departure ? `leaves ${new Date(ch.departure).toLocaleString([], { weekday: 'short', hour: '2-digit', minute: '2-digit' })}` : 'no departure';
+  const planned = plannedText(ch);
+  if (!ch.needs_from) return planned ?? '–';
+  const when = ch.departure ? `leaves ${new Date(ch.departure).toLocaleString([], { weekday: 'short', hour: '2-digit', minute: '2-digit' })}`
+    : planned ? `no departure: ${planned}` : 'no departure';
   const kwh = ch.energy_need_kwh === null ? 'need unknown' : `${ch.energy_need_kwh.toFixed(1)} kWh to go`;
   const lo = ch.ev_min_a ?? null, hi = ch.ev_max_a ?? null;
   const max = lo !== null && hi !== null ? ` · EV takes ${lo.toFixed(0)}-${hi.toFixed(0)} A`

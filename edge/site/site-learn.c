@@ -69,7 +69,7 @@ static int add_stay(struct site_stay **out, size_t *n, const char *id, const int
 		return -1;
 	*out = grown;
 	s = &grown[*n];
-	*s = (struct site_stay){ .charger_id = strdup(id), .stay_ms = site_median_ms(ms, k) };
+	*s = (struct site_stay){ .charger_id = strdup(id), .stay_ms = site_median_ms(ms, k), .sessions = k };
 	if (!s->charger_id)
 		return -1;
 	(*n)++;
@@ -148,10 +148,14 @@ static int cmp_stay(const void *key, const void *elem)
 
 /* A binary search: the planner asks for every EV without a departure at each plan, on the loop
  * thread. The stays are in the database's BINARY order of charger ids, which is strcmp's. */
+const struct site_stay *site_learned_stay(const struct site_learned *l, const char *charger_id)
+{
+	return charger_id && l->n_stay ? bsearch(charger_id, l->stay, l->n_stay, sizeof(*l->stay), cmp_stay) : NULL;
+}
+
 int64_t site_learned_stay_ms(const struct site_learned *l, const char *charger_id)
 {
-	const struct site_stay *s = charger_id && l->n_stay ? bsearch(charger_id, l->stay, l->n_stay, sizeof(*l->stay),
-								    cmp_stay) : NULL;
+	const struct site_stay *s = site_learned_stay(l, charger_id);
 
 	return s ? s->stay_ms : 0;
 }

@@ -21,6 +21,7 @@
 struct site_stay {
 	char *charger_id;
 	int64_t stay_ms;
+	size_t sessions;                /* how many it is the median of */
 };
 
 struct site_learned {
@@ -32,7 +33,9 @@ struct site_learned {
 
 /* Reads the database again (store NULL: nothing learnt); logs what moved for the site manager. */
 void site_learn(struct site_learned *l, struct store *store);
-/* How long EVs stay at charger_id (0: not learnt). */
+/* How long EVs stay at charger_id, from how many sessions (NULL: not learnt). */
+const struct site_stay *site_learned_stay(const struct site_learned *l, const char *charger_id);
+/* Its stay_ms (0: not learnt). */
 int64_t site_learned_stay_ms(const struct site_learned *l, const char *charger_id);
 /* The median of ms[0..n), sorted ascending; 0 when n is 0. */
 int64_t site_median_ms(const int64_t *ms, size_t n);

@@ -217,3 +217,8 @@ const double *site_plan_targets(struct site_plan *p, const struct solver_input *
 		return NULL;
 	return p->target_a;
 }
+
+const struct site_stay *site_plan_usual_stay(const struct site_plan *p, const char *charger_id)
+{
+	return p ? site_learned_stay(&p->learned, charger_id) : NULL;
+}

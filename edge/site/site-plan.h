@@ -15,6 +15,7 @@
 
 #include "edge/core/config.h"
 #include "edge/core/store.h"
+#include "edge/site/site-learn.h"
 #include "edge/site/solver.h"
 
 #include <stdint.h>
@@ -34,5 +35,9 @@ void site_plan_free(struct site_plan *p);
  * Called on the loop thread; `in` is copied before the work leaves it. */
 const double *site_plan_targets(struct site_plan *p, const struct solver_input *in, const struct ag_config *cfg,
 				int64_t now_ms);
+
+/* How long the EVs at charger_id usually stayed, for one that gives no departure (site-learn.h),
+ * and from how many sessions; NULL when none is learnt (or p is NULL). */
+const struct site_stay *site_plan_usual_stay(const struct site_plan *p, const char *charger_id);
 
 #endif

@@ -45,6 +45,12 @@ struct site_status {
 };
 const struct site_status *site_status(const struct ag_daemon *d);
 
+/* Under `plan`, when the EV at charger ch gave no departure and the EVs at its charger usually
+ * stayed a known time (site-learn.h): when it is planned to leave, in ms from now (> 0), and from
+ * how many sessions' stays (*sessions). 0 otherwise: another policy, a departure given, no stay
+ * learnt, or past it (the plan then counts on site.default_dwell_s from now). */
+int64_t site_planned_leave_in_ms(const struct ag_daemon *d, const struct charger *ch, size_t *sessions);
+
 /* A temporary grid limit per phase below the configured one (MQTT command, web page): for
  * `duration_s` seconds, then the configuration's limit again. limit_a <= 0 clears it. `who` is
  * audited ("web:manager", "mqtt"). 0, -EINVAL (not a finite, positive value or a duration out

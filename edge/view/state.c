@@ -2,6 +2,7 @@
  * `_pct`, `_s`) because they reach people and other programs unchanged; a quantity that is not
  * known is null, never 0. */
 #include "edge/view/state.h"
+#include "edge/core/clock.h"
 #include "edge/ocpp/charger.h"
 #include "edge/ocpp/charger-needs.h"
 #include "edge/daemon.h"
@@ -149,19 +150,26 @@ static json_t *meter(const struct charger *ch)
 }
 
 /* The session's departure, energy still needed and who said so (the manager's values win), and
- * the EV's own minimum and maximum current when it gave them. */
-static json_t *needs(const struct charger *ch)
+ * the EV's own minimum and maximum current when it gave them; for an EV that gave no departure,
+ * when `plan` counts on it leaving (its charger's usual stay) and from how many sessions. */
+static json_t *needs(const struct ag_daemon *d, const struct charger *ch)
 {
 	struct needs_now n;
-	char when[40];
+	char when[40], planned[40];
+	size_t sessions = 0;
+	int64_t leave_in_ms = site_planned_leave_in_ms(d, ch, &sessions);
 
 	needs_now(ch, &n);
 	if (n.departure_wall_ms)
 		ocpp_time_format(n.departure_wall_ms, when, sizeof(when));
-	return json_pack("{s:s?, s:o, s:s?, s:o, s:o}", "departure", n.departure_wall_ms ? when : NULL,
+	if (leave_in_ms > 0)
+		ocpp_time_format(wall_ms() + leave_in_ms, planned, sizeof(planned));
+	return json_pack("{s:s?, s:o, s:s?, s:o, s:o, s:s?, s:o}", "departure", n.departure_wall_ms ? when : NULL,
 			 "energy_need_kwh", n.need_wh >= 0 ? number(n.need_wh / 1000) : json_null(), "needs_from", n.from,
 			 "ev_min_a", n.ev_min_a > 0 ? number(n.ev_min_a) : json_null(),
-			 "ev_max_a", n.ev_max_a > 0 ? number(n.ev_max_a) : json_null());
+			 "ev_max_a", n.ev_max_a > 0 ? number(n.ev_max_a) : json_null(),
+			 "planned_departure", leave_in_ms > 0 ? planned : NULL,
+			 "planned_from_sessions", leave_in_ms > 0 ? json_integer((json_int_t)sessions) : json_null());
 }
 
 /* The last fault code: the connector's errorCode while faulted, else the code of its last faulted
@@ -220,7 +228,7 @@ json_t *state_charger(struct ag_daemon *d, const struct charger *ch)
 			 "priority", charger_priority(ch));
 
 	if (o) {
-		json_object_update_new(o, needs(ch));
+		json_object_update_new(o, needs(d, ch));
 		json_object_update_new(o, health_brief(d, ch));
 	}
 	return o;

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { launchChromium, logIn } from '../lib/browser.js';
 import { AMPGATECTL, Daemon, ROOT, freePort, runSync, tmpDir } from '../lib/daemon.js';
 import { sleep, TS, until } from '../lib/ocpp.js';
 import { plugIn } from '../lib/plug-in.js';
@@ -70,6 +71,13 @@ async function login(base) {
   assert.equal(r.status, 200);
   return { cookie: r.headers.get('set-cookie').split(';')[0], csrf: (await r.json()).csrf_token };
 }
+
+const charger = async (base, id) => {
+  const { cookie } = await login(base);
+  const r = await fetch(`${base}/api/v1/chargers/${id}`, { headers: { Cookie: cookie } });
+  assert.equal(r.status, 200);
+  return r.json();
+};
 
 const post = (base, p, body, { cookie, csrf }) => fetch(`${base}${p}`, { method: 'POST',
   headers: { 'Content-Type': 'application/json', Cookie: cookie, 'X-CSRF-Token': csrf }, body: JSON.stringify(body) });
@@ -200,7 +208,8 @@ test('plan: drivers who left an hour before the departure they gave make the pla
 // 32 A; BUS16 44 kWh). With no history both are planned to stay site.default_dwell_s (8 h): time
 // to spare for both, and EV201 does not get its 32 A. After sessions at EV201's charger that
 // stayed an hour and at BUS16's that stayed ten, EV201 is planned to leave an hour after it
-// plugged in, with no time to spare: 32 A, and BUS16 its minimum, 6 A.
+// plugged in, with no time to spare: 32 A, and BUS16 its minimum, 6 A. REST and the chargers page
+// say when each is planned to leave, and from how many sessions; with no history, nothing.
 test('plan: an EV that gives no departure is planned to stay as long as the EVs at its charger did', async () => {
   const dir = tmpDir('ampgate-plan-');
   const needs = async (base) => {
@@ -218,6 +227,8 @@ test('plan: an EV that gives no departure is planned to stay as long as the EVs 
     await sleep(3000);      /* a plan with the needs (plan_period_s 10, and at once on a need) */
     assert.ok(s.cps.EV201.limit() < 31.9, `no history: EV201 has time to spare (${s.cps.EV201.limit()} A)`);
     assert.doesNotMatch(s.d.log, /that gives no departure is planned to stay/);
+    const none = await charger(s.base, 'EV201');
+    assert.equal(none.planned_departure, null, JSON.stringify(none));
     await closeAll(s.cps);
     await s.d.stop();
 
@@ -236,6 +247,25 @@ test('plan: an EV that gives no departure is planned to stay as long as the EVs 
     await allocation(s.cps, 32, 6, 'EV201 planned to leave an hour after it plugged in: no time to spare', 6000);
     assert.match(s.d.log, /plan: an EV at charger EV201 that gives no departure is planned to stay 1\.0 h, as its last [67] sessions did/);
     assert.match(s.d.log, /plan: an EV at charger BUS16 that gives no departure is planned to stay 10\.0 h/);
+    const plugged = Date.now();
+    for (const [id, hours] of [['EV201', 1], ['BUS16', 10]]) {
+      const ch = await charger(s.base, id);
+      const off = Date.parse(ch.planned_departure) - (plugged + hours * 3600e3);
+      assert.ok(Math.abs(off) < 60e3, `${id} planned to leave ${ch.planned_departure}, ${off / 1000} s off ${hours} h after plug-in`);
+      assert.ok([6, 7].includes(ch.planned_from_sessions), JSON.stringify(ch));
+      assert.equal(ch.departure, null);
+    }
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await logIn(page, s.base, 'manager', MANAGER);
+      await page.click('nav a[data-tab=chargers]');
+      const text = '#chargers-table tr[data-id="EV201"] .needs-text';
+      await page.waitForFunction((t) => /planned to leave about/.test(document.querySelector(t)?.textContent ?? ''), text);
+      assert.match(await page.textContent(text), /^no departure: planned to leave about .+, as the last [67] sessions here did · 22\.1 kWh to go \(set by a manager\)$/);
+    } finally {
+      await browser.close();
+    }
   });
 });
 
