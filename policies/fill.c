@@ -30,8 +30,11 @@ int policy_fill_init(struct policy_fill *f, const struct solver_input *in)
 		const struct solver_charger *c = &in->chargers[i];
 
 		f->mask[i] = (unsigned char)solver_load_mask(c);
+		/* at least the minimum, as solver.c counts it: a charger offers 0 or at least its
+		 * minimum, and an EV tapering under it, capped close above its draw (5.3 A of a 6 A
+		 * minimum), was given 0 and left with its last kWh not charged */
 		if (c->ev && c->link == SOLVER_ONLINE)
-			f->cap_a[i] = solver_cap_a(in, c);
+			f->cap_a[i] = fmax(solver_cap_a(in, c), c->min_a);
 	}
 	return 0;
 }

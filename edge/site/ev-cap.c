@@ -41,18 +41,21 @@
  *
  * The slack is offered and never drawn: on a scarce site it is taken from EVs that could use it.
  * So once a capped EV's draw has stayed within EV_STEADY_BAND_A for EV_STEADY_MS, clearly below
- * its offer, its cap sits tight above the highest of those readings (tight_cap_a): 0.3 A where the
+ * its offer, its cap sits tight above the highest of those readings (tight_cap_a): 0.1 A where the
  * meter read the EV steady to a tenth, EV_TIGHT_SPREAD times the spread of its readings where they
  * moved, at most a whole amp, and at least up to the next whole amp where a charger that rounds
- * down would hold the EV below its draw. A whole amp everywhere (aggregate workplace 0.70:
+ * down would hold the EV below its draw. 0.3 A left the aggregate workplace day at 0.45 at 1.04
+ * points from the optimum under `deadline`, the aggregate depot day at 0.70 at 0.58; 0.1 A: 0.61,
+ * 0.28 (bench_replay; its meter reads exactly). A whole amp everywhere (aggregate workplace 0.70:
  * deadline 3.00 -> 1.15 points from the optimum, depot 0.70 2.34 -> 1.35) still left 30 of the
  * 1,186 kWh asked for on the aggregate workplace day at 0.45 of its grid offered and not drawn
  * under `deadline`, which fills each EV to its cap in turn (2.4 points; under `plan`, which gives
  * most EVs less than their cap, 3.5 kWh). Tightened only with a renewal due, so it sends no
- * profile of its own. An EV that pushes against a tight cap is released as from any cap and keeps
- * the site's slack until it leaves (tight_spent): meter noise that a minute did not show costs one
- * release (its full share, then a cap again: two profiles, and the chargers that made room move
- * twice) per session, not a flapping limit (issue 17); a charger whose status leaves the busy ones
+ * profile of its own. An EV that pushes against a tight cap is released as from any cap, and its
+ * next tight cap sits EV_TIGHT_BACKOFF times as far above its draw (0.1, 0.3, 0.9 A), then none
+ * until it leaves (tight_least_a): meter noise that a minute did not show costs a release or two
+ * (its full share, then a cap again: two profiles, and the chargers that made room move twice)
+ * per session, not a flapping limit (issue 17); a charger whose status leaves the busy ones
  * for a moment (Finishing, Faulted) starts a new session here. A cap lowered as the EV tapers is
  * lowered with the site's slack and tightened again only after a steady minute (a tight cap that
  * followed the taper down gained `deadline` nothing and cost `plan` 0.23 points on the aggregate
@@ -98,8 +101,9 @@ static void set_cap(struct ev_cap *e, double draw_a, double slack_a, uint64_t at
 static double tight_cap_a(const struct ev_cap *e, double slack_a, double *tight_a)
 {
 	double hi = e->steady_hi_a, spread_a = EV_TIGHT_SPREAD * (hi - e->steady_lo_a), cap_a;
+	double least_a = e->tight_least_a > 0 ? e->tight_least_a : EV_TIGHT_SLACK_A;
 
-	*tight_a = fmin(slack_a, fmin(EV_TIGHT_MAX_A, ceil(fmax(EV_TIGHT_SLACK_A, spread_a) * 10 - 1e-6) / 10));
+	*tight_a = fmin(slack_a, fmin(EV_TIGHT_MAX_A, ceil(fmax(least_a, spread_a) * 10 - 1e-6) / 10));
 	cap_a = ceil((hi + *tight_a) * 10 - 1e-6) / 10;
 	if (floor(cap_a) < hi - 1e-6 && ceil(hi - 1e-6) - hi <= slack_a) {
 		cap_a = ceil(hi - 1e-6);
@@ -115,7 +119,7 @@ static void tighten(struct ev_cap *e, const struct ev_cap_reading *r, double sla
 {
 	double draw = r->draw_a, tight_a;
 
-	if (e->tight_spent || e->slack_a < slack_a || slack_a <= EV_TIGHT_SLACK_A)
+	if (e->tight_least_a > EV_TIGHT_MAX_A || e->slack_a < slack_a || slack_a <= EV_TIGHT_SLACK_A)
 		return;
 	/* A reading from the EV's ramp after an increase (a start after a hold, a probe) neither
 	 * extends nor ends the steady record: it says what the EV drew before. Ending it there kept
@@ -213,7 +217,8 @@ bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack
 	if (e->cap_a > 0) {
 		if (draw >= e->cap_a - e->slack_a / 2) {
 			/* The EV takes all of the cap: its share again, judged like a probe. */
-			e->tight_spent |= e->slack_a < slack;
+			if (e->slack_a < slack)         /* a tight cap: the next one further */
+				e->tight_least_a = EV_TIGHT_BACKOFF * fmax(e->slack_a, EV_TIGHT_SLACK_A);
 			e->cap_a = 0;
 			e->probing = true;
 			e->probe_ms = now;

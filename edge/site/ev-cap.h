@@ -16,9 +16,10 @@
 #define EV_RENEW_WINDOW_MS 2000         /* a probe starts with a renewal due within this */
 #define EV_STEADY_MS 60000              /* a capped EV's draw this steady for this long ... */
 #define EV_STEADY_BAND_A 0.5            /* ... (highest less lowest reading) ... */
-#define EV_TIGHT_SLACK_A 0.3            /* ... is capped at least this far above its highest reading, */
+#define EV_TIGHT_SLACK_A 0.1            /* ... is capped at least this far above its highest reading, */
 #define EV_TIGHT_SPREAD 2.5             /* ... or this many times its spread if more, */
 #define EV_TIGHT_MAX_A 1.0              /* ... at most this far */
+#define EV_TIGHT_BACKOFF 3.0            /* an EV that pushes against it: the next one this much further */
 
 /* One charger's record, kept by the caller from solve to solve; all zero = nothing learnt. */
 struct ev_cap {
@@ -29,7 +30,9 @@ struct ev_cap {
 	double slack_a;                 /* how far cap_a sits above the draw it was set on */
 	double steady_lo_a, steady_hi_a;        /* the draws read since steady_ms, the EV below its offer */
 	uint64_t steady_ms;             /* when the first of them was taken (0: none yet) */
-	bool tight_spent;               /* the EV pushed against a tight cap: not again this session */
+	double tight_least_a;           /* a tight cap's least slack this session (0: EV_TIGHT_SLACK_A);
+					 * each push against a tight cap multiplies it by EV_TIGHT_BACKOFF,
+					 * and past EV_TIGHT_MAX_A there are no tight caps this session */
 	double probe_raised_a;          /* a probe raised a tight cap by this much (0: it did not) */
 	bool max_shown;                 /* a settled reading showed it drawing its charger's maximum */
 };

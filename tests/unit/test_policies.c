@@ -159,6 +159,16 @@ static void test_deadline(void **state)
 	expect(&sc.out[0], 0, "paused: rotation");
 }
 
+/* Two 32 A EVs under `deadline` on a 40 A grid (38 A after the margin): ch[0] leaves in an hour
+ * needing wh0, ch[1] in 8 h needing wh1. */
+static void hour_and_day(struct scene *sc, double wh0, double wh1)
+{
+	scene_init(sc, 40, 2, "deadline");
+	sc->ch[0] = ev(32, 1), sc->ch[1] = ev(32, 1);
+	sc->ch[0].departure_ms = NOW + HOUR_MS, sc->ch[0].energy_need_wh = wh0;
+	sc->ch[1].departure_ms = NOW + 8 * HOUR_MS, sc->ch[1].energy_need_wh = wh1;
+}
+
 /* A new EV is given its cap ahead of the laxity order until it shows what it takes
  * (solver_input.show_max_ms, policy_showing_max): ranked by a laxity worked out at its charger's
  * 32 A, a car that takes 16 A showed it only when its turn came, too late. Grid 40 A (38 after
@@ -169,10 +179,7 @@ static void test_deadline_shows_max(void **state)
 	struct scene sc;
 
 	(void)state;
-	scene_init(&sc, 40, 2, "deadline");
-	sc.ch[0] = ev(32, 1), sc.ch[1] = ev(32, 1);
-	sc.ch[0].departure_ms = NOW + HOUR_MS, sc.ch[0].energy_need_wh = 23000;
-	sc.ch[1].departure_ms = NOW + 8 * HOUR_MS, sc.ch[1].energy_need_wh = 10000;
+	hour_and_day(&sc, 23000, 10000);
 	sc.ch[1].plugged_ms = NOW - 30 * 1000;
 	sc.in.show_max_ms = 2 * MIN_MS;
 	solve(&sc, NOW);
@@ -203,6 +210,21 @@ static void test_deadline_shows_max(void **state)
 	solve(&sc, NOW);
 	expect(&sc.out[0], 32, "charger max");
 	expect(&sc.out[1], 6, "grid L1");
+}
+
+/* An EV tapering under the charger's minimum, capped close above its draw (5.3 A of 6), is given
+ * the minimum, as the solver counts it: the sorted greedy took its cap for its share, found it
+ * under the minimum and gave it 0, and it left with its last kWh not charged. */
+static void test_deadline_cap_under_minimum(void **state)
+{
+	struct scene sc;
+
+	(void)state;
+	hour_and_day(&sc, 300, 40000);
+	sc.ch[0].ev_limited = true, sc.ch[0].ev_cap_a = 5.3, sc.ch[0].ev_cap_slack_a = 0.3;
+	solve(&sc, NOW);
+	expect(&sc.out[0], 6, "EV-limited");
+	expect(&sc.out[1], 32, "charger max");
 }
 
 /* An EV that least laxity first holds stays held however long it has waited: rotation does
@@ -519,6 +541,7 @@ int main(void)
 		cmocka_unit_test(test_deadline_least_share_first),
 		cmocka_unit_test(test_deadline_shows_phases),
 		cmocka_unit_test(test_deadline_shows_max),
+		cmocka_unit_test(test_deadline_cap_under_minimum),
 		cmocka_unit_test(test_deadline_phase_to_wider),
 		cmocka_unit_test(test_deadline_rebalance_two_phase_car),
 		cmocka_unit_test(test_deadline_phases_seen),

@@ -151,14 +151,15 @@ static void test_deadline_beats_fair(void **state)
 /* EV-limited cars are probed as the daemon probes them (edge/site/ev-cap.c). A 50 A grid, four
  * 3-phase chargers, meter values every second, for an hour: three cars whose on-board chargers
  * take 6 A, one that takes 32 A. The three are capped at 8 A (draw + the 2 A slack) on the first
- * meter value, and at 6.3 A (6 A + EV_TIGHT_SLACK_A: the replay's meter reads them steady) at a
- * profile renewal once they drew 6 A for a minute; the fourth gets the other 26 A, then 31.1 A:
- * 21 459 Wh for the hour, less 3 519 Wh for each hour it had 26 (the first 61-121 s: 60-118 Wh),
+ * meter value, and at 6.1 A (6 A + EV_TIGHT_SLACK_A: the replay's meter reads them steady) at a
+ * profile renewal once they drew 6 A for a minute; the fourth gets the other 26 A, then 31.7 A:
+ * 21 873 Wh for the hour, less 3 933 Wh for each hour it had 26 (the first 61-121 s: 67-132 Wh),
  * 3 Wh for the first second (12.5 A each until a meter value), and its share of the probes: every
  * 5 minutes each capped car's cap is raised by 1 A until a settled reading (5-10 s: a charger that
- * rounds 6.3 A down to 6 could hide a car that wants more), the fourth losing 1 A, at most 63 Wh
+ * rounds 6.1 A down to 6 could hide a car that wants more), the fourth losing 1 A, at most 63 Wh
  * over the hour's 33 probes. They end with the tight cap at once. With a whole amp's slack
- * (7 A, probes offered only what the others leave) it got 19 937-19 976 Wh; full-share probes,
+ * (7 A, probes offered only what the others leave) it got 19 937-19 976 Wh; with 0.3 A and probes at 2 A
+ * above the draw, 21 329; full-share probes,
  * one of the site at a time (each 5 s at 17 A each, the fourth losing 9 A), left it 17 653 Wh;
  * the replay's own probes before that (every capped car for 30 s of each 5 minutes, at once
  * when their stagger met) 16 974 Wh. */
@@ -178,8 +179,8 @@ static void test_probe_costs_nothing(void **state)
 	assert_int_equal(replay_run(&in, &r, stderr), 0);
 	for (int i = 0; i < 3; i++)     /* the capped cars draw their 6 A all along */
 		assert_true(fabs(r.outcome[i].delivered_wh - 4140) < 1);
-	if (r.outcome[3].delivered_wh < 21459 - 118 - 3 - 63 || r.outcome[3].delivered_wh > 21459 - 60 - 3 + 1)
-		fail_msg("CP4 got %.0f Wh, want 21275-21397", r.outcome[3].delivered_wh);
+	if (r.outcome[3].delivered_wh < 21873 - 132 - 3 - 63 || r.outcome[3].delivered_wh > 21873 - 67 - 3 + 1)
+		fail_msg("CP4 got %.0f Wh, want 21675-21804", r.outcome[3].delivered_wh);
 	assert_int_equal(r.violations, 0);
 	replay_result_fini(&r);
 	free((void *)in.sessions);
