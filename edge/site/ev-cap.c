@@ -168,16 +168,15 @@ static void loosen(struct ev_cap *e, double draw_a, double slack_a)
 	e->slack_a += EV_TIGHT_MAX_A;
 }
 
-/* A probe raised a tight cap and the EV took none of it: its tight cap again, now (loosen). */
-static void probe_end(struct ev_cap *e, double draw_a)
+/* A probe that raised a tight cap (loosen) ends with the tight cap again, now. An EV that took
+ * some of the raise but not enough to be released pushes against the tight cap at its next reading
+ * and is released then; kept, such a raise held a whole amp offered and never drawn until the EV
+ * left, since neither tighten() nor loosen() touch a cap of less than the site's slack. */
+static void probe_end(struct ev_cap *e)
 {
-	double raised_a = e->probe_raised_a;
-
+	e->cap_a -= e->probe_raised_a;
+	e->slack_a -= e->probe_raised_a;
 	e->probe_raised_a = 0;
-	if (raised_a > 0 && draw_a <= e->steady_hi_a + EV_STEADY_BAND_A / 2) {
-		e->cap_a -= raised_a;
-		e->slack_a -= raised_a;
-	}
 }
 
 bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack_a, bool *site_probing,
@@ -191,7 +190,7 @@ bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack
 	}
 	if (!r->usable) {
 		e->probing = false;
-		probe_end(e, 0);        /* a held EV keeps its cap, not a probe's raise */
+		probe_end(e);        /* a held EV keeps its cap, not a probe's raise */
 		if (r->held)
 			return e->cap_a > 0;
 		e->cap_a = 0;
@@ -204,11 +203,11 @@ bool ev_cap_judge(struct ev_cap *e, const struct ev_cap_reading *r, double slack
 		e->probing = false;
 		e->probe_ms = now;
 		if (!raised && e->cap_a > 0) {
-			probe_end(e, draw);
+			probe_end(e);
 			return true;    /* never offered more than its cap (no headroom left): nothing learnt */
 		}
 		if (e->cap_a > 0 && draw < e->cap_a - e->slack_a / 2) {
-			probe_end(e, draw);
+			probe_end(e);
 			return true;    /* it took nothing of the offer above its cap: the cap as it was */
 		}
 		e->probe_raised_a = 0;

@@ -48,7 +48,8 @@ struct ev_cap_reading {
 	uint64_t at_ms;                 /* when that meter value was taken */
 	double sent_a;                  /* the limit the charger holds */
 	double min_a;                   /* the charger's minimum current */
-	double max_a;                   /* and its maximum (the EV's, where the EV told a lower one) */
+	double max_a;                   /* and its own maximum (configured: not a CSMS's limit, nor a
+					 * decrease the charger has yet to take) */
 	uint64_t raised_ms;             /* when the last increase went out (0 = never) */
 	double before_raise_a;          /* the limit the charger held before that increase */
 	uint64_t renew_ms;              /* when the charger's profile renewal is next due */

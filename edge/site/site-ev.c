@@ -42,7 +42,7 @@ static bool ev_limited(const struct site_ev_view *v, struct site_ev *e, const st
 		.at_ms = ch->meter.at_ms,
 		.sent_a = ch->prof.sent_limit_a,
 		.min_a = c->min_a,
-		.max_a = c->max_a,
+		.max_a = ch->cfg ? ch->cfg->max_a : c->max_a,
 		.raised_ms = ch->prof.raised_ms,
 		.before_raise_a = ch->prof.before_raise_a,
 		.renew_ms = ch->prof.profile_renew_ms,

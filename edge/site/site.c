@@ -534,8 +534,9 @@ int64_t site_planned_leave_in_ms(const struct ag_daemon *d, const struct charger
 	const struct site_stay *stay;
 	int64_t left_ms;
 
-	if (!s || !d->cfg->site.policy || strcmp(d->cfg->site.policy, "plan") || ch->index >= s->n_ev ||
-	    s->ev[ch->index].ch != ch || !s->ev[ch->index].plugged_ms || s->in[ch->index].departure_ms > 0 ||
+	if (!s || !s->in || !d->cfg->site.policy || strcmp(d->cfg->site.policy, "plan") || ch->index >= s->n_ev ||
+	    s->ev[ch->index].ch != ch || !s->ev[ch->index].plugged_ms || !s->in[ch->index].ev ||
+	    s->in[ch->index].departure_ms > 0 ||
 	    !(stay = site_plan_usual_stay(s->plan, ch->id)))
 		return 0;
 	left_ms = (int64_t)s->ev[ch->index].plugged_ms + stay->stay_ms - (int64_t)now_ms();

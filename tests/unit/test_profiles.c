@@ -199,6 +199,31 @@ static void test_max_shown(void **state)
 	charger_free(r.ch);
 }
 
+/* A limit under the charger's own maximum (a CSMS's, or a decrease the charger has yet to take: the
+ * solver's max_a then) shows nothing of what the EV takes: drawing all of a CSMS's 20 A on a 32 A
+ * charger is not drawing its maximum, and the EV would skip its show for good. */
+static void test_max_shown_not_from_a_lower_limit(void **state)
+{
+	static const struct cfg_charger cc = { .max_a = 32 };
+	struct rig r;
+	uint64_t t = 1000000;
+
+	(void)state;
+	rig_init(&r, 20);
+	r.ch->cfg = &cc;
+	r.c.max_a = 20;
+	assert_false(reading(&r, 20, t));
+	assert_false(r.ev.cap.max_shown);
+	r.c.max_a = 32;
+	r.ch->prof.raised_ms = t + 1000;
+	r.ch->prof.before_raise_a = 20;
+	r.ch->prof.sent_limit_a = 32;
+	assert_false(reading(&r, 31.8, t + 1000 + EV_SETTLE_MS));
+	assert_true(r.ev.cap.max_shown);
+	r.ch->cfg = NULL;
+	charger_free(r.ch);
+}
+
 static void test_paused_car_keeps_cap(void **state)
 {
 	struct rig r;
@@ -432,6 +457,19 @@ static void test_tight_cap_probe_keeps_cap(void **state)
 	assert_true(!r.ev.cap.probing && fabs(r.ev.cap.cap_a - 16.1) < 1e-9 && fabs(r.ev.cap.slack_a - 0.1) < 1e-9);
 	charger_free(r.ch);
 
+	/* One that takes some of the raise but not enough to be released (16.4 A of 17.1, under 16.55)
+	 * has its tight cap again at once, and drawing all of it at the next reading is released. */
+	rig_tight(&r, t);
+	r.ch->prof.profile_renew_ms = t + 300000;
+	assert_true(reading(&r, 16, t + 300000) && r.ev.cap.probing && fabs(r.ev.cap.cap_a - 17.1) < 1e-9);
+	r.ch->prof.raised_ms = t + 301000;
+	r.ch->prof.sent_limit_a = 17.1;
+	assert_true(reading(&r, 16.4, t + 301000 + EV_SETTLE_MS));
+	assert_true(!r.ev.cap.probing && fabs(r.ev.cap.cap_a - 16.1) < 1e-9 && r.ev.cap.probe_raised_a == 0);
+	r.ch->prof.sent_limit_a = 16.1;
+	assert_false(reading(&r, 16.1, t + 320000));
+	charger_free(r.ch);
+
 	/* Held at 0 A in its probe (`deadline` paused it): it keeps its cap, not the probe's raise. */
 	rig_tight(&r, t);
 	r.ch->prof.profile_renew_ms = t + 300000;
@@ -627,6 +665,7 @@ int main(void)
 		cmocka_unit_test(test_first_profile_is_a_raise),
 		cmocka_unit_test(test_release_and_probe),
 		cmocka_unit_test(test_max_shown),
+		cmocka_unit_test(test_max_shown_not_from_a_lower_limit),
 		cmocka_unit_test(test_steady_draw_tightened),
 		cmocka_unit_test(test_unsteady_or_offered_draw_keeps_slack),
 		cmocka_unit_test(test_tight_cap_whole_amp),

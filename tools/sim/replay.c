@@ -464,7 +464,7 @@ static void learn(struct run *u, int64_t t)
 			.at_ms = b->meter_at_ms,
 			.sent_a = b->sent_a,
 			.min_a = c->min_a,
-			.max_a = c->max_a,
+			.max_a = u->in->cfg->chargers[i].max_a,
 			.raised_ms = b->raised_ms,
 			.before_raise_a = b->before_raise_a,
 			.renew_ms = b->renew_ms,
