@@ -130,16 +130,17 @@ static void after_work(uv_work_t *req, int status)
 /* An EV that gave no departure is planned to leave when the EVs at its charger usually did (plugged
  * in plus the charger's learnt stay), not site.default_dwell_s from now: a charger of short visits
  * gets its EVs charged before they go. Past that time, or with no stay learnt, the default holds. */
-static void planned_departure(const struct site_plan *p, const struct solver_charger *c, struct solver_charger *copy,
-			      int64_t now_ms)
+int64_t site_plan_departure_ms(const struct site_plan *p, const struct solver_charger *c, int64_t now_ms,
+			       size_t *sessions)
 {
-	int64_t stay;
+	const struct site_stay *stay;
 
-	if (!c->ev || c->departure_ms > 0 || c->plugged_ms <= 0)
-		return;
-	stay = site_learned_stay_ms(&p->learned, c->id);
-	if (stay > 0 && c->plugged_ms + stay > now_ms)
-		copy->departure_ms = c->plugged_ms + stay;
+	if (!p || !c->ev || c->departure_ms > 0 || c->plugged_ms <= 0 || !(stay = site_learned_stay(&p->learned, c->id)) ||
+	    c->plugged_ms + stay->stay_ms <= now_ms)
+		return 0;
+	if (sessions)
+		*sessions = stay->sessions;
+	return c->plugged_ms + stay->stay_ms;
 }
 
 static int start(struct site_plan *p, const struct solver_input *in, const struct ag_config *cfg, int64_t now_ms)
@@ -161,7 +162,10 @@ static int start(struct site_plan *p, const struct solver_input *in, const struc
 		j->nodes[i].id = NULL;
 	for (size_t i = 0; i < in->n_chargers; i++) {
 		j->ch[i].id = NULL;
-		planned_departure(p, &in->chargers[i], &j->ch[i], now_ms);
+		int64_t departure_ms = site_plan_departure_ms(p, &in->chargers[i], now_ms, NULL);
+
+		if (departure_ms)
+			j->ch[i].departure_ms = departure_ms;
 	}
 	/* The last plan's targets go in: EVs it served are kept on among equal schedules. */
 	if (p->target_a && p->n == in->n_chargers)
@@ -216,9 +220,4 @@ const double *site_plan_targets(struct site_plan *p, const struct solver_input *
 	if (!p->target_a || p->n != in->n_chargers || now_ms - p->planned_ms > SITE_PLAN_STALE_PERIODS * period_ms)
 		return NULL;
 	return p->target_a;
-}
-
-const struct site_stay *site_plan_usual_stay(const struct site_plan *p, const char *charger_id)
-{
-	return p ? site_learned_stay(&p->learned, charger_id) : NULL;
 }

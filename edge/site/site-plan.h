@@ -15,9 +15,9 @@
 
 #include "edge/core/config.h"
 #include "edge/core/store.h"
-#include "edge/site/site-learn.h"
 #include "edge/site/solver.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -36,8 +36,11 @@ void site_plan_free(struct site_plan *p);
 const double *site_plan_targets(struct site_plan *p, const struct solver_input *in, const struct ag_config *cfg,
 				int64_t now_ms);
 
-/* How long the EVs at charger_id usually stayed, for one that gives no departure (site-learn.h),
- * and from how many sessions; NULL when none is learnt (or p is NULL). */
-const struct site_stay *site_plan_usual_stay(const struct site_plan *p, const char *charger_id);
+/* For the EV on charger c (its solver input at now_ms) that gave no departure: when it is planned
+ * to leave, on the solve's clock (when the EVs at its charger usually left, site-learn.h), and
+ * from how many sessions' stays (*sessions, may be NULL); 0 when it gave a departure, none is
+ * learnt, or it stayed past that (the plan then counts on site.default_dwell_s from now). */
+int64_t site_plan_departure_ms(const struct site_plan *p, const struct solver_charger *c, int64_t now_ms,
+			       size_t *sessions);
 
 #endif

@@ -531,17 +531,13 @@ const struct site_status *site_status(const struct ag_daemon *d)
 int64_t site_planned_leave_in_ms(const struct ag_daemon *d, const struct charger *ch, size_t *sessions)
 {
 	const struct site *s = d->site;
-	const struct site_stay *stay;
-	int64_t left_ms;
+	int64_t now = (int64_t)now_ms(), departure_ms;
 
 	if (!s || !s->in || !d->cfg->site.policy || strcmp(d->cfg->site.policy, "plan") || ch->index >= s->n_ev ||
-	    s->ev[ch->index].ch != ch || !s->ev[ch->index].plugged_ms || !s->in[ch->index].ev ||
-	    s->in[ch->index].departure_ms > 0 ||
-	    !(stay = site_plan_usual_stay(s->plan, ch->id)))
+	    s->ev[ch->index].ch != ch)
 		return 0;
-	left_ms = (int64_t)s->ev[ch->index].plugged_ms + stay->stay_ms - (int64_t)now_ms();
-	*sessions = stay->sessions;
-	return left_ms > 0 ? left_ms : 0;
+	departure_ms = site_plan_departure_ms(s->plan, &s->in[ch->index], now, sessions);
+	return departure_ms ? departure_ms - now : 0;
 }
 
 int site_override_limit(struct ag_daemon *d, double limit_a, int duration_s, const char *who)
