@@ -92,19 +92,24 @@ static void set_cap(struct ev_cap *e, double draw_a, double slack_a, uint64_t at
 	e->steady_ms = at_ms;
 }
 
+/* Up to the 0.1 A a profile carries (profiles.c), so the charger holds all of it. */
+static double up_to_tenth(double a)
+{
+	return ceil(a * 10 - 1e-6) / 10;
+}
+
 /* How far above its steady draw an EV is capped tight: EV_TIGHT_SLACK_A where the meter read it
  * steady to a tenth of an amp, EV_TIGHT_SPREAD times the spread of its readings where they moved
  * (so meter noise does not release it), at most EV_TIGHT_MAX_A and never more than the site's
- * slack. The highest reading plus this, up to the 0.1 A a profile carries (profiles.c), so the
- * charger holds all of it; and at least the next whole amp above the reading where less would
- * round down below it (16.8 A for a car at 16.5 A is 16 A on a charger that rounds: 17 A). */
+ * slack. The highest reading plus this, up to a tenth (up_to_tenth); and at least the next whole
+ * amp above the reading where less would round down below it (16.8 A for a car at 16.5 A is 16 A on a charger that rounds: 17 A). */
 static double tight_cap_a(const struct ev_cap *e, double slack_a, double *tight_a)
 {
 	double hi = e->steady_hi_a, spread_a = EV_TIGHT_SPREAD * (hi - e->steady_lo_a), cap_a;
 	double least_a = e->tight_least_a > 0 ? e->tight_least_a : EV_TIGHT_SLACK_A;
 
-	*tight_a = fmin(slack_a, fmin(EV_TIGHT_MAX_A, ceil(fmax(least_a, spread_a) * 10 - 1e-6) / 10));
-	cap_a = ceil((hi + *tight_a) * 10 - 1e-6) / 10;
+	*tight_a = fmin(slack_a, fmin(EV_TIGHT_MAX_A, up_to_tenth(fmax(least_a, spread_a))));
+	cap_a = up_to_tenth(hi + *tight_a);
 	if (floor(cap_a) < hi - 1e-6 && ceil(hi - 1e-6) - hi <= slack_a) {
 		cap_a = ceil(hi - 1e-6);
 		*tight_a = cap_a - hi;

@@ -271,12 +271,12 @@ static void test_release_and_probe(void **state)
 	r.ch->prof.profile_renew_ms = later;
 	r.s.probing = true;
 	assert_true(reading(&r, 20, later));
-	/* (20 A to the tenth for five minutes and a renewal due: the cap is tightened to 20.3 A, see
+	/* (20 A to the tenth for five minutes and a renewal due: the cap is tightened to 20.1 A, see
 	 * test_steady_draw_tightened.) */
 	assert_true(!r.ev.cap.probing && fabs(r.ev.cap.cap_a - 20.1) < 1e-9);
 	r.s.probing = false;
 	/* A cap under a whole amp above the draw is raised by a whole amp for the probe (a charger
-	 * that rounds 20.3 A down to 20 would hide an EV that wants more). */
+	 * that rounds 20.1 A down to 20 would hide an EV that wants more). */
 	assert_true(reading(&r, 20, later + 1000));
 	assert_true(r.ev.cap.probing && r.s.probing && fabs(r.ev.cap.cap_a - 21.1) < 1e-9);
 	/* No raise went out: after EV_PROBE_MAX_S the probe ends with the cap as it was, not with the
@@ -285,7 +285,7 @@ static void test_release_and_probe(void **state)
 	assert_true(r.ev.cap.probing);
 	assert_true(reading(&r, 20, later + 1000 + EV_PROBE_MAX_S * 1000));
 	assert_true(!r.ev.cap.probing && fabs(r.ev.cap.cap_a - 20.1) < 1e-9);
-	/* The next probe finds 4.7 A left above its 21.3 A: 26 A goes out, and a settled reading says
+	/* The next probe finds 4.9 A left above its 21.1 A: 26 A goes out, and a settled reading says
 	 * the EV still takes 20: its tight cap again at once. Had it taken 25, it would have its full
 	 * share (not capped). */
 	uint64_t next = r.ev.cap.probe_ms + EV_PROBE_PERIOD_S * 1000;
@@ -303,7 +303,7 @@ static void test_release_and_probe(void **state)
 /* A capped EV whose draw stays within EV_STEADY_BAND_A for EV_STEADY_MS is capped tight above its
  * highest reading, not the site's 2 A slack above its draw: that slack went unused on every such
  * EV. EV_TIGHT_SPREAD times the spread of its readings (16.0 to 16.4 A: 1 A, EV_TIGHT_MAX_A), so
- * meter noise does not release it; EV_TIGHT_SLACK_A (0.3 A) where they stood still. Only with a
+ * meter noise does not release it; EV_TIGHT_SLACK_A (0.1 A) where they stood still. Only with a
  * renewal due, so no profile goes out for it alone. */
 static void test_steady_draw_tightened(void **state)
 {
@@ -436,8 +436,8 @@ static void rig_tight(struct rig *r, uint64_t t)
 }
 
 /* A tight cap's probe (five minutes after the cap, with a renewal due) is offered a whole amp more,
- * 17.3 A, and 0.4 A the others left: an EV that takes none of it has its tight cap again at once. Such a probe used to end in a release (full share, then a cap again)
- * whenever it found under 1 A. A whole amp's slack is not raised for a probe unless the EV draws
+ * 17.1 A, and 0.6 A the others left: an EV that takes none of it has its tight cap again at once.
+ * Such a probe used to end in a release (full share, then a cap again) whenever it found under 1 A. A whole amp's slack is not raised for a probe unless the EV draws
  * more than it did (16.7 A, not 16.4, under the 16.9 A that releases a 17.4 A cap); it keeps
  * 18.4 A after its probe and is capped tight again at the next renewal, not after another minute,
  * with the spread of its readings (16.4 to 16.7 A: 0.75 A above 16.7). */
@@ -501,8 +501,8 @@ static void test_tight_cap_probe_keeps_cap(void **state)
 }
 
 /* An EV that wants more but draws under a tight cap's release threshold (the charger rounds
- * 16.3 A down to 16, the car draws all of that) is let go at the next probe: raised to 17.3 A, the
- * charger holds 17 and the car takes them, above the 16.65 A that releases the raised cap. */
+ * 16.1 A down to 16, the car draws all of that) is let go at the next probe: raised to 17.1 A, the
+ * charger holds 17 and the car takes them, above the 16.55 A that releases the raised cap. */
 static void test_tight_cap_probe_releases_held_ev(void **state)
 {
 	struct rig r;
@@ -510,12 +510,12 @@ static void test_tight_cap_probe_releases_held_ev(void **state)
 
 	(void)state;
 	rig_tight(&r, t);
-	for (int i = 1; i <= 20; i++)           /* 16 < 16.3 - 0.15: held, not released */
+	for (int i = 1; i <= 20; i++)           /* 16 < 16.1 - 0.05: held, not released */
 		assert_true(reading(&r, 16, t + 60000 + (uint64_t)i * 10000) && fabs(r.ev.cap.cap_a - 16.1) < 1e-9);
 	r.ch->prof.profile_renew_ms = t + 300000;
 	assert_true(reading(&r, 16, t + 300000) && r.ev.cap.probing && fabs(r.ev.cap.cap_a - 17.1) < 1e-9);
 	r.ch->prof.raised_ms = t + 301000;
-	r.ch->prof.sent_limit_a = 17.3;
+	r.ch->prof.sent_limit_a = 17.1;
 	assert_false(reading(&r, 17, t + 301000 + EV_SETTLE_MS));      /* its full share again */
 	assert_true(r.ev.cap.cap_a == 0);
 	charger_free(r.ch);

@@ -158,9 +158,9 @@ static void test_deadline_beats_fair(void **state)
  * 5 minutes each capped car's cap is raised by 1 A until a settled reading (5-10 s: a charger that
  * rounds 6.1 A down to 6 could hide a car that wants more), the fourth losing 1 A, at most 63 Wh
  * over the hour's 33 probes. They end with the tight cap at once. With a whole amp's slack
- * (7 A, probes offered only what the others leave) it got 19 937-19 976 Wh; with 0.3 A and probes at 2 A
- * above the draw, 21 329; full-share probes,
- * one of the site at a time (each 5 s at 17 A each, the fourth losing 9 A), left it 17 653 Wh;
+ * (7 A, probes offered only what the others leave) it got 19 937-19 976 Wh; with 0.3 A and probes
+ * at 2 A above the draw, 21 329; full-share probes, one of the site at a time (each 5 s at 17 A
+ * each, the fourth losing 9 A), left it 17 653 Wh;
  * the replay's own probes before that (every capped car for 30 s of each 5 minutes, at once
  * when their stagger met) 16 974 Wh. */
 static void test_probe_costs_nothing(void **state)
